@@ -1,0 +1,1 @@
+"""Shipped configuration and fixtures (installed as tripguard.data)."""

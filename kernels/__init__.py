@@ -1,0 +1,1 @@
+"""Numba kernels and their numpy twins; imports numpy, numba, math only."""

@@ -1,0 +1,56 @@
+"""The `tripguard` command line. Flags mirror the Settings fields (TRIPGUARD_ environment prefix)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tripguard.errors import TripguardError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Real-time GPS trip-fraud analyzer.")
+
+
+@app.callback()
+def _root() -> None:
+    """Real-time GPS trip-fraud analyzer: replay, simulate, evaluate, run, serve."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One-line reason on stderr, non-zero exit."""
+    typer.echo(f"tripguard: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def schemas(
+    write: bool = typer.Option(False, "--write", help="Write data/schemas/*.json instead of checking them."),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="Schema directory (default: the shipped one)."),
+) -> None:
+    """Generate the JSON Schema files of event contract v1 from the models."""
+    from tripguard.config import shipped_path
+    from tripguard.schemas import render_schemas, write_schemas
+
+    target = directory or shipped_path("schemas")
+    if write:
+        for path in write_schemas(target):
+            typer.echo(str(path))
+        return
+    stale = [f for f, text in render_schemas().items() if not (target / f).exists() or (target / f).read_text() != text]
+    if stale:
+        fail(f"schemas out of date: {', '.join(stale)} (run `tripguard schemas --write`)", 1)
+    typer.echo("schemas up to date")
+
+
+def main() -> None:
+    try:
+        app()
+    except TripguardError as exc:
+        typer.echo(f"tripguard: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

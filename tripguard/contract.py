@@ -1,0 +1,204 @@
+"""Event contract v1 as typed models (../DESIGN.md, "Event contract v1").
+
+These models are the single definition of the contract: the JSON Schema files under
+data/schemas/ are generated from them (`tripguard schemas --write`) and a test fails when
+the checked-in files drift. The streaming hot path does not build these models per ping --
+`tripguard.codec` validates pings with the same rules, and a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tripguard.geo import route_latlon
+
+CONTRACT_VERSION = 1
+
+TripId = Annotated[str, Field(min_length=1, max_length=128)]
+DriverId = Annotated[str, Field(min_length=1, max_length=128)]
+# Integer milliseconds since the Unix epoch, UTC. Bounded to 1970..2100 so that a seconds
+# value or a microseconds value is rejected instead of silently misread.
+TsMs = Annotated[int, Field(ge=0, le=4_102_444_800_000, strict=True)]
+Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
+
+ALERT_KINDS = (
+    "teleport",
+    "impossible_speed",
+    "route_deviation",
+    "fare_inflation",
+    "distance_mismatch",
+    "gps_spoofing",
+)
+"""Fixed vocabulary. New kinds are appended, never renamed."""
+
+AlertKind = Literal[
+    "teleport",
+    "impossible_speed",
+    "route_deviation",
+    "fare_inflation",
+    "distance_mismatch",
+    "gps_spoofing",
+]
+Severity = Literal["low", "medium", "high"]
+PROVIDERS = ("gps", "network", "fused")
+
+
+class _Strict(BaseModel):
+    # Unknown fields are ignored (forward compatibility for producers), types are strict
+    # enough that "ts": "123" or "lat": "41.1" is an error rather than a guess.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Ping(_Strict):
+    """One location fix. Topic tripguard.pings, key trip_id."""
+
+    trip_id: TripId
+    driver_id: DriverId
+    ts: TsMs
+    lat: Lat
+    lon: Lon
+    accuracy_m: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(
+        None, description="Device-reported horizontal accuracy, 68 % radius, metres."
+    )
+    speed_mps: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(
+        None, description="Device-reported speed, m/s."
+    )
+    bearing_deg: Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)] | None = None
+    provider: Literal["gps", "network", "fused"] | None = None
+    mock: bool | None = Field(None, description="The OS reported a mock-location provider.")
+
+    @field_validator("lat", "lon", "accuracy_m", "speed_mps", "bearing_deg", mode="before")
+    @classmethod
+    def _number_not_bool_or_str(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError("must be a number")
+        return v
+
+
+class LatLon(_Strict):
+    lat: Lat
+    lon: Lon
+
+    @field_validator("lat", "lon", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError("must be a number")
+        return v
+
+
+class GeoJSONLineString(_Strict):
+    type: Literal["LineString"]
+    coordinates: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=3)]], Field(min_length=2)]
+
+
+Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class TripStarted(_Strict):
+    type: Literal["trip_started"]
+    trip_id: TripId
+    driver_id: DriverId
+    city: Annotated[str, Field(min_length=1, max_length=64)]
+    ts: TsMs
+    pickup: LatLon
+    dropoff: LatLon | None = None
+    planned_route: Annotated[str, Field(min_length=1, max_length=200_000)] | GeoJSONLineString | None = Field(
+        None, description="Google encoded polyline (precision 5) or a GeoJSON LineString."
+    )
+    planned_distance_m: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    planned_duration_s: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    quoted_fare: Money | None = None
+    surge: Annotated[float, Field(gt=0.0, le=20.0, allow_inf_nan=False)] = 1.0
+    product: Annotated[str, Field(max_length=64)] | None = None
+
+    @field_validator("planned_route")
+    @classmethod
+    def _route_decodes(cls, v: Any) -> Any:
+        if v is not None:
+            try:
+                route_latlon(v)
+            except ValueError as exc:
+                raise ValueError(f"not a usable route: {exc}") from None
+        return v
+
+
+class TripEnded(_Strict):
+    type: Literal["trip_ended"]
+    trip_id: TripId
+    driver_id: DriverId
+    ts: TsMs
+    claimed_fare: Money
+    currency: Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")]
+    claimed_distance_m: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    claimed_duration_s: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    tolls: Money | None = None
+
+
+TripEvent = Annotated[Union[TripStarted, TripEnded], Field(discriminator="type")]
+
+
+class DetectorInfo(_Strict):
+    name: str
+    version: str
+    params: dict[str, Any]
+
+
+class Alert(_Strict):
+    """Topic tripguard.alerts, key trip_id."""
+
+    alert_id: str = Field(description="Deterministic: the same input gives the same id.")
+    trip_id: TripId
+    driver_id: DriverId
+    city: str
+    kind: AlertKind
+    severity: Severity
+    score: Annotated[float, Field(ge=0.0, le=1.0)]
+    ts: int = Field(description="Event time of the evidence, ms.")
+    detected_at: int = Field(description="Wall clock when the alert was raised, ms.")
+    evidence: dict[str, Any] = Field(description="Kind-specific: points, distances, speeds, thresholds used.")
+    detector: DetectorInfo
+
+
+class DroppedCounts(_Strict):
+    late: int = Field(0, description="ts older than or equal to the trip's last fix, or after the trip closed.")
+    duplicate: int = Field(0, description="Same ts and position as a fix already seen.")
+    invalid: int = Field(0, description="(0, 0) fixes, and fixes outside the trip's time.")
+    spike: int = Field(0, description="Multipath spikes: off the track and back within a few fixes.")
+    coarse: int = Field(0, description="Accuracy too coarse to measure movement (network fixes).")
+
+
+class Verdict(_Strict):
+    """Topic tripguard.verdicts, key trip_id, one per trip at trip end."""
+
+    trip_id: TripId
+    driver_id: DriverId
+    city: str
+    ts: int = Field(description="Event time of the trip's end, ms.")
+    risk_score: Annotated[float, Field(ge=0.0, le=1.0)]
+    kinds: list[AlertKind]
+    alert_ids: list[str]
+    gps_distance_m: float
+    gps_duration_s: float
+    planned_distance_m: float | None
+    expected_fare: float | None
+    claimed_fare: float | None
+    currency: str | None
+    path: str = Field(description="Accepted fixes as a Google encoded polyline, precision 5.")
+    pings_used: int
+    pings_dropped: DroppedCounts
+    ended_by: Literal["trip_ended", "idle_timeout", "end_of_input"]
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "ping": Ping,
+    "trip_started": TripStarted,
+    "trip_ended": TripEnded,
+    "alert": Alert,
+    "verdict": Verdict,
+}

@@ -1,0 +1,59 @@
+"""One frozen settings object. Environment prefix TRIPGUARD_; CLI flags mirror the fields."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tripguard.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIPGUARD_", frozen=True, extra="forbid")
+
+    # Kafka
+    bootstrap: str | None = Field(None, description="HOST:PORT of a Kafka broker; none = start the embedded one.")
+    group: str = "tripguard"
+    pings_topic: str = "tripguard.pings"
+    trips_topic: str = "tripguard.trips"
+    alerts_topic: str = "tripguard.alerts"
+    verdicts_topic: str = "tripguard.verdicts"
+    dlq_topic: str = "tripguard.dlq"
+    decisions_topic: str = "tripguard.decisions"
+    partitions: int = Field(4, ge=1)
+    idempotent_producer: bool = Field(False, description="Tansu rejects InitProducerId; turn on against Apache Kafka.")
+    batch_max_records: int = Field(10_000, ge=1)
+    batch_max_ms: int = Field(200, ge=1)
+    pause_close_s: float = Field(10.0, ge=0.0, description="Wall-clock pause after which ended trips close early.")
+    state_dir: Path = Path(".tripguard/state")
+    metrics_port: int = Field(9464, ge=0, le=65535)
+
+    # Engine
+    tariffs: Path | None = Field(None, description="TOML tariffs overriding the shipped ones.")
+    cities: Path | None = Field(None, description="TOML city parameters overriding the shipped ones.")
+    end_grace_s: float = Field(60.0, ge=0.0, description="Event time a trip stays open after trip_ended.")
+    idle_timeout_s: float = Field(1800.0, gt=0.0, description="Event time without news after which a trip closes.")
+
+    # Review service
+    db: Path = Path("tripguard.db")
+
+    # Numba
+    numba_cache_dir: Path | None = None
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicitly given values (CLI flags) on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise ConfigError(f"setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def apply_numba_cache(settings: Settings) -> None:
+    """Point Numba's compile cache at the configured directory; must run before kernels import."""
+    if settings.numba_cache_dir is not None:
+        os.environ["NUMBA_CACHE_DIR"] = str(settings.numba_cache_dir)
