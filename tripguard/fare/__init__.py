@@ -1,0 +1,1 @@
+"""Fare model: tariffs, expected fare, fitting from trip records, fare alerts."""
