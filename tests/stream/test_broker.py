@@ -1,0 +1,59 @@
+"""The embedded broker is real: topics, produce and consume through the Kafka protocol."""
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tripguard.errors import ConfigError
+from tripguard.settings import Settings
+from tripguard.stream.topics import check_copartitioned, create_topics, partition_counts
+
+pytestmark = pytest.mark.kafka
+
+
+def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
+    settings = Settings(pings_topic="t.rt.pings", trips_topic="t.rt.trips", alerts_topic="t.rt.alerts",
+                        verdicts_topic="t.rt.verdicts", dlq_topic="t.rt.dlq", decisions_topic="t.rt.decisions")
+
+    async def scenario():
+        created = await create_topics(kafka_bootstrap, settings, partitions=3)
+        assert set(created) == {"t.rt.pings", "t.rt.trips", "t.rt.alerts", "t.rt.verdicts", "t.rt.dlq",
+                                "t.rt.decisions"}
+        assert await create_topics(kafka_bootstrap, settings, partitions=3) == []  # idempotent
+        assert await check_copartitioned(kafka_bootstrap, settings) == 3
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for i in range(50):
+                await producer.send_and_wait("t.rt.pings", key=f"trip-{i % 7}".encode(), value=b"%d" % i)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer("t.rt.pings", bootstrap_servers=kafka_bootstrap, group_id="t-rt",
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            got = []
+            while len(got) < 50:
+                batch = await consumer.getmany(timeout_ms=2000)
+                assert batch, "broker returned nothing within 2 s"
+                for records in batch.values():
+                    got.extend(int(r.value) for r in records)
+            assert sorted(got) == list(range(50))
+        finally:
+            await consumer.stop()
+
+    run_async(scenario())
+
+
+def test_refuses_different_partition_counts(kafka_bootstrap, run_async):
+    a = Settings(pings_topic="t.cp.pings", trips_topic="t.cp.trips")
+    b = Settings(pings_topic="t.cp.other", trips_topic="t.cp.trips")
+
+    async def scenario():
+        await create_topics(kafka_bootstrap, a, partitions=2)
+        await create_topics(kafka_bootstrap, b.model_copy(update={"trips_topic": "t.cp.trips"}), partitions=3)
+        counts = await partition_counts(kafka_bootstrap, ["t.cp.other", "t.cp.trips"])
+        assert counts == {"t.cp.other": 3, "t.cp.trips": 2}
+        with pytest.raises(ConfigError, match="must be equal"):
+            await check_copartitioned(kafka_bootstrap, b)
+
+    run_async(scenario())

@@ -1,0 +1,1 @@
+"""Kafka I/O: the embedded broker, topic admin, the worker, produce and tail."""
