@@ -1,0 +1,635 @@
+"""Kinematics kernel: teleport jumps and impossible speed that survive real GPS noise.
+
+Input is a batch of fixes sorted by (trip slot, arrival); per-trip state is carried across
+batches in a float64 matrix `state[slot, S_*]` (Fortran order: each field is a contiguous
+column, a struct of arrays) and a small buffer `held[slot, h, H_*]` of fixes whose meaning is not
+decided yet. The decisions depend only on each trip's own sequence of fixes, so the output is the
+same however the stream is cut into batches.
+
+The state machine, per trip:
+
+- NORMAL: a fix that is reachable from the anchor (the last accepted fix) at the city's physical
+  speed limit -- distance minus both fixes' accuracy radii, over the elapsed time -- is accepted.
+  A fix within the anchor's noise circle only moves the anchor's time (a parked car's jitter adds
+  no distance). A fix that is not reachable opens HOLD.
+- HOLD: the suspicious fixes wait. If a later fix is back on the anchor's track (reachable from
+  it, and closer to it than to the held fixes), the held fixes were a multipath spike (one or a few fixes off and back): they are dropped and counted.
+  If the held fixes continue plausibly from the new place for `confirm_fixes` fixes and
+  `confirm_s` seconds, the displacement is persistent: a teleport (when it is longer than
+  `teleport_min_m` and not in the first `warmup_s` of the trip, where stale fixes are GPS
+  re-acquisition). If every held step is itself too fast for `run_min_steps` steps, the trace is
+  moving impossibly fast: RUN.
+- RUN: fast steps are accepted and summed; when a plausible step ends the run (or the trip
+  ends), it is an impossible_speed alert if it lasted `run_min_s` and covered `run_min_m`.
+
+Coarse fixes (accuracy worse than `coarse_accuracy_m`: network fixes) do not move the track; late
+fixes (ts older than the trip's newest), duplicates, NaN and (0, 0) fixes are counted and dropped.
+The pure-Python twin is kernels/kinematics_ref.py; tests compare the two.
+"""
+
+import math
+
+import numpy as np
+
+from ._jit import njit
+from .geo import DEG, EARTH_RADIUS_M, haversine_m
+
+# ---- parameters: params[city, P_*] ------------------------------------------------------------
+P_MAX_SPEED_MPS = 0
+P_DEFAULT_ACCURACY_M = 1
+P_COARSE_ACCURACY_M = 2
+P_TELEPORT_MIN_M = 3
+P_CONFIRM_FIXES = 4
+P_CONFIRM_S = 5
+P_WARMUP_S = 6
+P_RUN_MIN_M = 7
+P_RUN_MIN_S = 8
+P_RUN_MIN_STEPS = 9
+P_TUNNEL_GAP_S = 10
+N_PARAMS = 11
+PARAM_NAMES = (
+    "max_speed_mps", "default_accuracy_m", "coarse_accuracy_m", "teleport_min_m", "confirm_fixes",
+    "confirm_s", "warmup_s", "speed_run_min_m", "speed_run_min_s", "speed_run_min_steps", "tunnel_gap_s",
+)
+
+# ---- per-trip state: state[slot, S_*] ---------------------------------------------------------
+S_MODE = 0
+S_A_TS = 1  # anchor: the last accepted fix
+S_A_LAT = 2
+S_A_LON = 3
+S_A_ACC = 4
+S_SEEN_TS = 5  # newest fix seen (for late / duplicate)
+S_SEEN_LAT = 6
+S_SEEN_LON = 7
+S_START_TS = 8
+S_DIST_M = 9
+S_GAP_M = 10
+S_GAP_N = 11
+S_JUMP_M = 12  # displacement of teleports and re-acquisitions, kept out of the distance
+S_N_USED = 13
+S_N_LATE = 14
+S_N_DUP = 15
+S_N_INVALID = 16
+S_N_SPIKE = 17
+S_N_COARSE = 18
+S_HELD_N = 19
+S_HELD_LEAD = 20  # leading fast steps in the held buffer
+S_HELD_PLAUS = 21  # plausible steps after them
+S_RUN_STEPS = 22
+S_RUN_DIST_M = 23
+S_RUN_EFF_M = 24
+S_RUN_T0 = 25
+S_RUN_LAT0 = 26
+S_RUN_LON0 = 27
+S_RUN_MAXV = 28
+S_RUN_MAXV_TS = 29
+S_RUN_LAST_TS = 30
+S_RUN_LAST_LAT = 31
+S_RUN_LAST_LON = 32
+# spoofing statistics
+S_N_MOCK = 33
+S_N_MOCK_KNOWN = 34
+S_DEV_N = 35  # device speed checked against position speed
+S_DEV_CONTRA = 36
+S_DEV_SUM = 37
+S_DEV_SUM2 = 38
+S_V_N = 39  # position speed of moving steps
+S_V_SUM = 40
+S_V_SUM2 = 41
+S_DT_N = 42  # intervals between consecutive fixes, ms
+S_DT_SUM = 43
+S_DT_SUM2 = 44
+S_ACC_N = 45  # reported accuracy
+S_ACC_SUM = 46
+S_ACC_SUM2 = 47
+S_COL_N = 48  # consecutive step pairs, and those exactly collinear
+S_COL_HITS = 49
+S_PREV_DX = 50
+S_PREV_DY = 51
+S_N_SEEN = 52
+N_STATE = 53
+
+MODE_EMPTY = 0.0
+MODE_NORMAL = 1.0
+MODE_HOLD = 2.0
+MODE_RUN = 3.0
+
+# ---- held buffer: held[slot, h, H_*] ----------------------------------------------------------
+HELD_MAX = 16
+H_TS = 0
+H_LAT = 1
+H_LON = 2
+H_ACC = 3
+H_FAST = 4
+H_DIST_M = 5  # raw distance from the previous fix (the anchor for h = 0)
+H_EFF_M = 6
+N_HELD = 7
+
+# ---- per-fix status --------------------------------------------------------------------------
+ST_ACCEPTED = 0  # used (possibly only as the anchor's new time)
+ST_HELD = 1  # waiting; its fate is counted later (spike) or it appears in the accepted stream
+ST_LATE = 2
+ST_DUPLICATE = 3
+ST_INVALID = 4
+ST_COARSE = 5
+
+# ---- accepted-fix stream flags ---------------------------------------------------------------
+F_NONE = 0
+F_BREAK = 1  # a jump precedes this fix: the path is not continuous
+F_GAP = 2  # a tunnel gap precedes this fix
+
+# ---- events: events[e, E_*] ------------------------------------------------------------------
+EV_TELEPORT = 1.0
+EV_IMPOSSIBLE_SPEED = 2.0
+E_KIND = 0
+E_SLOT = 1
+E_TS = 2
+E_DIST_M = 3  # teleport: jump distance; speed: run distance
+E_EFF_M = 4  # after subtracting accuracy radii
+E_DT_S = 5
+E_SPEED_MPS = 6  # implied (teleport) or average (run) speed
+E_MAX_SPEED_MPS = 7
+E_N_FIXES = 8
+E_POINTS = 9  # N_EVENT_POINTS x (ts, lat, lon); NaN where unused
+N_EVENT_POINTS = 6
+N_EVENT = E_POINTS + 3 * N_EVENT_POINTS
+
+M_PER_DEG = EARTH_RADIUS_M * DEG
+COLLINEAR_SIN = 1e-3  # |sin(angle)| below this (0.06 deg) counts as exactly straight
+# A fix closer to the anchor than this many times the two accuracy radii (68 % each) is the same
+# place seen again: with Gaussian noise a parked phone exceeds 1.5x in well under 1 % of fixes.
+NOISE_GATE = 1.5
+
+
+def new_state(n_slots):
+    """Zeroed state for n_slots trips (Fortran order: one contiguous column per field)."""
+    return np.zeros((n_slots, N_STATE), dtype=np.float64, order="F")
+
+
+def new_held(n_slots):
+    return np.zeros((n_slots, HELD_MAX, N_HELD), dtype=np.float64)
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+@njit
+def _emit_accepted(slot, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+    out_slot[n_out] = slot
+    out_ts[n_out] = ts
+    out_lat[n_out] = lat
+    out_lon[n_out] = lon
+    out_flag[n_out] = flag
+    return n_out + 1
+
+
+@njit
+def _set_point(events, e, k, ts, lat, lon):
+    events[e, E_POINTS + 3 * k] = ts
+    events[e, E_POINTS + 3 * k + 1] = lat
+    events[e, E_POINTS + 3 * k + 2] = lon
+
+
+@njit
+def _new_event(events, e, kind, slot):
+    for c in range(N_EVENT):
+        events[e, c] = np.nan
+    events[e, E_KIND] = kind
+    events[e, E_SLOT] = slot
+
+
+@njit
+def _move_anchor(st, s, ts, lat, lon, acc, d, dt_s, dev, flag, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+    """Accept a fix that is not within the anchor's noise circle: add the step, update the
+    spoofing statistics, emit it to the accepted stream."""
+    if flag == F_NONE:
+        st[s, S_DIST_M] += d
+        if dt_s >= p[P_TUNNEL_GAP_S]:
+            st[s, S_GAP_M] += d
+            st[s, S_GAP_N] += 1.0
+            flag = F_GAP
+        if dt_s <= 60.0:
+            v = d / dt_s
+            st[s, S_V_N] += 1.0
+            st[s, S_V_SUM] += v
+            st[s, S_V_SUM2] += v * v
+            if dt_s <= 30.0 and dev == dev:
+                st[s, S_DEV_N] += 1.0
+                st[s, S_DEV_SUM] += dev
+                st[s, S_DEV_SUM2] += dev * dev
+                if abs(dev - v) > max(5.0, 0.5 * max(dev, v)):
+                    st[s, S_DEV_CONTRA] += 1.0
+        # collinearity of consecutive steps, in a local metric frame
+        dlon = lon - st[s, S_A_LON]
+        if dlon > 180.0:
+            dlon -= 360.0
+        elif dlon < -180.0:
+            dlon += 360.0
+        dy = (lat - st[s, S_A_LAT]) * M_PER_DEG
+        dx = dlon * M_PER_DEG * math.cos(lat * DEG)
+        pdx = st[s, S_PREV_DX]
+        pdy = st[s, S_PREV_DY]
+        norm = math.sqrt((pdx * pdx + pdy * pdy) * (dx * dx + dy * dy))
+        if norm > 0.0:
+            st[s, S_COL_N] += 1.0
+            if abs(pdx * dy - pdy * dx) < COLLINEAR_SIN * norm and pdx * dx + pdy * dy > 0.0:
+                st[s, S_COL_HITS] += 1.0
+        st[s, S_PREV_DX] = dx
+        st[s, S_PREV_DY] = dy
+    else:
+        st[s, S_PREV_DX] = 0.0
+        st[s, S_PREV_DY] = 0.0
+    st[s, S_A_TS] = ts
+    st[s, S_A_LAT] = lat
+    st[s, S_A_LON] = lon
+    st[s, S_A_ACC] = acc
+    return _emit_accepted(s, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+
+
+@njit
+def _accept_step(st, s, ts, lat, lon, acc, d, dt_s, dev, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+    """Accept a plausible fix. Inside the anchor's noise circle only the anchor's time moves."""
+    st[s, S_N_USED] += 1.0
+    if d <= NOISE_GATE * (st[s, S_A_ACC] + acc):
+        st[s, S_A_TS] = ts
+        return n_out
+    return _move_anchor(st, s, ts, lat, lon, acc, d, dt_s, dev, F_NONE, p,
+                        out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+
+
+@njit
+def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+    """Accept every held fix in order. The step into the first one is a break (a jump kept out of
+    the distance) unless count_distance (an impossible-speed run, whose distance is reported)."""
+    n = int(st[s, S_HELD_N])
+    for h in range(n):
+        flag = first_flag if h == 0 else F_NONE
+        d = held[s, h, H_DIST_M]
+        dt_s = (held[s, h, H_TS] - st[s, S_A_TS]) / 1000.0
+        if not count_distance and h == 0:
+            st[s, S_JUMP_M] += d
+        st[s, S_N_USED] += 1.0
+        n_out = _move_anchor(st, s, held[s, h, H_TS], held[s, h, H_LAT], held[s, h, H_LON], held[s, h, H_ACC],
+                             d, dt_s, np.nan, flag, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    st[s, S_HELD_N] = 0.0
+    st[s, S_HELD_LEAD] = 0.0
+    st[s, S_HELD_PLAUS] = 0.0
+    return n_out
+
+
+@njit
+def _push_held(st, held, s, ts, lat, lon, acc, fast, d, eff):
+    h = int(st[s, S_HELD_N])
+    held[s, h, H_TS] = ts
+    held[s, h, H_LAT] = lat
+    held[s, h, H_LON] = lon
+    held[s, h, H_ACC] = acc
+    held[s, h, H_FAST] = fast
+    held[s, h, H_DIST_M] = d
+    held[s, h, H_EFF_M] = eff
+    st[s, S_HELD_N] = h + 1.0
+
+
+@njit
+def _drop_held_as_spikes(st, s):
+    st[s, S_N_SPIKE] += st[s, S_HELD_N]
+    st[s, S_HELD_N] = 0.0
+    st[s, S_HELD_LEAD] = 0.0
+    st[s, S_HELD_PLAUS] = 0.0
+
+
+@njit
+def _close_run(st, s, p, events, n_ev):
+    """End of a fast run: an impossible_speed event when it was sustained."""
+    duration_s = (st[s, S_RUN_LAST_TS] - st[s, S_RUN_T0]) / 1000.0
+    if (
+        st[s, S_RUN_STEPS] >= p[P_RUN_MIN_STEPS]
+        and st[s, S_RUN_EFF_M] >= p[P_RUN_MIN_M]
+        and duration_s >= p[P_RUN_MIN_S]
+    ):
+        _new_event(events, n_ev, EV_IMPOSSIBLE_SPEED, s)
+        events[n_ev, E_TS] = st[s, S_RUN_LAST_TS]
+        events[n_ev, E_DIST_M] = st[s, S_RUN_DIST_M]
+        events[n_ev, E_EFF_M] = st[s, S_RUN_EFF_M]
+        events[n_ev, E_DT_S] = duration_s
+        events[n_ev, E_SPEED_MPS] = st[s, S_RUN_DIST_M] / duration_s
+        events[n_ev, E_MAX_SPEED_MPS] = st[s, S_RUN_MAXV]
+        events[n_ev, E_N_FIXES] = st[s, S_RUN_STEPS] + 1.0
+        _set_point(events, n_ev, 0, st[s, S_RUN_T0], st[s, S_RUN_LAT0], st[s, S_RUN_LON0])
+        _set_point(events, n_ev, 1, st[s, S_RUN_LAST_TS], st[s, S_RUN_LAST_LAT], st[s, S_RUN_LAST_LON])
+        n_ev += 1
+    st[s, S_RUN_STEPS] = 0.0
+    st[s, S_MODE] = MODE_NORMAL
+    return n_ev
+
+
+@njit
+def _run_step(st, s, ts, lat, lon, d, eff, dt_s):
+    st[s, S_RUN_STEPS] += 1.0
+    st[s, S_RUN_DIST_M] += d
+    st[s, S_RUN_EFF_M] += eff
+    v = d / dt_s
+    if v > st[s, S_RUN_MAXV]:
+        st[s, S_RUN_MAXV] = v
+        st[s, S_RUN_MAXV_TS] = ts
+    st[s, S_RUN_LAST_TS] = ts
+    st[s, S_RUN_LAST_LAT] = lat
+    st[s, S_RUN_LAST_LON] = lon
+
+
+@njit
+def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+    """Every held step was too fast for run_min_steps steps: the trace itself moves impossibly fast."""
+    st[s, S_RUN_STEPS] = 0.0
+    st[s, S_RUN_DIST_M] = 0.0
+    st[s, S_RUN_EFF_M] = 0.0
+    st[s, S_RUN_MAXV] = 0.0
+    st[s, S_RUN_T0] = st[s, S_A_TS]
+    st[s, S_RUN_LAT0] = st[s, S_A_LAT]
+    st[s, S_RUN_LON0] = st[s, S_A_LON]
+    prev_ts = st[s, S_A_TS]
+    for h in range(int(st[s, S_HELD_N])):
+        dt_s = (held[s, h, H_TS] - prev_ts) / 1000.0
+        _run_step(st, s, held[s, h, H_TS], held[s, h, H_LAT], held[s, h, H_LON],
+                  held[s, h, H_DIST_M], held[s, h, H_EFF_M], dt_s)
+        prev_ts = held[s, h, H_TS]
+    n_out = _release_held(st, held, s, F_NONE, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    st[s, S_MODE] = MODE_RUN
+    return n_out
+
+
+@njit
+def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+    """The held fixes continue from a new place: a persistent displacement."""
+    lead = int(st[s, S_HELD_LEAD])
+    land = lead - 1
+    a_ts = st[s, S_A_TS]
+    jump_m = haversine_m(st[s, S_A_LAT], st[s, S_A_LON], held[s, land, H_LAT], held[s, land, H_LON])
+    eff_m = jump_m - st[s, S_A_ACC] - held[s, land, H_ACC]
+    in_warmup = (a_ts - st[s, S_START_TS]) < p[P_WARMUP_S] * 1000.0
+    if not in_warmup and eff_m >= p[P_TELEPORT_MIN_M]:
+        dt_s = (held[s, land, H_TS] - a_ts) / 1000.0
+        _new_event(events, n_ev, EV_TELEPORT, s)
+        events[n_ev, E_TS] = held[s, land, H_TS]
+        events[n_ev, E_DIST_M] = jump_m
+        events[n_ev, E_EFF_M] = eff_m
+        events[n_ev, E_DT_S] = dt_s
+        events[n_ev, E_SPEED_MPS] = eff_m / dt_s
+        events[n_ev, E_MAX_SPEED_MPS] = jump_m / dt_s
+        n_held = int(st[s, S_HELD_N])
+        events[n_ev, E_N_FIXES] = n_held
+        _set_point(events, n_ev, 0, a_ts, st[s, S_A_LAT], st[s, S_A_LON])
+        k = 1
+        for h in range(land, n_held):
+            if k >= N_EVENT_POINTS - 1 and h != n_held - 1:
+                continue
+            _set_point(events, n_ev, k, held[s, h, H_TS], held[s, h, H_LAT], held[s, h, H_LON])
+            k += 1
+            if k >= N_EVENT_POINTS:
+                break
+        n_ev += 1
+    n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    st[s, S_MODE] = MODE_NORMAL
+    return n_ev, n_out
+
+
+@njit
+def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
+          out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev):
+    """One fix of trip s. Returns (status, n_out, n_ev)."""
+    if not (lat == lat and lon == lon) or (lat == 0.0 and lon == 0.0):
+        st[s, S_N_INVALID] += 1.0
+        return ST_INVALID, n_out, n_ev
+    if st[s, S_N_SEEN] > 0.0:
+        if ts < st[s, S_SEEN_TS]:
+            st[s, S_N_LATE] += 1.0
+            return ST_LATE, n_out, n_ev
+        if ts == st[s, S_SEEN_TS]:
+            if lat == st[s, S_SEEN_LAT] and lon == st[s, S_SEEN_LON]:
+                st[s, S_N_DUP] += 1.0
+                return ST_DUPLICATE, n_out, n_ev
+            st[s, S_N_LATE] += 1.0
+            return ST_LATE, n_out, n_ev
+        dt_ms = ts - st[s, S_SEEN_TS]
+        st[s, S_DT_N] += 1.0
+        st[s, S_DT_SUM] += dt_ms
+        st[s, S_DT_SUM2] += dt_ms * dt_ms
+    st[s, S_N_SEEN] += 1.0
+    st[s, S_SEEN_TS] = ts
+    st[s, S_SEEN_LAT] = lat
+    st[s, S_SEEN_LON] = lon
+    if mock >= 0:
+        st[s, S_N_MOCK_KNOWN] += 1.0
+        if mock == 1:
+            st[s, S_N_MOCK] += 1.0
+    if acc_in == acc_in:
+        st[s, S_ACC_N] += 1.0
+        st[s, S_ACC_SUM] += acc_in
+        st[s, S_ACC_SUM2] += acc_in * acc_in
+        acc = acc_in
+    else:
+        acc = p[P_DEFAULT_ACCURACY_M]
+    if acc > p[P_COARSE_ACCURACY_M]:
+        st[s, S_N_COARSE] += 1.0
+        return ST_COARSE, n_out, n_ev
+
+    mode = st[s, S_MODE]
+    if mode == MODE_EMPTY:
+        st[s, S_START_TS] = ts
+        st[s, S_N_USED] += 1.0
+        st[s, S_MODE] = MODE_NORMAL
+        st[s, S_PREV_DX] = 0.0
+        st[s, S_PREV_DY] = 0.0
+        st[s, S_A_TS] = ts
+        st[s, S_A_LAT] = lat
+        st[s, S_A_LON] = lon
+        st[s, S_A_ACC] = acc
+        n_out = _emit_accepted(s, ts, lat, lon, F_NONE, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        return ST_ACCEPTED, n_out, n_ev
+
+    vmax = p[P_MAX_SPEED_MPS]
+    d_a = haversine_m(st[s, S_A_LAT], st[s, S_A_LON], lat, lon)
+    dt_a = (ts - st[s, S_A_TS]) / 1000.0
+    eff_a = d_a - st[s, S_A_ACC] - acc
+    reachable = eff_a <= vmax * dt_a
+
+    if mode == MODE_NORMAL:
+        if reachable:
+            n_out = _accept_step(st, s, ts, lat, lon, acc, d_a, dt_a, dev, p,
+                                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            return ST_ACCEPTED, n_out, n_ev
+        _push_held(st, held, s, ts, lat, lon, acc, 1.0, d_a, eff_a)
+        st[s, S_HELD_LEAD] = 1.0
+        st[s, S_HELD_PLAUS] = 0.0
+        st[s, S_MODE] = MODE_HOLD
+        return ST_HELD, n_out, n_ev
+
+    if mode == MODE_RUN:
+        if not reachable:
+            _run_step(st, s, ts, lat, lon, d_a, eff_a, dt_a)
+            st[s, S_N_USED] += 1.0
+            n_out = _move_anchor(st, s, ts, lat, lon, acc, d_a, dt_a, dev, F_NONE, p,
+                                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            return ST_ACCEPTED, n_out, n_ev
+        n_ev = _close_run(st, s, p, events, n_ev)
+        n_out = _accept_step(st, s, ts, lat, lon, acc, d_a, dt_a, dev, p,
+                             out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        return ST_ACCEPTED, n_out, n_ev
+
+    # MODE_HOLD
+    last = int(st[s, S_HELD_N]) - 1
+    d_l = haversine_m(held[s, last, H_LAT], held[s, last, H_LON], lat, lon)
+    dt_l = (ts - held[s, last, H_TS]) / 1000.0
+    eff_l = d_l - held[s, last, H_ACC] - acc
+    fast_l = eff_l > vmax * dt_l
+    if reachable and (d_a <= d_l or fast_l):
+        # back on the anchor's track (closer to it than to the held fixes, or out of their
+        # reach): the held fixes were a spike
+        _drop_held_as_spikes(st, s)
+        st[s, S_MODE] = MODE_NORMAL
+        n_out = _accept_step(st, s, ts, lat, lon, acc, d_a, dt_a, dev, p,
+                             out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        return ST_ACCEPTED, n_out, n_ev
+    if fast_l and st[s, S_HELD_PLAUS] > 0.0:
+        # a new jump after the held fixes had settled, before they were confirmed: they were not
+        # a persistent displacement; start over from the anchor with this fix
+        _drop_held_as_spikes(st, s)
+        _push_held(st, held, s, ts, lat, lon, acc, 1.0, d_a, eff_a)
+        st[s, S_HELD_LEAD] = 1.0
+        return ST_HELD, n_out, n_ev
+    _push_held(st, held, s, ts, lat, lon, acc, 1.0 if fast_l else 0.0, d_l, eff_l)
+    if fast_l:
+        st[s, S_HELD_LEAD] += 1.0
+        if st[s, S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]:
+            n_out = _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            return ST_ACCEPTED, n_out, n_ev
+    else:
+        st[s, S_HELD_PLAUS] += 1.0
+        land_ts = held[s, int(st[s, S_HELD_LEAD]) - 1, H_TS]
+        full = st[s, S_HELD_N] >= HELD_MAX
+        if st[s, S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
+            n_ev, n_out = _confirm_jump(st, held, s, p, events, n_ev,
+                                        out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            return ST_ACCEPTED, n_out, n_ev
+    if st[s, S_HELD_N] >= HELD_MAX:
+        # undecidable within the buffer (e.g. fast steps that never reach run_min_steps):
+        # take the new place as the track without accusing anyone
+        n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        st[s, S_MODE] = MODE_NORMAL
+        return ST_ACCEPTED, n_out, n_ev
+    return ST_HELD, n_out, n_ev
+
+
+@njit
+def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
+                status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
+    n_out = 0
+    n_ev = 0
+    for i in range(slot.shape[0]):
+        s = slot[i]
+        p = params[city[s]]
+        st_i, n_out, n_ev = _step(s, ts[i], lat[i], lon[i], acc[i], dev[i], mock[i], state, held, p,
+                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
+        status[i] = st_i
+    return n_out, n_ev
+
+
+@njit
+def _finish(slots, city, state, params, events):
+    n_ev = 0
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        p = params[city[s]]
+        if state[s, S_MODE] == MODE_RUN:
+            n_ev = _close_run(state, s, p, events, n_ev)
+        elif state[s, S_MODE] == MODE_HOLD:
+            # the trip ended before the held fixes were confirmed: never accuse on a guess
+            _drop_held_as_spikes(state, s)
+            state[s, S_MODE] = MODE_NORMAL
+    return n_ev
+
+
+# ---- public wrappers --------------------------------------------------------------------------
+
+
+class KinematicsOutput:
+    """What one kernel call produced. Accepted fixes are in order per trip."""
+
+    __slots__ = ("status", "acc_slot", "acc_ts", "acc_lat", "acc_lon", "acc_flag", "events")
+
+    def __init__(self, status, acc_slot, acc_ts, acc_lat, acc_lon, acc_flag, events):
+        self.status = status
+        self.acc_slot = acc_slot
+        self.acc_ts = acc_ts
+        self.acc_lat = acc_lat
+        self.acc_lon = acc_lon
+        self.acc_flag = acc_flag
+        self.events = events
+
+
+def _check(name, arr, dtype, n):
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {arr.dtype.name}: use {name}.astype(np.{np.dtype(dtype).name})")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must be 1-D with length {n} (like slot), got shape {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
+
+
+def _check_tables(state, held, params, city):
+    if state.dtype != np.float64 or state.ndim != 2 or state.shape[1] != N_STATE:
+        raise ValueError(f"state must be float64 (n_slots, {N_STATE}): build it with new_state(n_slots)")
+    if held.dtype != np.float64 or held.shape[1:] != (HELD_MAX, N_HELD) or held.shape[0] != state.shape[0]:
+        raise ValueError(f"held must be float64 (n_slots, {HELD_MAX}, {N_HELD}) matching state: use new_held(n_slots)")
+    if params.dtype != np.float64 or params.ndim != 2 or params.shape[1] != N_PARAMS:
+        raise ValueError(f"params must be float64 (n_cities, {N_PARAMS})")
+    if not params.flags.c_contiguous:
+        raise ValueError("params must be C-contiguous: use np.ascontiguousarray(params)")
+    _check("city", city, np.int64, state.shape[0])
+    if city.size and (city.min() < 0 or city.max() >= params.shape[0]):
+        raise ValueError("city holds a row index outside params")
+    if np.any(params[:, P_CONFIRM_FIXES] > HELD_MAX - 2):
+        raise ValueError(f"confirm_fixes must be <= {HELD_MAX - 2}")
+
+
+def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, held, params):
+    """Run the state machine over a batch of fixes sorted by (slot, arrival).
+
+    slot int64 (row of state), ts int64 ms, lat/lon float64 degrees, accuracy_m and speed_mps
+    float64 (NaN = not reported), mock int8 (-1 unknown, 0, 1); city int64 per state row, the row
+    of params (float64, P_* columns) to use. state and held are updated in place.
+    """
+    n = slot.shape[0] if isinstance(slot, np.ndarray) else -1
+    _check("slot", slot, np.int64, n)
+    _check("ts", ts, np.int64, n)
+    _check("lat", lat, np.float64, n)
+    _check("lon", lon, np.float64, n)
+    _check("accuracy_m", accuracy_m, np.float64, n)
+    _check("speed_mps", speed_mps, np.float64, n)
+    _check("mock", mock, np.int8, n)
+    _check_tables(state, held, params, city)
+    if n and (slot.min() < 0 or slot.max() >= state.shape[0]):
+        raise ValueError("slot holds a row index outside state")
+    if n > 1 and np.any(np.diff(slot) < 0):
+        raise ValueError("fixes must be sorted by slot (stable, keeping arrival order): use np.argsort(slot, kind='stable')")
+    # every fix is emitted at most once; held fixes of earlier batches may be released now
+    cap = n + HELD_MAX * (np.unique(slot).size if n else 0)
+    status = np.empty(n, dtype=np.int8)
+    out = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.float64),
+           np.empty(cap, np.float64), np.empty(cap, np.int8))
+    events = np.empty((max(n, 1), N_EVENT), dtype=np.float64)
+    n_out, n_ev = _kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, held, params,
+                              status, *out, events)
+    return KinematicsOutput(status, *(a[:n_out] for a in out), events[:n_ev])
+
+
+def finish(slots, city, state, held, params):
+    """Trip end for the given slots: close a running fast run, drop unconfirmed held fixes.
+    Returns the events (impossible_speed runs that lasted to the end)."""
+    _check("slots", slots, np.int64, slots.shape[0] if isinstance(slots, np.ndarray) else -1)
+    _check_tables(state, held, params, city)
+    events = np.empty((max(slots.shape[0], 1), N_EVENT), dtype=np.float64)
+    n_ev = _finish(slots, city, state, params, events)
+    return events[:n_ev]

@@ -1,0 +1,249 @@
+"""Pure-Python twin of kernels/kinematics.py: one object per trip, plain floats, no Numba.
+
+Written for reading, not speed. tests/kernels/test_kinematics.py feeds both the same fixes and
+requires the same statuses, accepted fixes, events and counters.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from . import kinematics as K
+from .geo import DEG, haversine_m_np
+
+
+def _dist(lat1, lon1, lat2, lon2):
+    return float(haversine_m_np(lat1, lon1, lat2, lon2))
+
+
+@dataclass
+class Fix:
+    ts: float
+    lat: float
+    lon: float
+    acc: float
+    fast: bool = False
+    dist_m: float = 0.0  # from the previous fix (the anchor for the first held one)
+    eff_m: float = 0.0
+
+
+@dataclass
+class TripRef:
+    params: dict
+    mode: str = "empty"
+    anchor: Fix | None = None
+    seen: tuple | None = None  # (ts, lat, lon)
+    start_ts: float = 0.0
+    held: list = field(default_factory=list)
+    lead: int = 0
+    plaus: int = 0
+    run: dict | None = None
+    prev_vec: tuple = (0.0, 0.0)
+    counts: dict = field(default_factory=lambda: dict(
+        used=0, late=0, dup=0, invalid=0, spike=0, coarse=0, dist_m=0.0, gap_m=0.0, gap_n=0, jump_m=0.0,
+        mock=0, mock_known=0, dev_n=0, dev_contra=0, v_n=0, dt_n=0, acc_n=0, col_n=0, col_hits=0))
+
+    # -- output sinks, set by the caller
+    accepted: list = field(default_factory=list)  # (ts, lat, lon, flag)
+    events: list = field(default_factory=list)  # dicts
+
+    def fix(self, ts, lat, lon, acc_in, dev, mock):
+        c = self.counts
+        if math.isnan(lat) or math.isnan(lon) or (lat == 0.0 and lon == 0.0):
+            c["invalid"] += 1
+            return K.ST_INVALID
+        if self.seen is not None:
+            if ts < self.seen[0]:
+                c["late"] += 1
+                return K.ST_LATE
+            if ts == self.seen[0]:
+                if (lat, lon) == self.seen[1:]:
+                    c["dup"] += 1
+                    return K.ST_DUPLICATE
+                c["late"] += 1
+                return K.ST_LATE
+            c["dt_n"] += 1
+        self.seen = (ts, lat, lon)
+        if mock >= 0:
+            c["mock_known"] += 1
+            c["mock"] += mock == 1
+        if not math.isnan(acc_in):
+            c["acc_n"] += 1
+            acc = acc_in
+        else:
+            acc = self.params["default_accuracy_m"]
+        if acc > self.params["coarse_accuracy_m"]:
+            c["coarse"] += 1
+            return K.ST_COARSE
+
+        if self.mode == "empty":
+            self.start_ts = ts
+            c["used"] += 1
+            self.mode = "normal"
+            self.prev_vec = (0.0, 0.0)
+            self.anchor = Fix(ts, lat, lon, acc)
+            self.accepted.append((ts, lat, lon, K.F_NONE))
+            return K.ST_ACCEPTED
+
+        vmax = self.params["max_speed_mps"]
+        a = self.anchor
+        d_a = _dist(a.lat, a.lon, lat, lon)
+        dt_a = (ts - a.ts) / 1000.0
+        eff_a = d_a - a.acc - acc
+        reachable = eff_a <= vmax * dt_a
+
+        if self.mode == "normal":
+            if reachable:
+                self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
+                return K.ST_ACCEPTED
+            self.held = [Fix(ts, lat, lon, acc, True, d_a, eff_a)]
+            self.lead, self.plaus, self.mode = 1, 0, "hold"
+            return K.ST_HELD
+
+        if self.mode == "run":
+            if not reachable:
+                self._run_step(ts, lat, lon, d_a, eff_a, dt_a)
+                c["used"] += 1
+                self._move(ts, lat, lon, acc, d_a, dt_a, dev, K.F_NONE)
+                return K.ST_ACCEPTED
+            self._close_run()
+            self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
+            return K.ST_ACCEPTED
+
+        # hold
+        last = self.held[-1]
+        d_l = _dist(last.lat, last.lon, lat, lon)
+        eff_l = d_l - last.acc - acc
+        fast_l = eff_l > vmax * (ts - last.ts) / 1000.0
+        if reachable and (d_a <= d_l or fast_l):
+            self._drop_held()
+            self.mode = "normal"
+            self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
+            return K.ST_ACCEPTED
+        if fast_l and self.plaus > 0:
+            self._drop_held()
+            self.held = [Fix(ts, lat, lon, acc, True, d_a, eff_a)]
+            self.lead = 1
+            return K.ST_HELD
+        self.held.append(Fix(ts, lat, lon, acc, fast_l, d_l, eff_l))
+        if fast_l:
+            self.lead += 1
+            if self.lead >= self.params["speed_run_min_steps"]:
+                self._start_run()
+                return K.ST_ACCEPTED
+        else:
+            self.plaus += 1
+            land = self.held[self.lead - 1]
+            full = len(self.held) >= K.HELD_MAX
+            if self.plaus >= self.params["confirm_fixes"] and (
+                (ts - land.ts) / 1000.0 >= self.params["confirm_s"] or full
+            ):
+                self._confirm_jump()
+                return K.ST_ACCEPTED
+        if len(self.held) >= K.HELD_MAX:
+            self._release(K.F_BREAK, False)
+            self.mode = "normal"
+            return K.ST_ACCEPTED
+        return K.ST_HELD
+
+    def finish(self):
+        if self.mode == "run":
+            self._close_run()
+        elif self.mode == "hold":
+            self._drop_held()
+            self.mode = "normal"
+
+    # -- helpers
+    def _accept(self, ts, lat, lon, acc, d, dt_s, dev):
+        self.counts["used"] += 1
+        if d <= K.NOISE_GATE * (self.anchor.acc + acc):
+            self.anchor.ts = ts
+            return
+        self._move(ts, lat, lon, acc, d, dt_s, dev, K.F_NONE)
+
+    def _move(self, ts, lat, lon, acc, d, dt_s, dev, flag):
+        c = self.counts
+        if flag == K.F_NONE:
+            c["dist_m"] += d
+            if dt_s >= self.params["tunnel_gap_s"]:
+                c["gap_m"] += d
+                c["gap_n"] += 1
+                flag = K.F_GAP
+            if dt_s <= 60.0:
+                v = d / dt_s
+                c["v_n"] += 1
+                if dt_s <= 30.0 and not math.isnan(dev):
+                    c["dev_n"] += 1
+                    c["dev_contra"] += abs(dev - v) > max(5.0, 0.5 * max(dev, v))
+            dlon = lon - self.anchor.lon
+            if dlon > 180.0:
+                dlon -= 360.0
+            elif dlon < -180.0:
+                dlon += 360.0
+            dy = (lat - self.anchor.lat) * K.M_PER_DEG
+            dx = dlon * K.M_PER_DEG * math.cos(lat * DEG)
+            pdx, pdy = self.prev_vec
+            norm = math.sqrt((pdx * pdx + pdy * pdy) * (dx * dx + dy * dy))
+            if norm > 0.0:
+                c["col_n"] += 1
+                c["col_hits"] += abs(pdx * dy - pdy * dx) < K.COLLINEAR_SIN * norm and pdx * dx + pdy * dy > 0.0
+            self.prev_vec = (dx, dy)
+        else:
+            self.prev_vec = (0.0, 0.0)
+        self.anchor = Fix(ts, lat, lon, acc)
+        self.accepted.append((ts, lat, lon, flag))
+
+    def _drop_held(self):
+        self.counts["spike"] += len(self.held)
+        self.held, self.lead, self.plaus = [], 0, 0
+
+    def _release(self, first_flag, count_distance):
+        for h, f in enumerate(self.held):
+            dt_s = (f.ts - self.anchor.ts) / 1000.0
+            if h == 0 and not count_distance:
+                self.counts["jump_m"] += f.dist_m
+            self.counts["used"] += 1
+            self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, first_flag if h == 0 else K.F_NONE)
+        self.held, self.lead, self.plaus = [], 0, 0
+
+    def _run_step(self, ts, lat, lon, d, eff, dt_s):
+        r = self.run
+        r["steps"] += 1
+        r["dist"] += d
+        r["eff"] += eff
+        r["maxv"] = max(r["maxv"], d / dt_s)
+        r["last"] = (ts, lat, lon)
+
+    def _start_run(self):
+        a = self.anchor
+        self.run = dict(steps=0, dist=0.0, eff=0.0, maxv=0.0, first=(a.ts, a.lat, a.lon), last=None)
+        prev_ts = a.ts
+        for f in self.held:
+            self._run_step(f.ts, f.lat, f.lon, f.dist_m, f.eff_m, (f.ts - prev_ts) / 1000.0)
+            prev_ts = f.ts
+        self._release(K.F_NONE, True)
+        self.mode = "run"
+
+    def _close_run(self):
+        r, p = self.run, self.params
+        duration_s = (r["last"][0] - r["first"][0]) / 1000.0
+        if r["steps"] >= p["speed_run_min_steps"] and r["eff"] >= p["speed_run_min_m"] and duration_s >= p["speed_run_min_s"]:
+            self.events.append(dict(kind=K.EV_IMPOSSIBLE_SPEED, ts=r["last"][0], dist_m=r["dist"],
+                                    eff_m=r["eff"], dt_s=duration_s, speed_mps=r["dist"] / duration_s,
+                                    max_speed_mps=r["maxv"], n_fixes=r["steps"] + 1, points=[r["first"], r["last"]]))
+        self.run = None
+        self.mode = "normal"
+
+    def _confirm_jump(self):
+        a, p = self.anchor, self.params
+        land = self.held[self.lead - 1]
+        jump_m = _dist(a.lat, a.lon, land.lat, land.lon)
+        eff_m = jump_m - a.acc - land.acc
+        if (a.ts - self.start_ts) >= p["warmup_s"] * 1000.0 and eff_m >= p["teleport_min_m"]:
+            dt_s = (land.ts - a.ts) / 1000.0
+            after = self.held[self.lead - 1:]
+            chosen = after if len(after) <= K.N_EVENT_POINTS - 1 else after[: K.N_EVENT_POINTS - 2] + [after[-1]]
+            self.events.append(dict(kind=K.EV_TELEPORT, ts=land.ts, dist_m=jump_m, eff_m=eff_m, dt_s=dt_s,
+                                    speed_mps=eff_m / dt_s, max_speed_mps=jump_m / dt_s, n_fixes=len(self.held),
+                                    points=[(a.ts, a.lat, a.lon)] + [(f.ts, f.lat, f.lon) for f in chosen]))
+        self._release(K.F_BREAK, False)
+        self.mode = "normal"
