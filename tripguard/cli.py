@@ -44,6 +44,47 @@ def schemas(
     typer.echo("schemas up to date")
 
 
+@app.command()
+def replay(
+    pings: Path = typer.Option(..., "--pings", help="Pings: JSONL (one message per line), CSV or Parquet."),
+    trips: Path = typer.Option(..., "--trips", help="Trip events: JSONL, CSV or Parquet."),
+    out: Path = typer.Option(..., "--out", help="Output directory."),
+    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
+    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
+    from tripguard.replay import replay as run_replay
+    from tripguard.settings import load_settings
+
+    from tripguard.replay import make_engine
+
+    settings = load_settings(tariffs=tariffs, cities=cities)
+    engine = make_engine(settings.tariffs, settings.cities, end_grace_s=settings.end_grace_s,
+                         idle_timeout_s=settings.idle_timeout_s)
+    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine)
+    s = result.summary
+    kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"
+    typer.echo(f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "
+               f"{s['dead_letters']} dead letters, {s['pings_per_s']:.0f} pings/s -> {out}")
+
+
+@app.command()
+def evaluate(
+    labels: Path = typer.Option(..., "--labels", help="labels.csv: trip_id,kinds (kinds separated by ';')."),
+    alerts: Path = typer.Option(..., "--alerts", help="alerts.jsonl from replay or tail."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Per-kind precision, recall, F1 and the false-alert rate on honest trips."""
+    import json
+
+    from tripguard.evaluate import evaluate as run_evaluate
+    from tripguard.evaluate import format_table, read_alerted, read_labels
+
+    report = run_evaluate(read_labels(labels), read_alerted(alerts))
+    typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
 def main() -> None:
     try:
         app()

@@ -139,7 +139,11 @@ def decode_pings(value: bytes | str) -> list[PingRow]:
     """Decode one message of topic tripguard.pings: a ping object or a non-empty array of
     pings of one trip (an app's location batch). The message is atomic: one bad element
     rejects it whole, so a dead-lettered message can be fixed and replayed as it was."""
-    doc = loads(value)
+    return pings_from_value(loads(value))
+
+
+def pings_from_value(doc: Any) -> list[PingRow]:
+    """decode_pings for an already parsed JSON value."""
     if type(doc) is dict:
         return [ping_from_obj(doc)]
     if type(doc) is not list:

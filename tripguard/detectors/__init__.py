@@ -1,0 +1,31 @@
+"""Detectors turn kernel output and trip summaries into findings; tripguard.alerts makes alerts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence of fraud, before it becomes an alert."""
+
+    kind: str
+    score: float  # 0..1
+    ts: int  # event time of the evidence, ms
+    evidence: dict[str, Any]
+    detector: str
+    version: str
+    params: dict[str, Any]
+
+
+def params_dict(params: Any) -> dict[str, Any]:
+    return asdict(params)
+
+
+def margin_score(margin: float) -> float:
+    """Score of a measurement that passed its threshold `margin` times over: 1x -> 0.5,
+    2x -> 0.75, 5x -> 0.9. Below the threshold: 0."""
+    if margin < 1.0:
+        return 0.0
+    return 1.0 - 0.5 / margin

@@ -1,0 +1,389 @@
+"""The Engine: a batch of pings and trip events in, alerts and verdicts out. No I/O.
+
+`tripguard replay` (files) and `tripguard run` (Kafka) feed the same Engine, so the offline
+evaluation measures the streaming code path. For a given stream the output does not depend on
+how the stream is cut into batches (tests/test_engine_properties.py).
+
+Per batch:
+1. rows -> trip slots; rows of trips closed earlier are late.
+2. the lifecycle gate (kernels/lifecycle.py) decides every row: ping to the kinematics, ping
+   buffered until its trip_started, trip event applied, late, duplicate; and which trips
+   start and close.
+3. trip events are applied in arrival order (city, planned route, fare claims).
+4. the kinematics kernel runs over the pings of live trips, grouped by trip in arrival order;
+   its events become teleport / impossible_speed alerts at once.
+5. closed trips get their end-of-trip detectors and a verdict, and their slot is freed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tripguard.alerts import make_alert
+from tripguard.batch import Batch
+from tripguard.config import CityTables
+from tripguard.contract import ALERT_KINDS, TripEnded, TripStarted
+from tripguard.detectors import Finding
+from tripguard.detectors.fare import FareChecker
+from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
+from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
+from tripguard.fare.tariff import Tariff
+from tripguard.geo import encode_polyline_array
+from tripguard.kernels import kinematics as K
+from tripguard.kernels import lifecycle as L
+from tripguard.trips import NO_TS, TripMeta, TripTable
+
+UNKNOWN_CITY = "unknown"
+
+
+@dataclass
+class Output:
+    alerts: list[dict] = field(default_factory=list)
+    verdicts: list[dict] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (row of the batch, reason): dead letters
+
+    def extend(self, other: "Output") -> None:
+        self.alerts.extend(other.alerts)
+        self.verdicts.extend(other.verdicts)
+        self.rejected.extend(other.rejected)
+
+
+@dataclass
+class EngineStats:
+    """Counters over the engine's life (the per-trip ones are in each verdict)."""
+
+    pings: int = 0
+    trip_events: int = 0
+    late_after_close: int = 0  # pings and events of trips already closed
+    duplicate_events: int = 0
+    start_after_implicit: int = 0
+    trips_closed: int = 0
+    used: int = 0
+    dropped: dict = field(default_factory=lambda: dict(late=0, duplicate=0, invalid=0, spike=0, coarse=0))
+    alerts_by_kind: dict = field(default_factory=lambda: {k: 0 for k in ALERT_KINDS})
+
+
+class Engine:
+    def __init__(
+        self,
+        cities: CityTables,
+        tariffs: dict[str, Tariff],
+        end_grace_s: float = 120.0,
+        idle_timeout_s: float = 1800.0,
+        orphan_wait_s: float = 120.0,
+        clock=None,
+    ):
+        self.cities = cities
+        self.tariffs = tariffs
+        self.grace_ms = int(end_grace_s * 1000)
+        self.idle_ms = int(idle_timeout_s * 1000)
+        self.orphan_ms = int(orphan_wait_s * 1000)
+        self.clock = clock or (lambda: int(time.time() * 1000))
+        self.trips = TripTable()
+        self.watermark = NO_TS
+        self.closed: dict[str, int] = {}  # trip_id -> watermark at close, to recognise late rows
+        self.stats = EngineStats()
+        # per-city parameters; row i of the kinematics params matrix belongs to city_names[i]
+        self.city_names: list[str] = []
+        self.city_index: dict[str, int] = {}
+        self.kin_params: list[KinematicsParams] = []
+        self.spoof_params: list[SpoofingParams] = []
+        self.fare_checkers: list[FareChecker] = []
+        self.params_matrix = np.empty((0, K.N_PARAMS), np.float64)
+        self._city_row(UNKNOWN_CITY)
+
+    # ---- cities -----------------------------------------------------------------------------
+
+    def _city_row(self, city: str) -> int:
+        row = self.city_index.get(city)
+        if row is None:
+            row = len(self.city_names)
+            kp = self.cities.params(KinematicsParams, city, "kinematics")
+            self.city_names.append(city)
+            self.city_index[city] = row
+            self.kin_params.append(kp)
+            self.spoof_params.append(self.cities.params(SpoofingParams, city, "spoofing"))
+            self.fare_checkers.append(FareChecker.for_city(self.cities, self.tariffs, city))
+            self.params_matrix = np.ascontiguousarray(np.vstack([self.params_matrix, kp.row()]))
+        return row
+
+    # ---- the batch --------------------------------------------------------------------------
+
+    def process(self, batch: Batch, now_ms: int | None = None) -> Output:
+        now_ms = self.clock() if now_ms is None else now_ms
+        out = Output()
+        n = len(batch)
+        if n == 0:
+            return out
+        self.stats.pings += batch.n_pings
+        self.stats.trip_events += len(batch.events)
+        slot = self._slots(batch)
+        live = np.flatnonzero(slot >= 0)
+        t = self.trips
+        action, started_at, closed_at, wm_end = L.gate(
+            slot[live], batch.kind[live], batch.ts[live], self.watermark,
+            t.phase, t.deadline, t.last_act, t.implicit, self.orphan_ms, self.idle_ms, self.grace_ms,
+        )
+        self.watermark = max(self.watermark, wm_end)
+        row_action = np.full(n, L.ACT_LATE, np.int64)
+        row_action[live] = action
+        self.stats.late_after_close += int(np.count_nonzero(row_action == L.ACT_LATE))
+
+        self._apply_events(batch, row_action, out)
+        started = np.flatnonzero(started_at != L.NO_ROW)
+        self._implicit_starts(started)
+        self._run_kinematics(batch, slot, row_action, started, out, now_ms)
+        closing = np.flatnonzero(closed_at != L.NO_ROW)
+        if closing.size:
+            self._close(closing, out, now_ms, ended_by_default="idle_timeout")
+        self._forget_closed()
+        return out
+
+    def flush(self, now_ms: int | None = None) -> Output:
+        """End of input: every live trip is finalised (those still waiting for trip_started
+        start without it)."""
+        now_ms = self.clock() if now_ms is None else now_ms
+        out = Output()
+        slots = self.trips.live_slots()
+        if slots.size == 0:
+            return out
+        orphans = slots[self.trips.phase[slots] == L.PH_ORPHAN]
+        if orphans.size:
+            self.trips.implicit[orphans] = 1
+            self._implicit_starts(orphans)
+            self._run_orphans(orphans, out, now_ms)
+        self._close(slots, out, now_ms, ended_by_default="end_of_input")
+        return out
+
+    def close_ended(self, now_ms: int | None = None) -> Output:
+        """Traffic paused (wall clock): close the trips whose trip_ended has arrived without
+        waiting for the event-time grace to pass."""
+        now_ms = self.clock() if now_ms is None else now_ms
+        out = Output()
+        slots = self.trips.live_slots()
+        ended = slots[self.trips.phase[slots] == L.PH_ENDED]
+        if ended.size:
+            self._close(ended, out, now_ms, ended_by_default="trip_ended")
+        return out
+
+    @property
+    def live_trips(self) -> int:
+        return len(self.trips)
+
+    # ---- steps ------------------------------------------------------------------------------
+
+    def _slots(self, batch: Batch) -> np.ndarray:
+        t = self.trips
+        slot_of, closed = t.slot_of, self.closed
+        slots = np.empty(len(batch), np.int64)
+        for i, trip_id in enumerate(batch.trip_id):
+            s = slot_of.get(trip_id)
+            if s is None:
+                if trip_id in closed:
+                    s = -1
+                else:
+                    s = t.allocate(trip_id, batch.driver_id[i], int(batch.partition[i]))
+            slots[i] = s
+        return slots
+
+    def _apply_events(self, batch: Batch, row_action: np.ndarray, out: Output) -> None:
+        t = self.trips
+        for row in sorted(batch.events):
+            event = batch.events[row]
+            act = row_action[row]
+            if act == L.ACT_LATE:
+                continue
+            if act == L.ACT_DUPLICATE:
+                self.stats.duplicate_events += 1
+                continue
+            meta = t.meta[t.slot_of[event.trip_id]]
+            if isinstance(event, TripStarted):
+                meta.started = event
+                if act == L.ACT_APPLY:
+                    t.city[t.slot_of[event.trip_id]] = self._city_row(event.city)
+                else:  # ACT_START_AFTER_IMPLICIT: the parameters were chosen without it
+                    self.stats.start_after_implicit += 1
+            elif isinstance(event, TripEnded):
+                meta.ended = event
+                problem = self.fare_checkers[self._city_row(meta.city)].currency_problem(event) if meta.started else None
+                if problem:
+                    meta.ended_row_rejected = problem
+                    out.rejected.append((row, problem))
+
+    def _implicit_starts(self, slots: np.ndarray) -> None:
+        """Trips that start without trip_started use the default parameters."""
+        t = self.trips
+        for s in slots:
+            if t.meta[s].started is None:
+                t.city[s] = self.city_index[UNKNOWN_CITY]
+
+    def _run_kinematics(self, batch: Batch, slot: np.ndarray, row_action: np.ndarray, started: np.ndarray,
+                        out: Output, now_ms: int) -> None:
+        t = self.trips
+        ping = batch.kind == L.ROW_PING
+        include = ping & (row_action == L.ACT_INCLUDE)
+        buffered = ping & (row_action == L.ACT_BUFFER)
+        if buffered.any():
+            now_started = np.zeros(t.capacity, bool)
+            now_started[started] = True
+            release = buffered & now_started[np.maximum(slot, 0)]
+            include |= release
+            keep = np.flatnonzero(buffered & ~release)
+            if keep.size:
+                self._buffer_orphans(batch, slot, keep)
+        rows = np.flatnonzero(include)
+        cols = [slot[rows], batch.ts[rows], batch.lat[rows], batch.lon[rows], batch.accuracy_m[rows],
+                batch.speed_mps[rows], batch.mock[rows]]
+        order_key = rows.astype(np.int64)
+        # pings buffered in earlier batches go first, in their order, for trips that started now
+        old = [s for s in started if t.meta[s].orphans]
+        if old:
+            chunks = [c for s in old for c in t.meta[s].orphans]
+            for s in old:
+                t.meta[s].orphans = []
+            cols = [np.concatenate([np.concatenate([c[k] for c in chunks]), cols[k]]) for k in range(7)]
+            n_old = len(cols[0]) - rows.size
+            order_key = np.concatenate([np.arange(n_old, dtype=np.int64) - n_old - 1, order_key])
+        if len(cols[0]) == 0:
+            return
+        order = np.lexsort((order_key, cols[0]))
+        cols = [np.ascontiguousarray(c[order]) for c in cols]
+        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
+        self._keep_path(res)
+        self._kinematics_alerts(res.events, out, now_ms)
+
+    def _run_orphans(self, slots: np.ndarray, out: Output, now_ms: int) -> None:
+        t = self.trips
+        chunks = [c for s in slots for c in t.meta[s].orphans]
+        for s in slots:
+            t.meta[s].orphans = []
+        if not chunks:
+            return
+        cols = [np.concatenate([c[k] for c in chunks]) for k in range(7)]
+        order = np.argsort(cols[0], kind="stable")
+        cols = [np.ascontiguousarray(c[order]) for c in cols]
+        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
+        self._keep_path(res)
+        self._kinematics_alerts(res.events, out, now_ms)
+
+    def _buffer_orphans(self, batch: Batch, slot: np.ndarray, rows: np.ndarray) -> None:
+        t = self.trips
+        s_rows = slot[rows]
+        order = np.argsort(s_rows, kind="stable")
+        rows, s_rows = rows[order], s_rows[order]
+        bounds = np.flatnonzero(np.diff(s_rows)) + 1
+        for part in np.split(np.arange(rows.size), bounds):
+            r = rows[part]
+            s = int(s_rows[part[0]])
+            t.meta[s].orphans.append((slot[r], batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r],
+                                      batch.speed_mps[r], batch.mock[r]))
+
+    def _keep_path(self, res: K.KinematicsOutput) -> None:
+        if res.acc_slot.size == 0:
+            return
+        t = self.trips
+        bounds = np.flatnonzero(np.diff(res.acc_slot)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [res.acc_slot.size]])
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            t.meta[res.acc_slot[a]].path.append(
+                (res.acc_ts[a:b], res.acc_lat[a:b], res.acc_lon[a:b], res.acc_flag[a:b]))
+
+    def _kinematics_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
+        t = self.trips
+        for e in events:
+            s = int(e[K.E_SLOT])
+            meta = t.meta[s]
+            kp = self.kin_params[t.city[s]]
+            if e[K.E_KIND] == K.EV_TELEPORT:
+                finding = teleport_finding(e, kp)
+            else:
+                finding = impossible_speed_finding(e, kp, meta.path_arrays())
+            self._emit(meta, finding, out, now_ms)
+
+    def _emit(self, meta: TripMeta, finding: Finding, out: Output, now_ms: int) -> None:
+        alert = make_alert(meta, finding, now_ms)
+        meta.alert_ids.append(alert["alert_id"])
+        meta.alert_scores[finding.kind] = max(meta.alert_scores.get(finding.kind, 0.0), alert["score"])
+        self.stats.alerts_by_kind[finding.kind] += 1
+        out.alerts.append(alert)
+
+    def _close(self, slots: np.ndarray, out: Output, now_ms: int, ended_by_default: str) -> None:
+        t = self.trips
+        slots = np.asarray(slots, np.int64)
+        for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
+            meta = t.meta[int(e[K.E_SLOT])]
+            self._emit(meta, impossible_speed_finding(e, self.kin_params[t.city[int(e[K.E_SLOT])]], meta.path_arrays()),
+                       out, now_ms)
+        for s in slots.tolist():
+            meta = t.meta[s]
+            out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
+            self.closed[meta.trip_id] = self.watermark
+            t.release(s)
+            self.stats.trips_closed += 1
+
+    def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict:
+        t = self.trips
+        st = t.kin[s]
+        ts, lat, lon, flag = meta.path_arrays()
+        city_row = int(t.city[s])
+        end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])
+        gps_distance_m = float(st[K.S_DIST_M])
+        gps_duration_s = float((ts[-1] - ts[0]) / 1000.0) if ts.size > 1 else 0.0
+
+        spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
+        if spoof:
+            self._emit(meta, spoof, out, now_ms)
+        fare = self.fare_checkers[city_row]
+        expected_fare = None
+        if meta.ended is not None and meta.started is not None and meta.ended_row_rejected is None:
+            assessment = fare.assess(meta.started, meta.ended, gps_distance_m, gps_duration_s,
+                                     gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]))
+            expected_fare = assessment.expected_fare
+            for finding in assessment.findings:
+                self._emit(meta, finding, out, now_ms)
+
+        dropped = {
+            "late": int(st[K.S_N_LATE]),
+            "duplicate": int(st[K.S_N_DUP]),
+            "invalid": int(st[K.S_N_INVALID]),
+            "spike": int(st[K.S_N_SPIKE]),
+            "coarse": int(st[K.S_N_COARSE]),
+        }
+        used = int(st[K.S_N_USED])
+        self.stats.used += used
+        for k, v in dropped.items():
+            self.stats.dropped[k] += v
+        scores = list(meta.alert_scores.values())
+        risk = 1.0 - float(np.prod([1.0 - sc for sc in scores])) if scores else 0.0
+        started = meta.started
+        return {
+            "trip_id": meta.trip_id,
+            "driver_id": meta.driver_id,
+            "city": meta.city,
+            "ts": int(end_ts),
+            "risk_score": round(risk, 4),
+            "kinds": [k for k in ALERT_KINDS if k in meta.alert_scores],
+            "alert_ids": list(meta.alert_ids),
+            "gps_distance_m": round(gps_distance_m, 1),
+            "gps_duration_s": round(gps_duration_s, 3),
+            "planned_distance_m": started.planned_distance_m if started else None,
+            "expected_fare": None if expected_fare is None else round(expected_fare, 2),
+            "claimed_fare": meta.ended.claimed_fare if meta.ended else None,
+            "currency": meta.ended.currency if meta.ended else None,
+            "path": encode_polyline_array(lat, lon),
+            "pings_used": used,
+            "pings_dropped": dropped,
+            "ended_by": "trip_ended" if meta.ended else ended_by_default,
+        }
+
+    def _forget_closed(self) -> None:
+        """Closed trip ids are remembered long enough to recognise their late rows."""
+        if len(self.closed) < 1024:
+            return
+        horizon = self.watermark - max(self.idle_ms, self.grace_ms) * 2
+        if next(iter(self.closed.values())) < horizon:
+            self.closed = {k: v for k, v in self.closed.items() if v >= horizon}

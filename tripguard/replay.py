@@ -1,0 +1,148 @@
+"""`tripguard replay`: files in, the streaming Engine in the middle, alerts and verdicts out.
+
+Writes DIR/alerts.jsonl, DIR/verdicts.jsonl, DIR/dead_letters.jsonl (input that breaks the
+contract, with the reason, source and line) and DIR/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import orjson
+
+from tripguard.batch import BatchBuilder
+from tripguard.codec import pings_from_value, trip_event_from_obj
+from tripguard.config import CityTables
+from tripguard.engine import Engine, Output
+from tripguard.errors import ContractError
+from tripguard.fare.tariff import load_tariffs
+from tripguard.inputs import PINGS, Message, merge_on_ts, read_messages
+
+BATCH_ROWS = 20_000
+
+
+@dataclass
+class ReplayResult:
+    summary: dict
+    alerts: list[dict] = field(default_factory=list)
+    verdicts: list[dict] = field(default_factory=list)
+
+
+def validate(message: Message):
+    """(rows, event) for a message, or raise ContractError."""
+    if message.error is not None:
+        raise ContractError("", message.error)
+    if message.source == PINGS:
+        return pings_from_value(message.value), None
+    return None, trip_event_from_obj(message.value)
+
+
+def batches(messages: Iterable[Message], dead: list, batch_rows: int = BATCH_ROWS) -> Iterator[tuple]:
+    """Validated messages into batches: (batch, the message of each row, input bytes consumed)."""
+    builder = BatchBuilder()
+    row_message: list[Message] = []
+    n_bytes = 0
+    for m in messages:
+        n_bytes += len(m.raw) + 1
+        try:
+            rows, event = validate(m)
+        except ContractError as exc:
+            dead.append((m, str(exc)))
+            continue
+        if rows is not None:
+            builder.add_pings(rows)
+            row_message.extend([m] * len(rows))
+        else:
+            builder.add_trip_event(event)
+            row_message.append(m)
+        if len(builder) >= batch_rows:
+            yield builder.build(), row_message, n_bytes
+            row_message, n_bytes = [], 0
+    if len(builder):
+        yield builder.build(), row_message, n_bytes
+
+
+def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = None, **kwargs) -> Engine:
+    return Engine(CityTables.load(cities_path), load_tariffs(tariffs_path), **kwargs)
+
+
+def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None, cities: Path | None = None,
+           progress: bool | None = None, batch_rows: int = BATCH_ROWS, engine: Engine | None = None,
+           keep: bool = True) -> ReplayResult:
+    """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
+    (the files have them)."""
+    engine = engine or make_engine(tariffs, cities)
+    stream = merge_on_ts(read_messages(pings, PINGS), read_messages(trips, "trips"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dead: list[tuple[Message, str]] = []
+    result = ReplayResult(summary={})
+    started = time.perf_counter()
+    total_bytes = pings.stat().st_size + trips.stat().st_size
+    show = progress if progress is not None else (total_bytes > 20_000_000 and sys.stderr.isatty())
+    with open(out_dir / "alerts.jsonl", "wb") as fa, open(out_dir / "verdicts.jsonl", "wb") as fv, \
+            open(out_dir / "dead_letters.jsonl", "wb") as fd, _progress(show, total_bytes) as advance:
+
+        def write(output: Output, row_message: list[Message] | None) -> None:
+            for a in output.alerts:
+                fa.write(orjson.dumps(a) + b"\n")
+            for v in output.verdicts:
+                fv.write(orjson.dumps(v) + b"\n")
+            if keep:
+                result.alerts.extend(output.alerts)
+                result.verdicts.extend(output.verdicts)
+            for row, reason in output.rejected:
+                dead.append((row_message[row], reason))
+
+        for batch, row_message, n_bytes in batches(stream, dead, batch_rows):
+            write(engine.process(batch), row_message)
+            advance(n_bytes)
+        write(engine.flush(), None)
+        for m, reason in dead:
+            fd.write(orjson.dumps({"source": m.source, "position": m.position, "reason": reason,
+                                   "value": m.raw.decode("utf-8", "replace")}) + b"\n")
+    elapsed = time.perf_counter() - started
+    s = engine.stats
+    result.summary = {
+        "pings": s.pings,
+        "trip_events": s.trip_events,
+        "trips": s.trips_closed,
+        "alerts": sum(s.alerts_by_kind.values()),
+        "alerts_by_kind": s.alerts_by_kind,
+        "pings_used": s.used,
+        "pings_dropped": {**s.dropped, "late_after_close": s.late_after_close},
+        "duplicate_trip_events": s.duplicate_events,
+        "dead_letters": len(dead),
+        "dead_letters_by_source": {src: sum(1 for m, _ in dead if m.source == src) for src in ("pings", "trips")},
+        "elapsed_s": round(elapsed, 3),
+        "pings_per_s": round(s.pings / elapsed, 1) if elapsed > 0 else None,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+    return result
+
+
+class _progress:
+    """A rich progress bar on stderr, by bytes read; a no-op when not shown."""
+
+    def __init__(self, show: bool, total: int):
+        self.show, self.total = show, total
+
+    def __enter__(self):
+        if not self.show:
+            return lambda n: None
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+        from rich.console import Console
+
+        self.bar = Progress("replay", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("replay", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.show:
+            self.bar.stop()

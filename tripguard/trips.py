@@ -1,0 +1,110 @@
+"""Per-trip state as a struct of arrays, indexed by slot.
+
+Numbers the kernels need live in arrays (one column per field, contiguous); what only Python
+reads (ids, the trip events, the path of accepted fixes) lives in lists indexed by the same
+slot. Slots of closed trips are reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tripguard.contract import TripEnded, TripStarted
+from tripguard.kernels import kinematics as K
+from tripguard.kernels.lifecycle import PH_NONE
+
+NO_TS = -(2**62)
+
+
+@dataclass
+class TripMeta:
+    """What Python keeps per trip besides the arrays."""
+
+    trip_id: str
+    driver_id: str
+    partition: int
+    started: TripStarted | None = None
+    ended: TripEnded | None = None
+    ended_row_rejected: str | None = None  # why the trip_ended could not be assessed
+    path: list = field(default_factory=list)  # chunks of (ts, lat, lon, flag) arrays
+    orphans: list = field(default_factory=list)  # chunks of buffered ping columns (before trip_started)
+    alert_ids: list = field(default_factory=list)
+    alert_scores: dict = field(default_factory=dict)  # kind -> max score
+    route: object = None  # route-deviation state, when the trip has a corridor
+
+    @property
+    def city(self) -> str:
+        return self.started.city if self.started is not None else "unknown"
+
+    def path_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Accepted fixes in order: ts int64, lat, lon float64, flag int8."""
+        if not self.path:
+            return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int8))
+        if len(self.path) > 1:
+            self.path = [tuple(np.concatenate(cols) for cols in zip(*self.path))]
+        return self.path[0]
+
+
+class TripTable:
+    def __init__(self, capacity: int = 1024):
+        self.slot_of: dict[str, int] = {}
+        self.meta: list[TripMeta | None] = [None] * capacity
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.kin = K.new_state(capacity)
+        self.held = K.new_held(capacity)
+        self.city = np.zeros(capacity, np.int64)  # row of the kinematics params matrix
+        # lifecycle columns (kernels/lifecycle.py)
+        self.phase = np.full(capacity, PH_NONE, np.int64)
+        self.deadline = np.zeros(capacity, np.int64)
+        self.last_act = np.full(capacity, NO_TS, np.int64)
+        self.implicit = np.zeros(capacity, np.int64)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.meta)
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def allocate(self, trip_id: str, driver_id: str, partition: int) -> int:
+        if not self._free:
+            self._grow()
+        s = self._free.pop()
+        self.slot_of[trip_id] = s
+        self.meta[s] = TripMeta(trip_id, driver_id, partition)
+        return s
+
+    def release(self, s: int) -> None:
+        meta = self.meta[s]
+        del self.slot_of[meta.trip_id]
+        self.meta[s] = None
+        self.kin[s, :] = 0.0
+        self.held[s] = 0.0
+        self.city[s] = 0
+        self.phase[s] = PH_NONE
+        self.deadline[s] = 0
+        self.last_act[s] = NO_TS
+        self.implicit[s] = 0
+        self._free.append(s)
+
+    def live_slots(self) -> np.ndarray:
+        return np.array(sorted(self.slot_of.values()), dtype=np.int64)
+
+    def _grow(self) -> None:
+        old = self.capacity
+        new = old * 2
+        kin = K.new_state(new)
+        kin[:old] = self.kin
+        self.kin = kin
+        held = K.new_held(new)
+        held[:old] = self.held
+        self.held = held
+        self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
+        self.phase = np.concatenate([self.phase, np.full(old, PH_NONE, np.int64)])
+        self.deadline = np.concatenate([self.deadline, np.zeros(old, np.int64)])
+        self.last_act = np.concatenate([self.last_act, np.full(old, NO_TS, np.int64)])
+        self.implicit = np.concatenate([self.implicit, np.zeros(old, np.int64)])
+        self.meta.extend([None] * old)
+        self._free.extend(range(new - 1, old - 1, -1))
