@@ -44,6 +44,21 @@ def schemas(
     typer.echo("schemas up to date")
 
 
+@app.command("fit-fare")
+def fit_fare(
+    trips: Path = typer.Option(..., "--trips", help="NYC TLC CSV, Chicago taxi CSV or tripguard verdicts.jsonl."),
+    city: str = typer.Option(..., "--city", help="City name: the [CITY] table written and compared with."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write/replace the [CITY] tables in this tariffs TOML."),
+    currency: Optional[str] = typer.Option(None, "--currency", help="ISO 4217 code (default: the city's shipped tariff)."),
+    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="Tariffs TOML overriding the shipped ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Fit a city's tariff (base, per_km, per_min, minimum) and residual spread from historical trips."""
+    from tripguard.fare.report import run_fit_fare
+
+    typer.echo(run_fit_fare(trips=trips, city=city, out=out, currency=currency, tariffs=tariffs, as_json=as_json))
+
+
 def main() -> None:
     try:
         app()

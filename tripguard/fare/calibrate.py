@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replicas", type=int, default=4, help="noise draws per real trajectory")
     parser.add_argument("--seed", type=int, default=20150701)
     parser.add_argument("--gap-share", type=float, default=0.2, help="share of trips with a tunnel gap")
+    parser.add_argument("--out", type=Path, help="write the [porto] tariff with this residual into a tariffs TOML")
     args = parser.parse_args(argv)
 
     tariff = load_tariffs()["porto"]
@@ -254,6 +255,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     residual = honest_residual(trips, tariff, base, source)
     print("honest fare residual (for [porto.residual]):", residual)
+    if args.out is not None:
+        from tripguard.fare.fit import replace_city_tables, tariff_toml
+
+        comment = (
+            "Porto taxi tariff (daytime, 2013): flag fall 3.25 EUR, 0.47 EUR/km, waiting 14 EUR/h.\n"
+            "The residual is the honest spread of claimed/expected fare on simulated honest trips over the\n"
+            "real Porto trajectories (no Porto fare records exist): " + source
+        )
+        official = Tariff(**{**tariff.__dict__, "residual": residual})
+        text = args.out.read_text() if args.out.exists() else ""
+        args.out.write_text(replace_city_tables(text, "porto", tariff_toml("porto", official, comment)))
+        load_tariffs(args.out)  # what was written must load
+        print(f"wrote [porto] and [porto.residual] to {args.out}")
     print("honest ln(claimed distance / GPS distance):", distance_log_spread(trips))
     print("shipped params:", json.dumps(evaluate(trips, tariff, base)))
     print(
