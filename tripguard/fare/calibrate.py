@@ -235,6 +235,25 @@ def distance_log_spread(trips: list[SimTrip]) -> dict[str, float]:
     return {"center": float(p50), "scale": float((p84 - p16) / 2), "ratio_p99": float(math.exp(p99))}
 
 
+def gap_circuity_quantiles(polylines: list[np.ndarray], seed: int) -> dict[str, float]:
+    """Road (polyline) length over straight line across random 60-240 s windows of real trips:
+    what a straight line over a GPS gap under-measures."""
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for latlon in polylines:
+        clean = remove_spikes(latlon)
+        fixes = int(rng.integers(4, 17))
+        if len(clean) < fixes + 3:
+            continue
+        start = int(rng.integers(1, len(clean) - fixes - 1))
+        window = clean[start - 1 : start + fixes + 1]
+        chord = float(haversine_m(window[0, 0], window[0, 1], window[-1, 0], window[-1, 1]))
+        ratios.append(path_length_m(window) / max(chord, 1.0))
+    q = np.quantile(ratios, [0.5, 0.8, 0.9, 0.95])
+    return {"n": len(ratios), "p50": round(float(q[0]), 3), "p80": round(float(q[1]), 3),
+            "p90": round(float(q[2]), 3), "p95": round(float(q[3]), 3)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trips", required=True, help="Porto trips CSV (TRIP_ID, POLYLINE)")
@@ -269,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         load_tariffs(args.out)  # what was written must load
         print(f"wrote [porto] and [porto.residual] to {args.out}")
     print("honest ln(claimed distance / GPS distance):", distance_log_spread(trips))
+    print("road / straight line over 60-240 s windows of the real trips:", gap_circuity_quantiles(polylines, args.seed))
     print("shipped params:", json.dumps(evaluate(trips, tariff, base)))
     print(
         "\ninflation_ratio  distance_ratio  gap_circuity | honest any  honest infl  honest dist | "

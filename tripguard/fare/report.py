@@ -92,7 +92,7 @@ def render_text(city: str, trips: Path, clean: CleanReport, result: FitResult, o
     lines += ["", f"held-out rows (n={result.fitted.n})      MAE     MAPE      R2"]
     rows = [("fitted tariff", result.fitted), ("distance-only baseline", result.baseline)]
     if result.shipped is not None:
-        rows.append(("shipped tariff", result.shipped))
+        rows.append((f"current [{city}] table", result.shipped))
     lines += [f"  {name:24s} {m.mae:6.3f} {_pct(m.mape):>8s} {m.r2:7.4f}" for name, m in rows]
     if out is not None:
         lines += ["", f"wrote [{city}] and [{city}.residual] to {out}"]
