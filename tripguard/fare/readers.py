@@ -132,7 +132,7 @@ def _load(path: Path) -> pl.DataFrame:
             return pl.read_ndjson(path, infer_schema_length=None)
         return pl.read_csv(path, infer_schema_length=None)
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{path}: not a readable CSV or JSON-lines file: {exc}") from None
+        raise InputError(f"{path}: not a readable CSV or JSON-lines file: {str(exc).splitlines()[0]}") from None
 
 
 def detect_layout(columns: list[str]) -> str:
