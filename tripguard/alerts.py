@@ -25,7 +25,7 @@ def make_alert(meta: TripMeta, finding: Finding, now_ms: int) -> dict:
         "driver_id": meta.driver_id,
         "city": meta.city,
         "kind": finding.kind,
-        "severity": severity(score),
+        "severity": finding.severity or severity(score),
         "score": score,
         "ts": int(finding.ts),
         "detected_at": int(now_ms),

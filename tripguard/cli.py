@@ -54,10 +54,9 @@ def replay(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
+    from tripguard.replay import make_engine
     from tripguard.replay import replay as run_replay
     from tripguard.settings import load_settings
-
-    from tripguard.replay import make_engine
 
     settings = load_settings(tariffs=tariffs, cities=cities)
     engine = make_engine(settings.tariffs, settings.cities, end_grace_s=settings.end_grace_s,
@@ -83,6 +82,21 @@ def evaluate(
 
     report = run_evaluate(read_labels(labels), read_alerted(alerts))
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
+@app.command("fit-fare")
+def fit_fare(
+    trips: Path = typer.Option(..., "--trips", help="NYC TLC CSV, Chicago taxi CSV or tripguard verdicts.jsonl."),
+    city: str = typer.Option(..., "--city", help="City name: the [CITY] table written and compared with."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write/replace the [CITY] tables in this tariffs TOML."),
+    currency: Optional[str] = typer.Option(None, "--currency", help="ISO 4217 code (default: the city's shipped tariff)."),
+    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="Tariffs TOML overriding the shipped ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Fit a city's tariff (base, per_km, per_min, minimum) and residual spread from historical trips."""
+    from tripguard.fare.report import run_fit_fare
+
+    typer.echo(run_fit_fare(trips=trips, city=city, out=out, currency=currency, tariffs=tariffs, as_json=as_json))
 
 
 def main() -> None:

@@ -186,13 +186,16 @@ class Verdict(_Strict):
     gps_distance_m: float
     gps_duration_s: float
     planned_distance_m: float | None
-    expected_fare: float | None
+    expected_fare: float | None = Field(description="Metered fare on the GPS path (with the gap allowance).")
+    expected_fare_planned: float | None = Field(None, description="Metered fare on the planned route.")
+    detour_extra_fare: float | None = Field(None, description="expected_fare - expected_fare_planned.")
     claimed_fare: float | None
     currency: str | None
     path: str = Field(description="Accepted fixes as a Google encoded polyline, precision 5.")
     pings_used: int
     pings_dropped: DroppedCounts
     ended_by: Literal["trip_ended", "idle_timeout", "end_of_input"]
+    notes: list[str] = Field(default_factory=list, description="Checks that were skipped, and why.")
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {

@@ -337,14 +337,18 @@ class Engine:
         spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
         if spoof:
             self._emit(meta, spoof, out, now_ms)
-        fare = self.fare_checkers[city_row]
-        expected_fare = None
-        if meta.ended is not None and meta.started is not None and meta.ended_row_rejected is None:
-            assessment = fare.assess(meta.started, meta.ended, gps_distance_m, gps_duration_s,
-                                     gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]))
-            expected_fare = assessment.expected_fare
-            for finding in assessment.findings:
+        assessment = None
+        notes = []
+        if meta.ended_row_rejected:
+            notes.append(meta.ended_row_rejected)
+        elif meta.ended is not None and meta.started is not None:
+            assessment, findings = self.fare_checkers[city_row].assess(
+                meta.started, meta.ended, gps_distance_m, gps_duration_s,
+                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]))
+            for finding in findings:
                 self._emit(meta, finding, out, now_ms)
+            if assessment is not None:
+                notes.extend(assessment.notes)
 
         dropped = {
             "late": int(st[K.S_N_LATE]),
@@ -371,13 +375,16 @@ class Engine:
             "gps_distance_m": round(gps_distance_m, 1),
             "gps_duration_s": round(gps_duration_s, 3),
             "planned_distance_m": started.planned_distance_m if started else None,
-            "expected_fare": None if expected_fare is None else round(expected_fare, 2),
+            "expected_fare": assessment.expected_fare if assessment else None,
+            "expected_fare_planned": assessment.expected_fare_planned if assessment else None,
+            "detour_extra_fare": assessment.detour_extra_fare if assessment else None,
             "claimed_fare": meta.ended.claimed_fare if meta.ended else None,
             "currency": meta.ended.currency if meta.ended else None,
             "path": encode_polyline_array(lat, lon),
             "pings_used": used,
             "pings_dropped": dropped,
             "ended_by": "trip_ended" if meta.ended else ended_by_default,
+            "notes": notes,
         }
 
     def _forget_closed(self) -> None:

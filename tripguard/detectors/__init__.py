@@ -17,6 +17,7 @@ class Finding:
     detector: str
     version: str
     params: dict[str, Any]
+    severity: str | None = None  # when the detector grades severity itself; else from the score
 
 
 def params_dict(params: Any) -> dict[str, Any]:
