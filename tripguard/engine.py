@@ -84,7 +84,8 @@ class Engine:
         self.clock = clock or (lambda: int(time.time() * 1000))
         self.trips = TripTable()
         self.watermark = NO_TS
-        self.closed: dict[str, int] = {}  # trip_id -> watermark at close, to recognise late rows
+        # trip_id -> (watermark at close, partition) of recently closed trips, to recognise late rows
+        self.closed: dict[str, tuple[int, int]] = {}
         self.stats = EngineStats()
         # per-city parameters; row i of the kinematics params matrix belongs to city_names[i]
         self.city_names: list[str] = []
@@ -173,6 +174,9 @@ class Engine:
     def live_trips(self) -> int:
         return len(self.trips)
 
+    def route_from_json(self, doc):
+        raise ValueError("this engine has no route state to restore")
+
     # ---- steps ------------------------------------------------------------------------------
 
     def _slots(self, batch: Batch) -> np.ndarray:
@@ -241,10 +245,8 @@ class Engine:
         # pings buffered in earlier batches go first, in their order, for trips that started now
         old = [s for s in started if t.meta[s].orphans]
         if old:
-            chunks = [c for s in old for c in t.meta[s].orphans]
-            for s in old:
-                t.meta[s].orphans = []
-            cols = [np.concatenate([np.concatenate([c[k] for c in chunks]), cols[k]]) for k in range(7)]
+            buffered_cols = self._take_orphans(old)
+            cols = [np.concatenate([buffered_cols[k], cols[k]]) for k in range(7)]
             n_old = len(cols[0]) - rows.size
             order_key = np.concatenate([np.arange(n_old, dtype=np.int64) - n_old - 1, order_key])
         if len(cols[0]) == 0:
@@ -255,14 +257,21 @@ class Engine:
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
 
+    def _take_orphans(self, slots) -> list[np.ndarray]:
+        """The pings buffered for these trips, as kinematics columns (slot first), in order."""
+        t = self.trips
+        parts = []
+        for s in slots:
+            for chunk in t.meta[s].orphans:
+                parts.append((np.full(len(chunk[0]), s, np.int64),) + tuple(chunk))
+            t.meta[s].orphans = []
+        return [np.concatenate([p[k] for p in parts]) for k in range(7)]
+
     def _run_orphans(self, slots: np.ndarray, out: Output, now_ms: int) -> None:
         t = self.trips
-        chunks = [c for s in slots for c in t.meta[s].orphans]
-        for s in slots:
-            t.meta[s].orphans = []
-        if not chunks:
+        if not any(t.meta[s].orphans for s in slots):
             return
-        cols = [np.concatenate([c[k] for c in chunks]) for k in range(7)]
+        cols = self._take_orphans(slots)
         order = np.argsort(cols[0], kind="stable")
         cols = [np.ascontiguousarray(c[order]) for c in cols]
         res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
@@ -278,7 +287,7 @@ class Engine:
         for part in np.split(np.arange(rows.size), bounds):
             r = rows[part]
             s = int(s_rows[part[0]])
-            t.meta[s].orphans.append((slot[r], batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r],
+            t.meta[s].orphans.append((batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r],
                                       batch.speed_mps[r], batch.mock[r]))
 
     def _keep_path(self, res: K.KinematicsOutput) -> None:
@@ -321,7 +330,7 @@ class Engine:
         for s in slots.tolist():
             meta = t.meta[s]
             out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
-            self.closed[meta.trip_id] = self.watermark
+            self.closed[meta.trip_id] = (self.watermark, meta.partition)
             t.release(s)
             self.stats.trips_closed += 1
 
@@ -392,5 +401,127 @@ class Engine:
         if len(self.closed) < 1024:
             return
         horizon = self.watermark - max(self.idle_ms, self.grace_ms) * 2
-        if next(iter(self.closed.values())) < horizon:
-            self.closed = {k: v for k, v in self.closed.items() if v >= horizon}
+        if next(iter(self.closed.values()))[0] < horizon:
+            self.closed = {k: v for k, v in self.closed.items() if v[0] >= horizon}
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+# The streaming worker persists the engine's state per input partition (its trips are keyed by
+# trip_id, so a partition's trips move together between workers). A snapshot is bytes: an .npz
+# archive (no pickle) with the numeric columns and one JSON document for the rest.
+
+SNAPSHOT_VERSION = 1
+
+
+def _chunks_to_arrays(chunks_per_trip: list[list[tuple]], n_cols: int, dtypes: list) -> tuple[list, np.ndarray]:
+    counts = []
+    cols = [[] for _ in range(n_cols)]
+    for chunks in chunks_per_trip:
+        n = 0
+        for c in chunks:
+            for k in range(n_cols):
+                cols[k].append(np.asarray(c[k]))
+            n += len(c[0])
+        counts.append(n)
+    arrays = [np.concatenate(cols[k]).astype(dtypes[k]) if cols[k] else np.empty(0, dtypes[k]) for k in range(n_cols)]
+    return arrays, np.asarray(counts, np.int64)
+
+
+def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = None) -> bytes:
+    """The state of the trips of these partitions (and the ids of their recently closed trips)."""
+    import io
+
+    import orjson
+
+    t = engine.trips
+    slots = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
+    metas = [t.meta[s] for s in slots]
+    idx = np.asarray(slots, np.int64)
+    path, path_n = _chunks_to_arrays([[m.path_arrays()] if m.path else [] for m in metas], 4,
+                                     [np.int64, np.float64, np.float64, np.int8])
+    orph, orph_n = _chunks_to_arrays([m.orphans for m in metas], 6,
+                                     [np.int64, np.float64, np.float64, np.float64, np.float64, np.int8])
+    doc = {
+        "version": SNAPSHOT_VERSION,
+        "watermark": engine.watermark,
+        "partitions": sorted(partitions),
+        "trips": [
+            {
+                "trip_id": m.trip_id, "driver_id": m.driver_id, "partition": m.partition,
+                "city": engine.city_names[int(t.city[s])],
+                "started": m.started.model_dump(mode="json", exclude_none=True) if m.started else None,
+                "ended": m.ended.model_dump(mode="json", exclude_none=True) if m.ended else None,
+                "ended_row_rejected": m.ended_row_rejected,
+                "alert_ids": m.alert_ids, "alert_scores": m.alert_scores,
+                "route": m.route.to_json() if m.route is not None else None,
+            }
+            for s, m in zip(slots, metas)
+        ],
+        "closed": {k: v for k, v in engine.closed.items() if v[1] in partitions},
+        "extra": extra or {},
+    }
+    buf = io.BytesIO()
+    np.savez(
+        buf, doc=np.frombuffer(orjson.dumps(doc), np.uint8),
+        kin=t.kin[idx], held=t.held[idx], phase=t.phase[idx], deadline=t.deadline[idx],
+        last_act=t.last_act[idx], implicit=t.implicit[idx],
+        path_ts=path[0], path_lat=path[1], path_lon=path[2], path_flag=path[3], path_n=path_n,
+        **{f"orphan_{k}": orph[k] for k in range(6)}, orphan_n=orph_n,
+    )
+    return buf.getvalue()
+
+
+def restore_engine(engine: Engine, blob: bytes) -> dict:
+    """Load a snapshot into the engine (its trips must not be live already). Returns `extra`."""
+    import io
+
+    import orjson
+
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        doc = orjson.loads(z["doc"].tobytes())
+        if doc.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {doc.get('version')} is not {SNAPSHOT_VERSION}")
+        arrays = {k: z[k] for k in z.files if k != "doc"}
+    t = engine.trips
+    path_at = np.concatenate([[0], np.cumsum(arrays["path_n"])])
+    orph_at = np.concatenate([[0], np.cumsum(arrays["orphan_n"])])
+    for i, trip in enumerate(doc["trips"]):
+        if trip["trip_id"] in t.slot_of:
+            raise ValueError(f"trip {trip['trip_id']} is already live: restore a partition once")
+        s = t.allocate(trip["trip_id"], trip["driver_id"], trip["partition"])
+        meta = t.meta[s]
+        meta.started = TripStarted.model_validate(trip["started"]) if trip["started"] else None
+        meta.ended = TripEnded.model_validate(trip["ended"]) if trip["ended"] else None
+        meta.ended_row_rejected = trip["ended_row_rejected"]
+        meta.alert_ids = list(trip["alert_ids"])
+        meta.alert_scores = dict(trip["alert_scores"])
+        meta.route = engine.route_from_json(trip["route"]) if trip["route"] is not None else None
+        a, b = path_at[i], path_at[i + 1]
+        if b > a:
+            meta.path = [(arrays["path_ts"][a:b], arrays["path_lat"][a:b], arrays["path_lon"][a:b],
+                          arrays["path_flag"][a:b])]
+        a, b = orph_at[i], orph_at[i + 1]
+        if b > a:
+            meta.orphans = [tuple(arrays[f"orphan_{k}"][a:b] for k in range(6))]
+        t.kin[s] = arrays["kin"][i]
+        t.held[s] = arrays["held"][i]
+        t.city[s] = engine._city_row(trip["city"])
+        t.phase[s] = arrays["phase"][i]
+        t.deadline[s] = arrays["deadline"][i]
+        t.last_act[s] = arrays["last_act"][i]
+        t.implicit[s] = arrays["implicit"][i]
+    for trip_id, (wm, partition) in doc["closed"].items():
+        engine.closed[trip_id] = (wm, partition)
+    engine.watermark = max(engine.watermark, int(doc["watermark"]))
+    return doc["extra"]
+
+
+def drop_partitions(engine: Engine, partitions: set[int]) -> int:
+    """Forget the trips of partitions this engine no longer owns (after their checkpoint)."""
+    t = engine.trips
+    gone = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
+    for s in gone:
+        t.release(s)
+    for trip_id in [k for k, (_, p) in engine.closed.items() if p in partitions]:
+        engine.closed.pop(trip_id, None)
+    return len(gone)

@@ -29,7 +29,7 @@ class TripMeta:
     ended: TripEnded | None = None
     ended_row_rejected: str | None = None  # why the trip_ended could not be assessed
     path: list = field(default_factory=list)  # chunks of (ts, lat, lon, flag) arrays
-    orphans: list = field(default_factory=list)  # chunks of buffered ping columns (before trip_started)
+    orphans: list = field(default_factory=list)  # chunks of (ts, lat, lon, accuracy, speed, mock) before trip_started
     alert_ids: list = field(default_factory=list)
     alert_scores: dict = field(default_factory=dict)  # kind -> max score
     route: object = None  # route-deviation state, when the trip has a corridor
