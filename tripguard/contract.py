@@ -68,7 +68,7 @@ class Ping(_Strict):
     )
     bearing_deg: Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)] | None = None
     provider: Literal["gps", "network", "fused"] | None = None
-    mock: bool | None = Field(None, description="The OS reported a mock-location provider.")
+    mock: Annotated[bool, Field(strict=True)] | None = Field(None, description="The OS reported a mock-location provider.")
 
     @field_validator("lat", "lon", "accuracy_m", "speed_mps", "bearing_deg", mode="before")
     @classmethod
