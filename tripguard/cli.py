@@ -99,6 +99,131 @@ def fit_fare(
     typer.echo(run_fit_fare(trips=trips, city=city, out=out, currency=currency, tariffs=tariffs, as_json=as_json))
 
 
+# ---- streaming (tripguard/stream/) ------------------------------------------------------------------
+
+_BOOTSTRAP_HELP = "HOST:PORT of a Kafka broker (env TRIPGUARD_BOOTSTRAP)."
+
+
+@app.command()
+def run(
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
+                                            "broker (Tansu, memory only) and create the topics."),
+    group: Optional[str] = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_GROUP)."),
+    partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions of topics this worker creates."),
+    create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
+                                                 help="Create missing topics, also after a broker restart."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Partition snapshots (shared by the group)."),
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="/metrics and /healthz; 0 = any free port."),
+    batch_max_records: Optional[int] = typer.Option(None, "--batch-max-records", help="Records per fetch."),
+    batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
+    pause_close_s: Optional[float] = typer.Option(None, "--pause-close-s", help="Input pause after which ended "
+                                                  "trips close without waiting for event time."),
+    checkpoint_interval_s: Optional[float] = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
+                                                          "checkpoints."),
+    idempotent_producer: Optional[bool] = typer.Option(None, "--idempotent-producer/--no-idempotent-producer",
+                                                       help="Idempotent producer (Apache Kafka; Tansu refuses it)."),
+    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
+    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    end_grace_s: Optional[float] = typer.Option(None, "--end-grace-s", help="Event time a trip stays open after "
+                                                "trip_ended."),
+    idle_timeout_s: Optional[float] = typer.Option(None, "--idle-timeout-s", help="Event time without news after "
+                                                   "which a trip closes."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
+) -> None:
+    """The streaming worker: pings + trips in, alerts, verdicts and dead letters out (a consumer group member)."""
+    import asyncio
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.service import configure_logging, run_worker
+
+    settings = load_settings(
+        bootstrap=bootstrap, group=group, partitions=partitions, create_topics=create_topics, state_dir=state_dir,
+        metrics_port=metrics_port, batch_max_records=batch_max_records, batch_max_ms=batch_max_ms,
+        pause_close_s=pause_close_s, checkpoint_interval_s=checkpoint_interval_s,
+        idempotent_producer=idempotent_producer, tariffs=tariffs, cities=cities, end_grace_s=end_grace_s,
+        idle_timeout_s=idle_timeout_s)
+    configure_logging(log_level)
+    raise typer.Exit(asyncio.run(run_worker(settings)))
+
+
+topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of tripguard.")
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create(
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
+    partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions per topic (env "
+                                             "TRIPGUARD_PARTITIONS, default 4)."),
+) -> None:
+    """Create the pings, trips, alerts, verdicts, dlq and decisions topics that do not exist yet."""
+    import asyncio
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
+
+    settings = load_settings(bootstrap=bootstrap, partitions=partitions)
+    target = require_bootstrap(settings)
+
+    async def go():
+        created = await create_topics(target, settings)
+        return created, await check_copartitioned(target, settings)
+
+    created, n = asyncio.run(go())
+    existing = [t for t in topic_names(settings) if t not in created]
+    typer.echo(f"created: {', '.join(created) or 'none'}; already there: {', '.join(existing) or 'none'}; "
+               f"pings and trips have {n} partitions each")
+
+
+@app.command()
+def produce(
+    pings: Path = typer.Option(..., "--pings", help="Pings: JSONL, CSV or Parquet (as for replay)."),
+    trips: Path = typer.Option(..., "--trips", help="Trip events: JSONL, CSV or Parquet."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Pings per second (default: as fast as "
+                                         "possible)."),
+) -> None:
+    """Send replay's inputs to the pings and trips topics, merged on ts as replay reads them, keyed by trip_id."""
+    import asyncio
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.produce import produce as run_produce
+    from tripguard.stream.service import require_bootstrap
+
+    settings = load_settings(bootstrap=bootstrap)
+    summary = asyncio.run(run_produce(require_bootstrap(settings), settings, pings, trips, rate))
+    typer.echo(summary.line())
+
+
+@app.command()
+def tail(
+    topic: str = typer.Option(..., "--topic", help="Topic to read, e.g. tripguard.alerts or tripguard.dlq."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
+    count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after this many messages."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.0, help="Stop when no message came for this "
+                                            "many seconds (default: follow)."),
+    envelope: bool = typer.Option(False, "--envelope", help="Wrap every message with key, headers, partition and "
+                                  "offset (always on for the DLQ)."),
+) -> None:
+    """Print a topic's messages from the beginning as JSON lines (the DLQ with its headers)."""
+    import asyncio
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.tail import tail as run_tail
+
+    settings = load_settings(bootstrap=bootstrap)
+    out = sys.stdout.buffer
+
+    def write(line: bytes) -> None:
+        out.write(line)
+        out.flush()
+
+    asyncio.run(run_tail(require_bootstrap(settings), topic, write, count=count, timeout_s=timeout,
+                         wrap=envelope or topic == settings.dlq_topic))
+
+
 def main() -> None:
     try:
         app()

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     pause_close_s: float = Field(10.0, ge=0.0, description="Wall-clock pause after which ended trips close early.")
     state_dir: Path = Path(".tripguard/state")
     metrics_port: int = Field(9464, ge=0, le=65535)
+    checkpoint_interval_s: float = Field(5.0, gt=0.0, description="Wall-clock time between worker checkpoints.")
+    create_topics: bool = Field(False, description="The worker creates missing topics (at start and after a broker "
+                                "restart); always on with the embedded broker.")
 
     # Engine
     tariffs: Path | None = Field(None, description="TOML tariffs overriding the shipped ones.")

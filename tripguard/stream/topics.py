@@ -9,6 +9,10 @@ from tripguard.errors import ConfigError
 from tripguard.settings import Settings
 
 
+class MissingTopics(ConfigError):
+    """The pings or trips topic does not exist (yet)."""
+
+
 def topic_names(settings: Settings) -> list[str]:
     return [
         settings.pings_topic,
@@ -56,7 +60,7 @@ async def check_copartitioned(bootstrap: str, settings: Settings) -> int:
     counts = await partition_counts(bootstrap, [settings.pings_topic, settings.trips_topic])
     missing = [t for t in (settings.pings_topic, settings.trips_topic) if t not in counts]
     if missing:
-        raise ConfigError(f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`")
+        raise MissingTopics(f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`")
     p, t = counts[settings.pings_topic], counts[settings.trips_topic]
     if p != t:
         raise ConfigError(

@@ -1,0 +1,3 @@
+from tripguard.cli import main
+
+main()

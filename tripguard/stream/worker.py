@@ -1,0 +1,591 @@
+"""`tripguard run`: the streaming worker.
+
+Reads tripguard.pings and tripguard.trips as a member of a consumer group and runs one Engine per
+assigned input partition (pings and trips are co-partitioned by trip_id, so partition p of both
+topics is an independent stream with its own watermark, checkpoint and hand-over). For each
+partition an Aligner releases the records of the two topics in event-time order (the same merge
+as replay). Everything released in one loop turn is one engine batch per partition.
+
+Outputs go through a Publisher (outbox) to tripguard.alerts / .verdicts / .dlq. Checkpoint order:
+drain the outbox (every delivery acknowledged) -> persist each owned partition's snapshot (which
+carries the input offsets it corresponds to) -> commit those offsets. See docs/streaming.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+
+from tripguard.batch import BatchBuilder
+from tripguard.codec import decode_pings, decode_trip_event, dumps
+from tripguard.config import CityTables
+from tripguard.engine import Engine, Output, restore_engine, snapshot_engine
+from tripguard.errors import ContractError
+from tripguard.fare.tariff import load_tariffs
+from tripguard.settings import Settings
+from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
+from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
+from tripguard.stream.publisher import Publisher
+from tripguard.stream.store import PartitionStore
+from tripguard.stream.topics import MissingTopics, check_copartitioned, create_topics
+
+log = logging.getLogger("tripguard.stream")
+
+SIDES = (PINGS, TRIPS)
+DRAIN_TIMEOUT_S = 15.0
+TOPIC_CHECK_S = 5.0
+BACKOFF_MAX_S = 10.0
+ENGINE_RETRY_MAX_S = 60.0
+
+
+@dataclass
+class PartitionState:
+    partition: int
+    engine: Engine
+    next_read: dict[str, int]  # per side: offset after the last record read (where reading resumes)
+    aligner: Aligner = field(default_factory=Aligner)
+    last_record_at: float = field(default_factory=time.monotonic)
+    pause_closed: bool = False  # close_ended already ran during the current pause
+    engine_dirty: bool = False
+    saved_offsets: dict[str, int] | None = None
+    checkpoint_id: str | None = None  # id of the snapshot this state was written as or restored from
+    hold_until: float = 0.0  # after an engine error: retry not before this (monotonic)
+    errors: int = 0
+
+    def offsets(self) -> dict[str, int]:
+        """Per side, the first record NOT yet given to the engine (the aligner may hold records
+        already read): where a restored copy of this state must resume."""
+        out = {}
+        for side in SIDES:
+            first = self.aligner.first_offset(side)
+            out[side] = first if first is not None else self.next_read[side]
+        return out
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, worker: "Worker"):
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked):
+        await self.worker.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned):
+        await self.worker.on_assigned(assigned)
+
+
+class Worker:
+    def __init__(self, settings: Settings, bootstrap: str, create_missing_topics: bool | None = None):
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.create_missing_topics = settings.create_topics if create_missing_topics is None else create_missing_topics
+        self.topic = {PINGS: settings.pings_topic, TRIPS: settings.trips_topic}
+        self.side_of = {settings.pings_topic: PINGS, settings.trips_topic: TRIPS}
+        self.cities = CityTables.load(settings.cities)
+        self.tariffs = load_tariffs(settings.tariffs)
+        self.store = PartitionStore(settings.state_dir, settings.group)
+        self.metrics = WorkerMetrics()
+        self.http = HttpEndpoint(self.metrics, self.health, port=settings.metrics_port)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.parts: dict[int, PartitionState] = {}
+        self.parked: dict[int, PartitionState] = {}  # revoked without a checkpoint (broker away)
+        self.lock = asyncio.Lock()
+        self.generation = 0  # bumped by every rebalance callback
+        self.stopping = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.publisher: Publisher | None = None
+        self.last_loop_at = time.monotonic()
+        self.last_checkpoint_at = time.monotonic()
+        self.last_topic_check_at = 0.0
+        self.broker_ok = False
+        self.buffer_limit = max(2 * settings.batch_max_records, 1000)
+
+    # ---- life cycle -----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop_requested, sig)
+        port = await self.http.start()
+        log.info("metrics on http://0.0.0.0:%d/metrics, health on /healthz", port)
+        try:
+            partitions = await self._prepare_topics()
+            if partitions is None:
+                return 0  # stopped while waiting for the broker
+            log.info("%s and %s have %d partitions each (co-partitioned by trip_id); group %s, worker %s",
+                     self.topic[PINGS], self.topic[TRIPS], partitions, self.settings.group, self.worker_id)
+            await self._start_clients()
+            backoff = 0.5
+            while not self.stopping.is_set():
+                try:
+                    await self._step()
+                    backoff = 0.5
+                except KafkaError as exc:
+                    self.metrics.broker_errors.inc()
+                    self.broker_ok = False
+                    log.warning("Kafka error (%r); retrying in %.1f s", exc, backoff)
+                    await self._sleep(backoff)
+                    backoff = min(BACKOFF_MAX_S, backoff * 2)
+            async with self.lock:
+                ok = await self._checkpoint(set(self.parts))
+            log.info("stopping: final checkpoint %s", "done" if ok else "FAILED (deliveries not confirmed)")
+            return 0
+        finally:
+            await self._stop_clients()
+            await self.http.stop()
+
+    def _stop_requested(self, sig) -> None:
+        log.info("%s received: finishing the current batch, then a final checkpoint", signal.Signals(sig).name)
+        self.stopping.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _prepare_topics(self) -> int | None:
+        """Create the topics when configured, then check co-partitioning. Retries while the broker
+        is unreachable; a partition-count mismatch is a ConfigError (the worker refuses to start)."""
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                if self.create_missing_topics:
+                    created = await create_topics(self.bootstrap, self.settings)
+                    if created:
+                        log.info("created topics %s on %s", ", ".join(created), self.bootstrap)
+                return await check_copartitioned(self.bootstrap, self.settings)
+            except MissingTopics:
+                if not self.create_missing_topics:
+                    raise
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("broker %s not reachable yet (%r); retrying in %.1f s", self.bootstrap, exc, backoff)
+            await self._sleep(backoff)
+            backoff = min(BACKOFF_MAX_S, backoff * 2)
+        return None
+
+    async def _start_clients(self) -> None:
+        s = self.settings
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=s.group,
+            client_id=f"tripguard-{self.worker_id}",
+            enable_auto_commit=False,  # manual commits only, after the state they belong to
+            auto_offset_reset="earliest",  # also the answer to OffsetOutOfRange (topic re-created)
+            # Range gives partition p of both topics to the same member (co-partitioning);
+            # round-robin would split a trip's pings and events between workers.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            metadata_max_age_ms=5000,  # notice re-created topics quickly
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            request_timeout_ms=20_000,
+            retry_backoff_ms=200,
+        )
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=f"tripguard-{self.worker_id}",
+            acks="all",
+            enable_idempotence=s.idempotent_producer,
+            linger_ms=5,
+            request_timeout_ms=10_000,
+            retry_backoff_ms=200,
+        )
+        self.publisher = Publisher(self.producer, self.metrics)
+        backoff = 0.5
+        while True:
+            try:
+                await self.producer.start()
+                await self.consumer.start()
+                break
+            except (KafkaError, OSError) as exc:
+                log.warning("cannot connect to %s (%r); retrying in %.1f s", self.bootstrap, exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+        self.consumer.subscribe([self.topic[PINGS], self.topic[TRIPS]], listener=_Listener(self))
+        self.broker_ok = True
+
+    async def _stop_clients(self) -> None:
+        for client in (self.consumer, self.producer):
+            if client is None:
+                continue
+            try:
+                await asyncio.wait_for(client.stop(), 15)
+            except Exception as exc:  # closing on a dead broker: nothing left to save
+                log.warning("closing %s: %r", type(client).__name__, exc)
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        s = self.settings
+        if self.publisher.queued:
+            await self.publisher.pump()  # deliveries that failed earlier
+        generation = self.generation
+        records = await self.consumer.getmany(timeout_ms=s.batch_max_ms, max_records=s.batch_max_records)
+        async with self.lock:
+            if generation != self.generation:
+                # A rebalance ran while we fetched: these records may predate a seek. Drop them and
+                # read again from where each owned partition really is.
+                self._seek_to_next_read()
+                return
+            now = time.monotonic()
+            self.broker_ok = True
+            for tp, batch in records.items():
+                st = self.parts.get(tp.partition)
+                side = self.side_of.get(tp.topic)
+                if st is None or side is None:
+                    continue
+                self.metrics.records.labels(tp.topic).inc(len(batch))
+                for record in batch:
+                    self._ingest(st, side, record, now)
+            for st in list(self.parts.values()):
+                self._advance(st, now)
+            await self.publisher.pump()
+            if now - self.last_checkpoint_at >= s.checkpoint_interval_s:
+                await self._checkpoint(set(self.parts))
+            self._update_gauges()
+            self.last_loop_at = time.monotonic()
+        if self.create_missing_topics and time.monotonic() - self.last_topic_check_at >= TOPIC_CHECK_S:
+            await self._recreate_missing_topics()
+
+    async def _recreate_missing_topics(self) -> None:
+        """Tansu keeps topics in memory: after a broker restart they are gone. Put them back."""
+        self.last_topic_check_at = time.monotonic()
+        try:
+            created = await asyncio.wait_for(create_topics(self.bootstrap, self.settings), 15)
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            self.broker_ok = False
+            log.warning("topic check on %s failed (%r)", self.bootstrap, exc)
+            return
+        if created:
+            log.warning("topics %s were missing on %s (broker restarted?): re-created them",
+                        ", ".join(created), self.bootstrap)
+
+    def _tp(self, side: str, partition: int) -> TopicPartition:
+        return TopicPartition(self.topic[side], partition)
+
+    def _ingest(self, st: PartitionState, side: str, record, now: float) -> None:
+        """Decode one record: a poison one goes to the DLQ at once, a good one waits in the aligner."""
+        st.next_read[side] = record.offset + 1
+        st.last_record_at = now
+        st.pause_closed = False
+        rows = event = None
+        try:
+            if side == PINGS:
+                rows = decode_pings(record.value)
+                trip_id, ts = rows[0].trip_id, rows[0].ts
+            else:
+                event = decode_trip_event(record.value)
+                trip_id, ts = event.trip_id, event.ts
+        except ContractError as exc:
+            self._dead_letter(record, str(exc))
+            return
+        except Exception as exc:  # a decoder bug must not stop the stream: the message is kept
+            log.exception("unexpected error decoding %s[%d]@%d", record.topic, record.partition, record.offset)
+            self._dead_letter(record, f"undecodable: {exc!r}")
+            return
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        if key != trip_id:
+            self._dead_letter(record, f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
+                                      f"co-partitioned by it), got {key!r}")
+            return
+        st.aligner.add(Pending(side, ts, record.offset, record, rows, event))
+
+    def _dead_letter(self, record, reason: str) -> None:
+        headers = [
+            ("error", reason.encode()),
+            ("source_topic", record.topic.encode()),
+            ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode()),
+        ]
+        self.publisher.send(self.settings.dlq_topic, record.key, record.value, headers)
+        self.metrics.dlq.labels(record.topic).inc()
+
+    def _caught_up(self, st: PartitionState, side: str) -> bool:
+        hw = self.consumer.highwater(self._tp(side, st.partition))
+        return hw is not None and st.next_read[side] >= hw
+
+    def _advance(self, st: PartitionState, now: float) -> None:
+        p = st.partition
+        if now < st.hold_until:
+            return
+        caught = {side: self._caught_up(st, side) for side in SIDES}
+        items = st.aligner.release(caught[PINGS], caught[TRIPS])
+        if items:
+            self._process(st, items)
+        elif (not len(st.aligner) and caught[PINGS] and caught[TRIPS] and not st.pause_closed
+              and now - st.last_record_at >= self.settings.pause_close_s):
+            # The input paused: trips whose trip_ended arrived need not wait for event time.
+            st.pause_closed = True
+            out = st.engine.close_ended()
+            if out.verdicts:
+                self.metrics.pause_closes.inc(len(out.verdicts))
+                log.info("partition %d: input paused %.0f s, closed %d ended trip(s)", p,
+                         now - st.last_record_at, len(out.verdicts))
+                self._publish(st, out, [], {})
+                st.engine_dirty = True
+        # Bound the aligner: stop fetching a side that is far ahead of the other.
+        for side in SIDES:
+            tp = self._tp(side, p)
+            held = st.aligner.held(side)
+            if held >= self.buffer_limit:
+                self.consumer.pause(tp)
+            elif held <= self.buffer_limit // 2 and tp in self.consumer.paused():
+                self.consumer.resume(tp)
+
+    def _process(self, st: PartitionState, items: list[Pending]) -> None:
+        p = st.partition
+        builder = BatchBuilder()
+        row_item: list[Pending] = []
+        record_ts_ms: dict[tuple[str, int], int] = {}
+        trip_record_ts_ms: dict[str, int] = {}
+        for it in items:
+            if it.rows is not None:
+                builder.add_pings(it.rows, p)
+                row_item.extend([it] * len(it.rows))
+                for r in it.rows:
+                    record_ts_ms[(r.trip_id, r.ts)] = it.record.timestamp
+                trip_id = it.rows[0].trip_id
+            else:
+                builder.add_trip_event(it.event, p)
+                row_item.append(it)
+                record_ts_ms[(it.event.trip_id, it.event.ts)] = it.record.timestamp
+                trip_id = it.event.trip_id
+            trip_record_ts_ms[trip_id] = max(trip_record_ts_ms.get(trip_id, 0), it.record.timestamp)
+        batch = builder.build()
+        late_before = st.engine.stats.late_after_close
+        started = time.perf_counter()
+        try:
+            out = st.engine.process(batch)
+        except Exception:
+            self._engine_failed(st, items)
+            return
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.pings.inc(batch.n_pings)
+        self.metrics.trip_events.inc(len(batch.events))
+        self.metrics.late_after_close.inc(st.engine.stats.late_after_close - late_before)
+        st.engine_dirty = True
+        st.errors = 0
+        self._publish(st, out, row_item, record_ts_ms, trip_record_ts_ms)
+
+    def _publish(self, st: PartitionState, out: Output, row_item: list[Pending], record_ts_ms: dict,
+                 trip_record_ts_ms: dict | None = None) -> None:
+        s = self.settings
+        for alert in out.alerts:
+            self.publisher.send(s.alerts_topic, alert["trip_id"].encode(), dumps(alert))
+            self.metrics.alerts.labels(alert["kind"]).inc()
+            revealed_ms = record_ts_ms.get((alert["trip_id"], alert["ts"]))
+            if revealed_ms is None and trip_record_ts_ms:
+                revealed_ms = trip_record_ts_ms.get(alert["trip_id"])
+            if revealed_ms is not None and revealed_ms >= 0:
+                self.metrics.ping_to_alert_seconds.observe(max(0.0, (alert["detected_at"] - revealed_ms) / 1000))
+        for verdict in out.verdicts:
+            self.publisher.send(s.verdicts_topic, verdict["trip_id"].encode(), dumps(verdict))
+            self.metrics.verdicts.inc()
+        done = set()
+        for row, reason in out.rejected:
+            it = row_item[row]
+            if it.offset not in done:
+                done.add(it.offset)
+                self._dead_letter(it.record, reason)
+
+    def _engine_failed(self, st: PartitionState, items: list[Pending]) -> None:
+        """An unexpected engine exception: the engine's state is suspect, so the partition goes back
+        to its last checkpoint and reads again from there (nothing is committed past it), after a
+        growing pause. The error shows in the log and in tripguard_batch_errors_total."""
+        p = st.partition
+        st.errors += 1
+        delay = min(ENGINE_RETRY_MAX_S, 2.0 ** st.errors)
+        self.metrics.batch_errors.inc()
+        log.exception("partition %d: the engine raised on a batch of %d records (offsets %s..); rewinding to "
+                      "the last checkpoint, retry in %.0f s", p, len(items), items[0].offset, delay)
+        fresh = self._restore(p, self.store.load(p))
+        if fresh is None:  # never checkpointed: everything read so far is read again
+            fresh = PartitionState(p, self._new_engine(), next_read={side: 0 for side in SIDES})
+        fresh.errors, fresh.hold_until = st.errors, time.monotonic() + delay
+        self.parts[p] = fresh
+        for side in SIDES:
+            self.consumer.seek(self._tp(side, p), fresh.next_read[side])
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+
+    async def _checkpoint(self, partitions: set[int]) -> bool:
+        """Await every pending delivery -> persist each partition's snapshot -> commit offsets."""
+        started = time.perf_counter()
+        self.last_checkpoint_at = time.monotonic()
+        if self.publisher is None:
+            return True
+        if not await self.publisher.drain(DRAIN_TIMEOUT_S):
+            self.metrics.checkpoints_failed.inc()
+            log.warning("checkpoint skipped: %d output message(s) not acknowledged within %.0f s",
+                        len(self.publisher), DRAIN_TIMEOUT_S)
+            return False
+        commit = {}
+        for p in sorted(partitions):
+            st = self.parts.get(p)
+            if st is None:
+                continue
+            offsets = st.offsets()
+            if st.engine_dirty or offsets != st.saved_offsets:
+                cid = uuid.uuid4().hex
+                extra = {"checkpoint_id": cid, "offsets": offsets, "topics": self.topic, "group": self.settings.group,
+                         "writer": self.worker_id, "written_at_ms": int(time.time() * 1000)}
+                self.store.save(p, snapshot_engine(st.engine, {p}, extra=extra))
+                st.checkpoint_id, st.saved_offsets, st.engine_dirty = cid, offsets, False
+            for side in SIDES:
+                commit[self._tp(side, p)] = offsets[side]
+        if commit:
+            try:
+                await asyncio.wait_for(self.consumer.commit(commit), 10)
+            except (KafkaError, asyncio.TimeoutError) as exc:
+                # The snapshot carries the offsets; the group's committed ones are only a fallback.
+                log.warning("offset commit failed (%r); the state files hold the offsets", exc)
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+        return True
+
+    # ---- rebalancing ----------------------------------------------------------------------------
+
+    async def on_revoked(self, revoked) -> None:
+        async with self.lock:
+            self.generation += 1
+            gone = {tp.partition for tp in revoked} & set(self.parts)
+            if not gone:
+                return
+            ok = await self._checkpoint(gone)
+            for p in gone:
+                st = self.parts.pop(p)
+                if not ok:
+                    self.parked[p] = st  # newer than its file; reused if it comes back to us
+                self.metrics.owned.labels(str(p)).set(0)
+                self.metrics.trips_in_state.labels(str(p)).set(0)
+            log.info("revoked partitions %s (checkpoint %s)", sorted(gone), "done" if ok else "FAILED: state parked")
+
+    async def on_assigned(self, assigned) -> None:
+        async with self.lock:
+            self.generation += 1
+            sides: dict[int, set[str]] = {}
+            for tp in assigned:
+                if tp.topic in self.side_of:
+                    sides.setdefault(tp.partition, set()).add(self.side_of[tp.topic])
+            for p, got in sorted(sides.items()):
+                if got != set(SIDES):
+                    log.error("partition %d: assigned only %s; co-partitioning needs both topics' partition %d on "
+                              "one worker (range assignment, equal partition counts)", p, got, p)
+                    self.consumer.pause(*[self._tp(side, p) for side in got])
+                    continue
+                if p in self.parts:
+                    continue
+                self.parts[p] = await self._open_partition(p)
+                self.metrics.owned.labels(str(p)).set(1)
+            self.parked.clear()  # the partitions not given back to us belong to another member now
+            log.info("assigned partitions %s", sorted(p for p in sides if p in self.parts))
+
+    async def _open_partition(self, p: int) -> PartitionState:
+        blob = self.store.load(p)
+        parked = self.parked.pop(p, None)
+        if parked is not None and _checkpoint_id(blob) == parked.checkpoint_id:
+            offsets = parked.offsets()
+            parked.aligner = Aligner()
+            parked.next_read = offsets
+            parked.last_record_at = time.monotonic()
+            for side in SIDES:
+                self.consumer.seek(self._tp(side, p), offsets[side])
+            log.info("partition %d: kept its in-memory state (newer than the file), reading from %s", p, offsets)
+            return parked
+        st = self._restore(p, blob)
+        if st is not None:
+            for side in SIDES:
+                self.consumer.seek(self._tp(side, p), st.next_read[side])
+            log.info("partition %d: restored %d live trip(s) from %s, reading from %s", p, st.engine.live_trips,
+                     self.store.path(p), st.next_read)
+            return st
+        # No usable snapshot: the group's committed offsets, else the beginning.
+        next_read = {}
+        for side in SIDES:
+            tp = self._tp(side, p)
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+                committed = 0
+            else:
+                self.consumer.seek(tp, committed)
+            next_read[side] = committed
+        log.info("partition %d: no state file, reading from %s", p, next_read)
+        return PartitionState(p, self._new_engine(), next_read=next_read, saved_offsets=None)
+
+    def _restore(self, p: int, blob: bytes | None) -> PartitionState | None:
+        if blob is None:
+            return None
+        engine = self._new_engine()
+        try:
+            extra = restore_engine(engine, blob)
+            offsets = {side: int(extra["offsets"][side]) for side in SIDES}
+            if extra.get("topics") != self.topic:
+                raise ValueError(f"it belongs to topics {extra.get('topics')}, not {self.topic}")
+        except Exception as exc:
+            log.error("partition %d: cannot use %s (%r); reading the partition from the beginning",
+                      p, self.store.path(p), exc)
+            return PartitionState(p, self._new_engine(), next_read={side: 0 for side in SIDES})
+        return PartitionState(p, engine, next_read=offsets, saved_offsets=offsets,
+                              checkpoint_id=extra.get("checkpoint_id"))
+
+    def _seek_to_next_read(self) -> None:
+        for st in self.parts.values():
+            offsets = st.offsets()
+            st.aligner = Aligner()
+            st.next_read = dict(offsets)
+            for side in SIDES:
+                self.consumer.seek(self._tp(side, st.partition), offsets[side])
+
+    def _new_engine(self) -> Engine:
+        s = self.settings
+        return Engine(self.cities, self.tariffs, end_grace_s=s.end_grace_s, idle_timeout_s=s.idle_timeout_s)
+
+    # ---- observability --------------------------------------------------------------------------
+
+    def _update_gauges(self) -> None:
+        for p, st in self.parts.items():
+            self.metrics.trips_in_state.labels(str(p)).set(st.engine.live_trips)
+            self.metrics.buffered.labels(str(p)).set(len(st.aligner))
+            for side in SIDES:
+                tp = self._tp(side, p)
+                hw = self.consumer.highwater(tp)
+                if hw is not None:
+                    self.metrics.lag.labels(tp.topic, str(p)).set(max(0, hw - st.next_read[side]))
+
+    def health(self) -> tuple[bool, dict]:
+        stalled_s = time.monotonic() - self.last_loop_at
+        ok = stalled_s < max(60.0, 2 * DRAIN_TIMEOUT_S) and not self.stopping.is_set()
+        return ok, {
+            "status": "ok" if ok else "stalled",
+            "worker": self.worker_id,
+            "group": self.settings.group,
+            "partitions": sorted(self.parts),
+            "broker": self.bootstrap,
+            "broker_ok": self.broker_ok,
+            "outbox": len(self.publisher) if self.publisher else 0,
+            "last_loop_s_ago": round(stalled_s, 3),
+        }
+
+
+def _checkpoint_id(blob: bytes | None) -> str | None:
+    """The checkpoint id in a snapshot's extra, without restoring it."""
+    if blob is None:
+        return None
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            return orjson.loads(z["doc"].tobytes())["extra"].get("checkpoint_id")
+    except Exception:
+        return None
