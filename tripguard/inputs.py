@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import orjson
 
+from tripguard.codec import MAX_TS_MS
 from tripguard.errors import InputError
 
 PINGS, TRIPS = "pings", "trips"
@@ -56,10 +57,12 @@ def _check_readable(path: Path) -> None:
 
 
 def _ts_of(value: Any) -> int | None:
+    """The merge key of a message; None when its ts cannot be right (then the previous message's
+    ts keeps it in place): a microsecond ts must not hold back the whole file behind it."""
     obj = value[0] if isinstance(value, list) and value else value
     if isinstance(obj, dict):
         ts = obj.get("ts")
-        if type(ts) is int:
+        if type(ts) is int and 0 <= ts <= MAX_TS_MS:
             return ts
     return None
 

@@ -116,7 +116,7 @@ def test_sigkill_at_five_random_moments(kafka_bootstrap, tmp_path):
     state = tmp_path / "state"
     worker = WorkerProcess(kafka_bootstrap, settings, state, tmp_path / "worker.log").start()
     worker.wait_for_log("assigned partitions")
-    producer = produce(kafka_bootstrap, settings, pings, trips, rate=n_pings / 60, background=True)
+    producer = produce(kafka_bootstrap, settings, pings, trips, rate=n_pings / 90, background=True)
     kills = 0
     try:
         for _ in range(5):

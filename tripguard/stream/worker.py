@@ -111,6 +111,7 @@ class Worker:
         self.last_checkpoint_at = time.monotonic()
         self.last_topic_check_at = 0.0
         self.broker_ok = False
+        self.inputs_recreated_at_ms = 0  # when this worker last re-created the input topics
         self.buffer_limit = max(2 * settings.batch_max_records, 1000)
 
     # ---- life cycle -----------------------------------------------------------------------------
@@ -189,7 +190,7 @@ class Worker:
             # round-robin would split a trip's pings and events between workers.
             partition_assignment_strategy=(RangePartitionAssignor,),
             metadata_max_age_ms=5000,  # notice re-created topics quickly
-            session_timeout_ms=10_000,
+            session_timeout_ms=6_000,  # a SIGKILLed member's partitions move on after this
             heartbeat_interval_ms=1_000,
             request_timeout_ms=20_000,
             retry_backoff_ms=200,
@@ -250,6 +251,7 @@ class Worker:
                 self.metrics.records.labels(tp.topic).inc(len(batch))
                 for record in batch:
                     self._ingest(st, side, record, now)
+            await self._rewind_truncated_logs()
             for st in list(self.parts.values()):
                 self._advance(st, now)
             await self.publisher.pump()
@@ -259,6 +261,22 @@ class Worker:
             self.last_loop_at = time.monotonic()
         if self.create_missing_topics and time.monotonic() - self.last_topic_check_at >= TOPIC_CHECK_S:
             await self._recreate_missing_topics()
+
+    async def _rewind_truncated_logs(self) -> None:
+        """A position past the partition's end means its log was lost (an in-memory broker restarted
+        and the topic was re-created). Apache Kafka answers such a fetch with OffsetOutOfRange and
+        auto_offset_reset handles it; Tansu just returns nothing, so we reset to the beginning."""
+        for st in self.parts.values():
+            for side in SIDES:
+                tp = self._tp(side, st.partition)
+                hw = self.consumer.highwater(tp)
+                if hw is None or st.next_read[side] <= hw:
+                    continue
+                start = (await self.consumer.beginning_offsets([tp]))[tp]
+                log.warning("%s[%d]: position %d is past the end of the log (%d): the topic was re-created; "
+                            "reading it from offset %d", tp.topic, tp.partition, st.next_read[side], hw, start)
+                self.consumer.seek(tp, start)
+                st.next_read[side] = start
 
     async def _recreate_missing_topics(self) -> None:
         """Tansu keeps topics in memory: after a broker restart they are gone. Put them back."""
@@ -272,6 +290,26 @@ class Worker:
         if created:
             log.warning("topics %s were missing on %s (broker restarted?): re-created them",
                         ", ".join(created), self.bootstrap)
+        if set(created) & set(self.topic.values()):
+            await self._inputs_recreated()
+
+    async def _inputs_recreated(self) -> None:
+        """The input topics are new and empty: every offset we hold belongs to the lost ones. The
+        trip state stays; reading starts at the beginning of the new topics (offset 0)."""
+        async with self.lock:
+            self.inputs_recreated_at_ms = int(time.time() * 1000)
+            self.generation += 1  # records fetched before this point are from the old topics
+            for st in self.parts.values():
+                held = st.aligner.release(True, True)  # read before the loss: use them, they are gone
+                if held:
+                    self._process(st, held)
+                st.next_read = {side: 0 for side in SIDES}
+                st.engine_dirty = True
+                for side in SIDES:
+                    try:
+                        self.consumer.seek(self._tp(side, st.partition), 0)
+                    except Exception:  # not assigned any more: the next assignment seeks
+                        pass
 
     def _tp(self, side: str, partition: int) -> TopicPartition:
         return TopicPartition(self.topic[side], partition)
@@ -529,16 +567,21 @@ class Worker:
         if blob is None:
             return None
         engine = self._new_engine()
+        reset = False
         try:
             extra = restore_engine(engine, blob)
             offsets = {side: int(extra["offsets"][side]) for side in SIDES}
             if extra.get("topics") != self.topic:
                 raise ValueError(f"it belongs to topics {extra.get('topics')}, not {self.topic}")
+            if extra.get("written_at_ms", 0) < self.inputs_recreated_at_ms:
+                log.warning("partition %d: its input topics were re-created after this snapshot; keeping the trip "
+                            "state, reading the new topics from the beginning", p)
+                offsets, reset = {side: 0 for side in SIDES}, True
         except Exception as exc:
             log.error("partition %d: cannot use %s (%r); reading the partition from the beginning",
                       p, self.store.path(p), exc)
             return PartitionState(p, self._new_engine(), next_read={side: 0 for side in SIDES})
-        return PartitionState(p, engine, next_read=offsets, saved_offsets=offsets,
+        return PartitionState(p, engine, next_read=offsets, saved_offsets=None if reset else offsets,
                               checkpoint_id=extra.get("checkpoint_id"))
 
     def _seek_to_next_read(self) -> None:
