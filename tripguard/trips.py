@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tripguard.contract import TripEnded, TripStarted
+from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.lifecycle import PH_NONE
 
@@ -32,7 +33,6 @@ class TripMeta:
     orphans: list = field(default_factory=list)  # chunks of (ts, lat, lon, accuracy, speed, mock) before trip_started
     alert_ids: list = field(default_factory=list)
     alert_scores: dict = field(default_factory=dict)  # kind -> max score
-    route: object = None  # route-deviation state, when the trip has a corridor
 
     @property
     def city(self) -> str:
@@ -54,7 +54,8 @@ class TripTable:
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
         self.held = K.new_held(capacity)
-        self.city = np.zeros(capacity, np.int64)  # row of the kinematics params matrix
+        self.route = C.new_route_state(capacity)
+        self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
         # lifecycle columns (kernels/lifecycle.py)
         self.phase = np.full(capacity, PH_NONE, np.int64)
         self.deadline = np.zeros(capacity, np.int64)
@@ -82,6 +83,7 @@ class TripTable:
         self.meta[s] = None
         self.kin[s, :] = 0.0
         self.held[s] = 0.0
+        self.route[s, :] = 0.0
         self.city[s] = 0
         self.phase[s] = PH_NONE
         self.deadline[s] = 0
@@ -101,6 +103,9 @@ class TripTable:
         held = K.new_held(new)
         held[:old] = self.held
         self.held = held
+        route = C.new_route_state(new)
+        route[:old] = self.route
+        self.route = route
         self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
         self.phase = np.concatenate([self.phase, np.full(old, PH_NONE, np.int64)])
         self.deadline = np.concatenate([self.deadline, np.zeros(old, np.int64)])
