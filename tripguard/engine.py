@@ -39,6 +39,7 @@ from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.geo import haversine_m
 from tripguard.kernels import lifecycle as L
+from tripguard.pathlog import PathLog
 from tripguard.trips import NO_TS, TripMeta, TripTable
 
 UNKNOWN_CITY = "unknown"
@@ -102,6 +103,7 @@ class Engine:
         self.params_matrix = np.empty((0, K.N_PARAMS), np.float64)
         self.route_matrix = np.empty((0, C.N_ROUTE_PARAMS), np.float64)
         self.corridors = Corridors(self.trips.capacity)
+        self.paths = PathLog(self.trips.capacity)
         self._city_row(UNKNOWN_CITY)
 
     # ---- cities -----------------------------------------------------------------------------
@@ -188,16 +190,15 @@ class Engine:
     # ---- steps ------------------------------------------------------------------------------
 
     def _slots(self, batch: Batch) -> np.ndarray:
+        """Slot of each row's trip: a new slot for a new trip, -1 for a trip closed earlier."""
         t = self.trips
-        slot_of, closed = t.slot_of, self.closed
-        slots = np.empty(len(batch), np.int64)
-        for i, trip_id in enumerate(batch.trip_id):
-            s = slot_of.get(trip_id)
+        get = t.slot_of.get
+        slots = np.array([get(trip_id, -2) for trip_id in batch.trip_id], np.int64)
+        for i in np.flatnonzero(slots == -2).tolist():
+            trip_id = batch.trip_id[i]
+            s = t.slot_of.get(trip_id)  # allocated by an earlier row of this batch
             if s is None:
-                if trip_id in closed:
-                    s = -1
-                else:
-                    s = t.allocate(trip_id, batch.driver_id[i], int(batch.partition[i]))
+                s = -1 if trip_id in self.closed else t.allocate(trip_id, batch.driver_id[i], int(batch.partition[i]))
             slots[i] = s
         return slots
 
@@ -316,15 +317,8 @@ class Engine:
                                       batch.speed_mps[r], batch.mock[r]))
 
     def _keep_path(self, res: K.KinematicsOutput) -> None:
-        if res.acc_slot.size == 0:
-            return
-        t = self.trips
-        bounds = np.flatnonzero(np.diff(res.acc_slot)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [res.acc_slot.size]])
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            t.meta[res.acc_slot[a]].path.append(
-                (res.acc_ts[a:b], res.acc_lat[a:b], res.acc_lon[a:b], res.acc_flag[a:b]))
+        self.paths.ensure_slots(self.trips.capacity)
+        self.paths.append(res.acc_slot, res.acc_ts, res.acc_lat, res.acc_lon, res.acc_flag)
 
     def _route_step(self, res: K.KinematicsOutput, out: Output, now_ms: int) -> None:
         """Accepted fixes of trips with a corridor through the excursion kernel."""
@@ -353,7 +347,7 @@ class Engine:
             s = int(e[C.X_SLOT])
             meta = t.meta[s]
             planned = meta.started.planned_distance_m if meta.started else None
-            self._emit(meta, excursion_finding(e, self.route_params[t.city[s]], meta.path_arrays(), planned),
+            self._emit(meta, excursion_finding(e, self.route_params[t.city[s]], self.paths.path(s), planned),
                        out, now_ms)
 
     def _kinematics_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
@@ -365,7 +359,7 @@ class Engine:
             if e[K.E_KIND] == K.EV_TELEPORT:
                 finding = teleport_finding(e, kp)
             else:
-                finding = impossible_speed_finding(e, kp, meta.path_arrays())
+                finding = impossible_speed_finding(e, kp, self.paths.path(s))
             self._emit(meta, finding, out, now_ms)
 
     def _emit(self, meta: TripMeta, finding: Finding, out: Output, now_ms: int) -> None:
@@ -379,8 +373,8 @@ class Engine:
         t = self.trips
         slots = np.asarray(slots, np.int64)
         for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
-            meta = t.meta[int(e[K.E_SLOT])]
-            self._emit(meta, impossible_speed_finding(e, self.kin_params[t.city[int(e[K.E_SLOT])]], meta.path_arrays()),
+            s = int(e[K.E_SLOT])
+            self._emit(t.meta[s], impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)),
                        out, now_ms)
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
@@ -393,13 +387,14 @@ class Engine:
             out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
             self.closed[meta.trip_id] = (self.watermark, meta.partition)
             self.corridors.remove(s)
+            self.paths.forget(s)
             t.release(s)
             self.stats.trips_closed += 1
 
     def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict:
         t = self.trips
         st = t.kin[s]
-        ts, lat, lon, flag = meta.path_arrays()
+        ts, lat, lon, flag = self.paths.path(s)
         city_row = int(t.city[s])
         end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])
         gps_distance_m = float(st[K.S_DIST_M])
@@ -537,7 +532,7 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
     slots = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
     metas = [t.meta[s] for s in slots]
     idx = np.asarray(slots, np.int64)
-    path, path_n = _chunks_to_arrays([[m.path_arrays()] if m.path else [] for m in metas], 4,
+    path, path_n = _chunks_to_arrays([[engine.paths.path(s)] for s in slots], 4,
                                      [np.int64, np.float64, np.float64, np.int8])
     orph, orph_n = _chunks_to_arrays([m.orphans for m in metas], 6,
                                      [np.int64, np.float64, np.float64, np.float64, np.float64, np.int8])
@@ -596,8 +591,9 @@ def restore_engine(engine: Engine, blob: bytes) -> dict:
         meta.alert_scores = dict(trip["alert_scores"])
         a, b = path_at[i], path_at[i + 1]
         if b > a:
-            meta.path = [(arrays["path_ts"][a:b], arrays["path_lat"][a:b], arrays["path_lon"][a:b],
-                          arrays["path_flag"][a:b])]
+            engine.paths.ensure_slots(t.capacity)
+            engine.paths.append(np.full(b - a, s, np.int64), arrays["path_ts"][a:b], arrays["path_lat"][a:b],
+                                arrays["path_lon"][a:b], arrays["path_flag"][a:b])
         a, b = orph_at[i], orph_at[i + 1]
         if b > a:
             meta.orphans = [tuple(arrays[f"orphan_{k}"][a:b] for k in range(6))]
@@ -623,6 +619,7 @@ def drop_partitions(engine: Engine, partitions: set[int]) -> int:
     gone = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
     for s in gone:
         engine.corridors.remove(s)
+        engine.paths.forget(s)
         t.release(s)
     for trip_id in [k for k, (_, p) in engine.closed.items() if p in partitions]:
         engine.closed.pop(trip_id, None)

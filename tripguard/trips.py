@@ -1,8 +1,8 @@
 """Per-trip state as a struct of arrays, indexed by slot.
 
 Numbers the kernels need live in arrays (one column per field, contiguous); what only Python
-reads (ids, the trip events, the path of accepted fixes) lives in lists indexed by the same
-slot. Slots of closed trips are reused.
+reads (ids, the trip events) lives in lists indexed by the same slot; the accepted fixes live in
+a PathLog (tripguard/pathlog.py). Slots of closed trips are reused.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class TripMeta:
     started: TripStarted | None = None
     ended: TripEnded | None = None
     ended_row_rejected: str | None = None  # why the trip_ended could not be assessed
-    path: list = field(default_factory=list)  # chunks of (ts, lat, lon, flag) arrays
     orphans: list = field(default_factory=list)  # chunks of (ts, lat, lon, accuracy, speed, mock) before trip_started
     alert_ids: list = field(default_factory=list)
     alert_scores: dict = field(default_factory=dict)  # kind -> max score
@@ -37,14 +36,6 @@ class TripMeta:
     @property
     def city(self) -> str:
         return self.started.city if self.started is not None else "unknown"
-
-    def path_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Accepted fixes in order: ts int64, lat, lon float64, flag int8."""
-        if not self.path:
-            return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int8))
-        if len(self.path) > 1:
-            self.path = [tuple(np.concatenate(cols) for cols in zip(*self.path))]
-        return self.path[0]
 
 
 class TripTable:

@@ -111,6 +111,8 @@ class Corridors:
         self._pending.append((slot, cells, x, y, cum))
 
     def remove(self, slot: int) -> None:
+        if slot >= self._live.size:  # never had a corridor (the arena grows on first use)
+            return
         self._live[slot] = False
         self.cell_lo[slot] = self.cell_hi[slot] = self.route_lo[slot] = self.route_hi[slot] = 0
 
