@@ -158,8 +158,11 @@ def gps_spoofing(trace: Trace, rng: np.random.Generator, planned: Route | None, 
     if "b" in modes:
         path = Path(planned.lat, planned.lon, planned.s_m) if planned is not None else trace.path
         duration = trace.duration_s
-        t = np.arange(0.0, duration + 1e-9, interval_s)
-        v = path.length_m / max(t[-1], interval_s)
+        # The replay starts one interval after the pickup, on the app's exact clock.
+        t = np.arange(interval_s, duration + 1e-9, interval_s)
+        if len(t) < 2:
+            t = np.array([interval_s, 2 * interval_s])
+        v = path.length_m / t[-1]
         lat, lon, brg = position_on(path.lat, path.lon, path.s_m, np.minimum(v * t, path.length_m))
         acc = float(rng.choice([3.0, 4.0, 5.0, 8.0, 10.0]))
         inj.trace = Trace(
