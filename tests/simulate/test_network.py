@@ -72,6 +72,7 @@ def test_alternative_routes_are_nearly_as_fast_and_detours_go_far(net):
         planned = net.route(net.shortest_path(o, d))
         alt = alternative_route(net, rng, o, d, planned)
         assert net.route_time_s(alt) <= 1.15 * net.route_time_s(planned) + 1e-6
+        assert alt.length_m <= 1.2 * planned.length_m + 1e-6
         detour = find_detour(net, rng, o, d, planned.lat, planned.lon, planned.lat, planned.lon, 1.25 * planned.length_m)
         if detour is not None:
             assert 800.0 <= detour.off_route_m <= 3000.0

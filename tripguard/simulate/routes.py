@@ -17,6 +17,7 @@ TRIP_MIN_M = 800.0
 TRIP_MAX_M = 12000.0
 ALT_ROUTE_SIGMA = 0.35  # honest alternative: shortest path with edge times x lognormal(0, this)
 ALT_ROUTE_MAX_SLOWER = 1.15
+ALT_ROUTE_MAX_LONGER = 1.20
 DETOUR_MIN_M = 800.0
 DETOUR_MAX_M = 3000.0
 
@@ -37,12 +38,13 @@ def draw_od(net: RoadNetwork, rng: np.random.Generator, min_straight_m: float = 
 def alternative_route(net: RoadNetwork, rng: np.random.Generator, o: int, d: int, planned: Route) -> Route:
     """What an honest driver who knows the city differently drives: the fastest path under
     randomly perturbed travel times, kept only if it is nearly as fast as the plan (within
-    ALT_ROUTE_MAX_SLOWER): an honest driver does not take a route that is much slower."""
+    ALT_ROUTE_MAX_SLOWER) and not much longer (ALT_ROUTE_MAX_LONGER): an honest driver does not
+    take a much slower route, and a much longer one is what route-deviation fraud looks like."""
     planned_s = net.route_time_s(planned)
     for _ in range(3):
         weights = net.typical_time_s * rng.lognormal(0.0, ALT_ROUTE_SIGMA, len(net.typical_time_s))
         alt = net.route(net.shortest_path(o, d, net.graph(weights)))
-        if net.route_time_s(alt) <= ALT_ROUTE_MAX_SLOWER * planned_s:
+        if net.route_time_s(alt) <= ALT_ROUTE_MAX_SLOWER * planned_s and alt.length_m <= ALT_ROUTE_MAX_LONGER * planned.length_m:
             return alt
     return planned
 
