@@ -62,7 +62,7 @@ def test_zero_fixes_and_coarse_network_fixes(synthetic):
 def test_most_devices_report_accuracy_of_a_few_metres_and_some_none(synthetic):
     trips_without = 0
     ratios = []
-    for tid, rows in synthetic.pings.items():
+    for rows in synthetic.pings.values():
         fixes = [p for _, p in rows if p.provider != PROVIDER_CODE["network"] and not (p.lat == 0 and p.lon == 0)]
         acc = np.array([p.accuracy_m for p in fixes])
         if np.all(np.isnan(acc)):

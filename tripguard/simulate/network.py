@@ -86,6 +86,7 @@ class RoadNetwork:
         first = np.concatenate([[True], key[1:] != key[:-1]])
         self._pair_key = key[first]  # sorted
         self._pair_edge = order[first]
+        self._graph = self.graph()
 
     # ---------------------------------------------------------------- lookup
     def nearest_node(self, lat: float, lon: float) -> tuple[int, float]:
@@ -116,13 +117,9 @@ class RoadNetwork:
             shape=(self.n_nodes, self.n_nodes),
         )
 
-    @lru_cache(maxsize=1)
-    def _default_graph(self) -> csr_matrix:
-        return self.graph()
-
     def shortest_path(self, src: int, dst: int, graph: csr_matrix | None = None) -> np.ndarray:
         """Node indexes from src to dst (inclusive) by least weight."""
-        g = self._default_graph() if graph is None else graph
+        g = self._graph if graph is None else graph
         if src == dst:
             return np.array([src], dtype=np.int64)
         _, pred = dijkstra(g, directed=True, indices=src, return_predecessors=True)

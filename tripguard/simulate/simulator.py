@@ -299,7 +299,8 @@ class TripOutput:
     end_ms: int
 
 
-def _noise_note(fixes: Fixes, inj: fraud.Injection, trace) -> tuple[str, Counter]:
+def _noise_note(fixes: Fixes) -> tuple[str, Counter]:
+    """What the noise did to a trip, for labels.csv's detail and the run summary."""
     counts = Counter(t for t in fixes.tag[~fixes.duplicate].tolist() if t)
     counts["duplicate"] = int(fixes.duplicate.sum())
     counts["late"] = int(fixes.late.sum())
@@ -320,8 +321,8 @@ def build_trip(
     trace = inj.trace
     rates = cfg.noise
     device = draw_device(rng, rates)
-    if inj.speed_lie or inj.segment_speed:
-        device = replace(device, reports_speed=True) if inj.speed_lie else device
+    if inj.speed_lie:
+        device = replace(device, reports_speed=True)  # the lie needs a reported speed
     if inj.mock_share is not None:
         device = replace(device, reports_mock=True)
     stale = base.stale_first_fix_allowed and inj.gnss_faults and rng.random() < rates.stale_first_fix_rate
@@ -365,7 +366,7 @@ def build_trip(
         planned.length_m if planned is not None else None, base.planned_duration_s, surge, quoted,
     )
     ended = trip_ended(base.trip_id, driver, end_ms, claimed_fare, tariff.currency, claimed_distance, duration_s, tolls)
-    noise_note, counts = _noise_note(fixes, inj, trace)
+    noise_note, counts = _noise_note(fixes)
     detail = "; ".join(p for p in (inj.detail, base.note, f"noise: {noise_note}" if noise_note else "") if p)
     label = (base.trip_id, inj.kind or "", detail)
     return TripOutput(messages, started, ended, label, end_ms), counts
