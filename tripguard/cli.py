@@ -99,6 +99,39 @@ def fit_fare(
     typer.echo(run_fit_fare(trips=trips, city=city, out=out, currency=currency, tariffs=tariffs, as_json=as_json))
 
 
+@app.command()
+def simulate(
+    out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
+    trips: Optional[int] = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
+    fraud_rate: float = typer.Option(0.3, "--fraud-rate", help="Share of trips with fraud, split evenly across the kinds."),
+    kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
+    from_real: Optional[Path] = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
+    interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
+    start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
+    concurrency: int = typer.Option(200, "--concurrency", help="About this many trips run at the same time."),
+) -> None:
+    """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
+    from tripguard.contract import ALERT_KINDS
+    from tripguard.simulate.simulator import DEFAULT_START_TS_MS, SimConfig, simulate as run
+
+    cfg = SimConfig(
+        out_dir=out,
+        trips=trips,
+        seed=seed,
+        fraud_rate=fraud_rate,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds is not None else ALERT_KINDS,
+        from_real=from_real,
+        interval_s=interval_s,
+        start_ts_ms=DEFAULT_START_TS_MS if start_ts is None else start_ts,
+        concurrency=concurrency,
+    )
+    summary = run(cfg, progress=True)
+    for line in summary.lines():
+        typer.echo(line, err=True)
+    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}", err=True)
+
+
 def main() -> None:
     try:
         app()
