@@ -1,0 +1,27 @@
+"""`tripguard serve`: optional ingest of a replay directory, then the HTTP service (uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tripguard.review.ingest import IngestReport, ingest_dir
+from tripguard.settings import Settings
+
+
+def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, log_level: str = "info",
+          echo=print) -> None:
+    import uvicorn
+
+    from tripguard.review.app import create_app
+    from tripguard.review.db import init_db
+
+    init_db(settings.db)
+    if ingest is not None:
+        report: IngestReport = ingest_dir(settings.db, ingest)
+        echo(f"ingested {ingest}: {report.summary()}")
+    app = create_app(settings.db, settings, kafka=bool(settings.bootstrap))
+    if settings.bootstrap:
+        echo(f"consuming {settings.alerts_topic}, {settings.verdicts_topic} from {settings.bootstrap}; "
+             f"decisions go to {settings.decisions_topic}")
+    echo(f"review service on http://{host}:{port}/review/ (API spec: /openapi.json), database {settings.db}")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
