@@ -165,6 +165,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None, kafka: boo
 
             link = ReviewKafka(app.state.db_path, settings)
             await link.start()
+            app.state.kafka = link
             app.state.outbox = link.outbox
         try:
             yield
@@ -172,6 +173,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None, kafka: boo
             if link is not None:
                 await link.stop()
                 app.state.outbox = None
+                app.state.kafka = None
 
     app = FastAPI(
         title="tripguard review service",
@@ -184,6 +186,7 @@ def create_app(db_path: Path | str, settings: Settings | None = None, kafka: boo
     )
     app.state.db_path = Path(db_path)
     app.state.outbox = None
+    app.state.kafka = None
     app.state.settings = settings
     app.include_router(api.router)
     app.include_router(pages.router)
