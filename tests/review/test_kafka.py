@@ -5,6 +5,7 @@ nothing, bad records go to the DLQ, and every decision appears on tripguard.deci
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 
@@ -75,7 +76,19 @@ def _wait(predicate, timeout_s: float = 30.0, what: str = "condition") -> None:
         time.sleep(0.1)
 
 
-def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path):
+def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path, monkeypatch):
+    from tripguard.review import kafka as review_kafka
+
+    # The first write fails (a locked database, say): the batch must be redone, not skipped.
+    real_store, failures = review_kafka.TopicFeed._store, []
+
+    def flaky_store(self, items):
+        if not failures:
+            failures.append(len(items))
+            raise sqlite3.OperationalError("database is locked")
+        return real_store(self, items)
+
+    monkeypatch.setattr(review_kafka.TopicFeed, "_store", flaky_store)
     settings = _settings(kafka_bootstrap)
     asyncio.run(create_topics(kafka_bootstrap, settings, partitions=2))
     db = tmp_path / "k.db"
@@ -90,6 +103,7 @@ def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path):
     with TestClient(create_app(db, settings, kafka=True), raise_server_exceptions=False) as client:
         feed = client.app.state.kafka.feed
         _wait(lambda: feed.stored + feed.dead_lettered >= 9, what="the first 9 records")
+        assert failures and failures[0] > 0  # the failure happened, and nothing was lost to it
         alerts = client.get("/alerts", headers=h["reviewer"]).json()
         assert sorted(a["alert_id"] for a in alerts) == sorted(a["alert_id"] for a in build()[0])
         trip = client.get("/trips/porto-0002", headers=h["reviewer"]).json()

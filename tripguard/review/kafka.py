@@ -159,6 +159,7 @@ class TopicFeed:
 
     async def run(self) -> None:
         while True:
+            batch: dict = {}
             try:
                 batch = await self.consumer.getmany(timeout_ms=1000, max_records=MAX_BATCH_RECORDS)
                 records = [r for part in batch.values() for r in part]
@@ -168,7 +169,15 @@ class TopicFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consuming alerts/verdicts failed, retrying: %s", exc)
+                log.warning("consuming alerts/verdicts failed, retrying the batch: %s", exc)
+                # Rewind to the batch's first records, or the next fetch would skip it (the
+                # in-memory position has moved on; writes are idempotent, so a redo is safe).
+                for tp, part in batch.items():
+                    if part:
+                        try:
+                            self.consumer.seek(tp, part[0].offset)
+                        except Exception:  # partition revoked meanwhile: its new owner redoes it
+                            pass
                 await asyncio.sleep(RETRY_S)
 
 

@@ -9,6 +9,7 @@ Every form post carries the session's CSRF secret (and the cookie is SameSite=St
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -61,9 +62,7 @@ def _render(request: Request, name: str, status_code: int = 200, **context) -> H
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, error: str | None = None) -> Response:
-    import secrets
-
+def login_form(request: Request) -> Response:
     csrf = secrets.token_urlsafe(32)
     resp = _render(request, "login.html", csrf=csrf, error=None)
     resp.set_cookie(sessions.LOGIN_CSRF_COOKIE, csrf, max_age=900, path="/review", httponly=True,
