@@ -67,3 +67,10 @@ def test_other_auth_schemes_are_401(client, tokens):
         assert client.get("/alerts", headers={"Authorization": value}).status_code == 401, value
     # the scheme is case-insensitive (RFC 7235)
     assert client.get("/alerts", headers={"Authorization": f"bearer {tokens['reviewer']}"}).status_code == 200
+
+
+def test_authentication_comes_before_field_validation(client, auth):
+    """An unauthenticated caller learns nothing about the fields: 401, not 422."""
+    assert client.post("/disputes", json={"nonsense": 1}).status_code == 401
+    assert client.get("/alerts", params={"limit": 0}).status_code == 401
+    assert client.post("/disputes", json={"nonsense": 1}, headers=auth["reviewer"]).status_code == 403

@@ -63,3 +63,16 @@ def test_decision_survives_a_restart(tmp_path, replay_dir):
         assert len(httpx.get(f"{base}/alerts", headers=hr).json()) == 4  # the re-ingest added nothing
     output = proc.stdout.read()
     assert "alerts: 0 new of 4; verdicts: 0 new of 4" in output
+
+
+def test_serve_with_an_unreachable_broker_fails_with_one_line(tmp_path):
+    from tripguard.stream.broker import free_port
+
+    r = tripguard("serve", "--db", str(tmp_path / "x.db"), "--bootstrap", f"127.0.0.1:{free_port()}")
+    assert r.returncode == 2
+    assert "tripguard: cannot reach Kafka at 127.0.0.1:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_rejects_a_missing_ingest_directory(tmp_path):
+    r = tripguard("serve", "--db", str(tmp_path / "x.db"), "--ingest", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "not a directory" in r.stderr and "Traceback" not in r.stderr

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tripguard.errors import ConfigError
 from tripguard.review.ingest import IngestReport, ingest_dir
 from tripguard.settings import Settings
+
+
+def check_broker(settings: Settings) -> None:
+    """Fail with one clear line, not a startup traceback, when the broker cannot be reached."""
+    import asyncio
+
+    from tripguard.review.kafka import make_producer
+
+    async def probe() -> None:
+        producer = make_producer(settings)
+        try:
+            await producer.start()
+        finally:
+            await producer.stop()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        raise ConfigError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from None
 
 
 def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, log_level: str = "info",
@@ -16,6 +36,8 @@ def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, 
     from tripguard.review.db import init_db
 
     init_db(settings.db)
+    if settings.bootstrap:
+        check_broker(settings)
     if ingest is not None:
         report: IngestReport = ingest_dir(settings.db, ingest)
         echo(f"ingested {ingest}: {report.summary()}")
