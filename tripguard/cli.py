@@ -99,6 +99,7 @@ def fit_fare(
     typer.echo(run_fit_fare(trips=trips, city=city, out=out, currency=currency, tariffs=tariffs, as_json=as_json))
 
 
+@app.command()
 def serve(
     db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
     ingest: Optional[Path] = typer.Option(None, "--ingest", help="Replay output directory to load first "

@@ -78,6 +78,7 @@ def trip_detail_fields(obj: dict[str, Any]) -> tuple[str | None, list[str] | Non
     trip-detail record."""
     route = obj.get("planned_route")
     planned: str | None = None
+    latlon = None
     if route is not None:
         try:
             latlon = route_latlon(route)
@@ -96,7 +97,31 @@ def trip_detail_fields(obj: dict[str, Any]) -> tuple[str | None, list[str] | Non
             if type(c) is not str or not h3.is_valid_cell(c):
                 raise ContractError(f"corridor_cells.{i}", f"not an H3 cell id: {c!r:.40}")
             corridor.append(c.lower())
+    elif obj.get("corridor") is not None and latlon is not None:
+        corridor = corridor_from_params(latlon, obj["corridor"])
     return planned, corridor
+
+
+MAX_CORRIDOR_RES = 12
+MAX_CORRIDOR_RING = 5
+
+
+def corridor_from_params(latlon, params: Any) -> list[str]:
+    """The engine's verdict names the corridor by `{h3_res, ring}`: its cells follow from the
+    planned route exactly as the route-deviation detector built them."""
+    from tripguard.detectors.route import build_corridor
+
+    if type(params) is not dict:
+        raise ContractError("corridor", "must be an object {h3_res, ring}")
+    res, ring = params.get("h3_res"), params.get("ring")
+    if type(res) is not int or not 0 <= res <= MAX_CORRIDOR_RES:
+        raise ContractError("corridor.h3_res", f"must be an integer in [0, {MAX_CORRIDOR_RES}], got {res!r}")
+    if type(ring) is not int or not 0 <= ring <= MAX_CORRIDOR_RING:
+        raise ContractError("corridor.ring", f"must be an integer in [0, {MAX_CORRIDOR_RING}], got {ring!r}")
+    cells = build_corridor(latlon, res, ring)
+    if len(cells) > MAX_CORRIDOR_CELLS:
+        raise ContractError("corridor", f"{len(cells)} cells, the limit is {MAX_CORRIDOR_CELLS}")
+    return [h3.int_to_str(int(c)) for c in cells]
 
 
 def ingest_alert(conn: sqlite3.Connection, obj: Any) -> bool:
