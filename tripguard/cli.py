@@ -132,6 +132,85 @@ def simulate(
     typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}", err=True)
 
 
+@app.command()
+def serve(
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+    ingest: Optional[Path] = typer.Option(None, "--ingest", help="Replay output directory to load first "
+                                          "(alerts.jsonl, verdicts.jsonl); idempotent."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="HOST:PORT of Kafka: consume alerts and "
+                                            "verdicts, publish decisions (env TRIPGUARD_BOOTSTRAP). None = no Kafka."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """The review service: HTTP API (roles backend, reviewer, admin) and the review page."""
+    from tripguard.review.serve import serve as run
+    from tripguard.settings import load_settings
+
+    settings = load_settings(db=db, bootstrap=bootstrap)
+    run(settings, host, port, ingest=ingest, echo=typer.echo)
+
+
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of the review service.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: str = typer.Option(..., "--role", help="backend, reviewer or admin."),
+    label: str = typer.Option("", "--label", help="Who or what holds it."),
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+) -> None:
+    """Create a token. It is printed once, as the last word of the output; only its hash is kept."""
+    from tripguard.review.db import init_db, opened
+    from tripguard.review.tokens import CLI, ROLES, create_token
+    from tripguard.settings import load_settings
+
+    if role not in ROLES:
+        fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    settings = load_settings(db=db)
+    init_db(settings.db)
+    with opened(settings.db) as conn:
+        token_id, token = create_token(conn, role, label, CLI)
+    typer.echo(f"created {role} token #{token_id} in {settings.db}; it is shown only now: {token}")
+
+
+@token_app.command("list")
+def token_list(db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
+    """List tokens (id, role, label, created, revoked); never the secrets."""
+    from tripguard.review.db import init_db, opened
+    from tripguard.review.evidence_html import utc_ms
+    from tripguard.review.tokens import list_tokens
+    from tripguard.settings import load_settings
+
+    settings = load_settings(db=db)
+    init_db(settings.db)
+    with opened(settings.db) as conn:
+        for t in list_tokens(conn):
+            revoked = f"revoked {utc_ms(t['revoked_at'])}" if t["revoked_at"] else "active"
+            typer.echo(f"#{t['id']}\t{t['role']}\t{revoked}\tcreated {utc_ms(t['created_at'])}\t{t['label']}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: int = typer.Argument(..., help="The token's id (see `tripguard token list`)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+) -> None:
+    """Revoke a token at once."""
+    from tripguard.review.db import init_db, opened
+    from tripguard.review.errors import NotFound
+    from tripguard.review.tokens import CLI, revoke_token
+    from tripguard.settings import load_settings
+
+    settings = load_settings(db=db)
+    init_db(settings.db)
+    with opened(settings.db) as conn:
+        try:
+            revoke_token(conn, token_id, CLI)
+        except NotFound as exc:
+            fail(str(exc))
+    typer.echo(f"revoked token #{token_id}")
+
+
 def main() -> None:
     try:
         app()
