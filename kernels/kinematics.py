@@ -109,7 +109,14 @@ S_PREV_DY = 51
 S_N_SEEN = 52
 S_A_SIN = 53  # sin and cos of the anchor's latitude, carried from step to step (geo.haversine_step)
 S_A_COS = 54
-N_STATE = 55
+S_A_POS_TS = 55  # when the anchor's position was set (S_A_TS moves on while a parked phone jitters)
+S_P_VALID = 56  # the anchor before the anchor, when the anchor was reached by an ordinary step
+S_P_TS = 57
+S_P_LAT = 58
+S_P_LON = 59
+S_P_ACC = 60
+S_A_STEP_M = 61  # length of that step
+N_STATE = 62
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -213,7 +220,8 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
             st[S_GAP_M] += d
             st[S_GAP_N] += 1.0
             flag = F_GAP
-        if dt_s <= 60.0:
+        if dt_s <= 60.0 and st[S_A_POS_TS] == st[S_A_TS]:
+            # speed of a step between two positions (not after a parked spell: that distance took longer)
             v = d / dt_s
             st[S_V_N] += 1.0
             st[S_V_SUM] += v
@@ -245,6 +253,13 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
     else:
         st[S_PREV_DX] = 0.0
         st[S_PREV_DY] = 0.0
+    st[S_P_VALID] = 1.0 if flag != F_BREAK else 0.0
+    st[S_P_TS] = st[S_A_TS]
+    st[S_P_LAT] = st[S_A_LAT]
+    st[S_P_LON] = st[S_A_LON]
+    st[S_P_ACC] = st[S_A_ACC]
+    st[S_A_STEP_M] = d
+    st[S_A_POS_TS] = ts
     st[S_A_TS] = ts
     st[S_A_LAT] = lat
     st[S_A_LON] = lon
@@ -379,7 +394,21 @@ def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_l
     jump_m = haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])
     eff_m = jump_m - st[S_A_ACC] - held[land, H_ACC]
     in_warmup = (a_ts - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
-    if not in_warmup and eff_m >= p[P_TELEPORT_MIN_M]:
+    anchor_was_spike = False
+    d_p = 0.0
+    if st[S_P_VALID] > 0.0:
+        # the new place is within reach of the fix before the anchor: the anchor itself was a
+        # spike that looked like movement (e.g. 750 m out in 15 s), and this is the way back
+        d_p = haversine_m(st[S_P_LAT], st[S_P_LON], held[land, H_LAT], held[land, H_LON])
+        reach_m = p[P_MAX_SPEED_MPS] * (held[land, H_TS] - st[S_P_TS]) / 1000.0
+        anchor_was_spike = d_p - st[S_P_ACC] - held[land, H_ACC] <= reach_m
+    if anchor_was_spike:
+        # the trip went from the fix before the spike to the new place: count that, not the spike
+        st[S_DIST_M] += d_p - st[S_A_STEP_M]
+        st[S_N_USED] -= 1.0
+        st[S_N_SPIKE] += 1.0
+        held[0, H_DIST_M] = 0.0
+    elif not in_warmup and eff_m >= p[P_TELEPORT_MIN_M]:
         dt_s = (held[land, H_TS] - a_ts) / 1000.0
         _new_event(events, n_ev, EV_TELEPORT, s)
         events[n_ev, E_TS] = held[land, H_TS]
@@ -458,6 +487,8 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
         st[S_A_ACC] = acc
         st[S_A_SIN] = math.sin(lat * DEG)
         st[S_A_COS] = math.cos(lat * DEG)
+        st[S_A_POS_TS] = ts
+        st[S_P_VALID] = 0.0
         n_out = _emit_accepted(s, ts, lat, lon, F_NONE, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
 

@@ -389,3 +389,14 @@ def test_haversine_step_matches_haversine_and_carries_sin_cos():
             assert d == pytest.approx(w, rel=1e-9, abs=1e-7)
             assert s2 == pytest.approx(math.sin(math.radians(la2)), abs=1e-12)
             assert c2 == pytest.approx(math.cos(math.radians(la2)), abs=1e-12)
+
+
+def test_spike_that_looks_like_movement_is_not_a_teleport_on_the_way_back():
+    # 750 m out in 15 s is a plausible step (50 m/s), so the spike is accepted; the way back is
+    # then "fast" and the trace continues from there -- it must not read as a teleport
+    pts = straight(30, 15.0, 41.15, -8.61, 10.0)  # northwards
+    t, la, lo = pts[12]
+    pts[12] = (t, *move(la, lo, 780.0, math.pi))  # 780 m south of the track, then 930 m back north
+    st, status, accepted, events = kernel_one(track(pts))
+    assert events == [] and st[K.S_N_SPIKE] == 1
+    assert st[K.S_DIST_M] == pytest.approx(10.0 * 15.0 * 29, rel=0.05)
