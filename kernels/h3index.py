@@ -31,11 +31,11 @@ between the closest and second-closest face centre, and the cell it fell in. For
 with d1 = |dlat| + |dlng| (radians, an upper bound of the angular distance moved):
 - the face cannot change while 4 * d1 is below the face gap (each squared chord to a face centre
   moves by at most 2 * d1);
-- v_est = v0 + J (dlat, dlng) is within E = scale * (R2 * d1^2 + 1e-10) + 1e-8 hex2d units of the
-  value H3 computes for the new point: the second-order Taylor remainder (R2 bounds the second
-  derivative of the gnomonic map for points within 0.66 rad of the face centre) plus a generous
-  bound on H3's own rounding error, which stays below ~scale * 1e-12 when the point is at least
-  1e-3 rad from the face centre;
+- v_est = v0 + J (dlat, dlng) is within E hex2d units of the value H3 computes for the new point:
+  E = the second-order Taylor remainder (bounded from the gnomonic map's first and second
+  derivatives at the largest distance from the face centre the step can reach, see
+  _TAYLOR_HEADROOM) + a generous bound on H3's own rounding error (scale * 1e-10; the real one
+  stays below ~scale * 1e-12 when the point is at least 1e-3 rad from the face centre);
 - if v_est lies inside a hexagon with a margin larger than E, H3's hex2d lands in that hexagon
   too, so its ijk+ (and with the same face, its index) is known without any trigonometry.
 The same hexagon as the previous fix returns the previous index; another hexagon runs only the
@@ -139,16 +139,31 @@ ROT60_CCW_N = np.empty((6, 8), dtype=np.int64)
 ROT60_CCW_N[0] = np.arange(8)
 for _n in range(1, 6):
     ROT60_CCW_N[_n] = ROT60_CCW[ROT60_CCW_N[_n - 1]]
+
+
+def _triple_digit_table(digit_map: np.ndarray) -> np.ndarray:
+    # the permutation applied to each of three digits packed in 9 bits
+    x = np.arange(512)
+    return digit_map[x & 7] | (digit_map[(x >> 3) & 7] << 3) | (digit_map[(x >> 6) & 7] << 6)
+
+
+ROT3_CCW_N = np.stack([_triple_digit_table(ROT60_CCW_N[n]) for n in range(6)])
+ROT3_CW = _triple_digit_table(ROT60_CW)
+_DIGITS_MASK = (1 << (H3_PER_DIGIT_OFFSET * MAX_H3_RES)) - 1
 # H3 digit of a unit axial offset (da, db) = (di - dk, dj - dk), indexed [da + 1, db + 1]:
 # digit 1 (0,0,1) -> (-1,-1), 2 (0,1,0) -> (0,1), 3 (0,1,1) -> (-1,0), 4 (1,0,0) -> (1,0),
 # 5 (1,0,1) -> (0,-1), 6 (1,1,0) -> (1,1); (-1,1) and (1,-1) are not unit vectors (7).
 AXIAL_DIGIT = np.array([[1, 3, 7], [5, 0, 2], [7, 4, 6]], dtype=np.int64)
 
 # --- trajectory shortcut constants -------------------------------------------------------
-# Second-order Taylor coefficient: |d2/dt2 hex2d| <= scale * (|D2H| + |DH|) * d1^2 with
-# |DH| <= 1/cos + sin/cos^2 ~ 2.25 and |D2H| <= 2/cos^2 + 2 sin/cos^3 ~ 5.7 for theta <= 0.66 rad;
-# the remainder is half of that (~3.98); 5.0 leaves headroom.
-_TAYLOR_R2 = 5.0
+# Taylor remainder of hex2d along the straight (lat, lng) path from the anchor: with q(t) the
+# point on the unit sphere and H(q) = (q.U, q.W) / (q.c) the gnomonic map,
+#   |d2/dt2 hex2d| <= scale * (|D2H| |q'|^2 + |DH| |q''|),
+#   |q'|^2 <= dlat^2 + dlng^2,  |q''| <= (|dlat| + |dlng|)^2,
+#   |DH| <= 1/cos + sin/cos^2,  |D2H| <= 2/cos^2 + 2 sin/cos^3  (theta from the face centre),
+# and the remainder is half the bound. theta along the path stays below theta0 + d1.
+_TAYLOR_HEADROOM = 1.25
+_D1_CAP_RAD = 0.01  # caps the reach so that the bound uses theta0 + 0.01 at most
 _THETA_MAX_RAD = 0.66  # a face's own points are within 0.6524 rad (37.38 deg) of its centre
 _THETA_MIN_RAD = 1e-3  # nearer the centre acos(1 - sqd/2) loses digits; no shortcut there
 _H3_ERR_REL = 1e-10  # bound on H3's own hex2d rounding error, in units of scale (real ~1e-12)
@@ -168,12 +183,19 @@ TRAJECTORY_STATE_DTYPE = np.dtype(
         ("j10", np.float64),
         ("j11", np.float64),
         ("d1_max_rad", np.float64),  # the shortcut's reach, |dlat| + |dlng| < d1_max_rad
+        ("err_e2", np.float64),  # error bound: err_e2 (dlat^2 + dlng^2) + err_d1 d1^2 + err_0
+        ("err_d1", np.float64),
+        ("err_0", np.float64),
         ("cell_cx", np.float64),  # hex2d centre of the current cell
         ("cell_cy", np.float64),
         ("valid", np.int64),  # 1 when the anchor may be used
         ("res", np.int64),
         ("face", np.int64),
         ("cell", np.int64),  # current cell (the last index returned)
+        ("num_rots", np.int64),  # its base cell's 60-degree ccw rotations on this face
+        ("pentagon", np.int64),  # 1 if its base cell is a pentagon
+        ("anc_a", np.int64, (MAX_H3_RES + 1,)),  # axial coordinates of its ancestors, res 0..res
+        ("anc_b", np.int64, (MAX_H3_RES + 1,)),
         ("n_same_cell", np.int64),  # counters: previous cell reused,
         ("n_walk", np.int64),  # new cell found by the shortcut (digit walk only),
         ("n_full", np.int64),  # full computations
@@ -182,18 +204,6 @@ TRAJECTORY_STATE_DTYPE = np.dtype(
 
 
 # --- integer helpers (coordijk.h) --------------------------------------------------------
-
-
-@njit_exact
-def _lround(x):
-    # C lround: nearest integer, halves away from zero; x - trunc(x) is exact in binary64
-    t = float(int(x))
-    d = x - t
-    if d >= 0.5:
-        t += 1.0
-    elif d <= -0.5:
-        t -= 1.0
-    return int(t)
 
 
 @njit_exact
@@ -307,25 +317,22 @@ def _leading_nonzero_digit(h, res):
 
 
 @njit_exact
-def _rotate60ccw_n(h, res, n):
-    # n successive _h3Rotate60ccw in one pass: each digit goes through the composed permutation
-    if n == 0:
-        return h
-    for r in range(1, res + 1):
-        h = _set_digit(h, r, ROT60_CCW_N[n, _get_digit(h, r)])
-    return h
+def _rotate_digits(h, table):
+    """Every digit slot of h through a digit permutation, three digits per table lookup.
 
-
-@njit_exact
-def _rotate60cw(h, res):
-    for r in range(1, res + 1):
-        h = _set_digit(h, r, ROT60_CW[_get_digit(h, r)])
-    return h
+    _h3Rotate60ccw/cw rotate digits 1..res; the slots past res hold 7, which every rotation
+    maps to 7, so rotating all 15 slots gives the same index.
+    """
+    out = h & ~_DIGITS_MASK
+    for chunk in range(5):
+        shift = 9 * chunk
+        out |= table[(h >> shift) & 511] << shift
+    return out
 
 
 @njit_exact
 def _rotate_pent60ccw(h, res):
-    # rotate in place; skips any leading 1 digits (k-axis)
+    # _h3RotatePent60ccw: rotate in place; skips any leading 1 digits (k-axis)
     found_first_nonzero = False
     for r in range(1, res + 1):
         h = _set_digit(h, r, ROT60_CCW[_get_digit(h, r)])
@@ -333,7 +340,7 @@ def _rotate_pent60ccw(h, res):
             found_first_nonzero = True
             # adjust for the deleted k-axes sequence
             if _leading_nonzero_digit(h, res) == 1:
-                h = _rotate60ccw_n(h, res, 1)
+                h = _rotate_digits(h, ROT3_CCW_N[1])
     return h
 
 
@@ -349,66 +356,84 @@ def _div7_round(n):
 
 
 @njit_exact
-def _face_ijk_to_h3(face, i, j, k, res):
-    """_faceIjkToH3: index of the res-`res` cell at ijk+ (i, j, k) on `face` (0 if invalid).
+def _parent_and_digit(a, b, child_res):
+    """One step of _faceIjkToH3's digit walk, in axial coordinates (a, b) = (i - k, j - k).
 
-    The digit walk runs in axial coordinates (a, b) = (i - k, j - k). H3 normalises ijk+ after
-    every _upAp7/_downAp7, but normalising never changes (i - k, j - k), and the parent, the
-    parent's centre child and the digit depend on those differences only, so the walk below
-    yields H3's digits without the normalisations.
+    H3 normalises ijk+ after every _upAp7/_downAp7; normalising never changes (i - k, j - k),
+    and the parent, the parent's centre child and the digit depend on those differences only,
+    so this yields H3's parent and digit without the normalisations.
     """
-    header = (H3_CELL_MODE << H3_MODE_OFFSET) | (res << H3_RES_OFFSET)
-    unused = (1 << (H3_PER_DIGIT_OFFSET * (MAX_H3_RES - res))) - 1  # digits past res are 7
-    if res == 0:
-        if i > MAX_FACE_COORD or j > MAX_FACE_COORD or k > MAX_FACE_COORD:
-            return H3_NULL
-        return header | (FACE_IJK_BASE_CELL[face, i, j, k] << H3_BC_OFFSET) | unused
-    a = i - k
-    b = j - k
-    digits = 0
-    for r in range(res - 1, -1, -1):
-        if (r + 1) % 2 == 1:
-            # Class III child: parent by _upAp7, its centre child by _downAp7
-            pa = _div7_round(3 * a - b)
-            pb = _div7_round(a + 2 * b)
-            ca = 2 * pa + pb
-            cb = 3 * pb - pa
-        else:
-            # Class II child: _upAp7r / _downAp7r
-            pa = _div7_round(2 * a + b)
-            pb = _div7_round(3 * b - a)
-            ca = 3 * pa - pb
-            cb = pa + 2 * pb
-        da = a - ca
-        db = b - cb
-        # _unitIjkToDigit on the axial difference; anything but a unit vector is digit 7
-        if -1 <= da <= 1 and -1 <= db <= 1:
-            digit = AXIAL_DIGIT[da + 1, db + 1]
-        else:
-            digit = 7
-        digits |= digit << ((MAX_H3_RES - (r + 1)) * H3_PER_DIGIT_OFFSET)
-        a = pa
-        b = pb
+    if child_res % 2 == 1:
+        # Class III child: parent by _upAp7, its centre child by _downAp7
+        pa = _div7_round(3 * a - b)
+        pb = _div7_round(a + 2 * b)
+        ca = 2 * pa + pb
+        cb = 3 * pb - pa
+    else:
+        # Class II child: _upAp7r / _downAp7r
+        pa = _div7_round(2 * a + b)
+        pb = _div7_round(3 * b - a)
+        ca = 3 * pa - pb
+        cb = pa + 2 * pb
+    da = a - ca
+    db = b - cb
+    # _unitIjkToDigit on the axial difference; anything but a unit vector is digit 7
+    if -1 <= da <= 1 and -1 <= db <= 1:
+        digit = AXIAL_DIGIT[da + 1, db + 1]
+    else:
+        digit = 7
+    return pa, pb, digit
+
+
+@njit_exact
+def _base_cell_and_rotate(face, a, b, res, digits):
+    """The end of _faceIjkToH3: base cell lookup and rotations, from the res-0 axial (a, b).
+
+    Returns (h, num_rots, is_pentagon); h is 0 (H3_NULL) when (a, b) is off the face's table.
+    """
     i, j, k = _ijk_normalize(a, b, 0)
     if i > MAX_FACE_COORD or j > MAX_FACE_COORD or k > MAX_FACE_COORD:
-        return H3_NULL
+        return H3_NULL, 0, 0
     base_cell = FACE_IJK_BASE_CELL[face, i, j, k]
-    h = header | (base_cell << H3_BC_OFFSET) | digits | unused
+    unused = (1 << (H3_PER_DIGIT_OFFSET * (MAX_H3_RES - res))) - 1  # digits past res are 7
+    h = (
+        (H3_CELL_MODE << H3_MODE_OFFSET)
+        | (res << H3_RES_OFFSET)
+        | (base_cell << H3_BC_OFFSET)
+        | digits
+        | unused
+    )
     num_rots = FACE_IJK_BASE_CELL_CCW_ROT60[face, i, j, k]
-    if BASE_CELL_IS_PENTAGON[base_cell]:
+    is_pentagon = BASE_CELL_IS_PENTAGON[base_cell]
+    if res == 0:
+        return h, num_rots, is_pentagon
+    if is_pentagon:
         # force rotation out of the missing k-axes sub-sequence
         if _leading_nonzero_digit(h, res) == 1:
             if (
                 BASE_CELL_CW_OFFSET_FACES[base_cell, 0] == face
                 or BASE_CELL_CW_OFFSET_FACES[base_cell, 1] == face
             ):
-                h = _rotate60cw(h, res)
+                h = _rotate_digits(h, ROT3_CW)
             else:
-                h = _rotate60ccw_n(h, res, 1)
+                h = _rotate_digits(h, ROT3_CCW_N[1])
         for _ in range(num_rots):
             h = _rotate_pent60ccw(h, res)
     else:
-        h = _rotate60ccw_n(h, res, num_rots)
+        h = _rotate_digits(h, ROT3_CCW_N[num_rots])
+    return h, num_rots, is_pentagon
+
+
+@njit_exact
+def _face_ijk_to_h3(face, i, j, k, res):
+    """_faceIjkToH3: index of the res-`res` cell at ijk+ (i, j, k) on `face` (0 if invalid)."""
+    a = i - k
+    b = j - k
+    digits = 0
+    for r in range(res, 0, -1):
+        a, b, digit = _parent_and_digit(a, b, r)
+        digits |= digit << ((MAX_H3_RES - r) * H3_PER_DIGIT_OFFSET)
+    h, _, _ = _base_cell_and_rotate(face, a, b, res, digits)
     return h
 
 
@@ -531,6 +556,55 @@ def new_trajectory_state(n: int = 1) -> np.ndarray:
 
 
 @njit_exact
+def _face_ijk_to_h3_tracked(face, a, b, res, st):
+    """_face_ijk_to_h3 of axial (a, b) that also records ancestors and rotation in the state."""
+    anc_a = st["anc_a"]
+    anc_b = st["anc_b"]
+    anc_a[res] = a
+    anc_b[res] = b
+    digits = 0
+    for r in range(res, 0, -1):
+        a, b, digit = _parent_and_digit(a, b, r)
+        anc_a[r - 1] = a
+        anc_b[r - 1] = b
+        digits |= digit << ((MAX_H3_RES - r) * H3_PER_DIGIT_OFFSET)
+    h, num_rots, is_pentagon = _base_cell_and_rotate(face, a, b, res, digits)
+    st["num_rots"] = num_rots
+    st["pentagon"] = is_pentagon
+    return h
+
+
+@njit_exact
+def _face_ijk_to_h3_from_current(face, a0, b0, res, st):
+    """Index of another cell on the current cell's face, reusing the current cell's ancestry.
+
+    The walk goes up from the new cell until its ancestor meets the current cell's ancestor at
+    the same level; from there up, digits, base cell and rotation are shared, so only the finer
+    digits change (rotated like the rest, a digit-wise permutation for hexagon base cells).
+    Pentagon base cells, whose rotation depends on the leading digit, take the full walk.
+    """
+    if st["pentagon"] == 1:
+        return _face_ijk_to_h3_tracked(face, a0, b0, res, st)
+    anc_a = st["anc_a"]
+    anc_b = st["anc_b"]
+    rot = ROT60_CCW_N[st["num_rots"]]
+    h = st["cell"]
+    a = a0
+    b = b0
+    for r in range(res, 0, -1):
+        pa, pb, digit = _parent_and_digit(a, b, r)
+        anc_a[r] = a
+        anc_b[r] = b
+        h = _set_digit(h, r, rot[digit])
+        if pa == anc_a[r - 1] and pb == anc_b[r - 1]:
+            return h
+        a = pa
+        b = pb
+    # a different res-0 cell: base cell and rotation may change
+    return _face_ijk_to_h3_tracked(face, a0, b0, res, st)
+
+
+@njit_exact
 def _full_and_anchor(lat_rad, lng_rad, res, st):
     """Full H3 computation for one point; stores it in `st` as the shortcut's anchor."""
     rc = math.cos(lat_rad)
@@ -543,15 +617,25 @@ def _full_and_anchor(lat_rad, lng_rad, res, st):
     face, sqd, runner_up = _closest_face(px, py, pz)
     vx, vy, theta_rad = _vec3_to_hex2d(px, py, pz, face, sqd, res)
     i, j, k = _hex2d_to_ijk(vx, vy)
-    h = _face_ijk_to_h3(face, i, j, k, res)
+    h = _face_ijk_to_h3_tracked(face, i - k, j - k, res, st)
     st["n_full"] += 1
 
-    # how far (d1 = |dlat| + |dlng|) the shortcut may reach from this anchor
+    # how far (d1 = |dlat| + |dlng|) the shortcut may reach from this anchor: the face cannot
+    # change (4 d1 below the gap to the runner-up face), theta stays in [1e-3, 0.66] rad
     d1_max = min((runner_up - sqd - 1e-12) / 4.0, theta_rad - _THETA_MIN_RAD)
-    d1_max = min(d1_max, _THETA_MAX_RAD - theta_rad)
+    d1_max = min(d1_max, min(_THETA_MAX_RAD - theta_rad, _D1_CAP_RAD))
     if not (d1_max > 0.0 and h != H3_NULL):
         st["valid"] = 0
         return h
+    scale = RES_SCALE[res]
+    theta_hi = theta_rad + d1_max + 1e-9
+    c = math.cos(theta_hi)
+    s = math.sin(theta_hi)
+    bound_dh = 1.0 / c + s / (c * c)
+    bound_d2h = 2.0 / (c * c) + 2.0 * s / (c * c * c)
+    st["err_e2"] = scale * 0.5 * bound_d2h * _TAYLOR_HEADROOM
+    st["err_d1"] = scale * 0.5 * bound_dh * _TAYLOR_HEADROOM
+    st["err_0"] = scale * _H3_ERR_REL + _ABS_ERR
     # Jacobian of hex2d = scale * (p.U, p.W) / (p.c) with respect to (lat, lng)
     par = res % 2
     ux = FACE_HEX_AXES[par, face, 0]
@@ -563,7 +647,6 @@ def _full_and_anchor(lat_rad, lng_rad, res, st):
     cx = FACE_CENTER_XYZ[face, 0]
     cy = FACE_CENTER_XYZ[face, 1]
     cz = FACE_CENTER_XYZ[face, 2]
-    scale = RES_SCALE[res]
     pc = px * cx + py * cy + pz * cz
     gu = (px * ux + py * uy + pz * uz) / pc
     gw = (px * wx + py * wy + pz * wz) / pc
@@ -604,6 +687,31 @@ def _hex_margin(ox, oy):
 
 
 @njit_exact
+def _hex2d_nearest_axial(vx, vy):
+    """Axial (a, b) of the hexagon centre nearest to hex2d (vx, vy), by cube rounding.
+
+    Cheaper than _hex2d_to_ijk; the shortcut only uses it under a margin test against the
+    returned centre, which proves the choice (a wrong one would simply fail the test).
+    """
+    # coordinates on the 60-degree basis e_a = (1, 0), f = e_a + e_b = (1/2, sqrt3/2):
+    # (vx, vy) = q e_a + r f, and lattice point (q, r) is axial (a, b) = (q + r, r)
+    r = vy * M_RSIN60
+    q = vx - 0.5 * r
+    s = -q - r
+    rq = math.floor(q + 0.5)
+    rr = math.floor(r + 0.5)
+    rs = math.floor(s + 0.5)
+    dq = abs(rq - q)
+    dr = abs(rr - r)
+    ds = abs(rs - s)
+    if dq > dr and dq > ds:
+        rq = -rr - rs
+    elif dr > ds:
+        rr = -rq - rs
+    return int(rq + rr), int(rr)
+
+
+@njit_exact
 def _latlng_deg_to_cell_step(lat_deg, lng_deg, res, st):
     """One fix of a trajectory with state record `st`; equals `_latlng_deg_to_cell_point`."""
     if not _in_domain_deg(lat_deg, lng_deg) or res < 0 or res > MAX_H3_RES:
@@ -617,15 +725,15 @@ def _latlng_deg_to_cell_step(lat_deg, lng_deg, res, st):
         if d1 < st["d1_max_rad"]:
             vx = st["vx0"] + st["j00"] * dlat + st["j01"] * dlng
             vy = st["vy0"] + st["j10"] * dlat + st["j11"] * dlng
-            err = RES_SCALE[res] * (_TAYLOR_R2 * d1 * d1 + _H3_ERR_REL) + _ABS_ERR
+            err = st["err_e2"] * (dlat * dlat + dlng * dlng) + st["err_d1"] * d1 * d1 + st["err_0"]
             if _hex_margin(vx - st["cell_cx"], vy - st["cell_cy"]) > err:
                 st["n_same_cell"] += 1
                 return np.uint64(st["cell"])
-            i, j, k = _hex2d_to_ijk(vx, vy)
-            cx = (i - k) - 0.5 * (j - k)
-            cy = (j - k) * M_SQRT3_2
+            a, b = _hex2d_nearest_axial(vx, vy)
+            cx = a - 0.5 * b
+            cy = b * M_SQRT3_2
             if _hex_margin(vx - cx, vy - cy) > err:
-                h = _face_ijk_to_h3(st["face"], i, j, k, res)
+                h = _face_ijk_to_h3_from_current(st["face"], a, b, res, st)
                 if h != H3_NULL:
                     st["n_walk"] += 1
                     st["cell"] = h
