@@ -166,8 +166,11 @@ _TAYLOR_HEADROOM = 1.25
 _D1_CAP_RAD = 0.01  # caps the reach so that the bound uses theta0 + 0.01 at most
 _THETA_MAX_RAD = 0.66  # a face's own points are within 0.6524 rad (37.38 deg) of its centre
 _THETA_MIN_RAD = 1e-3  # nearer the centre acos(1 - sqd/2) loses digits; no shortcut there
+_SQD_MIN = _THETA_MIN_RAD * _THETA_MIN_RAD  # chord^2 >= 1e-6 implies theta >= 1e-3 rad
 _H3_ERR_REL = 1e-10  # bound on H3's own hex2d rounding error, in units of scale (real ~1e-12)
 _ABS_ERR = 1e-8  # float error of the quantisation and margin arithmetic at res 15 (|v| < 5e6)
+# how far H3's hex2d and the gnomonic form may differ, per resolution (hex2d units)
+ERR0_BY_RES = RES_SCALE * _H3_ERR_REL + _ABS_ERR
 
 # Per-trajectory state of the shortcut: one record per trajectory (an engine can keep one row per
 # trip in a struct array). Records, unlike small arrays, reach a Numba callee as a plain pointer
@@ -506,8 +509,69 @@ def _vec3_to_hex2d(px, py, pz, face, sqd, res):
 
 
 @njit_exact
-def _latlng_to_cell_point(lat_rad, lng_rad, res):
-    """H3's latLngToCell on radians: any finite angle; NaN/inf or res outside 0..15 -> 0."""
+def _hex_margin(ox, oy):
+    # distance from offset (ox, oy) to the edge of a unit hexagon centred at 0 (inradius 0.5)
+    a = abs(ox)
+    b = abs(0.5 * ox + M_SQRT3_2 * oy)
+    c = abs(0.5 * ox - M_SQRT3_2 * oy)
+    return 0.5 - max(a, max(b, c))
+
+
+@njit_exact
+def _hex2d_nearest_axial(vx, vy):
+    """Axial (a, b) = (i - k, j - k) of the hexagon centre nearest to hex2d (vx, vy).
+
+    Cube rounding: cheaper than _hex2d_to_ijk. Used only under a margin test against the
+    returned centre, which proves the choice (a wrong one would simply fail the test).
+    """
+    # coordinates on the 60-degree basis e_a = (1, 0), f = e_a + e_b = (1/2, sqrt3/2):
+    # (vx, vy) = q e_a + r f, and lattice point (q, r) is axial (a, b) = (q + r, r)
+    r = vy * M_RSIN60
+    q = vx - 0.5 * r
+    s = -q - r
+    rq = math.floor(q + 0.5)
+    rr = math.floor(r + 0.5)
+    rs = math.floor(s + 0.5)
+    dq = abs(rq - q)
+    dr = abs(rr - r)
+    ds = abs(rs - s)
+    if dq > dr and dq > ds:
+        rq = -rr - rs
+    elif dr > ds:
+        rr = -rq - rs
+    return int(rq + rr), int(rr)
+
+
+@njit_exact
+def _gnomonic_hex2d(px, py, pz, face, res):
+    """hex2d of p on `face` at `res` straight from the gnomonic projection, no trigonometry.
+
+    scale * (p.U, p.W) / (p.c) is the map H3 evaluates through acos, atan2, tan, cos and sin;
+    this form is accurate to ~1e-15 * scale, H3's own evaluation to ~1e-12 * scale (for points
+    >= 1e-3 rad from the face centre), so the two agree within ERR0_BY_RES[res] (scale * 1e-10).
+    """
+    par = res % 2
+    cx = FACE_CENTER_XYZ[face, 0]
+    cy = FACE_CENTER_XYZ[face, 1]
+    cz = FACE_CENTER_XYZ[face, 2]
+    pc = px * cx + py * cy + pz * cz
+    k = RES_SCALE[res] / pc
+    vx = k * (px * FACE_HEX_AXES[par, face, 0] + py * FACE_HEX_AXES[par, face, 1] + pz * FACE_HEX_AXES[par, face, 2])
+    vy = k * (px * FACE_HEX_AXES[par, face, 3] + py * FACE_HEX_AXES[par, face, 4] + pz * FACE_HEX_AXES[par, face, 5])
+    return vx, vy
+
+
+@njit_exact
+def _cell_exact_from_vec3(px, py, pz, face, sqd, res):
+    """The rest of H3's path, operation for operation: _vec3ToHex2d, _hex2dToCoordIJK, _faceIjkToH3."""
+    vx, vy, _ = _vec3_to_hex2d(px, py, pz, face, sqd, res)
+    i, j, k = _hex2d_to_ijk(vx, vy)
+    return _face_ijk_to_h3(face, i, j, k, res)
+
+
+@njit_exact
+def _latlng_to_cell_exact(lat_rad, lng_rad, res):
+    """The plain port of H3's latLngToCell (radians), no shortcut; 0 for NaN/inf or bad res."""
     if res < 0 or res > MAX_H3_RES:
         return np.uint64(H3_NULL)
     if not (math.isfinite(lat_rad) and math.isfinite(lng_rad)):
@@ -518,9 +582,34 @@ def _latlng_to_cell_point(lat_rad, lng_rad, res):
     py = math.sin(lng_rad) * rc
     pz = math.sin(lat_rad)
     face, sqd, _ = _closest_face(px, py, pz)
-    vx, vy, _ = _vec3_to_hex2d(px, py, pz, face, sqd, res)
-    i, j, k = _hex2d_to_ijk(vx, vy)
-    return np.uint64(_face_ijk_to_h3(face, i, j, k, res))
+    return np.uint64(_cell_exact_from_vec3(px, py, pz, face, sqd, res))
+
+
+@njit_exact
+def _latlng_to_cell_point(lat_rad, lng_rad, res):
+    """H3's latLngToCell on radians: any finite angle; NaN/inf or res outside 0..15 -> 0.
+
+    The unit vector and the face are computed exactly as H3 does (same operations, so the same
+    face). The hex2d point then comes from the trigonometry-free gnomonic form; when it lies
+    deeper inside its hexagon than the two evaluations can differ (ERR0_BY_RES), H3's point is
+    in the same hexagon and only the digit walk remains. Otherwise (a point within ~1e-10 cell
+    widths of an edge, or within 1e-3 rad of a face centre) H3's own operations decide.
+    """
+    if res < 0 or res > MAX_H3_RES:
+        return np.uint64(H3_NULL)
+    if not (math.isfinite(lat_rad) and math.isfinite(lng_rad)):
+        return np.uint64(H3_NULL)
+    rc = math.cos(lat_rad)
+    px = math.cos(lng_rad) * rc
+    py = math.sin(lng_rad) * rc
+    pz = math.sin(lat_rad)
+    face, sqd, _ = _closest_face(px, py, pz)
+    if sqd >= _SQD_MIN:
+        vx, vy = _gnomonic_hex2d(px, py, pz, face, res)
+        a, b = _hex2d_nearest_axial(vx, vy)
+        if _hex_margin(vx - (a - 0.5 * b), vy - b * M_SQRT3_2) > ERR0_BY_RES[res]:
+            return np.uint64(_face_ijk_to_h3(face, a, b, 0, res))
+    return np.uint64(_cell_exact_from_vec3(px, py, pz, face, sqd, res))
 
 
 @njit_exact
@@ -605,8 +694,8 @@ def _face_ijk_to_h3_from_current(face, a0, b0, res, st):
 
 
 @njit_exact
-def _full_and_anchor(lat_rad, lng_rad, res, st):
-    """Full H3 computation for one point; stores it in `st` as the shortcut's anchor."""
+def _anchor(lat_rad, lng_rad, res, st):
+    """Index one point without the previous anchor and make it the new anchor in `st`."""
     rc = math.cos(lat_rad)
     sin_lat = math.sin(lat_rad)
     cos_lng = math.cos(lng_rad)
@@ -615,27 +704,44 @@ def _full_and_anchor(lat_rad, lng_rad, res, st):
     py = sin_lng * rc
     pz = sin_lat
     face, sqd, runner_up = _closest_face(px, py, pz)
-    vx, vy, theta_rad = _vec3_to_hex2d(px, py, pz, face, sqd, res)
-    i, j, k = _hex2d_to_ijk(vx, vy)
-    h = _face_ijk_to_h3_tracked(face, i - k, j - k, res, st)
     st["n_full"] += 1
+    # the digit walk can start from the current cell's ancestry when it is on the same face
+    same_face = st["valid"] == 1 and st["res"] == res and st["face"] == face
+    st["valid"] = 0
+    if sqd < _SQD_MIN:  # within 1e-3 rad of a face centre: H3's operations, no anchor
+        return _cell_exact_from_vec3(px, py, pz, face, sqd, res)
+    vx, vy = _gnomonic_hex2d(px, py, pz, face, res)
+    a, b = _hex2d_nearest_axial(vx, vy)
+    if not _hex_margin(vx - (a - 0.5 * b), vy - b * M_SQRT3_2) > ERR0_BY_RES[res]:
+        # too close to a hexagon edge for the gnomonic form: H3's own hex2d decides
+        vx, vy, _ = _vec3_to_hex2d(px, py, pz, face, sqd, res)
+        i, j, k = _hex2d_to_ijk(vx, vy)
+        a = i - k
+        b = j - k
+    if same_face:
+        h = _face_ijk_to_h3_from_current(face, a, b, res, st)
+    else:
+        h = _face_ijk_to_h3_tracked(face, a, b, res, st)
+    if h == H3_NULL:
+        return h
 
     # how far (d1 = |dlat| + |dlng|) the shortcut may reach from this anchor: the face cannot
-    # change (4 d1 below the gap to the runner-up face), theta stays in [1e-3, 0.66] rad
-    d1_max = min((runner_up - sqd - 1e-12) / 4.0, theta_rad - _THETA_MIN_RAD)
-    d1_max = min(d1_max, min(_THETA_MAX_RAD - theta_rad, _D1_CAP_RAD))
-    if not (d1_max > 0.0 and h != H3_NULL):
-        st["valid"] = 0
+    # change (4 d1 below the gap to the runner-up face) and theta, the angle from the face
+    # centre, stays in [1e-3, 0.66] rad; chord <= theta <= 1.0184 chord for theta <= 0.66
+    chord = math.sqrt(sqd)
+    d1_max = min((runner_up - sqd - 1e-12) / 4.0, chord - _THETA_MIN_RAD)
+    d1_max = min(d1_max, min(_THETA_MAX_RAD - 1.0184 * chord, _D1_CAP_RAD))
+    if not d1_max > 0.0:
         return h
     scale = RES_SCALE[res]
-    theta_hi = theta_rad + d1_max + 1e-9
+    theta_hi = 1.0184 * chord + d1_max + 1e-9
     c = math.cos(theta_hi)
     s = math.sin(theta_hi)
     bound_dh = 1.0 / c + s / (c * c)
     bound_d2h = 2.0 / (c * c) + 2.0 * s / (c * c * c)
     st["err_e2"] = scale * 0.5 * bound_d2h * _TAYLOR_HEADROOM
     st["err_d1"] = scale * 0.5 * bound_dh * _TAYLOR_HEADROOM
-    st["err_0"] = scale * _H3_ERR_REL + _ABS_ERR
+    st["err_0"] = ERR0_BY_RES[res]
     # Jacobian of hex2d = scale * (p.U, p.W) / (p.c) with respect to (lat, lng)
     par = res % 2
     ux = FACE_HEX_AXES[par, face, 0]
@@ -667,48 +773,13 @@ def _full_and_anchor(lat_rad, lng_rad, res, st):
     st["vx0"] = vx
     st["vy0"] = vy
     st["d1_max_rad"] = d1_max
-    # centre of the cell in hex2d (_ijkToHex2d)
-    st["cell_cx"] = (i - k) - 0.5 * (j - k)
-    st["cell_cy"] = (j - k) * M_SQRT3_2
+    st["cell_cx"] = a - 0.5 * b  # centre of the cell in hex2d (_ijkToHex2d)
+    st["cell_cy"] = b * M_SQRT3_2
     st["valid"] = 1
     st["res"] = res
     st["face"] = face
     st["cell"] = h
     return h
-
-
-@njit_exact
-def _hex_margin(ox, oy):
-    # distance from offset (ox, oy) to the edge of a unit hexagon centred at 0 (inradius 0.5)
-    a = abs(ox)
-    b = abs(0.5 * ox + M_SQRT3_2 * oy)
-    c = abs(0.5 * ox - M_SQRT3_2 * oy)
-    return 0.5 - max(a, max(b, c))
-
-
-@njit_exact
-def _hex2d_nearest_axial(vx, vy):
-    """Axial (a, b) of the hexagon centre nearest to hex2d (vx, vy), by cube rounding.
-
-    Cheaper than _hex2d_to_ijk; the shortcut only uses it under a margin test against the
-    returned centre, which proves the choice (a wrong one would simply fail the test).
-    """
-    # coordinates on the 60-degree basis e_a = (1, 0), f = e_a + e_b = (1/2, sqrt3/2):
-    # (vx, vy) = q e_a + r f, and lattice point (q, r) is axial (a, b) = (q + r, r)
-    r = vy * M_RSIN60
-    q = vx - 0.5 * r
-    s = -q - r
-    rq = math.floor(q + 0.5)
-    rr = math.floor(r + 0.5)
-    rs = math.floor(s + 0.5)
-    dq = abs(rq - q)
-    dr = abs(rr - r)
-    ds = abs(rs - s)
-    if dq > dr and dq > ds:
-        rq = -rr - rs
-    elif dr > ds:
-        rr = -rq - rs
-    return int(rq + rr), int(rr)
 
 
 @njit_exact
@@ -740,7 +811,8 @@ def _latlng_deg_to_cell_step(lat_deg, lng_deg, res, st):
                     st["cell_cx"] = cx
                     st["cell_cy"] = cy
                     return np.uint64(h)
-    return np.uint64(_full_and_anchor(lat_rad, lng_rad, res, st))
+                st["valid"] = 0  # the recorded ancestry no longer matches st["cell"]
+    return np.uint64(_anchor(lat_rad, lng_rad, res, st))
 
 
 @njit_exact

@@ -21,13 +21,19 @@ from h3.api import basic_int as h3_int
 
 from tripguard.kernels import h3index
 from tripguard.kernels.h3index import (
+    ERR0_BY_RES,
     FACE_CENTER_XYZ,
+    M_PI_180,
     M_SQRT3_2,
+    RES_SCALE,
     _closest_face,
+    _gnomonic_hex2d,
+    _hex2d_nearest_axial,
     _hex2d_to_ijk,
     _hex_margin,
     _latlng_deg_to_cell_point,
     _latlng_deg_to_cell_step,
+    _latlng_to_cell_exact,
     _latlng_to_cell_point,
     _vec3_to_hex2d,
     latlng_to_cell,
@@ -91,6 +97,24 @@ def test_global_random_points_match_h3(global_points, global_reference, res):
     assert len(lat) == N_GLOBAL
     ours = latlng_to_cell(lat, lng, res)
     assert_same_cells(ours, global_reference[res], lat, lng, res, "random global points")
+
+
+@numba.njit
+def exact_port_cells(lat_deg, lng_deg, res):
+    """The plain port (no certified shortcut at all), for every point."""
+    out = np.empty(lat_deg.shape[0], dtype=np.uint64)
+    for n in range(lat_deg.shape[0]):
+        out[n] = _latlng_to_cell_exact(lat_deg[n] * M_PI_180, lng_deg[n] * M_PI_180, res)
+    return out
+
+
+@pytest.mark.parametrize("res", [0, 9, 15])
+def test_plain_port_matches_h3(global_points, global_reference, res):
+    # the point kernel leaves H3's trigonometric path only when it can prove the same cell;
+    # the path it falls back to is checked here on its own, on every point
+    lat, lng = global_points
+    ours = exact_port_cells(lat, lng, res)
+    assert_same_cells(ours, global_reference[res], lat, lng, res, "plain port")
 
 
 @pytest.mark.parametrize("res", GLOBAL_RES)
@@ -202,6 +226,19 @@ def edge_case_points() -> tuple[np.ndarray, np.ndarray]:
     return lat, lng
 
 
+def _takes_h3_trigonometric_path(lat_deg: float, lng_deg: float, res: int) -> bool:
+    """Whether the point kernel falls back to H3's own operations for this point."""
+    lat, lng = lat_deg * M_PI_180, lng_deg * M_PI_180
+    rc = math.cos(lat)
+    px, py, pz = math.cos(lng) * rc, math.sin(lng) * rc, math.sin(lat)
+    face, sqd, _ = _closest_face(px, py, pz)
+    if sqd < h3index._SQD_MIN:
+        return True
+    vx, vy = _gnomonic_hex2d(px, py, pz, face, res)
+    a, b = _hex2d_nearest_axial(vx, vy)
+    return not _hex_margin(vx - (a - 0.5 * b), vy - b * M_SQRT3_2) > ERR0_BY_RES[res]
+
+
 def test_edge_cases_match_h3_at_every_resolution():
     lat, lng = edge_case_points()
     assert len(lat) > 5_000
@@ -210,6 +247,10 @@ def test_edge_cases_match_h3_at_every_resolution():
         ref = h3py_cells(lat, lng, res)
         assert (ref != 0).all()  # every edge case is inside the domain
         assert_same_cells(ours, ref, lat, lng, res, "edge cases")
+        assert_same_cells(exact_port_cells(lat, lng, res), ref, lat, lng, res, "edge cases, plain port")
+    # the edge cases do reach the kernel's fallback (cell vertices, face centres)
+    fallback = sum(_takes_h3_trigonometric_path(a, b, 9) for a, b in zip(lat.tolist(), lng.tolist()))
+    assert fallback > 50
 
 
 def test_nan_infinite_and_out_of_range_give_null_cell():
@@ -424,6 +465,36 @@ def test_hex2d_quantisation_is_the_nearest_hexagon():
             cx = (i - k) - 0.5 * (j - k)
             cy = (j - k) * M_SQRT3_2
             assert _hex_margin(vx - cx, vy - cy) >= -1e-9 * span
+
+
+def test_gnomonic_hex2d_agrees_with_h3s_trigonometric_hex2d():
+    # the point kernel's certificate: the two evaluations differ by far less than ERR0_BY_RES
+    rng = np.random.default_rng(12)
+    lat, lng = sphere_points(rng, 20_000 if JIT else 2_000)
+    # and points 1e-3..1e-2 rad from face centres, where H3's acos loses the most digits
+    for x, y, z in FACE_CENTER_XYZ:
+        c_lat, c_lng = _xyz_to_deg(x, y, z)
+        for theta in (1.001e-3, 2e-3, 1e-2):
+            for az in np.linspace(0, 2 * np.pi, 12, endpoint=False):
+                lat = np.append(lat, c_lat + math.degrees(theta) * math.cos(az))
+                lng = np.append(lng, c_lng + math.degrees(theta) * math.sin(az) / math.cos(math.radians(c_lat)))
+    worst = 0.0
+    checked = 0
+    for a, b in zip(lat.tolist(), lng.tolist()):
+        la, ln = a * M_PI_180, b * M_PI_180
+        rc = math.cos(la)
+        px, py, pz = math.cos(ln) * rc, math.sin(ln) * rc, math.sin(la)
+        face, sqd, _ = _closest_face(px, py, pz)
+        if sqd < h3index._SQD_MIN:
+            continue
+        for res in (0, 7, 15):
+            hx, hy, _ = _vec3_to_hex2d(px, py, pz, face, sqd, res)
+            gx, gy = _gnomonic_hex2d(px, py, pz, face, res)
+            worst = max(worst, math.hypot(hx - gx, hy - gy) / RES_SCALE[res])
+            checked += 1
+    assert checked > 1_000
+    # the certificate assumes 1e-10 (ERR0_BY_RES); demand ten times less
+    assert worst < 1e-11
 
 
 def test_linearised_hex2d_stays_within_the_error_bound():
