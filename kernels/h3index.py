@@ -1,11 +1,22 @@
 """H3 `latlng_to_cell` compiled with Numba, bit-identical to h3-py (H3 C core 4.5.0).
 
-A port of H3's C path latLngToCell -> latLngToVec3 -> _vec3ToFaceIjk (closest face centre,
-gnomonic projection to hex2d, hex2d -> ijk+) -> _faceIjkToH3 (digit walk, base cell lookup,
-pentagon and face rotations). The floating-point operations are written in the same order as
-the C source and compiled without fastmath (see `_jit.njit_exact`), and `math.sin/cos/tan/acos/
-atan2` resolve to the same libm the C library calls, so every intermediate double is the one H3
-computes. H3 is Apache-2.0, Copyright Uber Technologies, Inc.; tables live in `_h3tables.py`.
+The plain port (`_latlng_to_cell_exact`) follows H3's C path latLngToCell -> latLngToVec3 ->
+_vec3ToFaceIjk (closest face centre, gnomonic projection to hex2d, hex2d -> ijk+) ->
+_faceIjkToH3 (digit walk, base cell lookup, pentagon and face rotations). Its floating-point
+operations are written in the same order as the C source and compiled without fastmath (see
+`_jit.njit_exact`), and math.sin/cos/tan/acos/atan2 resolve to the same libm the C library
+calls, so every intermediate double is the one H3 computes. The integer digit walk runs in
+axial coordinates with integer rounding (exact reformulations, see `_parent_and_digit` and
+`_div7_round`). H3 is Apache-2.0, Copyright Uber Technologies, Inc.; tables: `_h3tables.py`.
+
+Certified fast path (`_latlng_to_cell_point`, used by `latlng_to_cell`). The unit vector and
+the face are computed with H3's own operations (so the face is H3's face). H3 then reaches the
+hex2d point through acos, atan2, tan, cos and sin; the same point is scale * (p.U, p.W) / (p.c)
+(the gnomonic projection, no trigonometry). The two evaluations differ by less than
+ERR0_BY_RES[res] (scale * 1e-10 + 1e-8 hex2d units; measured worst ~3e-14 * scale) for points at
+least 1e-3 rad from the face centre, so when the gnomonic point lies deeper than that inside a
+hexagon, H3's point is in the same hexagon and the cell is proven. Otherwise (a point within
+~1e-10 cell widths of an edge, or near a face centre) H3's own operations decide.
 
 Public API (arrays in, arrays out):
 - `latlng_to_cell(lat_deg, lng_deg, res)`: one cell per point.
@@ -25,22 +36,21 @@ For other Numba kernels:
   `_latlng_deg_to_cell_step(lat_deg, lng_deg, res, states[i])`, the stateful per-fix step
   behind `latlng_to_cell_trajectory`.
 
-Trajectory shortcut (exact). Each full computation leaves an *anchor*: the point's face, its
-hex2d coordinates v0 as H3 computed them, the Jacobian J of (lat, lng) -> hex2d there, the gap
-between the closest and second-closest face centre, and the cell it fell in. For the next fix,
+Trajectory shortcut (exact). A point indexed without the shortcut becomes the *anchor*: its
+face, its hex2d point v0, the Jacobian J of (lat, lng) -> hex2d there, the gap between the
+closest and second-closest face centre, and its cell with the cell's ancestry. For the next fix,
 with d1 = |dlat| + |dlng| (radians, an upper bound of the angular distance moved):
 - the face cannot change while 4 * d1 is below the face gap (each squared chord to a face centre
   moves by at most 2 * d1);
-- v_est = v0 + J (dlat, dlng) is within E hex2d units of the value H3 computes for the new point:
-  E = the second-order Taylor remainder (bounded from the gnomonic map's first and second
-  derivatives at the largest distance from the face centre the step can reach, see
-  _TAYLOR_HEADROOM) + a generous bound on H3's own rounding error (scale * 1e-10; the real one
-  stays below ~scale * 1e-12 when the point is at least 1e-3 rad from the face centre);
+- v_est = v0 + J (dlat, dlng) is within E hex2d units of the point H3 computes: E = the
+  second-order Taylor remainder (bounded from the gnomonic map's first and second derivatives
+  at the largest distance from the face centre the step can reach) + ERR0_BY_RES[res];
 - if v_est lies inside a hexagon with a margin larger than E, H3's hex2d lands in that hexagon
   too, so its ijk+ (and with the same face, its index) is known without any trigonometry.
-The same hexagon as the previous fix returns the previous index; another hexagon runs only the
-integer digit walk. Anything not proven (face edges, face centres, long jumps, the antimeridian,
-points near a hexagon edge) falls back to the full computation, which becomes the new anchor.
+The same hexagon as the previous fix returns the previous index; another hexagon walks digits
+only up to the first ancestor it shares with the previous cell. Anything not proven (face
+edges, face centres, long jumps, the antimeridian, points near a hexagon edge) is indexed
+without the shortcut and becomes the new anchor.
 """
 
 from __future__ import annotations
@@ -65,7 +75,6 @@ from ._h3tables import (
     INV_RES0_U_GNOMONIC,
     M_2PI,
     M_AP7_ROT_RADS,
-    M_ONESEVENTH,
     M_PI_180,
     M_RSIN60,
     M_SQRT3_2,
@@ -106,8 +115,8 @@ FACE_NORTH_EAST = np.array(
 )
 
 # hex2d = (p.U, p.W) / (p.c) * scale, with U/W the face's tangent basis turned onto the
-# Class II i-axis (even res) or the Class III i-axis (odd res). Used only for the Jacobian of
-# the trajectory shortcut, never for a value H3 computes.
+# Class II i-axis (even res) or the Class III i-axis (odd res): the gnomonic form of H3's
+# projection, used under a margin certificate (see the module docstring) and for the Jacobian.
 
 
 def _face_hex_axes() -> np.ndarray:
@@ -177,9 +186,9 @@ ERR0_BY_RES = RES_SCALE * _H3_ERR_REL + _ABS_ERR
 # (no reference counting), which keeps the per-fix step at a few nanoseconds.
 TRAJECTORY_STATE_DTYPE = np.dtype(
     [
-        ("lat0_rad", np.float64),  # anchor: the last point computed in full
+        ("lat0_rad", np.float64),  # anchor: the last point indexed without the shortcut
         ("lng0_rad", np.float64),
-        ("vx0", np.float64),  # anchor hex2d as H3 computed it
+        ("vx0", np.float64),  # anchor hex2d (within err_0 of H3's)
         ("vy0", np.float64),
         ("j00", np.float64),  # d(vx, vy) / d(lat, lng) at the anchor
         ("j01", np.float64),
@@ -201,7 +210,7 @@ TRAJECTORY_STATE_DTYPE = np.dtype(
         ("anc_b", np.int64, (MAX_H3_RES + 1,)),
         ("n_same_cell", np.int64),  # counters: previous cell reused,
         ("n_walk", np.int64),  # new cell found by the shortcut (digit walk only),
-        ("n_full", np.int64),  # full computations
+        ("n_full", np.int64),  # points indexed without the shortcut (new anchors)
     ]
 )
 

@@ -455,6 +455,20 @@ def test_kernels_are_callable_from_other_numba_kernels():
 # --- the two facts the trajectory shortcut rests on ----------------------------------------
 
 
+def test_integer_rounding_equals_cs_lround_of_n_over_seven():
+    # the digit walk replaces lround(n * M_ONESEVENTH) by integer arithmetic
+    from tripguard.kernels._h3tables import M_ONESEVENTH
+
+    n = np.arange(-3_000_000, 3_000_001, dtype=np.int64)
+    x = n * M_ONESEVENTH
+    c_lround = (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)  # halves away from 0
+    assert ((n + 3) // 7 == c_lround).all()
+    sample = np.random.default_rng(0).integers(-(2**30), 2**30, 2_000)
+    for v in np.concatenate([sample, np.arange(-50, 50)]).tolist():
+        x = v * M_ONESEVENTH
+        assert h3index._div7_round(v) == int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
 def test_hex2d_quantisation_is_the_nearest_hexagon():
     # every hex2d point lies inside the hexagon (inradius 0.5) around the centre it is given
     rng = np.random.default_rng(4)
