@@ -18,6 +18,7 @@ import numpy as np
 from tripguard.detectors import Finding, params_dict
 from tripguard.kernels import corridor as C
 from tripguard.kernels.geo import haversine_m_np
+from tripguard.kernels.h3index import latlng_to_cell_trajectory
 
 VERSION = "1.0"
 MAX_EVIDENCE_POINTS = 80
@@ -55,8 +56,9 @@ def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:
 
 
 def latlng_to_cell(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
-    # TEMPORARY until the Numba H3 kernel (kernels/h3index.py) lands: h3-py point by point
-    return np.array([h3i.latlng_to_cell(a, b, res) for a, b in zip(lat.tolist(), lon.tolist())], np.int64)
+    """H3 cells (int64: H3 indexes fit in 63 bits) of fixes in trajectory order (the Numba kernel,
+    equal to h3-py's latlng_to_cell)."""
+    return latlng_to_cell_trajectory(lat, lon, res).view(np.int64)
 
 
 @lru_cache(maxsize=200_000)
@@ -69,7 +71,7 @@ def route_cells(route: np.ndarray, res: int) -> np.ndarray:
     """The cells the route passes through, in route order, consecutive duplicates removed."""
     inner_radius_m = h3i.average_hexagon_edge_length(res, "m") * math.sqrt(3) / 2
     pts = densify(route, 0.5 * inner_radius_m)
-    cells = latlng_to_cell(np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1]), res).astype(np.int64)
+    cells = latlng_to_cell(np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1]), res)
     keep = np.concatenate([[True], cells[1:] != cells[:-1]])
     return cells[keep]
 
