@@ -11,8 +11,9 @@ When it ends -- a fix back inside, or the trip's end -- it is measured:
 
 Route geometry is projected once per trip to a local equirectangular frame (metres) around the
 route's first point; trips span tens of km, where that frame's error stays under 0.5 %.
-A path break (a teleport: the kinematics flag F_BREAK) inside an excursion marks it displaced:
-the teleport alert explains it, so it is not reported as a detour.
+Once the trace is displaced -- a teleport (the kinematics flag F_BREAK) or an impossible-speed run
+(F_FAST) -- its position no longer says where the car is relative to the route: the kinematics
+alerts explain it, and no excursion from there on is reported as a detour.
 """
 
 import math
@@ -23,7 +24,8 @@ from ._jit import njit
 from .geo import DEG, EARTH_RADIUS_M
 
 M_PER_DEG = EARTH_RADIUS_M * DEG
-F_BREAK = 1  # kinematics.F_BREAK
+F_BREAK = 1  # kinematics.F_BREAK: a teleport precedes the fix
+F_FAST = 4  # kinematics.F_FAST: the fix belongs to an impossible-speed run
 
 # per-trip state: state[slot, R_*]
 R_ACTIVE = 0
@@ -48,7 +50,8 @@ R_N_FIXES = 18
 R_N_OFF = 19
 R_MAX_DIST_M = 20
 R_N_EXC = 21
-N_ROUTE_STATE = 22
+R_DISPLACED = 22  # sticky: the trace was displaced (teleport or impossible-speed run)
+N_ROUTE_STATE = 23
 
 # parameters: params[city, Q_*]
 Q_MIN_FIXES = 0
@@ -138,6 +141,7 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
     extra = st[s, R_EXC_LEN_M] - planned
     if (
         st[s, R_EXC_DISPLACED] == 0.0
+        and st[s, R_DISPLACED] == 0.0
         and st[s, R_EXC_N] >= p[Q_MIN_FIXES]
         and st[s, R_EXC_MAXD_M] >= p[Q_MIN_DIST_M]
         and extra >= p[Q_MIN_EXTRA_M]
@@ -172,6 +176,8 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, city, params, cells, cell_lo
         ry = route_y[route_lo[s]:route_hi[s]]
         rc = route_cum[route_lo[s]:route_hi[s]]
         x, y = project(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
+        if flag[i] == F_BREAK or flag[i] == F_FAST:
+            st[s, R_DISPLACED] = 1.0
         step = 0.0
         if st[s, R_HAS_PREV] > 0.0 and flag[i] != F_BREAK:
             step = math.sqrt((x - st[s, R_PREV_X]) ** 2 + (y - st[s, R_PREV_Y]) ** 2)

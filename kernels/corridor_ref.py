@@ -20,6 +20,7 @@ class ExcursionsRef:
         self.last_in = None  # (ts, x, y)
         self.exc = None  # dict while outside
         self.prev = None
+        self.displaced = False  # sticky, after a teleport or an impossible-speed run
 
     def _dist_along(self, x, y):
         if self.line is None:
@@ -29,6 +30,7 @@ class ExcursionsRef:
 
     def fix(self, ts, lat, lon, flag, cell):
         x, y = C.project(lat, lon, *self.frame)
+        self.displaced |= flag in (C.F_BREAK, C.F_FAST)
         step = 0.0
         if self.prev is not None and flag != C.F_BREAK:
             step = ((x - self.prev[0]) ** 2 + (y - self.prev[1]) ** 2) ** 0.5
@@ -59,7 +61,7 @@ class ExcursionsRef:
         along_out = self._dist_along(*self.last_in[1:])[1] if self.last_in else 0.0
         along_back = self._dist_along(x, y)[1]
         extra = e["len"] - abs(along_back - along_out)
-        if not e["displaced"] and e["n"] >= self.min_fixes and e["maxd"] >= self.min_dist_m and extra >= self.min_extra_m:
+        if not e["displaced"] and not self.displaced and e["n"] >= self.min_fixes and e["maxd"] >= self.min_dist_m and extra >= self.min_extra_m:
             self.events.append(dict(start=self.last_in[0] if self.last_in else e["start"], end=ts, len=e["len"],
                                     extra=extra, maxd=e["maxd"], n=e["n"], closed=back))
         self.exc = None

@@ -148,6 +148,7 @@ ST_COARSE = 5
 F_NONE = 0
 F_BREAK = 1  # a jump precedes this fix: the path is not continuous
 F_GAP = 2  # a tunnel gap precedes this fix
+F_FAST = 4  # part of an impossible-speed run: the trace is displaced from here on
 
 # ---- events: events[e, E_*] ------------------------------------------------------------------
 EV_TELEPORT = 1.0
@@ -214,7 +215,11 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept a fix that is not within the anchor's noise circle: add the step, update the
     spoofing statistics, emit it to the accepted stream."""
-    if flag == F_NONE:
+    if flag == F_FAST:
+        st[S_DIST_M] += d  # reported as the run's distance; says nothing about driving style
+        st[S_PREV_DX] = 0.0
+        st[S_PREV_DY] = 0.0
+    elif flag == F_NONE:
         st[S_DIST_M] += d
         if dt_s >= p[P_TUNNEL_GAP_S]:
             st[S_GAP_M] += d
@@ -287,7 +292,7 @@ def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, 
     the distance) unless count_distance (an impossible-speed run, whose distance is reported)."""
     n = int(st[S_HELD_N])
     for h in range(n):
-        flag = first_flag if h == 0 else F_NONE
+        flag = first_flag if (h == 0 or first_flag == F_FAST) else F_NONE
         d = held[h, H_DIST_M]
         dt_s = (held[h, H_TS] - st[S_A_TS]) / 1000.0
         if not count_distance and h == 0:
@@ -380,7 +385,7 @@ def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_o
         _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON],
                   held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
         prev_ts = held[h, H_TS]
-    n_out = _release_held(st, held, s, F_NONE, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(st, held, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
     st[S_MODE] = MODE_RUN
     return n_out
 
@@ -513,7 +518,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
         if not reachable:
             _run_step(st, s, ts, lat, lon, d_a, eff_a, dt_a)
             st[S_N_USED] += 1.0
-            n_out = _move_anchor(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, F_NONE, p,
+            n_out = _move_anchor(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, F_FAST, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
         n_ev = _close_run(st, s, p, events, n_ev)

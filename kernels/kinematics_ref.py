@@ -107,7 +107,7 @@ class TripRef:
             if not reachable:
                 self._run_step(ts, lat, lon, d_a, eff_a, dt_a)
                 c["used"] += 1
-                self._move(ts, lat, lon, acc, d_a, dt_a, dev, K.F_NONE)
+                self._move(ts, lat, lon, acc, d_a, dt_a, dev, K.F_FAST)
                 return K.ST_ACCEPTED
             self._close_run()
             self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
@@ -166,7 +166,10 @@ class TripRef:
 
     def _move(self, ts, lat, lon, acc, d, dt_s, dev, flag):
         c = self.counts
-        if flag == K.F_NONE:
+        if flag == K.F_FAST:
+            c["dist_m"] += d
+            self.prev_vec = (0.0, 0.0)
+        elif flag == K.F_NONE:
             c["dist_m"] += d
             if dt_s >= self.params["tunnel_gap_s"]:
                 c["gap_m"] += d
@@ -209,7 +212,8 @@ class TripRef:
             if h == 0 and not count_distance:
                 self.counts["jump_m"] += f.dist_m
             self.counts["used"] += 1
-            self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, first_flag if h == 0 else K.F_NONE)
+            flag = first_flag if (h == 0 or first_flag == K.F_FAST) else K.F_NONE
+            self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, flag)
         self.held, self.lead, self.plaus = [], 0, 0
 
     def _run_step(self, ts, lat, lon, d, eff, dt_s):
@@ -227,7 +231,7 @@ class TripRef:
         for f in self.held:
             self._run_step(f.ts, f.lat, f.lon, f.dist_m, f.eff_m, (f.ts - prev_ts) / 1000.0)
             prev_ts = f.ts
-        self._release(K.F_NONE, True)
+        self._release(K.F_FAST, True)
         self.mode = "run"
 
     def _close_run(self):

@@ -95,6 +95,8 @@ def test_kernel_matches_shapely_twin(seed):
         flags = np.zeros(len(ts), np.int8)
         if k % 5 == 4:
             flags[len(ts) // 2] = C.F_BREAK
+        if k % 7 == 6:
+            flags[len(ts) // 3: len(ts) // 3 + 4] = C.F_FAST
         trips.append((route, ts, pts, flags))
     kernel_events, refs = run_both(trips, rng)
     want = {(s, e["end"]): e for s, r in enumerate(refs) for e in r.events}
