@@ -12,3 +12,8 @@ import numba
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 njit = functools.partial(numba.njit, cache=True, fastmath=set(FASTMATH), nogil=True)
+
+# Kernels that must reproduce another library bit for bit (the H3 indexing port reproduces H3's C
+# core) run without fastmath: contraction into FMA, reassociation and approximate math functions
+# each change the last bits of a result, and one bit moves a point across a cell boundary.
+njit_exact = functools.partial(numba.njit, cache=True, nogil=True)

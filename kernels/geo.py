@@ -29,3 +29,62 @@ def haversine_m_np(lat1, lon1, lat2, lon2):
     p2 = np.radians(lat2)
     h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+
+
+# ---- haversine along a track ---------------------------------------------------------------------
+# Consecutive fixes of a trip are close together. Carrying sin and cos of the previous fix's
+# latitude, the haversine of a short step needs only small angles, whose sine, cosine and arcsine
+# are evaluated by their Taylor series (exact to double precision below SMALL_RAD): the same
+# formula, without the cost of the library's transcendental functions.
+
+SMALL_RAD = 0.02  # ~127 km of latitude
+
+
+@njit(inline="always")
+def _sin_small(x):
+    x2 = x * x
+    return x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0))))
+
+
+@njit(inline="always")
+def _cos_small(x):
+    x2 = x * x
+    return 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0)))
+
+
+@njit(inline="always")
+def _asin_small(y):
+    y2 = y * y
+    return y * (1.0 + y2 * (1.0 / 6.0 + y2 * (3.0 / 40.0 + y2 * (15.0 / 336.0 + y2 * (105.0 / 3456.0)))))
+
+
+@njit(inline="always")
+def haversine_step(lat1, lon1, sin1, cos1, lat2, lon2):
+    """Haversine distance in metres from (lat1, lon1), whose sin/cos of latitude are given, to
+    (lat2, lon2); also returns sin and cos of lat2 for the next step."""
+    dphi = (lat2 - lat1) * DEG
+    dlon = lon2 - lon1
+    if dlon > 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    dlam = dlon * DEG
+    if abs(dphi) < SMALL_RAD and abs(dlam) < SMALL_RAD:
+        sh = _sin_small(0.5 * dphi)
+        ch = _cos_small(0.5 * dphi)
+        sin_dphi = 2.0 * sh * ch
+        cos_dphi = 1.0 - 2.0 * sh * sh
+        sin2 = sin1 * cos_dphi + cos1 * sin_dphi
+        cos2 = cos1 * cos_dphi - sin1 * sin_dphi
+        sl = _sin_small(0.5 * dlam)
+        h = sh * sh + cos1 * cos2 * sl * sl
+        return 2.0 * EARTH_RADIUS_M * _asin_small(math.sqrt(h)), sin2, cos2
+    p2 = lat2 * DEG
+    sin2 = math.sin(p2)
+    cos2 = math.cos(p2)
+    sh = math.sin(0.5 * dphi)
+    sl = math.sin(0.5 * dlam)
+    h = sh * sh + cos1 * cos2 * sl * sl
+    if h > 1.0:
+        h = 1.0
+    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(h)), sin2, cos2

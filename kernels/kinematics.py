@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from ._jit import njit
-from .geo import DEG, EARTH_RADIUS_M, haversine_m
+from .geo import DEG, EARTH_RADIUS_M, haversine_m, haversine_step
 
 # ---- parameters: params[city, P_*] ------------------------------------------------------------
 P_MAX_SPEED_MPS = 0
@@ -107,7 +107,16 @@ S_COL_HITS = 49
 S_PREV_DX = 50
 S_PREV_DY = 51
 S_N_SEEN = 52
-N_STATE = 53
+S_A_SIN = 53  # sin and cos of the anchor's latitude, carried from step to step (geo.haversine_step)
+S_A_COS = 54
+S_A_POS_TS = 55  # when the anchor's position was set (S_A_TS moves on while a parked phone jitters)
+S_P_VALID = 56  # the anchor before the anchor, when the anchor was reached by an ordinary step
+S_P_TS = 57
+S_P_LAT = 58
+S_P_LON = 59
+S_P_ACC = 60
+S_A_STEP_M = 61  # length of that step
+N_STATE = 62
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -123,7 +132,9 @@ H_ACC = 3
 H_FAST = 4
 H_DIST_M = 5  # raw distance from the previous fix (the anchor for h = 0)
 H_EFF_M = 6
-N_HELD = 7
+H_SIN = 7
+H_COS = 8
+N_HELD = 9
 
 # ---- per-fix status --------------------------------------------------------------------------
 ST_ACCEPTED = 0  # used (possibly only as the anchor's new time)
@@ -137,6 +148,7 @@ ST_COARSE = 5
 F_NONE = 0
 F_BREAK = 1  # a jump precedes this fix: the path is not continuous
 F_GAP = 2  # a tunnel gap precedes this fix
+F_FAST = 4  # part of an impossible-speed run: the trace is displaced from here on
 
 # ---- events: events[e, E_*] ------------------------------------------------------------------
 EV_TELEPORT = 1.0
@@ -173,7 +185,7 @@ def new_held(n_slots):
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-@njit
+@njit(inline="always")
 def _emit_accepted(slot, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     out_slot[n_out] = slot
     out_ts[n_out] = ts
@@ -183,14 +195,14 @@ def _emit_accepted(slot, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon,
     return n_out + 1
 
 
-@njit
+@njit(inline="always")
 def _set_point(events, e, k, ts, lat, lon):
     events[e, E_POINTS + 3 * k] = ts
     events[e, E_POINTS + 3 * k + 1] = lat
     events[e, E_POINTS + 3 * k + 2] = lon
 
 
-@njit
+@njit(inline="always")
 def _new_event(events, e, kind, slot):
     for c in range(N_EVENT):
         events[e, c] = np.nan
@@ -198,324 +210,363 @@ def _new_event(events, e, kind, slot):
     events[e, E_SLOT] = slot
 
 
-@njit
-def _move_anchor(st, s, ts, lat, lon, acc, d, dt_s, dev, flag, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+@njit(inline="always")
+def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag, p,
+                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept a fix that is not within the anchor's noise circle: add the step, update the
     spoofing statistics, emit it to the accepted stream."""
-    if flag == F_NONE:
-        st[s, S_DIST_M] += d
+    if flag == F_FAST:
+        st[S_DIST_M] += d  # reported as the run's distance; says nothing about driving style
+        st[S_PREV_DX] = 0.0
+        st[S_PREV_DY] = 0.0
+    elif flag == F_NONE:
+        st[S_DIST_M] += d
         if dt_s >= p[P_TUNNEL_GAP_S]:
-            st[s, S_GAP_M] += d
-            st[s, S_GAP_N] += 1.0
+            st[S_GAP_M] += d
+            st[S_GAP_N] += 1.0
             flag = F_GAP
-        if dt_s <= 60.0:
+        if dt_s <= 60.0 and st[S_A_POS_TS] == st[S_A_TS]:
+            # speed of a step between two positions (not after a parked spell: that distance took longer)
             v = d / dt_s
-            st[s, S_V_N] += 1.0
-            st[s, S_V_SUM] += v
-            st[s, S_V_SUM2] += v * v
+            st[S_V_N] += 1.0
+            st[S_V_SUM] += v
+            st[S_V_SUM2] += v * v
             if dt_s <= 30.0 and dev == dev:
-                st[s, S_DEV_N] += 1.0
-                st[s, S_DEV_SUM] += dev
-                st[s, S_DEV_SUM2] += dev * dev
+                st[S_DEV_N] += 1.0
+                st[S_DEV_SUM] += dev
+                st[S_DEV_SUM2] += dev * dev
                 if abs(dev - v) > max(5.0, 0.5 * max(dev, v)):
-                    st[s, S_DEV_CONTRA] += 1.0
+                    st[S_DEV_CONTRA] += 1.0
         # collinearity of consecutive steps, in a local metric frame
-        dlon = lon - st[s, S_A_LON]
+        dlon = lon - st[S_A_LON]
         if dlon > 180.0:
             dlon -= 360.0
         elif dlon < -180.0:
             dlon += 360.0
-        dy = (lat - st[s, S_A_LAT]) * M_PER_DEG
-        dx = dlon * M_PER_DEG * math.cos(lat * DEG)
-        pdx = st[s, S_PREV_DX]
-        pdy = st[s, S_PREV_DY]
-        norm = math.sqrt((pdx * pdx + pdy * pdy) * (dx * dx + dy * dy))
-        if norm > 0.0:
-            st[s, S_COL_N] += 1.0
-            if abs(pdx * dy - pdy * dx) < COLLINEAR_SIN * norm and pdx * dx + pdy * dy > 0.0:
-                st[s, S_COL_HITS] += 1.0
-        st[s, S_PREV_DX] = dx
-        st[s, S_PREV_DY] = dy
+        dy = (lat - st[S_A_LAT]) * M_PER_DEG
+        dx = dlon * M_PER_DEG * cos_lat
+        pdx = st[S_PREV_DX]
+        pdy = st[S_PREV_DY]
+        norm2 = (pdx * pdx + pdy * pdy) * (dx * dx + dy * dy)
+        if norm2 > 0.0:
+            st[S_COL_N] += 1.0
+            cross = pdx * dy - pdy * dx
+            if cross * cross < COLLINEAR_SIN * COLLINEAR_SIN * norm2 and pdx * dx + pdy * dy > 0.0:
+                st[S_COL_HITS] += 1.0
+        st[S_PREV_DX] = dx
+        st[S_PREV_DY] = dy
     else:
-        st[s, S_PREV_DX] = 0.0
-        st[s, S_PREV_DY] = 0.0
-    st[s, S_A_TS] = ts
-    st[s, S_A_LAT] = lat
-    st[s, S_A_LON] = lon
-    st[s, S_A_ACC] = acc
+        st[S_PREV_DX] = 0.0
+        st[S_PREV_DY] = 0.0
+    st[S_P_VALID] = 1.0 if flag != F_BREAK else 0.0
+    st[S_P_TS] = st[S_A_TS]
+    st[S_P_LAT] = st[S_A_LAT]
+    st[S_P_LON] = st[S_A_LON]
+    st[S_P_ACC] = st[S_A_ACC]
+    st[S_A_STEP_M] = d
+    st[S_A_POS_TS] = ts
+    st[S_A_TS] = ts
+    st[S_A_LAT] = lat
+    st[S_A_LON] = lon
+    st[S_A_ACC] = acc
+    st[S_A_SIN] = sin_lat
+    st[S_A_COS] = cos_lat
     return _emit_accepted(s, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
 
 
-@njit
-def _accept_step(st, s, ts, lat, lon, acc, d, dt_s, dev, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+@njit(inline="always")
+def _accept_step(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, p,
+                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept a plausible fix. Inside the anchor's noise circle only the anchor's time moves."""
-    st[s, S_N_USED] += 1.0
-    if d <= NOISE_GATE * (st[s, S_A_ACC] + acc):
-        st[s, S_A_TS] = ts
+    st[S_N_USED] += 1.0
+    if d <= NOISE_GATE * (st[S_A_ACC] + acc):
+        st[S_A_TS] = ts
         return n_out
-    return _move_anchor(st, s, ts, lat, lon, acc, d, dt_s, dev, F_NONE, p,
+    return _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, F_NONE, p,
                         out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
 
 
-@njit
+@njit(inline="always")
 def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept every held fix in order. The step into the first one is a break (a jump kept out of
     the distance) unless count_distance (an impossible-speed run, whose distance is reported)."""
-    n = int(st[s, S_HELD_N])
+    n = int(st[S_HELD_N])
     for h in range(n):
-        flag = first_flag if h == 0 else F_NONE
-        d = held[s, h, H_DIST_M]
-        dt_s = (held[s, h, H_TS] - st[s, S_A_TS]) / 1000.0
+        flag = first_flag if (h == 0 or first_flag == F_FAST) else F_NONE
+        d = held[h, H_DIST_M]
+        dt_s = (held[h, H_TS] - st[S_A_TS]) / 1000.0
         if not count_distance and h == 0:
-            st[s, S_JUMP_M] += d
-        st[s, S_N_USED] += 1.0
-        n_out = _move_anchor(st, s, held[s, h, H_TS], held[s, h, H_LAT], held[s, h, H_LON], held[s, h, H_ACC],
-                             d, dt_s, np.nan, flag, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
-    st[s, S_HELD_N] = 0.0
-    st[s, S_HELD_LEAD] = 0.0
-    st[s, S_HELD_PLAUS] = 0.0
+            st[S_JUMP_M] += d
+        st[S_N_USED] += 1.0
+        n_out = _move_anchor(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON], held[h, H_ACC],
+                             held[h, H_SIN], held[h, H_COS], d, dt_s, np.nan, flag, p,
+                             out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    st[S_HELD_N] = 0.0
+    st[S_HELD_LEAD] = 0.0
+    st[S_HELD_PLAUS] = 0.0
     return n_out
 
 
-@njit
-def _push_held(st, held, s, ts, lat, lon, acc, fast, d, eff):
-    h = int(st[s, S_HELD_N])
-    held[s, h, H_TS] = ts
-    held[s, h, H_LAT] = lat
-    held[s, h, H_LON] = lon
-    held[s, h, H_ACC] = acc
-    held[s, h, H_FAST] = fast
-    held[s, h, H_DIST_M] = d
-    held[s, h, H_EFF_M] = eff
-    st[s, S_HELD_N] = h + 1.0
+@njit(inline="always")
+def _push_held(st, held, s, ts, lat, lon, acc, sin_lat, cos_lat, fast, d, eff):
+    h = int(st[S_HELD_N])
+    held[h, H_SIN] = sin_lat
+    held[h, H_COS] = cos_lat
+    held[h, H_TS] = ts
+    held[h, H_LAT] = lat
+    held[h, H_LON] = lon
+    held[h, H_ACC] = acc
+    held[h, H_FAST] = fast
+    held[h, H_DIST_M] = d
+    held[h, H_EFF_M] = eff
+    st[S_HELD_N] = h + 1.0
 
 
-@njit
+@njit(inline="always")
 def _drop_held_as_spikes(st, s):
-    st[s, S_N_SPIKE] += st[s, S_HELD_N]
-    st[s, S_HELD_N] = 0.0
-    st[s, S_HELD_LEAD] = 0.0
-    st[s, S_HELD_PLAUS] = 0.0
+    st[S_N_SPIKE] += st[S_HELD_N]
+    st[S_HELD_N] = 0.0
+    st[S_HELD_LEAD] = 0.0
+    st[S_HELD_PLAUS] = 0.0
 
 
-@njit
+@njit(inline="always")
 def _close_run(st, s, p, events, n_ev):
     """End of a fast run: an impossible_speed event when it was sustained."""
-    duration_s = (st[s, S_RUN_LAST_TS] - st[s, S_RUN_T0]) / 1000.0
+    duration_s = (st[S_RUN_LAST_TS] - st[S_RUN_T0]) / 1000.0
     if (
-        st[s, S_RUN_STEPS] >= p[P_RUN_MIN_STEPS]
-        and st[s, S_RUN_EFF_M] >= p[P_RUN_MIN_M]
+        st[S_RUN_STEPS] >= p[P_RUN_MIN_STEPS]
+        and st[S_RUN_EFF_M] >= p[P_RUN_MIN_M]
         and duration_s >= p[P_RUN_MIN_S]
     ):
         _new_event(events, n_ev, EV_IMPOSSIBLE_SPEED, s)
-        events[n_ev, E_TS] = st[s, S_RUN_LAST_TS]
-        events[n_ev, E_DIST_M] = st[s, S_RUN_DIST_M]
-        events[n_ev, E_EFF_M] = st[s, S_RUN_EFF_M]
+        events[n_ev, E_TS] = st[S_RUN_LAST_TS]
+        events[n_ev, E_DIST_M] = st[S_RUN_DIST_M]
+        events[n_ev, E_EFF_M] = st[S_RUN_EFF_M]
         events[n_ev, E_DT_S] = duration_s
-        events[n_ev, E_SPEED_MPS] = st[s, S_RUN_DIST_M] / duration_s
-        events[n_ev, E_MAX_SPEED_MPS] = st[s, S_RUN_MAXV]
-        events[n_ev, E_N_FIXES] = st[s, S_RUN_STEPS] + 1.0
-        _set_point(events, n_ev, 0, st[s, S_RUN_T0], st[s, S_RUN_LAT0], st[s, S_RUN_LON0])
-        _set_point(events, n_ev, 1, st[s, S_RUN_LAST_TS], st[s, S_RUN_LAST_LAT], st[s, S_RUN_LAST_LON])
+        events[n_ev, E_SPEED_MPS] = st[S_RUN_DIST_M] / duration_s
+        events[n_ev, E_MAX_SPEED_MPS] = st[S_RUN_MAXV]
+        events[n_ev, E_N_FIXES] = st[S_RUN_STEPS] + 1.0
+        _set_point(events, n_ev, 0, st[S_RUN_T0], st[S_RUN_LAT0], st[S_RUN_LON0])
+        _set_point(events, n_ev, 1, st[S_RUN_LAST_TS], st[S_RUN_LAST_LAT], st[S_RUN_LAST_LON])
         n_ev += 1
-    st[s, S_RUN_STEPS] = 0.0
-    st[s, S_MODE] = MODE_NORMAL
+    st[S_RUN_STEPS] = 0.0
+    st[S_MODE] = MODE_NORMAL
     return n_ev
 
 
-@njit
+@njit(inline="always")
 def _run_step(st, s, ts, lat, lon, d, eff, dt_s):
-    st[s, S_RUN_STEPS] += 1.0
-    st[s, S_RUN_DIST_M] += d
-    st[s, S_RUN_EFF_M] += eff
+    st[S_RUN_STEPS] += 1.0
+    st[S_RUN_DIST_M] += d
+    st[S_RUN_EFF_M] += eff
     v = d / dt_s
-    if v > st[s, S_RUN_MAXV]:
-        st[s, S_RUN_MAXV] = v
-        st[s, S_RUN_MAXV_TS] = ts
-    st[s, S_RUN_LAST_TS] = ts
-    st[s, S_RUN_LAST_LAT] = lat
-    st[s, S_RUN_LAST_LON] = lon
+    if v > st[S_RUN_MAXV]:
+        st[S_RUN_MAXV] = v
+        st[S_RUN_MAXV_TS] = ts
+    st[S_RUN_LAST_TS] = ts
+    st[S_RUN_LAST_LAT] = lat
+    st[S_RUN_LAST_LON] = lon
 
 
-@njit
+@njit(inline="always")
 def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Every held step was too fast for run_min_steps steps: the trace itself moves impossibly fast."""
-    st[s, S_RUN_STEPS] = 0.0
-    st[s, S_RUN_DIST_M] = 0.0
-    st[s, S_RUN_EFF_M] = 0.0
-    st[s, S_RUN_MAXV] = 0.0
-    st[s, S_RUN_T0] = st[s, S_A_TS]
-    st[s, S_RUN_LAT0] = st[s, S_A_LAT]
-    st[s, S_RUN_LON0] = st[s, S_A_LON]
-    prev_ts = st[s, S_A_TS]
-    for h in range(int(st[s, S_HELD_N])):
-        dt_s = (held[s, h, H_TS] - prev_ts) / 1000.0
-        _run_step(st, s, held[s, h, H_TS], held[s, h, H_LAT], held[s, h, H_LON],
-                  held[s, h, H_DIST_M], held[s, h, H_EFF_M], dt_s)
-        prev_ts = held[s, h, H_TS]
-    n_out = _release_held(st, held, s, F_NONE, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
-    st[s, S_MODE] = MODE_RUN
+    st[S_RUN_STEPS] = 0.0
+    st[S_RUN_DIST_M] = 0.0
+    st[S_RUN_EFF_M] = 0.0
+    st[S_RUN_MAXV] = 0.0
+    st[S_RUN_T0] = st[S_A_TS]
+    st[S_RUN_LAT0] = st[S_A_LAT]
+    st[S_RUN_LON0] = st[S_A_LON]
+    prev_ts = st[S_A_TS]
+    for h in range(int(st[S_HELD_N])):
+        dt_s = (held[h, H_TS] - prev_ts) / 1000.0
+        _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON],
+                  held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
+        prev_ts = held[h, H_TS]
+    n_out = _release_held(st, held, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    st[S_MODE] = MODE_RUN
     return n_out
 
 
-@njit
+@njit(inline="always")
 def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """The held fixes continue from a new place: a persistent displacement."""
-    lead = int(st[s, S_HELD_LEAD])
+    lead = int(st[S_HELD_LEAD])
     land = lead - 1
-    a_ts = st[s, S_A_TS]
-    jump_m = haversine_m(st[s, S_A_LAT], st[s, S_A_LON], held[s, land, H_LAT], held[s, land, H_LON])
-    eff_m = jump_m - st[s, S_A_ACC] - held[s, land, H_ACC]
-    in_warmup = (a_ts - st[s, S_START_TS]) < p[P_WARMUP_S] * 1000.0
-    if not in_warmup and eff_m >= p[P_TELEPORT_MIN_M]:
-        dt_s = (held[s, land, H_TS] - a_ts) / 1000.0
+    a_ts = st[S_A_TS]
+    jump_m = haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])
+    eff_m = jump_m - st[S_A_ACC] - held[land, H_ACC]
+    in_warmup = (a_ts - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
+    anchor_was_spike = False
+    d_p = 0.0
+    if st[S_P_VALID] > 0.0:
+        # the new place is within reach of the fix before the anchor: the anchor itself was a
+        # spike that looked like movement (e.g. 750 m out in 15 s), and this is the way back
+        d_p = haversine_m(st[S_P_LAT], st[S_P_LON], held[land, H_LAT], held[land, H_LON])
+        reach_m = p[P_MAX_SPEED_MPS] * (held[land, H_TS] - st[S_P_TS]) / 1000.0
+        anchor_was_spike = d_p - st[S_P_ACC] - held[land, H_ACC] <= reach_m
+    if anchor_was_spike:
+        # the trip went from the fix before the spike to the new place: count that, not the spike
+        st[S_DIST_M] += d_p - st[S_A_STEP_M]
+        st[S_N_USED] -= 1.0
+        st[S_N_SPIKE] += 1.0
+        held[0, H_DIST_M] = 0.0
+    elif not in_warmup and eff_m >= p[P_TELEPORT_MIN_M]:
+        dt_s = (held[land, H_TS] - a_ts) / 1000.0
         _new_event(events, n_ev, EV_TELEPORT, s)
-        events[n_ev, E_TS] = held[s, land, H_TS]
+        events[n_ev, E_TS] = held[land, H_TS]
         events[n_ev, E_DIST_M] = jump_m
         events[n_ev, E_EFF_M] = eff_m
         events[n_ev, E_DT_S] = dt_s
         events[n_ev, E_SPEED_MPS] = eff_m / dt_s
         events[n_ev, E_MAX_SPEED_MPS] = jump_m / dt_s
-        n_held = int(st[s, S_HELD_N])
+        n_held = int(st[S_HELD_N])
         events[n_ev, E_N_FIXES] = n_held
-        _set_point(events, n_ev, 0, a_ts, st[s, S_A_LAT], st[s, S_A_LON])
+        _set_point(events, n_ev, 0, a_ts, st[S_A_LAT], st[S_A_LON])
         k = 1
         for h in range(land, n_held):
             if k >= N_EVENT_POINTS - 1 and h != n_held - 1:
                 continue
-            _set_point(events, n_ev, k, held[s, h, H_TS], held[s, h, H_LAT], held[s, h, H_LON])
+            _set_point(events, n_ev, k, held[h, H_TS], held[h, H_LAT], held[h, H_LON])
             k += 1
             if k >= N_EVENT_POINTS:
                 break
         n_ev += 1
     n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
-    st[s, S_MODE] = MODE_NORMAL
+    st[S_MODE] = MODE_NORMAL
     return n_ev, n_out
 
 
-@njit
+@njit(inline="always")
 def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
           out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev):
     """One fix of trip s. Returns (status, n_out, n_ev)."""
     if not (lat == lat and lon == lon) or (lat == 0.0 and lon == 0.0):
-        st[s, S_N_INVALID] += 1.0
+        st[S_N_INVALID] += 1.0
         return ST_INVALID, n_out, n_ev
-    if st[s, S_N_SEEN] > 0.0:
-        if ts < st[s, S_SEEN_TS]:
-            st[s, S_N_LATE] += 1.0
+    if st[S_N_SEEN] > 0.0:
+        if ts < st[S_SEEN_TS]:
+            st[S_N_LATE] += 1.0
             return ST_LATE, n_out, n_ev
-        if ts == st[s, S_SEEN_TS]:
-            if lat == st[s, S_SEEN_LAT] and lon == st[s, S_SEEN_LON]:
-                st[s, S_N_DUP] += 1.0
+        if ts == st[S_SEEN_TS]:
+            if lat == st[S_SEEN_LAT] and lon == st[S_SEEN_LON]:
+                st[S_N_DUP] += 1.0
                 return ST_DUPLICATE, n_out, n_ev
-            st[s, S_N_LATE] += 1.0
+            st[S_N_LATE] += 1.0
             return ST_LATE, n_out, n_ev
-        dt_ms = ts - st[s, S_SEEN_TS]
-        st[s, S_DT_N] += 1.0
-        st[s, S_DT_SUM] += dt_ms
-        st[s, S_DT_SUM2] += dt_ms * dt_ms
-    st[s, S_N_SEEN] += 1.0
-    st[s, S_SEEN_TS] = ts
-    st[s, S_SEEN_LAT] = lat
-    st[s, S_SEEN_LON] = lon
+        dt_ms = ts - st[S_SEEN_TS]
+        st[S_DT_N] += 1.0
+        st[S_DT_SUM] += dt_ms
+        st[S_DT_SUM2] += dt_ms * dt_ms
+    st[S_N_SEEN] += 1.0
+    st[S_SEEN_TS] = ts
+    st[S_SEEN_LAT] = lat
+    st[S_SEEN_LON] = lon
     if mock >= 0:
-        st[s, S_N_MOCK_KNOWN] += 1.0
+        st[S_N_MOCK_KNOWN] += 1.0
         if mock == 1:
-            st[s, S_N_MOCK] += 1.0
+            st[S_N_MOCK] += 1.0
     if acc_in == acc_in:
-        st[s, S_ACC_N] += 1.0
-        st[s, S_ACC_SUM] += acc_in
-        st[s, S_ACC_SUM2] += acc_in * acc_in
+        st[S_ACC_N] += 1.0
+        st[S_ACC_SUM] += acc_in
+        st[S_ACC_SUM2] += acc_in * acc_in
         acc = acc_in
     else:
         acc = p[P_DEFAULT_ACCURACY_M]
     if acc > p[P_COARSE_ACCURACY_M]:
-        st[s, S_N_COARSE] += 1.0
+        st[S_N_COARSE] += 1.0
         return ST_COARSE, n_out, n_ev
 
-    mode = st[s, S_MODE]
+    mode = st[S_MODE]
     if mode == MODE_EMPTY:
-        st[s, S_START_TS] = ts
-        st[s, S_N_USED] += 1.0
-        st[s, S_MODE] = MODE_NORMAL
-        st[s, S_PREV_DX] = 0.0
-        st[s, S_PREV_DY] = 0.0
-        st[s, S_A_TS] = ts
-        st[s, S_A_LAT] = lat
-        st[s, S_A_LON] = lon
-        st[s, S_A_ACC] = acc
+        st[S_START_TS] = ts
+        st[S_N_USED] += 1.0
+        st[S_MODE] = MODE_NORMAL
+        st[S_PREV_DX] = 0.0
+        st[S_PREV_DY] = 0.0
+        st[S_A_TS] = ts
+        st[S_A_LAT] = lat
+        st[S_A_LON] = lon
+        st[S_A_ACC] = acc
+        st[S_A_SIN] = math.sin(lat * DEG)
+        st[S_A_COS] = math.cos(lat * DEG)
+        st[S_A_POS_TS] = ts
+        st[S_P_VALID] = 0.0
         n_out = _emit_accepted(s, ts, lat, lon, F_NONE, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
 
     vmax = p[P_MAX_SPEED_MPS]
-    d_a = haversine_m(st[s, S_A_LAT], st[s, S_A_LON], lat, lon)
-    dt_a = (ts - st[s, S_A_TS]) / 1000.0
-    eff_a = d_a - st[s, S_A_ACC] - acc
+    d_a, sin_a, cos_a = haversine_step(st[S_A_LAT], st[S_A_LON], st[S_A_SIN], st[S_A_COS], lat, lon)
+    dt_a = (ts - st[S_A_TS]) / 1000.0
+    eff_a = d_a - st[S_A_ACC] - acc
     reachable = eff_a <= vmax * dt_a
 
     if mode == MODE_NORMAL:
         if reachable:
-            n_out = _accept_step(st, s, ts, lat, lon, acc, d_a, dt_a, dev, p,
+            n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
-        _push_held(st, held, s, ts, lat, lon, acc, 1.0, d_a, eff_a)
-        st[s, S_HELD_LEAD] = 1.0
-        st[s, S_HELD_PLAUS] = 0.0
-        st[s, S_MODE] = MODE_HOLD
+        _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
+        st[S_HELD_LEAD] = 1.0
+        st[S_HELD_PLAUS] = 0.0
+        st[S_MODE] = MODE_HOLD
         return ST_HELD, n_out, n_ev
 
     if mode == MODE_RUN:
         if not reachable:
             _run_step(st, s, ts, lat, lon, d_a, eff_a, dt_a)
-            st[s, S_N_USED] += 1.0
-            n_out = _move_anchor(st, s, ts, lat, lon, acc, d_a, dt_a, dev, F_NONE, p,
+            st[S_N_USED] += 1.0
+            n_out = _move_anchor(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, F_FAST, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
         n_ev = _close_run(st, s, p, events, n_ev)
-        n_out = _accept_step(st, s, ts, lat, lon, acc, d_a, dt_a, dev, p,
+        n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
 
     # MODE_HOLD
-    last = int(st[s, S_HELD_N]) - 1
-    d_l = haversine_m(held[s, last, H_LAT], held[s, last, H_LON], lat, lon)
-    dt_l = (ts - held[s, last, H_TS]) / 1000.0
-    eff_l = d_l - held[s, last, H_ACC] - acc
+    last = int(st[S_HELD_N]) - 1
+    d_l, sin_l, cos_l = haversine_step(held[last, H_LAT], held[last, H_LON], held[last, H_SIN], held[last, H_COS],
+                                       lat, lon)
+    dt_l = (ts - held[last, H_TS]) / 1000.0
+    eff_l = d_l - held[last, H_ACC] - acc
     fast_l = eff_l > vmax * dt_l
     if reachable and (d_a <= d_l or fast_l):
         # back on the anchor's track (closer to it than to the held fixes, or out of their
         # reach): the held fixes were a spike
         _drop_held_as_spikes(st, s)
-        st[s, S_MODE] = MODE_NORMAL
-        n_out = _accept_step(st, s, ts, lat, lon, acc, d_a, dt_a, dev, p,
+        st[S_MODE] = MODE_NORMAL
+        n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
-    if fast_l and st[s, S_HELD_PLAUS] > 0.0:
+    if fast_l and st[S_HELD_PLAUS] > 0.0:
         # a new jump after the held fixes had settled, before they were confirmed: they were not
         # a persistent displacement; start over from the anchor with this fix
         _drop_held_as_spikes(st, s)
-        _push_held(st, held, s, ts, lat, lon, acc, 1.0, d_a, eff_a)
-        st[s, S_HELD_LEAD] = 1.0
+        _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
+        st[S_HELD_LEAD] = 1.0
         return ST_HELD, n_out, n_ev
-    _push_held(st, held, s, ts, lat, lon, acc, 1.0 if fast_l else 0.0, d_l, eff_l)
+    _push_held(st, held, s, ts, lat, lon, acc, sin_l, cos_l, 1.0 if fast_l else 0.0, d_l, eff_l)
     if fast_l:
-        st[s, S_HELD_LEAD] += 1.0
-        if st[s, S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]:
+        st[S_HELD_LEAD] += 1.0
+        if st[S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]:
             n_out = _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     else:
-        st[s, S_HELD_PLAUS] += 1.0
-        land_ts = held[s, int(st[s, S_HELD_LEAD]) - 1, H_TS]
-        full = st[s, S_HELD_N] >= HELD_MAX
-        if st[s, S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
+        st[S_HELD_PLAUS] += 1.0
+        land_ts = held[int(st[S_HELD_LEAD]) - 1, H_TS]
+        full = st[S_HELD_N] >= HELD_MAX
+        if st[S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
             n_ev, n_out = _confirm_jump(st, held, s, p, events, n_ev,
                                         out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
-    if st[s, S_HELD_N] >= HELD_MAX:
+    if st[S_HELD_N] >= HELD_MAX:
         # undecidable within the buffer (e.g. fast steps that never reach run_min_steps):
         # take the new place as the track without accusing anyone
         n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
-        st[s, S_MODE] = MODE_NORMAL
+        st[S_MODE] = MODE_NORMAL
         return ST_ACCEPTED, n_out, n_ev
     return ST_HELD, n_out, n_ev
 
@@ -525,27 +576,43 @@ def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
                 status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
     n_out = 0
     n_ev = 0
-    for i in range(slot.shape[0]):
+    n = slot.shape[0]
+    row = np.empty(N_STATE, np.float64)
+    i = 0
+    while i < n:
+        # fixes come grouped by trip: work on a contiguous copy of its state, write it back after
         s = slot[i]
         p = params[city[s]]
-        st_i, n_out, n_ev = _step(s, ts[i], lat[i], lon[i], acc[i], dev[i], mock[i], state, held, p,
-                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
-        status[i] = st_i
+        trip_held = held[s]
+        for k in range(N_STATE):
+            row[k] = state[s, k]
+        while i < n and slot[i] == s:
+            st_i, n_out, n_ev = _step(s, ts[i], lat[i], lon[i], acc[i], dev[i], mock[i], row, trip_held, p,
+                                      out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
+            status[i] = st_i
+            i += 1
+        for k in range(N_STATE):
+            state[s, k] = row[k]
     return n_out, n_ev
 
 
 @njit
 def _finish(slots, city, state, params, events):
     n_ev = 0
+    row = np.empty(N_STATE, np.float64)
     for i in range(slots.shape[0]):
         s = slots[i]
         p = params[city[s]]
-        if state[s, S_MODE] == MODE_RUN:
-            n_ev = _close_run(state, s, p, events, n_ev)
-        elif state[s, S_MODE] == MODE_HOLD:
+        for k in range(N_STATE):
+            row[k] = state[s, k]
+        if row[S_MODE] == MODE_RUN:
+            n_ev = _close_run(row, s, p, events, n_ev)
+        elif row[S_MODE] == MODE_HOLD:
             # the trip ended before the held fixes were confirmed: never accuse on a guess
-            _drop_held_as_spikes(state, s)
-            state[s, S_MODE] = MODE_NORMAL
+            _drop_held_as_spikes(row, s)
+            row[S_MODE] = MODE_NORMAL
+        for k in range(N_STATE):
+            state[s, k] = row[k]
     return n_ev
 
 

@@ -31,6 +31,9 @@ class TripRef:
     params: dict
     mode: str = "empty"
     anchor: Fix | None = None
+    anchor_pos_ts: float = 0.0  # when the anchor's position was set
+    predecessor: Fix | None = None  # the anchor before, when reached by an ordinary step
+    anchor_step_m: float = 0.0
     seen: tuple | None = None  # (ts, lat, lon)
     start_ts: float = 0.0
     held: list = field(default_factory=list)
@@ -81,6 +84,7 @@ class TripRef:
             self.mode = "normal"
             self.prev_vec = (0.0, 0.0)
             self.anchor = Fix(ts, lat, lon, acc)
+            self.anchor_pos_ts, self.predecessor = ts, None
             self.accepted.append((ts, lat, lon, K.F_NONE))
             return K.ST_ACCEPTED
 
@@ -103,7 +107,7 @@ class TripRef:
             if not reachable:
                 self._run_step(ts, lat, lon, d_a, eff_a, dt_a)
                 c["used"] += 1
-                self._move(ts, lat, lon, acc, d_a, dt_a, dev, K.F_NONE)
+                self._move(ts, lat, lon, acc, d_a, dt_a, dev, K.F_FAST)
                 return K.ST_ACCEPTED
             self._close_run()
             self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
@@ -162,13 +166,16 @@ class TripRef:
 
     def _move(self, ts, lat, lon, acc, d, dt_s, dev, flag):
         c = self.counts
-        if flag == K.F_NONE:
+        if flag == K.F_FAST:
+            c["dist_m"] += d
+            self.prev_vec = (0.0, 0.0)
+        elif flag == K.F_NONE:
             c["dist_m"] += d
             if dt_s >= self.params["tunnel_gap_s"]:
                 c["gap_m"] += d
                 c["gap_n"] += 1
                 flag = K.F_GAP
-            if dt_s <= 60.0:
+            if dt_s <= 60.0 and self.anchor_pos_ts == self.anchor.ts:
                 v = d / dt_s
                 c["v_n"] += 1
                 if dt_s <= 30.0 and not math.isnan(dev):
@@ -189,7 +196,10 @@ class TripRef:
             self.prev_vec = (dx, dy)
         else:
             self.prev_vec = (0.0, 0.0)
+        self.predecessor = Fix(self.anchor.ts, self.anchor.lat, self.anchor.lon, self.anchor.acc) if flag != K.F_BREAK else None
+        self.anchor_step_m = d
         self.anchor = Fix(ts, lat, lon, acc)
+        self.anchor_pos_ts = ts
         self.accepted.append((ts, lat, lon, flag))
 
     def _drop_held(self):
@@ -202,7 +212,8 @@ class TripRef:
             if h == 0 and not count_distance:
                 self.counts["jump_m"] += f.dist_m
             self.counts["used"] += 1
-            self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, first_flag if h == 0 else K.F_NONE)
+            flag = first_flag if (h == 0 or first_flag == K.F_FAST) else K.F_NONE
+            self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, flag)
         self.held, self.lead, self.plaus = [], 0, 0
 
     def _run_step(self, ts, lat, lon, d, eff, dt_s):
@@ -220,7 +231,7 @@ class TripRef:
         for f in self.held:
             self._run_step(f.ts, f.lat, f.lon, f.dist_m, f.eff_m, (f.ts - prev_ts) / 1000.0)
             prev_ts = f.ts
-        self._release(K.F_NONE, True)
+        self._release(K.F_FAST, True)
         self.mode = "run"
 
     def _close_run(self):
@@ -238,7 +249,15 @@ class TripRef:
         land = self.held[self.lead - 1]
         jump_m = _dist(a.lat, a.lon, land.lat, land.lon)
         eff_m = jump_m - a.acc - land.acc
-        if (a.ts - self.start_ts) >= p["warmup_s"] * 1000.0 and eff_m >= p["teleport_min_m"]:
+        pr = self.predecessor
+        d_p = _dist(pr.lat, pr.lon, land.lat, land.lon) if pr is not None else 0.0
+        if pr is not None and d_p - pr.acc - land.acc <= p["max_speed_mps"] * (land.ts - pr.ts) / 1000.0:
+            # the anchor was a spike that looked like movement; this is the way back
+            self.counts["dist_m"] += d_p - self.anchor_step_m
+            self.counts["used"] -= 1
+            self.counts["spike"] += 1
+            self.held[0].dist_m = 0.0
+        elif (a.ts - self.start_ts) >= p["warmup_s"] * 1000.0 and eff_m >= p["teleport_min_m"]:
             dt_s = (land.ts - a.ts) / 1000.0
             after = self.held[self.lead - 1:]
             chosen = after if len(after) <= K.N_EVENT_POINTS - 1 else after[: K.N_EVENT_POINTS - 2] + [after[-1]]

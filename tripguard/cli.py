@@ -224,6 +224,118 @@ def tail(
                          wrap=envelope or topic == settings.dlq_topic))
 
 
+@app.command()
+def simulate(
+    out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
+    trips: Optional[int] = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
+    fraud_rate: float = typer.Option(0.3, "--fraud-rate", help="Share of trips with fraud, split evenly across the kinds."),
+    kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
+    from_real: Optional[Path] = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
+    interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
+    start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
+    concurrency: int = typer.Option(200, "--concurrency", help="About this many trips run at the same time."),
+) -> None:
+    """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
+    from tripguard.contract import ALERT_KINDS
+    from tripguard.simulate.simulator import DEFAULT_START_TS_MS, SimConfig, simulate as run
+
+    cfg = SimConfig(
+        out_dir=out,
+        trips=trips,
+        seed=seed,
+        fraud_rate=fraud_rate,
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds is not None else ALERT_KINDS,
+        from_real=from_real,
+        interval_s=interval_s,
+        start_ts_ms=DEFAULT_START_TS_MS if start_ts is None else start_ts,
+        concurrency=concurrency,
+    )
+    summary = run(cfg, progress=True)
+    for line in summary.lines():
+        typer.echo(line, err=True)
+    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}", err=True)
+
+
+@app.command()
+def serve(
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+    ingest: Optional[Path] = typer.Option(None, "--ingest", help="Replay output directory to load first "
+                                          "(alerts.jsonl, verdicts.jsonl); idempotent."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="HOST:PORT of Kafka: consume alerts and "
+                                            "verdicts, publish decisions (env TRIPGUARD_BOOTSTRAP). None = no Kafka."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """The review service: HTTP API (roles backend, reviewer, admin) and the review page."""
+    from tripguard.review.serve import serve as run
+    from tripguard.settings import load_settings
+
+    settings = load_settings(db=db, bootstrap=bootstrap)
+    run(settings, host, port, ingest=ingest, echo=typer.echo)
+
+
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens of the review service.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: str = typer.Option(..., "--role", help="backend, reviewer or admin."),
+    label: str = typer.Option("", "--label", help="Who or what holds it."),
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+) -> None:
+    """Create a token. It is printed once, as the last word of the output; only its hash is kept."""
+    from tripguard.review.db import init_db, opened
+    from tripguard.review.tokens import CLI, ROLES, create_token
+    from tripguard.settings import load_settings
+
+    if role not in ROLES:
+        fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    settings = load_settings(db=db)
+    init_db(settings.db)
+    with opened(settings.db) as conn:
+        token_id, token = create_token(conn, role, label, CLI)
+    typer.echo(f"created {role} token #{token_id} in {settings.db}; it is shown only now: {token}")
+
+
+@token_app.command("list")
+def token_list(db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
+    """List tokens (id, role, label, created, revoked); never the secrets."""
+    from tripguard.review.db import init_db, opened
+    from tripguard.review.evidence_html import utc_ms
+    from tripguard.review.tokens import list_tokens
+    from tripguard.settings import load_settings
+
+    settings = load_settings(db=db)
+    init_db(settings.db)
+    with opened(settings.db) as conn:
+        for t in list_tokens(conn):
+            revoked = f"revoked {utc_ms(t['revoked_at'])}" if t["revoked_at"] else "active"
+            typer.echo(f"#{t['id']}\t{t['role']}\t{revoked}\tcreated {utc_ms(t['created_at'])}\t{t['label']}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: int = typer.Argument(..., help="The token's id (see `tripguard token list`)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+) -> None:
+    """Revoke a token at once."""
+    from tripguard.review.db import init_db, opened
+    from tripguard.review.errors import NotFound
+    from tripguard.review.tokens import CLI, revoke_token
+    from tripguard.settings import load_settings
+
+    settings = load_settings(db=db)
+    init_db(settings.db)
+    with opened(settings.db) as conn:
+        try:
+            revoke_token(conn, token_id, CLI)
+        except NotFound as exc:
+            fail(str(exc))
+    typer.echo(f"revoked token #{token_id}")
+
+
 def main() -> None:
     try:
         app()

@@ -196,6 +196,10 @@ class Verdict(_Strict):
     pings_dropped: DroppedCounts
     ended_by: Literal["trip_ended", "idle_timeout", "end_of_input"]
     notes: list[str] = Field(default_factory=list, description="Checks that were skipped, and why.")
+    planned_route: str | None = Field(None, description="The planned route as an encoded polyline, precision 5.")
+    corridor: dict[str, int] | None = Field(
+        None, description="{h3_res, ring} of the route's corridor; its cells follow from the route."
+    )
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {

@@ -11,7 +11,8 @@ Per batch:
    start and close.
 3. trip events are applied in arrival order (city, planned route, fare claims).
 4. the kinematics kernel runs over the pings of live trips, grouped by trip in arrival order;
-   its events become teleport / impossible_speed alerts at once.
+   its events become teleport / impossible_speed alerts at once. The fixes it accepts go to the
+   corridor kernel for trips with a planned route: excursions become route_deviation alerts.
 5. closed trips get their end-of-trip detectors and a verdict, and their slot is freed.
 """
 
@@ -29,11 +30,16 @@ from tripguard.contract import ALERT_KINDS, TripEnded, TripStarted
 from tripguard.detectors import Finding
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
+from tripguard.detectors.route import (Corridors, RouteParams, build_corridor, detour_finding, excursion_finding,
+                                       latlng_to_cell, project_route)
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.fare.tariff import Tariff
-from tripguard.geo import encode_polyline_array
+from tripguard.geo import encode_polyline_array, route_latlon
+from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
+from tripguard.kernels.geo import haversine_m
 from tripguard.kernels import lifecycle as L
+from tripguard.pathlog import PathLog
 from tripguard.trips import NO_TS, TripMeta, TripTable
 
 UNKNOWN_CITY = "unknown"
@@ -93,7 +99,11 @@ class Engine:
         self.kin_params: list[KinematicsParams] = []
         self.spoof_params: list[SpoofingParams] = []
         self.fare_checkers: list[FareChecker] = []
+        self.route_params: list[RouteParams] = []
         self.params_matrix = np.empty((0, K.N_PARAMS), np.float64)
+        self.route_matrix = np.empty((0, C.N_ROUTE_PARAMS), np.float64)
+        self.corridors = Corridors(self.trips.capacity)
+        self.paths = PathLog(self.trips.capacity)
         self._city_row(UNKNOWN_CITY)
 
     # ---- cities -----------------------------------------------------------------------------
@@ -108,7 +118,10 @@ class Engine:
             self.kin_params.append(kp)
             self.spoof_params.append(self.cities.params(SpoofingParams, city, "spoofing"))
             self.fare_checkers.append(FareChecker.for_city(self.cities, self.tariffs, city))
+            rp = self.cities.params(RouteParams, city, "route")
+            self.route_params.append(rp)
             self.params_matrix = np.ascontiguousarray(np.vstack([self.params_matrix, kp.row()]))
+            self.route_matrix = np.ascontiguousarray(np.vstack([self.route_matrix, rp.row()]))
         return row
 
     # ---- the batch --------------------------------------------------------------------------
@@ -174,22 +187,18 @@ class Engine:
     def live_trips(self) -> int:
         return len(self.trips)
 
-    def route_from_json(self, doc):
-        raise ValueError("this engine has no route state to restore")
-
     # ---- steps ------------------------------------------------------------------------------
 
     def _slots(self, batch: Batch) -> np.ndarray:
+        """Slot of each row's trip: a new slot for a new trip, -1 for a trip closed earlier."""
         t = self.trips
-        slot_of, closed = t.slot_of, self.closed
-        slots = np.empty(len(batch), np.int64)
-        for i, trip_id in enumerate(batch.trip_id):
-            s = slot_of.get(trip_id)
+        get = t.slot_of.get
+        slots = np.array([get(trip_id, -2) for trip_id in batch.trip_id], np.int64)
+        for i in np.flatnonzero(slots == -2).tolist():
+            trip_id = batch.trip_id[i]
+            s = t.slot_of.get(trip_id)  # allocated by an earlier row of this batch
             if s is None:
-                if trip_id in closed:
-                    s = -1
-                else:
-                    s = t.allocate(trip_id, batch.driver_id[i], int(batch.partition[i]))
+                s = -1 if trip_id in self.closed else t.allocate(trip_id, batch.driver_id[i], int(batch.partition[i]))
             slots[i] = s
         return slots
 
@@ -203,19 +212,34 @@ class Engine:
             if act == L.ACT_DUPLICATE:
                 self.stats.duplicate_events += 1
                 continue
-            meta = t.meta[t.slot_of[event.trip_id]]
+            s = t.slot_of[event.trip_id]
+            meta = t.meta[s]
             if isinstance(event, TripStarted):
                 meta.started = event
                 if act == L.ACT_APPLY:
-                    t.city[t.slot_of[event.trip_id]] = self._city_row(event.city)
+                    t.city[s] = self._city_row(event.city)
                 else:  # ACT_START_AFTER_IMPLICIT: the parameters were chosen without it
                     self.stats.start_after_implicit += 1
+                if event.planned_route is not None:
+                    self._attach_route(s, event)
             elif isinstance(event, TripEnded):
                 meta.ended = event
                 problem = self.fare_checkers[self._city_row(meta.city)].currency_problem(event) if meta.started else None
                 if problem:
                     meta.ended_row_rejected = problem
                     out.rejected.append((row, problem))
+
+    def _attach_route(self, s: int, started: TripStarted) -> None:
+        """Build the trip's corridor (off the hot path: once per trip) and start its excursion state."""
+        rp = self.route_params[int(self.trips.city[s])]
+        route = route_latlon(started.planned_route)
+        cells = build_corridor(route, rp.h3_res, rp.ring)
+        lat0, lon0, cos0, x, y, cum = project_route(route)
+        self.corridors.ensure(self.trips.capacity)
+        self.corridors.add(s, cells, x, y, cum)
+        st = self.trips.route[s]
+        st[:] = 0.0
+        st[C.R_ACTIVE], st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0] = 1.0, lat0, lon0, cos0
 
     def _implicit_starts(self, slots: np.ndarray) -> None:
         """Trips that start without trip_started use the default parameters."""
@@ -256,6 +280,7 @@ class Engine:
         res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
+        self._route_step(res, out, now_ms)
 
     def _take_orphans(self, slots) -> list[np.ndarray]:
         """The pings buffered for these trips, as kinematics columns (slot first), in order."""
@@ -277,6 +302,7 @@ class Engine:
         res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
+        self._route_step(res, out, now_ms)
 
     def _buffer_orphans(self, batch: Batch, slot: np.ndarray, rows: np.ndarray) -> None:
         t = self.trips
@@ -291,15 +317,38 @@ class Engine:
                                       batch.speed_mps[r], batch.mock[r]))
 
     def _keep_path(self, res: K.KinematicsOutput) -> None:
+        self.paths.ensure_slots(self.trips.capacity)
+        self.paths.append(res.acc_slot, res.acc_ts, res.acc_lat, res.acc_lon, res.acc_flag)
+
+    def _route_step(self, res: K.KinematicsOutput, out: Output, now_ms: int) -> None:
+        """Accepted fixes of trips with a corridor through the excursion kernel."""
+        t = self.trips
         if res.acc_slot.size == 0:
             return
+        sel = np.flatnonzero(t.route[res.acc_slot, C.R_ACTIVE] > 0.0)
+        if sel.size == 0:
+            return
+        self.corridors.ensure(t.capacity)
+        self.corridors.commit()
+        slot = res.acc_slot[sel]
+        lat, lon = res.acc_lat[sel], res.acc_lon[sel]
+        city_res = np.array([rp.h3_res for rp in self.route_params], np.int64)[t.city[slot]]
+        cells = np.empty(sel.size, np.int64)
+        for r in np.unique(city_res).tolist():
+            m = city_res == r
+            cells[m] = latlng_to_cell(np.ascontiguousarray(lat[m]), np.ascontiguousarray(lon[m]), r)
+        events = C.excursions(slot, res.acc_ts[sel], lat, lon, res.acc_flag[sel], cells, t.route, t.city,
+                              self.route_matrix, self.corridors)
+        self._route_alerts(events, out, now_ms)
+
+    def _route_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
         t = self.trips
-        bounds = np.flatnonzero(np.diff(res.acc_slot)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [res.acc_slot.size]])
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            t.meta[res.acc_slot[a]].path.append(
-                (res.acc_ts[a:b], res.acc_lat[a:b], res.acc_lon[a:b], res.acc_flag[a:b]))
+        for e in events:
+            s = int(e[C.X_SLOT])
+            meta = t.meta[s]
+            planned = meta.started.planned_distance_m if meta.started else None
+            self._emit(meta, excursion_finding(e, self.route_params[t.city[s]], self.paths.path(s), planned),
+                       out, now_ms)
 
     def _kinematics_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
         t = self.trips
@@ -310,7 +359,7 @@ class Engine:
             if e[K.E_KIND] == K.EV_TELEPORT:
                 finding = teleport_finding(e, kp)
             else:
-                finding = impossible_speed_finding(e, kp, meta.path_arrays())
+                finding = impossible_speed_finding(e, kp, self.paths.path(s))
             self._emit(meta, finding, out, now_ms)
 
     def _emit(self, meta: TripMeta, finding: Finding, out: Output, now_ms: int) -> None:
@@ -324,20 +373,28 @@ class Engine:
         t = self.trips
         slots = np.asarray(slots, np.int64)
         for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
-            meta = t.meta[int(e[K.E_SLOT])]
-            self._emit(meta, impossible_speed_finding(e, self.kin_params[t.city[int(e[K.E_SLOT])]], meta.path_arrays()),
+            s = int(e[K.E_SLOT])
+            self._emit(t.meta[s], impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)),
                        out, now_ms)
+        routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
+        if routed.size:
+            self.corridors.commit()
+            last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
+            self._route_alerts(C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors),
+                               out, now_ms)
         for s in slots.tolist():
             meta = t.meta[s]
             out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
             self.closed[meta.trip_id] = (self.watermark, meta.partition)
+            self.corridors.remove(s)
+            self.paths.forget(s)
             t.release(s)
             self.stats.trips_closed += 1
 
     def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict:
         t = self.trips
         st = t.kin[s]
-        ts, lat, lon, flag = meta.path_arrays()
+        ts, lat, lon, flag = self.paths.path(s)
         city_row = int(t.city[s])
         end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])
         gps_distance_m = float(st[K.S_DIST_M])
@@ -346,6 +403,7 @@ class Engine:
         spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
         if spoof:
             self._emit(meta, spoof, out, now_ms)
+        planned_distance_m = self._trip_detour(s, meta, gps_distance_m, end_ts, out, now_ms)
         assessment = None
         notes = []
         if meta.ended_row_rejected:
@@ -383,7 +441,7 @@ class Engine:
             "alert_ids": list(meta.alert_ids),
             "gps_distance_m": round(gps_distance_m, 1),
             "gps_duration_s": round(gps_duration_s, 3),
-            "planned_distance_m": started.planned_distance_m if started else None,
+            "planned_distance_m": planned_distance_m,
             "expected_fare": assessment.expected_fare if assessment else None,
             "expected_fare_planned": assessment.expected_fare_planned if assessment else None,
             "detour_extra_fare": assessment.detour_extra_fare if assessment else None,
@@ -394,7 +452,47 @@ class Engine:
             "pings_dropped": dropped,
             "ended_by": "trip_ended" if meta.ended else ended_by_default,
             "notes": notes,
+            **self._route_view(s, meta),
         }
+
+    def _trip_detour(self, s: int, meta: TripMeta, gps_distance_m: float, end_ts: int, out: Output,
+                     now_ms: int) -> float | None:
+        """Trip-level route_deviation (unless an excursion already said it); returns the planned
+        distance used."""
+        started = meta.started
+        if started is None:
+            return None
+        rp = self.route_params[int(self.trips.city[s])]
+        planned = started.planned_distance_m
+        if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
+            planned = float(self.corridors.slice(s)[3][-1])
+        displaced = self.trips.kin[s, K.S_JUMP_M] > 0.0 or self.trips.route[s, C.R_DISPLACED] > 0.0
+        if "route_deviation" in meta.alert_scores or displaced or "impossible_speed" in meta.alert_scores:
+            # an excursion already said it, or the trace was displaced (teleport, impossible-speed
+            # run, re-acquisition jump): its distance says nothing about the route driven
+            return planned
+        finding = None
+        if planned is not None:
+            finding = detour_finding(rp, gps_distance_m, planned, "planned route", end_ts,
+                                     rp.trip_min_ratio, rp.trip_min_extra_m)
+        elif started.dropoff is not None:
+            straight = float(haversine_m(started.pickup.lat, started.pickup.lon, started.dropoff.lat,
+                                         started.dropoff.lon))
+            finding = detour_finding(rp, gps_distance_m, straight, "straight line", end_ts,
+                                     rp.straight_line_factor, rp.straight_line_min_extra_m)
+        if finding is not None:
+            self._emit(meta, finding, out, now_ms)
+        return planned
+
+    def _route_view(self, s: int, meta: TripMeta) -> dict:
+        """What a reviewer needs to draw the planned route and its corridor (the cells follow
+        from the route, the resolution and the ring: tripguard.detectors.route.build_corridor)."""
+        if meta.started is None or meta.started.planned_route is None:
+            return {"planned_route": None, "corridor": None}
+        rp = self.route_params[int(self.trips.city[s])]
+        route = route_latlon(meta.started.planned_route)
+        return {"planned_route": encode_polyline_array(route[:, 0], route[:, 1]),
+                "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
 
     def _forget_closed(self) -> None:
         """Closed trip ids are remembered long enough to recognise their late rows."""
@@ -437,7 +535,7 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
     slots = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
     metas = [t.meta[s] for s in slots]
     idx = np.asarray(slots, np.int64)
-    path, path_n = _chunks_to_arrays([[m.path_arrays()] if m.path else [] for m in metas], 4,
+    path, path_n = _chunks_to_arrays([[engine.paths.path(s)] for s in slots], 4,
                                      [np.int64, np.float64, np.float64, np.int8])
     orph, orph_n = _chunks_to_arrays([m.orphans for m in metas], 6,
                                      [np.int64, np.float64, np.float64, np.float64, np.float64, np.int8])
@@ -453,7 +551,6 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
                 "ended": m.ended.model_dump(mode="json", exclude_none=True) if m.ended else None,
                 "ended_row_rejected": m.ended_row_rejected,
                 "alert_ids": m.alert_ids, "alert_scores": m.alert_scores,
-                "route": m.route.to_json() if m.route is not None else None,
             }
             for s, m in zip(slots, metas)
         ],
@@ -463,7 +560,7 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
     buf = io.BytesIO()
     np.savez(
         buf, doc=np.frombuffer(orjson.dumps(doc), np.uint8),
-        kin=t.kin[idx], held=t.held[idx], phase=t.phase[idx], deadline=t.deadline[idx],
+        kin=t.kin[idx], held=t.held[idx], route=t.route[idx], phase=t.phase[idx], deadline=t.deadline[idx],
         last_act=t.last_act[idx], implicit=t.implicit[idx],
         path_ts=path[0], path_lat=path[1], path_lon=path[2], path_flag=path[3], path_n=path_n,
         **{f"orphan_{k}": orph[k] for k in range(6)}, orphan_n=orph_n,
@@ -495,17 +592,20 @@ def restore_engine(engine: Engine, blob: bytes) -> dict:
         meta.ended_row_rejected = trip["ended_row_rejected"]
         meta.alert_ids = list(trip["alert_ids"])
         meta.alert_scores = dict(trip["alert_scores"])
-        meta.route = engine.route_from_json(trip["route"]) if trip["route"] is not None else None
         a, b = path_at[i], path_at[i + 1]
         if b > a:
-            meta.path = [(arrays["path_ts"][a:b], arrays["path_lat"][a:b], arrays["path_lon"][a:b],
-                          arrays["path_flag"][a:b])]
+            engine.paths.ensure_slots(t.capacity)
+            engine.paths.append(np.full(b - a, s, np.int64), arrays["path_ts"][a:b], arrays["path_lat"][a:b],
+                                arrays["path_lon"][a:b], arrays["path_flag"][a:b])
         a, b = orph_at[i], orph_at[i + 1]
         if b > a:
             meta.orphans = [tuple(arrays[f"orphan_{k}"][a:b] for k in range(6))]
         t.kin[s] = arrays["kin"][i]
         t.held[s] = arrays["held"][i]
         t.city[s] = engine._city_row(trip["city"])
+        if meta.started is not None and meta.started.planned_route is not None:
+            engine._attach_route(s, meta.started)  # the corridor follows from the route: rebuilt, not stored
+        t.route[s] = arrays["route"][i]
         t.phase[s] = arrays["phase"][i]
         t.deadline[s] = arrays["deadline"][i]
         t.last_act[s] = arrays["last_act"][i]
@@ -521,6 +621,8 @@ def drop_partitions(engine: Engine, partitions: set[int]) -> int:
     t = engine.trips
     gone = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
     for s in gone:
+        engine.corridors.remove(s)
+        engine.paths.forget(s)
         t.release(s)
     for trip_id in [k for k, (_, p) in engine.closed.items() if p in partitions]:
         engine.closed.pop(trip_id, None)

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 import orjson
 
 from tripguard.batch import BatchBuilder
-from tripguard.codec import pings_from_value, trip_event_from_obj
+from tripguard.codec import dumps, pings_from_value, trip_event_from_obj
 from tripguard.config import CityTables
 from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError
@@ -89,9 +89,9 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
 
         def write(output: Output, row_message: list[Message] | None) -> None:
             for a in output.alerts:
-                fa.write(orjson.dumps(a) + b"\n")
+                fa.write(dumps(a) + b"\n")
             for v in output.verdicts:
-                fv.write(orjson.dumps(v) + b"\n")
+                fv.write(dumps(v) + b"\n")
             if keep:
                 result.alerts.extend(output.alerts)
                 result.verdicts.extend(output.verdicts)

@@ -1,8 +1,8 @@
 """Per-trip state as a struct of arrays, indexed by slot.
 
 Numbers the kernels need live in arrays (one column per field, contiguous); what only Python
-reads (ids, the trip events, the path of accepted fixes) lives in lists indexed by the same
-slot. Slots of closed trips are reused.
+reads (ids, the trip events) lives in lists indexed by the same slot; the accepted fixes live in
+a PathLog (tripguard/pathlog.py). Slots of closed trips are reused.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tripguard.contract import TripEnded, TripStarted
+from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.lifecycle import PH_NONE
 
@@ -28,23 +29,13 @@ class TripMeta:
     started: TripStarted | None = None
     ended: TripEnded | None = None
     ended_row_rejected: str | None = None  # why the trip_ended could not be assessed
-    path: list = field(default_factory=list)  # chunks of (ts, lat, lon, flag) arrays
     orphans: list = field(default_factory=list)  # chunks of (ts, lat, lon, accuracy, speed, mock) before trip_started
     alert_ids: list = field(default_factory=list)
     alert_scores: dict = field(default_factory=dict)  # kind -> max score
-    route: object = None  # route-deviation state, when the trip has a corridor
 
     @property
     def city(self) -> str:
         return self.started.city if self.started is not None else "unknown"
-
-    def path_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Accepted fixes in order: ts int64, lat, lon float64, flag int8."""
-        if not self.path:
-            return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int8))
-        if len(self.path) > 1:
-            self.path = [tuple(np.concatenate(cols) for cols in zip(*self.path))]
-        return self.path[0]
 
 
 class TripTable:
@@ -54,7 +45,8 @@ class TripTable:
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
         self.held = K.new_held(capacity)
-        self.city = np.zeros(capacity, np.int64)  # row of the kinematics params matrix
+        self.route = C.new_route_state(capacity)
+        self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
         # lifecycle columns (kernels/lifecycle.py)
         self.phase = np.full(capacity, PH_NONE, np.int64)
         self.deadline = np.zeros(capacity, np.int64)
@@ -82,6 +74,7 @@ class TripTable:
         self.meta[s] = None
         self.kin[s, :] = 0.0
         self.held[s] = 0.0
+        self.route[s, :] = 0.0
         self.city[s] = 0
         self.phase[s] = PH_NONE
         self.deadline[s] = 0
@@ -101,6 +94,9 @@ class TripTable:
         held = K.new_held(new)
         held[:old] = self.held
         self.held = held
+        route = C.new_route_state(new)
+        route[:old] = self.route
+        self.route = route
         self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
         self.phase = np.concatenate([self.phase, np.full(old, PH_NONE, np.int64)])
         self.deadline = np.concatenate([self.deadline, np.zeros(old, np.int64)])

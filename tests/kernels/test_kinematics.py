@@ -371,3 +371,32 @@ def test_haversine_matches_numpy_twin():
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
     assert math.isnan(haversine_m(math.nan, 0.0, 1.0, 1.0))
     assert haversine_m(0.0, 179.9999, 0.0, -179.9999) == pytest.approx(22.24, abs=0.01)
+
+
+def test_haversine_step_matches_haversine_and_carries_sin_cos():
+    from tripguard.kernels.geo import haversine_step
+
+    rng = np.random.default_rng(8)
+    for scale in (1e-5, 1e-3, 0.5, 1.2, 60.0):  # degrees: metres, km, ~100 km (both sides of the series), far
+        a = rng.uniform([-89, -180], [89, 180], size=(3000, 2))
+        b = a + rng.normal(0, scale, size=a.shape)
+        b[:, 0] = np.clip(b[:, 0], -90, 90)
+        b[:, 1] = (b[:, 1] + 180) % 360 - 180
+        want = haversine_m_np(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+        for (la1, lo1), (la2, lo2), w in zip(a, b, want):
+            p = math.radians(la1)
+            d, s2, c2 = haversine_step(la1, lo1, math.sin(p), math.cos(p), la2, lo2)
+            assert d == pytest.approx(w, rel=1e-9, abs=1e-7)
+            assert s2 == pytest.approx(math.sin(math.radians(la2)), abs=1e-12)
+            assert c2 == pytest.approx(math.cos(math.radians(la2)), abs=1e-12)
+
+
+def test_spike_that_looks_like_movement_is_not_a_teleport_on_the_way_back():
+    # 750 m out in 15 s is a plausible step (50 m/s), so the spike is accepted; the way back is
+    # then "fast" and the trace continues from there -- it must not read as a teleport
+    pts = straight(30, 15.0, 41.15, -8.61, 10.0)  # northwards
+    t, la, lo = pts[12]
+    pts[12] = (t, *move(la, lo, 780.0, math.pi))  # 780 m south of the track, then 930 m back north
+    st, status, accepted, events = kernel_one(track(pts))
+    assert events == [] and st[K.S_N_SPIKE] == 1
+    assert st[K.S_DIST_M] == pytest.approx(10.0 * 15.0 * 29, rel=0.05)

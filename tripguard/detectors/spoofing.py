@@ -48,6 +48,7 @@ REGULARITY_WEIGHTS = {
 
 def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding | None:
     """st: the trip's row of the kinematics state."""
+    st = st.tolist()  # plain floats: the evidence is JSON
     signals: dict[str, dict] = {}
     scores = []
 

@@ -31,10 +31,9 @@ from aiokafka.errors import KafkaError
 
 from tripguard.batch import BatchBuilder
 from tripguard.codec import decode_pings, decode_trip_event, dumps
-from tripguard.config import CityTables
 from tripguard.engine import Engine, Output, restore_engine, snapshot_engine
 from tripguard.errors import ContractError
-from tripguard.fare.tariff import load_tariffs
+from tripguard.replay import make_engine
 from tripguard.settings import Settings
 from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
@@ -93,8 +92,7 @@ class Worker:
         self.create_missing_topics = settings.create_topics if create_missing_topics is None else create_missing_topics
         self.topic = {PINGS: settings.pings_topic, TRIPS: settings.trips_topic}
         self.side_of = {settings.pings_topic: PINGS, settings.trips_topic: TRIPS}
-        self.cities = CityTables.load(settings.cities)
-        self.tariffs = load_tariffs(settings.tariffs)
+        self._new_engine()  # bad tariffs or city tables fail here, before joining the group
         self.store = PartitionStore(settings.state_dir, settings.group)
         self.metrics = WorkerMetrics()
         self.http = HttpEndpoint(self.metrics, self.health, port=settings.metrics_port)
@@ -594,7 +592,7 @@ class Worker:
 
     def _new_engine(self) -> Engine:
         s = self.settings
-        return Engine(self.cities, self.tariffs, end_grace_s=s.end_grace_s, idle_timeout_s=s.idle_timeout_s)
+        return make_engine(s.tariffs, s.cities, end_grace_s=s.end_grace_s, idle_timeout_s=s.idle_timeout_s)
 
     # ---- observability --------------------------------------------------------------------------
 

@@ -1,0 +1,278 @@
+"""Route-deviation kernel: excursions of accepted fixes out of a trip's H3 corridor.
+
+A trip with a planned route has a corridor: the sorted H3 cells its route passes through,
+dilated by a ring. The accepted fixes (spikes already removed by the kinematics kernel) are
+walked in order; an excursion is a contiguous run of fixes whose cell is not in the corridor.
+When it ends -- a fix back inside, or the trip's end -- it is measured:
+
+- length: the driven path from the last fix inside to the first fix back inside;
+- farthest: the largest distance of its fixes from the route polyline;
+- extra: length minus the planned route's length between where it left and where it rejoined.
+
+Route geometry is projected once per trip to a local equirectangular frame (metres) around the
+route's first point; trips span tens of km, where that frame's error stays under 0.5 %.
+Once the trace is displaced -- a teleport (the kinematics flag F_BREAK) or an impossible-speed run
+(F_FAST) -- its position no longer says where the car is relative to the route: the kinematics
+alerts explain it, and no excursion from there on is reported as a detour.
+"""
+
+import math
+
+import numpy as np
+
+from ._jit import njit
+from .geo import DEG, EARTH_RADIUS_M
+
+M_PER_DEG = EARTH_RADIUS_M * DEG
+F_BREAK = 1  # kinematics.F_BREAK: a teleport precedes the fix
+F_FAST = 4  # kinematics.F_FAST: the fix belongs to an impossible-speed run
+
+# per-trip state: state[slot, R_*]
+R_ACTIVE = 0
+R_LAT0 = 1
+R_LON0 = 2
+R_COS0 = 3
+R_IN_EXC = 4
+R_HAS_IN = 5  # a fix inside the corridor has been seen
+R_IN_TS = 6  # last fix inside
+R_IN_X = 7
+R_IN_Y = 8
+R_EXC_START_TS = 9  # first fix outside
+R_EXC_LEN_M = 10
+R_EXC_MAXD_M = 11
+R_EXC_MAXD_TS = 12
+R_EXC_N = 13
+R_EXC_DISPLACED = 14
+R_HAS_PREV = 15
+R_PREV_X = 16
+R_PREV_Y = 17
+R_N_FIXES = 18
+R_N_OFF = 19
+R_MAX_DIST_M = 20
+R_N_EXC = 21
+R_DISPLACED = 22  # sticky: the trace was displaced (teleport or impossible-speed run)
+N_ROUTE_STATE = 23
+
+# parameters: params[city, Q_*]
+Q_MIN_FIXES = 0
+Q_MIN_DIST_M = 1
+Q_MIN_EXTRA_M = 2
+N_ROUTE_PARAMS = 3
+
+# events: events[e, X_*]
+X_SLOT = 0
+X_START_TS = 1  # last fix inside before the excursion (its start)
+X_FIRST_OFF_TS = 2
+X_END_TS = 3  # first fix back inside, or the last fix when the trip ended outside
+X_LEN_M = 4
+X_EXTRA_M = 5
+X_MAXD_M = 6
+X_MAXD_TS = 7
+X_N_FIXES = 8
+X_CLOSED = 9  # 1 back inside, 0 ended outside
+X_PLANNED_M = 10
+N_EXC_EVENT = 11
+
+
+def new_route_state(n_slots):
+    return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64, order="F")
+
+
+@njit
+def project(lat, lon, lat0, lon0, cos0):
+    dlon = lon - lon0
+    if dlon > 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    return dlon * M_PER_DEG * cos0, (lat - lat0) * M_PER_DEG
+
+
+@njit
+def nearest_on_route(px, py, rx, ry, rcum):
+    """(distance to the polyline, distance along it of the nearest point), metres."""
+    best_d2 = np.inf
+    best_along = 0.0
+    n = rx.shape[0]
+    if n == 1:
+        return math.sqrt((px - rx[0]) ** 2 + (py - ry[0]) ** 2), 0.0
+    for k in range(n - 1):
+        ax, ay = rx[k], ry[k]
+        bx, by = rx[k + 1], ry[k + 1]
+        vx, vy = bx - ax, by - ay
+        seg2 = vx * vx + vy * vy
+        t = 0.0
+        if seg2 > 0.0:
+            t = ((px - ax) * vx + (py - ay) * vy) / seg2
+            if t < 0.0:
+                t = 0.0
+            elif t > 1.0:
+                t = 1.0
+        qx, qy = ax + t * vx, ay + t * vy
+        d2 = (px - qx) ** 2 + (py - qy) ** 2
+        if d2 < best_d2:
+            best_d2 = d2
+            best_along = rcum[k] + t * (rcum[k + 1] - rcum[k])
+    return math.sqrt(best_d2), best_along
+
+
+@njit
+def _contains(cells, lo, hi, cell):
+    """Binary search of cell in the sorted slice cells[lo:hi]."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cells[mid] < cell:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < end and cells[lo] == cell
+
+
+@njit
+def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
+    """Measure the excursion of slot s and record it when it passes the thresholds."""
+    if st[s, R_HAS_IN] > 0.0:
+        _, along_out = nearest_on_route(st[s, R_IN_X], st[s, R_IN_Y], rx, ry, rcum)
+    else:
+        along_out = 0.0  # the trip started outside: measure from the route's start
+    _, along_back = nearest_on_route(end_x, end_y, rx, ry, rcum)
+    planned = abs(along_back - along_out)
+    extra = st[s, R_EXC_LEN_M] - planned
+    if (
+        st[s, R_EXC_DISPLACED] == 0.0
+        and st[s, R_DISPLACED] == 0.0
+        and st[s, R_EXC_N] >= p[Q_MIN_FIXES]
+        and st[s, R_EXC_MAXD_M] >= p[Q_MIN_DIST_M]
+        and extra >= p[Q_MIN_EXTRA_M]
+    ):
+        events[n_ev, X_SLOT] = s
+        events[n_ev, X_START_TS] = st[s, R_IN_TS] if st[s, R_HAS_IN] > 0.0 else st[s, R_EXC_START_TS]
+        events[n_ev, X_FIRST_OFF_TS] = st[s, R_EXC_START_TS]
+        events[n_ev, X_END_TS] = end_ts
+        events[n_ev, X_LEN_M] = st[s, R_EXC_LEN_M]
+        events[n_ev, X_EXTRA_M] = extra
+        events[n_ev, X_MAXD_M] = st[s, R_EXC_MAXD_M]
+        events[n_ev, X_MAXD_TS] = st[s, R_EXC_MAXD_TS]
+        events[n_ev, X_N_FIXES] = st[s, R_EXC_N]
+        events[n_ev, X_CLOSED] = closed
+        events[n_ev, X_PLANNED_M] = planned
+        n_ev += 1
+    st[s, R_IN_EXC] = 0.0
+    st[s, R_N_EXC] += 1.0
+    return n_ev
+
+
+@njit
+def _excursions(slot, ts, lat, lon, flag, cell, st, city, params, cells, cell_lo, cell_hi,
+                route_x, route_y, route_cum, route_lo, route_hi, events):
+    n_ev = 0
+    for i in range(slot.shape[0]):
+        s = slot[i]
+        if st[s, R_ACTIVE] == 0.0:
+            continue
+        p = params[city[s]]
+        rx = route_x[route_lo[s]:route_hi[s]]
+        ry = route_y[route_lo[s]:route_hi[s]]
+        rc = route_cum[route_lo[s]:route_hi[s]]
+        x, y = project(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
+        if flag[i] == F_BREAK or flag[i] == F_FAST:
+            st[s, R_DISPLACED] = 1.0
+        step = 0.0
+        if st[s, R_HAS_PREV] > 0.0 and flag[i] != F_BREAK:
+            step = math.sqrt((x - st[s, R_PREV_X]) ** 2 + (y - st[s, R_PREV_Y]) ** 2)
+        st[s, R_N_FIXES] += 1.0
+        inside = _contains(cells, cell_lo[s], cell_hi[s], cell[i])
+        if inside:
+            if st[s, R_IN_EXC] > 0.0:
+                st[s, R_EXC_LEN_M] += step
+                if flag[i] == F_BREAK:
+                    st[s, R_EXC_DISPLACED] = 1.0
+                n_ev = _close(s, st, p, ts[i], x, y, 1.0, rx, ry, rc, events, n_ev)
+            st[s, R_HAS_IN] = 1.0
+            st[s, R_IN_TS] = ts[i]
+            st[s, R_IN_X] = x
+            st[s, R_IN_Y] = y
+        else:
+            d, _ = nearest_on_route(x, y, rx, ry, rc)
+            st[s, R_N_OFF] += 1.0
+            if d > st[s, R_MAX_DIST_M]:
+                st[s, R_MAX_DIST_M] = d
+            if st[s, R_IN_EXC] == 0.0:
+                st[s, R_IN_EXC] = 1.0
+                st[s, R_EXC_START_TS] = ts[i]
+                st[s, R_EXC_LEN_M] = step if st[s, R_HAS_IN] > 0.0 else 0.0
+                st[s, R_EXC_MAXD_M] = d
+                st[s, R_EXC_MAXD_TS] = ts[i]
+                st[s, R_EXC_N] = 1.0
+                st[s, R_EXC_DISPLACED] = 1.0 if flag[i] == F_BREAK else 0.0
+            else:
+                st[s, R_EXC_LEN_M] += step
+                st[s, R_EXC_N] += 1.0
+                if flag[i] == F_BREAK:
+                    st[s, R_EXC_DISPLACED] = 1.0
+                if d > st[s, R_EXC_MAXD_M]:
+                    st[s, R_EXC_MAXD_M] = d
+                    st[s, R_EXC_MAXD_TS] = ts[i]
+        st[s, R_HAS_PREV] = 1.0
+        st[s, R_PREV_X] = x
+        st[s, R_PREV_Y] = y
+    return n_ev
+
+
+@njit
+def _finish(slots, last_ts, st, city, params, route_x, route_y, route_cum, route_lo, route_hi, events):
+    n_ev = 0
+    for k in range(slots.shape[0]):
+        s = slots[k]
+        if st[s, R_ACTIVE] == 0.0 or st[s, R_IN_EXC] == 0.0:
+            continue
+        rx = route_x[route_lo[s]:route_hi[s]]
+        ry = route_y[route_lo[s]:route_hi[s]]
+        rc = route_cum[route_lo[s]:route_hi[s]]
+        n_ev = _close(s, st, params[city[s]], last_ts[k], st[s, R_PREV_X], st[s, R_PREV_Y], 0.0,
+                      rx, ry, rc, events, n_ev)
+    return n_ev
+
+
+def _need(name, arr, dtype, ndim=1):
+    if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
+        raise TypeError(f"{name} must be a {ndim}-D {np.dtype(dtype).name} numpy array")
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
+
+
+def excursions(slot, ts, lat, lon, flag, cell, state, city, params, corridor):
+    """Walk accepted fixes (grouped by slot, in order) against their trips' corridors.
+
+    corridor: a Corridors arena (cells sorted within each trip's [lo, hi) slice, route points
+    projected). state is updated in place. Returns the excursion events (N_EXC_EVENT columns)."""
+    n = slot.shape[0] if isinstance(slot, np.ndarray) else -1
+    _need("slot", slot, np.int64)
+    _need("ts", ts, np.int64)
+    _need("lat", lat, np.float64)
+    _need("lon", lon, np.float64)
+    _need("flag", flag, np.int8)
+    _need("cell", cell, np.int64)
+    for name, arr in (("ts", ts), ("lat", lat), ("lon", lon), ("flag", flag), ("cell", cell)):
+        if arr.shape[0] != n:
+            raise ValueError(f"{name} must have the length of slot ({n})")
+    _need("state", state, np.float64, 2)
+    _need("params", params, np.float64, 2)
+    if params.shape[1] != N_ROUTE_PARAMS:
+        raise ValueError(f"params must have {N_ROUTE_PARAMS} columns (Q_*)")
+    events = np.empty((max(n, 1), N_EXC_EVENT), np.float64)
+    n_ev = _excursions(slot, ts, lat, lon, flag, cell, state, city, params, corridor.cells, corridor.cell_lo,
+                       corridor.cell_hi, corridor.route_x, corridor.route_y, corridor.route_cum,
+                       corridor.route_lo, corridor.route_hi, events)
+    return events[:n_ev]
+
+
+def finish(slots, last_ts, state, city, params, corridor):
+    """Trip end: an excursion still open is measured up to the last fix."""
+    _need("slots", slots, np.int64)
+    _need("last_ts", last_ts, np.int64)
+    events = np.empty((max(slots.shape[0], 1), N_EXC_EVENT), np.float64)
+    n_ev = _finish(slots, last_ts, state, city, params, corridor.route_x, corridor.route_y, corridor.route_cum,
+                   corridor.route_lo, corridor.route_hi, events)
+    return events[:n_ev]

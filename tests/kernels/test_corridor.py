@@ -1,0 +1,162 @@
+"""The excursion kernel against its shapely twin; corridor construction; detour behaviour."""
+
+import math
+
+import h3.api.basic_int as h3i
+import numpy as np
+import pytest
+
+from tripguard.detectors.route import Corridors, build_corridor, densify, project_route, route_cells
+from tripguard.kernels import corridor as C
+from tripguard.kernels.corridor_ref import ExcursionsRef
+
+M_PER_DEG = 111_195.0
+RES, RING = 10, 2
+PARAMS = np.array([[2.0, 400.0, 800.0]])  # min_fixes, min_dist_m, min_extra_m
+
+
+def offset(lat, lon, east_m, north_m):
+    return lat + north_m / M_PER_DEG, lon + east_m / (M_PER_DEG * math.cos(math.radians(lat)))
+
+
+def random_route(rng, lat0, lon0, n=12):
+    pts = [(lat0, lon0)]
+    heading = rng.uniform(0, 2 * math.pi)
+    for _ in range(n - 1):
+        heading += rng.normal(0, 0.6)
+        d = rng.uniform(150, 900)
+        pts.append(offset(*pts[-1], d * math.sin(heading), d * math.cos(heading)))
+    return np.array(pts)
+
+
+def drive(rng, route, spacing_m=120.0, detour=None, noise_m=8.0):
+    """Fixes along the route (every spacing_m), optionally with a detour out to a waypoint."""
+    pts = densify(route, spacing_m)
+    if detour is not None:
+        i, away_m, *fixed_heading = detour
+        i = min(i, len(pts) - 4)
+        a, b = pts[i], pts[i + 3]
+        mid = (a + b) / 2
+        heading = fixed_heading[0] if fixed_heading else rng.uniform(0, 2 * math.pi)
+        way = np.array(offset(*mid, away_m * math.sin(heading), away_m * math.cos(heading)))
+        out_leg = np.linspace(a, way, 12)[1:]
+        back_leg = np.linspace(way, b, 12)[1:]
+        pts = np.vstack([pts[: i + 1], out_leg, back_leg, pts[i + 4:]])
+    noisy = np.array([offset(la, lo, rng.normal(0, noise_m), rng.normal(0, noise_m)) for la, lo in pts])
+    ts = 1_700_000_000_000 + np.arange(len(noisy), dtype=np.int64) * 10_000
+    return ts, noisy
+
+
+def run_both(trips, rng):
+    """trips: list of (route, ts, pts, flags). Kernel over interleaved batches vs twin per trip."""
+    n = len(trips)
+    arena = Corridors(n)
+    state = C.new_route_state(n)
+    refs = []
+    for s, (route, ts, pts, flags) in enumerate(trips):
+        cells = build_corridor(route, RES, RING)
+        lat0, lon0, cos0, x, y, cum = project_route(route)
+        arena.add(s, cells, x, y, cum)
+        state[s, C.R_ACTIVE], state[s, C.R_LAT0], state[s, C.R_LON0], state[s, C.R_COS0] = 1, lat0, lon0, cos0
+        refs.append(ExcursionsRef(cells, x, y, lat0, lon0, cos0, *PARAMS[0]))
+    arena.commit()
+    rows = [(s, j) for s, t in enumerate(trips) for j in range(len(t[1]))]
+    rows.sort(key=lambda r: trips[r[0]][1][r[1]] + rng.integers(0, 5000))  # interleave trips
+    rows.sort(key=lambda r: (r[0], r[1]))
+    kernel_events = []
+    city = np.zeros(n, np.int64)
+    for chunk in np.array_split(np.arange(len(rows)), 7):
+        sel = [rows[k] for k in chunk]
+        slot = np.array([s for s, _ in sel], np.int64)
+        ts = np.array([trips[s][1][j] for s, j in sel], np.int64)
+        lat = np.array([trips[s][2][j, 0] for s, j in sel])
+        lon = np.array([trips[s][2][j, 1] for s, j in sel])
+        flag = np.array([trips[s][3][j] for s, j in sel], np.int8)
+        cell = np.array([h3i.latlng_to_cell(a, b, RES) for a, b in zip(lat, lon)], np.int64)
+        kernel_events.extend(C.excursions(slot, ts, lat, lon, flag, cell, state, city, PARAMS, arena))
+    last_ts = np.array([t[1][-1] for t in trips], np.int64)
+    kernel_events.extend(C.finish(np.arange(n, dtype=np.int64), last_ts, state, city, PARAMS, arena))
+    for s, (route, ts, pts, flags) in enumerate(trips):
+        for j in range(len(ts)):
+            refs[s].fix(int(ts[j]), pts[j, 0], pts[j, 1], flags[j], h3i.latlng_to_cell(pts[j, 0], pts[j, 1], RES))
+        refs[s].finish(int(ts[-1]))
+    return kernel_events, refs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kernel_matches_shapely_twin(seed):
+    rng = np.random.default_rng(seed)
+    trips = []
+    for k in range(12):
+        place = [(41.15, -8.61), (40.75, -73.98), (64.1, -21.9), (-33.87, 151.2)][k % 4]
+        route = random_route(rng, *place)
+        detour = (int(rng.integers(2, 20)), float(rng.uniform(300, 2500))) if k % 3 else None
+        ts, pts = drive(rng, route, detour=detour)
+        flags = np.zeros(len(ts), np.int8)
+        if k % 5 == 4:
+            flags[len(ts) // 2] = C.F_BREAK
+        if k % 7 == 6:
+            flags[len(ts) // 3: len(ts) // 3 + 4] = C.F_FAST
+        trips.append((route, ts, pts, flags))
+    kernel_events, refs = run_both(trips, rng)
+    want = {(s, e["end"]): e for s, r in enumerate(refs) for e in r.events}
+    got = {(int(e[C.X_SLOT]), int(e[C.X_END_TS])): e for e in kernel_events}
+    assert got.keys() == want.keys()
+    assert len(got) >= 3  # detours were found, or this compares nothing
+    for key, e in got.items():
+        w = want[key]
+        assert e[C.X_LEN_M] == pytest.approx(w["len"], rel=1e-6, abs=1e-3)
+        assert e[C.X_EXTRA_M] == pytest.approx(w["extra"], rel=1e-4, abs=0.5)
+        assert e[C.X_MAXD_M] == pytest.approx(w["maxd"], rel=1e-6, abs=1e-3)
+        assert e[C.X_N_FIXES] == w["n"] and bool(e[C.X_CLOSED]) == w["closed"]
+
+
+def test_route_cells_have_no_gaps():
+    rng = np.random.default_rng(3)
+    for place in [(41.15, -8.61), (0.0, 179.995), (78.2, 15.6)]:
+        route = random_route(rng, *place, n=20)
+        cells = route_cells(route, RES)
+        assert all(h3i.are_neighbor_cells(int(a), int(b)) for a, b in zip(cells[:-1], cells[1:]))
+
+
+def test_corridor_is_the_dilated_route():
+    route = random_route(np.random.default_rng(4), 41.15, -8.61)
+    corridor = build_corridor(route, RES, RING)
+    core = route_cells(route, RES)
+    want = set()
+    for c in core:
+        want |= set(h3i.grid_disk(int(c), RING))
+    assert set(corridor.tolist()) == want and np.all(np.diff(corridor) > 0)
+
+
+def test_detour_is_an_excursion_with_its_extra_distance():
+    rng = np.random.default_rng(5)
+    route = np.array([(41.15, -8.62), offset(41.15, -8.62, 4000, 0)])  # 4 km due east
+    ts, pts = drive(rng, route, detour=(10, 1500.0, 0.0), noise_m=5.0)  # out 1.5 km due north and back
+    events, _ = run_both([(route, ts, pts, np.zeros(len(ts), np.int8))], rng)
+    assert len(events) == 1
+    e = events[0]
+    # out 1.5 km and back over a ~360 m stretch of route; measured from the last fix inside the
+    # ~200-250 m corridor to the first one back: about 2 x (1.5 - 0.25) km - 0.36 km extra
+    assert 1900 < e[C.X_EXTRA_M] < 2800 and 1300 < e[C.X_MAXD_M] < 1600 and e[C.X_CLOSED] == 1
+
+
+def test_parallel_street_and_tunnel_are_not_excursions():
+    rng = np.random.default_rng(6)
+    route = np.array([(41.15, -8.62), offset(41.15, -8.62, 4000, 0)])
+    ts, pts = drive(rng, route, noise_m=5.0)
+    pts[10:20] = [offset(la, lo, 0, 120) for la, lo in pts[10:20]]  # one block north for a while
+    tunnel = np.r_[0:5, 25:len(ts)]  # 200 s without fixes, straight line across
+    events, _ = run_both([(route, ts[tunnel], pts[tunnel], np.zeros(tunnel.size, np.int8))], rng)
+    assert events == []
+
+
+def test_teleport_displacement_is_not_a_detour():
+    rng = np.random.default_rng(7)
+    route = np.array([(41.15, -8.62), offset(41.15, -8.62, 4000, 0)])
+    ts, pts = drive(rng, route, noise_m=5.0)
+    pts[15:] = [offset(la, lo, 0, 3000) for la, lo in pts[15:]]
+    flags = np.zeros(len(ts), np.int8)
+    flags[15] = C.F_BREAK
+    events, _ = run_both([(route, ts, pts, flags)], rng)
+    assert events == []

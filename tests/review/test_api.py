@@ -1,0 +1,170 @@
+"""The review API's behaviour: disputes, decisions, evidence, filters, audit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from review_fixtures import build
+
+from tripguard.geo import decode_polyline
+
+
+def _file(client, auth, trip_id="porto-0001", statement="I never drove that fast."):
+    return client.post("/disputes", json={"trip_id": trip_id, "statement": statement}, headers=auth["backend"])
+
+
+def test_dispute_lifecycle(client, auth):
+    r = _file(client, auth)
+    assert r.status_code == 201
+    d = r.json()
+    assert d["trip_id"] == "porto-0001" and d["status"] == "open" and d["decision"] is None and d["id"] >= 1
+
+    # the backend reads its status; the reviewer sees it in the queue
+    assert client.get(f"/disputes/{d['id']}", headers=auth["backend"]).json()["status"] == "open"
+    queue = client.get("/disputes", params={"status": "open"}, headers=auth["reviewer"]).json()
+    assert [q["id"] for q in queue] == [d["id"]]
+
+    r = client.post(f"/disputes/{d['id']}/decision", json={"decision": "overturned", "note": "tunnel: GPS lost"},
+                    headers=auth["reviewer"])
+    assert r.status_code == 200
+    decided = r.json()
+    assert decided["status"] == "decided" and decided["decision"] == "overturned" and decided["note"] == "tunnel: GPS lost"
+    assert decided["decided_at"] >= d["created_at"]
+
+    # once only
+    again = client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld"}, headers=auth["reviewer"])
+    assert again.status_code == 409
+    assert client.get(f"/disputes/{d['id']}", headers=auth["backend"]).json()["decision"] == "overturned"
+
+    assert client.get("/disputes", params={"status": "open"}, headers=auth["backend"]).json() == []
+    assert [x["id"] for x in client.get("/disputes", params={"status": "decided"}, headers=auth["backend"]).json()] == [d["id"]]
+
+
+def test_unknown_trip_is_404_and_second_open_dispute_is_409(client, auth):
+    assert _file(client, auth, trip_id="no-such-trip").status_code == 404
+    first = _file(client, auth, trip_id="porto-0003")
+    assert first.status_code == 201
+    second = _file(client, auth, trip_id="porto-0003", statement="again")
+    assert second.status_code == 409
+    assert str(first.json()["id"]) in second.json()["detail"]
+    # another trip is independent
+    assert _file(client, auth, trip_id="porto-0004").status_code == 201
+    # after a decision a new dispute (an appeal) may be filed
+    client.post(f"/disputes/{first.json()['id']}/decision", json={"decision": "upheld"}, headers=auth["reviewer"])
+    assert _file(client, auth, trip_id="porto-0003", statement="new facts").status_code == 201
+
+
+def test_decision_on_unknown_dispute_is_404(client, auth):
+    assert client.post("/disputes/999/decision", json={"decision": "upheld"}, headers=auth["reviewer"]).status_code == 404
+    assert client.get("/disputes/999", headers=auth["reviewer"]).status_code == 404
+
+
+def test_trip_has_verdict_alerts_and_geojson(client, auth):
+    alerts, verdicts = build()
+    r = client.get("/trips/porto-0002", headers=auth["reviewer"])
+    assert r.status_code == 200
+    trip = r.json()
+    verdict = next(v for v in verdicts if v["trip_id"] == "porto-0002")
+    assert trip["verdict"]["risk_score"] == verdict["risk_score"]
+    assert [a["alert_id"] for a in trip["alerts"]] == ["dev-0002"]
+    assert trip["alerts"][0]["evidence"] == next(a for a in alerts if a["alert_id"] == "dev-0002")["evidence"]
+    assert trip["planned_route"] == verdict["planned_route"]
+    assert trip["corridor_cells"] == verdict["corridor_cells"]
+
+    by_role: dict[str, list] = {}
+    for f in trip["geojson"]["features"]:
+        by_role.setdefault(f["properties"]["role"], []).append(f)
+    path = np.array([[lat, lon] for lon, lat in by_role["gps_path"][0]["geometry"]["coordinates"]])
+    assert np.allclose(path, decode_polyline(verdict["path"]))
+    planned = np.array([[lat, lon] for lon, lat in by_role["planned_route"][0]["geometry"]["coordinates"]])
+    assert np.allclose(planned, decode_polyline(verdict["planned_route"]))
+    assert sorted(f["properties"]["cell"] for f in by_role["corridor_cell"]) == sorted(verdict["corridor_cells"])
+    for f in by_role["corridor_cell"]:
+        ring = f["geometry"]["coordinates"][0]
+        assert len(ring) == 7 and ring[0] == ring[-1]  # a closed hexagon
+    fixes = [(f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0]) for f in by_role["flagged_fix"]]
+    evidence_points = [(p["lat"], p["lon"]) for p in trip["alerts"][0]["evidence"]["points"]]
+    assert fixes == evidence_points and len(fixes) >= 3
+    assert len(by_role["flagged_segment"]) == 1
+
+
+def test_trip_without_geometry_evidence_and_unknown_trip(client, auth):
+    trip = client.get("/trips/porto-0003", headers=auth["reviewer"]).json()
+    roles = {f["properties"]["role"] for f in trip["geojson"]["features"]}
+    assert roles == {"gps_path"}  # fare evidence has no fixes; no planned route known
+    assert trip["planned_route"] is None and trip["corridor_cells"] is None
+    assert client.get("/trips/nope", headers=auth["reviewer"]).status_code == 404
+
+
+def test_alert_filters(client, auth):
+    alerts, _ = build()
+    h = auth["reviewer"]
+
+    def ids(**params):
+        r = client.get("/alerts", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return sorted(a["alert_id"] for a in r.json())
+
+    assert ids() == sorted(a["alert_id"] for a in alerts)
+    assert ids(kind="teleport") == ["tel-0001"]
+    assert ids(driver_id="drv-17") == ["spd-0001", "tel-0001"]
+    assert ids(city="porto") == ids()
+    assert ids(city="nyc") == []
+    assert ids(trip_id="porto-0002") == ["dev-0002"]
+    t_tel = next(a["ts"] for a in alerts if a["alert_id"] == "tel-0001")
+    assert ids(since=t_tel, until=t_tel + 1) == ["tel-0001"]  # since inclusive, until exclusive
+    assert "tel-0001" not in ids(since=t_tel + 1)
+    assert "tel-0001" not in ids(until=t_tel)
+    assert len(ids(limit=2)) == 2
+    newest_first = [a["ts"] for a in client.get("/alerts", headers=h).json()]
+    assert newest_first == sorted(newest_first, reverse=True)
+    assert client.get("/alerts", params={"kind": "speeding"}, headers=h).status_code == 422
+
+
+def test_audit_records_who_did_what(client, auth, tokens, db_path):
+    from tripguard.review.db import opened
+    from tripguard.review.tokens import principal_for
+
+    with opened(db_path) as conn:
+        ids = {role: principal_for(conn, t).token_id for role, t in tokens.items()}
+    d = _file(client, auth).json()
+    client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld", "note": "clear jump"}, headers=auth["reviewer"])
+    made = client.post("/tokens", json={"role": "backend", "label": "partner"}, headers=auth["admin"]).json()
+    client.delete(f"/tokens/{made['id']}", headers=auth["admin"])
+
+    entries = client.get("/audit", headers=auth["admin"]).json()
+    got = [(e["action"], e["token_id"], e["role"], e["target"]) for e in entries]
+    assert got[:4] == [
+        ("token.revoke", ids["admin"], "admin", f"token:{made['id']}"),
+        ("token.create", ids["admin"], "admin", f"token:{made['id']}"),
+        ("dispute.decide", ids["reviewer"], "reviewer", f"dispute:{d['id']}"),
+        ("dispute.create", ids["backend"], "backend", f"dispute:{d['id']}"),
+    ]
+    assert entries[2]["detail"]["decision"] == "upheld"
+    # the fixture's tokens were made by the command line: token_id null, role cli
+    assert {(e["token_id"], e["role"]) for e in entries[4:] if e["action"] == "token.create"} == {(None, "cli")}
+    ts = [e["at"] for e in entries]
+    assert ts == sorted(ts, reverse=True)
+    only = client.get("/audit", params={"action": "dispute.decide"}, headers=auth["reviewer"]).json()
+    assert [e["action"] for e in only] == ["dispute.decide"]
+
+
+def test_token_management(client, auth):
+    r = client.post("/tokens", json={"role": "reviewer", "label": "alice"}, headers=auth["admin"])
+    assert r.status_code == 201
+    made = r.json()
+    new_auth = {"Authorization": f"Bearer {made['token']}"}
+    assert client.get("/alerts", headers=new_auth).status_code == 200
+    listed = client.get("/tokens", headers=auth["admin"]).json()
+    assert any(t["id"] == made["id"] and t["label"] == "alice" and t["revoked_at"] is None for t in listed)
+    assert all("token" not in t and "token_hash" not in t for t in listed)  # never the secret
+    r = client.delete(f"/tokens/{made['id']}", headers=auth["admin"])
+    assert r.status_code == 200 and r.json()["revoked_at"] is not None
+    assert client.get("/alerts", headers=new_auth).status_code == 401
+    assert client.delete(f"/tokens/{made['id']}", headers=auth["admin"]).status_code == 200  # idempotent
+    assert client.delete("/tokens/9999", headers=auth["admin"]).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/healthz"])
+def test_healthz_is_open(client, path):
+    assert client.get(path).json() == {"status": "ok"}

@@ -1,0 +1,126 @@
+"""The injected phenomena are in the output as labelled (measured on the pings as a consumer
+sees them), and honest trips do not carry them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tripguard.fare.tariff import load_tariffs
+from tripguard.geo import decode_polyline
+from tripguard.simulate.geodesy import LocalFrame
+from tripguard.simulate.network import point_to_polyline_m
+
+from .helpers import clean_fixes, fast_runs, path_length_m, persistent_jumps
+
+
+def _trips(run, kind):
+    return [tid for tid, r in run.labels.items() if r["kinds"] == kind]
+
+
+def _fixes(run, tid):
+    return clean_fixes([p for _, p in run.pings[tid]])
+
+
+@pytest.mark.parametrize("which", ["synthetic", "real"])
+def test_teleport_trips_jump_at_least_1_5_km_and_stay(which, request):
+    run = request.getfixturevalue(which)
+    trips = _trips(run, "teleport")
+    assert trips
+    for tid in trips:
+        jumps = persistent_jumps(_fixes(run, tid), min_m=1400.0)
+        assert jumps, (tid, run.labels[tid]["detail"])
+
+
+@pytest.mark.parametrize("which", ["synthetic", "real"])
+def test_impossible_speed_trips_have_a_sustained_segment_above_70_mps(which, request):
+    run = request.getfixturevalue(which)
+    trips = _trips(run, "impossible_speed")
+    assert trips
+    for tid in trips:
+        runs = fast_runs(_fixes(run, tid), 70.0)
+        assert any(steps >= 4 and dur >= 40.0 for steps, dur in runs), (tid, runs, run.labels[tid]["detail"])
+
+
+def test_honest_synthetic_trips_have_no_persistent_jump_and_no_sustained_impossible_speed(synthetic):
+    honest = _trips(synthetic, "")
+    assert len(honest) == 90
+    for tid in honest:
+        fixes = _fixes(synthetic, tid)
+        assert not persistent_jumps(fixes, min_m=1000.0), tid
+        assert not any(dur >= 30.0 for _, dur in fast_runs(fixes, 70.0)), tid
+
+
+def test_route_deviation_trips_leave_the_planned_route_and_drive_further(synthetic):
+    for tid in _trips(synthetic, "route_deviation"):
+        st = synthetic.started[tid]
+        route = decode_polyline(st.planned_route)
+        fixes = _fixes(synthetic, tid)
+        frame = LocalFrame(route[0, 0], route[0, 1])
+        off = [point_to_polyline_m(frame, f.lat, f.lon, route[:, 0], route[:, 1]) for f in fixes]
+        # the median ignores the odd multipath spike: a real excursion is many fixes long
+        assert np.percentile(off, 90) > 500.0, tid
+        assert path_length_m(fixes) > 1.15 * st.planned_distance_m, tid
+        # the fare is honest on the longer distance it drove
+        assert synthetic.ended[tid].claimed_distance_m > 1.2 * st.planned_distance_m
+
+
+def _tariff_fare(run, tid, distance_m):
+    st, end = run.started[tid], run.ended[tid]
+    return load_tariffs()["porto"].expected_fare(distance_m, end.claimed_duration_s, st.surge, end.tolls or 0.0)
+
+
+def test_honest_fares_are_the_porto_meter_on_the_claimed_distance(synthetic):
+    for tid in _trips(synthetic, ""):
+        expected = _tariff_fare(synthetic, tid, synthetic.ended[tid].claimed_distance_m)
+        # the claimed distance carries a 1 % odometer error; the meter rounds to 5 cents
+        assert abs(synthetic.ended[tid].claimed_fare - expected) <= 0.03 * expected + 0.05, tid
+        assert round(synthetic.ended[tid].claimed_fare * 20) == pytest.approx(synthetic.ended[tid].claimed_fare * 20)
+
+
+def test_fare_inflation_claims_at_least_15_percent_over_the_meter(synthetic):
+    ratios = []
+    for tid in _trips(synthetic, "fare_inflation"):
+        expected = _tariff_fare(synthetic, tid, synthetic.ended[tid].claimed_distance_m)
+        ratios.append(synthetic.ended[tid].claimed_fare / expected)
+    assert min(ratios) > 1.15 * 0.97 and max(ratios) < 1.8 * 1.03
+
+
+def test_distance_mismatch_claims_30_percent_more_than_the_gps_path(synthetic):
+    for tid in _trips(synthetic, "distance_mismatch"):
+        gps = path_length_m(_fixes(synthetic, tid))
+        end = synthetic.ended[tid]
+        assert end.claimed_distance_m > 1.2 * gps, tid
+        # ... while the fare stays honest (on the true distance, not the claimed one)
+        assert end.claimed_fare < _tariff_fare(synthetic, tid, end.claimed_distance_m)
+
+
+def test_gps_spoofing_trips_show_their_labelled_signals_and_honest_trips_none(synthetic):
+    for tid, label in synthetic.labels.items():
+        rows = sorted((p for _, p in synthetic.pings[tid]), key=lambda p: p.ts)
+        mock_share = np.mean([p.mock == 1 for p in rows])
+        intervals = np.diff(sorted({p.ts for p in rows}))
+        regular = len(set(intervals.tolist())) == 1
+        acc = {p.accuracy_m for p in rows}
+        speeds = np.array([p.speed_mps for p in rows])
+        detail = label["detail"]
+        if label["kinds"] != "gps_spoofing":
+            assert mock_share == 0.0 and not regular, tid
+            continue
+        if "(a)" in detail:
+            assert mock_share >= 0.7, tid
+        if "(b)" in detail:
+            assert regular and len(acc) == 1, tid
+        if "constant" in detail and "(c)" in detail:
+            assert np.all(np.isfinite(speeds)) and np.ptp(speeds) == 0.0, tid
+        if "0-2 m/s while moving" in detail:
+            fixes = clean_fixes(rows)
+            t = np.array([f.ts for f in fixes]) / 1000.0
+            lat = np.array([f.lat for f in fixes])
+            lon = np.array([f.lon for f in fixes])
+            from tripguard.simulate.geodesy import haversine_m
+
+            pos_speed = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]) / np.diff(t)
+            dev = np.array([f.speed_mps for f in fixes[1:]])
+            moving = pos_speed > 10.0
+            assert moving.sum() >= 3 and np.all(dev[moving] <= 2.0), tid

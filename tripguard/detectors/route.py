@@ -1,0 +1,241 @@
+"""route_deviation: corridors from planned routes, excursions out of them, detour ratios.
+
+The corridor of a trip is built once, at trip_started, off the hot path: the planned route is
+densified so that consecutive points are closer than a cell's inner radius (consecutive cells are
+then equal or neighbours: no gaps), indexed, and dilated by `ring` with H3's grid_disk. It is kept
+in one arena for all trips (sorted cells per trip) that the excursion kernel searches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import h3.api.basic_int as h3i
+import numpy as np
+
+from tripguard.detectors import Finding, params_dict
+from tripguard.kernels import corridor as C
+from tripguard.kernels.geo import haversine_m_np
+from tripguard.kernels.h3index import latlng_to_cell_trajectory
+
+VERSION = "1.0"
+MAX_EVIDENCE_POINTS = 80
+
+
+@dataclass(frozen=True)
+class RouteParams:
+    """data/cities.toml [<city>.route]."""
+
+    h3_res: int
+    ring: int
+    min_fixes: int
+    excursion_min_dist_m: float
+    excursion_min_extra_m: float
+    trip_min_extra_m: float
+    trip_min_ratio: float
+    straight_line_factor: float
+    straight_line_min_extra_m: float
+
+    def row(self) -> np.ndarray:
+        return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m], np.float64)
+
+
+def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:
+    """Points along the (lat, lon) polyline no farther apart than spacing_m."""
+    lat, lon = route[:, 0], route[:, 1]
+    seg = haversine_m_np(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    parts = np.maximum(1, np.ceil(seg / spacing_m).astype(np.int64))
+    t = np.concatenate([np.arange(k) / k for k in parts])
+    idx = np.repeat(np.arange(len(seg)), parts)
+    dlon = (lon[1:] - lon[:-1] + 540.0) % 360.0 - 180.0  # the short way across the antimeridian
+    out_lat = lat[idx] + t * (lat[idx + 1] - lat[idx])
+    out_lon = (lon[idx] + t * dlon[idx] + 540.0) % 360.0 - 180.0
+    return np.vstack([np.column_stack([out_lat, out_lon]), route[-1:]])
+
+
+def latlng_to_cell(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
+    """H3 cells (int64: H3 indexes fit in 63 bits) of fixes in trajectory order (the Numba kernel,
+    equal to h3-py's latlng_to_cell)."""
+    return latlng_to_cell_trajectory(lat, lon, res).view(np.int64)
+
+
+@lru_cache(maxsize=200_000)
+def _disk(cell: int, ring: int) -> np.ndarray:
+    # routes of a city share their streets: most cells were dilated before
+    return np.array(h3i.grid_disk(cell, ring), np.int64)
+
+
+def route_cells(route: np.ndarray, res: int) -> np.ndarray:
+    """The cells the route passes through, in route order, consecutive duplicates removed."""
+    inner_radius_m = h3i.average_hexagon_edge_length(res, "m") * math.sqrt(3) / 2
+    pts = densify(route, 0.5 * inner_radius_m)
+    cells = latlng_to_cell(np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1]), res)
+    keep = np.concatenate([[True], cells[1:] != cells[:-1]])
+    return cells[keep]
+
+
+def build_corridor(route: np.ndarray, res: int, ring: int) -> np.ndarray:
+    """Sorted unique int64 H3 cells: the route's cells dilated by ring."""
+    core = np.unique(route_cells(route, res))
+    if ring == 0:
+        return core
+    return np.unique(np.concatenate([_disk(int(c), ring) for c in core]))
+
+
+class Corridors:
+    """All live trips' corridors in flat arrays, each trip a [lo, hi) slice (an arena).
+
+    Removing a trip leaves garbage that is compacted away when it outweighs the live part."""
+
+    def __init__(self, capacity: int):
+        self.cells = np.empty(0, np.int64)
+        self.route_x = np.empty(0, np.float64)
+        self.route_y = np.empty(0, np.float64)
+        self.route_cum = np.empty(0, np.float64)
+        self.cell_lo = np.zeros(capacity, np.int64)
+        self.cell_hi = np.zeros(capacity, np.int64)
+        self.route_lo = np.zeros(capacity, np.int64)
+        self.route_hi = np.zeros(capacity, np.int64)
+        self._live = np.zeros(capacity, bool)
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def ensure(self, capacity: int) -> None:
+        grow = capacity - len(self.cell_lo)
+        if grow > 0:
+            self.cell_lo, self.cell_hi, self.route_lo, self.route_hi = (
+                np.concatenate([a, np.zeros(grow, np.int64)])
+                for a in (self.cell_lo, self.cell_hi, self.route_lo, self.route_hi))
+            self._live = np.concatenate([self._live, np.zeros(grow, bool)])
+
+    def add(self, slot: int, cells: np.ndarray, x: np.ndarray, y: np.ndarray, cum: np.ndarray) -> None:
+        self._pending.append((slot, cells, x, y, cum))
+
+    def remove(self, slot: int) -> None:
+        if slot >= self._live.size:  # never had a corridor (the arena grows on first use)
+            return
+        self._live[slot] = False
+        self.cell_lo[slot] = self.cell_hi[slot] = self.route_lo[slot] = self.route_hi[slot] = 0
+
+    def slice(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self.commit()
+        a, b = self.cell_lo[slot], self.cell_hi[slot]
+        c, d = self.route_lo[slot], self.route_hi[slot]
+        return self.cells[a:b], self.route_x[c:d], self.route_y[c:d], self.route_cum[c:d]
+
+    def commit(self) -> None:
+        """Append the corridors added since the last call (one concatenation per batch)."""
+        if not self._pending:
+            return
+        live_cells = int((self.cell_hi - self.cell_lo)[self._live].sum())
+        if self.cells.size > 2 * live_cells + 100_000:
+            self._compact()
+        cells, xs, ys, cums = [self.cells], [self.route_x], [self.route_y], [self.route_cum]
+        n_cells, n_route = self.cells.size, self.route_x.size
+        for slot, c, x, y, cum in self._pending:
+            self.cell_lo[slot], self.cell_hi[slot] = n_cells, n_cells + c.size
+            self.route_lo[slot], self.route_hi[slot] = n_route, n_route + x.size
+            n_cells += c.size
+            n_route += x.size
+            self._live[slot] = True
+            cells.append(c)
+            xs.append(x)
+            ys.append(y)
+            cums.append(cum)
+        self._pending = []
+        self.cells = np.concatenate(cells)
+        self.route_x, self.route_y, self.route_cum = np.concatenate(xs), np.concatenate(ys), np.concatenate(cums)
+
+    def _compact(self) -> None:
+        slots = np.flatnonzero(self._live)
+        pending = [(int(s), *self.slice_raw(int(s))) for s in slots]
+        self.cells = np.empty(0, np.int64)
+        self.route_x = self.route_y = self.route_cum = np.empty(0, np.float64)
+        self._pending = pending + self._pending
+
+    def slice_raw(self, slot: int):
+        a, b = self.cell_lo[slot], self.cell_hi[slot]
+        c, d = self.route_lo[slot], self.route_hi[slot]
+        return self.cells[a:b].copy(), self.route_x[c:d].copy(), self.route_y[c:d].copy(), self.route_cum[c:d].copy()
+
+
+def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
+    """(lat0, lon0, cos0, x, y, cumulative length) of the route in the local metric frame."""
+    lat0, lon0 = float(route[0, 0]), float(route[0, 1])
+    cos0 = math.cos(math.radians(lat0))
+    dlon = (route[:, 1] - lon0 + 540.0) % 360.0 - 180.0
+    x = dlon * C.M_PER_DEG * cos0
+    y = (route[:, 0] - lat0) * C.M_PER_DEG
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+    return lat0, lon0, cos0, x, y, cum
+
+
+def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:
+    ts, lat, lon, _ = path
+    inside = np.flatnonzero((ts >= t0) & (ts <= t1))
+    if inside.size > MAX_EVIDENCE_POINTS:
+        inside = inside[np.unique(np.linspace(0, inside.size - 1, MAX_EVIDENCE_POINTS).round().astype(int))]
+    return [{"role": role, "ts": int(ts[i]), "lat": round(float(lat[i]), 6), "lon": round(float(lon[i]), 6)}
+            for i in inside]
+
+
+def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distance_m: float | None) -> Finding:
+    extra = float(e[C.X_EXTRA_M])
+    margin = min(extra / p.excursion_min_extra_m, float(e[C.X_MAXD_M]) / p.excursion_min_dist_m)
+    score = 1.0 - 0.5 / max(margin, 1.0)
+    ended_outside = e[C.X_CLOSED] == 0.0
+    return Finding(
+        kind="route_deviation",
+        score=score,
+        ts=int(e[C.X_END_TS]),
+        evidence={
+            "summary": (f"left the planned route for {e[C.X_LEN_M] / 1000:.2f} km, "
+                        f"{extra / 1000:.2f} km more than the route, up to {e[C.X_MAXD_M]:.0f} m away"
+                        + (" (ended off the route)" if ended_outside else "")),
+            "points": path_points(path, e[C.X_START_TS], e[C.X_END_TS]),
+            "excursion_length_m": round(float(e[C.X_LEN_M]), 1),
+            "planned_length_m": round(float(e[C.X_PLANNED_M]), 1),
+            "extra_distance_m": round(extra, 1),
+            "farthest_from_route_m": round(float(e[C.X_MAXD_M]), 1),
+            "farthest_ts": int(e[C.X_MAXD_TS]),
+            "fixes_outside": int(e[C.X_N_FIXES]),
+            "rejoined_route": not ended_outside,
+            "planned_distance_m": planned_distance_m,
+            "corridor": {"h3_res": p.h3_res, "ring": p.ring},
+            "thresholds": {"min_fixes": p.min_fixes, "excursion_min_dist_m": p.excursion_min_dist_m,
+                           "excursion_min_extra_m": p.excursion_min_extra_m},
+        },
+        detector="route.excursion",
+        version=VERSION,
+        params=params_dict(p),
+    )
+
+
+def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, reference: str, ts: int,
+                   min_ratio: float, min_extra_m: float) -> Finding | None:
+    """Trip level: the GPS distance against the planned (or straight-line) distance."""
+    if reference_m <= 0:
+        return None
+    ratio = gps_distance_m / reference_m
+    extra = gps_distance_m - reference_m
+    if ratio < min_ratio or extra < min_extra_m:
+        return None
+    margin = min(ratio / min_ratio, extra / min_extra_m)
+    return Finding(
+        kind="route_deviation",
+        score=1.0 - 0.5 / margin,
+        ts=ts,
+        evidence={
+            "summary": f"drove {ratio:.2f}x the {reference} distance ({extra / 1000:.2f} km more)",
+            "detour_ratio": round(ratio, 3),
+            "gps_distance_m": round(gps_distance_m, 1),
+            "reference": reference,
+            "reference_distance_m": round(reference_m, 1),
+            "extra_distance_m": round(extra, 1),
+            "thresholds": {"min_ratio": min_ratio, "min_extra_m": min_extra_m},
+        },
+        detector=f"route.detour_{reference.replace(' ', '_')}",
+        version=VERSION,
+        params=params_dict(p),
+    )

@@ -1,0 +1,67 @@
+"""The audit log: who (token id and role) did what, when. Written in the same transaction as
+the change it records, so the log and the state cannot disagree."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from tripguard.review.tokens import Principal
+
+ACTIONS = (
+    "token.create",
+    "token.revoke",
+    "dispute.create",
+    "dispute.decide",
+    "session.login",
+    "session.logout",
+)
+
+
+def record(
+    conn: sqlite3.Connection, actor: "Principal", action: str, target: str, detail: dict[str, Any], at: int
+) -> None:
+    conn.execute(
+        "INSERT INTO audit (at, token_id, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, actor.token_id, actor.role, action, target, orjson.dumps(detail).decode()),
+    )
+
+
+def list_entries(
+    conn: sqlite3.Connection,
+    action: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict]:
+    where, args = [], []
+    if action is not None:
+        where.append("action = ?")
+        args.append(action)
+    if since_ms is not None:
+        where.append("at >= ?")
+        args.append(since_ms)
+    if until_ms is not None:
+        where.append("at < ?")
+        args.append(until_ms)
+    sql = "SELECT id, at, token_id, role, action, target, detail FROM audit"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+    rows = conn.execute(sql, (*args, limit, offset)).fetchall()
+    return [
+        {
+            "id": r["id"],
+            "at": r["at"],
+            "token_id": r["token_id"],
+            "role": r["role"],
+            "action": r["action"],
+            "target": r["target"],
+            "detail": orjson.loads(r["detail"]),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,488 @@
+"""`tripguard simulate`: realistic Porto trips with labelled fraud, in event contract v1.
+
+Writes DIR/pings.jsonl (Kafka message values in delivery order), DIR/trips.jsonl (trip events in
+ts order) and DIR/labels.csv (trip_id, kinds, detail). Deterministic for a given seed: each trip
+draws from its own generator seeded by (seed, trip number), and the output is merged in a fixed
+order. Trips are generated in start order and streamed out through a heap, so memory holds only
+the trips in flight, not the whole output.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path as FsPath
+from typing import Any, Iterator
+
+import numpy as np
+import orjson
+
+from tripguard.contract import ALERT_KINDS
+from tripguard.errors import ConfigError, InputError
+from tripguard.fare.tariff import Tariff, load_tariffs
+from tripguard.simulate import fraud
+from tripguard.simulate.delivery import ping_objects, schedule
+from tripguard.simulate.drive import DriveParams
+from tripguard.simulate.events import (
+    CITY,
+    draw_surge,
+    draw_tolls,
+    honest_fare,
+    meter_round,
+    meter_round_up,
+    trip_ended,
+    trip_started,
+)
+from tripguard.simulate.network import RoadNetwork, Route, load_network
+from tripguard.simulate.noise import Fixes, NoiseRates, add_delivery_faults, apply_noise, draw_device
+from tripguard.simulate.real import REAL_INTERVAL_S, read_real_trips, real_trace
+from tripguard.simulate.synthetic import synthetic_base
+
+DEFAULT_START_TS_MS = 1_717_398_000_000  # 2024-06-03 07:00:00 UTC: fixed, so output is reproducible
+DEFAULT_TRIPS = 1000
+QUOTED_FARE_RATE = 0.30
+PLANNED_MAX_SNAP_M = 300.0  # real trips get a planned route only if both ends are this near a road
+PRIOR_TRIP_S = 800.0  # synthetic: expected trip duration before any trip is generated
+# Most constrained kinds are assigned first so the quotas are met on real data.
+ASSIGN_ORDER = ("route_deviation", "impossible_speed", "teleport", "gps_spoofing", "fare_inflation", "distance_mismatch")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    out_dir: FsPath
+    trips: int | None = None  # synthetic: how many (default 1000); real: at most this many
+    seed: int = 0
+    fraud_rate: float = 0.3
+    kinds: tuple[str, ...] = ALERT_KINDS
+    from_real: FsPath | None = None
+    interval_s: float | None = None  # synthetic default 4 s; real data is 15 s apart
+    start_ts_ms: int = DEFAULT_START_TS_MS
+    concurrency: int = 200
+    noise: NoiseRates = NoiseRates()
+    drive: DriveParams = DriveParams()
+    network_path: FsPath | None = None
+    tariffs_path: FsPath | None = None
+
+    def validate(self) -> None:
+        if self.trips is not None and self.trips < 1:
+            raise ConfigError(f"--trips must be >= 1, got {self.trips}")
+        if not 0.0 <= self.fraud_rate <= 1.0:
+            raise ConfigError(f"--fraud-rate must be in [0, 1], got {self.fraud_rate}")
+        unknown = [k for k in self.kinds if k not in ALERT_KINDS]
+        if unknown or not self.kinds:
+            raise ConfigError(f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ALERT_KINDS)}")
+        if self.interval_s is not None:
+            if self.from_real is not None:
+                raise ConfigError("--interval-s does not apply to --from-real (the real fixes are 15 s apart)")
+            if not 1.0 <= self.interval_s <= 60.0:
+                raise ConfigError(f"--interval-s must be in [1, 60] seconds, got {self.interval_s}")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if not 0 <= self.start_ts_ms <= 4_000_000_000_000:
+            raise ConfigError(f"--start-ts must be milliseconds since the Unix epoch (before 2096), got {self.start_ts_ms}")
+        if self.from_real is not None and not FsPath(self.from_real).is_file():
+            raise InputError(f"--from-real {self.from_real}: no such file")
+
+
+@dataclass
+class SimSummary:
+    mode: str
+    trips: int = 0
+    kinds: Counter = field(default_factory=Counter)
+    quota: dict[str, int] = field(default_factory=dict)
+    pings: int = 0
+    messages: int = 0
+    array_messages: int = 0
+    noise: Counter = field(default_factory=Counter)
+    real_rows: int = 0
+    real_skipped_short: int = 0
+    real_skipped_bad: int = 0
+    without_planned_route: int = 0
+    honest_alternative_routes: int = 0
+    span_s: float = 0.0
+    mean_concurrency: float = 0.0
+    median_concurrency: float = 0.0  # trips running at a trip's start (steady state, no ramps)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"mode {self.mode}: {self.trips} trips, {self.kinds.get('', 0)} honest, "
+               + ", ".join(f"{k} {self.kinds.get(k, 0)}" for k in ALERT_KINDS if self.kinds.get(k) or self.quota.get(k))]
+        short = {k: (q, self.kinds.get(k, 0)) for k, q in self.quota.items() if self.kinds.get(k, 0) < q}
+        if short:
+            out.append("fraud quota not met (too few eligible trips): "
+                       + ", ".join(f"{k} {got}/{q}" for k, (q, got) in short.items()))
+        if self.mode == "real":
+            out.append(f"real rows read {self.real_rows}: skipped {self.real_skipped_short} with < 5 fixes, "
+                       f"{self.real_skipped_bad} unreadable; {self.without_planned_route} trips without a planned route "
+                       f"(an end > {PLANNED_MAX_SNAP_M:.0f} m from the network)")
+        else:
+            out.append(f"honest alternative routes {self.honest_alternative_routes}")
+        out.append(f"{self.pings} pings in {self.messages} messages ({self.array_messages} arrays); noise "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(self.noise.items())))
+        out.append(f"time span {self.span_s / 3600:.2f} h; concurrent trips: {self.median_concurrency:.0f} at the median "
+                   f"trip start, {self.mean_concurrency:.0f} on average over the span; took {self.seconds:.1f} s")
+        return out
+
+
+@dataclass
+class TripBase:
+    """Everything about a trip before noise: its (possibly fraudulent) trace and its plan."""
+
+    trip_id: str
+    injection: fraud.Injection
+    planned: Route | None
+    planned_duration_s: float | None
+    pickup: tuple[float, float]
+    dropoff: tuple[float, float]
+    note: str
+    stale_first_fix_allowed: bool
+
+
+class DriverPool:
+    """Drivers are reused once free again (a few minutes after their last dropoff), so one
+    driver never has two trips at once."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.busy: list[tuple[int, int]] = []  # (free_at_ms, driver number)
+        self.free: list[int] = []
+        self.count = 0
+
+    def take(self, start_ms: int, end_ms: int) -> str:
+        while self.busy and self.busy[0][0] <= start_ms:
+            heapq.heappush(self.free, heapq.heappop(self.busy)[1])
+        if self.free:
+            d = heapq.heappop(self.free)
+        else:
+            self.count += 1
+            d = self.count
+        heapq.heappush(self.busy, (end_ms + int(self.rng.uniform(60_000, 600_000)), d))
+        return f"drv-{d:05d}"
+
+
+def _quotas(n: int, rate: float, kinds: tuple[str, ...], rng: np.random.Generator) -> dict[str, int]:
+    total = int(round(n * rate))
+    base, rem = divmod(total, len(kinds))
+    extra = set(rng.permutation(len(kinds))[:rem].tolist())
+    return {k: base + (1 if i in extra else 0) for i, k in enumerate(kinds)}
+
+
+def _trip_rng(seed: int, stream: int, i: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, i])
+
+
+# ------------------------------------------------------------------------- trip bases
+def _synthetic_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> Iterator[tuple[TripBase, np.random.Generator]]:
+    n = cfg.trips or DEFAULT_TRIPS
+    interval = cfg.interval_s or 4.0
+    rng = _trip_rng(cfg.seed, 0, 0)
+    summary.quota = _quotas(n, cfg.fraud_rate, cfg.kinds, rng)
+    kinds: list[str | None] = [None] * n
+    order = rng.permutation(n)
+    pos = 0
+    for k in cfg.kinds:
+        for idx in order[pos : pos + summary.quota[k]]:
+            kinds[idx] = k
+        pos += summary.quota[k]
+    width = max(6, len(str(n - 1)))
+    for i in range(n):
+        trng = _trip_rng(cfg.seed, 1, i)
+        kind = kinds[i]
+        base = synthetic_base(net, trng, kind, interval, cfg.drive, min_duration_s=fraud.min_duration_s(kind, interval))
+        trace = base.trace
+        if base.note.startswith("honest alternative"):
+            summary.honest_alternative_routes += 1
+        if kind in ("teleport", "impossible_speed", "gps_spoofing", "fare_inflation", "distance_mismatch"):
+            inj = _inject(kind, trace, trng, base.planned, interval, net)
+        elif kind == "route_deviation":
+            inj = fraud.honest(trace)
+            inj.kind, inj.detail = "route_deviation", base.note
+        else:
+            inj = fraud.honest(trace)
+        note = "" if kind == "route_deviation" else base.note
+        planned = base.planned
+        yield TripBase(
+            trip_id=f"sim-{i:0{width}d}",
+            injection=inj,
+            planned=planned,
+            planned_duration_s=base.planned_duration_s,
+            pickup=(float(planned.lat[0]), float(planned.lon[0])),
+            dropoff=(float(planned.lat[-1]), float(planned.lon[-1])),
+            note=note,
+            stale_first_fix_allowed=True,
+        ), trng
+
+
+def _inject(kind: str, trace, rng, planned: Route | None, interval_s: float, net: RoadNetwork) -> fraud.Injection:
+    if kind == "teleport":
+        return fraud.teleport(trace, rng)
+    if kind == "impossible_speed":
+        return fraud.impossible_speed(trace, rng)
+    if kind == "gps_spoofing":
+        return fraud.gps_spoofing(trace, rng, planned, interval_s)
+    if kind == "fare_inflation":
+        return fraud.fare_inflation(trace, rng)
+    if kind == "distance_mismatch":
+        return fraud.distance_mismatch(trace, rng)
+    if kind == "route_deviation":
+        return fraud.real_detour(trace, net, planned, rng)
+    raise ValueError(kind)
+
+
+def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[tuple[TripBase, np.random.Generator]]:
+    read = read_real_trips(cfg.from_real, limit=cfg.trips)
+    summary.real_rows = read.rows
+    summary.real_skipped_short = read.skipped_short
+    summary.real_skipped_bad = read.skipped_bad
+    if not read.trips:
+        raise InputError(f"--from-real {cfg.from_real}: no usable trip (every row has < 5 fixes or is unreadable)")
+    traces = []
+    plans: list[tuple[Route | None, float | None]] = []
+    for trip in read.trips:
+        trace, spikes = real_trace(trip)
+        traces.append(trace)
+        ends = np.flatnonzero(~spikes)[[0, -1]]
+        near = net.distance_to_road_m(trace.lat[ends], trace.lon[ends])
+        planned = None
+        if np.all(near <= PLANNED_MAX_SNAP_M):
+            a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
+            b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
+            if a != b:
+                planned = net.route(net.shortest_path(a, b))
+        plans.append((planned, net.route_time_s(planned) if planned is not None else None))
+    n = len(traces)
+    rng = _trip_rng(cfg.seed, 0, 0)
+    summary.quota = _quotas(n, cfg.fraud_rate, cfg.kinds, rng)
+    order = rng.permutation(n)
+    injections: dict[int, fraud.Injection] = {}
+    for kind in [k for k in ASSIGN_ORDER if k in cfg.kinds]:
+        want = summary.quota[kind]
+        for idx in order:
+            if want == 0:
+                break
+            if idx in injections:
+                continue
+            try:
+                injections[idx] = _inject(kind, traces[idx], _trip_rng(cfg.seed, 2, idx), plans[idx][0], REAL_INTERVAL_S, net)
+                want -= 1
+            except fraud.NotEligible:
+                continue
+    out = []
+    for i, (trip, trace) in enumerate(zip(read.trips, traces)):
+        inj = injections.get(i) or fraud.honest(trace)
+        planned, eta = plans[i]
+        if planned is None:
+            summary.without_planned_route += 1
+        out.append((TripBase(
+            trip_id=f"porto-{trip.trip_id}",
+            injection=inj,
+            planned=planned,
+            planned_duration_s=eta,
+            pickup=(float(trip.lat[0]), float(trip.lon[0])),
+            dropoff=(float(trip.lat[-1]), float(trip.lon[-1])),
+            note="",
+            stale_first_fix_allowed=False,  # real traces have their own
+        ), _trip_rng(cfg.seed, 1, i)))
+    return out
+
+
+# ------------------------------------------------------------------------- one trip
+@dataclass
+class TripOutput:
+    messages: list[tuple[int, Any]]
+    started: dict[str, Any]
+    ended: dict[str, Any]
+    label: tuple[str, str, str]
+    end_ms: int
+
+
+def _noise_note(fixes: Fixes) -> tuple[str, Counter]:
+    """What the noise did to a trip, for labels.csv's detail and the run summary."""
+    counts = Counter(t for t in fixes.tag[~fixes.duplicate].tolist() if t)
+    counts["duplicate"] = int(fixes.duplicate.sum())
+    counts["late"] = int(fixes.late.sum())
+    parts = []
+    for key in ("spike", "network", "zero", "stale", "duplicate", "late"):
+        if counts.get(key):
+            parts.append(f"{key} {counts[key]}")
+    gap = np.diff(fixes.ts_ms[~fixes.duplicate]) if fixes.n > 1 else np.zeros(0)
+    if counts.get("tunnel"):
+        parts.append(f"tunnel gap {gap.max() / 1000:.0f} s")
+    return ", ".join(parts), counts
+
+
+def build_trip(
+    base: TripBase, rng: np.random.Generator, start_ms: int, cfg: SimConfig, tariff: Tariff, pool: DriverPool
+) -> tuple[TripOutput, Counter]:
+    inj = base.injection
+    trace = inj.trace
+    rates = cfg.noise
+    device = draw_device(rng, rates)
+    if inj.speed_lie:
+        device = replace(device, reports_speed=True)  # the lie needs a reported speed
+    if inj.mock_share is not None:
+        device = replace(device, reports_mock=True)
+    stale = base.stale_first_fix_allowed and inj.gnss_faults and rng.random() < rates.stale_first_fix_rate
+    fixes = apply_noise(
+        trace, rng, rates, device, start_ms,
+        protect=inj.protect, gnss_faults=inj.gnss_faults, position_jitter=inj.position_jitter,
+        constant_accuracy_m=inj.constant_accuracy_m, stale_first_fix=stale,
+    )
+    if inj.segment_speed and device.reports_speed:
+        for row, src in enumerate(fixes.src):
+            if int(src) in inj.segment_speed:
+                fixes.speed_mps[row] = inj.segment_speed[int(src)] + rng.normal(0.0, 1.0)
+    fraud.apply_device_lies(fixes, inj, rng)
+    fixes = add_delivery_faults(fixes, rng, rates)
+
+    end_ms = start_ms + int(round(trace.duration_s * 1000.0)) + int(rng.integers(2000, 10_001))
+    end_ms = max(end_ms, int(fixes.ts_ms.max()) + 2000)
+    driver = pool.take(start_ms, end_ms)
+    objects = ping_objects(fixes, base.trip_id, driver)
+    messages = schedule(fixes, objects, rng, rates)
+
+    surge = draw_surge(rng)
+    tolls = draw_tolls(rng)
+    duration_s = (end_ms - start_ms) / 1000.0
+    honest = honest_fare(tariff, trace.true_distance_m, duration_s, surge, tolls)
+    claimed_fare = honest
+    claimed_distance = trace.true_distance_m * rng.normal(1.0, 0.01)
+    if inj.fare_factor != 1.0:
+        claimed_fare = meter_round_up(honest * inj.fare_factor)
+        inj.detail += f" ({honest:.2f} -> {claimed_fare:.2f} {tariff.currency})"
+    if inj.distance_factor != 1.0:
+        claimed_distance = trace.true_distance_m * inj.distance_factor
+        inj.detail += f" ({trace.true_distance_m:.0f} -> {claimed_distance:.0f} m)"
+    planned = base.planned
+    quoted = None
+    if planned is not None and rng.random() < QUOTED_FARE_RATE:
+        quoted = meter_round(tariff.expected_fare(planned.length_m, base.planned_duration_s, surge))
+    started = trip_started(
+        base.trip_id, driver, start_ms, base.pickup, base.dropoff,
+        np.column_stack([planned.lat, planned.lon]) if planned is not None else None,
+        planned.length_m if planned is not None else None, base.planned_duration_s, surge, quoted,
+    )
+    ended = trip_ended(base.trip_id, driver, end_ms, claimed_fare, tariff.currency, claimed_distance, duration_s, tolls)
+    noise_note, counts = _noise_note(fixes)
+    detail = "; ".join(p for p in (inj.detail, base.note, f"noise: {noise_note}" if noise_note else "") if p)
+    label = (base.trip_id, inj.kind or "", detail)
+    return TripOutput(messages, started, ended, label, end_ms), counts
+
+
+# ------------------------------------------------------------------------- the run
+def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
+    cfg.validate()
+    t_begin = time.perf_counter()
+    net = load_network(str(cfg.network_path) if cfg.network_path else None)
+    tariffs = load_tariffs(cfg.tariffs_path)
+    if CITY not in tariffs:
+        raise ConfigError(f"no tariff for {CITY}")
+    tariff = tariffs[CITY]
+    real = cfg.from_real is not None
+    summary = SimSummary(mode="real" if real else "synthetic")
+    out = FsPath(cfg.out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create ({exc.strerror})") from None
+
+    time_rng = _trip_rng(cfg.seed, 9, 0)
+    if real:
+        bases: Any = _real_bases(cfg, net, summary)
+        total = len(bases)
+        mean_s = float(np.mean([b.injection.trace.duration_s for b, _ in bases]))
+    else:
+        bases = _synthetic_bases(cfg, net, summary)
+        total = cfg.trips or DEFAULT_TRIPS
+        mean_s = None
+
+    pings_heap: list[tuple[int, int, int, bytes]] = []
+    trips_heap: list[tuple[int, int, int, bytes]] = []
+    labels: list[tuple[str, str, str]] = []
+    pool = DriverPool(_trip_rng(cfg.seed, 8, 0))
+    start_ms = cfg.start_ts_ms
+    durations_sum = 0.0
+    last_end = cfg.start_ts_ms
+    intervals: list[tuple[int, int]] = []
+    with open(out / "pings.jsonl", "wb") as pings_fh, open(out / "trips.jsonl", "wb") as trips_fh, _progress(
+        progress and total >= 200, total, "simulating trips"
+    ) as advance:
+
+        def flush(heap: list, fh, before_ms: int | None) -> None:
+            while heap and (before_ms is None or heap[0][0] < before_ms):
+                fh.write(heapq.heappop(heap)[3])
+
+        for i, (base, rng) in enumerate(bases):
+            if i > 0:
+                typical = mean_s if mean_s is not None else (PRIOR_TRIP_S + durations_sum) / (i + 1)
+                start_ms += int(round(time_rng.exponential(typical / cfg.concurrency) * 1000.0))
+            # Everything still queued before this start is final: later trips deliver after it.
+            flush(pings_heap, pings_fh, start_ms)
+            flush(trips_heap, trips_fh, start_ms)
+            trip, counts = build_trip(base, rng, start_ms, cfg, tariff, pool)
+            durations_sum += (trip.end_ms - start_ms) / 1000.0
+            intervals.append((start_ms, trip.end_ms))
+            last_end = max(last_end, trip.end_ms)
+            for j, (at, value) in enumerate(trip.messages):
+                heapq.heappush(pings_heap, (at, i, j, orjson.dumps(value) + b"\n"))
+                summary.messages += 1
+                if isinstance(value, list):
+                    summary.array_messages += 1
+                    summary.pings += len(value)
+                else:
+                    summary.pings += 1
+            heapq.heappush(trips_heap, (trip.started["ts"], i, 0, orjson.dumps(trip.started) + b"\n"))
+            heapq.heappush(trips_heap, (trip.ended["ts"], i, 1, orjson.dumps(trip.ended) + b"\n"))
+            labels.append(trip.label)
+            summary.trips += 1
+            summary.kinds[trip.label[1]] += 1
+            summary.noise.update(counts)
+            advance()
+        flush(pings_heap, pings_fh, None)
+        flush(trips_heap, trips_fh, None)
+
+    with open(out / "labels.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["trip_id", "kinds", "detail"])
+        writer.writerows(labels)
+    summary.span_s = (last_end - cfg.start_ts_ms) / 1000.0
+    summary.mean_concurrency = durations_sum / summary.span_s if summary.span_s > 0 else 0.0
+    if intervals:
+        starts = np.array([a for a, _ in intervals])
+        ends = np.sort(np.array([b for _, b in intervals]))
+        running = np.arange(1, len(starts) + 1) - np.searchsorted(ends, starts, side="right")
+        summary.median_concurrency = float(np.median(running))
+    summary.seconds = time.perf_counter() - t_begin
+    return summary
+
+
+class _progress:
+    """A rich progress bar on stderr (only for large runs); yields an advance() callable."""
+
+    def __init__(self, enabled: bool, total: int, label: str):
+        self.enabled = enabled
+        self.total = total
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        self.bar.__enter__()
+        task = self.bar.add_task(self.label, total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
