@@ -18,7 +18,7 @@ pytestmark = pytest.mark.kafka
 PARTITIONS = 4
 
 
-def _wait_for_alerts(bootstrap, topic, want: set[str], timeout_s: float = 90) -> list[str]:
+def _wait_for_alerts(bootstrap, topic, want: set[str], timeout_s: float = 180, worker=None) -> list[str]:
     def complete():
         ids = alert_ids(bootstrap, topic)
         return ids if set(ids) >= want else None
@@ -26,8 +26,10 @@ def _wait_for_alerts(bootstrap, topic, want: set[str], timeout_s: float = 90) ->
     try:
         return wait_until(complete, timeout_s, 1.0, "every replay alert on the alerts topic")
     except AssertionError:
-        ids = set(alert_ids(bootstrap, topic))
-        raise AssertionError(f"missing {len(want - ids)} of {len(want)} alerts; {len(ids - want)} unexpected")
+        got = {json.loads(r.value)["alert_id"]: json.loads(r.value) for r in read_topic(bootstrap, topic)}
+        extra = [(a["trip_id"], a["kind"], a["ts"]) for k, a in got.items() if k not in want]
+        log = worker.log()[-3000:] if worker else ""
+        raise AssertionError(f"missing {len(want - set(got))} of {len(want)} alerts; unexpected: {extra}\n{log}")
 
 
 def test_end_to_end_alerts_equal_replay(kafka_bootstrap, tmp_path):
@@ -42,7 +44,7 @@ def test_end_to_end_alerts_equal_replay(kafka_bootstrap, tmp_path):
     try:
         worker.wait_for_log(r"assigned partitions \[0, 1, 2, 3\]")
         produce(kafka_bootstrap, settings, pings, trips)
-        _wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want_ids)
+        _wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want_ids, worker=worker)
         time.sleep(3)  # anything extra would show now
         records = read_topic(kafka_bootstrap, settings.alerts_topic)
         alerts = [Alert.model_validate_json(r.value) for r in records]  # the contract's fields
@@ -95,7 +97,7 @@ def test_two_workers_split_partitions_and_take_over_after_sigkill(kafka_bootstra
         a.kill()  # SIGKILL: no checkpoint, no goodbye to the group
         wait_until(lambda: b.owned() == set(range(PARTITIONS)), 60, 0.5, "the survivor owning every partition")
         assert producer.wait(120) == 0, producer.stderr.read().decode()
-        _wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want_ids)
+        _wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want_ids, worker=b)
         time.sleep(3)
         got = alert_ids(kafka_bootstrap, settings.alerts_topic)
         assert set(got) == want_ids  # nothing lost, nothing invented (repeats of an id are allowed)
@@ -128,7 +130,7 @@ def test_sigkill_at_five_random_moments(kafka_bootstrap, tmp_path):
             worker = WorkerProcess(kafka_bootstrap, settings, state, tmp_path / "worker.log").start()
             worker.wait_for_log("assigned partitions")
         assert producer.wait(180) == 0, producer.stderr.read().decode()
-        _wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want_ids, timeout_s=120)
+        _wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want_ids, worker=worker)
         time.sleep(3)
         got = alert_ids(kafka_bootstrap, settings.alerts_topic)
         assert kills == 5

@@ -39,6 +39,7 @@ from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
 from tripguard.stream.publisher import Publisher
 from tripguard.stream.store import PartitionStore
+from tripguard.stream.warmup import warm_up
 from tripguard.stream.topics import MissingTopics, check_copartitioned, create_topics
 
 log = logging.getLogger("tripguard.stream")
@@ -126,6 +127,7 @@ class Worker:
                 return 0  # stopped while waiting for the broker
             log.info("%s and %s have %d partitions each (co-partitioned by trip_id); group %s, worker %s",
                      self.topic[PINGS], self.topic[TRIPS], partitions, self.settings.group, self.worker_id)
+            log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s", warm_up(self._new_engine()))
             await self._start_clients()
             backoff = 0.5
             while not self.stopping.is_set():
@@ -136,6 +138,11 @@ class Worker:
                     self.metrics.broker_errors.inc()
                     self.broker_ok = False
                     log.warning("Kafka error (%r); retrying in %.1f s", exc, backoff)
+                    await self._sleep(backoff)
+                    backoff = min(BACKOFF_MAX_S, backoff * 2)
+                except Exception:  # a bug must not stop the stream; nothing is committed past it
+                    self.metrics.batch_errors.inc()
+                    log.exception("unexpected error in the worker loop; retrying in %.1f s", backoff)
                     await self._sleep(backoff)
                     backoff = min(BACKOFF_MAX_S, backoff * 2)
             async with self.lock:
@@ -478,7 +485,13 @@ class Worker:
                 cid = uuid.uuid4().hex
                 extra = {"checkpoint_id": cid, "offsets": offsets, "topics": self.topic, "group": self.settings.group,
                          "writer": self.worker_id, "written_at_ms": int(time.time() * 1000)}
-                self.store.save(p, snapshot_engine(st.engine, {p}, extra=extra))
+                try:
+                    self.store.save(p, snapshot_engine(st.engine, {p}, extra=extra))
+                except OSError as exc:  # disk full, permissions: keep running, commit nothing
+                    self.metrics.checkpoints_failed.inc()
+                    log.error("checkpoint of partition %d failed: cannot write %s (%s); offsets not committed",
+                              p, self.store.path(p), exc)
+                    return False
                 st.checkpoint_id, st.saved_offsets, st.engine_dirty = cid, offsets, False
             for side in SIDES:
                 commit[self._tp(side, p)] = offsets[side]
