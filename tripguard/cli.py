@@ -225,6 +225,29 @@ def tail(
 
 
 @app.command()
+def demo(
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: the embedded broker."),
+    trips: int = typer.Option(60, "--trips", min=1, help="Simulated Porto trips (30 % with injected fraud)."),
+    rate: float = typer.Option(300.0, "--rate", min=1.0, help="Pings per second sent to the broker."),
+    seed: int = typer.Option(0, "--seed", help="Simulator seed."),
+    metrics_port: int = typer.Option(0, "--metrics-port", help="Worker /metrics and /healthz; 0 = any free port."),
+    pause_close_s: float = typer.Option(3.0, "--pause-close-s", help="Quiet time after which ended trips close."),
+) -> None:
+    """The streaming pipeline live: broker, worker, simulated traffic, alerts printed as they happen."""
+    import asyncio
+
+    from rich.console import Console
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.demo import demo as run_demo
+    from tripguard.stream.service import configure_logging
+
+    settings = load_settings(bootstrap=bootstrap, metrics_port=metrics_port, pause_close_s=pause_close_s)
+    configure_logging("INFO")
+    raise typer.Exit(asyncio.run(run_demo(settings, trips, rate, seed, Console())))
+
+
+@app.command()
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
     trips: Optional[int] = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
