@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 
 import pytest
@@ -135,6 +136,9 @@ def test_sigkill_at_five_random_moments(kafka_bootstrap, tmp_path):
         got = alert_ids(kafka_bootstrap, settings.alerts_topic)
         assert kills == 5
         assert set(got) == want_ids  # an uninterrupted run gives replay's set (test above)
+        # the kills hit trips in flight: restarts resumed from snapshots holding live trips
+        restored = [int(n) for n in re.findall(r"restored (\d+) live trip", (tmp_path / "worker.log").read_text())]
+        assert len(restored) >= 5 * PARTITIONS and sum(restored) > 0
     finally:
         producer.kill()
         worker.stop()

@@ -109,7 +109,6 @@ class Worker:
         self.last_loop_at = time.monotonic()
         self.last_checkpoint_at = time.monotonic()
         self.last_topic_check_at = 0.0
-        self.broker_ok = False
         self.inputs_recreated_at_ms = 0  # when this worker last re-created the input topics
         self.buffer_limit = max(2 * settings.batch_max_records, 1000)
 
@@ -136,7 +135,6 @@ class Worker:
                     backoff = 0.5
                 except KafkaError as exc:
                     self.metrics.broker_errors.inc()
-                    self.broker_ok = False
                     log.warning("Kafka error (%r); retrying in %.1f s", exc, backoff)
                     await self._sleep(backoff)
                     backoff = min(BACKOFF_MAX_S, backoff * 2)
@@ -221,7 +219,6 @@ class Worker:
                 await self._sleep(backoff)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
         self.consumer.subscribe([self.topic[PINGS], self.topic[TRIPS]], listener=_Listener(self))
-        self.broker_ok = True
 
     async def _stop_clients(self) -> None:
         for client in (self.consumer, self.producer):
@@ -236,8 +233,6 @@ class Worker:
 
     async def _step(self) -> None:
         s = self.settings
-        if self.publisher.queued:
-            await self.publisher.pump()  # deliveries that failed earlier
         generation = self.generation
         records = await self.consumer.getmany(timeout_ms=s.batch_max_ms, max_records=s.batch_max_records)
         async with self.lock:
@@ -247,7 +242,6 @@ class Worker:
                 self._seek_to_next_read()
                 return
             now = time.monotonic()
-            self.broker_ok = True
             for tp, batch in records.items():
                 st = self.parts.get(tp.partition)
                 side = self.side_of.get(tp.topic)
@@ -259,7 +253,7 @@ class Worker:
             await self._rewind_truncated_logs()
             for st in list(self.parts.values()):
                 self._advance(st, now)
-            await self.publisher.pump()
+            await self.publisher.pump()  # hand outputs to the producer (and re-send failed ones)
             if now - self.last_checkpoint_at >= s.checkpoint_interval_s:
                 await self._checkpoint(set(self.parts))
             self._update_gauges()
@@ -289,7 +283,6 @@ class Worker:
         try:
             created = await asyncio.wait_for(create_topics(self.bootstrap, self.settings), 15)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-            self.broker_ok = False
             log.warning("topic check on %s failed (%r)", self.bootstrap, exc)
             return
         if created:
@@ -628,7 +621,6 @@ class Worker:
             "group": self.settings.group,
             "partitions": sorted(self.parts),
             "broker": self.bootstrap,
-            "broker_ok": self.broker_ok,
             "outbox": len(self.publisher) if self.publisher else 0,
             "last_loop_s_ago": round(stalled_s, 3),
         }
