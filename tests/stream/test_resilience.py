@@ -182,3 +182,52 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
         assert worker.health()["status"] == "ok"
     finally:
         worker.stop()
+
+
+def test_an_engine_exception_rewinds_the_partition_and_loses_nothing(kafka_bootstrap, tmp_path, monkeypatch,
+                                                                     run_async):
+    """An unexpected exception inside Engine.process (injected here, in an in-process worker): the
+    partition goes back to its last checkpoint and reads again; the error shows in the metrics;
+    the worker keeps running and the alert set is still replay's."""
+    from tripguard.engine import Engine
+    from tripguard.stream.worker import Worker
+
+    settings = unique_settings("fault", state_dir=tmp_path / "state", metrics_port=0, checkpoint_interval_s=1,
+                               pause_close_s=2, batch_max_ms=100)
+    make_topics(kafka_bootstrap, settings, PARTITIONS)
+    pings, trips, _ = traffic(tmp_path / "in", seed=51, n_trips=30, n_partitions=PARTITIONS)
+    want = {a["alert_id"] for a in replay_alerts(pings, trips, tmp_path / "replay")}
+    real_process = Engine.process
+    calls = {"n": 0, "failed": 0}
+
+    def flaky_process(self, batch, now_ms=None):
+        calls["n"] += 1
+        if not calls["failed"] and any(t.startswith("trip-") for t in batch.trip_id):  # first traffic batch
+            calls["failed"] += 1
+            raise RuntimeError("injected engine fault")
+        return real_process(self, batch, now_ms)
+
+    monkeypatch.setattr(Engine, "process", flaky_process)
+
+    async def scenario():
+        worker = Worker(settings, kafka_bootstrap)
+        task = asyncio.create_task(worker.run())
+        while not worker.parts:
+            assert not task.done(), task
+            await asyncio.sleep(0.1)
+        await asyncio.to_thread(produce, kafka_bootstrap, settings, pings, trips)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            got = set(await asyncio.to_thread(alert_ids, kafka_bootstrap, settings.alerts_topic))
+            if got >= want:
+                break
+            await asyncio.sleep(1)
+        assert not task.done()
+        worker.stopping.set()
+        assert await task == 0
+        return got, worker.metrics
+
+    got, metrics = run_async(scenario(), timeout_s=240)
+    assert calls["failed"] == 1
+    assert metrics.batch_errors._value.get() == 1
+    assert got == want

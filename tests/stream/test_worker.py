@@ -119,11 +119,11 @@ def test_sigkill_at_five_random_moments(kafka_bootstrap, tmp_path):
     state = tmp_path / "state"
     worker = WorkerProcess(kafka_bootstrap, settings, state, tmp_path / "worker.log").start()
     worker.wait_for_log("assigned partitions")
-    producer = produce(kafka_bootstrap, settings, pings, trips, rate=n_pings / 90, background=True)
+    producer = produce(kafka_bootstrap, settings, pings, trips, rate=n_pings / 120, background=True)  # ~2 min of traffic
     kills = 0
     try:
         for _ in range(5):
-            time.sleep(rng.uniform(2.0, 8.0))
+            time.sleep(rng.uniform(1.5, 6.0))
             assert producer.poll() is None, "traffic ended before the fifth kill: slow the producer down"
             worker.kill()
             kills += 1

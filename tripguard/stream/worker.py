@@ -126,7 +126,11 @@ class Worker:
                 return 0  # stopped while waiting for the broker
             log.info("%s and %s have %d partitions each (co-partitioned by trip_id); group %s, worker %s",
                      self.topic[PINGS], self.topic[TRIPS], partitions, self.settings.group, self.worker_id)
-            log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s", warm_up(self._new_engine()))
+            try:
+                log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s",
+                         warm_up(self._new_engine()))
+            except Exception:  # the batches will show whether it is real; they are handled one by one
+                log.exception("engine warm-up failed")
             await self._start_clients()
             backoff = 0.5
             while not self.stopping.is_set():
