@@ -3,6 +3,8 @@ them in replay's merge order; and one engine per partition gives replay's alerts
 
 from __future__ import annotations
 
+import math
+
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,7 +42,8 @@ def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts,
 
     def turn():
         # a side is caught up when everything it has was read (position == highwater)
-        out.extend(aligner.release(fed[PINGS] == len(pings), fed[TRIPS] == len(trips)))
+        out.extend(aligner.release(math.inf if fed[PINGS] == len(pings) else None,
+                                   math.inf if fed[TRIPS] == len(trips) else None))
 
     for from_pings, n in arrivals:  # fetches of random size from either topic, then a loop turn
         side = PINGS if from_pings else TRIPS
@@ -59,10 +62,11 @@ def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts,
 
 def test_an_empty_side_that_is_behind_blocks_the_other():
     aligner = Aligner()
-    aligner.add(Pending(PINGS, 100, 0, None))
-    assert aligner.release(pings_caught_up=True, trips_caught_up=False) == []
+    aligner.add(Pending(PINGS, 100, 0, None, read_at_ms=1000.0))
+    assert aligner.release(math.inf, None) == []  # trips not caught up
+    assert aligner.release(math.inf, 900.0) == []  # caught up, but known from a fetch older than the ping
     assert aligner.first_offset(PINGS) == 0 and aligner.first_offset(TRIPS) is None
-    assert [it.ts for it in aligner.release(True, True)] == [100]
+    assert [it.ts for it in aligner.release(math.inf, 1001.0)] == [100]  # a fresh answer: nothing came
 
 
 def _alerts(messages: list[dict]) -> set[str]:

@@ -29,7 +29,10 @@ def _wait_for_alerts(bootstrap, topic, want: set[str], timeout_s: float = 180, w
     except AssertionError:
         got = {json.loads(r.value)["alert_id"]: json.loads(r.value) for r in read_topic(bootstrap, topic)}
         extra = [(a["trip_id"], a["kind"], a["ts"]) for k, a in got.items() if k not in want]
-        log = worker.log()[-3000:] if worker else ""
+        log = ""
+        if worker:
+            m = {k: v for k, v in worker.metrics().items() if "_bucket" not in k and "_created" not in k}
+            log = f"{m}\n{worker.health()}\n{worker.log()[-3000:]}"
         raise AssertionError(f"missing {len(want - set(got))} of {len(want)} alerts; unexpected: {extra}\n{log}")
 
 

@@ -4,8 +4,14 @@ The worker reads the two topics independently, so after a restart it may hold pi
 the trip events (or the other way round). Released as they come, a trip_started would reach the
 engine "late" in event time and the result would differ from replay. The aligner releases the
 buffered records with the same two-way merge as `tripguard.inputs.merge_on_ts`: each topic keeps
-its own order, the smaller head ts goes first, on equal ts the trip event first. A side whose
-buffer is empty blocks the release unless it is caught up (nothing more to read right now).
+its own order, the smaller head ts goes first, on equal ts the trip event first.
+
+A side whose buffer is empty blocks the release unless it is caught up (nothing more to read)
+*and* that was seen in a fetch answered after the other side's head record was read. A highwater
+known from an older fetch could be stale: a live producer writes trip_started before the trip's
+first ping, but the two topics are fetched independently, and releasing the ping on an old "trips
+is caught up" would put it first. The caller passes, per side, the time (ms) of the fetch response
+that showed it caught up, or None.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class Pending:
     record: Any
     rows: list | None = None
     event: Any = None
+    read_at_ms: float = 0.0  # wall clock when the worker read it
 
 
 class Aligner:
@@ -48,17 +55,17 @@ class Aligner:
         buf = self.buffers[side]
         return buf[0].offset if buf else None
 
-    def release(self, pings_caught_up: bool, trips_caught_up: bool) -> list[Pending]:
+    def release(self, pings_caught_up_at_ms: float | None, trips_caught_up_at_ms: float | None) -> list[Pending]:
+        """Records in merge order, as far as it is known. `*_caught_up_at_ms`: when a fetch
+        response showed that side caught up (None: it is not); math.inf: caught up for good."""
         pings, trips = self.buffers[PINGS], self.buffers[TRIPS]
         out: list[Pending] = []
         while True:
             if pings and trips:
                 out.append(trips.popleft() if trips[0].ts <= pings[0].ts else pings.popleft())
-            elif pings and trips_caught_up:
-                out.extend(pings)
-                pings.clear()
-            elif trips and pings_caught_up:
-                out.extend(trips)
-                trips.clear()
+            elif pings and trips_caught_up_at_ms is not None and trips_caught_up_at_ms > pings[0].read_at_ms:
+                out.append(pings.popleft())
+            elif trips and pings_caught_up_at_ms is not None and pings_caught_up_at_ms > trips[0].read_at_ms:
+                out.append(trips.popleft())
             else:
                 return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import os
 import signal
 import socket
@@ -55,7 +56,9 @@ ENGINE_RETRY_MAX_S = 60.0
 class PartitionState:
     partition: int
     engine: Engine
-    next_read: dict[str, int]  # per side: offset after the last record read (where reading resumes)
+    # per side: offset after the last record read (where reading resumes); None until the consumer
+    # has resolved a partition that starts from the group's committed offset (or the beginning)
+    next_read: dict[str, int | None]
     aligner: Aligner = field(default_factory=Aligner)
     last_record_at: float = field(default_factory=time.monotonic)
     pause_closed: bool = False  # close_ended already ran during the current pause
@@ -65,14 +68,15 @@ class PartitionState:
     hold_until: float = 0.0  # after an engine error: retry not before this (monotonic)
     errors: int = 0
 
-    def offsets(self) -> dict[str, int]:
+    def offsets(self) -> dict[str, int] | None:
         """Per side, the first record NOT yet given to the engine (the aligner may hold records
-        already read): where a restored copy of this state must resume."""
+        already read): where a restored copy of this state must resume. None while a position is
+        still unknown."""
         out = {}
         for side in SIDES:
             first = self.aligner.first_offset(side)
             out[side] = first if first is not None else self.next_read[side]
-        return out
+        return None if None in out.values() else out
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -197,6 +201,9 @@ class Worker:
             # round-robin would split a trip's pings and events between workers.
             partition_assignment_strategy=(RangePartitionAssignor,),
             metadata_max_age_ms=5000,  # notice re-created topics quickly
+            # an idle fetch returns after this: the aligner waits for one fresh answer of the other
+            # topic before it releases a record alone, so this bounds that wait
+            fetch_max_wait_ms=100,
             session_timeout_ms=6_000,  # a SIGKILLed member's partitions move on after this
             heartbeat_interval_ms=1_000,
             request_timeout_ms=20_000,
@@ -254,6 +261,7 @@ class Worker:
                 self.metrics.records.labels(tp.topic).inc(len(batch))
                 for record in batch:
                     self._ingest(st, side, record, now)
+            await self._resolve_positions()
             await self._rewind_truncated_logs()
             for st in list(self.parts.values()):
                 self._advance(st, now)
@@ -273,7 +281,7 @@ class Worker:
             for side in SIDES:
                 tp = self._tp(side, st.partition)
                 hw = self.consumer.highwater(tp)
-                if hw is None or st.next_read[side] <= hw:
+                if hw is None or st.next_read[side] is None or st.next_read[side] <= hw:
                     continue
                 start = (await self.consumer.beginning_offsets([tp]))[tp]
                 log.warning("%s[%d]: position %d is past the end of the log (%d): the topic was re-created; "
@@ -302,7 +310,7 @@ class Worker:
             self.inputs_recreated_at_ms = int(time.time() * 1000)
             self.generation += 1  # records fetched before this point are from the old topics
             for st in self.parts.values():
-                held = st.aligner.release(True, True)  # read before the loss: use them, they are gone
+                held = st.aligner.release(math.inf, math.inf)  # read before the loss: use them, they are gone
                 if held:
                     self._process(st, held)
                 st.next_read = {side: 0 for side in SIDES}
@@ -341,7 +349,7 @@ class Worker:
             self._dead_letter(record, f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
                                       f"co-partitioned by it), got {key!r}")
             return
-        st.aligner.add(Pending(side, ts, record.offset, record, rows, event))
+        st.aligner.add(Pending(side, ts, record.offset, record, rows, event, read_at_ms=time.time() * 1000))
 
     def _dead_letter(self, record, reason: str) -> None:
         headers = [
@@ -353,19 +361,23 @@ class Worker:
         self.publisher.send(self.settings.dlq_topic, record.key, record.value, headers)
         self.metrics.dlq.labels(record.topic).inc()
 
-    def _caught_up(self, st: PartitionState, side: str) -> bool:
-        hw = self.consumer.highwater(self._tp(side, st.partition))
-        return hw is not None and st.next_read[side] >= hw
+    def _caught_up_at_ms(self, st: PartitionState, side: str) -> float | None:
+        """When the last fetch response showing this side caught up arrived (ms), else None."""
+        tp = self._tp(side, st.partition)
+        hw = self.consumer.highwater(tp)
+        if hw is None or st.next_read[side] is None or st.next_read[side] < hw:
+            return None
+        return self.consumer.last_poll_timestamp(tp)
 
     def _advance(self, st: PartitionState, now: float) -> None:
         p = st.partition
         if now < st.hold_until:
             return
-        caught = {side: self._caught_up(st, side) for side in SIDES}
+        caught = {side: self._caught_up_at_ms(st, side) for side in SIDES}
         items = st.aligner.release(caught[PINGS], caught[TRIPS])
         if items:
             self._process(st, items)
-        elif (not len(st.aligner) and caught[PINGS] and caught[TRIPS] and not st.pause_closed
+        elif (not len(st.aligner) and caught[PINGS] is not None and caught[TRIPS] is not None and not st.pause_closed
               and now - st.last_record_at >= self.settings.pause_close_s):
             # The input paused: trips whose trip_ended arrived need not wait for event time.
             st.pause_closed = True
@@ -478,6 +490,8 @@ class Worker:
             if st is None:
                 continue
             offsets = st.offsets()
+            if offsets is None:  # nothing read yet and the start position not resolved: nothing to save
+                continue
             if st.engine_dirty or offsets != st.saved_offsets:
                 cid = uuid.uuid4().hex
                 extra = {"checkpoint_id": cid, "offsets": offsets, "topics": self.topic, "group": self.settings.group,
@@ -542,12 +556,15 @@ class Worker:
         blob = self.store.load(p)
         parked = self.parked.pop(p, None)
         if parked is not None and _checkpoint_id(blob) == parked.checkpoint_id:
-            offsets = parked.offsets()
+            offsets = {}
+            for side in SIDES:
+                first = parked.aligner.first_offset(side)
+                offsets[side] = first if first is not None else parked.next_read[side]
+                if offsets[side] is not None:
+                    self.consumer.seek(self._tp(side, p), offsets[side])
             parked.aligner = Aligner()
             parked.next_read = offsets
             parked.last_record_at = time.monotonic()
-            for side in SIDES:
-                self.consumer.seek(self._tp(side, p), offsets[side])
             log.info("partition %d: kept its in-memory state (newer than the file), reading from %s", p, offsets)
             return parked
         st = self._restore(p, blob)
@@ -557,19 +574,11 @@ class Worker:
             log.info("partition %d: restored %d live trip(s) from %s, reading from %s", p, st.engine.live_trips,
                      self.store.path(p), st.next_read)
             return st
-        # No usable snapshot: the group's committed offsets, else the beginning.
-        next_read = {}
-        for side in SIDES:
-            tp = self._tp(side, p)
-            committed = await self.consumer.committed(tp)
-            if committed is None:
-                await self.consumer.seek_to_beginning(tp)
-                committed = 0
-            else:
-                self.consumer.seek(tp, committed)
-            next_read[side] = committed
-        log.info("partition %d: no state file, reading from %s", p, next_read)
-        return PartitionState(p, self._new_engine(), next_read=next_read, saved_offsets=None)
+        # No usable snapshot: no seek, so the consumer starts from the group's committed offsets,
+        # else the beginning (auto_offset_reset). Nothing is awaited here: offset lookups inside
+        # the rebalance callback stall the fetcher. The position is resolved in the loop.
+        log.info("partition %d: no state file, reading from the group's committed offsets (else the beginning)", p)
+        return PartitionState(p, self._new_engine(), next_read={side: None for side in SIDES}, saved_offsets=None)
 
     def _restore(self, p: int, blob: bytes | None) -> PartitionState | None:
         if blob is None:
@@ -594,11 +603,24 @@ class Worker:
 
     def _seek_to_next_read(self) -> None:
         for st in self.parts.values():
-            offsets = st.offsets()
-            st.aligner = Aligner()
-            st.next_read = dict(offsets)
             for side in SIDES:
-                self.consumer.seek(self._tp(side, st.partition), offsets[side])
+                first = st.aligner.first_offset(side)
+                offset = first if first is not None else st.next_read[side]
+                if offset is not None:
+                    st.next_read[side] = offset
+                    self.consumer.seek(self._tp(side, st.partition), offset)
+            st.aligner = Aligner()
+
+    async def _resolve_positions(self) -> None:
+        """Where the consumer starts a partition that had no snapshot (committed offset or beginning)."""
+        for st in self.parts.values():
+            for side in SIDES:
+                if st.next_read[side] is None:
+                    try:
+                        st.next_read[side] = await asyncio.wait_for(
+                            self.consumer.position(self._tp(side, st.partition)), 1.0)
+                    except (asyncio.TimeoutError, KafkaError):
+                        pass  # not yet: next turn
 
     def _new_engine(self) -> Engine:
         s = self.settings
@@ -613,7 +635,7 @@ class Worker:
             for side in SIDES:
                 tp = self._tp(side, p)
                 hw = self.consumer.highwater(tp)
-                if hw is not None:
+                if hw is not None and st.next_read[side] is not None:
                     self.metrics.lag.labels(tp.topic, str(p)).set(max(0, hw - st.next_read[side]))
 
     def health(self) -> tuple[bool, dict]:
