@@ -210,6 +210,15 @@ class WorkerProcess:
     def health(self) -> dict:
         return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{self.port()}/healthz", timeout=5).read())
 
+    def diagnostics(self) -> str:
+        """Metrics, health and the log's tail, for a failure message."""
+        try:
+            m = {k: v for k, v in self.metrics().items() if "_bucket" not in k and "_created" not in k}
+            health = self.health()
+        except Exception as exc:  # the worker may be gone
+            m, health = {}, repr(exc)
+        return f"\nworker metrics: {m}\nhealth: {health}\nlog:\n{self.log()[-4000:]}"
+
     def owned(self) -> set[int]:
         return set(self.health()["partitions"])
 
@@ -270,7 +279,8 @@ def alert_ids(bootstrap: str, topic: str) -> list[str]:
     return [json.loads(r.value)["alert_id"] for r in read_topic(bootstrap, topic)]
 
 
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition"):
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition",
+               worker: "WorkerProcess | None" = None):
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
@@ -278,7 +288,8 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.5, what: str =
         if last:
             return last
         time.sleep(interval_s)
-    raise AssertionError(f"{what} not reached within {timeout_s} s (last: {last!r})")
+    raise AssertionError(f"{what} not reached within {timeout_s} s (last: {last!r})" + (worker.diagnostics()
+                                                                                        if worker else ""))
 
 
 def make_topics(bootstrap: str, settings: Settings, partitions: int) -> None:

@@ -49,7 +49,8 @@ def test_broker_restart_mid_run_recovers_without_help(tmp_path):
         worker.wait_for_log("assigned partitions")
         pid = worker.proc.pid
         produce(broker.bootstrap, settings, before_pings, before_trips)
-        wait_until(_complete(broker.bootstrap, settings.alerts_topic, want_before), 90, 1.0, "alerts before")
+        wait_until(_complete(broker.bootstrap, settings.alerts_topic, want_before), 90, 1.0, "alerts before",
+                   worker=worker)
 
         broker.stop()  # memory storage: topics, records and group offsets are gone
         time.sleep(3)
@@ -58,7 +59,8 @@ def test_broker_restart_mid_run_recovers_without_help(tmp_path):
         worker.wait_for_log(r"assigned partitions \[0, 1, 2, 3\][\s\S]*assigned partitions \[0, 1, 2, 3\]",
                             timeout_s=90)
         produce(broker.bootstrap, settings, after_pings, after_trips)
-        wait_until(_complete(broker.bootstrap, settings.alerts_topic, want_after), 120, 1.0, "alerts after")
+        wait_until(_complete(broker.bootstrap, settings.alerts_topic, want_after), 120, 1.0, "alerts after",
+                   worker=worker)
         time.sleep(3)
         assert set(alert_ids(broker.bootstrap, settings.alerts_topic)) == want_after
         assert worker.proc.pid == pid and worker.proc.poll() is None  # the same process, never restarted
@@ -156,8 +158,8 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
         n_bad = n_file_pings + n_file_trips + n_direct
         wait_until(lambda: worker.metrics().get('tripguard_dlq_total{source_topic="%s"}' % settings.pings_topic, 0)
                    + worker.metrics().get('tripguard_dlq_total{source_topic="%s"}' % settings.trips_topic, 0)
-                   >= n_bad, 120, 1.0, "every bad message counted")
-        wait_until(_complete(kafka_bootstrap, settings.alerts_topic, want), 90, 1.0, "alerts")
+                   >= n_bad, 120, 1.0, "every bad message counted", worker=worker)
+        wait_until(_complete(kafka_bootstrap, settings.alerts_topic, want), 90, 1.0, "alerts", worker=worker)
         dlq = read_topic(kafka_bootstrap, settings.dlq_topic)
         assert len(dlq) == n_bad
         positions = set()

@@ -8,12 +8,14 @@ is, and the worker dead-letters it), keyed by its trip_id when that can be read,
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from tripguard.errors import TripguardError
 from tripguard.inputs import PINGS, TRIPS, merge_on_ts, read_messages
@@ -51,10 +53,21 @@ def pings_in(value: Any) -> int:
 async def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, rate: float | None = None,
                   progress=None) -> ProduceSummary:
     """Send the merged inputs; rate = pings per second (None: as fast as the broker takes them)."""
-    await check_copartitioned(bootstrap, settings)  # refuse to write into missing or broken topics
+    n_partitions = await check_copartitioned(bootstrap, settings)  # refuse missing or broken topics
     stream = merge_on_ts(read_messages(pings, PINGS), read_messages(trips, TRIPS))
+    # linger 0: a topic switch waits for the other topic's last send (below), so no batch should sit
+    # waiting for company; under load the producer still batches what accumulates meanwhile
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=settings.idempotent_producer,
-                                linger_ms=10, request_timeout_ms=30_000)
+                                linger_ms=0, request_timeout_ms=30_000)
+    partitioner = DefaultPartitioner()
+    partitions = list(range(n_partitions))
+    unkeyed = itertools.cycle(partitions)
+    # Kafka orders a partition, not two topics: batches of pings-p and trips-p may reach the broker
+    # in either order. Replay's order is kept per partition by letting a message wait until the
+    # other topic's last message on the same partition is acknowledged (a trip_started is on the
+    # broker before the trip's first ping is sent). The worker's aligner relies on this to equal
+    # replay on a live stream.
+    last_sent: dict[tuple[str, int], asyncio.Future] = {}
     await producer.start()
     summary = ProduceSummary()
     failures: list[BaseException] = []
@@ -69,8 +82,15 @@ async def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, 
     try:
         for m in stream:
             key = trip_id_of(m.value)
-            topic = settings.pings_topic if m.source == PINGS else settings.trips_topic
-            fut = await producer.send(topic, m.raw, key=key.encode() if key else None)
+            key_bytes = key.encode() if key else None
+            topic, other = ((settings.pings_topic, settings.trips_topic) if m.source == PINGS
+                            else (settings.trips_topic, settings.pings_topic))
+            partition = partitioner(key_bytes, partitions, partitions) if key_bytes else next(unkeyed)
+            before = last_sent.pop((other, partition), None)
+            if before is not None and not before.done():
+                await asyncio.wait([before])
+            fut = await producer.send(topic, m.raw, key=key_bytes, partition=partition)
+            last_sent[(topic, partition)] = fut
             pending.add(fut)
             fut.add_done_callback(done)
             summary.messages += 1
