@@ -244,14 +244,15 @@ class Worker:
 
     async def _step(self) -> None:
         s = self.settings
-        generation = self.generation
         records = await self.consumer.getmany(timeout_ms=s.batch_max_ms, max_records=s.batch_max_records)
+        generation = self.generation
         async with self.lock:
             if generation != self.generation:
-                # A rebalance ran while we fetched: these records may predate a seek. Drop them and
-                # read again from where each owned partition really is.
+                # A rebalance callback ran while we waited for the lock: these records may predate
+                # its seeks. Drop them and read again from where each owned partition really is.
                 self._seek_to_next_read()
                 return
+            await self._resolve_starts()
             now = time.monotonic()
             for tp, batch in records.items():
                 st = self.parts.get(tp.partition)
@@ -261,7 +262,6 @@ class Worker:
                 self.metrics.records.labels(tp.topic).inc(len(batch))
                 for record in batch:
                     self._ingest(st, side, record, now)
-            await self._resolve_positions()
             await self._rewind_truncated_logs()
             for st in list(self.parts.values()):
                 self._advance(st, now)
@@ -371,7 +371,7 @@ class Worker:
 
     def _advance(self, st: PartitionState, now: float) -> None:
         p = st.partition
-        if now < st.hold_until:
+        if now < st.hold_until or None in st.next_read.values():
             return
         caught = {side: self._caught_up_at_ms(st, side) for side in SIDES}
         items = st.aligner.release(caught[PINGS], caught[TRIPS])
@@ -574,9 +574,9 @@ class Worker:
             log.info("partition %d: restored %d live trip(s) from %s, reading from %s", p, st.engine.live_trips,
                      self.store.path(p), st.next_read)
             return st
-        # No usable snapshot: no seek, so the consumer starts from the group's committed offsets,
-        # else the beginning (auto_offset_reset). Nothing is awaited here: offset lookups inside
-        # the rebalance callback stall the fetcher. The position is resolved in the loop.
+        # No usable snapshot: the group's committed offsets, else the beginning. Paused until the
+        # loop has looked them up (_resolve_starts): nothing is awaited inside this callback.
+        self.consumer.pause(*[self._tp(side, p) for side in SIDES])
         log.info("partition %d: no state file, reading from the group's committed offsets (else the beginning)", p)
         return PartitionState(p, self._new_engine(), next_read={side: None for side in SIDES}, saved_offsets=None)
 
@@ -611,16 +611,22 @@ class Worker:
                     self.consumer.seek(self._tp(side, st.partition), offset)
             st.aligner = Aligner()
 
-    async def _resolve_positions(self) -> None:
-        """Where the consumer starts a partition that had no snapshot (committed offset or beginning)."""
+    async def _resolve_starts(self) -> None:
+        """A partition assigned without a snapshot waits paused until its start is known: the
+        group's committed offset, else the beginning of the log. Looked up here, not inside the
+        rebalance callback (offset requests there stall for ~1 s each on Tansu)."""
         for st in self.parts.values():
             for side in SIDES:
-                if st.next_read[side] is None:
-                    try:
-                        st.next_read[side] = await asyncio.wait_for(
-                            self.consumer.position(self._tp(side, st.partition)), 1.0)
-                    except (asyncio.TimeoutError, KafkaError):
-                        pass  # not yet: next turn
+                if st.next_read[side] is not None:
+                    continue
+                tp = self._tp(side, st.partition)
+                start = await self.consumer.committed(tp)
+                if start is None:
+                    start = (await self.consumer.beginning_offsets([tp]))[tp]
+                self.consumer.seek(tp, start)
+                st.next_read[side] = start
+                self.consumer.resume(tp)
+                log.info("partition %d: %s starts at offset %d", st.partition, tp.topic, start)
 
     def _new_engine(self) -> Engine:
         s = self.settings
