@@ -9,6 +9,10 @@ When it ends -- a fix back inside, or the trip's end -- it is measured:
 - farthest: the largest distance of its fixes from the route polyline;
 - extra: length minus the planned route's length between where it left and where it rejoined.
 
+An excursion still open when the trip ends counts only if the trip ended near the route's end
+(a detour on the way to the destination); a trip that ended somewhere else is left to the
+trip-level detour ratio.
+
 Route geometry is projected once per trip to a local equirectangular frame (metres) around the
 route's first point; trips span tens of km, where that frame's error stays under 0.5 %.
 Once the trace is displaced -- a teleport (the kinematics flag F_BREAK) or an impossible-speed run
@@ -57,7 +61,8 @@ N_ROUTE_STATE = 23
 Q_MIN_FIXES = 0
 Q_MIN_DIST_M = 1
 Q_MIN_EXTRA_M = 2
-N_ROUTE_PARAMS = 3
+Q_END_NEAR_M = 3  # an excursion still open at trip end counts only if the trip ended this near the route's end
+N_ROUTE_PARAMS = 4
 
 # events: events[e, X_*]
 X_SLOT = 0
@@ -139,7 +144,11 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
     _, along_back = nearest_on_route(end_x, end_y, rx, ry, rcum)
     planned = abs(along_back - along_out)
     extra = st[s, R_EXC_LEN_M] - planned
+    # a trip that ended off its route somewhere else went elsewhere (or its last fixes were
+    # faulty): that is not a detour on the way to the destination
+    arrived = closed > 0.0 or math.sqrt((end_x - rx[-1]) ** 2 + (end_y - ry[-1]) ** 2) <= p[Q_END_NEAR_M]
     if (
+        arrived and
         st[s, R_EXC_DISPLACED] == 0.0
         and st[s, R_DISPLACED] == 0.0
         and st[s, R_EXC_N] >= p[Q_MIN_FIXES]

@@ -110,6 +110,8 @@ def simulate(
     interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
     start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
     concurrency: int = typer.Option(200, "--concurrency", help="About this many trips run at the same time."),
+    plan: str = typer.Option("itinerary", "--plan", help="Real trips' planned route: itinerary (first to last "
+                             "fix via the trace's turns, a stand-in for the booked stops) or direct (first to last fix)."),
 ) -> None:
     """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
     from tripguard.contract import ALERT_KINDS
@@ -125,6 +127,7 @@ def simulate(
         interval_s=interval_s,
         start_ts_ms=DEFAULT_START_TS_MS if start_ts is None else start_ts,
         concurrency=concurrency,
+        plan=plan,
     )
     summary = run(cfg, progress=True)
     for line in summary.lines():

@@ -33,13 +33,15 @@ class RouteParams:
     min_fixes: int
     excursion_min_dist_m: float
     excursion_min_extra_m: float
+    excursion_end_near_m: float
     trip_min_extra_m: float
     trip_min_ratio: float
     straight_line_factor: float
     straight_line_min_extra_m: float
 
     def row(self) -> np.ndarray:
-        return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m], np.float64)
+        return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m,
+                         self.excursion_end_near_m], np.float64)
 
 
 def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:

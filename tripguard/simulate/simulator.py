@@ -39,6 +39,7 @@ from tripguard.simulate.events import (
 from tripguard.simulate.network import RoadNetwork, Route, load_network
 from tripguard.simulate.noise import Fixes, NoiseRates, add_delivery_faults, apply_noise, draw_device
 from tripguard.simulate.real import REAL_INTERVAL_S, read_real_trips, real_trace
+from tripguard.simulate.routes import itinerary_route
 from tripguard.simulate.synthetic import synthetic_base
 
 DEFAULT_START_TS_MS = 1_717_398_000_000  # 2024-06-03 07:00:00 UTC: fixed, so output is reproducible
@@ -65,8 +66,11 @@ class SimConfig:
     drive: DriveParams = DriveParams()
     network_path: FsPath | None = None
     tariffs_path: FsPath | None = None
+    plan: str = "itinerary"  # real trips: "itinerary" (via the trace's turns) or "direct" (first -> last fix)
 
     def validate(self) -> None:
+        if self.plan not in ("itinerary", "direct"):
+            raise ConfigError(f"--plan must be itinerary or direct, got {self.plan!r}")
         if self.trips is not None and self.trips < 1:
             raise ConfigError(f"--trips must be >= 1, got {self.trips}")
         if not 0.0 <= self.fraud_rate <= 1.0:
@@ -248,10 +252,14 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
         near = net.distance_to_road_m(trace.lat[ends], trace.lon[ends])
         planned = None
         if np.all(near <= PLANNED_MAX_SNAP_M):
-            a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
-            b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
-            if a != b:
-                planned = net.route(net.shortest_path(a, b))
+            if cfg.plan == "itinerary":
+                good = ~spikes
+                planned = itinerary_route(net, trace.lat[good], trace.lon[good], PLANNED_MAX_SNAP_M)
+            else:
+                a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
+                b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
+                if a != b:
+                    planned = net.route(net.shortest_path(a, b))
         plans.append((planned, net.route_time_s(planned) if planned is not None else None))
     n = len(traces)
     rng = _trip_rng(cfg.seed, 0, 0)
