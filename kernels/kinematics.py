@@ -116,7 +116,9 @@ S_P_LAT = 58
 S_P_LON = 59
 S_P_ACC = 60
 S_A_STEP_M = 61  # length of that step
-N_STATE = 62
+S_P_PACE = 62  # the trip's recent pace when the anchor before the anchor was the anchor
+S_PACE = 63  # recent pace: max of step speeds, decaying by PACE_DECAY per step
+N_STATE = 64
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -171,6 +173,8 @@ COLLINEAR_SIN = 1e-3  # |sin(angle)| below this (0.06 deg) counts as exactly str
 # A fix closer to the anchor than this many times the two accuracy radii (68 % each) is the same
 # place seen again: with Gaussian noise a parked phone exceeds 1.5x in well under 1 % of fixes.
 NOISE_GATE = 1.5
+SPIKE_PACE_MIN_MPS = 20.0
+PACE_DECAY = 0.8  # per step: the recent pace remembers a fast stretch for a few fixes
 
 
 def new_state(n_slots):
@@ -258,6 +262,9 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
     else:
         st[S_PREV_DX] = 0.0
         st[S_PREV_DY] = 0.0
+    st[S_P_PACE] = st[S_PACE]
+    if flag != F_BREAK and dt_s > 0.0:
+        st[S_PACE] = max(d / dt_s, PACE_DECAY * st[S_PACE])
     st[S_P_VALID] = 1.0 if flag != F_BREAK else 0.0
     st[S_P_TS] = st[S_A_TS]
     st[S_P_LAT] = st[S_A_LAT]
@@ -401,11 +408,18 @@ def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_l
     in_warmup = (a_ts - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
     anchor_was_spike = False
     d_p = 0.0
-    if st[S_P_VALID] > 0.0:
-        # the new place is within reach of the fix before the anchor: the anchor itself was a
-        # spike that looked like movement (e.g. 750 m out in 15 s), and this is the way back
+    if st[S_P_VALID] > 0.0 and st[S_A_TS] == st[S_A_POS_TS]:
+        # the anchor was seen once (a parked car's position is seen again and again) and the new
+        # place is within reach of the fix before it: the anchor itself was a spike that looked
+        # like movement (e.g. 750 m out in 15 s), and this is the way back
         d_p = haversine_m(st[S_P_LAT], st[S_P_LON], held[land, H_LAT], held[land, H_LON])
-        reach_m = p[P_MAX_SPEED_MPS] * (held[land, H_TS] - st[S_P_TS]) / 1000.0
+        # at the pace the trip was going before (twice its recent pace, at least 20 m/s; within
+        # the physical limit): a short teleport is also within the physical limit of the fix
+        # before, but not at the trip's own pace
+        pace = max(2.0 * st[S_P_PACE], SPIKE_PACE_MIN_MPS)
+        if pace > p[P_MAX_SPEED_MPS]:
+            pace = p[P_MAX_SPEED_MPS]
+        reach_m = pace * (held[land, H_TS] - st[S_P_TS]) / 1000.0
         anchor_was_spike = d_p - st[S_P_ACC] - held[land, H_ACC] <= reach_m
     if anchor_was_spike:
         # the trip went from the fix before the spike to the new place: count that, not the spike
@@ -494,6 +508,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
         st[S_A_COS] = math.cos(lat * DEG)
         st[S_A_POS_TS] = ts
         st[S_P_VALID] = 0.0
+        st[S_PACE] = 0.0
         n_out = _emit_accepted(s, ts, lat, lon, F_NONE, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
 

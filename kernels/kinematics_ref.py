@@ -34,6 +34,8 @@ class TripRef:
     anchor_pos_ts: float = 0.0  # when the anchor's position was set
     predecessor: Fix | None = None  # the anchor before, when reached by an ordinary step
     anchor_step_m: float = 0.0
+    pace: float = 0.0  # recent pace: decaying max of step speeds
+    predecessor_pace: float = 0.0  # the pace when the predecessor was the anchor
     seen: tuple | None = None  # (ts, lat, lon)
     start_ts: float = 0.0
     held: list = field(default_factory=list)
@@ -84,7 +86,7 @@ class TripRef:
             self.mode = "normal"
             self.prev_vec = (0.0, 0.0)
             self.anchor = Fix(ts, lat, lon, acc)
-            self.anchor_pos_ts, self.predecessor = ts, None
+            self.anchor_pos_ts, self.predecessor, self.pace = ts, None, 0.0
             self.accepted.append((ts, lat, lon, K.F_NONE))
             return K.ST_ACCEPTED
 
@@ -196,6 +198,9 @@ class TripRef:
             self.prev_vec = (dx, dy)
         else:
             self.prev_vec = (0.0, 0.0)
+        self.predecessor_pace = self.pace
+        if flag != K.F_BREAK and dt_s > 0.0:
+            self.pace = max(d / dt_s, K.PACE_DECAY * self.pace)
         self.predecessor = Fix(self.anchor.ts, self.anchor.lat, self.anchor.lon, self.anchor.acc) if flag != K.F_BREAK else None
         self.anchor_step_m = d
         self.anchor = Fix(ts, lat, lon, acc)
@@ -251,7 +256,9 @@ class TripRef:
         eff_m = jump_m - a.acc - land.acc
         pr = self.predecessor
         d_p = _dist(pr.lat, pr.lon, land.lat, land.lon) if pr is not None else 0.0
-        if pr is not None and d_p - pr.acc - land.acc <= p["max_speed_mps"] * (land.ts - pr.ts) / 1000.0:
+        pace = min(max(2.0 * self.predecessor_pace, K.SPIKE_PACE_MIN_MPS), p["max_speed_mps"])
+        seen_once = a.ts == self.anchor_pos_ts
+        if pr is not None and seen_once and d_p - pr.acc - land.acc <= pace * (land.ts - pr.ts) / 1000.0:
             # the anchor was a spike that looked like movement; this is the way back
             self.counts["dist_m"] += d_p - self.anchor_step_m
             self.counts["used"] -= 1
