@@ -398,7 +398,9 @@ class Engine:
         city_row = int(t.city[s])
         end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])
         gps_distance_m = float(st[K.S_DIST_M])
-        gps_duration_s = float((ts[-1] - ts[0]) / 1000.0) if ts.size > 1 else 0.0
+        # from the first accepted fix to the last time the phone was seen at the last one (a
+        # parked car's fixes keep the anchor's time moving without adding to the path)
+        gps_duration_s = max(0.0, float(st[K.S_A_TS] - st[K.S_START_TS]) / 1000.0) if st[K.S_N_USED] else 0.0
 
         spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
         if spoof:

@@ -182,13 +182,13 @@ def assess_fare(
     }
     findings: list[FareFinding] = []
 
-    # --- fare_inflation: claimed vs expected on the GPS path; the quote when the GPS cannot judge.
-    ratio_to_quote = claimed_fare / quoted_fare if quoted_fare else None
-    if expected is not None:
+    # --- fare_inflation: an upfront-priced trip (quoted_fare) charges its quote plus tolls, so the
+    # claim is judged against that; a metered trip against the tariff on the GPS path.
+    ratio_to_quote = claimed_fare / (quoted_fare + tolls) if quoted_fare else None
+    if quoted_fare:
+        basis, reference = "quote", quoted_fare + tolls
+    elif expected is not None:
         basis, reference = "gps", expected
-    elif quoted_fare:
-        basis, reference = "quote", quoted_fare
-        notes.append("fare checked against the quoted (upfront) fare only")
     else:
         basis, reference = None, None
         notes.append("fare not checked: no usable GPS and no quoted fare")

@@ -355,19 +355,24 @@ def build_trip(
     surge = draw_surge(rng)
     tolls = draw_tolls(rng)
     duration_s = (end_ms - start_ms) / 1000.0
-    honest = honest_fare(tariff, trace.true_distance_m, duration_s, surge, tolls)
-    claimed_fare = honest
-    claimed_distance = trace.true_distance_m * rng.normal(1.0, 0.01)
-    if inj.fare_factor != 1.0:
-        claimed_fare = meter_round_up(honest * inj.fare_factor)
-        inj.detail += f" ({honest:.2f} -> {claimed_fare:.2f} {tariff.currency})"
-    if inj.distance_factor != 1.0:
-        claimed_distance = trace.true_distance_m * inj.distance_factor
-        inj.detail += f" ({trace.true_distance_m:.0f} -> {claimed_distance:.0f} m)"
     planned = base.planned
     quoted = None
     if planned is not None and rng.random() < QUOTED_FARE_RATE:
         quoted = meter_round(tariff.expected_fare(planned.length_m, base.planned_duration_s, surge))
+    # An upfront-priced trip charges its quote (plus tolls); a metered one the meter on the
+    # distance and time really driven.
+    if quoted is not None:
+        honest = round(quoted + tolls, 2)
+    else:
+        honest = honest_fare(tariff, trace.true_distance_m, duration_s, surge, tolls)
+    claimed_fare = honest
+    claimed_distance = trace.true_distance_m * rng.normal(1.0, 0.01)
+    if inj.fare_factor != 1.0:
+        claimed_fare = meter_round_up(honest * inj.fare_factor)
+        inj.detail += f" ({honest:.2f} -> {claimed_fare:.2f} {tariff.currency}{', upfront' if quoted else ''})"
+    if inj.distance_factor != 1.0:
+        claimed_distance = trace.true_distance_m * inj.distance_factor
+        inj.detail += f" ({trace.true_distance_m:.0f} -> {claimed_distance:.0f} m)"
     started = trip_started(
         base.trip_id, driver, start_ms, base.pickup, base.dropoff,
         np.column_stack([planned.lat, planned.lon]) if planned is not None else None,
