@@ -118,7 +118,10 @@ S_P_ACC = 60
 S_A_STEP_M = 61  # length of that step
 S_P_PACE = 62  # the trip's recent pace when the anchor before the anchor was the anchor
 S_PACE = 63  # recent pace: max of step speeds, decaying by PACE_DECAY per step
-N_STATE = 64
+S_DT_PREV = 64  # the previous interval, ms
+S_DT_REPEAT = 65  # intervals exactly equal to the one before (a replay app's clock)
+S_GAP_S = 66  # time spent in tunnel gaps
+N_STATE = 67
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -228,6 +231,7 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
         if dt_s >= p[P_TUNNEL_GAP_S]:
             st[S_GAP_M] += d
             st[S_GAP_N] += 1.0
+            st[S_GAP_S] += dt_s
             flag = F_GAP
         if dt_s <= 60.0 and st[S_A_POS_TS] == st[S_A_TS]:
             # speed of a step between two positions (not after a parked spell: that distance took longer)
@@ -471,6 +475,9 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
             st[S_N_LATE] += 1.0
             return ST_LATE, n_out, n_ev
         dt_ms = ts - st[S_SEEN_TS]
+        if st[S_DT_N] > 0.0 and dt_ms == st[S_DT_PREV]:
+            st[S_DT_REPEAT] += 1.0
+        st[S_DT_PREV] = dt_ms
         st[S_DT_N] += 1.0
         st[S_DT_SUM] += dt_ms
         st[S_DT_SUM2] += dt_ms * dt_ms

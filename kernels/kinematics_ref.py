@@ -44,8 +44,9 @@ class TripRef:
     run: dict | None = None
     prev_vec: tuple = (0.0, 0.0)
     counts: dict = field(default_factory=lambda: dict(
-        used=0, late=0, dup=0, invalid=0, spike=0, coarse=0, dist_m=0.0, gap_m=0.0, gap_n=0, jump_m=0.0,
-        mock=0, mock_known=0, dev_n=0, dev_contra=0, v_n=0, dt_n=0, acc_n=0, col_n=0, col_hits=0))
+        used=0, late=0, dup=0, invalid=0, spike=0, coarse=0, dist_m=0.0, gap_m=0.0, gap_n=0, gap_s=0.0, jump_m=0.0,
+        mock=0, mock_known=0, dev_n=0, dev_contra=0, v_n=0, dt_n=0, dt_repeat=0, acc_n=0, col_n=0, col_hits=0))
+    dt_prev: float = 0.0
 
     # -- output sinks, set by the caller
     accepted: list = field(default_factory=list)  # (ts, lat, lon, flag)
@@ -66,6 +67,10 @@ class TripRef:
                     return K.ST_DUPLICATE
                 c["late"] += 1
                 return K.ST_LATE
+            dt_ms = ts - self.seen[0]
+            if c["dt_n"] > 0 and dt_ms == self.dt_prev:
+                c["dt_repeat"] += 1
+            self.dt_prev = dt_ms
             c["dt_n"] += 1
         self.seen = (ts, lat, lon)
         if mock >= 0:
@@ -176,6 +181,7 @@ class TripRef:
             if dt_s >= self.params["tunnel_gap_s"]:
                 c["gap_m"] += d
                 c["gap_n"] += 1
+                c["gap_s"] += dt_s
                 flag = K.F_GAP
             if dt_s <= 60.0 and self.anchor_pos_ts == self.anchor.ts:
                 v = d / dt_s

@@ -413,7 +413,7 @@ class Engine:
         elif meta.ended is not None and meta.started is not None:
             assessment, findings = self.fare_checkers[city_row].assess(
                 meta.started, meta.ended, gps_distance_m, gps_duration_s,
-                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]))
+                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]), gap_s=float(st[K.S_GAP_S]))
             for finding in findings:
                 self._emit(meta, finding, out, now_ms)
             if assessment is not None:

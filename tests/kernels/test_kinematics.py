@@ -147,10 +147,10 @@ def compare(trips, seed, n_batches):
         for col, key in [(K.S_N_USED, "used"), (K.S_N_LATE, "late"), (K.S_N_DUP, "dup"), (K.S_N_INVALID, "invalid"),
                          (K.S_N_SPIKE, "spike"), (K.S_N_COARSE, "coarse"), (K.S_GAP_N, "gap_n"),
                          (K.S_N_MOCK, "mock"), (K.S_N_MOCK_KNOWN, "mock_known"), (K.S_DEV_N, "dev_n"),
-                         (K.S_DEV_CONTRA, "dev_contra"), (K.S_V_N, "v_n"), (K.S_DT_N, "dt_n"),
+                         (K.S_DEV_CONTRA, "dev_contra"), (K.S_V_N, "v_n"), (K.S_DT_N, "dt_n"), (K.S_DT_REPEAT, "dt_repeat"),
                          (K.S_ACC_N, "acc_n"), (K.S_COL_N, "col_n"), (K.S_COL_HITS, "col_hits")]:
             assert state[s, col] == c[key], f"trip {s}: {key} {state[s, col]} != {c[key]}"
-        for col, key in [(K.S_DIST_M, "dist_m"), (K.S_GAP_M, "gap_m"), (K.S_JUMP_M, "jump_m")]:
+        for col, key in [(K.S_DIST_M, "dist_m"), (K.S_GAP_M, "gap_m"), (K.S_GAP_S, "gap_s"), (K.S_JUMP_M, "jump_m")]:
             assert state[s, col] == pytest.approx(c[key], rel=1e-9, abs=1e-6), f"trip {s}: {key}"
     want = {event_key(e["kind"], s, e["ts"]): e for s, ref in enumerate(refs) for e in ref.events}
     got = {event_key(e[K.E_KIND], e[K.E_SLOT], e[K.E_TS]): e for e in events}

@@ -77,6 +77,22 @@ def fallback_residual(params: FareParams) -> Residual:
     )
 
 
+GAP_PACE_CAP_MPS = 15.0  # a trip's own pace, used over its gaps, is taken at most this fast
+
+
+def gap_allowance(params: FareParams, gps_distance_m: float, gps_duration_s: float, gap_distance_m: float,
+                  gap_duration_s: float) -> float:
+    """What a straight line over the GPS gaps may have missed: gap_circuity of the straight
+    line, or -- for long gaps in slow traffic, where the road driven is much longer than the
+    line -- the trip's own pace outside the gaps over the gap time, less the line."""
+    circuity = params.gap_circuity * gap_distance_m
+    seen_s = gps_duration_s - gap_duration_s
+    if gap_duration_s <= 0.0 or seen_s <= 0.0:
+        return circuity
+    pace = min((gps_distance_m - gap_distance_m) / seen_s, GAP_PACE_CAP_MPS)
+    return max(circuity, pace * gap_duration_s - gap_distance_m)
+
+
 def _logistic(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
@@ -90,6 +106,7 @@ def assess_fare(
     gps_duration_s: float,
     gap_distance_m: float = 0.0,
     gap_count: int = 0,
+    gap_duration_s: float = 0.0,
     planned_distance_m: float | None = None,
     planned_duration_s: float | None = None,
     surge: float = 1.0,
@@ -110,6 +127,7 @@ def assess_fare(
     _check_number("gps_distance_m", gps_distance_m)
     _check_number("gps_duration_s", gps_duration_s)
     _check_number("gap_distance_m", gap_distance_m)
+    _check_number("gap_duration_s", gap_duration_s)
     _check_number("planned_distance_m", planned_distance_m, optional=True)
     _check_number("planned_duration_s", planned_duration_s, optional=True)
     _check_number("surge", surge, positive=True)
@@ -133,7 +151,7 @@ def assess_fare(
     tolls = tolls or 0.0
 
     notes: list[str] = []
-    gap_allowance_m = params.gap_circuity * gap_distance_m
+    gap_allowance_m = gap_allowance(params, gps_distance_m, gps_duration_s, gap_distance_m, gap_duration_s)
     fare_distance_m = gps_distance_m + gap_allowance_m
 
     # The GPS must have watched most of the trip before its distance can speak against a claim:
@@ -170,6 +188,7 @@ def assess_fare(
         "gps_duration_s": round(gps_duration_s, 1),
         "gap_count": gap_count,
         "gap_distance_m": round(gap_distance_m, 1),
+        "gap_duration_s": round(gap_duration_s, 1),
         "gap_allowance_m": round(gap_allowance_m, 1),
         "gps_coverage": _ratio(coverage),
         "surge": surge,
