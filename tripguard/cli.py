@@ -51,6 +51,7 @@ def replay(
     out: Path = typer.Option(..., "--out", help="Output directory."),
     tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
     cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
@@ -58,8 +59,8 @@ def replay(
     from tripguard.replay import replay as run_replay
     from tripguard.settings import load_settings
 
-    settings = load_settings(tariffs=tariffs, cities=cities)
-    engine = make_engine(settings.tariffs, settings.cities, end_grace_s=settings.end_grace_s,
+    settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
+    engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
                          idle_timeout_s=settings.idle_timeout_s)
     result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine)
     s = result.summary
@@ -97,6 +98,25 @@ def fit_fare(
     from tripguard.fare.report import run_fit_fare
 
     typer.echo(run_fit_fare(trips=trips, city=city, out=out, currency=currency, tariffs=tariffs, as_json=as_json))
+
+
+@app.command("fit-corridors")
+def fit_corridors(
+    trips: Path = typer.Option(..., "--trips", help="Historical trips: verdicts.jsonl (unflagged trips) or a "
+                               "CSV with a POLYLINE of [lon, lat] (Porto layout)."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (Parquet)."),
+    od_res: int = typer.Option(6, "--od-res", min=0, max=15, help="H3 resolution of origin and destination cells."),
+    cell_res: int = typer.Option(9, "--cell-res", min=0, max=15, help="H3 resolution of the cells trips pass."),
+) -> None:
+    """Learn which H3 cells honest trips between an origin and a destination cell use."""
+    from tripguard.learned_corridors import fit
+
+    table = fit(trips, od_res=od_res, cell_res=cell_res)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.write_parquet(out)
+    pairs = table.filter(table["cell"] == 0)
+    typer.echo(f"{int(pairs['trips'].sum())} trips, {pairs.height} origin-destination pairs "
+               f"({int((pairs['trips'] >= 5).sum())} with >= 5 trips), {table.height - pairs.height} cell rows -> {out}")
 
 
 @app.command()

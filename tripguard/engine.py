@@ -31,7 +31,7 @@ from tripguard.detectors import Finding
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
 from tripguard.detectors.route import (Corridors, RouteParams, build_corridor, detour_finding, excursion_finding,
-                                       latlng_to_cell, project_route)
+                                       latlng_to_cell, learned_finding, project_route)
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.fare.tariff import Tariff
 from tripguard.geo import encode_polyline_array, route_latlon
@@ -81,6 +81,7 @@ class Engine:
         idle_timeout_s: float = 1800.0,
         orphan_wait_s: float = 120.0,
         clock=None,
+        corridor_model=None,
     ):
         self.cities = cities
         self.tariffs = tariffs
@@ -88,6 +89,7 @@ class Engine:
         self.idle_ms = int(idle_timeout_s * 1000)
         self.orphan_ms = int(orphan_wait_s * 1000)
         self.clock = clock or (lambda: int(time.time() * 1000))
+        self.corridor_model = corridor_model  # tripguard.learned_corridors.CorridorModel, optional
         self.trips = TripTable()
         self.watermark = NO_TS
         # trip_id -> (watermark at close, partition) of recently closed trips, to recognise late rows
@@ -474,9 +476,15 @@ class Engine:
             # run, re-acquisition jump): its distance says nothing about the route driven
             return planned
         finding = None
+        learned = None
+        if planned is None and self.corridor_model is not None:
+            _, lat, lon, _ = self.paths.path(s)
+            learned = self.corridor_model.score(lat, lon, rp.learned_min_pair_trips, rp.learned_rare_share)
         if planned is not None:
             finding = detour_finding(rp, gps_distance_m, planned, "planned route", end_ts,
                                      rp.trip_min_ratio, rp.trip_min_extra_m)
+        elif learned is not None:
+            finding = learned_finding(rp, learned, end_ts)
         elif started.dropoff is not None:
             straight = float(haversine_m(started.pickup.lat, started.pickup.lon, started.dropoff.lat,
                                          started.dropoff.lon))

@@ -38,6 +38,10 @@ class RouteParams:
     trip_min_ratio: float
     straight_line_factor: float
     straight_line_min_extra_m: float
+    learned_min_pair_trips: int
+    learned_rare_share: float
+    learned_min_rare_fraction: float
+    learned_min_rare_cells: int
 
     def row(self) -> np.ndarray:
         return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m,
@@ -238,6 +242,30 @@ def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, re
             "thresholds": {"min_ratio": min_ratio, "min_extra_m": min_extra_m},
         },
         detector=f"route.detour_{reference.replace(' ', '_')}",
+        version=VERSION,
+        params=params_dict(p),
+    )
+
+
+def learned_finding(p: RouteParams, result: dict, ts: int) -> Finding | None:
+    """Trip level, no planned route: the share of the trip's cells that honest trips between the
+    same origin and destination rarely use (tripguard.learned_corridors)."""
+    if result["rare_fraction"] < p.learned_min_rare_fraction or result["rare_cells"] < p.learned_min_rare_cells:
+        return None
+    return Finding(
+        kind="route_deviation",
+        score=0.5 + 0.5 * result["rare_fraction"],
+        ts=ts,
+        evidence={
+            "summary": (f"{result['rare_cells']} of {result['cells']} cells of the trip are rarely used by the "
+                        f"{result['pair_trips']} known trips between the same origin and destination"),
+            **result,
+            "thresholds": {"learned_min_pair_trips": p.learned_min_pair_trips,
+                           "learned_rare_share": p.learned_rare_share,
+                           "learned_min_rare_fraction": p.learned_min_rare_fraction,
+                           "learned_min_rare_cells": p.learned_min_rare_cells},
+        },
+        detector="route.learned_corridor",
         version=VERSION,
         params=params_dict(p),
     )
