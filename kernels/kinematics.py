@@ -596,23 +596,310 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
 @njit
 def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
                 status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
+    """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
+    common case -- a valid, in-order, not coarse fix reachable from the anchor while nothing is
+    held -- runs on local variables (the fast path); everything else goes through _step on the
+    row. Both do exactly the same arithmetic (tests compare the kernel with its twin)."""
     n_out = 0
     n_ev = 0
     n = slot.shape[0]
     row = np.empty(N_STATE, np.float64)
     i = 0
     while i < n:
-        # fixes come grouped by trip: work on a contiguous copy of its state, write it back after
         s = slot[i]
         p = params[city[s]]
+        vmax = p[P_MAX_SPEED_MPS]
+        default_acc = p[P_DEFAULT_ACCURACY_M]
+        coarse = p[P_COARSE_ACCURACY_M]
+        gap_s_min = p[P_TUNNEL_GAP_S]
         trip_held = held[s]
         for k in range(N_STATE):
             row[k] = state[s, k]
+        # ---- hot state in locals
+        mode = row[S_MODE]
+        n_seen = row[S_N_SEEN]
+        seen_ts = row[S_SEEN_TS]
+        seen_lat = row[S_SEEN_LAT]
+        seen_lon = row[S_SEEN_LON]
+        dt_n = row[S_DT_N]
+        dt_sum = row[S_DT_SUM]
+        dt_sum2 = row[S_DT_SUM2]
+        dt_prev = row[S_DT_PREV]
+        dt_rep = row[S_DT_REPEAT]
+        mock_n = row[S_N_MOCK]
+        mock_known = row[S_N_MOCK_KNOWN]
+        acc_n = row[S_ACC_N]
+        acc_sum = row[S_ACC_SUM]
+        acc_sum2 = row[S_ACC_SUM2]
+        used = row[S_N_USED]
+        a_ts = row[S_A_TS]
+        a_lat = row[S_A_LAT]
+        a_lon = row[S_A_LON]
+        a_acc = row[S_A_ACC]
+        a_sin = row[S_A_SIN]
+        a_cos = row[S_A_COS]
+        a_pos_ts = row[S_A_POS_TS]
+        dist = row[S_DIST_M]
+        gap_m = row[S_GAP_M]
+        gap_n = row[S_GAP_N]
+        gap_s = row[S_GAP_S]
+        v_n = row[S_V_N]
+        v_sum = row[S_V_SUM]
+        v_sum2 = row[S_V_SUM2]
+        dev_n = row[S_DEV_N]
+        dev_sum = row[S_DEV_SUM]
+        dev_sum2 = row[S_DEV_SUM2]
+        dev_contra = row[S_DEV_CONTRA]
+        col_n = row[S_COL_N]
+        col_hits = row[S_COL_HITS]
+        prev_dx = row[S_PREV_DX]
+        prev_dy = row[S_PREV_DY]
+        pace = row[S_PACE]
+        p_pace = row[S_P_PACE]
+        p_valid = row[S_P_VALID]
+        p_ts = row[S_P_TS]
+        p_lat = row[S_P_LAT]
+        p_lon = row[S_P_LON]
+        p_acc = row[S_P_ACC]
+        a_step = row[S_A_STEP_M]
         while i < n and slot[i] == s:
-            st_i, n_out, n_ev = _step(s, ts[i], lat[i], lon[i], acc[i], dev[i], mock[i], row, trip_held, p,
-                                      out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
-            status[i] = st_i
+            la = lat[i]
+            lo = lon[i]
+            t = float(ts[i])
+            a_in = acc[i]
+            a = a_in if a_in == a_in else default_acc
+            fast = False
+            if (mode == MODE_NORMAL and n_seen > 0.0 and la == la and lo == lo and not (la == 0.0 and lo == 0.0)
+                    and t > seen_ts and a <= coarse):
+                d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
+                dt_s = (t - a_ts) / 1000.0
+                fast = d - a_acc - a <= vmax * dt_s
+            if fast:
+                dt_ms = t - seen_ts
+                if dt_n > 0.0 and dt_ms == dt_prev:
+                    dt_rep += 1.0
+                dt_prev = dt_ms
+                dt_n += 1.0
+                dt_sum += dt_ms
+                dt_sum2 += dt_ms * dt_ms
+                n_seen += 1.0
+                seen_ts = t
+                seen_lat = la
+                seen_lon = lo
+                m = mock[i]
+                if m >= 0:
+                    mock_known += 1.0
+                    if m == 1:
+                        mock_n += 1.0
+                if a_in == a_in:
+                    acc_n += 1.0
+                    acc_sum += a_in
+                    acc_sum2 += a_in * a_in
+                used += 1.0
+                if d <= NOISE_GATE * (a_acc + a):
+                    a_ts = t  # the same place seen again
+                else:
+                    flag = F_NONE
+                    dist += d
+                    if dt_s >= gap_s_min:
+                        gap_m += d
+                        gap_n += 1.0
+                        gap_s += dt_s
+                        flag = F_GAP
+                    if dt_s <= 60.0 and a_pos_ts == a_ts:
+                        v = d / dt_s
+                        v_n += 1.0
+                        v_sum += v
+                        v_sum2 += v * v
+                        dv = dev[i]
+                        if dt_s <= 30.0 and dv == dv:
+                            dev_n += 1.0
+                            dev_sum += dv
+                            dev_sum2 += dv * dv
+                            if abs(dv - v) > max(5.0, 0.5 * max(dv, v)):
+                                dev_contra += 1.0
+                    dlon = lo - a_lon
+                    if dlon > 180.0:
+                        dlon -= 360.0
+                    elif dlon < -180.0:
+                        dlon += 360.0
+                    dy = (la - a_lat) * M_PER_DEG
+                    dx = dlon * M_PER_DEG * cos_new
+                    norm2 = (prev_dx * prev_dx + prev_dy * prev_dy) * (dx * dx + dy * dy)
+                    if norm2 > 0.0:
+                        col_n += 1.0
+                        cross = prev_dx * dy - prev_dy * dx
+                        if cross * cross < COLLINEAR_SIN * COLLINEAR_SIN * norm2 and prev_dx * dx + prev_dy * dy > 0.0:
+                            col_hits += 1.0
+                    prev_dx = dx
+                    prev_dy = dy
+                    p_pace = pace
+                    if dt_s > 0.0:
+                        pace = max(d / dt_s, PACE_DECAY * pace)
+                    p_valid = 1.0
+                    p_ts = a_ts
+                    p_lat = a_lat
+                    p_lon = a_lon
+                    p_acc = a_acc
+                    a_step = d
+                    a_pos_ts = t
+                    a_ts = t
+                    a_lat = la
+                    a_lon = lo
+                    a_acc = a
+                    a_sin = sin_new
+                    a_cos = cos_new
+                    out_slot[n_out] = s
+                    out_ts[n_out] = ts[i]
+                    out_lat[n_out] = la
+                    out_lon[n_out] = lo
+                    out_flag[n_out] = flag
+                    n_out += 1
+                status[i] = ST_ACCEPTED
+            else:
+                # everything else on the row: store the locals, step, load them back
+                row[S_MODE] = mode
+                row[S_N_SEEN] = n_seen
+                row[S_SEEN_TS] = seen_ts
+                row[S_SEEN_LAT] = seen_lat
+                row[S_SEEN_LON] = seen_lon
+                row[S_DT_N] = dt_n
+                row[S_DT_SUM] = dt_sum
+                row[S_DT_SUM2] = dt_sum2
+                row[S_DT_PREV] = dt_prev
+                row[S_DT_REPEAT] = dt_rep
+                row[S_N_MOCK] = mock_n
+                row[S_N_MOCK_KNOWN] = mock_known
+                row[S_ACC_N] = acc_n
+                row[S_ACC_SUM] = acc_sum
+                row[S_ACC_SUM2] = acc_sum2
+                row[S_N_USED] = used
+                row[S_A_TS] = a_ts
+                row[S_A_LAT] = a_lat
+                row[S_A_LON] = a_lon
+                row[S_A_ACC] = a_acc
+                row[S_A_SIN] = a_sin
+                row[S_A_COS] = a_cos
+                row[S_A_POS_TS] = a_pos_ts
+                row[S_DIST_M] = dist
+                row[S_GAP_M] = gap_m
+                row[S_GAP_N] = gap_n
+                row[S_GAP_S] = gap_s
+                row[S_V_N] = v_n
+                row[S_V_SUM] = v_sum
+                row[S_V_SUM2] = v_sum2
+                row[S_DEV_N] = dev_n
+                row[S_DEV_SUM] = dev_sum
+                row[S_DEV_SUM2] = dev_sum2
+                row[S_DEV_CONTRA] = dev_contra
+                row[S_COL_N] = col_n
+                row[S_COL_HITS] = col_hits
+                row[S_PREV_DX] = prev_dx
+                row[S_PREV_DY] = prev_dy
+                row[S_PACE] = pace
+                row[S_P_PACE] = p_pace
+                row[S_P_VALID] = p_valid
+                row[S_P_TS] = p_ts
+                row[S_P_LAT] = p_lat
+                row[S_P_LON] = p_lon
+                row[S_P_ACC] = p_acc
+                row[S_A_STEP_M] = a_step
+                st_i, n_out, n_ev = _step(s, ts[i], la, lo, a_in, dev[i], mock[i], row, trip_held, p,
+                                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
+                status[i] = st_i
+                mode = row[S_MODE]
+                n_seen = row[S_N_SEEN]
+                seen_ts = row[S_SEEN_TS]
+                seen_lat = row[S_SEEN_LAT]
+                seen_lon = row[S_SEEN_LON]
+                dt_n = row[S_DT_N]
+                dt_sum = row[S_DT_SUM]
+                dt_sum2 = row[S_DT_SUM2]
+                dt_prev = row[S_DT_PREV]
+                dt_rep = row[S_DT_REPEAT]
+                mock_n = row[S_N_MOCK]
+                mock_known = row[S_N_MOCK_KNOWN]
+                acc_n = row[S_ACC_N]
+                acc_sum = row[S_ACC_SUM]
+                acc_sum2 = row[S_ACC_SUM2]
+                used = row[S_N_USED]
+                a_ts = row[S_A_TS]
+                a_lat = row[S_A_LAT]
+                a_lon = row[S_A_LON]
+                a_acc = row[S_A_ACC]
+                a_sin = row[S_A_SIN]
+                a_cos = row[S_A_COS]
+                a_pos_ts = row[S_A_POS_TS]
+                dist = row[S_DIST_M]
+                gap_m = row[S_GAP_M]
+                gap_n = row[S_GAP_N]
+                gap_s = row[S_GAP_S]
+                v_n = row[S_V_N]
+                v_sum = row[S_V_SUM]
+                v_sum2 = row[S_V_SUM2]
+                dev_n = row[S_DEV_N]
+                dev_sum = row[S_DEV_SUM]
+                dev_sum2 = row[S_DEV_SUM2]
+                dev_contra = row[S_DEV_CONTRA]
+                col_n = row[S_COL_N]
+                col_hits = row[S_COL_HITS]
+                prev_dx = row[S_PREV_DX]
+                prev_dy = row[S_PREV_DY]
+                pace = row[S_PACE]
+                p_pace = row[S_P_PACE]
+                p_valid = row[S_P_VALID]
+                p_ts = row[S_P_TS]
+                p_lat = row[S_P_LAT]
+                p_lon = row[S_P_LON]
+                p_acc = row[S_P_ACC]
+                a_step = row[S_A_STEP_M]
             i += 1
+        row[S_MODE] = mode
+        row[S_N_SEEN] = n_seen
+        row[S_SEEN_TS] = seen_ts
+        row[S_SEEN_LAT] = seen_lat
+        row[S_SEEN_LON] = seen_lon
+        row[S_DT_N] = dt_n
+        row[S_DT_SUM] = dt_sum
+        row[S_DT_SUM2] = dt_sum2
+        row[S_DT_PREV] = dt_prev
+        row[S_DT_REPEAT] = dt_rep
+        row[S_N_MOCK] = mock_n
+        row[S_N_MOCK_KNOWN] = mock_known
+        row[S_ACC_N] = acc_n
+        row[S_ACC_SUM] = acc_sum
+        row[S_ACC_SUM2] = acc_sum2
+        row[S_N_USED] = used
+        row[S_A_TS] = a_ts
+        row[S_A_LAT] = a_lat
+        row[S_A_LON] = a_lon
+        row[S_A_ACC] = a_acc
+        row[S_A_SIN] = a_sin
+        row[S_A_COS] = a_cos
+        row[S_A_POS_TS] = a_pos_ts
+        row[S_DIST_M] = dist
+        row[S_GAP_M] = gap_m
+        row[S_GAP_N] = gap_n
+        row[S_GAP_S] = gap_s
+        row[S_V_N] = v_n
+        row[S_V_SUM] = v_sum
+        row[S_V_SUM2] = v_sum2
+        row[S_DEV_N] = dev_n
+        row[S_DEV_SUM] = dev_sum
+        row[S_DEV_SUM2] = dev_sum2
+        row[S_DEV_CONTRA] = dev_contra
+        row[S_COL_N] = col_n
+        row[S_COL_HITS] = col_hits
+        row[S_PREV_DX] = prev_dx
+        row[S_PREV_DY] = prev_dy
+        row[S_PACE] = pace
+        row[S_P_PACE] = p_pace
+        row[S_P_VALID] = p_valid
+        row[S_P_TS] = p_ts
+        row[S_P_LAT] = p_lat
+        row[S_P_LON] = p_lon
+        row[S_P_ACC] = p_acc
+        row[S_A_STEP_M] = a_step
         for k in range(N_STATE):
             state[s, k] = row[k]
     return n_out, n_ev
@@ -699,12 +986,13 @@ def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, hel
     _check("speed_mps", speed_mps, np.float64, n)
     _check("mock", mock, np.int8, n)
     _check_tables(state, held, params, city)
-    if n and (slot.min() < 0 or slot.max() >= state.shape[0]):
-        raise ValueError("slot holds a row index outside state")
-    if n > 1 and np.any(np.diff(slot) < 0):
+    step = np.diff(slot)
+    if n > 1 and step.min() < 0:
         raise ValueError("fixes must be sorted by slot (stable, keeping arrival order): use np.argsort(slot, kind='stable')")
+    if n and (slot[0] < 0 or slot[-1] >= state.shape[0]):
+        raise ValueError("slot holds a row index outside state")
     # every fix is emitted at most once; held fixes of earlier batches may be released now
-    cap = n + HELD_MAX * (np.unique(slot).size if n else 0)
+    cap = n + HELD_MAX * (1 + int(np.count_nonzero(step)) if n else 0)
     status = np.empty(n, dtype=np.int8)
     out = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.float64),
            np.empty(cap, np.float64), np.empty(cap, np.int8))
