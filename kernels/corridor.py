@@ -80,7 +80,7 @@ N_EXC_EVENT = 11
 
 
 def new_route_state(n_slots):
-    return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64, order="F")
+    return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64)  # a row per trip, like the kinematics state
 
 
 @njit

@@ -21,6 +21,9 @@ class FareChecker:
     tariff: Tariff | None
     params: FareParams
 
+    def __post_init__(self) -> None:
+        self.params_dict = self.params.as_dict()  # every finding carries it; built once
+
     @classmethod
     def for_city(cls, cities: CityTables, tariffs: dict[str, Tariff], city: str) -> "FareChecker":
         return cls(city, tariffs.get(city), cities.params(FareParams, city, "fare"))
@@ -47,7 +50,6 @@ class FareChecker:
             claimed_fare=ended.claimed_fare, currency=ended.currency,
             claimed_distance_m=ended.claimed_distance_m, claimed_duration_s=ended.claimed_duration_s,
         )
-        params = self.params.as_dict()
-        findings = [Finding(f.kind, f.score, ended.ts, f.evidence, DETECTOR_NAME, DETECTOR_VERSION, params,
+        findings = [Finding(f.kind, f.score, ended.ts, f.evidence, DETECTOR_NAME, DETECTOR_VERSION, self.params_dict,
                             severity=f.severity) for f in assessment.findings]
         return assessment, findings

@@ -53,8 +53,9 @@ def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:
     lat, lon = route[:, 0], route[:, 1]
     seg = haversine_m_np(lat[:-1], lon[:-1], lat[1:], lon[1:])
     parts = np.maximum(1, np.ceil(seg / spacing_m).astype(np.int64))
-    t = np.concatenate([np.arange(k) / k for k in parts])
     idx = np.repeat(np.arange(len(seg)), parts)
+    first = np.repeat(np.cumsum(parts) - parts, parts)  # index of each segment's first point
+    t = (np.arange(idx.size) - first) / parts[idx]
     dlon = (lon[1:] - lon[:-1] + 540.0) % 360.0 - 180.0  # the short way across the antimeridian
     out_lat = lat[idx] + t * (lat[idx + 1] - lat[idx])
     out_lon = (lon[idx] + t * dlon[idx] + 540.0) % 360.0 - 180.0

@@ -182,23 +182,26 @@ def assess_fare(
         detour_extra = expected - expected_planned
 
     residual = tariff.residual or fallback_residual(params)
-    tariff_evidence = {"city": city, **tariff.coefficients()}
-    context = {
-        "gps_distance_m": round(gps_distance_m, 1),
-        "gps_duration_s": round(gps_duration_s, 1),
-        "gap_count": gap_count,
-        "gap_distance_m": round(gap_distance_m, 1),
-        "gap_duration_s": round(gap_duration_s, 1),
-        "gap_allowance_m": round(gap_allowance_m, 1),
-        "gps_coverage": _ratio(coverage),
-        "surge": surge,
-        "tolls": _money(tolls),
-        "currency": currency,
-        "expected_planned": _money(expected_planned),
-        "planned_distance_m": None if planned_distance_m is None else round(planned_distance_m, 1),
-        "planned_duration_s": None if planned_duration_used is None else round(planned_duration_used, 1),
-        "detour_extra_fare": _money(detour_extra),
-    }
+
+    def context() -> dict:
+        # evidence shared by both findings; built only when there is one (most trips have none)
+        return {
+            "gps_distance_m": round(gps_distance_m, 1),
+            "gps_duration_s": round(gps_duration_s, 1),
+            "gap_count": gap_count,
+            "gap_distance_m": round(gap_distance_m, 1),
+            "gap_duration_s": round(gap_duration_s, 1),
+            "gap_allowance_m": round(gap_allowance_m, 1),
+            "gps_coverage": _ratio(coverage),
+            "surge": surge,
+            "tolls": _money(tolls),
+            "currency": currency,
+            "expected_planned": _money(expected_planned),
+            "planned_distance_m": None if planned_distance_m is None else round(planned_distance_m, 1),
+            "planned_duration_s": None if planned_duration_used is None else round(planned_duration_used, 1),
+            "detour_extra_fare": _money(detour_extra),
+        }
+
     findings: list[FareFinding] = []
 
     # --- fare_inflation: an upfront-priced trip (quoted_fare) charges its quote plus tolls, so the
@@ -231,7 +234,7 @@ def assess_fare(
                         "quoted": _money(quoted_fare),
                         "ratio_to_quote": _ratio(ratio_to_quote),
                         "exceeds_quote": None if ratio_to_quote is None else ratio_to_quote > params.inflation_ratio,
-                        "tariff": tariff_evidence,
+                        "tariff": {"city": city, **tariff.coefficients()},
                         "thresholds": {
                             "inflation_ratio": params.inflation_ratio,
                             "inflation_min_excess": params.inflation_min_excess,
@@ -246,7 +249,7 @@ def assess_fare(
                             "source": residual.source,
                         },
                         "score": round(score, 4),
-                        **context,
+                        **context(),
                     },
                 )
             )
@@ -271,7 +274,7 @@ def assess_fare(
                         "excess_m": round(excess_m, 1),
                         "expected": _money(expected),
                         "claimed": _money(claimed_fare),
-                        "tariff": tariff_evidence,
+                        "tariff": {"city": city, **tariff.coefficients()},
                         "thresholds": {
                             "distance_ratio": params.distance_ratio,
                             "distance_min_excess_m": params.distance_min_excess_m,
@@ -279,7 +282,7 @@ def assess_fare(
                             "gap_circuity": params.gap_circuity,
                         },
                         "score": round(score, 4),
-                        **context,
+                        **context(),
                     },
                 )
             )
