@@ -49,7 +49,7 @@ def run_kernel(slot, ts, lat, lon, acc, n_trips):
     city = np.zeros(n_trips, np.int64)
 
     def once():
-        return K.kinematics(slot, ts, lat, lon, acc, dev, mock, city, K.new_state(n_trips), K.new_held(n_trips),
+        return K.kinematics(slot, ts, lat, lon, acc, dev, mock, city, K.new_state(n_trips), K.HeldPool(),
                             PARAM_ROW)
     return once
 
@@ -153,7 +153,7 @@ import numpy as np
 from tripguard.kernels import kinematics as K
 t = time.perf_counter()
 K.kinematics(np.zeros(2, np.int64), np.arange(2, dtype=np.int64), np.ones(2), np.ones(2), np.ones(2), np.ones(2),
-             np.zeros(2, np.int8), np.zeros(1, np.int64), K.new_state(1), K.new_held(1), np.ones((1, K.N_PARAMS)))
+             np.zeros(2, np.int8), np.zeros(1, np.int64), K.new_state(1), K.HeldPool(), np.ones((1, K.N_PARAMS)))
 print(time.perf_counter() - t)
 """
 

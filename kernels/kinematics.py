@@ -1,8 +1,9 @@
 """Kinematics kernel: teleport jumps and impossible speed that survive real GPS noise.
 
 Input is a batch of fixes sorted by (trip slot, arrival); per-trip state is carried across
-batches in a float64 matrix `state[slot, S_*]` (a row per trip) and a small buffer
-`held[slot, h, H_*]` of fixes whose meaning is not decided yet. The decisions depend only on each trip's own sequence of fixes, so the output is the
+batches in a float64 matrix `state[slot, S_*]` (a row per trip) and, while a trip has fixes
+whose meaning is not decided yet, a buffer `pool.buf[entry, h, H_*]` taken from a shared pool
+(few trips hold fixes at any moment: a buffer per trip would be most of a trip's memory). The decisions depend only on each trip's own sequence of fixes, so the output is the
 same however the stream is cut into batches.
 
 The state machine, per trip:
@@ -120,14 +121,15 @@ S_PACE = 63  # recent pace: max of step speeds, decaying by PACE_DECAY per step
 S_DT_PREV = 64  # the previous interval, ms
 S_DT_REPEAT = 65  # intervals exactly equal to the one before (a replay app's clock)
 S_GAP_S = 66  # time spent in tunnel gaps
-N_STATE = 67
+S_HELD_SLOT = 67  # 1 + the trip's entry in the held pool while it holds fixes; 0 when it holds none
+N_STATE = 68
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
 MODE_HOLD = 2.0
 MODE_RUN = 3.0
 
-# ---- held buffer: held[slot, h, H_*] ----------------------------------------------------------
+# ---- held buffer: pool.buf[entry, h, H_*] ------------------------------------------------------
 HELD_MAX = 16
 H_TS = 0
 H_LAT = 1
@@ -187,8 +189,49 @@ def new_state(n_slots):
     return np.zeros((n_slots, N_STATE), dtype=np.float64)
 
 
-def new_held(n_slots):
-    return np.zeros((n_slots, HELD_MAX, N_HELD), dtype=np.float64)
+class HeldPool:
+    """Buffers for held fixes, lent to the trips that hold some. `reserve` grows the pool before
+    a kernel call so the kernel never runs out (a trip holds at most one buffer at a time)."""
+
+    def __init__(self, size=64):
+        self.buf = np.zeros((size, HELD_MAX, N_HELD), dtype=np.float64)
+        self.free = np.arange(size - 1, -1, -1, dtype=np.int64)  # a stack of free entries
+        self.n_free = np.array([size], dtype=np.int64)
+
+    @property
+    def size(self):
+        return self.buf.shape[0]
+
+    def reserve(self, k):
+        if self.n_free[0] >= k:
+            return
+        self.grow(k)
+
+    def grow(self, k=1):
+        old = self.size
+        new = max(2 * old, old + k)
+        buf = np.zeros((new, HELD_MAX, N_HELD), dtype=np.float64)
+        buf[:old] = self.buf
+        free = np.empty(new, dtype=np.int64)
+        n = int(self.n_free[0])
+        free[:n] = self.free[:n]
+        free[n:n + new - old] = np.arange(new - 1, old - 1, -1)
+        self.buf, self.free, self.n_free[0] = buf, free, n + new - old
+
+    def take(self):
+        """An entry for Python-side use (restoring a snapshot). Returns its index."""
+        self.reserve(1)
+        self.n_free[0] -= 1
+        return int(self.free[self.n_free[0]])
+
+    def give_back(self, entry):
+        self.free[self.n_free[0]] = entry
+        self.n_free[0] += 1
+        self.buf[entry] = 0.0
+
+    @property
+    def in_use(self):
+        return self.size - int(self.n_free[0])
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -300,7 +343,26 @@ def _accept_step(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, p,
 
 
 @njit(inline="always")
-def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _acquire(st, pool, free, n_free):
+    """Lend the trip a buffer for held fixes (the wrapper reserved enough)."""
+    k = n_free[0] - 1
+    n_free[0] = k
+    st[S_HELD_SLOT] = free[k] + 1.0
+    return pool[free[k]]
+
+
+@njit(inline="always")
+def _give_back(st, free, n_free):
+    entry = int(st[S_HELD_SLOT]) - 1
+    if entry >= 0:
+        free[n_free[0]] = entry
+        n_free[0] += 1
+        st[S_HELD_SLOT] = 0.0
+
+
+@njit(inline="always")
+def _release_held(st, held, free, n_free, s, first_flag, count_distance, p,
+                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept every held fix in order. The step into the first one is a break (a jump kept out of
     the distance) unless count_distance (an impossible-speed run, whose distance is reported)."""
     n = int(st[S_HELD_N])
@@ -317,6 +379,7 @@ def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, 
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
+    _give_back(st, free, n_free)
     return n_out
 
 
@@ -336,11 +399,12 @@ def _push_held(st, held, s, ts, lat, lon, acc, sin_lat, cos_lat, fast, d, eff):
 
 
 @njit(inline="always")
-def _drop_held_as_spikes(st, s):
+def _drop_held_as_spikes(st, free, n_free):
     st[S_N_SPIKE] += st[S_HELD_N]
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
+    _give_back(st, free, n_free)
 
 
 @njit(inline="always")
@@ -383,7 +447,7 @@ def _run_step(st, s, ts, lat, lon, d, eff, dt_s):
 
 
 @njit(inline="always")
-def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Every held step was too fast for run_min_steps steps: the trace itself moves impossibly fast."""
     st[S_RUN_STEPS] = 0.0
     st[S_RUN_DIST_M] = 0.0
@@ -398,13 +462,14 @@ def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_o
         _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON],
                   held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
         prev_ts = held[h, H_TS]
-    n_out = _release_held(st, held, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(st, held, free, n_free, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag,
+                          n_out)
     st[S_MODE] = MODE_RUN
     return n_out
 
 
 @njit(inline="always")
-def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """The held fixes continue from a new place: a persistent displacement."""
     lead = int(st[S_HELD_LEAD])
     land = lead - 1
@@ -454,13 +519,14 @@ def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_l
             if k >= N_EVENT_POINTS:
                 break
         n_ev += 1
-    n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(st, held, free, n_free, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag,
+                          n_out)
     st[S_MODE] = MODE_NORMAL
     return n_ev, n_out
 
 
 @njit(inline="always")
-def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
+def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
           out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev):
     """One fix of trip s. Returns (status, n_out, n_ev)."""
     if not (lat == lat and lon == lon) or (lat == 0.0 and lon == 0.0):
@@ -532,6 +598,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
             n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
+        held = _acquire(st, pool, free, n_free)
         _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
         st[S_HELD_LEAD] = 1.0
         st[S_HELD_PLAUS] = 0.0
@@ -551,6 +618,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
         return ST_ACCEPTED, n_out, n_ev
 
     # MODE_HOLD
+    held = pool[int(st[S_HELD_SLOT]) - 1]
     last = int(st[S_HELD_N]) - 1
     d_l, sin_l, cos_l = haversine_step(held[last, H_LAT], held[last, H_LON], held[last, H_SIN], held[last, H_COS],
                                        lat, lon)
@@ -560,7 +628,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
     if reachable and (d_a <= d_l or fast_l):
         # back on the anchor's track (closer to it than to the held fixes, or out of their
         # reach): the held fixes were a spike
-        _drop_held_as_spikes(st, s)
+        _drop_held_as_spikes(st, free, n_free)
         st[S_MODE] = MODE_NORMAL
         n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
@@ -568,7 +636,8 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
     if fast_l and st[S_HELD_PLAUS] > 0.0:
         # a new jump after the held fixes had settled, before they were confirmed: they were not
         # a persistent displacement; start over from the anchor with this fix
-        _drop_held_as_spikes(st, s)
+        _drop_held_as_spikes(st, free, n_free)
+        held = _acquire(st, pool, free, n_free)
         _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
         st[S_HELD_LEAD] = 1.0
         return ST_HELD, n_out, n_ev
@@ -576,45 +645,49 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
     if fast_l:
         st[S_HELD_LEAD] += 1.0
         if st[S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]:
-            n_out = _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            n_out = _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     else:
         st[S_HELD_PLAUS] += 1.0
         land_ts = held[int(st[S_HELD_LEAD]) - 1, H_TS]
         full = st[S_HELD_N] >= HELD_MAX
         if st[S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
-            n_ev, n_out = _confirm_jump(st, held, s, p, events, n_ev,
+            n_ev, n_out = _confirm_jump(st, held, free, n_free, s, p, events, n_ev,
                                         out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     if st[S_HELD_N] >= HELD_MAX:
         # undecidable within the buffer (e.g. fast steps that never reach run_min_steps):
         # take the new place as the track without accusing anyone
-        n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        n_out = _release_held(st, held, free, n_free, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon,
+                              out_flag, n_out)
         st[S_MODE] = MODE_NORMAL
         return ST_ACCEPTED, n_out, n_ev
     return ST_HELD, n_out, n_ev
 
 
 @njit
-def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
+def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, state, pool, free, n_free, params,
                 status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
     """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
     common case -- a valid, in-order, not coarse fix reachable from the anchor while nothing is
     held -- runs on local variables (the fast path); everything else goes through _step on the
-    row. Both do exactly the same arithmetic (tests compare the kernel with its twin)."""
-    n_out = 0
-    n_ev = 0
+    row. Both do exactly the same arithmetic (tests compare the kernel with its twin).
+
+    Starts at fix `start` (a trip's first) and returns where it stopped: before a trip when the
+    pool of held-fix buffers is empty (a trip needs at most one), so the caller grows it and
+    carries on."""
     n = slot.shape[0]
     row = np.empty(N_STATE, np.float64)
-    i = 0
+    i = start
     while i < n:
+        if n_free[0] == 0:
+            return i, n_out, n_ev
         s = slot[i]
         p = params[city[s]]
         vmax = p[P_MAX_SPEED_MPS]
         default_acc = p[P_DEFAULT_ACCURACY_M]
         coarse = p[P_COARSE_ACCURACY_M]
         gap_s_min = p[P_TUNNEL_GAP_S]
-        trip_held = held[s]
         for k in range(N_STATE):
             row[k] = state[s, k]
         # ---- hot state in locals
@@ -806,7 +879,7 @@ def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
                 row[S_P_LON] = p_lon
                 row[S_P_ACC] = p_acc
                 row[S_A_STEP_M] = a_step
-                st_i, n_out, n_ev = _step(s, ts[i], la, lo, a_in, dev[i], mock[i], row, trip_held, p,
+                st_i, n_out, n_ev = _step(s, ts[i], la, lo, a_in, dev[i], mock[i], row, pool, free, n_free, p,
                                           out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
                 status[i] = st_i
                 mode = row[S_MODE]
@@ -904,11 +977,11 @@ def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
         row[S_A_STEP_M] = a_step
         for k in range(N_STATE):
             state[s, k] = row[k]
-    return n_out, n_ev
+    return n, n_out, n_ev
 
 
 @njit
-def _finish(slots, city, state, params, events):
+def _finish(slots, city, state, free, n_free, params, events):
     n_ev = 0
     row = np.empty(N_STATE, np.float64)
     for i in range(slots.shape[0]):
@@ -920,7 +993,7 @@ def _finish(slots, city, state, params, events):
             n_ev = _close_run(row, s, p, events, n_ev)
         elif row[S_MODE] == MODE_HOLD:
             # the trip ended before the held fixes were confirmed: never accuse on a guess
-            _drop_held_as_spikes(row, s)
+            _drop_held_as_spikes(row, free, n_free)
             row[S_MODE] = MODE_NORMAL
         for k in range(N_STATE):
             state[s, k] = row[k]
@@ -956,11 +1029,13 @@ def _check(name, arr, dtype, n):
         raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
 
 
-def _check_tables(state, held, params, city):
+def _check_tables(state, pool, params, city):
     if state.dtype != np.float64 or state.ndim != 2 or state.shape[1] != N_STATE:
         raise ValueError(f"state must be float64 (n_slots, {N_STATE}): build it with new_state(n_slots)")
-    if held.dtype != np.float64 or held.shape[1:] != (HELD_MAX, N_HELD) or held.shape[0] != state.shape[0]:
-        raise ValueError(f"held must be float64 (n_slots, {HELD_MAX}, {N_HELD}) matching state: use new_held(n_slots)")
+    if not state.flags.c_contiguous:
+        raise ValueError("state must be C-contiguous (a row per trip): build it with new_state(n_slots)")
+    if not isinstance(pool, HeldPool):
+        raise TypeError(f"pool must be a HeldPool, got {type(pool).__name__}")
     if params.dtype != np.float64 or params.ndim != 2 or params.shape[1] != N_PARAMS:
         raise ValueError(f"params must be float64 (n_cities, {N_PARAMS})")
     if not params.flags.c_contiguous:
@@ -972,12 +1047,12 @@ def _check_tables(state, held, params, city):
         raise ValueError(f"confirm_fixes must be <= {HELD_MAX - 2}")
 
 
-def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, held, params):
+def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, pool, params):
     """Run the state machine over a batch of fixes sorted by (slot, arrival).
 
     slot int64 (row of state), ts int64 ms, lat/lon float64 degrees, accuracy_m and speed_mps
     float64 (NaN = not reported), mock int8 (-1 unknown, 0, 1); city int64 per state row, the row
-    of params (float64, P_* columns) to use. state and held are updated in place.
+    of params (float64, P_* columns) to use. state and pool (a HeldPool) are updated in place.
     """
     n = slot.shape[0] if isinstance(slot, np.ndarray) else -1
     _check("slot", slot, np.int64, n)
@@ -987,28 +1062,34 @@ def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, hel
     _check("accuracy_m", accuracy_m, np.float64, n)
     _check("speed_mps", speed_mps, np.float64, n)
     _check("mock", mock, np.int8, n)
-    _check_tables(state, held, params, city)
+    _check_tables(state, pool, params, city)
     step = np.diff(slot)
     if n > 1 and step.min() < 0:
         raise ValueError("fixes must be sorted by slot (stable, keeping arrival order): use np.argsort(slot, kind='stable')")
     if n and (slot[0] < 0 or slot[-1] >= state.shape[0]):
         raise ValueError("slot holds a row index outside state")
     # every fix is emitted at most once; held fixes of earlier batches may be released now
-    cap = n + HELD_MAX * (1 + int(np.count_nonzero(step)) if n else 0)
+    groups = 1 + int(np.count_nonzero(step)) if n else 0
+    cap = n + HELD_MAX * groups
     status = np.empty(n, dtype=np.int8)
     out = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.float64),
            np.empty(cap, np.float64), np.empty(cap, np.int8))
     events = np.empty((max(n, 1), N_EVENT), dtype=np.float64)
-    n_out, n_ev = _kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, held, params,
-                              status, *out, events)
+    i = n_out = n_ev = 0
+    while True:
+        i, n_out, n_ev = _kinematics(i, n_out, n_ev, slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state,
+                                     pool.buf, pool.free, pool.n_free, params, status, *out, events)
+        if i >= n:
+            break
+        pool.grow()  # ran out of held-fix buffers before a trip: more, and carry on
     return KinematicsOutput(status, *(a[:n_out] for a in out), events[:n_ev])
 
 
-def finish(slots, city, state, held, params):
+def finish(slots, city, state, pool, params):
     """Trip end for the given slots: close a running fast run, drop unconfirmed held fixes.
     Returns the events (impossible_speed runs that lasted to the end)."""
     _check("slots", slots, np.int64, slots.shape[0] if isinstance(slots, np.ndarray) else -1)
-    _check_tables(state, held, params, city)
+    _check_tables(state, pool, params, city)
     events = np.empty((max(slots.shape[0], 1), N_EVENT), dtype=np.float64)
-    n_ev = _finish(slots, city, state, params, events)
+    n_ev = _finish(slots, city, state, pool.free, pool.n_free, params, events)
     return events[:n_ev]

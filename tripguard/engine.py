@@ -571,12 +571,21 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
     buf = io.BytesIO()
     np.savez(
         buf, doc=np.frombuffer(orjson.dumps(doc), np.uint8),
-        kin=t.kin[idx], held=t.held[idx], route=t.route[idx], phase=t.phase[idx], deadline=t.deadline[idx],
+        kin=t.kin[idx], held=held_rows(t, idx), route=t.route[idx], phase=t.phase[idx], deadline=t.deadline[idx],
         last_act=t.last_act[idx], implicit=t.implicit[idx],
         path_ts=path[0], path_lat=path[1], path_lon=path[2], path_flag=path[3], path_n=path_n,
         **{f"orphan_{k}": orph[k] for k in range(6)}, orphan_n=orph_n,
     )
     return buf.getvalue()
+
+
+def held_rows(t: TripTable, slots: np.ndarray) -> np.ndarray:
+    """The held-fix buffers of these trips (zeros for trips that hold none)."""
+    out = np.zeros((len(slots), K.HELD_MAX, K.N_HELD))
+    entries = t.kin[slots, K.S_HELD_SLOT].astype(np.int64) - 1
+    mine = entries >= 0
+    out[mine] = t.held.buf[entries[mine]]
+    return out
 
 
 def restore_engine(engine: Engine, blob: bytes) -> dict:
@@ -612,7 +621,10 @@ def restore_engine(engine: Engine, blob: bytes) -> dict:
         if b > a:
             meta.orphans = [tuple(arrays[f"orphan_{k}"][a:b] for k in range(6))]
         t.kin[s] = arrays["kin"][i]
-        t.held[s] = arrays["held"][i]
+        if t.kin[s, K.S_HELD_SLOT] > 0:  # the trip holds fixes: lend it a buffer of this pool
+            entry = t.held.take()
+            t.held.buf[entry] = arrays["held"][i]
+            t.kin[s, K.S_HELD_SLOT] = entry + 1
         t.city[s] = engine._city_row(trip["city"])
         if meta.started is not None and meta.started.planned_route is not None:
             engine._attach_route(s, meta.started)  # the corridor follows from the route: rebuilt, not stored

@@ -44,7 +44,7 @@ class TripTable:
         self.meta: list[TripMeta | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
-        self.held = K.new_held(capacity)
+        self.held = K.HeldPool()  # buffers for held fixes, lent to the few trips that hold some
         self.route = C.new_route_state(capacity)
         self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
         # lifecycle columns (kernels/lifecycle.py)
@@ -73,7 +73,9 @@ class TripTable:
         del self.slot_of[meta.trip_id]
         self.meta[s] = None
         self.kin[s, :] = 0.0
-        self.held[s] = 0.0
+        entry = int(self.kin[s, K.S_HELD_SLOT]) - 1
+        if entry >= 0:
+            self.held.give_back(entry)
         self.route[s, :] = 0.0
         self.city[s] = 0
         self.phase[s] = PH_NONE
@@ -91,9 +93,6 @@ class TripTable:
         kin = K.new_state(new)
         kin[:old] = self.kin
         self.kin = kin
-        held = K.new_held(new)
-        held[:old] = self.held
-        self.held = held
         route = C.new_route_state(new)
         route[:old] = self.route
         self.route = route
