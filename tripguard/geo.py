@@ -84,3 +84,10 @@ def encode_polyline_array(lat: np.ndarray, lon: np.ndarray, precision: int = 5) 
     from tripguard.kernels.polyline import encode
 
     return encode(lat, lon, precision)
+
+
+def route_length_m(route: np.ndarray) -> float:
+    """Great-circle length of a (lat, lon) polyline, metres."""
+    from tripguard.kernels.geo import haversine_m_np
+
+    return float(haversine_m_np(route[:-1, 0], route[:-1, 1], route[1:, 0], route[1:, 1]).sum())
