@@ -234,6 +234,21 @@ def token_revoke(
     typer.echo(f"revoked token #{token_id}")
 
 
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Smaller data: a smoke run."),
+    only: str = typer.Option("", "--only", help="Comma-separated: kinematics,h3,engine,stream,startup."),
+) -> None:
+    """Run the benchmarks (a checkout's benchmarks/) and write benchmarks/results/."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "run_all.py"
+    if not script.exists():
+        fail(f"no benchmarks/ next to this installation ({script}): run it from a checkout")
+    args = [sys.executable, str(script)] + (["--quick"] if quick else []) + (["--only", only] if only else [])
+    raise typer.Exit(subprocess.run(args).returncode)
+
+
 def main() -> None:
     try:
         app()
