@@ -243,6 +243,7 @@ class Engine:
         st = self.trips.route[s]
         st[:] = 0.0
         st[C.R_ACTIVE], st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0] = 1.0, lat0, lon0, cos0
+        st[C.R_ROUTE_M] = cum[-1]
 
     def _implicit_starts(self, slots: np.ndarray) -> None:
         """Trips that start without trip_started use the default parameters."""
@@ -332,7 +333,6 @@ class Engine:
         if sel.size == 0:
             return
         self.corridors.ensure(t.capacity)
-        self.corridors.commit()
         slot = res.acc_slot[sel]
         lat, lon = res.acc_lat[sel], res.acc_lon[sel]
         city_res = np.array([rp.h3_res for rp in self.route_params], np.int64)[t.city[slot]]
@@ -340,8 +340,8 @@ class Engine:
         for r in np.unique(city_res).tolist():
             m = city_res == r
             cells[m] = latlng_to_cell(np.ascontiguousarray(lat[m]), np.ascontiguousarray(lon[m]), r)
-        events = C.excursions(slot, res.acc_ts[sel], lat, lon, res.acc_flag[sel], cells, t.route, t.city,
-                              self.route_matrix, self.corridors)
+        events = C.excursions(slot, res.acc_ts[sel], lat, lon, res.acc_flag[sel], cells, t.route, t.route_cell,
+                              t.city, self.route_matrix, self.corridors)
         self._route_alerts(events, out, now_ms)
 
     def _route_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
@@ -381,7 +381,6 @@ class Engine:
                        out, now_ms)
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
-            self.corridors.commit()
             last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
             self._route_alerts(C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors),
                                out, now_ms)
@@ -470,7 +469,7 @@ class Engine:
         rp = self.route_params[int(self.trips.city[s])]
         planned = started.planned_distance_m
         if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
-            planned = float(self.corridors.slice(s)[3][-1])
+            planned = float(self.trips.route[s, C.R_ROUTE_M])
         displaced = self.trips.kin[s, K.S_JUMP_M] > 0.0 or self.trips.route[s, C.R_DISPLACED] > 0.0
         if "route_deviation" in meta.alert_scores or displaced or "impossible_speed" in meta.alert_scores:
             # an excursion already said it, or the trace was displaced (teleport, impossible-speed
@@ -501,9 +500,11 @@ class Engine:
         if meta.started is None or meta.started.planned_route is None:
             return {"planned_route": None, "corridor": None}
         rp = self.route_params[int(self.trips.city[s])]
-        route = route_latlon(meta.started.planned_route)
-        return {"planned_route": encode_polyline_array(route[:, 0], route[:, 1]),
-                "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
+        planned = meta.started.planned_route
+        if not isinstance(planned, str):  # a GeoJSON LineString: the verdict carries a polyline
+            route = route_latlon(planned)
+            planned = encode_polyline_array(route[:, 0], route[:, 1])
+        return {"planned_route": planned, "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
 
     def _forget_closed(self) -> None:
         """Closed trip ids are remembered long enough to recognise their late rows."""
@@ -571,7 +572,8 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
     buf = io.BytesIO()
     np.savez(
         buf, doc=np.frombuffer(orjson.dumps(doc), np.uint8),
-        kin=t.kin[idx], held=held_rows(t, idx), route=t.route[idx], phase=t.phase[idx], deadline=t.deadline[idx],
+        kin=t.kin[idx], held=held_rows(t, idx), route=t.route[idx], route_cell=t.route_cell[idx],
+        phase=t.phase[idx], deadline=t.deadline[idx],
         last_act=t.last_act[idx], implicit=t.implicit[idx],
         path_ts=path[0], path_lat=path[1], path_lon=path[2], path_flag=path[3], path_n=path_n,
         **{f"orphan_{k}": orph[k] for k in range(6)}, orphan_n=orph_n,
@@ -629,6 +631,7 @@ def restore_engine(engine: Engine, blob: bytes) -> dict:
         if meta.started is not None and meta.started.planned_route is not None:
             engine._attach_route(s, meta.started)  # the corridor follows from the route: rebuilt, not stored
         t.route[s] = arrays["route"][i]
+        t.route_cell[s] = arrays["route_cell"][i]
         t.phase[s] = arrays["phase"][i]
         t.deadline[s] = arrays["deadline"][i]
         t.last_act[s] = arrays["last_act"][i]

@@ -67,7 +67,11 @@ def route_latlon(planned_route: Any) -> np.ndarray | None:
     if planned_route is None:
         return None
     if isinstance(planned_route, str):
-        arr = decode_polyline(planned_route)
+        from tripguard.kernels.polyline import decode
+
+        arr = decode(planned_route)  # compiled: every trip_started's route is decoded
+        if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
+            raise ValueError("polyline decodes outside lat [-90, 90] / lon [-180, 180]")
     else:
         coords = planned_route["coordinates"] if isinstance(planned_route, dict) else planned_route.coordinates
         arr = np.asarray([(c[1], c[0]) for c in coords], dtype=np.float64).reshape(-1, 2)

@@ -46,6 +46,7 @@ class TripTable:
         self.kin = K.new_state(capacity)
         self.held = K.HeldPool()  # buffers for held fixes, lent to the few trips that hold some
         self.route = C.new_route_state(capacity)
+        self.route_cell = np.zeros(capacity, np.int64)  # the trip's last H3 cell (corridor kernel)
         self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
         # lifecycle columns (kernels/lifecycle.py)
         self.phase = np.full(capacity, PH_NONE, np.int64)
@@ -77,6 +78,7 @@ class TripTable:
         if entry >= 0:
             self.held.give_back(entry)
         self.route[s, :] = 0.0
+        self.route_cell[s] = 0
         self.city[s] = 0
         self.phase[s] = PH_NONE
         self.deadline[s] = 0
@@ -96,6 +98,7 @@ class TripTable:
         route = C.new_route_state(new)
         route[:old] = self.route
         self.route = route
+        self.route_cell = np.concatenate([self.route_cell, np.zeros(old, np.int64)])
         self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
         self.phase = np.concatenate([self.phase, np.full(old, PH_NONE, np.int64)])
         self.deadline = np.concatenate([self.deadline, np.zeros(old, np.int64)])

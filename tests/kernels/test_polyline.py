@@ -3,7 +3,9 @@
 import numpy as np
 
 from tripguard.geo import decode_polyline, encode_polyline
-from tripguard.kernels.polyline import encode
+import pytest
+
+from tripguard.kernels.polyline import decode, encode
 
 
 def test_google_example():
@@ -23,3 +25,15 @@ def test_matches_pure_python_on_random_paths():
     lat = np.concatenate([41.15 + np.cumsum(rng.normal(0, 1e-4, 300)), [89.99999, -89.99999, 0.0]])
     lon = np.concatenate([179.9999 + np.cumsum(rng.normal(0, 1e-4, 300)), [180.0, -180.0, -0.000004]])
     assert encode(lat, lon) == encode_polyline(list(zip(lat, lon)))
+
+
+def test_decode_matches_pure_python_and_rejects_what_it_rejects():
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 40):
+        text = encode(rng.uniform(-90, 90, n), rng.uniform(-180, 180, n))
+        np.testing.assert_array_equal(decode(text), decode_polyline(text))
+    assert decode("").shape == (0, 2)
+    for bad, reason in (("_p~iF~ps|", "truncated"), ("_p~iF ~ps|U", "alphabet"), ("_p~iF~ps|Ué", "ASCII"),
+                        ("_" * 20, "too long")):
+        with pytest.raises(ValueError, match=reason):
+            decode(bad)
