@@ -666,6 +666,78 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
 
 
 @njit
+def _load_hot(row):
+    """The fields the fast path keeps in local variables."""
+    return (
+        row[S_MODE], row[S_N_SEEN], row[S_SEEN_TS], row[S_SEEN_LAT], row[S_SEEN_LON], row[S_DT_N],
+        row[S_DT_SUM], row[S_DT_SUM2], row[S_DT_PREV], row[S_DT_REPEAT], row[S_N_MOCK],
+        row[S_N_MOCK_KNOWN], row[S_ACC_N], row[S_ACC_SUM], row[S_ACC_SUM2], row[S_N_USED],
+        row[S_A_TS], row[S_A_LAT], row[S_A_LON], row[S_A_ACC], row[S_A_SIN], row[S_A_COS],
+        row[S_A_POS_TS], row[S_DIST_M], row[S_GAP_M], row[S_GAP_N], row[S_GAP_S], row[S_V_N],
+        row[S_V_SUM], row[S_V_SUM2], row[S_DEV_N], row[S_DEV_SUM], row[S_DEV_SUM2],
+        row[S_DEV_CONTRA], row[S_COL_N], row[S_COL_HITS], row[S_PREV_DX], row[S_PREV_DY],
+        row[S_PACE], row[S_P_PACE], row[S_P_VALID], row[S_P_TS], row[S_P_LAT], row[S_P_LON],
+        row[S_P_ACC], row[S_A_STEP_M],
+    )
+
+
+@njit
+def _store_hot(
+    row,
+    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep, mock_n,
+    mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin, a_cos, a_pos_ts,
+    dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum, dev_sum2, dev_contra, col_n,
+    col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+):
+    row[S_MODE] = mode
+    row[S_N_SEEN] = n_seen
+    row[S_SEEN_TS] = seen_ts
+    row[S_SEEN_LAT] = seen_lat
+    row[S_SEEN_LON] = seen_lon
+    row[S_DT_N] = dt_n
+    row[S_DT_SUM] = dt_sum
+    row[S_DT_SUM2] = dt_sum2
+    row[S_DT_PREV] = dt_prev
+    row[S_DT_REPEAT] = dt_rep
+    row[S_N_MOCK] = mock_n
+    row[S_N_MOCK_KNOWN] = mock_known
+    row[S_ACC_N] = acc_n
+    row[S_ACC_SUM] = acc_sum
+    row[S_ACC_SUM2] = acc_sum2
+    row[S_N_USED] = used
+    row[S_A_TS] = a_ts
+    row[S_A_LAT] = a_lat
+    row[S_A_LON] = a_lon
+    row[S_A_ACC] = a_acc
+    row[S_A_SIN] = a_sin
+    row[S_A_COS] = a_cos
+    row[S_A_POS_TS] = a_pos_ts
+    row[S_DIST_M] = dist
+    row[S_GAP_M] = gap_m
+    row[S_GAP_N] = gap_n
+    row[S_GAP_S] = gap_s
+    row[S_V_N] = v_n
+    row[S_V_SUM] = v_sum
+    row[S_V_SUM2] = v_sum2
+    row[S_DEV_N] = dev_n
+    row[S_DEV_SUM] = dev_sum
+    row[S_DEV_SUM2] = dev_sum2
+    row[S_DEV_CONTRA] = dev_contra
+    row[S_COL_N] = col_n
+    row[S_COL_HITS] = col_hits
+    row[S_PREV_DX] = prev_dx
+    row[S_PREV_DY] = prev_dy
+    row[S_PACE] = pace
+    row[S_P_PACE] = p_pace
+    row[S_P_VALID] = p_valid
+    row[S_P_TS] = p_ts
+    row[S_P_LAT] = p_lat
+    row[S_P_LON] = p_lon
+    row[S_P_ACC] = p_acc
+    row[S_A_STEP_M] = a_step
+
+
+@njit
 def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, state, pool, free, n_free, params,
                 status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
     """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
@@ -691,52 +763,13 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
         for k in range(N_STATE):
             row[k] = state[s, k]
         # ---- hot state in locals
-        mode = row[S_MODE]
-        n_seen = row[S_N_SEEN]
-        seen_ts = row[S_SEEN_TS]
-        seen_lat = row[S_SEEN_LAT]
-        seen_lon = row[S_SEEN_LON]
-        dt_n = row[S_DT_N]
-        dt_sum = row[S_DT_SUM]
-        dt_sum2 = row[S_DT_SUM2]
-        dt_prev = row[S_DT_PREV]
-        dt_rep = row[S_DT_REPEAT]
-        mock_n = row[S_N_MOCK]
-        mock_known = row[S_N_MOCK_KNOWN]
-        acc_n = row[S_ACC_N]
-        acc_sum = row[S_ACC_SUM]
-        acc_sum2 = row[S_ACC_SUM2]
-        used = row[S_N_USED]
-        a_ts = row[S_A_TS]
-        a_lat = row[S_A_LAT]
-        a_lon = row[S_A_LON]
-        a_acc = row[S_A_ACC]
-        a_sin = row[S_A_SIN]
-        a_cos = row[S_A_COS]
-        a_pos_ts = row[S_A_POS_TS]
-        dist = row[S_DIST_M]
-        gap_m = row[S_GAP_M]
-        gap_n = row[S_GAP_N]
-        gap_s = row[S_GAP_S]
-        v_n = row[S_V_N]
-        v_sum = row[S_V_SUM]
-        v_sum2 = row[S_V_SUM2]
-        dev_n = row[S_DEV_N]
-        dev_sum = row[S_DEV_SUM]
-        dev_sum2 = row[S_DEV_SUM2]
-        dev_contra = row[S_DEV_CONTRA]
-        col_n = row[S_COL_N]
-        col_hits = row[S_COL_HITS]
-        prev_dx = row[S_PREV_DX]
-        prev_dy = row[S_PREV_DY]
-        pace = row[S_PACE]
-        p_pace = row[S_P_PACE]
-        p_valid = row[S_P_VALID]
-        p_ts = row[S_P_TS]
-        p_lat = row[S_P_LAT]
-        p_lon = row[S_P_LON]
-        p_acc = row[S_P_ACC]
-        a_step = row[S_A_STEP_M]
+        (
+            mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
+            mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin,
+            a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum,
+            dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts,
+            p_lat, p_lon, p_acc, a_step,
+        ) = _load_hot(row)
         while i < n and slot[i] == s:
             la = lat[i]
             lo = lon[i]
@@ -833,148 +866,33 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
                 status[i] = ST_ACCEPTED
             else:
                 # everything else on the row: store the locals, step, load them back
-                row[S_MODE] = mode
-                row[S_N_SEEN] = n_seen
-                row[S_SEEN_TS] = seen_ts
-                row[S_SEEN_LAT] = seen_lat
-                row[S_SEEN_LON] = seen_lon
-                row[S_DT_N] = dt_n
-                row[S_DT_SUM] = dt_sum
-                row[S_DT_SUM2] = dt_sum2
-                row[S_DT_PREV] = dt_prev
-                row[S_DT_REPEAT] = dt_rep
-                row[S_N_MOCK] = mock_n
-                row[S_N_MOCK_KNOWN] = mock_known
-                row[S_ACC_N] = acc_n
-                row[S_ACC_SUM] = acc_sum
-                row[S_ACC_SUM2] = acc_sum2
-                row[S_N_USED] = used
-                row[S_A_TS] = a_ts
-                row[S_A_LAT] = a_lat
-                row[S_A_LON] = a_lon
-                row[S_A_ACC] = a_acc
-                row[S_A_SIN] = a_sin
-                row[S_A_COS] = a_cos
-                row[S_A_POS_TS] = a_pos_ts
-                row[S_DIST_M] = dist
-                row[S_GAP_M] = gap_m
-                row[S_GAP_N] = gap_n
-                row[S_GAP_S] = gap_s
-                row[S_V_N] = v_n
-                row[S_V_SUM] = v_sum
-                row[S_V_SUM2] = v_sum2
-                row[S_DEV_N] = dev_n
-                row[S_DEV_SUM] = dev_sum
-                row[S_DEV_SUM2] = dev_sum2
-                row[S_DEV_CONTRA] = dev_contra
-                row[S_COL_N] = col_n
-                row[S_COL_HITS] = col_hits
-                row[S_PREV_DX] = prev_dx
-                row[S_PREV_DY] = prev_dy
-                row[S_PACE] = pace
-                row[S_P_PACE] = p_pace
-                row[S_P_VALID] = p_valid
-                row[S_P_TS] = p_ts
-                row[S_P_LAT] = p_lat
-                row[S_P_LON] = p_lon
-                row[S_P_ACC] = p_acc
-                row[S_A_STEP_M] = a_step
+                _store_hot(
+                    row,
+                    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev,
+                    dt_rep, mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon,
+                    a_acc, a_sin, a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2,
+                    dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
+                    p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+                )
                 st_i, n_out, n_ev = _step(s, ts[i], la, lo, a_in, dev[i], mock[i], row, pool, free, n_free, p,
                                           out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
                 status[i] = st_i
-                mode = row[S_MODE]
-                n_seen = row[S_N_SEEN]
-                seen_ts = row[S_SEEN_TS]
-                seen_lat = row[S_SEEN_LAT]
-                seen_lon = row[S_SEEN_LON]
-                dt_n = row[S_DT_N]
-                dt_sum = row[S_DT_SUM]
-                dt_sum2 = row[S_DT_SUM2]
-                dt_prev = row[S_DT_PREV]
-                dt_rep = row[S_DT_REPEAT]
-                mock_n = row[S_N_MOCK]
-                mock_known = row[S_N_MOCK_KNOWN]
-                acc_n = row[S_ACC_N]
-                acc_sum = row[S_ACC_SUM]
-                acc_sum2 = row[S_ACC_SUM2]
-                used = row[S_N_USED]
-                a_ts = row[S_A_TS]
-                a_lat = row[S_A_LAT]
-                a_lon = row[S_A_LON]
-                a_acc = row[S_A_ACC]
-                a_sin = row[S_A_SIN]
-                a_cos = row[S_A_COS]
-                a_pos_ts = row[S_A_POS_TS]
-                dist = row[S_DIST_M]
-                gap_m = row[S_GAP_M]
-                gap_n = row[S_GAP_N]
-                gap_s = row[S_GAP_S]
-                v_n = row[S_V_N]
-                v_sum = row[S_V_SUM]
-                v_sum2 = row[S_V_SUM2]
-                dev_n = row[S_DEV_N]
-                dev_sum = row[S_DEV_SUM]
-                dev_sum2 = row[S_DEV_SUM2]
-                dev_contra = row[S_DEV_CONTRA]
-                col_n = row[S_COL_N]
-                col_hits = row[S_COL_HITS]
-                prev_dx = row[S_PREV_DX]
-                prev_dy = row[S_PREV_DY]
-                pace = row[S_PACE]
-                p_pace = row[S_P_PACE]
-                p_valid = row[S_P_VALID]
-                p_ts = row[S_P_TS]
-                p_lat = row[S_P_LAT]
-                p_lon = row[S_P_LON]
-                p_acc = row[S_P_ACC]
-                a_step = row[S_A_STEP_M]
+                (
+                    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev,
+                    dt_rep, mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon,
+                    a_acc, a_sin, a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2,
+                    dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
+                    p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+                ) = _load_hot(row)
             i += 1
-        row[S_MODE] = mode
-        row[S_N_SEEN] = n_seen
-        row[S_SEEN_TS] = seen_ts
-        row[S_SEEN_LAT] = seen_lat
-        row[S_SEEN_LON] = seen_lon
-        row[S_DT_N] = dt_n
-        row[S_DT_SUM] = dt_sum
-        row[S_DT_SUM2] = dt_sum2
-        row[S_DT_PREV] = dt_prev
-        row[S_DT_REPEAT] = dt_rep
-        row[S_N_MOCK] = mock_n
-        row[S_N_MOCK_KNOWN] = mock_known
-        row[S_ACC_N] = acc_n
-        row[S_ACC_SUM] = acc_sum
-        row[S_ACC_SUM2] = acc_sum2
-        row[S_N_USED] = used
-        row[S_A_TS] = a_ts
-        row[S_A_LAT] = a_lat
-        row[S_A_LON] = a_lon
-        row[S_A_ACC] = a_acc
-        row[S_A_SIN] = a_sin
-        row[S_A_COS] = a_cos
-        row[S_A_POS_TS] = a_pos_ts
-        row[S_DIST_M] = dist
-        row[S_GAP_M] = gap_m
-        row[S_GAP_N] = gap_n
-        row[S_GAP_S] = gap_s
-        row[S_V_N] = v_n
-        row[S_V_SUM] = v_sum
-        row[S_V_SUM2] = v_sum2
-        row[S_DEV_N] = dev_n
-        row[S_DEV_SUM] = dev_sum
-        row[S_DEV_SUM2] = dev_sum2
-        row[S_DEV_CONTRA] = dev_contra
-        row[S_COL_N] = col_n
-        row[S_COL_HITS] = col_hits
-        row[S_PREV_DX] = prev_dx
-        row[S_PREV_DY] = prev_dy
-        row[S_PACE] = pace
-        row[S_P_PACE] = p_pace
-        row[S_P_VALID] = p_valid
-        row[S_P_TS] = p_ts
-        row[S_P_LAT] = p_lat
-        row[S_P_LON] = p_lon
-        row[S_P_ACC] = p_acc
-        row[S_A_STEP_M] = a_step
+        _store_hot(
+            row,
+            mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
+            mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin,
+            a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum,
+            dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts,
+            p_lat, p_lon, p_acc, a_step,
+        )
         for k in range(N_STATE):
             state[s, k] = row[k]
     return n, n_out, n_ev

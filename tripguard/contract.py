@@ -34,14 +34,7 @@ ALERT_KINDS = (
 )
 """Fixed vocabulary. New kinds are appended, never renamed."""
 
-AlertKind = Literal[
-    "teleport",
-    "impossible_speed",
-    "route_deviation",
-    "fare_inflation",
-    "distance_mismatch",
-    "gps_spoofing",
-]
+AlertKind = Literal[ALERT_KINDS]
 Severity = Literal["low", "medium", "high"]
 PROVIDERS = ("gps", "network", "fused")
 MAX_ROUTE_M = 1_000_000.0  # a planned route longer than this is not a ride (and would be costly to index)
