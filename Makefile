@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m 'not slow and not bench and not kafka and not browser'
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/tripguard bench
 
 schemas: $(STAMP)

@@ -9,6 +9,10 @@ When it ends -- a fix back inside, or the trip's end -- it is measured:
 - farthest: the largest distance of its fixes from the route polyline;
 - extra: length minus the planned route's length between where it left and where it rejoined.
 
+An excursion still open when the trip ends counts only if the trip ended near the route's end
+(a detour on the way to the destination); a trip that ended somewhere else is left to the
+trip-level detour ratio.
+
 Route geometry is projected once per trip to a local equirectangular frame (metres) around the
 route's first point; trips span tens of km, where that frame's error stays under 0.5 %.
 Once the trace is displaced -- a teleport (the kinematics flag F_BREAK) or an impossible-speed run
@@ -20,8 +24,9 @@ import math
 
 import numpy as np
 
-from ._jit import njit
-from .geo import DEG, EARTH_RADIUS_M
+from ._jit import njit, njit_exact
+from .geo import DEG, EARTH_RADIUS_M, haversine_m
+from .h3index import _latlng_deg_to_cell_step, new_trajectory_state
 
 M_PER_DEG = EARTH_RADIUS_M * DEG
 F_BREAK = 1  # kinematics.F_BREAK: a teleport precedes the fix
@@ -51,13 +56,16 @@ R_N_OFF = 19
 R_MAX_DIST_M = 20
 R_N_EXC = 21
 R_DISPLACED = 22  # sticky: the trace was displaced (teleport or impossible-speed run)
-N_ROUTE_STATE = 23
+R_ROUTE_M = 23  # the route's length in the local frame
+R_LAST_INSIDE = 24  # whether the trip's last cell (last_cell[slot]) is in its corridor
+N_ROUTE_STATE = 25
 
 # parameters: params[city, Q_*]
 Q_MIN_FIXES = 0
 Q_MIN_DIST_M = 1
 Q_MIN_EXTRA_M = 2
-N_ROUTE_PARAMS = 3
+Q_END_NEAR_M = 3  # an excursion still open at trip end counts only if the trip ended this near the route's end
+N_ROUTE_PARAMS = 4
 
 # events: events[e, X_*]
 X_SLOT = 0
@@ -75,7 +83,7 @@ N_EXC_EVENT = 11
 
 
 def new_route_state(n_slots):
-    return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64, order="F")
+    return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64)  # a row per trip, like the kinematics state
 
 
 @njit
@@ -139,7 +147,11 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
     _, along_back = nearest_on_route(end_x, end_y, rx, ry, rcum)
     planned = abs(along_back - along_out)
     extra = st[s, R_EXC_LEN_M] - planned
+    # a trip that ended off its route somewhere else went elsewhere (or its last fixes were
+    # faulty): that is not a detour on the way to the destination
+    arrived = closed > 0.0 or math.sqrt((end_x - rx[-1]) ** 2 + (end_y - ry[-1]) ** 2) <= p[Q_END_NEAR_M]
     if (
+        arrived and
         st[s, R_EXC_DISPLACED] == 0.0
         and st[s, R_DISPLACED] == 0.0
         and st[s, R_EXC_N] >= p[Q_MIN_FIXES]
@@ -164,17 +176,24 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
 
 
 @njit
-def _excursions(slot, ts, lat, lon, flag, cell, st, city, params, cells, cell_lo, cell_hi,
+def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cells, cell_lo, cell_hi,
                 route_x, route_y, route_cum, route_lo, route_hi, events):
     n_ev = 0
+    prev_s = -1
+    p = params[0]
+    rx = route_x[:0]
+    ry = route_y[:0]
+    rc = route_cum[:0]
     for i in range(slot.shape[0]):
         s = slot[i]
         if st[s, R_ACTIVE] == 0.0:
             continue
-        p = params[city[s]]
-        rx = route_x[route_lo[s]:route_hi[s]]
-        ry = route_y[route_lo[s]:route_hi[s]]
-        rc = route_cum[route_lo[s]:route_hi[s]]
+        if s != prev_s:  # fixes come grouped by trip: look its route up once per group
+            p = params[city[s]]
+            rx = route_x[route_lo[s]:route_hi[s]]
+            ry = route_y[route_lo[s]:route_hi[s]]
+            rc = route_cum[route_lo[s]:route_hi[s]]
+            prev_s = s
         x, y = project(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
         if flag[i] == F_BREAK or flag[i] == F_FAST:
             st[s, R_DISPLACED] = 1.0
@@ -182,7 +201,13 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, city, params, cells, cell_lo
         if st[s, R_HAS_PREV] > 0.0 and flag[i] != F_BREAK:
             step = math.sqrt((x - st[s, R_PREV_X]) ** 2 + (y - st[s, R_PREV_Y]) ** 2)
         st[s, R_N_FIXES] += 1.0
-        inside = _contains(cells, cell_lo[s], cell_hi[s], cell[i])
+        # consecutive fixes mostly share a cell: the arena is searched only when the cell changes
+        if st[s, R_N_FIXES] > 1.0 and cell[i] == last_cell[s]:
+            inside = st[s, R_LAST_INSIDE] > 0.0
+        else:
+            inside = _contains(cells, cell_lo[s], cell_hi[s], cell[i])
+            last_cell[s] = cell[i]
+            st[s, R_LAST_INSIDE] = 1.0 if inside else 0.0
         if inside:
             if st[s, R_IN_EXC] > 0.0:
                 st[s, R_EXC_LEN_M] += step
@@ -242,7 +267,7 @@ def _need(name, arr, dtype, ndim=1):
         raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
 
 
-def excursions(slot, ts, lat, lon, flag, cell, state, city, params, corridor):
+def excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, params, corridor):
     """Walk accepted fixes (grouped by slot, in order) against their trips' corridors.
 
     corridor: a Corridors arena (cells sorted within each trip's [lo, hi) slice, route points
@@ -258,11 +283,12 @@ def excursions(slot, ts, lat, lon, flag, cell, state, city, params, corridor):
         if arr.shape[0] != n:
             raise ValueError(f"{name} must have the length of slot ({n})")
     _need("state", state, np.float64, 2)
+    _need("last_cell", last_cell, np.int64)
     _need("params", params, np.float64, 2)
     if params.shape[1] != N_ROUTE_PARAMS:
         raise ValueError(f"params must have {N_ROUTE_PARAMS} columns (Q_*)")
     events = np.empty((max(n, 1), N_EXC_EVENT), np.float64)
-    n_ev = _excursions(slot, ts, lat, lon, flag, cell, state, city, params, corridor.cells, corridor.cell_lo,
+    n_ev = _excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, params, corridor.cells, corridor.cell_lo,
                        corridor.cell_hi, corridor.route_x, corridor.route_y, corridor.route_cum,
                        corridor.route_lo, corridor.route_hi, events)
     return events[:n_ev]
@@ -276,3 +302,57 @@ def finish(slots, last_ts, state, city, params, corridor):
     n_ev = _finish(slots, last_ts, state, city, params, corridor.route_x, corridor.route_y, corridor.route_cum,
                    corridor.route_lo, corridor.route_hi, events)
     return events[:n_ev]
+
+
+@njit_exact
+def _route_cells(lat, lon, spacing_m, res, out, states):
+    """Densify the (lat, lon) polyline to spacing_m and index it, dropping consecutive repeats."""
+    st = states[0]
+    k = 0
+    last = np.uint64(0)
+    n = lat.shape[0]
+    for i in range(n):
+        parts = 1
+        dlon = 0.0
+        if i + 1 < n:
+            seg = haversine_m(lat[i], lon[i], lat[i + 1], lon[i + 1])
+            parts = max(1, int(math.ceil(seg / spacing_m)))
+            dlon = lon[i + 1] - lon[i]
+            if dlon > 180.0:  # the short way across the antimeridian
+                dlon -= 360.0
+            elif dlon < -180.0:
+                dlon += 360.0
+        for j in range(parts if i + 1 < n else 1):
+            t = j / parts
+            la = lat[i] + t * (lat[i + 1] - lat[i]) if i + 1 < n else lat[i]
+            lo = lon[i] + t * dlon
+            if lo > 180.0:
+                lo -= 360.0
+            elif lo < -180.0:
+                lo += 360.0
+            c = _latlng_deg_to_cell_step(la, lo, res, st)
+            if k == 0 or c != last:
+                if k == out.shape[0]:
+                    return -1  # out is too small: the caller retries with more room
+                out[k] = c
+                k += 1
+                last = c
+    return k
+
+
+def route_cells(lat, lon, spacing_m, res):
+    """The H3 cells (uint64) of a route densified to spacing_m, in route order, consecutive repeats
+    dropped: no gaps between consecutive cells when spacing_m is below a cell's inner radius."""
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    lon = np.ascontiguousarray(lon, dtype=np.float64)
+    if lat.shape != lon.shape or lat.ndim != 1 or lat.size == 0:
+        raise ValueError("lat and lon must be non-empty 1-D arrays of the same length")
+    if not spacing_m > 0:
+        raise ValueError("spacing_m must be positive")
+    size = 4 * lat.size + 64
+    while True:
+        out = np.empty(size, np.uint64)
+        k = _route_cells(lat, lon, float(spacing_m), int(res), out, new_trajectory_state())
+        if k >= 0:
+            return out[:k]
+        size *= 4

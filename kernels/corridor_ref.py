@@ -10,12 +10,14 @@ from . import corridor as C
 
 
 class ExcursionsRef:
-    def __init__(self, cells, route_x, route_y, lat0, lon0, cos0, min_fixes, min_dist_m, min_extra_m):
+    def __init__(self, cells, route_x, route_y, lat0, lon0, cos0, min_fixes, min_dist_m, min_extra_m, end_near_m):
         self.cells = set(int(c) for c in cells)
         self.line = LineString(list(zip(route_x, route_y))) if len(route_x) > 1 else None
         self.origin = (float(route_x[0]), float(route_y[0]))
         self.frame = (lat0, lon0, cos0)
         self.min_fixes, self.min_dist_m, self.min_extra_m = min_fixes, min_dist_m, min_extra_m
+        self.end = (float(route_x[-1]), float(route_y[-1]))
+        self.end_near_m = end_near_m
         self.events = []
         self.last_in = None  # (ts, x, y)
         self.exc = None  # dict while outside
@@ -61,7 +63,8 @@ class ExcursionsRef:
         along_out = self._dist_along(*self.last_in[1:])[1] if self.last_in else 0.0
         along_back = self._dist_along(x, y)[1]
         extra = e["len"] - abs(along_back - along_out)
-        if not e["displaced"] and not self.displaced and e["n"] >= self.min_fixes and e["maxd"] >= self.min_dist_m and extra >= self.min_extra_m:
+        arrived = back or ((x - self.end[0]) ** 2 + (y - self.end[1]) ** 2) ** 0.5 <= self.end_near_m
+        if arrived and not e["displaced"] and not self.displaced and e["n"] >= self.min_fixes and e["maxd"] >= self.min_dist_m and extra >= self.min_extra_m:
             self.events.append(dict(start=self.last_in[0] if self.last_in else e["start"], end=ts, len=e["len"],
                                     extra=extra, maxd=e["maxd"], n=e["n"], closed=back))
         self.exc = None

@@ -1,9 +1,9 @@
 """Kinematics kernel: teleport jumps and impossible speed that survive real GPS noise.
 
 Input is a batch of fixes sorted by (trip slot, arrival); per-trip state is carried across
-batches in a float64 matrix `state[slot, S_*]` (Fortran order: each field is a contiguous
-column, a struct of arrays) and a small buffer `held[slot, h, H_*]` of fixes whose meaning is not
-decided yet. The decisions depend only on each trip's own sequence of fixes, so the output is the
+batches in a float64 matrix `state[slot, S_*]` (a row per trip) and, while a trip has fixes
+whose meaning is not decided yet, a buffer `pool.buf[entry, h, H_*]` taken from a shared pool
+(few trips hold fixes at any moment: a buffer per trip would be most of a trip's memory). The decisions depend only on each trip's own sequence of fixes, so the output is the
 same however the stream is cut into batches.
 
 The state machine, per trip:
@@ -116,14 +116,20 @@ S_P_LAT = 58
 S_P_LON = 59
 S_P_ACC = 60
 S_A_STEP_M = 61  # length of that step
-N_STATE = 62
+S_P_PACE = 62  # the trip's recent pace when the anchor before the anchor was the anchor
+S_PACE = 63  # recent pace: max of step speeds, decaying by PACE_DECAY per step
+S_DT_PREV = 64  # the previous interval, ms
+S_DT_REPEAT = 65  # intervals exactly equal to the one before (a replay app's clock)
+S_GAP_S = 66  # time spent in tunnel gaps
+S_HELD_SLOT = 67  # 1 + the trip's entry in the held pool while it holds fixes; 0 when it holds none
+N_STATE = 68
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
 MODE_HOLD = 2.0
 MODE_RUN = 3.0
 
-# ---- held buffer: held[slot, h, H_*] ----------------------------------------------------------
+# ---- held buffer: pool.buf[entry, h, H_*] ------------------------------------------------------
 HELD_MAX = 16
 H_TS = 0
 H_LAT = 1
@@ -171,15 +177,61 @@ COLLINEAR_SIN = 1e-3  # |sin(angle)| below this (0.06 deg) counts as exactly str
 # A fix closer to the anchor than this many times the two accuracy radii (68 % each) is the same
 # place seen again: with Gaussian noise a parked phone exceeds 1.5x in well under 1 % of fixes.
 NOISE_GATE = 1.5
+SPIKE_PACE_MIN_MPS = 20.0
+PACE_DECAY = 0.8  # per step: the recent pace remembers a fast stretch for a few fixes
 
 
 def new_state(n_slots):
-    """Zeroed state for n_slots trips (Fortran order: one contiguous column per field)."""
-    return np.zeros((n_slots, N_STATE), dtype=np.float64, order="F")
+    """Zeroed state for n_slots trips, one row per trip. Rows, not columns, are contiguous: a
+    streaming batch holds one or two fixes of each of thousands of trips, and the kernel reads
+    and writes a trip's whole row for each of them (column order measured 1.1 us a fix there,
+    against 0.1 us with rows)."""
+    return np.zeros((n_slots, N_STATE), dtype=np.float64)
 
 
-def new_held(n_slots):
-    return np.zeros((n_slots, HELD_MAX, N_HELD), dtype=np.float64)
+class HeldPool:
+    """Buffers for held fixes, lent to the trips that hold some. `reserve` grows the pool before
+    a kernel call so the kernel never runs out (a trip holds at most one buffer at a time)."""
+
+    def __init__(self, size=64):
+        self.buf = np.zeros((size, HELD_MAX, N_HELD), dtype=np.float64)
+        self.free = np.arange(size - 1, -1, -1, dtype=np.int64)  # a stack of free entries
+        self.n_free = np.array([size], dtype=np.int64)
+
+    @property
+    def size(self):
+        return self.buf.shape[0]
+
+    def reserve(self, k):
+        if self.n_free[0] >= k:
+            return
+        self.grow(k)
+
+    def grow(self, k=1):
+        old = self.size
+        new = max(2 * old, old + k)
+        buf = np.zeros((new, HELD_MAX, N_HELD), dtype=np.float64)
+        buf[:old] = self.buf
+        free = np.empty(new, dtype=np.int64)
+        n = int(self.n_free[0])
+        free[:n] = self.free[:n]
+        free[n:n + new - old] = np.arange(new - 1, old - 1, -1)
+        self.buf, self.free, self.n_free[0] = buf, free, n + new - old
+
+    def take(self):
+        """An entry for Python-side use (restoring a snapshot). Returns its index."""
+        self.reserve(1)
+        self.n_free[0] -= 1
+        return int(self.free[self.n_free[0]])
+
+    def give_back(self, entry):
+        self.free[self.n_free[0]] = entry
+        self.n_free[0] += 1
+        self.buf[entry] = 0.0
+
+    @property
+    def in_use(self):
+        return self.size - int(self.n_free[0])
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -224,6 +276,7 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
         if dt_s >= p[P_TUNNEL_GAP_S]:
             st[S_GAP_M] += d
             st[S_GAP_N] += 1.0
+            st[S_GAP_S] += dt_s
             flag = F_GAP
         if dt_s <= 60.0 and st[S_A_POS_TS] == st[S_A_TS]:
             # speed of a step between two positions (not after a parked spell: that distance took longer)
@@ -258,6 +311,9 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
     else:
         st[S_PREV_DX] = 0.0
         st[S_PREV_DY] = 0.0
+    st[S_P_PACE] = st[S_PACE]
+    if flag != F_BREAK and dt_s > 0.0:
+        st[S_PACE] = max(d / dt_s, PACE_DECAY * st[S_PACE])
     st[S_P_VALID] = 1.0 if flag != F_BREAK else 0.0
     st[S_P_TS] = st[S_A_TS]
     st[S_P_LAT] = st[S_A_LAT]
@@ -287,7 +343,26 @@ def _accept_step(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, p,
 
 
 @njit(inline="always")
-def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _acquire(st, pool, free, n_free):
+    """Lend the trip a buffer for held fixes (the wrapper reserved enough)."""
+    k = n_free[0] - 1
+    n_free[0] = k
+    st[S_HELD_SLOT] = free[k] + 1.0
+    return pool[free[k]]
+
+
+@njit(inline="always")
+def _give_back(st, free, n_free):
+    entry = int(st[S_HELD_SLOT]) - 1
+    if entry >= 0:
+        free[n_free[0]] = entry
+        n_free[0] += 1
+        st[S_HELD_SLOT] = 0.0
+
+
+@njit(inline="always")
+def _release_held(st, held, free, n_free, s, first_flag, count_distance, p,
+                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept every held fix in order. The step into the first one is a break (a jump kept out of
     the distance) unless count_distance (an impossible-speed run, whose distance is reported)."""
     n = int(st[S_HELD_N])
@@ -304,6 +379,7 @@ def _release_held(st, held, s, first_flag, count_distance, p, out_slot, out_ts, 
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
+    _give_back(st, free, n_free)
     return n_out
 
 
@@ -323,11 +399,12 @@ def _push_held(st, held, s, ts, lat, lon, acc, sin_lat, cos_lat, fast, d, eff):
 
 
 @njit(inline="always")
-def _drop_held_as_spikes(st, s):
+def _drop_held_as_spikes(st, free, n_free):
     st[S_N_SPIKE] += st[S_HELD_N]
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
+    _give_back(st, free, n_free)
 
 
 @njit(inline="always")
@@ -370,7 +447,7 @@ def _run_step(st, s, ts, lat, lon, d, eff, dt_s):
 
 
 @njit(inline="always")
-def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Every held step was too fast for run_min_steps steps: the trace itself moves impossibly fast."""
     st[S_RUN_STEPS] = 0.0
     st[S_RUN_DIST_M] = 0.0
@@ -385,13 +462,14 @@ def _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_o
         _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON],
                   held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
         prev_ts = held[h, H_TS]
-    n_out = _release_held(st, held, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(st, held, free, n_free, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag,
+                          n_out)
     st[S_MODE] = MODE_RUN
     return n_out
 
 
 @njit(inline="always")
-def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """The held fixes continue from a new place: a persistent displacement."""
     lead = int(st[S_HELD_LEAD])
     land = lead - 1
@@ -401,11 +479,18 @@ def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_l
     in_warmup = (a_ts - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
     anchor_was_spike = False
     d_p = 0.0
-    if st[S_P_VALID] > 0.0:
-        # the new place is within reach of the fix before the anchor: the anchor itself was a
-        # spike that looked like movement (e.g. 750 m out in 15 s), and this is the way back
+    if st[S_P_VALID] > 0.0 and st[S_A_TS] == st[S_A_POS_TS]:
+        # the anchor was seen once (a parked car's position is seen again and again) and the new
+        # place is within reach of the fix before it: the anchor itself was a spike that looked
+        # like movement (e.g. 750 m out in 15 s), and this is the way back
         d_p = haversine_m(st[S_P_LAT], st[S_P_LON], held[land, H_LAT], held[land, H_LON])
-        reach_m = p[P_MAX_SPEED_MPS] * (held[land, H_TS] - st[S_P_TS]) / 1000.0
+        # at the pace the trip was going before (twice its recent pace, at least 20 m/s; within
+        # the physical limit): a short teleport is also within the physical limit of the fix
+        # before, but not at the trip's own pace
+        pace = max(2.0 * st[S_P_PACE], SPIKE_PACE_MIN_MPS)
+        if pace > p[P_MAX_SPEED_MPS]:
+            pace = p[P_MAX_SPEED_MPS]
+        reach_m = pace * (held[land, H_TS] - st[S_P_TS]) / 1000.0
         anchor_was_spike = d_p - st[S_P_ACC] - held[land, H_ACC] <= reach_m
     if anchor_was_spike:
         # the trip went from the fix before the spike to the new place: count that, not the spike
@@ -434,13 +519,14 @@ def _confirm_jump(st, held, s, p, events, n_ev, out_slot, out_ts, out_lat, out_l
             if k >= N_EVENT_POINTS:
                 break
         n_ev += 1
-    n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(st, held, free, n_free, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag,
+                          n_out)
     st[S_MODE] = MODE_NORMAL
     return n_ev, n_out
 
 
 @njit(inline="always")
-def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
+def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
           out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev):
     """One fix of trip s. Returns (status, n_out, n_ev)."""
     if not (lat == lat and lon == lon) or (lat == 0.0 and lon == 0.0):
@@ -457,6 +543,9 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
             st[S_N_LATE] += 1.0
             return ST_LATE, n_out, n_ev
         dt_ms = ts - st[S_SEEN_TS]
+        if st[S_DT_N] > 0.0 and dt_ms == st[S_DT_PREV]:
+            st[S_DT_REPEAT] += 1.0
+        st[S_DT_PREV] = dt_ms
         st[S_DT_N] += 1.0
         st[S_DT_SUM] += dt_ms
         st[S_DT_SUM2] += dt_ms * dt_ms
@@ -494,6 +583,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
         st[S_A_COS] = math.cos(lat * DEG)
         st[S_A_POS_TS] = ts
         st[S_P_VALID] = 0.0
+        st[S_PACE] = 0.0
         n_out = _emit_accepted(s, ts, lat, lon, F_NONE, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
 
@@ -508,6 +598,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
             n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
+        held = _acquire(st, pool, free, n_free)
         _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
         st[S_HELD_LEAD] = 1.0
         st[S_HELD_PLAUS] = 0.0
@@ -527,6 +618,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
         return ST_ACCEPTED, n_out, n_ev
 
     # MODE_HOLD
+    held = pool[int(st[S_HELD_SLOT]) - 1]
     last = int(st[S_HELD_N]) - 1
     d_l, sin_l, cos_l = haversine_step(held[last, H_LAT], held[last, H_LON], held[last, H_SIN], held[last, H_COS],
                                        lat, lon)
@@ -536,7 +628,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
     if reachable and (d_a <= d_l or fast_l):
         # back on the anchor's track (closer to it than to the held fixes, or out of their
         # reach): the held fixes were a spike
-        _drop_held_as_spikes(st, s)
+        _drop_held_as_spikes(st, free, n_free)
         st[S_MODE] = MODE_NORMAL
         n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
@@ -544,7 +636,8 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
     if fast_l and st[S_HELD_PLAUS] > 0.0:
         # a new jump after the held fixes had settled, before they were confirmed: they were not
         # a persistent displacement; start over from the anchor with this fix
-        _drop_held_as_spikes(st, s)
+        _drop_held_as_spikes(st, free, n_free)
+        held = _acquire(st, pool, free, n_free)
         _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
         st[S_HELD_LEAD] = 1.0
         return ST_HELD, n_out, n_ev
@@ -552,52 +645,261 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, held, p,
     if fast_l:
         st[S_HELD_LEAD] += 1.0
         if st[S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]:
-            n_out = _start_run(st, held, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            n_out = _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     else:
         st[S_HELD_PLAUS] += 1.0
         land_ts = held[int(st[S_HELD_LEAD]) - 1, H_TS]
         full = st[S_HELD_N] >= HELD_MAX
         if st[S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
-            n_ev, n_out = _confirm_jump(st, held, s, p, events, n_ev,
+            n_ev, n_out = _confirm_jump(st, held, free, n_free, s, p, events, n_ev,
                                         out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     if st[S_HELD_N] >= HELD_MAX:
         # undecidable within the buffer (e.g. fast steps that never reach run_min_steps):
         # take the new place as the track without accusing anyone
-        n_out = _release_held(st, held, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        n_out = _release_held(st, held, free, n_free, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon,
+                              out_flag, n_out)
         st[S_MODE] = MODE_NORMAL
         return ST_ACCEPTED, n_out, n_ev
     return ST_HELD, n_out, n_ev
 
 
 @njit
-def _kinematics(slot, ts, lat, lon, acc, dev, mock, city, state, held, params,
-                status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
-    n_out = 0
-    n_ev = 0
-    n = slot.shape[0]
-    row = np.empty(N_STATE, np.float64)
-    i = 0
-    while i < n:
-        # fixes come grouped by trip: work on a contiguous copy of its state, write it back after
-        s = slot[i]
-        p = params[city[s]]
-        trip_held = held[s]
-        for k in range(N_STATE):
-            row[k] = state[s, k]
-        while i < n and slot[i] == s:
-            st_i, n_out, n_ev = _step(s, ts[i], lat[i], lon[i], acc[i], dev[i], mock[i], row, trip_held, p,
-                                      out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
-            status[i] = st_i
-            i += 1
-        for k in range(N_STATE):
-            state[s, k] = row[k]
-    return n_out, n_ev
+def _load_hot(row):
+    """The fields the fast path keeps in local variables."""
+    return (
+        row[S_MODE], row[S_N_SEEN], row[S_SEEN_TS], row[S_SEEN_LAT], row[S_SEEN_LON], row[S_DT_N],
+        row[S_DT_SUM], row[S_DT_SUM2], row[S_DT_PREV], row[S_DT_REPEAT], row[S_N_MOCK],
+        row[S_N_MOCK_KNOWN], row[S_ACC_N], row[S_ACC_SUM], row[S_ACC_SUM2], row[S_N_USED],
+        row[S_A_TS], row[S_A_LAT], row[S_A_LON], row[S_A_ACC], row[S_A_SIN], row[S_A_COS],
+        row[S_A_POS_TS], row[S_DIST_M], row[S_GAP_M], row[S_GAP_N], row[S_GAP_S], row[S_V_N],
+        row[S_V_SUM], row[S_V_SUM2], row[S_DEV_N], row[S_DEV_SUM], row[S_DEV_SUM2],
+        row[S_DEV_CONTRA], row[S_COL_N], row[S_COL_HITS], row[S_PREV_DX], row[S_PREV_DY],
+        row[S_PACE], row[S_P_PACE], row[S_P_VALID], row[S_P_TS], row[S_P_LAT], row[S_P_LON],
+        row[S_P_ACC], row[S_A_STEP_M],
+    )
 
 
 @njit
-def _finish(slots, city, state, params, events):
+def _store_hot(
+    row,
+    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep, mock_n,
+    mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin, a_cos, a_pos_ts,
+    dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum, dev_sum2, dev_contra, col_n,
+    col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+):
+    row[S_MODE] = mode
+    row[S_N_SEEN] = n_seen
+    row[S_SEEN_TS] = seen_ts
+    row[S_SEEN_LAT] = seen_lat
+    row[S_SEEN_LON] = seen_lon
+    row[S_DT_N] = dt_n
+    row[S_DT_SUM] = dt_sum
+    row[S_DT_SUM2] = dt_sum2
+    row[S_DT_PREV] = dt_prev
+    row[S_DT_REPEAT] = dt_rep
+    row[S_N_MOCK] = mock_n
+    row[S_N_MOCK_KNOWN] = mock_known
+    row[S_ACC_N] = acc_n
+    row[S_ACC_SUM] = acc_sum
+    row[S_ACC_SUM2] = acc_sum2
+    row[S_N_USED] = used
+    row[S_A_TS] = a_ts
+    row[S_A_LAT] = a_lat
+    row[S_A_LON] = a_lon
+    row[S_A_ACC] = a_acc
+    row[S_A_SIN] = a_sin
+    row[S_A_COS] = a_cos
+    row[S_A_POS_TS] = a_pos_ts
+    row[S_DIST_M] = dist
+    row[S_GAP_M] = gap_m
+    row[S_GAP_N] = gap_n
+    row[S_GAP_S] = gap_s
+    row[S_V_N] = v_n
+    row[S_V_SUM] = v_sum
+    row[S_V_SUM2] = v_sum2
+    row[S_DEV_N] = dev_n
+    row[S_DEV_SUM] = dev_sum
+    row[S_DEV_SUM2] = dev_sum2
+    row[S_DEV_CONTRA] = dev_contra
+    row[S_COL_N] = col_n
+    row[S_COL_HITS] = col_hits
+    row[S_PREV_DX] = prev_dx
+    row[S_PREV_DY] = prev_dy
+    row[S_PACE] = pace
+    row[S_P_PACE] = p_pace
+    row[S_P_VALID] = p_valid
+    row[S_P_TS] = p_ts
+    row[S_P_LAT] = p_lat
+    row[S_P_LON] = p_lon
+    row[S_P_ACC] = p_acc
+    row[S_A_STEP_M] = a_step
+
+
+@njit
+def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, state, pool, free, n_free, params,
+                status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
+    """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
+    common case -- a valid, in-order, not coarse fix reachable from the anchor while nothing is
+    held -- runs on local variables (the fast path); everything else goes through _step on the
+    row. Both do exactly the same arithmetic (tests compare the kernel with its twin).
+
+    Starts at fix `start` (a trip's first) and returns where it stopped: before a trip when the
+    pool of held-fix buffers is empty (a trip needs at most one), so the caller grows it and
+    carries on."""
+    n = slot.shape[0]
+    row = np.empty(N_STATE, np.float64)
+    i = start
+    while i < n:
+        if n_free[0] == 0:
+            return i, n_out, n_ev
+        s = slot[i]
+        p = params[city[s]]
+        vmax = p[P_MAX_SPEED_MPS]
+        default_acc = p[P_DEFAULT_ACCURACY_M]
+        coarse = p[P_COARSE_ACCURACY_M]
+        gap_s_min = p[P_TUNNEL_GAP_S]
+        for k in range(N_STATE):
+            row[k] = state[s, k]
+        # ---- hot state in locals
+        (
+            mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
+            mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin,
+            a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum,
+            dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts,
+            p_lat, p_lon, p_acc, a_step,
+        ) = _load_hot(row)
+        while i < n and slot[i] == s:
+            la = lat[i]
+            lo = lon[i]
+            t = float(ts[i])
+            a_in = acc[i]
+            a = a_in if a_in == a_in else default_acc
+            fast = False
+            if (mode == MODE_NORMAL and n_seen > 0.0 and la == la and lo == lo and not (la == 0.0 and lo == 0.0)
+                    and t > seen_ts and a <= coarse):
+                d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
+                dt_s = (t - a_ts) / 1000.0
+                fast = d - a_acc - a <= vmax * dt_s
+            if fast:
+                dt_ms = t - seen_ts
+                if dt_n > 0.0 and dt_ms == dt_prev:
+                    dt_rep += 1.0
+                dt_prev = dt_ms
+                dt_n += 1.0
+                dt_sum += dt_ms
+                dt_sum2 += dt_ms * dt_ms
+                n_seen += 1.0
+                seen_ts = t
+                seen_lat = la
+                seen_lon = lo
+                m = mock[i]
+                if m >= 0:
+                    mock_known += 1.0
+                    if m == 1:
+                        mock_n += 1.0
+                if a_in == a_in:
+                    acc_n += 1.0
+                    acc_sum += a_in
+                    acc_sum2 += a_in * a_in
+                used += 1.0
+                if d <= NOISE_GATE * (a_acc + a):
+                    a_ts = t  # the same place seen again
+                else:
+                    flag = F_NONE
+                    dist += d
+                    if dt_s >= gap_s_min:
+                        gap_m += d
+                        gap_n += 1.0
+                        gap_s += dt_s
+                        flag = F_GAP
+                    if dt_s <= 60.0 and a_pos_ts == a_ts:
+                        v = d / dt_s
+                        v_n += 1.0
+                        v_sum += v
+                        v_sum2 += v * v
+                        dv = dev[i]
+                        if dt_s <= 30.0 and dv == dv:
+                            dev_n += 1.0
+                            dev_sum += dv
+                            dev_sum2 += dv * dv
+                            if abs(dv - v) > max(5.0, 0.5 * max(dv, v)):
+                                dev_contra += 1.0
+                    dlon = lo - a_lon
+                    if dlon > 180.0:
+                        dlon -= 360.0
+                    elif dlon < -180.0:
+                        dlon += 360.0
+                    dy = (la - a_lat) * M_PER_DEG
+                    dx = dlon * M_PER_DEG * cos_new
+                    norm2 = (prev_dx * prev_dx + prev_dy * prev_dy) * (dx * dx + dy * dy)
+                    if norm2 > 0.0:
+                        col_n += 1.0
+                        cross = prev_dx * dy - prev_dy * dx
+                        if cross * cross < COLLINEAR_SIN * COLLINEAR_SIN * norm2 and prev_dx * dx + prev_dy * dy > 0.0:
+                            col_hits += 1.0
+                    prev_dx = dx
+                    prev_dy = dy
+                    p_pace = pace
+                    if dt_s > 0.0:
+                        pace = max(d / dt_s, PACE_DECAY * pace)
+                    p_valid = 1.0
+                    p_ts = a_ts
+                    p_lat = a_lat
+                    p_lon = a_lon
+                    p_acc = a_acc
+                    a_step = d
+                    a_pos_ts = t
+                    a_ts = t
+                    a_lat = la
+                    a_lon = lo
+                    a_acc = a
+                    a_sin = sin_new
+                    a_cos = cos_new
+                    out_slot[n_out] = s
+                    out_ts[n_out] = ts[i]
+                    out_lat[n_out] = la
+                    out_lon[n_out] = lo
+                    out_flag[n_out] = flag
+                    n_out += 1
+                status[i] = ST_ACCEPTED
+            else:
+                # everything else on the row: store the locals, step, load them back
+                _store_hot(
+                    row,
+                    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev,
+                    dt_rep, mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon,
+                    a_acc, a_sin, a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2,
+                    dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
+                    p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+                )
+                st_i, n_out, n_ev = _step(s, ts[i], la, lo, a_in, dev[i], mock[i], row, pool, free, n_free, p,
+                                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
+                status[i] = st_i
+                (
+                    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev,
+                    dt_rep, mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon,
+                    a_acc, a_sin, a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2,
+                    dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
+                    p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+                ) = _load_hot(row)
+            i += 1
+        _store_hot(
+            row,
+            mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
+            mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin,
+            a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum,
+            dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts,
+            p_lat, p_lon, p_acc, a_step,
+        )
+        for k in range(N_STATE):
+            state[s, k] = row[k]
+    return n, n_out, n_ev
+
+
+@njit
+def _finish(slots, city, state, free, n_free, params, events):
     n_ev = 0
     row = np.empty(N_STATE, np.float64)
     for i in range(slots.shape[0]):
@@ -609,7 +911,7 @@ def _finish(slots, city, state, params, events):
             n_ev = _close_run(row, s, p, events, n_ev)
         elif row[S_MODE] == MODE_HOLD:
             # the trip ended before the held fixes were confirmed: never accuse on a guess
-            _drop_held_as_spikes(row, s)
+            _drop_held_as_spikes(row, free, n_free)
             row[S_MODE] = MODE_NORMAL
         for k in range(N_STATE):
             state[s, k] = row[k]
@@ -645,11 +947,13 @@ def _check(name, arr, dtype, n):
         raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
 
 
-def _check_tables(state, held, params, city):
+def _check_tables(state, pool, params, city):
     if state.dtype != np.float64 or state.ndim != 2 or state.shape[1] != N_STATE:
         raise ValueError(f"state must be float64 (n_slots, {N_STATE}): build it with new_state(n_slots)")
-    if held.dtype != np.float64 or held.shape[1:] != (HELD_MAX, N_HELD) or held.shape[0] != state.shape[0]:
-        raise ValueError(f"held must be float64 (n_slots, {HELD_MAX}, {N_HELD}) matching state: use new_held(n_slots)")
+    if not state.flags.c_contiguous:
+        raise ValueError("state must be C-contiguous (a row per trip): build it with new_state(n_slots)")
+    if not isinstance(pool, HeldPool):
+        raise TypeError(f"pool must be a HeldPool, got {type(pool).__name__}")
     if params.dtype != np.float64 or params.ndim != 2 or params.shape[1] != N_PARAMS:
         raise ValueError(f"params must be float64 (n_cities, {N_PARAMS})")
     if not params.flags.c_contiguous:
@@ -661,12 +965,12 @@ def _check_tables(state, held, params, city):
         raise ValueError(f"confirm_fixes must be <= {HELD_MAX - 2}")
 
 
-def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, held, params):
+def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, pool, params):
     """Run the state machine over a batch of fixes sorted by (slot, arrival).
 
     slot int64 (row of state), ts int64 ms, lat/lon float64 degrees, accuracy_m and speed_mps
     float64 (NaN = not reported), mock int8 (-1 unknown, 0, 1); city int64 per state row, the row
-    of params (float64, P_* columns) to use. state and held are updated in place.
+    of params (float64, P_* columns) to use. state and pool (a HeldPool) are updated in place.
     """
     n = slot.shape[0] if isinstance(slot, np.ndarray) else -1
     _check("slot", slot, np.int64, n)
@@ -676,27 +980,34 @@ def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, hel
     _check("accuracy_m", accuracy_m, np.float64, n)
     _check("speed_mps", speed_mps, np.float64, n)
     _check("mock", mock, np.int8, n)
-    _check_tables(state, held, params, city)
-    if n and (slot.min() < 0 or slot.max() >= state.shape[0]):
-        raise ValueError("slot holds a row index outside state")
-    if n > 1 and np.any(np.diff(slot) < 0):
+    _check_tables(state, pool, params, city)
+    step = np.diff(slot)
+    if n > 1 and step.min() < 0:
         raise ValueError("fixes must be sorted by slot (stable, keeping arrival order): use np.argsort(slot, kind='stable')")
+    if n and (slot[0] < 0 or slot[-1] >= state.shape[0]):
+        raise ValueError("slot holds a row index outside state")
     # every fix is emitted at most once; held fixes of earlier batches may be released now
-    cap = n + HELD_MAX * (np.unique(slot).size if n else 0)
+    groups = 1 + int(np.count_nonzero(step)) if n else 0
+    cap = n + HELD_MAX * groups
     status = np.empty(n, dtype=np.int8)
     out = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.float64),
            np.empty(cap, np.float64), np.empty(cap, np.int8))
     events = np.empty((max(n, 1), N_EVENT), dtype=np.float64)
-    n_out, n_ev = _kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, held, params,
-                              status, *out, events)
+    i = n_out = n_ev = 0
+    while True:
+        i, n_out, n_ev = _kinematics(i, n_out, n_ev, slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state,
+                                     pool.buf, pool.free, pool.n_free, params, status, *out, events)
+        if i >= n:
+            break
+        pool.grow()  # ran out of held-fix buffers before a trip: more, and carry on
     return KinematicsOutput(status, *(a[:n_out] for a in out), events[:n_ev])
 
 
-def finish(slots, city, state, held, params):
+def finish(slots, city, state, pool, params):
     """Trip end for the given slots: close a running fast run, drop unconfirmed held fixes.
     Returns the events (impossible_speed runs that lasted to the end)."""
     _check("slots", slots, np.int64, slots.shape[0] if isinstance(slots, np.ndarray) else -1)
-    _check_tables(state, held, params, city)
+    _check_tables(state, pool, params, city)
     events = np.empty((max(slots.shape[0], 1), N_EVENT), dtype=np.float64)
-    n_ev = _finish(slots, city, state, params, events)
+    n_ev = _finish(slots, city, state, pool.free, pool.n_free, params, events)
     return events[:n_ev]

@@ -34,6 +34,8 @@ class TripRef:
     anchor_pos_ts: float = 0.0  # when the anchor's position was set
     predecessor: Fix | None = None  # the anchor before, when reached by an ordinary step
     anchor_step_m: float = 0.0
+    pace: float = 0.0  # recent pace: decaying max of step speeds
+    predecessor_pace: float = 0.0  # the pace when the predecessor was the anchor
     seen: tuple | None = None  # (ts, lat, lon)
     start_ts: float = 0.0
     held: list = field(default_factory=list)
@@ -42,8 +44,9 @@ class TripRef:
     run: dict | None = None
     prev_vec: tuple = (0.0, 0.0)
     counts: dict = field(default_factory=lambda: dict(
-        used=0, late=0, dup=0, invalid=0, spike=0, coarse=0, dist_m=0.0, gap_m=0.0, gap_n=0, jump_m=0.0,
-        mock=0, mock_known=0, dev_n=0, dev_contra=0, v_n=0, dt_n=0, acc_n=0, col_n=0, col_hits=0))
+        used=0, late=0, dup=0, invalid=0, spike=0, coarse=0, dist_m=0.0, gap_m=0.0, gap_n=0, gap_s=0.0, jump_m=0.0,
+        mock=0, mock_known=0, dev_n=0, dev_contra=0, v_n=0, dt_n=0, dt_repeat=0, acc_n=0, col_n=0, col_hits=0))
+    dt_prev: float = 0.0
 
     # -- output sinks, set by the caller
     accepted: list = field(default_factory=list)  # (ts, lat, lon, flag)
@@ -64,6 +67,10 @@ class TripRef:
                     return K.ST_DUPLICATE
                 c["late"] += 1
                 return K.ST_LATE
+            dt_ms = ts - self.seen[0]
+            if c["dt_n"] > 0 and dt_ms == self.dt_prev:
+                c["dt_repeat"] += 1
+            self.dt_prev = dt_ms
             c["dt_n"] += 1
         self.seen = (ts, lat, lon)
         if mock >= 0:
@@ -84,7 +91,7 @@ class TripRef:
             self.mode = "normal"
             self.prev_vec = (0.0, 0.0)
             self.anchor = Fix(ts, lat, lon, acc)
-            self.anchor_pos_ts, self.predecessor = ts, None
+            self.anchor_pos_ts, self.predecessor, self.pace = ts, None, 0.0
             self.accepted.append((ts, lat, lon, K.F_NONE))
             return K.ST_ACCEPTED
 
@@ -174,6 +181,7 @@ class TripRef:
             if dt_s >= self.params["tunnel_gap_s"]:
                 c["gap_m"] += d
                 c["gap_n"] += 1
+                c["gap_s"] += dt_s
                 flag = K.F_GAP
             if dt_s <= 60.0 and self.anchor_pos_ts == self.anchor.ts:
                 v = d / dt_s
@@ -196,6 +204,9 @@ class TripRef:
             self.prev_vec = (dx, dy)
         else:
             self.prev_vec = (0.0, 0.0)
+        self.predecessor_pace = self.pace
+        if flag != K.F_BREAK and dt_s > 0.0:
+            self.pace = max(d / dt_s, K.PACE_DECAY * self.pace)
         self.predecessor = Fix(self.anchor.ts, self.anchor.lat, self.anchor.lon, self.anchor.acc) if flag != K.F_BREAK else None
         self.anchor_step_m = d
         self.anchor = Fix(ts, lat, lon, acc)
@@ -251,7 +262,9 @@ class TripRef:
         eff_m = jump_m - a.acc - land.acc
         pr = self.predecessor
         d_p = _dist(pr.lat, pr.lon, land.lat, land.lon) if pr is not None else 0.0
-        if pr is not None and d_p - pr.acc - land.acc <= p["max_speed_mps"] * (land.ts - pr.ts) / 1000.0:
+        pace = min(max(2.0 * self.predecessor_pace, K.SPIKE_PACE_MIN_MPS), p["max_speed_mps"])
+        seen_once = a.ts == self.anchor_pos_ts
+        if pr is not None and seen_once and d_p - pr.acc - land.acc <= pace * (land.ts - pr.ts) / 1000.0:
             # the anchor was a spike that looked like movement; this is the way back
             self.counts["dist_m"] += d_p - self.anchor_step_m
             self.counts["used"] -= 1

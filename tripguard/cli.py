@@ -51,6 +51,7 @@ def replay(
     out: Path = typer.Option(..., "--out", help="Output directory."),
     tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
     cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
@@ -58,8 +59,8 @@ def replay(
     from tripguard.replay import replay as run_replay
     from tripguard.settings import load_settings
 
-    settings = load_settings(tariffs=tariffs, cities=cities)
-    engine = make_engine(settings.tariffs, settings.cities, end_grace_s=settings.end_grace_s,
+    settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
+    engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
                          idle_timeout_s=settings.idle_timeout_s)
     result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine)
     s = result.summary
@@ -124,6 +125,7 @@ def run(
                                                        help="Idempotent producer (Apache Kafka; Tansu refuses it)."),
     tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
     cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     end_grace_s: Optional[float] = typer.Option(None, "--end-grace-s", help="Event time a trip stays open after "
                                                 "trip_ended."),
     idle_timeout_s: Optional[float] = typer.Option(None, "--idle-timeout-s", help="Event time without news after "
@@ -140,7 +142,8 @@ def run(
         bootstrap=bootstrap, group=group, partitions=partitions, create_topics=create_topics, state_dir=state_dir,
         metrics_port=metrics_port, batch_max_records=batch_max_records, batch_max_ms=batch_max_ms,
         pause_close_s=pause_close_s, checkpoint_interval_s=checkpoint_interval_s,
-        idempotent_producer=idempotent_producer, tariffs=tariffs, cities=cities, end_grace_s=end_grace_s,
+        idempotent_producer=idempotent_producer, tariffs=tariffs, cities=cities, corridors=corridors,
+        end_grace_s=end_grace_s,
         idle_timeout_s=idle_timeout_s)
     configure_logging(log_level)
     raise typer.Exit(asyncio.run(run_worker(settings)))
@@ -247,6 +250,25 @@ def demo(
     raise typer.Exit(asyncio.run(run_demo(settings, trips, rate, seed, Console())))
 
 
+@app.command("fit-corridors")
+def fit_corridors(
+    trips: Path = typer.Option(..., "--trips", help="Historical trips: verdicts.jsonl (unflagged trips) or a "
+                               "CSV with a POLYLINE of [lon, lat] (Porto layout)."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (Parquet)."),
+    od_res: int = typer.Option(6, "--od-res", min=0, max=15, help="H3 resolution of origin and destination cells."),
+    cell_res: int = typer.Option(9, "--cell-res", min=0, max=15, help="H3 resolution of the cells trips pass."),
+) -> None:
+    """Learn which H3 cells honest trips between an origin and a destination cell use."""
+    from tripguard.learned_corridors import fit
+
+    table = fit(trips, od_res=od_res, cell_res=cell_res)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.write_parquet(out)
+    pairs = table.filter(table["cell"] == 0)
+    typer.echo(f"{int(pairs['trips'].sum())} trips, {pairs.height} origin-destination pairs "
+               f"({int((pairs['trips'] >= 5).sum())} with >= 5 trips), {table.height - pairs.height} cell rows -> {out}")
+
+
 @app.command()
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
@@ -258,6 +280,8 @@ def simulate(
     interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
     start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
     concurrency: int = typer.Option(200, "--concurrency", help="About this many trips run at the same time."),
+    plan: str = typer.Option("itinerary", "--plan", help="Real trips' planned route: itinerary (first to last "
+                             "fix via the trace's turns, a stand-in for the booked stops) or direct (first to last fix)."),
 ) -> None:
     """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
     from tripguard.contract import ALERT_KINDS
@@ -273,6 +297,7 @@ def simulate(
         interval_s=interval_s,
         start_ts_ms=DEFAULT_START_TS_MS if start_ts is None else start_ts,
         concurrency=concurrency,
+        plan=plan,
     )
     summary = run(cfg, progress=True)
     for line in summary.lines():
@@ -357,6 +382,21 @@ def token_revoke(
         except NotFound as exc:
             fail(str(exc))
     typer.echo(f"revoked token #{token_id}")
+
+
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Smaller data: a smoke run."),
+    only: str = typer.Option("", "--only", help="Comma-separated: kinematics,h3,engine,stream,startup."),
+) -> None:
+    """Run the benchmarks (a checkout's benchmarks/) and write benchmarks/results/."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "run_all.py"
+    if not script.exists():
+        fail(f"no benchmarks/ next to this installation ({script}): run it from a checkout")
+    args = [sys.executable, str(script)] + (["--quick"] if quick else []) + (["--only", only] if only else [])
+    raise typer.Exit(subprocess.run(args).returncode)
 
 
 def main() -> None:

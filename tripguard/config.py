@@ -47,6 +47,16 @@ def merge_tables(base: dict[str, Any], override: dict[str, Any]) -> dict[str, An
     return out
 
 
+def load_shipped(name: str, override: Path | str | None = None) -> tuple[dict[str, Any], str]:
+    """A shipped TOML file under data/, with an override file's tables merged on top; and a
+    description of where the values came from (for error messages)."""
+    shipped = shipped_path(name)
+    tables = load_toml(shipped)
+    if override is None:
+        return tables, str(shipped)
+    return merge_tables(tables, load_toml(override)), f"{shipped} + {override}"
+
+
 class CityTables:
     """All cities' parameter tables, shipped defaults merged with an optional override file."""
 
@@ -58,13 +68,7 @@ class CityTables:
 
     @classmethod
     def load(cls, override: Path | str | None = None) -> "CityTables":
-        shipped = shipped_path("cities.toml")
-        tables = load_toml(shipped)
-        source = str(shipped)
-        if override is not None:
-            tables = merge_tables(tables, load_toml(override))
-            source = f"{shipped} + {override}"
-        return cls(tables, source)
+        return cls(*load_shipped("cities.toml", override))
 
     @property
     def cities(self) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tripguard.geo import route_latlon
+from tripguard.geo import route_latlon, route_length_m
 
 CONTRACT_VERSION = 1
 
@@ -34,16 +34,10 @@ ALERT_KINDS = (
 )
 """Fixed vocabulary. New kinds are appended, never renamed."""
 
-AlertKind = Literal[
-    "teleport",
-    "impossible_speed",
-    "route_deviation",
-    "fare_inflation",
-    "distance_mismatch",
-    "gps_spoofing",
-]
+AlertKind = Literal[ALERT_KINDS]
 Severity = Literal["low", "medium", "high"]
 PROVIDERS = ("gps", "network", "fused")
+MAX_ROUTE_M = 1_000_000.0  # a planned route longer than this is not a ride (and would be costly to index)
 
 
 class _Strict(BaseModel):
@@ -122,9 +116,12 @@ class TripStarted(_Strict):
     def _route_decodes(cls, v: Any) -> Any:
         if v is not None:
             try:
-                route_latlon(v)
+                route = route_latlon(v)
             except ValueError as exc:
                 raise ValueError(f"not a usable route: {exc}") from None
+            length_m = route_length_m(route)
+            if length_m > MAX_ROUTE_M:
+                raise ValueError(f"route is {length_m / 1000:,.0f} km long, the limit is {MAX_ROUTE_M / 1000:,.0f} km")
         return v
 
 

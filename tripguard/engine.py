@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from tripguard.detectors import Finding
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
 from tripguard.detectors.route import (Corridors, RouteParams, build_corridor, detour_finding, excursion_finding,
-                                       latlng_to_cell, project_route)
+                                       latlng_to_cell, learned_finding, project_route)
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.fare.tariff import Tariff
 from tripguard.geo import encode_polyline_array, route_latlon
@@ -81,6 +82,7 @@ class Engine:
         idle_timeout_s: float = 1800.0,
         orphan_wait_s: float = 120.0,
         clock=None,
+        corridor_model=None,
     ):
         self.cities = cities
         self.tariffs = tariffs
@@ -88,6 +90,7 @@ class Engine:
         self.idle_ms = int(idle_timeout_s * 1000)
         self.orphan_ms = int(orphan_wait_s * 1000)
         self.clock = clock or (lambda: int(time.time() * 1000))
+        self.corridor_model = corridor_model  # tripguard.learned_corridors.CorridorModel, optional
         self.trips = TripTable()
         self.watermark = NO_TS
         # trip_id -> (watermark at close, partition) of recently closed trips, to recognise late rows
@@ -192,8 +195,8 @@ class Engine:
     def _slots(self, batch: Batch) -> np.ndarray:
         """Slot of each row's trip: a new slot for a new trip, -1 for a trip closed earlier."""
         t = self.trips
-        get = t.slot_of.get
-        slots = np.array([get(trip_id, -2) for trip_id in batch.trip_id], np.int64)
+        # map() keeps the dictionary lookups in C: this runs once per row
+        slots = np.fromiter(map(t.slot_of.get, batch.trip_id, repeat(-2)), np.int64, count=len(batch.trip_id))
         for i in np.flatnonzero(slots == -2).tolist():
             trip_id = batch.trip_id[i]
             s = t.slot_of.get(trip_id)  # allocated by an earlier row of this batch
@@ -240,6 +243,7 @@ class Engine:
         st = self.trips.route[s]
         st[:] = 0.0
         st[C.R_ACTIVE], st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0] = 1.0, lat0, lon0, cos0
+        st[C.R_ROUTE_M] = cum[-1]
 
     def _implicit_starts(self, slots: np.ndarray) -> None:
         """Trips that start without trip_started use the default parameters."""
@@ -329,7 +333,6 @@ class Engine:
         if sel.size == 0:
             return
         self.corridors.ensure(t.capacity)
-        self.corridors.commit()
         slot = res.acc_slot[sel]
         lat, lon = res.acc_lat[sel], res.acc_lon[sel]
         city_res = np.array([rp.h3_res for rp in self.route_params], np.int64)[t.city[slot]]
@@ -337,8 +340,8 @@ class Engine:
         for r in np.unique(city_res).tolist():
             m = city_res == r
             cells[m] = latlng_to_cell(np.ascontiguousarray(lat[m]), np.ascontiguousarray(lon[m]), r)
-        events = C.excursions(slot, res.acc_ts[sel], lat, lon, res.acc_flag[sel], cells, t.route, t.city,
-                              self.route_matrix, self.corridors)
+        events = C.excursions(slot, res.acc_ts[sel], lat, lon, res.acc_flag[sel], cells, t.route, t.route_cell,
+                              t.city, self.route_matrix, self.corridors)
         self._route_alerts(events, out, now_ms)
 
     def _route_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
@@ -378,7 +381,6 @@ class Engine:
                        out, now_ms)
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
-            self.corridors.commit()
             last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
             self._route_alerts(C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors),
                                out, now_ms)
@@ -398,7 +400,9 @@ class Engine:
         city_row = int(t.city[s])
         end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])
         gps_distance_m = float(st[K.S_DIST_M])
-        gps_duration_s = float((ts[-1] - ts[0]) / 1000.0) if ts.size > 1 else 0.0
+        # from the first accepted fix to the last time the phone was seen at the last one (a
+        # parked car's fixes keep the anchor's time moving without adding to the path)
+        gps_duration_s = max(0.0, float(st[K.S_A_TS] - st[K.S_START_TS]) / 1000.0) if st[K.S_N_USED] else 0.0
 
         spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
         if spoof:
@@ -411,7 +415,7 @@ class Engine:
         elif meta.ended is not None and meta.started is not None:
             assessment, findings = self.fare_checkers[city_row].assess(
                 meta.started, meta.ended, gps_distance_m, gps_duration_s,
-                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]))
+                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]), gap_s=float(st[K.S_GAP_S]))
             for finding in findings:
                 self._emit(meta, finding, out, now_ms)
             if assessment is not None:
@@ -465,16 +469,22 @@ class Engine:
         rp = self.route_params[int(self.trips.city[s])]
         planned = started.planned_distance_m
         if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
-            planned = float(self.corridors.slice(s)[3][-1])
+            planned = float(self.trips.route[s, C.R_ROUTE_M])
         displaced = self.trips.kin[s, K.S_JUMP_M] > 0.0 or self.trips.route[s, C.R_DISPLACED] > 0.0
         if "route_deviation" in meta.alert_scores or displaced or "impossible_speed" in meta.alert_scores:
             # an excursion already said it, or the trace was displaced (teleport, impossible-speed
             # run, re-acquisition jump): its distance says nothing about the route driven
             return planned
         finding = None
+        learned = None
+        if planned is None and self.corridor_model is not None:
+            _, lat, lon, _ = self.paths.path(s)
+            learned = self.corridor_model.score(lat, lon, rp.learned_min_pair_trips, rp.learned_rare_share)
         if planned is not None:
             finding = detour_finding(rp, gps_distance_m, planned, "planned route", end_ts,
                                      rp.trip_min_ratio, rp.trip_min_extra_m)
+        elif learned is not None:
+            finding = learned_finding(rp, learned, end_ts)
         elif started.dropoff is not None:
             straight = float(haversine_m(started.pickup.lat, started.pickup.lon, started.dropoff.lat,
                                          started.dropoff.lon))
@@ -490,9 +500,11 @@ class Engine:
         if meta.started is None or meta.started.planned_route is None:
             return {"planned_route": None, "corridor": None}
         rp = self.route_params[int(self.trips.city[s])]
-        route = route_latlon(meta.started.planned_route)
-        return {"planned_route": encode_polyline_array(route[:, 0], route[:, 1]),
-                "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
+        planned = meta.started.planned_route
+        if not isinstance(planned, str):  # a GeoJSON LineString: the verdict carries a polyline
+            route = route_latlon(planned)
+            planned = encode_polyline_array(route[:, 0], route[:, 1])
+        return {"planned_route": planned, "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
 
     def _forget_closed(self) -> None:
         """Closed trip ids are remembered long enough to recognise their late rows."""
@@ -560,12 +572,22 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
     buf = io.BytesIO()
     np.savez(
         buf, doc=np.frombuffer(orjson.dumps(doc), np.uint8),
-        kin=t.kin[idx], held=t.held[idx], route=t.route[idx], phase=t.phase[idx], deadline=t.deadline[idx],
+        kin=t.kin[idx], held=held_rows(t, idx), route=t.route[idx], route_cell=t.route_cell[idx],
+        phase=t.phase[idx], deadline=t.deadline[idx],
         last_act=t.last_act[idx], implicit=t.implicit[idx],
         path_ts=path[0], path_lat=path[1], path_lon=path[2], path_flag=path[3], path_n=path_n,
         **{f"orphan_{k}": orph[k] for k in range(6)}, orphan_n=orph_n,
     )
     return buf.getvalue()
+
+
+def held_rows(t: TripTable, slots: np.ndarray) -> np.ndarray:
+    """The held-fix buffers of these trips (zeros for trips that hold none)."""
+    out = np.zeros((len(slots), K.HELD_MAX, K.N_HELD))
+    entries = t.kin[slots, K.S_HELD_SLOT].astype(np.int64) - 1
+    mine = entries >= 0
+    out[mine] = t.held.buf[entries[mine]]
+    return out
 
 
 def restore_engine(engine: Engine, blob: bytes) -> dict:
@@ -601,11 +623,15 @@ def restore_engine(engine: Engine, blob: bytes) -> dict:
         if b > a:
             meta.orphans = [tuple(arrays[f"orphan_{k}"][a:b] for k in range(6))]
         t.kin[s] = arrays["kin"][i]
-        t.held[s] = arrays["held"][i]
+        if t.kin[s, K.S_HELD_SLOT] > 0:  # the trip holds fixes: lend it a buffer of this pool
+            entry = t.held.take()
+            t.held.buf[entry] = arrays["held"][i]
+            t.kin[s, K.S_HELD_SLOT] = entry + 1
         t.city[s] = engine._city_row(trip["city"])
         if meta.started is not None and meta.started.planned_route is not None:
             engine._attach_route(s, meta.started)  # the corridor follows from the route: rebuilt, not stored
         t.route[s] = arrays["route"][i]
+        t.route_cell[s] = arrays["route_cell"][i]
         t.phase[s] = arrays["phase"][i]
         t.deadline[s] = arrays["deadline"][i]
         t.last_act[s] = arrays["last_act"][i]

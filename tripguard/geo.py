@@ -67,7 +67,11 @@ def route_latlon(planned_route: Any) -> np.ndarray | None:
     if planned_route is None:
         return None
     if isinstance(planned_route, str):
-        arr = decode_polyline(planned_route)
+        from tripguard.kernels.polyline import decode
+
+        arr = decode(planned_route)  # compiled: every trip_started's route is decoded
+        if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
+            raise ValueError("polyline decodes outside lat [-90, 90] / lon [-180, 180]")
     else:
         coords = planned_route["coordinates"] if isinstance(planned_route, dict) else planned_route.coordinates
         arr = np.asarray([(c[1], c[0]) for c in coords], dtype=np.float64).reshape(-1, 2)
@@ -79,23 +83,15 @@ def route_latlon(planned_route: Any) -> np.ndarray | None:
 
 
 def encode_polyline_array(lat: np.ndarray, lon: np.ndarray, precision: int = 5) -> str:
-    """Vectorised encode_polyline for (lat, lon) arrays: the same text, without a Python loop
-    per coordinate (verdicts carry every trip's path)."""
-    n = len(lat)
-    if n == 0:
-        return ""
-    factor = 10**precision
-    ints = np.empty((n, 2), dtype=np.int64)
-    ints[:, 0] = np.round(np.asarray(lat, dtype=np.float64) * factor)
-    ints[:, 1] = np.round(np.asarray(lon, dtype=np.float64) * factor)
-    deltas = np.diff(ints, axis=0, prepend=np.zeros((1, 2), np.int64)).ravel()
-    v = np.where(deltas < 0, ~(deltas << 1), deltas << 1).astype(np.uint64)
-    # 5-bit chunks, least significant first; a value takes ceil(bits / 5) chunks (at least one)
-    chunks = (v[:, None] >> (np.arange(8, dtype=np.uint64) * 5)[None, :]) & np.uint64(0x1F)
-    bits = np.where(v > 0, np.floor(np.log2(np.maximum(v, 1).astype(np.float64))).astype(np.int64) + 1, 1)
-    n_chunks = (bits + 4) // 5
-    k = np.arange(8)[None, :]
-    valid = k < n_chunks[:, None]
-    more = k < (n_chunks[:, None] - 1)
-    codes = (chunks.astype(np.int64) | (more * 0x20)) + 63
-    return codes[valid].astype(np.uint8).tobytes().decode("ascii")
+    """encode_polyline for (lat, lon) arrays, compiled (kernels/polyline.py): verdicts carry every
+    trip's path."""
+    from tripguard.kernels.polyline import encode
+
+    return encode(lat, lon, precision)
+
+
+def route_length_m(route: np.ndarray) -> float:
+    """Great-circle length of a (lat, lon) polyline, metres."""
+    from tripguard.kernels.geo import haversine_m_np
+
+    return float(haversine_m_np(route[:-1, 0], route[:-1, 1], route[1:, 0], route[1:, 1]).sum())

@@ -67,8 +67,14 @@ def batches(messages: Iterable[Message], dead: list, batch_rows: int = BATCH_ROW
         yield builder.build(), row_message, n_bytes
 
 
-def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = None, **kwargs) -> Engine:
-    return Engine(CityTables.load(cities_path), load_tariffs(tariffs_path), **kwargs)
+def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = None,
+                corridors_path: Path | None = None, **kwargs) -> Engine:
+    model = None
+    if corridors_path is not None:
+        from tripguard.learned_corridors import load
+
+        model = load(corridors_path)
+    return Engine(CityTables.load(cities_path), load_tariffs(tariffs_path), corridor_model=model, **kwargs)
 
 
 def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None, cities: Path | None = None,

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Engine
     tariffs: Path | None = Field(None, description="TOML tariffs overriding the shipped ones.")
     cities: Path | None = Field(None, description="TOML city parameters overriding the shipped ones.")
+    corridors: Path | None = Field(None, description="Learned-corridor model (tripguard fit-corridors).")
     end_grace_s: float = Field(120.0, ge=0.0, description="Event time a trip stays open after trip_ended.")
     idle_timeout_s: float = Field(1800.0, gt=0.0, description="Event time without news after which a trip closes.")
 

@@ -44,8 +44,9 @@ class TripTable:
         self.meta: list[TripMeta | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
-        self.held = K.new_held(capacity)
+        self.held = K.HeldPool()  # buffers for held fixes, lent to the few trips that hold some
         self.route = C.new_route_state(capacity)
+        self.route_cell = np.zeros(capacity, np.int64)  # the trip's last H3 cell (corridor kernel)
         self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
         # lifecycle columns (kernels/lifecycle.py)
         self.phase = np.full(capacity, PH_NONE, np.int64)
@@ -73,8 +74,11 @@ class TripTable:
         del self.slot_of[meta.trip_id]
         self.meta[s] = None
         self.kin[s, :] = 0.0
-        self.held[s] = 0.0
+        entry = int(self.kin[s, K.S_HELD_SLOT]) - 1
+        if entry >= 0:
+            self.held.give_back(entry)
         self.route[s, :] = 0.0
+        self.route_cell[s] = 0
         self.city[s] = 0
         self.phase[s] = PH_NONE
         self.deadline[s] = 0
@@ -91,12 +95,10 @@ class TripTable:
         kin = K.new_state(new)
         kin[:old] = self.kin
         self.kin = kin
-        held = K.new_held(new)
-        held[:old] = self.held
-        self.held = held
         route = C.new_route_state(new)
         route[:old] = self.route
         self.route = route
+        self.route_cell = np.concatenate([self.route_cell, np.zeros(old, np.int64)])
         self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
         self.phase = np.concatenate([self.phase, np.full(old, PH_NONE, np.int64)])
         self.deadline = np.concatenate([self.deadline, np.zeros(old, np.int64)])

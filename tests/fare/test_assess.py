@@ -54,7 +54,7 @@ def test_inflated_fare_is_flagged_with_evidence(porto_tariff, porto_params):
     assert ev["thresholds"]["inflation_ratio"] == porto_params.inflation_ratio
     assert ev["residual"]["ratio_p99"] == porto_tariff.residual.ratio_p99
     assert ev["score"] == f.score and 0.5 < f.score <= 1.0
-    assert ev["basis"] == "gps" and ev["exceeds_quote"] is True
+    assert ev["basis"] == "quote" and ev["exceeds_quote"] is True  # an upfront trip charges its quote
     assert f.severity == "high"
 
 
@@ -102,7 +102,7 @@ def test_little_gps_coverage_skips_the_checks_with_a_note(porto_tariff, porto_pa
     assert any("covered 33%" in n for n in result.notes)
 
 
-def test_quote_is_the_basis_when_gps_cannot_judge(porto_tariff, porto_params):
+def test_upfront_trip_is_judged_against_its_quote_even_without_gps(porto_tariff, porto_params):
     result = run(porto_tariff, porto_params, gps_duration_s=0.0, gps_distance_m=0.0, quoted_fare=10.0,
                  claimed_fare=14.0)
     assert kinds(result) == ["fare_inflation"]
@@ -111,10 +111,18 @@ def test_quote_is_the_basis_when_gps_cannot_judge(porto_tariff, porto_params):
                claimed_fare=10.5).findings == []
 
 
-def test_claim_over_quote_but_matching_gps_is_not_fare_inflation(porto_tariff, porto_params):
-    # a longer ride than planned is priced by what was driven; the detour is route_deviation's job
+def test_claim_over_the_quote_is_inflation_even_when_the_gps_path_would_justify_it(porto_tariff, porto_params):
+    # upfront pricing: the rider agreed to the quote; a longer ride does not raise it
     driven = porto_tariff.expected_fare(GPS_M, DUR_S)
     result = run(porto_tariff, porto_params, claimed_fare=driven, quoted_fare=driven / 1.4,
+                 planned_distance_m=GPS_M / 1.5, planned_duration_s=DUR_S / 1.3)
+    assert kinds(result) == ["fare_inflation"] and result.findings[0].evidence["basis"] == "quote"
+
+
+def test_metered_longer_ride_priced_by_the_gps_path_is_not_fare_inflation(porto_tariff, porto_params):
+    # no quote: a longer ride than planned is priced by what was driven; the detour is route_deviation's job
+    driven = porto_tariff.expected_fare(GPS_M, DUR_S)
+    result = run(porto_tariff, porto_params, claimed_fare=driven,
                  planned_distance_m=GPS_M / 1.5, planned_duration_s=DUR_S / 1.3)
     assert result.findings == []
     assert result.detour_extra_fare == pytest.approx(driven - result.expected_fare_planned, abs=0.01)

@@ -12,7 +12,7 @@ from tripguard.kernels.corridor_ref import ExcursionsRef
 
 M_PER_DEG = 111_195.0
 RES, RING = 10, 2
-PARAMS = np.array([[2.0, 400.0, 800.0]])  # min_fixes, min_dist_m, min_extra_m
+PARAMS = np.array([[2.0, 400.0, 800.0, 500.0]])  # min_fixes, min_dist_m, min_extra_m, end_near_m
 
 
 def offset(lat, lon, east_m, north_m):
@@ -52,6 +52,7 @@ def run_both(trips, rng):
     n = len(trips)
     arena = Corridors(n)
     state = C.new_route_state(n)
+    last_cell = np.zeros(n, np.int64)
     refs = []
     for s, (route, ts, pts, flags) in enumerate(trips):
         cells = build_corridor(route, RES, RING)
@@ -59,7 +60,6 @@ def run_both(trips, rng):
         arena.add(s, cells, x, y, cum)
         state[s, C.R_ACTIVE], state[s, C.R_LAT0], state[s, C.R_LON0], state[s, C.R_COS0] = 1, lat0, lon0, cos0
         refs.append(ExcursionsRef(cells, x, y, lat0, lon0, cos0, *PARAMS[0]))
-    arena.commit()
     rows = [(s, j) for s, t in enumerate(trips) for j in range(len(t[1]))]
     rows.sort(key=lambda r: trips[r[0]][1][r[1]] + rng.integers(0, 5000))  # interleave trips
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -73,7 +73,7 @@ def run_both(trips, rng):
         lon = np.array([trips[s][2][j, 1] for s, j in sel])
         flag = np.array([trips[s][3][j] for s, j in sel], np.int8)
         cell = np.array([h3i.latlng_to_cell(a, b, RES) for a, b in zip(lat, lon)], np.int64)
-        kernel_events.extend(C.excursions(slot, ts, lat, lon, flag, cell, state, city, PARAMS, arena))
+        kernel_events.extend(C.excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, PARAMS, arena))
     last_ts = np.array([t[1][-1] for t in trips], np.int64)
     kernel_events.extend(C.finish(np.arange(n, dtype=np.int64), last_ts, state, city, PARAMS, arena))
     for s, (route, ts, pts, flags) in enumerate(trips):
@@ -160,3 +160,15 @@ def test_teleport_displacement_is_not_a_detour():
     flags[15] = C.F_BREAK
     events, _ = run_both([(route, ts, pts, flags)], rng)
     assert events == []
+
+
+def test_route_cells_kernel_matches_numpy_densify_and_h3py():
+    rng = np.random.default_rng(11)
+    for place in [(41.15, -8.61), (0.0, 179.99), (78.2, 15.6), (-33.87, 151.2)]:
+        route = random_route(rng, *place, n=15)
+        for res in (9, 10):
+            spacing = 0.5 * h3i.average_hexagon_edge_length(res, "m") * math.sqrt(3) / 2
+            pts = densify(route, spacing)
+            want = np.array([h3i.latlng_to_cell(a, b, res) for a, b in pts], np.int64)
+            want = want[np.concatenate([[True], want[1:] != want[:-1]])]
+            np.testing.assert_array_equal(route_cells(route, res), want)

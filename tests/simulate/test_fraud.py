@@ -70,18 +70,30 @@ def _tariff_fare(run, tid, distance_m):
     return load_tariffs()["porto"].expected_fare(distance_m, end.claimed_duration_s, st.surge, end.tolls or 0.0)
 
 
-def test_honest_fares_are_the_porto_meter_on_the_claimed_distance(synthetic):
+def _honest_fare(run, tid):
+    """An upfront-priced trip (quoted_fare) charges its quote plus tolls; a metered one the meter
+    on the distance driven (the claimed distance carries a 1 % odometer error)."""
+    started, ended = run.started[tid], run.ended[tid]
+    if started.quoted_fare is not None:
+        return started.quoted_fare + (ended.tolls or 0.0), 0.01
+    return _tariff_fare(run, tid, ended.claimed_distance_m), 0.03
+
+
+def test_honest_fares_are_the_quote_or_the_porto_meter(synthetic):
+    kinds = set()
     for tid in _trips(synthetic, ""):
-        expected = _tariff_fare(synthetic, tid, synthetic.ended[tid].claimed_distance_m)
-        # the claimed distance carries a 1 % odometer error; the meter rounds to 5 cents
-        assert abs(synthetic.ended[tid].claimed_fare - expected) <= 0.03 * expected + 0.05, tid
+        expected, tolerance = _honest_fare(synthetic, tid)
+        kinds.add(synthetic.started[tid].quoted_fare is not None)
+        # the meter rounds to 5 cents
+        assert abs(synthetic.ended[tid].claimed_fare - expected) <= tolerance * expected + 0.05, tid
         assert round(synthetic.ended[tid].claimed_fare * 20) == pytest.approx(synthetic.ended[tid].claimed_fare * 20)
+    assert kinds == {True, False}  # both upfront and metered trips
 
 
-def test_fare_inflation_claims_at_least_15_percent_over_the_meter(synthetic):
+def test_fare_inflation_claims_at_least_15_percent_over_the_honest_fare(synthetic):
     ratios = []
     for tid in _trips(synthetic, "fare_inflation"):
-        expected = _tariff_fare(synthetic, tid, synthetic.ended[tid].claimed_distance_m)
+        expected, _ = _honest_fare(synthetic, tid)
         ratios.append(synthetic.ended[tid].claimed_fare / expected)
     assert min(ratios) > 1.15 * 0.97 and max(ratios) < 1.8 * 1.03
 
@@ -91,8 +103,12 @@ def test_distance_mismatch_claims_30_percent_more_than_the_gps_path(synthetic):
         gps = path_length_m(_fixes(synthetic, tid))
         end = synthetic.ended[tid]
         assert end.claimed_distance_m > 1.2 * gps, tid
-        # ... while the fare stays honest (on the true distance, not the claimed one)
-        assert end.claimed_fare < _tariff_fare(synthetic, tid, end.claimed_distance_m)
+        # ... while the fare stays honest (the quote, or the meter on the true distance -- not on
+        # the claimed one)
+        if synthetic.started[tid].quoted_fare is not None:
+            assert end.claimed_fare == pytest.approx(synthetic.started[tid].quoted_fare + (end.tolls or 0.0), abs=0.01)
+        else:
+            assert end.claimed_fare < _tariff_fare(synthetic, tid, end.claimed_distance_m)
 
 
 def test_gps_spoofing_trips_show_their_labelled_signals_and_honest_trips_none(synthetic):

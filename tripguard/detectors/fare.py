@@ -21,6 +21,9 @@ class FareChecker:
     tariff: Tariff | None
     params: FareParams
 
+    def __post_init__(self) -> None:
+        self.params_dict = self.params.as_dict()  # every finding carries it; built once
+
     @classmethod
     def for_city(cls, cities: CityTables, tariffs: dict[str, Tariff], city: str) -> "FareChecker":
         return cls(city, tariffs.get(city), cities.params(FareParams, city, "fare"))
@@ -35,19 +38,18 @@ class FareChecker:
         return None
 
     def assess(self, started: TripStarted, ended: TripEnded, gps_distance_m: float, gps_duration_s: float,
-               gap_m: float, gap_n: int) -> tuple[FareAssessment | None, list[Finding]]:
+               gap_m: float, gap_n: int, gap_s: float) -> tuple[FareAssessment | None, list[Finding]]:
         if self.tariff is None:
             return None, []
         assessment = assess_fare(
             city=self.city, tariff=self.tariff, params=self.params,
             gps_distance_m=gps_distance_m, gps_duration_s=gps_duration_s,
-            gap_distance_m=min(gap_m, gps_distance_m), gap_count=gap_n,
+            gap_distance_m=min(gap_m, gps_distance_m), gap_count=gap_n, gap_duration_s=min(gap_s, gps_duration_s),
             planned_distance_m=started.planned_distance_m, planned_duration_s=started.planned_duration_s,
             surge=started.surge, tolls=ended.tolls, quoted_fare=started.quoted_fare,
             claimed_fare=ended.claimed_fare, currency=ended.currency,
             claimed_distance_m=ended.claimed_distance_m, claimed_duration_s=ended.claimed_duration_s,
         )
-        params = self.params.as_dict()
-        findings = [Finding(f.kind, f.score, ended.ts, f.evidence, DETECTOR_NAME, DETECTOR_VERSION, params,
+        findings = [Finding(f.kind, f.score, ended.ts, f.evidence, DETECTOR_NAME, DETECTOR_VERSION, self.params_dict,
                             severity=f.severity) for f in assessment.findings]
         return assessment, findings

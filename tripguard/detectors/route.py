@@ -33,22 +33,30 @@ class RouteParams:
     min_fixes: int
     excursion_min_dist_m: float
     excursion_min_extra_m: float
+    excursion_end_near_m: float
     trip_min_extra_m: float
     trip_min_ratio: float
     straight_line_factor: float
     straight_line_min_extra_m: float
+    learned_min_pair_trips: int
+    learned_rare_share: float
+    learned_min_rare_fraction: float
+    learned_min_rare_cells: int
 
     def row(self) -> np.ndarray:
-        return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m], np.float64)
+        return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m,
+                         self.excursion_end_near_m], np.float64)
 
 
 def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:
-    """Points along the (lat, lon) polyline no farther apart than spacing_m."""
+    """Points along the (lat, lon) polyline no farther apart than spacing_m (the numpy twin of the
+    densification in kernels/corridor.route_cells)."""
     lat, lon = route[:, 0], route[:, 1]
     seg = haversine_m_np(lat[:-1], lon[:-1], lat[1:], lon[1:])
     parts = np.maximum(1, np.ceil(seg / spacing_m).astype(np.int64))
-    t = np.concatenate([np.arange(k) / k for k in parts])
     idx = np.repeat(np.arange(len(seg)), parts)
+    first = np.repeat(np.cumsum(parts) - parts, parts)  # index of each segment's first point
+    t = (np.arange(idx.size) - first) / parts[idx]
     dlon = (lon[1:] - lon[:-1] + 540.0) % 360.0 - 180.0  # the short way across the antimeridian
     out_lat = lat[idx] + t * (lat[idx + 1] - lat[idx])
     out_lon = (lon[idx] + t * dlon[idx] + 540.0) % 360.0 - 180.0
@@ -68,12 +76,10 @@ def _disk(cell: int, ring: int) -> np.ndarray:
 
 
 def route_cells(route: np.ndarray, res: int) -> np.ndarray:
-    """The cells the route passes through, in route order, consecutive duplicates removed."""
+    """The cells the route passes through, in route order, consecutive duplicates removed: the
+    route densified to half a cell's inner radius, so consecutive cells are equal or neighbours."""
     inner_radius_m = h3i.average_hexagon_edge_length(res, "m") * math.sqrt(3) / 2
-    pts = densify(route, 0.5 * inner_radius_m)
-    cells = latlng_to_cell(np.ascontiguousarray(pts[:, 0]), np.ascontiguousarray(pts[:, 1]), res)
-    keep = np.concatenate([[True], cells[1:] != cells[:-1]])
-    return cells[keep]
+    return C.route_cells(route[:, 0], route[:, 1], 0.5 * inner_radius_m, res).view(np.int64)
 
 
 def build_corridor(route: np.ndarray, res: int, ring: int) -> np.ndarray:
@@ -87,19 +93,21 @@ def build_corridor(route: np.ndarray, res: int, ring: int) -> np.ndarray:
 class Corridors:
     """All live trips' corridors in flat arrays, each trip a [lo, hi) slice (an arena).
 
-    Removing a trip leaves garbage that is compacted away when it outweighs the live part."""
+    A new corridor is written in place at the end; a closed trip's slice becomes garbage. When the
+    arrays are full, the live slices are moved to the front (and the arrays doubled if that is
+    not enough room): appending costs O(1) amortised, never a copy of the whole arena per batch."""
 
-    def __init__(self, capacity: int):
-        self.cells = np.empty(0, np.int64)
-        self.route_x = np.empty(0, np.float64)
-        self.route_y = np.empty(0, np.float64)
-        self.route_cum = np.empty(0, np.float64)
+    def __init__(self, capacity: int, cells: int = 1 << 16, points: int = 1 << 14):
+        self.cells = np.empty(cells, np.int64)
+        self.route_x = np.empty(points, np.float64)
+        self.route_y = np.empty(points, np.float64)
+        self.route_cum = np.empty(points, np.float64)
+        self.n_cells = self.n_points = 0
         self.cell_lo = np.zeros(capacity, np.int64)
         self.cell_hi = np.zeros(capacity, np.int64)
         self.route_lo = np.zeros(capacity, np.int64)
         self.route_hi = np.zeros(capacity, np.int64)
         self._live = np.zeros(capacity, bool)
-        self._pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def ensure(self, capacity: int) -> None:
         grow = capacity - len(self.cell_lo)
@@ -110,7 +118,15 @@ class Corridors:
             self._live = np.concatenate([self._live, np.zeros(grow, bool)])
 
     def add(self, slot: int, cells: np.ndarray, x: np.ndarray, y: np.ndarray, cum: np.ndarray) -> None:
-        self._pending.append((slot, cells, x, y, cum))
+        if self.n_cells + cells.size > self.cells.size or self.n_points + x.size > self.route_x.size:
+            self._make_room(cells.size, x.size)
+        a, b = self.n_cells, self.n_cells + cells.size
+        c, d = self.n_points, self.n_points + x.size
+        self.cells[a:b] = cells
+        self.route_x[c:d], self.route_y[c:d], self.route_cum[c:d] = x, y, cum
+        self.cell_lo[slot], self.cell_hi[slot], self.route_lo[slot], self.route_hi[slot] = a, b, c, d
+        self.n_cells, self.n_points = b, d
+        self._live[slot] = True
 
     def remove(self, slot: int) -> None:
         if slot >= self._live.size:  # never had a corridor (the arena grows on first use)
@@ -119,45 +135,29 @@ class Corridors:
         self.cell_lo[slot] = self.cell_hi[slot] = self.route_lo[slot] = self.route_hi[slot] = 0
 
     def slice(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        self.commit()
         a, b = self.cell_lo[slot], self.cell_hi[slot]
         c, d = self.route_lo[slot], self.route_hi[slot]
         return self.cells[a:b], self.route_x[c:d], self.route_y[c:d], self.route_cum[c:d]
 
-    def commit(self) -> None:
-        """Append the corridors added since the last call (one concatenation per batch)."""
-        if not self._pending:
-            return
-        live_cells = int((self.cell_hi - self.cell_lo)[self._live].sum())
-        if self.cells.size > 2 * live_cells + 100_000:
-            self._compact()
-        cells, xs, ys, cums = [self.cells], [self.route_x], [self.route_y], [self.route_cum]
-        n_cells, n_route = self.cells.size, self.route_x.size
-        for slot, c, x, y, cum in self._pending:
-            self.cell_lo[slot], self.cell_hi[slot] = n_cells, n_cells + c.size
-            self.route_lo[slot], self.route_hi[slot] = n_route, n_route + x.size
-            n_cells += c.size
-            n_route += x.size
-            self._live[slot] = True
-            cells.append(c)
-            xs.append(x)
-            ys.append(y)
-            cums.append(cum)
-        self._pending = []
-        self.cells = np.concatenate(cells)
-        self.route_x, self.route_y, self.route_cum = np.concatenate(xs), np.concatenate(ys), np.concatenate(cums)
-
-    def _compact(self) -> None:
+    def _make_room(self, more_cells: int, more_points: int) -> None:
         slots = np.flatnonzero(self._live)
-        pending = [(int(s), *self.slice_raw(int(s))) for s in slots]
-        self.cells = np.empty(0, np.int64)
-        self.route_x = self.route_y = self.route_cum = np.empty(0, np.float64)
-        self._pending = pending + self._pending
-
-    def slice_raw(self, slot: int):
-        a, b = self.cell_lo[slot], self.cell_hi[slot]
-        c, d = self.route_lo[slot], self.route_hi[slot]
-        return self.cells[a:b].copy(), self.route_x[c:d].copy(), self.route_y[c:d].copy(), self.route_cum[c:d].copy()
+        parts = [self.slice(int(s)) for s in slots]
+        live_cells = sum(p[0].size for p in parts)
+        live_points = sum(p[1].size for p in parts)
+        cap_cells = max(self.cells.size, 2 * (live_cells + more_cells))
+        cap_points = max(self.route_x.size, 2 * (live_points + more_points))
+        cells = np.empty(cap_cells, np.int64)
+        xs, ys, cums = (np.empty(cap_points, np.float64) for _ in range(3))
+        a = c = 0
+        for s, (pc, px, py, pcum) in zip(slots.tolist(), parts):
+            cells[a:a + pc.size] = pc
+            xs[c:c + px.size], ys[c:c + px.size], cums[c:c + px.size] = px, py, pcum
+            self.cell_lo[s], self.cell_hi[s] = a, a + pc.size
+            self.route_lo[s], self.route_hi[s] = c, c + px.size
+            a += pc.size
+            c += px.size
+        self.cells, self.route_x, self.route_y, self.route_cum = cells, xs, ys, cums
+        self.n_cells, self.n_points = a, c
 
 
 def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
@@ -236,6 +236,30 @@ def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, re
             "thresholds": {"min_ratio": min_ratio, "min_extra_m": min_extra_m},
         },
         detector=f"route.detour_{reference.replace(' ', '_')}",
+        version=VERSION,
+        params=params_dict(p),
+    )
+
+
+def learned_finding(p: RouteParams, result: dict, ts: int) -> Finding | None:
+    """Trip level, no planned route: the share of the trip's cells that honest trips between the
+    same origin and destination rarely use (tripguard.learned_corridors)."""
+    if result["rare_fraction"] < p.learned_min_rare_fraction or result["rare_cells"] < p.learned_min_rare_cells:
+        return None
+    return Finding(
+        kind="route_deviation",
+        score=0.5 + 0.5 * result["rare_fraction"],
+        ts=ts,
+        evidence={
+            "summary": (f"{result['rare_cells']} of {result['cells']} cells of the trip are rarely used by the "
+                        f"{result['pair_trips']} known trips between the same origin and destination"),
+            **result,
+            "thresholds": {"learned_min_pair_trips": p.learned_min_pair_trips,
+                           "learned_rare_share": p.learned_rare_share,
+                           "learned_min_rare_fraction": p.learned_min_rare_fraction,
+                           "learned_min_rare_cells": p.learned_min_rare_cells},
+        },
+        detector="route.learned_corridor",
         version=VERSION,
         params=params_dict(p),
     )

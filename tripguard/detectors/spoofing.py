@@ -22,12 +22,13 @@ class SpoofingParams:
     min_samples: int
     mock_min_fixes: int
     mock_min_fraction: float
-    regular_interval_std_ms: float
+    repeated_interval_fraction: float
     constant_accuracy_std_m: float
     constant_speed_cv: float
     collinear_fraction: float
     device_contradiction_fraction: float
     device_constant_cv: float
+    device_min_samples: int
     alert_score: float
 
 
@@ -37,12 +38,13 @@ def _std(n: float, s: float, s2: float) -> float:
     return math.sqrt(max(0.0, s2 / n - (s / n) ** 2))
 
 
-# how much each regularity hallmark alone says; independent hallmarks combine as 1 - prod(1 - w)
+# How much each hallmark of a replayed or generated trace says alone; they combine as independent
+# evidence, 1 - prod(1 - w), so no single one reaches the alert score (0.8) but any two do.
 REGULARITY_WEIGHTS = {
-    "regular_intervals": 0.6,
-    "constant_accuracy": 0.6,
-    "constant_speed": 0.5,
-    "collinear_steps": 0.5,
+    "constant_accuracy": 0.7,  # real receivers report an accuracy that changes with the sky
+    "clockwork_intervals": 0.6,  # real fixes arrive with jitter; a replay app ticks exactly
+    "constant_speed": 0.5,  # real traffic stops and goes
+    "collinear_steps": 0.5,  # real fixes scatter around the road
 }
 
 
@@ -59,9 +61,10 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
         scores.append(0.9 + 0.09 * frac)
 
     hallmarks = {}
-    dt_std = _std(st[K.S_DT_N], st[K.S_DT_SUM], st[K.S_DT_SUM2])
-    if st[K.S_DT_N] >= p.min_samples and dt_std <= p.regular_interval_std_ms:
-        hallmarks["regular_intervals"] = {"interval_std_ms": round(dt_std, 3), "intervals": int(st[K.S_DT_N])}
+    n_dt = st[K.S_DT_N]
+    if n_dt >= p.min_samples and st[K.S_DT_REPEAT] / (n_dt - 1) >= p.repeated_interval_fraction:
+        hallmarks["clockwork_intervals"] = {"repeated_fraction": round(st[K.S_DT_REPEAT] / (n_dt - 1), 3),
+                                            "intervals": int(n_dt)}
     acc_std = _std(st[K.S_ACC_N], st[K.S_ACC_SUM], st[K.S_ACC_SUM2])
     if st[K.S_ACC_N] >= p.min_samples and acc_std <= p.constant_accuracy_std_m:
         hallmarks["constant_accuracy"] = {"accuracy_std_m": round(acc_std, 4), "fixes": int(st[K.S_ACC_N])}
@@ -78,16 +81,17 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
         scores.append(1.0 - math.prod(1.0 - REGULARITY_WEIGHTS[h] for h in hallmarks))
 
     dev_n = st[K.S_DEV_N]
-    if dev_n >= p.min_samples:
+    if dev_n >= p.device_min_samples:
         contra = st[K.S_DEV_CONTRA] / dev_n
         dev_mean = st[K.S_DEV_SUM] / dev_n
         dev_cv = _std(dev_n, st[K.S_DEV_SUM], st[K.S_DEV_SUM2]) / dev_mean if dev_mean > 0 else 0.0
         pos_cv = v_std / v_mean if v_n >= 2 and v_mean > 0 else 0.0
-        if contra >= p.device_contradiction_fraction:
+        if dev_n >= p.min_samples and contra >= p.device_contradiction_fraction:
             signals["device_speed_contradicts_positions"] = {"fraction": round(contra, 3), "checks": int(dev_n)}
             scores.append(0.85 + 0.1 * contra)
         elif dev_mean > 2.0 and dev_cv <= p.device_constant_cv and pos_cv > 0.2:
-            signals["device_speed_constant"] = {"device_speed_cv": round(dev_cv, 4), "position_speed_cv": round(pos_cv, 3)}
+            signals["device_speed_constant"] = {"device_speed_cv": round(dev_cv, 4),
+                                                "position_speed_cv": round(pos_cv, 3), "checks": int(dev_n)}
             scores.append(0.85)
 
     if not scores:

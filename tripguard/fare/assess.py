@@ -77,6 +77,22 @@ def fallback_residual(params: FareParams) -> Residual:
     )
 
 
+GAP_PACE_CAP_MPS = 15.0  # a trip's own pace, used over its gaps, is taken at most this fast
+
+
+def gap_allowance(params: FareParams, gps_distance_m: float, gps_duration_s: float, gap_distance_m: float,
+                  gap_duration_s: float) -> float:
+    """What a straight line over the GPS gaps may have missed: gap_circuity of the straight
+    line, or -- for long gaps in slow traffic, where the road driven is much longer than the
+    line -- the trip's own pace outside the gaps over the gap time, less the line."""
+    circuity = params.gap_circuity * gap_distance_m
+    seen_s = gps_duration_s - gap_duration_s
+    if gap_duration_s <= 0.0 or seen_s <= 0.0:
+        return circuity
+    pace = min((gps_distance_m - gap_distance_m) / seen_s, GAP_PACE_CAP_MPS)
+    return max(circuity, pace * gap_duration_s - gap_distance_m)
+
+
 def _logistic(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
@@ -90,6 +106,7 @@ def assess_fare(
     gps_duration_s: float,
     gap_distance_m: float = 0.0,
     gap_count: int = 0,
+    gap_duration_s: float = 0.0,
     planned_distance_m: float | None = None,
     planned_duration_s: float | None = None,
     surge: float = 1.0,
@@ -110,6 +127,7 @@ def assess_fare(
     _check_number("gps_distance_m", gps_distance_m)
     _check_number("gps_duration_s", gps_duration_s)
     _check_number("gap_distance_m", gap_distance_m)
+    _check_number("gap_duration_s", gap_duration_s)
     _check_number("planned_distance_m", planned_distance_m, optional=True)
     _check_number("planned_duration_s", planned_duration_s, optional=True)
     _check_number("surge", surge, positive=True)
@@ -133,7 +151,7 @@ def assess_fare(
     tolls = tolls or 0.0
 
     notes: list[str] = []
-    gap_allowance_m = params.gap_circuity * gap_distance_m
+    gap_allowance_m = gap_allowance(params, gps_distance_m, gps_duration_s, gap_distance_m, gap_duration_s)
     fare_distance_m = gps_distance_m + gap_allowance_m
 
     # The GPS must have watched most of the trip before its distance can speak against a claim:
@@ -164,31 +182,35 @@ def assess_fare(
         detour_extra = expected - expected_planned
 
     residual = tariff.residual or fallback_residual(params)
-    tariff_evidence = {"city": city, **tariff.coefficients()}
-    context = {
-        "gps_distance_m": round(gps_distance_m, 1),
-        "gps_duration_s": round(gps_duration_s, 1),
-        "gap_count": gap_count,
-        "gap_distance_m": round(gap_distance_m, 1),
-        "gap_allowance_m": round(gap_allowance_m, 1),
-        "gps_coverage": _ratio(coverage),
-        "surge": surge,
-        "tolls": _money(tolls),
-        "currency": currency,
-        "expected_planned": _money(expected_planned),
-        "planned_distance_m": None if planned_distance_m is None else round(planned_distance_m, 1),
-        "planned_duration_s": None if planned_duration_used is None else round(planned_duration_used, 1),
-        "detour_extra_fare": _money(detour_extra),
-    }
+
+    def context() -> dict:
+        # evidence shared by both findings; built only when there is one (most trips have none)
+        return {
+            "gps_distance_m": round(gps_distance_m, 1),
+            "gps_duration_s": round(gps_duration_s, 1),
+            "gap_count": gap_count,
+            "gap_distance_m": round(gap_distance_m, 1),
+            "gap_duration_s": round(gap_duration_s, 1),
+            "gap_allowance_m": round(gap_allowance_m, 1),
+            "gps_coverage": _ratio(coverage),
+            "surge": surge,
+            "tolls": _money(tolls),
+            "currency": currency,
+            "expected_planned": _money(expected_planned),
+            "planned_distance_m": None if planned_distance_m is None else round(planned_distance_m, 1),
+            "planned_duration_s": None if planned_duration_used is None else round(planned_duration_used, 1),
+            "detour_extra_fare": _money(detour_extra),
+        }
+
     findings: list[FareFinding] = []
 
-    # --- fare_inflation: claimed vs expected on the GPS path; the quote when the GPS cannot judge.
-    ratio_to_quote = claimed_fare / quoted_fare if quoted_fare else None
-    if expected is not None:
+    # --- fare_inflation: an upfront-priced trip (quoted_fare) charges its quote plus tolls, so the
+    # claim is judged against that; a metered trip against the tariff on the GPS path.
+    ratio_to_quote = claimed_fare / (quoted_fare + tolls) if quoted_fare else None
+    if quoted_fare:
+        basis, reference = "quote", quoted_fare + tolls
+    elif expected is not None:
         basis, reference = "gps", expected
-    elif quoted_fare:
-        basis, reference = "quote", quoted_fare
-        notes.append("fare checked against the quoted (upfront) fare only")
     else:
         basis, reference = None, None
         notes.append("fare not checked: no usable GPS and no quoted fare")
@@ -212,7 +234,7 @@ def assess_fare(
                         "quoted": _money(quoted_fare),
                         "ratio_to_quote": _ratio(ratio_to_quote),
                         "exceeds_quote": None if ratio_to_quote is None else ratio_to_quote > params.inflation_ratio,
-                        "tariff": tariff_evidence,
+                        "tariff": {"city": city, **tariff.coefficients()},
                         "thresholds": {
                             "inflation_ratio": params.inflation_ratio,
                             "inflation_min_excess": params.inflation_min_excess,
@@ -227,7 +249,7 @@ def assess_fare(
                             "source": residual.source,
                         },
                         "score": round(score, 4),
-                        **context,
+                        **context(),
                     },
                 )
             )
@@ -252,7 +274,7 @@ def assess_fare(
                         "excess_m": round(excess_m, 1),
                         "expected": _money(expected),
                         "claimed": _money(claimed_fare),
-                        "tariff": tariff_evidence,
+                        "tariff": {"city": city, **tariff.coefficients()},
                         "thresholds": {
                             "distance_ratio": params.distance_ratio,
                             "distance_min_excess_m": params.distance_min_excess_m,
@@ -260,7 +282,7 @@ def assess_fare(
                             "gap_circuity": params.gap_circuity,
                         },
                         "score": round(score, 4),
-                        **context,
+                        **context(),
                     },
                 )
             )

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from tripguard.config import load_toml, merge_tables, params_from, shipped_path
+from tripguard.config import load_shipped, params_from
 from tripguard.errors import ConfigError
 
 
@@ -104,10 +104,5 @@ def tariff_from_table(table: dict, where: str) -> Tariff:
 
 def load_tariffs(override: Path | str | None = None) -> dict[str, Tariff]:
     """Shipped tariffs, with the tables of an override file replacing or extending them."""
-    path = shipped_path("tariffs.toml")
-    tables = load_toml(path)
-    source = str(path)
-    if override is not None:
-        tables = merge_tables(tables, load_toml(override))
-        source = f"{path} + {override}"
+    tables, source = load_shipped("tariffs.toml", override)
     return {city: tariff_from_table(table, f"{source} [{city}]") for city, table in tables.items()}

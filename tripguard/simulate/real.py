@@ -35,6 +35,7 @@ SPIKE_MIN_JUMP_M = 300.0
 SPIKE_RATIO = 2.5
 SPIKE_MIN_SPEED_MPS = 20.0
 FAULT_SPEED_MPS = 55.0
+STANDING_SPEED_MPS = 0.5  # slower than this between 15 s fixes: GPS wander, not driving
 DEVICE_SPEED_CAP_MPS = 35.0
 REQUIRED_COLUMNS = ("TRIP_ID", "TIMESTAMP", "POLYLINE")
 
@@ -152,6 +153,9 @@ def true_distance_m(lat: np.ndarray, lon: np.ndarray, spikes: np.ndarray, dt_s: 
         return 0.0
     step = haversine_m(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])
     speed = step / (np.diff(idx) * dt_s)
+    # a standing taxi's fixes wander a few metres each (median 2.5 m per 15 s): an odometer does
+    # not count that
+    step = np.where(speed < STANDING_SPEED_MPS, 0.0, step)
     fault = speed > FAULT_SPEED_MPS
     if not fault.any():
         return float(step.sum())

@@ -94,3 +94,55 @@ def find_detour(
             if len(found) >= candidates:
                 break
     return min(found, key=lambda d: d.route.length_m) if found else None
+
+
+# ------------------------------------------------------------------------ planned itineraries
+PLAN_TOLERANCE_M = 500.0  # a real trip's booked itinerary keeps the turns of its trace above this
+
+
+def douglas_peucker(x: np.ndarray, y: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Indexes of the points that simplify the polyline within tolerance_m (ends always kept)."""
+    keep = np.zeros(len(x), dtype=bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(x) - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b <= a + 1:
+            continue
+        dx, dy = x[b] - x[a], y[b] - y[a]
+        seg2 = dx * dx + dy * dy
+        px, py = x[a + 1:b] - x[a], y[a + 1:b] - y[a]
+        if seg2 > 0:
+            t = np.clip((px * dx + py * dy) / seg2, 0.0, 1.0)
+            d = np.hypot(px - t * dx, py - t * dy)
+        else:
+            d = np.hypot(px, py)
+        k = int(np.argmax(d))
+        if d[k] > tolerance_m:
+            m = a + 1 + k
+            keep[m] = True
+            stack += [(a, m), (m, b)]
+    return np.flatnonzero(keep)
+
+
+def itinerary_route(net: RoadNetwork, lat: np.ndarray, lon: np.ndarray, max_snap_m: float,
+                    tolerance_m: float = PLAN_TOLERANCE_M) -> Route | None:
+    """The planned route of a real trip: fastest road route from its first to its last fix via
+    the turning points of its trace (Douglas-Peucker at tolerance_m) -- a stand-in for the
+    booked itinerary (stops included) that street-hail taxi data does not record. Between those
+    points the real driver chose their own streets."""
+    x, y = net.frame.to_xy(lat, lon)
+    stops = douglas_peucker(np.asarray(x, float), np.asarray(y, float), tolerance_m)
+    nodes = []
+    for i in stops:
+        node, d = net.nearest_node(float(lat[i]), float(lon[i]))
+        if d > max_snap_m:
+            return None  # the trip leaves the network extract: no route can be planned for it
+        if not nodes or nodes[-1] != node:
+            nodes.append(node)
+    if len(nodes) < 2:
+        return None
+    path = [net.shortest_path(nodes[0], nodes[1])]
+    for u, v in zip(nodes[1:-1], nodes[2:]):
+        path.append(net.shortest_path(u, v)[1:])
+    return net.route(np.concatenate(path))

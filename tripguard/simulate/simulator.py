@@ -39,6 +39,7 @@ from tripguard.simulate.events import (
 from tripguard.simulate.network import RoadNetwork, Route, load_network
 from tripguard.simulate.noise import Fixes, NoiseRates, add_delivery_faults, apply_noise, draw_device
 from tripguard.simulate.real import REAL_INTERVAL_S, read_real_trips, real_trace
+from tripguard.simulate.routes import itinerary_route
 from tripguard.simulate.synthetic import synthetic_base
 
 DEFAULT_START_TS_MS = 1_717_398_000_000  # 2024-06-03 07:00:00 UTC: fixed, so output is reproducible
@@ -65,8 +66,11 @@ class SimConfig:
     drive: DriveParams = DriveParams()
     network_path: FsPath | None = None
     tariffs_path: FsPath | None = None
+    plan: str = "itinerary"  # real trips: "itinerary" (via the trace's turns) or "direct" (first -> last fix)
 
     def validate(self) -> None:
+        if self.plan not in ("itinerary", "direct"):
+            raise ConfigError(f"--plan must be itinerary or direct, got {self.plan!r}")
         if self.trips is not None and self.trips < 1:
             raise ConfigError(f"--trips must be >= 1, got {self.trips}")
         if not 0.0 <= self.fraud_rate <= 1.0:
@@ -248,10 +252,14 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
         near = net.distance_to_road_m(trace.lat[ends], trace.lon[ends])
         planned = None
         if np.all(near <= PLANNED_MAX_SNAP_M):
-            a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
-            b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
-            if a != b:
-                planned = net.route(net.shortest_path(a, b))
+            if cfg.plan == "itinerary":
+                good = ~spikes
+                planned = itinerary_route(net, trace.lat[good], trace.lon[good], PLANNED_MAX_SNAP_M)
+            else:
+                a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
+                b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
+                if a != b:
+                    planned = net.route(net.shortest_path(a, b))
         plans.append((planned, net.route_time_s(planned) if planned is not None else None))
     n = len(traces)
     rng = _trip_rng(cfg.seed, 0, 0)
@@ -347,19 +355,24 @@ def build_trip(
     surge = draw_surge(rng)
     tolls = draw_tolls(rng)
     duration_s = (end_ms - start_ms) / 1000.0
-    honest = honest_fare(tariff, trace.true_distance_m, duration_s, surge, tolls)
-    claimed_fare = honest
-    claimed_distance = trace.true_distance_m * rng.normal(1.0, 0.01)
-    if inj.fare_factor != 1.0:
-        claimed_fare = meter_round_up(honest * inj.fare_factor)
-        inj.detail += f" ({honest:.2f} -> {claimed_fare:.2f} {tariff.currency})"
-    if inj.distance_factor != 1.0:
-        claimed_distance = trace.true_distance_m * inj.distance_factor
-        inj.detail += f" ({trace.true_distance_m:.0f} -> {claimed_distance:.0f} m)"
     planned = base.planned
     quoted = None
     if planned is not None and rng.random() < QUOTED_FARE_RATE:
         quoted = meter_round(tariff.expected_fare(planned.length_m, base.planned_duration_s, surge))
+    # An upfront-priced trip charges its quote (plus tolls); a metered one the meter on the
+    # distance and time really driven.
+    if quoted is not None:
+        honest = round(quoted + tolls, 2)
+    else:
+        honest = honest_fare(tariff, trace.true_distance_m, duration_s, surge, tolls)
+    claimed_fare = honest
+    claimed_distance = trace.true_distance_m * rng.normal(1.0, 0.01)
+    if inj.fare_factor != 1.0:
+        claimed_fare = meter_round_up(honest * inj.fare_factor)
+        inj.detail += f" ({honest:.2f} -> {claimed_fare:.2f} {tariff.currency}{', upfront' if quoted else ''})"
+    if inj.distance_factor != 1.0:
+        claimed_distance = trace.true_distance_m * inj.distance_factor
+        inj.detail += f" ({trace.true_distance_m:.0f} -> {claimed_distance:.0f} m)"
     started = trip_started(
         base.trip_id, driver, start_ms, base.pickup, base.dropoff,
         np.column_stack([planned.lat, planned.lon]) if planned is not None else None,

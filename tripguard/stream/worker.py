@@ -630,7 +630,8 @@ class Worker:
 
     def _new_engine(self) -> Engine:
         s = self.settings
-        return make_engine(s.tariffs, s.cities, end_grace_s=s.end_grace_s, idle_timeout_s=s.idle_timeout_s)
+        return make_engine(s.tariffs, s.cities, s.corridors, end_grace_s=s.end_grace_s,
+                           idle_timeout_s=s.idle_timeout_s)
 
     # ---- observability --------------------------------------------------------------------------
 

@@ -1,0 +1,156 @@
+"""Run every benchmark and write benchmarks/results/: README.md (the table), summary.json, plots.
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only kinematics,engine,...]
+
+Each benchmark is a script here that writes results/<name>.json; this runs them one after the
+other (each pins itself to one core), then reads the JSON back and writes the table with every
+figure beside its baseline and target. Benchmarks measure; they never fail on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SCRIPTS = {
+    "kinematics": ["bench_kinematics.py"],
+    "h3": ["bench_h3.py"],
+    "engine": ["bench_engine.py", "--routes"],
+    "stream": ["bench_stream.py"],
+    "startup": ["bench_startup.py"],
+}
+QUICK = {"kinematics": ["--quick"], "h3": ["--quick"], "engine": ["--quick"], "stream": ["--quick"], "startup": []}
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:,.0f}{unit}"
+    return f"{x:.2f}{unit}"
+
+
+def table() -> str:
+    lines = ["| benchmark | measured | beside | target | met |", "|---|---|---|---|---|"]
+    k = load("kinematics")
+    if k:
+        rows = {r["contender"]: r for r in k["rows"]}
+        kern = rows["tripguard kernel (Numba)"]
+        for r in k["rows"][1:]:
+            beside = (f"{r['contender']}: {fmt(r.get('fixes_per_s'))} fixes/s ({fmt(r.get('kernel_speedup'))}x slower)"
+                      if r.get("seconds") else f"{r['contender']}: {r.get('note', 'skipped')}")
+            lines.append(f"| kinematics kernel, {k['fixes']:,} fixes / {k['trips']:,} trips, one core | "
+                         f"{fmt(kern['fixes_per_s'])} fixes/s | {beside} | ≥ 20 M/s | "
+                         f"{'yes' if kern['fixes_per_s'] >= 20e6 else 'no'} |")
+    h = load("h3")
+    if h:
+        for row in h.get("rows", []):
+            sec, n = row["seconds"], row["n_points"]
+            ns = {k: v / n * 1e9 for k, v in sec.items()}
+            speedup = sec["h3py_int_loop"] / sec["numba_trajectory"]
+            trajectory = "random" not in row["dataset"]  # the target is for consecutive fixes of trips
+            met = ("yes" if speedup >= 10 and sec["numba_trajectory"] < sec.get("h3ronpy", 1e9) else "no") \
+                if trajectory else "n/a: no trajectory"
+            lines.append(f"| H3 indexing, {row['dataset']}, res {row['res']} ({n:,} points, "
+                         f"{row['mismatches_vs_h3py']} mismatches) | {fmt(ns['numba_trajectory'])} ns/point "
+                         f"(trajectory kernel) | h3-py per point {fmt(ns['h3py_int_loop'])} ns, h3ronpy "
+                         f"{fmt(ns.get('h3ronpy'))} ns | ≥ 10x h3-py, faster than h3ronpy | {met} ({speedup:.1f}x) |")
+    e = load("engine")
+    if e:
+        for r in e["rows"]:
+            target = "≥ 1 M/s at 10k trips" if r["active_trips"] == 10_000 else ""
+            met = ("yes" if r["pings_per_s"] >= 1e6 else "no") if target else ""
+            lines.append(f"| engine, {r['active_trips']:,} active trips{', planned routes' if r['routes'] else ''} | "
+                         f"{fmt(r['pings_per_s'])} pings/s | | {target} | {met} |")
+        for r in e["rows"]:
+            if r["active_trips"] == 10_000 and not r["routes"]:
+                b = r["bytes_per_trip_without_path"]
+                lines.append(f"| memory per active trip (10k trips, path buffer aside) | {fmt(b)} B | "
+                             f"{fmt(r['bytes_per_trip_all'])} B with the path | ≤ 2 KB | {'yes' if b <= 2048 else 'no'} |")
+    s = load("stream")
+    if s:
+        for row in s.get("table", []):
+            lines.append(f"| {row['name']} | {row['measured']} | {row.get('beside', '')} | {row.get('target', '')} | "
+                         f"{row.get('met', '')} |")
+    st = load("startup")
+    if st:
+        lines.append(f"| start-up: Numba compile, cold cache | {st['cold']['first_batch_s']:.1f} s | warm cache "
+                     f"{st['warm']['first_batch_s']:.2f} s | | |")
+    return "\n".join(lines)
+
+
+def plots() -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    made = []
+    k = load("kinematics")
+    if k:
+        rows = [r for r in k["rows"] if r.get("seconds")]
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        ax.barh([r["contender"][:45] for r in rows], [r["fixes_per_s"] for r in rows])
+        ax.set_xscale("log")
+        ax.set_xlabel("fixes per second, one core (log)")
+        ax.set_title("Kinematics: same fixes, one run")
+        fig.tight_layout()
+        fig.savefig(RESULTS / "kinematics.png", dpi=110)
+        made.append("kinematics.png")
+    e = load("engine")
+    if e:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for routes in (False, True):
+            pts = [(r["active_trips"], r["pings_per_s"]) for r in e["rows"] if r["routes"] == routes]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label="planned routes" if routes else "no planned routes")
+        ax.set_xscale("log")
+        ax.set_xlabel("active trips")
+        ax.set_ylabel("pings per second, one core")
+        ax.axhline(1e6, color="grey", linestyle=":", label="target at 10k trips")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(RESULTS / "engine.png", dpi=110)
+        made.append("engine.png")
+    return made
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    names = [n for n in SCRIPTS if not args.only or n in args.only.split(",")]
+    for name in names:
+        cmd = [sys.executable, str(HERE / SCRIPTS[name][0]), *SCRIPTS[name][1:], *(QUICK[name] if args.quick else [])]
+        print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+        t = time.time()
+        done = subprocess.run(cmd)
+        print(f"== {name}: exit {done.returncode} after {time.time() - t:.0f} s", flush=True)
+    made = plots()
+    machine = next((r["machine"] for r in map(load, SCRIPTS) if r), {})
+    text = (f"# Benchmark results\n\nMachine: {machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPUs, Python "
+            f"{machine.get('python', '?')} — a shared machine: ratios measured side by side in one run are the "
+            f"figures to trust.\nWritten by `make bench` (`benchmarks/run_all.py`); each row's JSON is in this "
+            f"folder.\n\n{table()}\n\n" + "".join(f"![{m}]({m})\n" for m in made))
+    (RESULTS / "README.md").write_text(text)
+    summary = {n: load(n) for n in SCRIPTS}
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Google encoded polyline of (lat, lon) arrays, compiled: every verdict carries its trip's path.
+
+The pure-Python twin is tripguard.geo.encode_polyline (tests compare them)."""
+
+import numpy as np
+
+from ._jit import njit, njit_exact
+
+
+@njit
+def _encode(lat, lon, factor, out):
+    k = 0
+    prev_a = 0
+    prev_b = 0
+    for i in range(lat.shape[0]):
+        a = int(np.round(lat[i] * factor))
+        b = int(np.round(lon[i] * factor))
+        for delta in (a - prev_a, b - prev_b):
+            v = ~(delta << 1) if delta < 0 else delta << 1
+            while v >= 0x20:
+                out[k] = (0x20 | (v & 0x1F)) + 63
+                k += 1
+                v >>= 5
+            out[k] = v + 63
+            k += 1
+        prev_a = a
+        prev_b = b
+    return k
+
+
+def encode(lat, lon, precision=5):
+    """The encoded polyline of float64 lat/lon arrays (degrees), as str."""
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    lon = np.ascontiguousarray(lon, dtype=np.float64)
+    if lat.shape != lon.shape or lat.ndim != 1:
+        raise ValueError("lat and lon must be 1-D arrays of the same length")
+    out = np.empty(lat.size * 2 * 7, np.uint8)  # a coordinate difference takes at most 7 characters
+    n = _encode(lat, lon, float(10**precision), out)
+    return out[:n].tobytes().decode("ascii")
+
+
+ERR_TRUNCATED = 1
+ERR_CHARACTER = 2
+ERR_TOO_LONG = 3
+
+
+@njit_exact  # a division, not fastmath's reciprocal: the same digits as the pure-Python decoder
+def _decode(chars, factor, out):
+    """Returns (points, error code, position); error code 0 when the text is well formed."""
+    n = chars.shape[0]
+    i = 0
+    k = 0
+    lat = 0
+    lon = 0
+    while i < n:
+        for c in range(2):
+            shift = 0
+            result = 0
+            while True:
+                if i >= n:
+                    return k, ERR_TRUNCATED, i
+                b = int(chars[i]) - 63
+                i += 1
+                if b < 0 or b >= 64:
+                    return k, ERR_CHARACTER, i - 1
+                result |= (b & 0x1F) << shift
+                shift += 5
+                if b < 0x20:
+                    break
+                if shift > 60:
+                    return k, ERR_TOO_LONG, i - 1
+            delta = ~(result >> 1) if result & 1 else result >> 1
+            if c == 0:
+                lat += delta
+            else:
+                lon += delta
+        out[k, 0] = lat / factor
+        out[k, 1] = lon / factor
+        k += 1
+    return k, 0, i
+
+
+def decode(text, precision=5):
+    """(n, 2) lat/lon of an encoded polyline; ValueError (with the position) when malformed."""
+    try:
+        chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        raise ValueError("a polyline is ASCII text") from None
+    out = np.empty((chars.size // 2 + 1, 2), np.float64)
+    n, err, pos = _decode(chars, float(10**precision), out)
+    if err == ERR_TRUNCATED:
+        raise ValueError("truncated polyline")
+    if err == ERR_CHARACTER:
+        raise ValueError(f"character {text[pos]!r} at {pos} is not polyline alphabet")
+    if err == ERR_TOO_LONG:
+        raise ValueError("polyline value too long")
+    return out[:n]
