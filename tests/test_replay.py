@@ -82,3 +82,16 @@ def test_unreadable_input_is_one_line_and_exit_2(tmp_path, stream, bad):
                            "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("tripguard: ")
+
+
+def test_a_bad_message_with_a_later_ts_holds_nothing_back(stream, tmp_path):
+    # an invalid ping whose ts lies an hour ahead: were it merged on that ts, every good ping after
+    # it in the file would wait behind the trip events of that hour (and arrive "late")
+    lines = (stream / "pings.jsonl").read_bytes().splitlines(keepends=True)
+    future = max(json.loads(line)["ts"] if line.startswith(b"{") else json.loads(line)[0]["ts"] for line in lines)
+    bad = orjson.dumps({"trip_id": "x", "driver_id": "d", "ts": future + 3_600_000, "lat": 95.0, "lon": 0.0}) + b"\n"
+    (tmp_path / "pings.jsonl").write_bytes(b"".join(lines[:5] + [bad] + lines[5:]))
+    r = replay(tmp_path / "pings.jsonl", stream / "trips.jsonl", tmp_path / "out")
+    replay(stream / "pings.jsonl", stream / "trips.jsonl", tmp_path / "clean")
+    assert r.summary["dead_letters"] == 1
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "clean")

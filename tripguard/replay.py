@@ -42,23 +42,45 @@ def validate(message: Message):
     return None, trip_event_from_obj(message.value)
 
 
-def batches(messages: Iterable[Message], dead: list, batch_rows: int = BATCH_ROWS) -> Iterator[tuple]:
-    """Validated messages into batches: (batch, the message of each row, input bytes consumed)."""
-    builder = BatchBuilder()
-    row_message: list[Message] = []
-    n_bytes = 0
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A message validated before the merge: its rows or event, or why it breaks the contract."""
+
+    message: Message
+    key_ts: int  # the merge key: an invalid message keeps the previous valid one's, so it can
+    rows: list | None  # never hold back the good messages behind it
+    event: object
+    error: str | None
+
+
+def checked(messages: Iterable[Message]) -> Iterator[Checked]:
+    last = -(2**62)
     for m in messages:
-        n_bytes += len(m.raw) + 1
         try:
             rows, event = validate(m)
         except ContractError as exc:
-            dead.append((m, str(exc)))
+            yield Checked(m, last, None, None, str(exc))
             continue
-        if rows is not None:
-            builder.add_pings(rows)
-            row_message.extend([m] * len(rows))
+        last = m.key_ts
+        yield Checked(m, m.key_ts, rows, event, None)
+
+
+def batches(items: Iterable[Checked], dead: list, batch_rows: int = BATCH_ROWS) -> Iterator[tuple]:
+    """Checked messages into batches: (batch, the message of each row, input bytes consumed)."""
+    builder = BatchBuilder()
+    row_message: list[Message] = []
+    n_bytes = 0
+    for c in items:
+        m = c.message
+        n_bytes += len(m.raw) + 1
+        if c.error is not None:
+            dead.append((m, c.error))
+            continue
+        if c.rows is not None:
+            builder.add_pings(c.rows)
+            row_message.extend([m] * len(c.rows))
         else:
-            builder.add_trip_event(event)
+            builder.add_trip_event(c.event)
             row_message.append(m)
         if len(builder) >= batch_rows:
             yield builder.build(), row_message, n_bytes
@@ -83,7 +105,7 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
     (the files have them)."""
     engine = engine or make_engine(tariffs, cities)
-    stream = merge_on_ts(read_messages(pings, PINGS), read_messages(trips, "trips"))
+    stream = merge_on_ts(checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips")))
     out_dir.mkdir(parents=True, exist_ok=True)
     dead: list[tuple[Message, str]] = []
     result = ReplayResult(summary={})
