@@ -225,6 +225,9 @@ def assess_fare(
                     score=round(score, 4),
                     severity=params.severity(score),
                     evidence={
+                        "summary": (f"claimed {claimed_fare:.2f} {currency}, {ratio - 1:.0%} over the "
+                                    f"{'quote' if basis == 'quote' else 'tariff on the GPS path'} "
+                                    f"({reference:.2f} {currency})"),
                         "basis": basis,
                         "expected": _money(reference),
                         "expected_gps_only": _money(expected_gps_only),
@@ -268,6 +271,8 @@ def assess_fare(
                     score=round(score, 4),
                     severity=params.severity(score),
                     evidence={
+                        "summary": (f"claimed {claimed_distance_m / 1000:.2f} km, {ratio_d - 1:.0%} more than the "
+                                    f"GPS saw ({allowed_m / 1000:.2f} km with the gap allowance)"),
                         "claimed_distance_m": round(claimed_distance_m, 1),
                         "allowed_distance_m": round(allowed_m, 1),
                         "ratio": _ratio(ratio_d),

@@ -46,6 +46,8 @@ def simulate_traffic(directory: Path, trips: int, seed: int) -> Path:
 def describe(alert: dict) -> str:
     """One readable line: the numbers a reviewer looks at first."""
     ev = alert.get("evidence") or {}
+    if isinstance(ev.get("summary"), str):  # the detectors write one sentence for people
+        return ev["summary"]
     parts = []
     for key, value in ev.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
