@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tripguard.codec import MOCK_UNKNOWN, PROVIDER_CODE, ping_from_obj
+from tripguard.codec import MOCK_UNKNOWN, PROVIDER_CODE, checked_ping_from_obj, ping_from_obj
 from tripguard.config import shipped_path
 from tripguard.contract import Ping
 from tripguard.errors import ContractError
@@ -69,6 +69,11 @@ def test_codec_accepts_exactly_what_the_model_accepts(changes, drop):
     except ContractError:
         row = None
     assert (model is None) == (row is None), (obj, model, row)
+    try:  # the fast path and the field-by-field path accept the same pings, as the same rows
+        checked = checked_ping_from_obj(obj)
+    except ContractError:
+        checked = None
+    assert repr(checked) == repr(row), (obj, checked, row)
     if model is not None:
         assert (row.trip_id, row.driver_id, row.ts, row.lat, row.lon) == (
             model.trip_id, model.driver_id, model.ts, model.lat, model.lon)

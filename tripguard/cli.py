@@ -57,8 +57,10 @@ def replay(
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
     from tripguard.replay import make_engine
     from tripguard.replay import replay as run_replay
+    from tripguard.runtime import tune_gc_for_throughput
     from tripguard.settings import load_settings
 
+    tune_gc_for_throughput()
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
     engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
                          idle_timeout_s=settings.idle_timeout_s)

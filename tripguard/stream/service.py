@@ -52,8 +52,10 @@ def require_bootstrap(settings: Settings) -> str:
 
 
 async def run_worker(settings: Settings) -> int:
+    from tripguard.runtime import tune_gc_for_throughput
     from tripguard.stream.worker import Worker
 
+    tune_gc_for_throughput()
     async with broker_for(settings) as (bootstrap, embedded):
         worker = Worker(settings, bootstrap, create_missing_topics=settings.create_topics or embedded)
         return await worker.run()
