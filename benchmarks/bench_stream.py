@@ -1,6 +1,6 @@
 """Streaming throughput and latency: one `tripguard run` worker against the embedded broker.
 
-    python benchmarks/bench_stream.py            # 1000 simulated trips (~6-8 min on 2 cores)
+    python benchmarks/bench_stream.py            # 1000 simulated trips (~5 min on 2 cores)
     python benchmarks/bench_stream.py --quick    # 200 trips, for a smoke run
 
 Everything runs on this one machine: broker, producer and worker share its cores. The same
@@ -12,8 +12,9 @@ trip's pings in uploads of up to 10 (batched). For each shape, in one run:
   group assignment until its tripguard_pings_total reaches the ping count (decode, event-time
   alignment, engine, outputs produced, checkpoints);
 - replay: `tripguard replay` over the same files, in-process, for reference.
-Latency: on single-ping traffic, a fresh worker while traffic is produced at 25 %, 50 % and 75 %
-of the worker's measured maximum rate; ping->alert latency (alert detected_at minus the Kafka
+Latency: for each shape, a fresh worker while traffic is produced at 25 %, 50 % and 75 % of that
+shape's measured maximum (the catch-up rate); the producer shares the machine, so the rate it
+really offered is reported beside the asked one; ping->alert latency (alert detected_at minus the Kafka
 timestamp of the record that revealed it) from the worker's histogram, quantiles interpolated
 within its buckets. Every run's alert set is compared with replay's (equal, or the run fails).
 Writes benchmarks/results/stream.json.
@@ -154,28 +155,33 @@ def catch_up(broker, tmp: Path, name: str, pings: Path, trips: Path, n_pings: in
             "worker_share_of_raw": round(raw_s / worker_s, 3), "alert_set_equals_replay": equal}
 
 
-def first_lines(src: Path, dst: Path, n: int) -> Path:
+def first_pings(src: Path, dst: Path, n: int) -> tuple[Path, int]:
+    """The file's first lines holding about n pings, and how many they hold."""
+    got = 0
     with open(src, "rb") as fh, open(dst, "wb") as out:
-        for i, line in enumerate(fh):
-            if i >= n:
+        for line in fh:
+            if got >= n:
                 break
+            v = orjson.loads(line)
+            got += len(v) if isinstance(v, list) else 1
             out.write(line)
-    return dst
+    return dst, got
 
 
-def live(broker, tmp: Path, pings: Path, trips: Path, rate: float, seconds: float) -> dict:
-    """Traffic at `rate` pings/s (single-ping messages) for about `seconds`, into a running worker."""
-    part = first_lines(pings, tmp / f"live-{rate:.0f}.jsonl", int(rate * seconds))
-    n = sum(1 for _ in part.open("rb"))
-    settings = unique_settings(f"bench-live-{rate:.0f}")
+def live(broker, tmp: Path, shape: str, pings: Path, trips: Path, share: float, top: float, seconds: float) -> dict:
+    """Traffic of one shape at share x top pings/s for about `seconds`, into a running worker."""
+    rate = share * top
+    tag = f"{shape}-{share * 100:.0f}"
+    part, n = first_pings(pings, tmp / f"live-{tag}.jsonl", int(rate * seconds))
+    settings = unique_settings(f"bench-live-{tag}")
     make_topics(broker.bootstrap, settings, PARTITIONS)
-    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-live-{rate:.0f}", tmp / f"live-{rate:.0f}.log",
+    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-live-{tag}", tmp / f"live-{tag}.log",
                            extra_args=["--checkpoint-interval-s", "5"]).start()
     try:
         worker.wait_for_log(r"assigned partitions \[0, 1, 2, 3\]", 120)
-        t0 = time.monotonic()
-        produce(broker.bootstrap, settings, part, trips, rate=rate)
-        produce_s = time.monotonic() - t0
+        done = produce(broker.bootstrap, settings, part, trips, rate=rate)
+        # the producer's own clock, from its first send to its last delivery (not its start-up)
+        achieved = float(re.search(rb"in [0-9.]+ s, ([0-9.]+) pings/s", done.stdout).group(1))
         wait_for_pings(worker, n, 120)
         time.sleep(5)
         m = worker.metrics()
@@ -183,10 +189,13 @@ def live(broker, tmp: Path, pings: Path, trips: Path, rate: float, seconds: floa
         worker.terminate()
         worker.stop()
     n_lat = m.get("tripguard_ping_to_alert_seconds_count", 0)
-    return {"rate_pings_per_s": round(rate), "achieved_pings_per_s": round(n / produce_s), "pings": n,
-            "alerts_with_latency": int(n_lat),
-            "p50_ms": None if not n_lat else round(1000 * quantile(m, "tripguard_ping_to_alert_seconds", 0.5), 1),
-            "p99_ms": None if not n_lat else round(1000 * quantile(m, "tripguard_ping_to_alert_seconds", 0.99), 1),
+
+    def ms(q):
+        return None if not n_lat else round(1000 * quantile(m, "tripguard_ping_to_alert_seconds", q), 1)
+
+    return {"shape": shape, "share_of_max": round(share * 100), "rate_pings_per_s": round(rate),
+            "achieved_pings_per_s": round(achieved), "achieved_share_of_max": round(100 * achieved / top),
+            "pings": n, "alerts_with_latency": int(n_lat), "p50_ms": ms(0.5), "p99_ms": ms(0.99),
             "mean_ms": None if not n_lat else round(1000 * m["tripguard_ping_to_alert_seconds_sum"] / n_lat, 1),
             "batch_p99_ms": round(1000 * quantile(m, "tripguard_batch_seconds", 0.99), 2)}
 
@@ -224,13 +233,16 @@ def main() -> None:
                       f"pings/s, worker {r['worker_pings_per_s']:,} pings/s ({r['worker_share_of_raw']:.0%} of raw), "
                       f"replay {r['replay_pings_per_s']:,}; alerts equal replay: {r['alert_set_equals_replay']}",
                       flush=True)
-            top = shapes["single"]["worker_pings_per_s"]
-            latency = [live(broker, tmp, files["single"], trips, f * top, live_s) for f in (0.25, 0.5, 0.75)]
-            for f, lat in zip((25, 50, 75), latency):
-                lat["share_of_max"] = f
-                print(f"live at {f}% of max ({lat['rate_pings_per_s']:,} pings/s asked, {lat['achieved_pings_per_s']:,} "
-                      f"produced): ping->alert p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms over "
-                      f"{lat['alerts_with_latency']} alerts", flush=True)
+            latency = []
+            for name in files:  # the worker's catch-up rate of each shape is its maximum
+                top = shapes[name]["worker_pings_per_s"]
+                for share in (0.25, 0.5, 0.75):
+                    lat = live(broker, tmp, name, files[name], trips, share, top, live_s)
+                    latency.append(lat)
+                    print(f"live {name:7} at {lat['share_of_max']}% of max: {lat['rate_pings_per_s']:,} pings/s asked, "
+                          f"{lat['achieved_pings_per_s']:,} produced ({lat['achieved_share_of_max']}% of max): "
+                          f"ping->alert p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms over "
+                          f"{lat['alerts_with_latency']} alerts", flush=True)
 
     for name, r in shapes.items():
         table.append({"name": f"Kafka end to end, {name}-ping messages ({r['pings']:,} pings)",
@@ -238,13 +250,21 @@ def main() -> None:
                       "beside": f"raw aiokafka consume + orjson decode {r['raw_pings_per_s']:,} pings/s, same run",
                       "target": "≥ 80 % of raw", "met": "yes" if r["worker_share_of_raw"] >= 0.8 else "no"})
     for lat in latency:
-        table.append({"name": f"ping→alert latency at {lat['share_of_max']} % of max "
-                              f"({lat['rate_pings_per_s']:,} pings/s)",
+        # The producer shares the 2 cores with the broker and the worker; when it cannot offer the
+        # asked rate, the row says what was offered, and the target is not claimed for that point.
+        offered = lat["achieved_share_of_max"] >= 0.9 * lat["share_of_max"]
+        met = ""
+        if lat["share_of_max"] == 50:
+            if not offered:
+                met = f"not measured: the producer offered only {lat['achieved_share_of_max']} %"
+            else:
+                met = "yes" if lat["p99_ms"] is not None and lat["p99_ms"] <= 250 else "no"
+        table.append({"name": f"ping→alert latency, {lat['shape']}-ping messages, {lat['share_of_max']} % of max "
+                              f"({lat['rate_pings_per_s']:,} pings/s asked, {lat['achieved_pings_per_s']:,} offered = "
+                              f"{lat['achieved_share_of_max']} %)",
                       "measured": f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
                       "beside": f"{lat['alerts_with_latency']} alerts",
-                      "target": "p99 ≤ 250 ms at 50 %" if lat["share_of_max"] == 50 else "",
-                      "met": ("yes" if lat["p99_ms"] is not None and lat["p99_ms"] <= 250 else "no")
-                      if lat["share_of_max"] == 50 else ""})
+                      "target": "p99 ≤ 250 ms at 50 %" if lat["share_of_max"] == 50 else "", "met": met})
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
               "simulated_trips": n_trips, "shapes": shapes, "latency": latency, "table": table}
     out = REPO / "benchmarks" / "results" / "stream.json"
