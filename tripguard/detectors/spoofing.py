@@ -104,7 +104,7 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
         score=score,
         ts=int(end_ts),
         evidence={
-            "summary": "; ".join(sorted(signals)),
+            "summary": describe(signals),
             "signals": signals,
             "thresholds": params_dict(p),
         },
@@ -112,3 +112,27 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
         version=VERSION,
         params=params_dict(p),
     )
+
+
+_HALLMARK_WORDS = {
+    "clockwork_intervals": lambda h: f"identical intervals between fixes ({h['repeated_fraction']:.0%})",
+    "constant_accuracy": lambda h: f"an unchanging accuracy (spread {h['accuracy_std_m']:.2f} m)",
+    "constant_speed": lambda h: f"a constant speed (variation {h['speed_cv']:.2%})",
+    "collinear_steps": lambda h: f"steps on a straight line ({h['fraction']:.0%})",
+}
+
+
+def describe(signals: dict) -> str:
+    """One sentence per signal, for the reviewer who reads the alert (the numbers stay in `signals`)."""
+    parts = []
+    if m := signals.get("mock_flag"):
+        parts.append(f"the phone flagged {m['mock_fixes']} of {m['reported']} fixes as mock locations")
+    if c := signals.get("device_speed_contradicts_positions"):
+        parts.append(f"the phone's reported speed contradicts the distance between fixes in {c['fraction']:.0%} "
+                     f"of {c['checks']} checks")
+    if c := signals.get("device_speed_constant"):
+        parts.append(f"the phone reported a near-constant speed (variation {c['device_speed_cv']:.2%}) while the "
+                     f"positions' speed varied by {c['position_speed_cv']:.0%}")
+    if h := signals.get("too_regular"):
+        parts.append("the trace is too regular for a phone: " + ", ".join(_HALLMARK_WORDS[k](v) for k, v in h.items()))
+    return "; ".join(parts)
