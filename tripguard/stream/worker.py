@@ -386,7 +386,7 @@ class Worker:
                 self.metrics.pause_closes.inc(len(out.verdicts))
                 log.info("partition %d: input paused %.0f s, closed %d ended trip(s)", p,
                          now - st.last_record_at, len(out.verdicts))
-                self._publish(st, out, [], {})
+                self._publish(st, out)
                 st.engine_dirty = True
         # Bound the aligner: stop fetching a side that is far ahead of the other.
         for side in SIDES:
@@ -400,22 +400,14 @@ class Worker:
     def _process(self, st: PartitionState, items: list[Pending]) -> None:
         p = st.partition
         builder = BatchBuilder()
-        row_item: list[Pending] = []
-        record_ts_ms: dict[tuple[str, int], int] = {}
-        trip_record_ts_ms: dict[str, int] = {}
+        row_item: list[Pending] = []  # the record of each batch row: DLQ and latency
         for it in items:
             if it.rows is not None:
                 builder.add_pings(it.rows, p)
                 row_item.extend([it] * len(it.rows))
-                for r in it.rows:
-                    record_ts_ms[(r.trip_id, r.ts)] = it.record.timestamp
-                trip_id = it.rows[0].trip_id
             else:
                 builder.add_trip_event(it.event, p)
                 row_item.append(it)
-                record_ts_ms[(it.event.trip_id, it.event.ts)] = it.record.timestamp
-                trip_id = it.event.trip_id
-            trip_record_ts_ms[trip_id] = max(trip_record_ts_ms.get(trip_id, 0), it.record.timestamp)
         batch = builder.build()
         late_before = st.engine.stats.late_after_close
         started = time.perf_counter()
@@ -430,17 +422,28 @@ class Worker:
         self.metrics.late_after_close.inc(st.engine.stats.late_after_close - late_before)
         st.engine_dirty = True
         st.errors = 0
-        self._publish(st, out, row_item, record_ts_ms, trip_record_ts_ms)
+        self._publish(st, out, batch, row_item)
 
-    def _publish(self, st: PartitionState, out: Output, row_item: list[Pending], record_ts_ms: dict,
-                 trip_record_ts_ms: dict | None = None) -> None:
+    @staticmethod
+    def _revealed_at_ms(alert: dict, batch, row_item: list[Pending]) -> int | None:
+        """Kafka timestamp of the record that revealed the alert: its trip's row at the alert's ts,
+        else the trip's latest record in the batch (a trip-end alert). Looked up per alert, which
+        is rare, rather than indexed per row on the hot path."""
+        if batch is None:
+            return None
+        trip_id = alert["trip_id"]
+        for i in np.flatnonzero(batch.ts == alert["ts"]).tolist():
+            if batch.trip_id[i] == trip_id:
+                return row_item[i].record.timestamp
+        stamps = [row_item[i].record.timestamp for i, t in enumerate(batch.trip_id) if t == trip_id]
+        return max(stamps) if stamps else None
+
+    def _publish(self, st: PartitionState, out: Output, batch=None, row_item: list[Pending] = ()) -> None:
         s = self.settings
         for alert in out.alerts:
             self.publisher.send(s.alerts_topic, alert["trip_id"].encode(), dumps(alert))
             self.metrics.alerts.labels(alert["kind"]).inc()
-            revealed_ms = record_ts_ms.get((alert["trip_id"], alert["ts"]))
-            if revealed_ms is None and trip_record_ts_ms:
-                revealed_ms = trip_record_ts_ms.get(alert["trip_id"])
+            revealed_ms = self._revealed_at_ms(alert, batch, row_item)
             if revealed_ms is not None and revealed_ms >= 0:
                 self.metrics.ping_to_alert_seconds.observe(max(0.0, (alert["detected_at"] - revealed_ms) / 1000))
         for verdict in out.verdicts:
