@@ -1,7 +1,7 @@
 """orjson codec for event contract v1.
 
 Decoding a ping message is the hot path of the worker, so pings are validated here by hand,
-with exactly the rules of `tripguard.contract.Ping` (tests/test_codec.py checks the two agree on
+with exactly the rules of `tripguard.contract.Ping` (tests/test_contract.py checks the two agree on
 generated input). Trip events are rare and go through the pydantic models. Every rejection is a
 `ContractError` naming the field (`[3].lat` for the fourth ping of an array) and the rule.
 """
@@ -105,7 +105,7 @@ def ping_from_obj(obj: Any, where: str = "") -> PingRow:
     The common case -- a well-formed ping -- is accepted by one chained test (NaN fails every
     comparison, so the ranges also reject NaN and the infinities). Anything it does not accept
     goes through `checked_ping_from_obj`, which names the field and the rule broken; the two
-    accept exactly the same pings (tests/test_codec.py)."""
+    accept exactly the same pings (tests/test_contract.py)."""
     if type(obj) is dict:
         g = obj.get
         trip_id, driver_id, ts, lat, lon = g("trip_id"), g("driver_id"), g("ts"), g("lat"), g("lon")
