@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -131,6 +132,26 @@ def raw_ceiling(bootstrap: str, topic: str, n_pings: int) -> float:
     return asyncio.run(go())
 
 
+def ping_count(line: bytes) -> int:
+    """Pings in one message: an object is one, an array holds several."""
+    v = orjson.loads(line)
+    return len(v) if isinstance(v, list) else 1
+
+
+@contextmanager
+def assigned_worker(broker, settings, tmp: Path, tag: str):
+    """A `tripguard run` process on the given topics, yielded (with the match of its log line)
+    once it owns every partition; terminated on the way out."""
+    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-{tag}", tmp / f"{tag}.log",
+                           extra_args=["--checkpoint-interval-s", "5"]).start()
+    try:
+        yield worker, worker.wait_for_log(
+            r"(\S+ \S+) INFO tripguard.stream: assigned partitions \[0, 1, 2, 3\]", 120)
+    finally:
+        worker.terminate()
+        worker.stop()
+
+
 def catch_up(broker, tmp: Path, name: str, pings: Path, trips: Path, n_pings: int, want: set) -> dict:
     settings = unique_settings(f"bench-{name}")
     make_topics(broker.bootstrap, settings, PARTITIONS)
@@ -138,18 +159,12 @@ def catch_up(broker, tmp: Path, name: str, pings: Path, trips: Path, n_pings: in
     produce(broker.bootstrap, settings, pings, trips)
     produce_s = time.monotonic() - t0
     raw_s = raw_ceiling(broker.bootstrap, settings.pings_topic, n_pings)
-    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-{name}", tmp / f"{name}.log",
-                           extra_args=["--checkpoint-interval-s", "5"]).start()
-    try:
-        line = worker.wait_for_log(r"(\S+ \S+) INFO tripguard.stream: assigned partitions \[0, 1, 2, 3\]", 120)
+    with assigned_worker(broker, settings, tmp, name) as (worker, line):
         t_assigned = datetime.strptime(line.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # the worker's own clock
         wait_for_pings(worker, n_pings, 600)
         worker_s = time.time() - t_assigned
         time.sleep(5)  # pause-close of the last ended trips
         equal = set(alert_ids(broker.bootstrap, settings.alerts_topic)) == want
-    finally:
-        worker.terminate()
-        worker.stop()
     return {"produce_s": round(produce_s, 2), "raw_seconds": round(raw_s, 3), "raw_pings_per_s": round(n_pings / raw_s),
             "worker_seconds": round(worker_s, 3), "worker_pings_per_s": round(n_pings / worker_s),
             "worker_share_of_raw": round(raw_s / worker_s, 3), "alert_set_equals_replay": equal}
@@ -162,8 +177,7 @@ def first_pings(src: Path, dst: Path, n: int) -> tuple[Path, int]:
         for line in fh:
             if got >= n:
                 break
-            v = orjson.loads(line)
-            got += len(v) if isinstance(v, list) else 1
+            got += ping_count(line)
             out.write(line)
     return dst, got
 
@@ -175,19 +189,13 @@ def live(broker, tmp: Path, shape: str, pings: Path, trips: Path, share: float, 
     part, n = first_pings(pings, tmp / f"live-{tag}.jsonl", int(rate * seconds))
     settings = unique_settings(f"bench-live-{tag}")
     make_topics(broker.bootstrap, settings, PARTITIONS)
-    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-live-{tag}", tmp / f"live-{tag}.log",
-                           extra_args=["--checkpoint-interval-s", "5"]).start()
-    try:
-        worker.wait_for_log(r"assigned partitions \[0, 1, 2, 3\]", 120)
+    with assigned_worker(broker, settings, tmp, f"live-{tag}") as (worker, _):
         done = produce(broker.bootstrap, settings, part, trips, rate=rate)
         # the producer's own clock, from its first send to its last delivery (not its start-up)
         achieved = float(re.search(rb"in [0-9.]+ s, ([0-9.]+) pings/s", done.stdout).group(1))
         wait_for_pings(worker, n, 120)
         time.sleep(5)
         m = worker.metrics()
-    finally:
-        worker.terminate()
-        worker.stop()
     n_lat = m.get("tripguard_ping_to_alert_seconds_count", 0)
 
     def ms(q):
@@ -219,7 +227,7 @@ def main() -> None:
                  "batched": reshape(sim_pings, tmp / "batched.jsonl", 10)}
         with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
             for name, pings in files.items():
-                n_pings = sum(len(v) if isinstance(v := orjson.loads(line), list) else 1 for line in pings.open("rb"))
+                n_pings = sum(map(ping_count, pings.open("rb")))
                 n_messages = sum(1 for _ in pings.open("rb"))
                 started = time.perf_counter()
                 result = replay(pings, trips, tmp / f"replay-{name}", progress=False)

@@ -79,10 +79,9 @@ def summarise(raw: Path, categories: list[tuple[str, str]], within: str, rest: s
 
 
 def profile_worker(trips: int, shape: str) -> None:
-    import orjson
-    from bench_stream import reshape, simulate
+    from bench_stream import assigned_worker, ping_count, reshape, simulate, wait_for_pings
 
-    from tests.stream.helpers import WorkerProcess, make_topics, produce, unique_settings
+    from tests.stream.helpers import make_topics, produce, unique_settings
     from tripguard.stream.broker import EmbeddedBroker
 
     out = Path(tempfile.gettempdir()) / f"tripguard-profile-worker-{shape}.txt"
@@ -90,26 +89,19 @@ def profile_worker(trips: int, shape: str) -> None:
         tmp = Path(name)
         pings, trip_file = simulate(tmp / "traffic", trips, 5)
         pings = reshape(pings, tmp / f"{shape}.jsonl", 1 if shape == "single" else 10)
-        n = sum(len(v) if isinstance(v := orjson.loads(line), list) else 1 for line in pings.open("rb"))
+        n = sum(map(ping_count, pings.open("rb")))
         with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
             settings = unique_settings("profile")
             make_topics(broker.bootstrap, settings, 4)
             produce(broker.bootstrap, settings, pings, trip_file)
-            worker = WorkerProcess(broker.bootstrap, settings, tmp / "state", tmp / "worker.log",
-                                   extra_args=["--checkpoint-interval-s", "5"]).start()
-            try:
-                worker.wait_for_log(r"assigned partitions \[0, 1, 2, 3\]", 120)
+            with assigned_worker(broker, settings, tmp, "worker") as (worker, _):
                 spy = record(worker.proc.pid, out)
                 started = time.monotonic()
-                while worker.metrics().get("tripguard_pings_total", 0) < n:
-                    time.sleep(0.05)
+                wait_for_pings(worker, n, 600)
                 print(f"worker: {n:,} {shape}-ping messages' pings at {n / (time.monotonic() - started):,.0f} pings/s "
                       "(under py-spy)")
                 spy.send_signal(signal.SIGINT)
                 spy.wait()
-            finally:
-                worker.terminate()
-                worker.stop()
     summarise(out, WORKER_CATEGORIES, "Worker.run", "the worker's own per-record code (ingest, aligner, metrics)")
 
 
