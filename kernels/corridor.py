@@ -7,7 +7,13 @@ When it ends -- a fix back inside, or the trip's end -- it is measured:
 
 - length: the driven path from the last fix inside to the first fix back inside;
 - farthest: the largest distance of its fixes from the route polyline;
-- extra: length minus the planned route's length between where it left and where it rejoined.
+- extra: length minus the planned route's length between where it left and where it rejoined;
+- extra time: its duration minus the time the planned section takes at the reference pace (the
+  app's ETA pace when the trip has one, else the trip's own pace inside the corridor): an honest
+  alternative route that is longer but not slower (a ring road instead of the centre) adds
+  distance, not time;
+- the longest standstill in it: a stop of minutes off the route is a stop the rider asked for,
+  not a detour that pads the fare.
 
 An excursion still open when the trip ends counts only if the trip ended near the route's end
 (a detour on the way to the destination); a trip that ended somewhere else is left to the
@@ -58,14 +64,24 @@ R_N_EXC = 21
 R_DISPLACED = 22  # sticky: the trace was displaced (teleport or impossible-speed run)
 R_ROUTE_M = 23  # the route's length in the local frame
 R_LAST_INSIDE = 24  # whether the trip's last cell (last_cell[slot]) is in its corridor
-N_ROUTE_STATE = 25
+R_REF_MPS = 25  # the planned route's pace (planned distance / ETA); 0 = no ETA: the trip's own is used
+R_PREV_TS = 26  # the previous accepted fix
+R_ON_M = 27  # driven inside the corridor (both ends of a step inside): the trip's own on-route pace
+R_ON_S = 28
+R_EXC_STILL_S = 29  # longest standstill within the current excursion
+N_ROUTE_STATE = 30
 
 # parameters: params[city, Q_*]
 Q_MIN_FIXES = 0
 Q_MIN_DIST_M = 1
 Q_MIN_EXTRA_M = 2
 Q_END_NEAR_M = 3  # an excursion still open at trip end counts only if the trip ended this near the route's end
-N_ROUTE_PARAMS = 4
+Q_MIN_EXTRA_S = 4  # an excursion takes at least this much longer than the planned section at the reference pace
+Q_STOP_S = 5  # a standstill this long within an excursion is a stop, not a detour
+N_ROUTE_PARAMS = 6
+STILL_STEP_M = 100.0  # a step this short after a long gap between accepted fixes is a standstill
+OWN_PACE_MIN_S = 60.0  # the trip's own on-route pace is used once it rests on this much driving
+DEFAULT_PACE_MPS = 8.0  # neither an ETA nor enough driving on the route yet: a city pace
 
 # events: events[e, X_*]
 X_SLOT = 0
@@ -79,7 +95,11 @@ X_MAXD_TS = 7
 X_N_FIXES = 8
 X_CLOSED = 9  # 1 back inside, 0 ended outside
 X_PLANNED_M = 10
-N_EXC_EVENT = 11
+X_DURATION_S = 11
+X_EXTRA_S = 12
+X_REF_MPS = 13
+X_STILL_S = 14
+N_EXC_EVENT = 15
 
 
 def new_route_state(n_slots):
@@ -138,6 +158,15 @@ def _contains(cells, lo, hi, cell):
 
 
 @njit
+def _reference_pace(st, s):
+    if st[s, R_REF_MPS] > 0.0:
+        return st[s, R_REF_MPS]
+    if st[s, R_ON_S] >= OWN_PACE_MIN_S and st[s, R_ON_M] > 0.0:
+        return st[s, R_ON_M] / st[s, R_ON_S]
+    return DEFAULT_PACE_MPS
+
+
+@njit
 def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
     """Measure the excursion of slot s and record it when it passes the thresholds."""
     if st[s, R_HAS_IN] > 0.0:
@@ -147,6 +176,10 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
     _, along_back = nearest_on_route(end_x, end_y, rx, ry, rcum)
     planned = abs(along_back - along_out)
     extra = st[s, R_EXC_LEN_M] - planned
+    start_ts = st[s, R_IN_TS] if st[s, R_HAS_IN] > 0.0 else st[s, R_EXC_START_TS]
+    duration_s = (end_ts - start_ts) / 1000.0
+    ref = _reference_pace(st, s)
+    extra_s = duration_s - planned / ref
     # a trip that ended off its route somewhere else went elsewhere (or its last fixes were
     # faulty): that is not a detour on the way to the destination
     arrived = closed > 0.0 or math.sqrt((end_x - rx[-1]) ** 2 + (end_y - ry[-1]) ** 2) <= p[Q_END_NEAR_M]
@@ -157,9 +190,11 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
         and st[s, R_EXC_N] >= p[Q_MIN_FIXES]
         and st[s, R_EXC_MAXD_M] >= p[Q_MIN_DIST_M]
         and extra >= p[Q_MIN_EXTRA_M]
+        and extra_s >= p[Q_MIN_EXTRA_S]
+        and st[s, R_EXC_STILL_S] < p[Q_STOP_S]
     ):
         events[n_ev, X_SLOT] = s
-        events[n_ev, X_START_TS] = st[s, R_IN_TS] if st[s, R_HAS_IN] > 0.0 else st[s, R_EXC_START_TS]
+        events[n_ev, X_START_TS] = start_ts
         events[n_ev, X_FIRST_OFF_TS] = st[s, R_EXC_START_TS]
         events[n_ev, X_END_TS] = end_ts
         events[n_ev, X_LEN_M] = st[s, R_EXC_LEN_M]
@@ -169,6 +204,10 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
         events[n_ev, X_N_FIXES] = st[s, R_EXC_N]
         events[n_ev, X_CLOSED] = closed
         events[n_ev, X_PLANNED_M] = planned
+        events[n_ev, X_DURATION_S] = duration_s
+        events[n_ev, X_EXTRA_S] = extra_s
+        events[n_ev, X_REF_MPS] = ref
+        events[n_ev, X_STILL_S] = st[s, R_EXC_STILL_S]
         n_ev += 1
     st[s, R_IN_EXC] = 0.0
     st[s, R_N_EXC] += 1.0
@@ -198,8 +237,14 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
         if flag[i] == F_BREAK or flag[i] == F_FAST:
             st[s, R_DISPLACED] = 1.0
         step = 0.0
+        dt_s = 0.0
         if st[s, R_HAS_PREV] > 0.0 and flag[i] != F_BREAK:
             step = math.sqrt((x - st[s, R_PREV_X]) ** 2 + (y - st[s, R_PREV_Y]) ** 2)
+            dt_s = (ts[i] - st[s, R_PREV_TS]) / 1000.0
+        # a parked car's fixes are not in the accepted stream (only its anchor's time moves): a
+        # standstill shows as a long gap to a short step
+        still_s = dt_s if step < STILL_STEP_M else 0.0
+        was_inside = st[s, R_LAST_INSIDE] > 0.0 and st[s, R_N_FIXES] > 0.0
         st[s, R_N_FIXES] += 1.0
         # consecutive fixes mostly share a cell: the arena is searched only when the cell changes
         if st[s, R_N_FIXES] > 1.0 and cell[i] == last_cell[s]:
@@ -208,6 +253,9 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
             inside = _contains(cells, cell_lo[s], cell_hi[s], cell[i])
             last_cell[s] = cell[i]
             st[s, R_LAST_INSIDE] = 1.0 if inside else 0.0
+        if inside and was_inside:
+            st[s, R_ON_M] += step
+            st[s, R_ON_S] += dt_s
         if inside:
             if st[s, R_IN_EXC] > 0.0:
                 st[s, R_EXC_LEN_M] += step
@@ -231,9 +279,12 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
                 st[s, R_EXC_MAXD_TS] = ts[i]
                 st[s, R_EXC_N] = 1.0
                 st[s, R_EXC_DISPLACED] = 1.0 if flag[i] == F_BREAK else 0.0
+                st[s, R_EXC_STILL_S] = 0.0
             else:
                 st[s, R_EXC_LEN_M] += step
                 st[s, R_EXC_N] += 1.0
+                if still_s > st[s, R_EXC_STILL_S]:
+                    st[s, R_EXC_STILL_S] = still_s
                 if flag[i] == F_BREAK:
                     st[s, R_EXC_DISPLACED] = 1.0
                 if d > st[s, R_EXC_MAXD_M]:
@@ -242,6 +293,7 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
         st[s, R_HAS_PREV] = 1.0
         st[s, R_PREV_X] = x
         st[s, R_PREV_Y] = y
+        st[s, R_PREV_TS] = ts[i]
     return n_ev
 
 

@@ -46,10 +46,15 @@ P_RUN_MIN_M = 7
 P_RUN_MIN_S = 8
 P_RUN_MIN_STEPS = 9
 P_TUNNEL_GAP_S = 10
-N_PARAMS = 11
+P_SUSPECT_MIN_MPS = 11
+P_SUSPECT_PACE_FACTOR = 12
+P_TELEPORT_OBLIQUE_MIN_M = 13
+P_RUN_DIRECT_STEPS = 14
+N_PARAMS = 15
 PARAM_NAMES = (
     "max_speed_mps", "default_accuracy_m", "coarse_accuracy_m", "teleport_min_m", "confirm_fixes",
     "confirm_s", "warmup_s", "speed_run_min_m", "speed_run_min_s", "speed_run_min_steps", "tunnel_gap_s",
+    "suspect_min_mps", "suspect_pace_factor", "teleport_oblique_min_m", "speed_run_direct_steps",
 )
 
 # ---- per-trip state: state[slot, S_*] ---------------------------------------------------------
@@ -122,7 +127,8 @@ S_DT_PREV = 64  # the previous interval, ms
 S_DT_REPEAT = 65  # intervals exactly equal to the one before (a replay app's clock)
 S_GAP_S = 66  # time spent in tunnel gaps
 S_HELD_SLOT = 67  # 1 + the trip's entry in the held pool while it holds fixes; 0 when it holds none
-N_STATE = 68
+S_HELD_SOFT = 68  # the first held fix was reachable, only suspect (too fast for the trip's pace)
+N_STATE = 69
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -179,6 +185,12 @@ COLLINEAR_SIN = 1e-3  # |sin(angle)| below this (0.06 deg) counts as exactly str
 NOISE_GATE = 1.5
 SPIKE_PACE_MIN_MPS = 20.0
 PACE_DECAY = 0.8  # per step: the recent pace remembers a fast stretch for a few fixes
+# A jump shorter than teleport_min_m is a teleport only when it goes across the direction of
+# travel, before and after it: more than 45 deg from both headings (a step along the road, even a
+# long one after lost fixes, is driving), each heading over at least HEADING_MIN_M.
+OBLIQUE_COS = math.cos(math.radians(45.0))
+HEADING_MIN_M = 30.0
+RUN_MAX_TURN_COS = math.cos(math.radians(135.0))
 
 
 def new_state(n_slots):
@@ -361,16 +373,16 @@ def _give_back(st, free, n_free):
 
 
 @njit(inline="always")
-def _release_held(st, held, free, n_free, s, first_flag, count_distance, p,
+def _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
                   out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
-    """Accept every held fix in order. The step into the first one is a break (a jump kept out of
-    the distance) unless count_distance (an impossible-speed run, whose distance is reported)."""
+    """Accept every held fix in order: the first n_lead with lead_flag (F_BREAK: a jump kept out of
+    the distance; F_FAST: a run, whose distance is reported), the rest as ordinary steps."""
     n = int(st[S_HELD_N])
     for h in range(n):
-        flag = first_flag if (h == 0 or first_flag == F_FAST) else F_NONE
+        flag = lead_flag if h < n_lead else F_NONE
         d = held[h, H_DIST_M]
         dt_s = (held[h, H_TS] - st[S_A_TS]) / 1000.0
-        if not count_distance and h == 0:
+        if flag == F_BREAK:
             st[S_JUMP_M] += d
         st[S_N_USED] += 1.0
         n_out = _move_anchor(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON], held[h, H_ACC],
@@ -379,6 +391,7 @@ def _release_held(st, held, free, n_free, s, first_flag, count_distance, p,
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
+    st[S_HELD_SOFT] = 0.0
     _give_back(st, free, n_free)
     return n_out
 
@@ -404,7 +417,81 @@ def _drop_held_as_spikes(st, free, n_free):
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
+    st[S_HELD_SOFT] = 0.0
     _give_back(st, free, n_free)
+
+
+@njit(inline="always")
+def _suspect_reach(pace, p, dt_s):
+    """How far a fix may be from the anchor before it waits for the next one: the trip's recent
+    pace x suspect_pace_factor, at least suspect_min_mps, at most the physical limit."""
+    v = max(p[P_SUSPECT_MIN_MPS], p[P_SUSPECT_PACE_FACTOR] * pace)
+    return min(v, p[P_MAX_SPEED_MPS]) * dt_s
+
+
+@njit(inline="always")
+def _step_vec(lat1, lon1, lat2, lon2):
+    """Local metric (east, north) vector from one fix to another (the collinearity frame)."""
+    dlon = lon2 - lon1
+    if dlon > 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    return dlon * M_PER_DEG * math.cos(lat2 * DEG), (lat2 - lat1) * M_PER_DEG
+
+
+@njit(inline="always")
+def _along_travel(st, held):
+    """The fast held steps go on: none turns back (more than 135 deg) from the one before it. At
+    15 s fixes a run's steps are km-long chords of a winding road, so they may turn a lot; a
+    multipath spike comes back (about 180 deg). The heading before the run is no guide: a run
+    often starts at a turn."""
+    px = 0.0
+    py = 0.0
+    lat = st[S_A_LAT]
+    lon = st[S_A_LON]
+    for h in range(int(st[S_HELD_LEAD])):
+        vx, vy = _step_vec(lat, lon, held[h, H_LAT], held[h, H_LON])
+        if px * vx + py * vy < RUN_MAX_TURN_COS * math.sqrt((px * px + py * py) * (vx * vx + vy * vy)):
+            return False
+        px, py, lat, lon = vx, vy, held[h, H_LAT], held[h, H_LON]
+    return True
+
+
+@njit(inline="always")
+def _oblique(st, held, post):
+    """The jump to the landing goes across the direction of travel before it and after it (the
+    landing to held fix `post`)."""
+    land = int(st[S_HELD_LEAD]) - 1
+    jx, jy = _step_vec(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])
+    ax, ay = _step_vec(held[land, H_LAT], held[land, H_LON], held[post, H_LAT], held[post, H_LON])
+    bx = st[S_PREV_DX]
+    by = st[S_PREV_DY]
+    nj = math.sqrt(jx * jx + jy * jy)
+    nb = math.sqrt(bx * bx + by * by)
+    na = math.sqrt(ax * ax + ay * ay)
+    if nb == 0.0 or na < HEADING_MIN_M or nj == 0.0:
+        return False
+    return jx * bx + jy * by < OBLIQUE_COS * nj * nb and jx * ax + jy * ay < OBLIQUE_COS * nj * na
+
+
+@njit(inline="always")
+def _in_warmup(st, p):
+    return (st[S_A_TS] - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
+
+
+@njit(inline="always")
+def _jump_is_teleport(st, held, p, eff_m, post):
+    if _in_warmup(st, p):
+        return False
+    return eff_m >= p[P_TELEPORT_MIN_M] or (eff_m >= p[P_TELEPORT_OBLIQUE_MIN_M] and _oblique(st, held, post))
+
+
+@njit(inline="always")
+def _landing_eff(st, held):
+    land = int(st[S_HELD_LEAD]) - 1
+    return (haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])
+            - st[S_A_ACC] - held[land, H_ACC])
 
 
 @njit(inline="always")
@@ -462,21 +549,23 @@ def _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon,
         _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON],
                   held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
         prev_ts = held[h, H_TS]
-    n_out = _release_held(st, held, free, n_free, s, F_FAST, True, p, out_slot, out_ts, out_lat, out_lon, out_flag,
-                          n_out)
+    n_out = _release_held(st, held, free, n_free, s, F_FAST, int(st[S_HELD_N]), p,
+                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
     st[S_MODE] = MODE_RUN
     return n_out
 
 
 @njit(inline="always")
 def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
-    """The held fixes continue from a new place: a persistent displacement."""
+    """The held fixes continue from a new place: a run that raced there (impossible_speed), a
+    persistent displacement (teleport), or a jump that accuses nobody (GPS re-acquisition, a long
+    step along the road after lost fixes)."""
     lead = int(st[S_HELD_LEAD])
     land = lead - 1
+    n_held = int(st[S_HELD_N])
     a_ts = st[S_A_TS]
     jump_m = haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])
     eff_m = jump_m - st[S_A_ACC] - held[land, H_ACC]
-    in_warmup = (a_ts - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
     anchor_was_spike = False
     d_p = 0.0
     if st[S_P_VALID] > 0.0 and st[S_A_TS] == st[S_A_POS_TS]:
@@ -492,13 +581,44 @@ def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, 
             pace = p[P_MAX_SPEED_MPS]
         reach_m = pace * (held[land, H_TS] - st[S_P_TS]) / 1000.0
         anchor_was_spike = d_p - st[S_P_ACC] - held[land, H_ACC] <= reach_m
+    run_m = 0.0
+    run_eff = 0.0
+    for h in range(lead):
+        run_m += held[h, H_DIST_M]
+        run_eff += held[h, H_EFF_M]
+    run_s = (held[land, H_TS] - a_ts) / 1000.0
+    lead_flag = F_BREAK
+    n_lead = 1
     if anchor_was_spike:
         # the trip went from the fix before the spike to the new place: count that, not the spike
         st[S_DIST_M] += d_p - st[S_A_STEP_M]
         st[S_N_USED] -= 1.0
         st[S_N_SPIKE] += 1.0
         held[0, H_DIST_M] = 0.0
-    elif not in_warmup and eff_m >= p[P_TELEPORT_MIN_M]:
+    elif (lead >= p[P_RUN_MIN_STEPS] and _along_travel(st, held)
+          and run_eff >= p[P_RUN_MIN_M] and run_s >= p[P_RUN_MIN_S]):
+        # two or more steps too fast to drive, on along the way: the trace raced ahead
+        maxv = 0.0
+        prev_ts = a_ts
+        for h in range(lead):
+            v = held[h, H_DIST_M] / ((held[h, H_TS] - prev_ts) / 1000.0)
+            if v > maxv:
+                maxv = v
+            prev_ts = held[h, H_TS]
+        _new_event(events, n_ev, EV_IMPOSSIBLE_SPEED, s)
+        events[n_ev, E_TS] = held[land, H_TS]
+        events[n_ev, E_DIST_M] = run_m
+        events[n_ev, E_EFF_M] = run_eff
+        events[n_ev, E_DT_S] = run_s
+        events[n_ev, E_SPEED_MPS] = run_m / run_s
+        events[n_ev, E_MAX_SPEED_MPS] = maxv
+        events[n_ev, E_N_FIXES] = lead + 1.0
+        _set_point(events, n_ev, 0, a_ts, st[S_A_LAT], st[S_A_LON])
+        _set_point(events, n_ev, 1, held[land, H_TS], held[land, H_LAT], held[land, H_LON])
+        n_ev += 1
+        lead_flag = F_FAST
+        n_lead = lead
+    elif _jump_is_teleport(st, held, p, eff_m, n_held - 1):
         dt_s = (held[land, H_TS] - a_ts) / 1000.0
         _new_event(events, n_ev, EV_TELEPORT, s)
         events[n_ev, E_TS] = held[land, H_TS]
@@ -507,7 +627,6 @@ def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, 
         events[n_ev, E_DT_S] = dt_s
         events[n_ev, E_SPEED_MPS] = eff_m / dt_s
         events[n_ev, E_MAX_SPEED_MPS] = jump_m / dt_s
-        n_held = int(st[S_HELD_N])
         events[n_ev, E_N_FIXES] = n_held
         _set_point(events, n_ev, 0, a_ts, st[S_A_LAT], st[S_A_LON])
         k = 1
@@ -519,8 +638,10 @@ def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, 
             if k >= N_EVENT_POINTS:
                 break
         n_ev += 1
-    n_out = _release_held(st, held, free, n_free, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon, out_flag,
-                          n_out)
+    elif st[S_HELD_SOFT] > 0.0 and not _in_warmup(st, p):
+        lead_flag = F_NONE  # a possible step after all: its distance counts
+    n_out = _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
+                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
     st[S_MODE] = MODE_NORMAL
     return n_ev, n_out
 
@@ -594,14 +715,17 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
     reachable = eff_a <= vmax * dt_a
 
     if mode == MODE_NORMAL:
-        if reachable:
+        if reachable and eff_a <= _suspect_reach(st[S_PACE], p, dt_a):
             n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
+        # too far for the physical limit, or only for the trip's own pace (a suspect: a short
+        # multipath spike looks like a fast step until the next fix comes back)
         held = _acquire(st, pool, free, n_free)
-        _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 1.0, d_a, eff_a)
+        _push_held(st, held, s, ts, lat, lon, acc, sin_a, cos_a, 0.0 if reachable else 1.0, d_a, eff_a)
         st[S_HELD_LEAD] = 1.0
         st[S_HELD_PLAUS] = 0.0
+        st[S_HELD_SOFT] = 1.0 if reachable else 0.0
         st[S_MODE] = MODE_HOLD
         return ST_HELD, n_out, n_ev
 
@@ -633,6 +757,14 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
         n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
+    if fast_l and st[S_HELD_SOFT] > 0.0 and st[S_HELD_LEAD] == 1.0 and st[S_HELD_PLAUS] == 0.0:
+        # the suspect fix was movement after all, and this one jumps on from it
+        n_out = _release_held(st, held, free, n_free, s, F_NONE, 0, p,
+                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        held = _acquire(st, pool, free, n_free)
+        _push_held(st, held, s, ts, lat, lon, acc, sin_l, cos_l, 1.0, d_l, eff_l)
+        st[S_HELD_LEAD] = 1.0
+        return ST_HELD, n_out, n_ev
     if fast_l and st[S_HELD_PLAUS] > 0.0:
         # a new jump after the held fixes had settled, before they were confirmed: they were not
         # a persistent displacement; start over from the anchor with this fix
@@ -644,11 +776,18 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
     _push_held(st, held, s, ts, lat, lon, acc, sin_l, cos_l, 1.0 if fast_l else 0.0, d_l, eff_l)
     if fast_l:
         st[S_HELD_LEAD] += 1.0
-        if st[S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]:
+        if st[S_HELD_LEAD] >= p[P_RUN_DIRECT_STEPS] and _along_travel(st, held):
             n_out = _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     else:
         st[S_HELD_PLAUS] += 1.0
+        if (st[S_HELD_SOFT] > 0.0 and st[S_HELD_LEAD] == 1.0
+                and not _jump_is_teleport(st, held, p, _landing_eff(st, held), int(st[S_HELD_N]) - 1)):
+            # a fast but possible step that the trace carries on from: movement
+            n_out = _release_held(st, held, free, n_free, s, F_NONE, 0, p,
+                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            st[S_MODE] = MODE_NORMAL
+            return ST_ACCEPTED, n_out, n_ev
         land_ts = held[int(st[S_HELD_LEAD]) - 1, H_TS]
         full = st[S_HELD_N] >= HELD_MAX
         if st[S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
@@ -656,9 +795,9 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
                                         out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
     if st[S_HELD_N] >= HELD_MAX:
-        # undecidable within the buffer (e.g. fast steps that never reach run_min_steps):
-        # take the new place as the track without accusing anyone
-        n_out = _release_held(st, held, free, n_free, s, F_BREAK, False, p, out_slot, out_ts, out_lat, out_lon,
+        # undecidable within the buffer (e.g. fast steps that never settle): take the new place
+        # as the track without accusing anyone
+        n_out = _release_held(st, held, free, n_free, s, F_BREAK, 1, p, out_slot, out_ts, out_lat, out_lon,
                               out_flag, n_out)
         st[S_MODE] = MODE_NORMAL
         return ST_ACCEPTED, n_out, n_ev
@@ -781,7 +920,7 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
                     and t > seen_ts and a <= coarse):
                 d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
                 dt_s = (t - a_ts) / 1000.0
-                fast = d - a_acc - a <= vmax * dt_s
+                fast = d - a_acc - a <= _suspect_reach(pace, p, dt_s)
             if fast:
                 dt_ms = t - seen_ts
                 if dt_n > 0.0 and dt_ms == dt_prev:

@@ -15,6 +15,24 @@ def _dist(lat1, lon1, lat2, lon2):
     return float(haversine_m_np(lat1, lon1, lat2, lon2))
 
 
+def _vec(a, b):
+    """Local metric vector from fix a to fix b (east, north), as the kernel's _step_vec."""
+    dlon = b.lon - a.lon
+    if dlon > 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    return dlon * K.M_PER_DEG * math.cos(b.lat * DEG), (b.lat - a.lat) * K.M_PER_DEG
+
+
+def _dot(u, v):
+    return u[0] * v[0] + u[1] * v[1]
+
+
+def _norm(u):
+    return math.sqrt(u[0] * u[0] + u[1] * u[1])
+
+
 @dataclass
 class Fix:
     ts: float
@@ -41,6 +59,7 @@ class TripRef:
     held: list = field(default_factory=list)
     lead: int = 0
     plaus: int = 0
+    soft: bool = False  # the first held fix was reachable, only suspect (too fast for the trip's pace)
     run: dict | None = None
     prev_vec: tuple = (0.0, 0.0)
     counts: dict = field(default_factory=lambda: dict(
@@ -103,11 +122,11 @@ class TripRef:
         reachable = eff_a <= vmax * dt_a
 
         if self.mode == "normal":
-            if reachable:
+            if reachable and eff_a <= self._suspect_reach(dt_a):
                 self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
                 return K.ST_ACCEPTED
-            self.held = [Fix(ts, lat, lon, acc, True, d_a, eff_a)]
-            self.lead, self.plaus, self.mode = 1, 0, "hold"
+            self.held = [Fix(ts, lat, lon, acc, not reachable, d_a, eff_a)]
+            self.lead, self.plaus, self.soft, self.mode = 1, 0, reachable, "hold"
             return K.ST_HELD
 
         if self.mode == "run":
@@ -121,6 +140,7 @@ class TripRef:
             return K.ST_ACCEPTED
 
         # hold
+        p = self.params
         last = self.held[-1]
         d_l = _dist(last.lat, last.lon, lat, lon)
         eff_l = d_l - last.acc - acc
@@ -130,28 +150,37 @@ class TripRef:
             self.mode = "normal"
             self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
             return K.ST_ACCEPTED
+        if fast_l and self.soft and self.lead == 1 and self.plaus == 0:
+            # the suspect fix was movement after all, and this one jumps on from it
+            self._release(K.F_NONE)
+            self.held = [Fix(ts, lat, lon, acc, True, d_l, eff_l)]
+            self.lead, self.plaus, self.soft = 1, 0, False
+            return K.ST_HELD
         if fast_l and self.plaus > 0:
             self._drop_held()
             self.held = [Fix(ts, lat, lon, acc, True, d_a, eff_a)]
-            self.lead = 1
+            self.lead, self.soft = 1, False
             return K.ST_HELD
         self.held.append(Fix(ts, lat, lon, acc, fast_l, d_l, eff_l))
         if fast_l:
             self.lead += 1
-            if self.lead >= self.params["speed_run_min_steps"]:
+            if self.lead >= p["speed_run_direct_steps"] and self._along_travel():
                 self._start_run()
                 return K.ST_ACCEPTED
         else:
             self.plaus += 1
+            if self.soft and self.lead == 1 and not self._teleport_candidate():
+                # a fast but possible step that the trace carries on from: movement
+                self._release(K.F_NONE)
+                self.mode = "normal"
+                return K.ST_ACCEPTED
             land = self.held[self.lead - 1]
             full = len(self.held) >= K.HELD_MAX
-            if self.plaus >= self.params["confirm_fixes"] and (
-                (ts - land.ts) / 1000.0 >= self.params["confirm_s"] or full
-            ):
+            if self.plaus >= p["confirm_fixes"] and ((ts - land.ts) / 1000.0 >= p["confirm_s"] or full):
                 self._confirm_jump()
                 return K.ST_ACCEPTED
         if len(self.held) >= K.HELD_MAX:
-            self._release(K.F_BREAK, False)
+            self._release(K.F_BREAK)
             self.mode = "normal"
             return K.ST_ACCEPTED
         return K.ST_HELD
@@ -164,6 +193,46 @@ class TripRef:
             self.mode = "normal"
 
     # -- helpers
+    def _suspect_reach(self, dt_s):
+        p = self.params
+        return min(max(p["suspect_min_mps"], p["suspect_pace_factor"] * self.pace), p["max_speed_mps"]) * dt_s
+
+    def _in_warmup(self):
+        return (self.anchor.ts - self.start_ts) < self.params["warmup_s"] * 1000.0
+
+    def _along_travel(self):
+        """The fast held steps go on: none turns back (more than 135 deg) from the one before it."""
+        prev = (0.0, 0.0)
+        at = self.anchor
+        for f in self.held[: self.lead]:
+            v = _vec(at, f)
+            if _dot(prev, v) < K.RUN_MAX_TURN_COS * _norm(prev) * _norm(v):
+                return False
+            prev, at = v, f
+        return True
+
+    def _oblique(self, post):
+        """The jump to the landing goes across the direction of travel before it and after it."""
+        land = self.held[self.lead - 1]
+        jump = _vec(self.anchor, land)
+        after = _vec(land, post)
+        before = self.prev_vec
+        nj, nb, na = _norm(jump), _norm(before), _norm(after)
+        if nb == 0.0 or na < K.HEADING_MIN_M or nj == 0.0:
+            return False
+        return _dot(jump, before) < K.OBLIQUE_COS * nj * nb and _dot(jump, after) < K.OBLIQUE_COS * nj * na
+
+    def _jump_is_teleport(self, eff_m, post):
+        p = self.params
+        if self._in_warmup():
+            return False
+        return eff_m >= p["teleport_min_m"] or (eff_m >= p["teleport_oblique_min_m"] and self._oblique(post))
+
+    def _teleport_candidate(self):
+        land = self.held[self.lead - 1]
+        eff_m = _dist(self.anchor.lat, self.anchor.lon, land.lat, land.lon) - self.anchor.acc - land.acc
+        return self._jump_is_teleport(eff_m, self.held[-1])
+
     def _accept(self, ts, lat, lon, acc, d, dt_s, dev):
         self.counts["used"] += 1
         if d <= K.NOISE_GATE * (self.anchor.acc + acc):
@@ -215,17 +284,19 @@ class TripRef:
 
     def _drop_held(self):
         self.counts["spike"] += len(self.held)
-        self.held, self.lead, self.plaus = [], 0, 0
+        self.held, self.lead, self.plaus, self.soft = [], 0, 0, False
 
-    def _release(self, first_flag, count_distance):
+    def _release(self, lead_flag, n_lead=1):
+        """Accept the held fixes in order: the first n_lead with lead_flag (F_BREAK: a jump kept out
+        of the distance; F_FAST: a run, its distance counted), the rest as ordinary steps."""
         for h, f in enumerate(self.held):
             dt_s = (f.ts - self.anchor.ts) / 1000.0
-            if h == 0 and not count_distance:
+            flag = lead_flag if h < n_lead else K.F_NONE
+            if flag == K.F_BREAK:
                 self.counts["jump_m"] += f.dist_m
             self.counts["used"] += 1
-            flag = first_flag if (h == 0 or first_flag == K.F_FAST) else K.F_NONE
             self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, flag)
-        self.held, self.lead, self.plaus = [], 0, 0
+        self.held, self.lead, self.plaus, self.soft = [], 0, 0, False
 
     def _run_step(self, ts, lat, lon, d, eff, dt_s):
         r = self.run
@@ -242,7 +313,7 @@ class TripRef:
         for f in self.held:
             self._run_step(f.ts, f.lat, f.lon, f.dist_m, f.eff_m, (f.ts - prev_ts) / 1000.0)
             prev_ts = f.ts
-        self._release(K.F_FAST, True)
+        self._release(K.F_FAST, len(self.held))
         self.mode = "run"
 
     def _close_run(self):
@@ -256,6 +327,8 @@ class TripRef:
         self.mode = "normal"
 
     def _confirm_jump(self):
+        """The held fixes continue from a new place: a run that raced there, a teleport, or a
+        jump that accuses nobody (re-acquisition, a short step along the way)."""
         a, p = self.anchor, self.params
         land = self.held[self.lead - 1]
         jump_m = _dist(a.lat, a.lon, land.lat, land.lon)
@@ -264,18 +337,35 @@ class TripRef:
         d_p = _dist(pr.lat, pr.lon, land.lat, land.lon) if pr is not None else 0.0
         pace = min(max(2.0 * self.predecessor_pace, K.SPIKE_PACE_MIN_MPS), p["max_speed_mps"])
         seen_once = a.ts == self.anchor_pos_ts
+        run = self.held[: self.lead]
+        run_m = sum(f.dist_m for f in run)
+        run_eff = sum(f.eff_m for f in run)
+        run_s = (land.ts - a.ts) / 1000.0
+        lead_flag, n_lead = K.F_BREAK, 1
         if pr is not None and seen_once and d_p - pr.acc - land.acc <= pace * (land.ts - pr.ts) / 1000.0:
             # the anchor was a spike that looked like movement; this is the way back
             self.counts["dist_m"] += d_p - self.anchor_step_m
             self.counts["used"] -= 1
             self.counts["spike"] += 1
             self.held[0].dist_m = 0.0
-        elif (a.ts - self.start_ts) >= p["warmup_s"] * 1000.0 and eff_m >= p["teleport_min_m"]:
+        elif (self.lead >= p["speed_run_min_steps"] and self._along_travel()
+              and run_eff >= p["speed_run_min_m"] and run_s >= p["speed_run_min_s"]):
+            maxv, prev_ts = 0.0, a.ts
+            for f in run:
+                maxv = max(maxv, f.dist_m / ((f.ts - prev_ts) / 1000.0))
+                prev_ts = f.ts
+            self.events.append(dict(kind=K.EV_IMPOSSIBLE_SPEED, ts=land.ts, dist_m=run_m, eff_m=run_eff, dt_s=run_s,
+                                    speed_mps=run_m / run_s, max_speed_mps=maxv, n_fixes=self.lead + 1,
+                                    points=[(a.ts, a.lat, a.lon), (land.ts, land.lat, land.lon)]))
+            lead_flag, n_lead = K.F_FAST, self.lead
+        elif self._jump_is_teleport(eff_m, self.held[-1]):
             dt_s = (land.ts - a.ts) / 1000.0
             after = self.held[self.lead - 1:]
             chosen = after if len(after) <= K.N_EVENT_POINTS - 1 else after[: K.N_EVENT_POINTS - 2] + [after[-1]]
             self.events.append(dict(kind=K.EV_TELEPORT, ts=land.ts, dist_m=jump_m, eff_m=eff_m, dt_s=dt_s,
                                     speed_mps=eff_m / dt_s, max_speed_mps=jump_m / dt_s, n_fixes=len(self.held),
                                     points=[(a.ts, a.lat, a.lon)] + [(f.ts, f.lat, f.lon) for f in chosen]))
-        self._release(K.F_BREAK, False)
+        elif self.soft and not self._in_warmup():
+            lead_flag = K.F_NONE  # a possible step after all: the distance counts
+        self._release(lead_flag, n_lead)
         self.mode = "normal"

@@ -28,7 +28,7 @@ from tripguard.alerts import make_alert
 from tripguard.batch import Batch
 from tripguard.config import CityTables
 from tripguard.contract import ALERT_KINDS, TripEnded, TripStarted
-from tripguard.detectors import Finding
+from tripguard.detectors import Finding, with_related
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
 from tripguard.detectors.route import (Corridors, RouteParams, build_corridor, detour_finding, excursion_finding,
@@ -44,6 +44,9 @@ from tripguard.pathlog import PathLog
 from tripguard.trips import NO_TS, TripMeta, TripTable
 
 UNKNOWN_CITY = "unknown"
+# Kinds that displace the trace: the GPS distance of such a trip no longer measures the road
+# driven, so a fare or distance finding on it follows from them (evidence.related names them).
+DISPLACING_KINDS = ("teleport", "impossible_speed")
 
 
 @dataclass
@@ -244,6 +247,8 @@ class Engine:
         st[:] = 0.0
         st[C.R_ACTIVE], st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0] = 1.0, lat0, lon0, cos0
         st[C.R_ROUTE_M] = cum[-1]
+        if started.planned_duration_s:  # the ETA's pace along the route, which excursions are timed against
+            st[C.R_REF_MPS] = cum[-1] / started.planned_duration_s
 
     def _implicit_starts(self, slots: np.ndarray) -> None:
         """Trips that start without trip_started use the default parameters."""
@@ -368,6 +373,8 @@ class Engine:
     def _emit(self, meta: TripMeta, finding: Finding, out: Output, now_ms: int) -> None:
         alert = make_alert(meta, finding, now_ms)
         meta.alert_ids.append(alert["alert_id"])
+        if finding.kind in DISPLACING_KINDS:
+            meta.displaced_by.append({"alert_id": alert["alert_id"], "kind": finding.kind})
         meta.alert_scores[finding.kind] = max(meta.alert_scores.get(finding.kind, 0.0), alert["score"])
         self.stats.alerts_by_kind[finding.kind] += 1
         out.alerts.append(alert)
@@ -407,7 +414,7 @@ class Engine:
         spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
         if spoof:
             self._emit(meta, spoof, out, now_ms)
-        planned_distance_m = self._trip_detour(s, meta, gps_distance_m, end_ts, out, now_ms)
+        planned_distance_m = self._trip_detour(s, meta, gps_distance_m, gps_duration_s, end_ts, out, now_ms)
         assessment = None
         notes = []
         if meta.ended_row_rejected:
@@ -417,7 +424,7 @@ class Engine:
                 meta.started, meta.ended, gps_distance_m, gps_duration_s,
                 gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]), gap_s=float(st[K.S_GAP_S]))
             for finding in findings:
-                self._emit(meta, finding, out, now_ms)
+                self._emit(meta, with_related(finding, meta.displaced_by), out, now_ms)
             if assessment is not None:
                 notes.extend(assessment.notes)
 
@@ -459,8 +466,8 @@ class Engine:
             **self._route_view(s, meta),
         }
 
-    def _trip_detour(self, s: int, meta: TripMeta, gps_distance_m: float, end_ts: int, out: Output,
-                     now_ms: int) -> float | None:
+    def _trip_detour(self, s: int, meta: TripMeta, gps_distance_m: float, gps_duration_s: float, end_ts: int,
+                     out: Output, now_ms: int) -> float | None:
         """Trip-level route_deviation (unless an excursion already said it); returns the planned
         distance used."""
         started = meta.started
@@ -482,7 +489,8 @@ class Engine:
             learned = self.corridor_model.score(lat, lon, rp.learned_min_pair_trips, rp.learned_rare_share)
         if planned is not None:
             finding = detour_finding(rp, gps_distance_m, planned, "planned route", end_ts,
-                                     rp.trip_min_ratio, rp.trip_min_extra_m)
+                                     rp.trip_min_ratio, rp.trip_min_extra_m, gps_duration_s,
+                                     started.planned_duration_s, rp.trip_min_time_ratio)
         elif learned is not None:
             finding = learned_finding(rp, learned, end_ts)
         elif started.dropoff is not None:
@@ -562,7 +570,7 @@ def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = N
                 "started": m.started.model_dump(mode="json", exclude_none=True) if m.started else None,
                 "ended": m.ended.model_dump(mode="json", exclude_none=True) if m.ended else None,
                 "ended_row_rejected": m.ended_row_rejected,
-                "alert_ids": m.alert_ids, "alert_scores": m.alert_scores,
+                "alert_ids": m.alert_ids, "alert_scores": m.alert_scores, "displaced_by": m.displaced_by,
             }
             for s, m in zip(slots, metas)
         ],
@@ -614,6 +622,7 @@ def restore_engine(engine: Engine, blob: bytes) -> dict:
         meta.ended_row_rejected = trip["ended_row_rejected"]
         meta.alert_ids = list(trip["alert_ids"])
         meta.alert_scores = dict(trip["alert_scores"])
+        meta.displaced_by = list(trip.get("displaced_by", []))
         a, b = path_at[i], path_at[i + 1]
         if b > a:
             engine.paths.ensure_slots(t.capacity)

@@ -32,6 +32,9 @@ class TripMeta:
     orphans: list = field(default_factory=list)  # chunks of (ts, lat, lon, accuracy, speed, mock) before trip_started
     alert_ids: list = field(default_factory=list)
     alert_scores: dict = field(default_factory=dict)  # kind -> max score
+    # {alert_id, kind} of the teleport / impossible_speed alerts: a fare or distance finding on
+    # the same trip follows from them and names them (evidence.related)
+    displaced_by: list = field(default_factory=list)
 
     @property
     def city(self) -> str:

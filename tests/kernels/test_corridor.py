@@ -12,7 +12,8 @@ from tripguard.kernels.corridor_ref import ExcursionsRef
 
 M_PER_DEG = 111_195.0
 RES, RING = 10, 2
-PARAMS = np.array([[2.0, 400.0, 800.0, 500.0]])  # min_fixes, min_dist_m, min_extra_m, end_near_m
+# min_fixes, min_dist_m, min_extra_m, end_near_m, min_extra_s, stop_s
+PARAMS = np.array([[2.0, 400.0, 800.0, 500.0, 60.0, 120.0]])
 
 
 def offset(lat, lon, east_m, north_m):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -30,3 +30,15 @@ def margin_score(margin: float) -> float:
     if margin < 1.0:
         return 0.0
     return 1.0 - 0.5 / margin
+
+
+def with_related(finding: Finding, related: list[dict[str, str]]) -> Finding:
+    """The finding, naming the alerts it follows from (evidence.related, and its summary), so a
+    reviewer sees one root cause: a fare judged on a trace that a teleport displaced says so."""
+    if not related:
+        return finding
+    causes = " and ".join(sorted({r["kind"].replace("_", " ") for r in related}))
+    evidence = dict(finding.evidence, related=list(related))
+    if "summary" in evidence:
+        evidence["summary"] += f"; follows from the {causes} on this trip (its GPS distance is not the road driven)"
+    return replace(finding, evidence=evidence)

@@ -29,6 +29,10 @@ class KinematicsParams:
     speed_run_min_s: float
     speed_run_min_steps: int
     tunnel_gap_s: float
+    suspect_min_mps: float
+    suspect_pace_factor: float
+    teleport_oblique_min_m: float
+    speed_run_direct_steps: int
 
     def row(self) -> np.ndarray:
         return np.array([float(getattr(self, name)) for name in K.PARAM_NAMES], dtype=np.float64)

@@ -34,8 +34,11 @@ class RouteParams:
     excursion_min_dist_m: float
     excursion_min_extra_m: float
     excursion_end_near_m: float
+    excursion_min_extra_s: float
+    excursion_stop_s: float
     trip_min_extra_m: float
     trip_min_ratio: float
+    trip_min_time_ratio: float
     straight_line_factor: float
     straight_line_min_extra_m: float
     learned_min_pair_trips: int
@@ -45,7 +48,7 @@ class RouteParams:
 
     def row(self) -> np.ndarray:
         return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m,
-                         self.excursion_end_near_m], np.float64)
+                         self.excursion_end_near_m, self.excursion_min_extra_s, self.excursion_stop_s], np.float64)
 
 
 def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:
@@ -182,7 +185,9 @@ def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> l
 
 def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distance_m: float | None) -> Finding:
     extra = float(e[C.X_EXTRA_M])
-    margin = min(extra / p.excursion_min_extra_m, float(e[C.X_MAXD_M]) / p.excursion_min_dist_m)
+    extra_s = float(e[C.X_EXTRA_S])
+    margin = min(extra / p.excursion_min_extra_m, float(e[C.X_MAXD_M]) / p.excursion_min_dist_m,
+                 extra_s / p.excursion_min_extra_s if p.excursion_min_extra_s > 0 else math.inf)
     score = 1.0 - 0.5 / max(margin, 1.0)
     ended_outside = e[C.X_CLOSED] == 0.0
     return Finding(
@@ -191,12 +196,17 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
         ts=int(e[C.X_END_TS]),
         evidence={
             "summary": (f"left the planned route for {e[C.X_LEN_M] / 1000:.2f} km, "
-                        f"{extra / 1000:.2f} km more than the route, up to {e[C.X_MAXD_M]:.0f} m away"
+                        f"{extra / 1000:.2f} km and {extra_s / 60:.0f} min more than the route, "
+                        f"up to {e[C.X_MAXD_M]:.0f} m away"
                         + (" (ended off the route)" if ended_outside else "")),
             "points": path_points(path, e[C.X_START_TS], e[C.X_END_TS]),
             "excursion_length_m": round(float(e[C.X_LEN_M]), 1),
             "planned_length_m": round(float(e[C.X_PLANNED_M]), 1),
             "extra_distance_m": round(extra, 1),
+            "excursion_duration_s": round(float(e[C.X_DURATION_S]), 1),
+            "extra_time_s": round(extra_s, 1),
+            "reference_pace_mps": round(float(e[C.X_REF_MPS]), 2),
+            "longest_standstill_s": round(float(e[C.X_STILL_S]), 1),
             "farthest_from_route_m": round(float(e[C.X_MAXD_M]), 1),
             "farthest_ts": int(e[C.X_MAXD_TS]),
             "fixes_outside": int(e[C.X_N_FIXES]),
@@ -204,7 +214,8 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
             "planned_distance_m": planned_distance_m,
             "corridor": {"h3_res": p.h3_res, "ring": p.ring},
             "thresholds": {"min_fixes": p.min_fixes, "excursion_min_dist_m": p.excursion_min_dist_m,
-                           "excursion_min_extra_m": p.excursion_min_extra_m},
+                           "excursion_min_extra_m": p.excursion_min_extra_m,
+                           "excursion_min_extra_s": p.excursion_min_extra_s, "excursion_stop_s": p.excursion_stop_s},
         },
         detector="route.excursion",
         version=VERSION,
@@ -213,27 +224,38 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
 
 
 def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, reference: str, ts: int,
-                   min_ratio: float, min_extra_m: float) -> Finding | None:
-    """Trip level: the GPS distance against the planned (or straight-line) distance."""
+                   min_ratio: float, min_extra_m: float, duration_s: float | None = None,
+                   reference_duration_s: float | None = None, min_time_ratio: float | None = None) -> Finding | None:
+    """Trip level: the GPS distance against the planned (or straight-line) distance, and -- when
+    the reference has a duration (the app's ETA) -- the trip's duration against it: a longer route
+    that is not slower is an honest alternative, not a detour."""
     if reference_m <= 0:
         return None
     ratio = gps_distance_m / reference_m
     extra = gps_distance_m - reference_m
     if ratio < min_ratio or extra < min_extra_m:
         return None
-    margin = min(ratio / min_ratio, extra / min_extra_m)
+    timed = duration_s is not None and reference_duration_s and min_time_ratio is not None
+    time_ratio = duration_s / reference_duration_s if timed else None
+    if timed and time_ratio < min_time_ratio:
+        return None
+    margin = min(ratio / min_ratio, extra / min_extra_m, time_ratio / min_time_ratio if timed else math.inf)
+    slower = f", {time_ratio:.2f}x its ETA" if timed else ""
     return Finding(
         kind="route_deviation",
         score=1.0 - 0.5 / margin,
         ts=ts,
         evidence={
-            "summary": f"drove {ratio:.2f}x the {reference} distance ({extra / 1000:.2f} km more)",
+            "summary": f"drove {ratio:.2f}x the {reference} distance ({extra / 1000:.2f} km more{slower})",
             "detour_ratio": round(ratio, 3),
             "gps_distance_m": round(gps_distance_m, 1),
             "reference": reference,
             "reference_distance_m": round(reference_m, 1),
             "extra_distance_m": round(extra, 1),
-            "thresholds": {"min_ratio": min_ratio, "min_extra_m": min_extra_m},
+            "duration_s": None if duration_s is None else round(duration_s, 1),
+            "reference_duration_s": reference_duration_s,
+            "duration_ratio": None if time_ratio is None else round(time_ratio, 3),
+            "thresholds": {"min_ratio": min_ratio, "min_extra_m": min_extra_m, "min_time_ratio": min_time_ratio},
         },
         detector=f"route.detour_{reference.replace(' ', '_')}",
         version=VERSION,

@@ -30,6 +30,10 @@ class FareParams:
     # A GPS gap is bridged by a straight line, which under-measures the road driven under it:
     # allowance = gap_circuity * straight-line gap distance is added to the GPS distance.
     gap_circuity: float
+    # The meter runs while the taxi waits for the rider before the trip moves: a claimed duration
+    # longer than the GPS one is credited as waiting, up to this many seconds (beyond it, the
+    # GPS saw too little of the claimed time)
+    waiting_allowance_s: float
     # GPS must cover at least this share of the claimed duration for the GPS-based fare check;
     # below it the GPS saw too little of the trip to accuse anyone (verdict note instead).
     min_gps_coverage: float
@@ -46,6 +50,7 @@ class FareParams:
             "distance_log_scale": lambda v: v > 0.0,
             "gap_circuity": lambda v: 0.0 <= v <= 2.0,
             "min_gps_coverage": lambda v: 0.0 <= v <= 1.0,
+            "waiting_allowance_s": lambda v: v >= 0.0,
             "severity_high_score": lambda v: 0.0 < v <= 1.0,
             "severity_medium_score": lambda v: 0.0 < v <= 1.0,
         }
@@ -57,6 +62,7 @@ class FareParams:
             "distance_log_scale": "> 0",
             "gap_circuity": "in [0, 2]",
             "min_gps_coverage": "in [0, 1]",
+            "waiting_allowance_s": ">= 0",
             "severity_high_score": "in (0, 1]",
             "severity_medium_score": "in (0, 1]",
         }

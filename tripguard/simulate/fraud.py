@@ -1,10 +1,11 @@
 """Fraud injection: what a fraudster's trip looks like, one kind per trip.
 
 Kinds are the alert vocabulary of contract v1. GPS kinds rewrite the trace before the honest
-noise is added (so the fraud is under the same noise as everything else); fare kinds change the
-claims at trip end. Magnitudes follow the brief (docs/simulate.md): realistic, not trivial.
-Each injection returns the fixes that GNSS faults must not touch (the fraud window), so the
-injected phenomenon stays in the output as labelled; the rest of the trip gets the usual noise.
+noise is added, so the fraud is under the same noise as everything else, its own window
+included (a spike or a tunnel gap may land on it, as in the world); fare kinds change the claims
+at trip end. Magnitudes span what the world does, not what the detectors were tuned on
+(docs/simulate.md): teleports from 0.8 km, fast-forward runs from two fix intervals, detours at
+the trip's own irregular pace.
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ from tripguard.simulate.trace import Path, Trace
 KINDS = ALERT_KINDS
 FRAUD_START_S = 90.0  # GPS frauds begin at least this far into the trip
 TELEPORT_MIN_AFTER_S = 60.0
-# impossible_speed: the brief's 70-140 m/s, with the floor raised to 75 so that the step speed
-# measured on the output (jittered timestamps, position noise) stays above 70 m/s.
-FAKE_SPEED_MPS = (75.0, 140.0)
+TELEPORT_M = (800.0, 8000.0)  # log-uniform
+# impossible_speed: a fast-forward run of at least two fix intervals at 230-500 km/h, covering
+# 1.8-8 km (at 15 s fixes: two intervals of ~1 km each at the slowest)
+FAKE_SPEED_MPS = (64.0, 140.0)
+RUN_M = (1800.0, 8000.0)
+RUN_MIN_STEPS = 2
+# route_deviation on real traces: the detour is driven at the trip's own pace, irregularly
+DETOUR_PACE_SIGMA = 0.35  # per-step speed: the trip's moving pace x lognormal(0, this)
+DETOUR_STOP_SHARE = 0.10  # steps spent (nearly) standing: a light, a queue
 
 
 class NotEligible(Exception):
@@ -39,8 +46,6 @@ class Injection:
     kind: str | None
     detail: str
     trace: Trace
-    protect: np.ndarray
-    gnss_faults: bool = True
     position_jitter: bool = True
     constant_accuracy_m: float | None = None
     mock_share: float | None = None  # spoofing (a): share of fixes with mock = true
@@ -56,14 +61,14 @@ def min_duration_s(kind: str | None, interval_s: float) -> float:
     if kind == "teleport":
         return FRAUD_START_S + max(6 * interval_s, TELEPORT_MIN_AFTER_S) + 30.0
     if kind == "impossible_speed":
-        return FRAUD_START_S + max(150.0, 4 * interval_s) + 3 * interval_s + 30.0
+        return FRAUD_START_S + max(RUN_M[0] / FAKE_SPEED_MPS[0], RUN_MIN_STEPS * interval_s) + 4 * interval_s + 60.0
     if kind == "gps_spoofing":
         return max(120.0, 10 * interval_s)
     return max(60.0, 5 * interval_s)
 
 
 def honest(trace: Trace) -> Injection:
-    return Injection(None, "", trace, np.zeros(trace.n, dtype=bool))
+    return Injection(None, "", trace)
 
 
 def _frame(trace: Trace) -> LocalFrame:
@@ -72,7 +77,8 @@ def _frame(trace: Trace) -> LocalFrame:
 
 def teleport(trace: Trace, rng: np.random.Generator) -> Injection:
     """From a fix >= 90 s into the trip with >= 5 fixes and >= 60 s left, every later fix is
-    translated by 1.5-8 km in a random direction: the trace continues from the new place.
+    translated by 0.8-8 km (log-uniform) in a random direction: the trace continues from the new
+    place.
     (The 60 s keep a jump near the end confirmable: at 4 s spacing 5 fixes are only 16 s.)"""
     ks = np.flatnonzero(
         (trace.t_s - trace.t_s[0] >= FRAUD_START_S)
@@ -82,43 +88,48 @@ def teleport(trace: Trace, rng: np.random.Generator) -> Injection:
     if len(ks) == 0:
         raise NotEligible("teleport needs a fix >= 90 s into the trip with 5 fixes and 60 s after it")
     k = int(rng.choice(ks))
-    dist = rng.uniform(1500.0, 8000.0)
+    dist = float(np.exp(rng.uniform(*np.log(TELEPORT_M))))
     ang = rng.uniform(0.0, 2.0 * np.pi)
     lat, lon = trace.lat.copy(), trace.lon.copy()
     lat[k:], lon[k:] = _frame(trace).offset(lat[k:], lon[k:], dist * np.sin(ang), dist * np.cos(ang))
-    protect = np.zeros(trace.n, dtype=bool)
-    protect[max(k - 2, 0) : k + 5] = True
     detail = f"from fix {k} (t+{trace.t_s[k]:.0f} s) every fix moved {dist:.0f} m toward {np.degrees(ang) % 360:.0f} deg"
-    return Injection("teleport", detail, trace.with_(lat=lat, lon=lon), protect)
+    return Injection("teleport", detail, trace.with_(lat=lat, lon=lon))
 
 
 def impossible_speed(trace: Trace, rng: np.random.Generator) -> Injection:
-    """A 45-150 s (>= 4 steps) segment >= 90 s into the trip in which the reported position runs
-    ahead along the path (or straight on in the direction of travel) at 75-140 m/s; afterwards
-    the trace continues, translated, from where the segment ended."""
+    """A fast-forward run >= 90 s into the trip: for at least two fix intervals the reported
+    position races ahead along the path (straight on in the direction of travel where the path
+    winds too much to keep the speed) at 64-140 m/s, covering 1.8-8 km. Afterwards the trace
+    carries on from where the run ended, in one of two ways (half each): the rest of the real
+    trace from the point of the path the run reached ("skip": the fixes it raced past are gone),
+    or every later fix shifted by the run's gain ("shift")."""
     dt = float(np.median(np.diff(trace.t_s)))
-    want_s = rng.uniform(45.0, 150.0)
-    steps = max(4, int(np.ceil(want_s / dt)))
-    ks = np.flatnonzero((trace.t_s - trace.t_s[0] >= FRAUD_START_S) & (np.arange(trace.n) + steps + 2 <= trace.n - 1))
+    v = float(rng.uniform(*FAKE_SPEED_MPS))
+    lo = max(RUN_MIN_STEPS, int(np.ceil(RUN_M[0] / (v * dt))))
+    hi = max(lo, int(RUN_M[1] // (v * dt)))
+    steps = int(rng.integers(lo, hi + 1))
+    skip = rng.random() < 0.5
+    run_m = v * dt * steps
+    room = (trace.t_s - trace.t_s[0] >= FRAUD_START_S) & (np.arange(trace.n) + steps + 3 <= trace.n - 1)
+    # to skip ahead, the run must end on the path with fixes after it; else shift the rest
+    on_path = room & (trace.s_m + run_m <= trace.s_m[-1] - 100.0)
+    skip = skip and bool(on_path.any())
+    ks = np.flatnonzero(on_path if skip else room)
     if len(ks) == 0:
-        steps = 4
-        ks = np.flatnonzero((trace.t_s - trace.t_s[0] >= FRAUD_START_S) & (np.arange(trace.n) + steps + 2 <= trace.n - 1))
-    if len(ks) == 0:
-        raise NotEligible("impossible_speed needs >= 90 s, a 4-step segment and fixes after it")
+        raise NotEligible("impossible_speed needs >= 90 s, a run of >= 2 fix intervals and fixes after it")
     k = int(rng.choice(ks))
     end = k + steps
-    v = rng.uniform(*FAKE_SPEED_MPS)
     seg_t = trace.t_s[k + 1 : end + 1] - trace.t_s[k]
     frame = _frame(trace)
-    # Along the path from the true position of fix k (beyond its end: straight on).
     lat_p, lon_p, brg_p = position_on(trace.path.lat, trace.path.lon, trace.path.s_m, trace.s_m[k] + v * seg_t)
     plat = np.concatenate([[trace.lat[k]], lat_p])
     plon = np.concatenate([[trace.lon[k]], lon_p])
     chord = haversine_m(plat[:-1], plon[:-1], plat[1:], plon[1:]) / np.diff(np.concatenate([[0.0], seg_t]))
     how = "along the path"
-    if chord.min() < 0.97 * v or chord.min() < FAKE_SPEED_MPS[0]:
-        # A winding path would bring the straight-line speed under 70 m/s: run straight on in the
-        # direction of travel (the heading from fix k to the path 300 m ahead).
+    if chord.min() < 0.9 * v:
+        # a winding path would bring the chord speed far under v: straight on in the direction of
+        # travel (the heading from fix k to the path 300 m ahead)
+        skip = False
         alat, alon, _ = position_on(trace.path.lat, trace.path.lon, trace.path.s_m, np.array([trace.s_m[k] + 300.0]))
         heading = float(bearing_deg(trace.lat[k], trace.lon[k], alat[0], alon[0]))
         if haversine_m(trace.lat[k], trace.lon[k], alat[0], alon[0]) < 50.0:
@@ -127,21 +138,38 @@ def impossible_speed(trace: Trace, rng: np.random.Generator) -> Injection:
         lat_p, lon_p = frame.offset(trace.lat[k], trace.lon[k], v * seg_t * np.sin(rad), v * seg_t * np.cos(rad))
         brg_p = np.full(len(seg_t), heading % 360.0)
         how = f"straight on toward {heading:.0f} deg"
-    lat, lon = trace.lat.copy(), trace.lon.copy()
-    bearing = trace.bearing_deg.copy()
-    x_true, y_true = frame.to_xy(trace.lat[end], trace.lon[end])
-    x_rep, y_rep = frame.to_xy(lat_p[-1], lon_p[-1])
-    lat[k + 1 : end + 1], lon[k + 1 : end + 1] = lat_p, lon_p
-    bearing[k + 1 : end + 1] = brg_p
-    lat[end + 1 :], lon[end + 1 :] = frame.offset(lat[end + 1 :], lon[end + 1 :], x_rep - x_true, y_rep - y_true)
-    shift = float(np.hypot(x_rep - x_true, y_rep - y_true))
-    protect = np.zeros(trace.n, dtype=bool)
-    protect[max(k - 1, 0) : end + 4] = True
+    run_lat = np.concatenate([trace.lat[: k + 1], lat_p])
+    run_lon = np.concatenate([trace.lon[: k + 1], lon_p])
+    run_t = trace.t_s[: end + 1]
+    run_brg = np.concatenate([trace.bearing_deg[: k + 1], brg_p])
+    run_speed = trace.speed_mps[: end + 1].copy()
+    if skip:
+        # the rest of the trace from the first fix at or beyond the path position reached
+        m = int(np.searchsorted(trace.s_m, trace.s_m[k] + v * seg_t[-1]))
+        t_rest = trace.t_s[m:] - trace.t_s[m] + trace.t_s[end] + dt
+        lat = np.concatenate([run_lat, trace.lat[m:]])
+        lon = np.concatenate([run_lon, trace.lon[m:]])
+        t = np.concatenate([run_t, t_rest])
+        brg = np.concatenate([run_brg, trace.bearing_deg[m:]])
+        speed = np.concatenate([run_speed, trace.speed_mps[m:]])
+        s_m = np.concatenate([trace.s_m[: k + 1], trace.s_m[k] + v * seg_t, trace.s_m[m:]])
+        after = f"then the trace from the path {trace.s_m[m] - trace.s_m[k]:.0f} m ahead ({m - end - 1} fixes skipped)"
+        new = trace.with_(t_s=t, lat=lat, lon=lon, bearing_deg=brg, speed_mps=speed, s_m=np.maximum.accumulate(s_m),
+                          duration_s=float(t[-1]) + max(trace.duration_s - float(trace.t_s[-1]), 0.0))
+    else:
+        x_true, y_true = frame.to_xy(trace.lat[end], trace.lon[end])
+        x_rep, y_rep = frame.to_xy(lat_p[-1], lon_p[-1])
+        lat_r, lon_r = frame.offset(trace.lat[end + 1 :], trace.lon[end + 1 :], x_rep - x_true, y_rep - y_true)
+        lat = np.concatenate([run_lat, lat_r])
+        lon = np.concatenate([run_lon, lon_r])
+        brg = np.concatenate([run_brg, trace.bearing_deg[end + 1 :]])
+        after = f"later fixes shifted {float(np.hypot(x_rep - x_true, y_rep - y_true)):.0f} m"
+        new = trace.with_(lat=lat, lon=lon, bearing_deg=brg)
     detail = (
-        f"fixes {k + 1}-{end} ({seg_t[-1]:.0f} s from t+{trace.t_s[k]:.0f} s) advance {how} at {v:.0f} m/s; "
-        f"later fixes displaced {shift:.0f} m"
+        f"fixes {k + 1}-{end} ({seg_t[-1]:.0f} s from t+{trace.t_s[k]:.0f} s, {steps} intervals) advance {how} "
+        f"at {v:.0f} m/s; {after}"
     )
-    inj = Injection("impossible_speed", detail, trace.with_(lat=lat, lon=lon, bearing_deg=bearing), protect)
+    inj = Injection("impossible_speed", detail, new)
     # The fake position's app reports a speed consistent with it (no spoofing signal mixed in).
     inj.segment_speed = {i: v for i in range(k + 1, end + 1)}
     return inj
@@ -154,7 +182,7 @@ def gps_spoofing(trace: Trace, rng: np.random.Generator, planned: Route | None, 
     n_modes = 2 if rng.random() < 0.4 else 1
     modes = sorted(rng.choice(["a", "b", "c"], size=n_modes, replace=False).tolist())
     parts = []
-    inj = Injection("gps_spoofing", "", trace, np.zeros(trace.n, dtype=bool))
+    inj = Injection("gps_spoofing", "", trace)
     if "b" in modes:
         path = Path(planned.lat, planned.lon, planned.s_m) if planned is not None else trace.path
         duration = trace.duration_s
@@ -170,9 +198,7 @@ def gps_spoofing(trace: Trace, rng: np.random.Generator, planned: Route | None, 
             bearing_deg=brg, path=path, duration_s=float(t[-1]), true_distance_m=path.length_m,
             real=False, regular=True,
         )
-        inj.protect = np.zeros(len(t), dtype=bool)
         inj.position_jitter = False
-        inj.gnss_faults = False
         inj.constant_accuracy_m = acc
         parts.append(
             f"(b) GPX replay of the {'planned route' if planned is not None else 'trace'} at a constant "
@@ -180,7 +206,6 @@ def gps_spoofing(trace: Trace, rng: np.random.Generator, planned: Route | None, 
         )
     if "a" in modes:
         inj.mock_share = float(rng.uniform(0.8, 1.0))
-        inj.gnss_faults = False  # a mock provider produces no multipath, network or (0, 0) fixes
         parts.append(f"(a) mock flag on {100 * inj.mock_share:.0f} % of fixes")
     if "c" in modes:
         fast = int(np.sum(inj.trace.speed_mps >= 10.0))
@@ -208,8 +233,9 @@ def apply_device_lies(fixes: Fixes, inj: Injection, rng: np.random.Generator) ->
 def real_detour(trace: Trace, net: RoadNetwork, planned: Route | None, rng: np.random.Generator) -> Injection:
     """route_deviation on a real trace: between two of its fixes the driver leaves for a
     waypoint 0.8-3 km off the planned route (road path on the network) and comes back; the
-    fixes in between are synthesized along that path at the trip's own pace, 15 s apart, and the
-    rest of the real trace follows, later."""
+    fixes in between are synthesized along that path 15 s apart at the trip's own pace, driven
+    irregularly (each interval at the trip's moving pace x lognormal(0, 0.35), one in ten nearly
+    standing), and the rest of the real trace follows, later."""
     if planned is None:
         raise NotEligible("route_deviation needs a planned route")
     n = trace.n
@@ -238,8 +264,10 @@ def real_detour(trace: Trace, net: RoadNetwork, planned: Route | None, rng: np.r
             np.concatenate([[trace.lat[i]], detour.route.lat, [trace.lat[j]]]),
             np.concatenate([[trace.lon[i]], detour.route.lon, [trace.lon[j]]]),
         )
-        steps = max(int(np.ceil(geo.length_m / (pace * dt))), 2)
-        s_new = geo.length_m * np.arange(1, steps) / steps
+        step_mps = _irregular_pace(rng, pace, int(np.ceil(geo.length_m / (0.3 * pace * dt))) + 2)
+        cum = np.cumsum(step_mps * dt)
+        steps = max(int(np.searchsorted(cum, geo.length_m)) + 1, 2)
+        s_new = np.minimum(cum[: steps - 1], geo.length_m)
         lat_n, lon_n, brg_n = position_on(geo.lat, geo.lon, geo.s_m, s_new)
         t_new = trace.t_s[i] + dt * np.arange(1, steps)
         shift = trace.t_s[i] + dt * steps - trace.t_s[j]
@@ -247,7 +275,7 @@ def real_detour(trace: Trace, net: RoadNetwork, planned: Route | None, rng: np.r
         lat = np.concatenate([trace.lat[: i + 1], lat_n, trace.lat[j:]])
         lon = np.concatenate([trace.lon[: i + 1], lon_n, trace.lon[j:]])
         t = np.concatenate([trace.t_s[: i + 1], t_new, trace.t_s[j:] + shift])
-        speed = np.concatenate([trace.speed_mps[: i + 1], np.full(len(t_new), pace), trace.speed_mps[j:]])
+        speed = np.concatenate([trace.speed_mps[: i + 1], step_mps[: steps - 1], trace.speed_mps[j:]])
         brg = np.concatenate([trace.bearing_deg[: i + 1], brg_n, trace.bearing_deg[j:]])
         keep = ~spike_mask(lat, lon)
         path = Path.of(lat[keep], lon[keep])
@@ -256,14 +284,20 @@ def real_detour(trace: Trace, net: RoadNetwork, planned: Route | None, rng: np.r
             t_s=t, lat=lat, lon=lon, s_m=s, speed_mps=speed, bearing_deg=brg, path=path,
             duration_s=trace.duration_s + shift, true_distance_m=trace.true_distance_m + added_m,
         )
-        protect = np.zeros(len(t), dtype=bool)
-        protect[i : i + steps + 1] = True
         detail = (
             f"between real fixes {i} and {j}: detour via a waypoint {detour.off_route_m:.0f} m off the planned route, "
             f"{len(t_new)} synthesized fixes, +{added_m:.0f} m (+{100 * added_m / max(trace.true_distance_m, 1.0):.0f} %)"
         )
-        return Injection("route_deviation", detail, new, protect)
+        return Injection("route_deviation", detail, new)
     raise NotEligible("no detour found near this trace")
+
+
+def _irregular_pace(rng: np.random.Generator, pace_mps: float, n: int) -> np.ndarray:
+    """Speeds of n consecutive intervals of a car driven at pace_mps through city traffic."""
+    v = pace_mps * rng.lognormal(0.0, DETOUR_PACE_SIGMA, n)
+    standing = rng.random(n) < DETOUR_STOP_SHARE
+    v[standing] = rng.uniform(0.0, 2.0, int(standing.sum()))
+    return np.maximum(v, 0.0)
 
 
 def fare_inflation(trace: Trace, rng: np.random.Generator) -> Injection:

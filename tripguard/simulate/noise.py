@@ -127,7 +127,7 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float, size=None):
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
-def tunnel_window(trace: Trace, rng: np.random.Generator, rates: NoiseRates, protect: np.ndarray) -> tuple[float, float] | None:
+def tunnel_window(trace: Trace, rng: np.random.Generator, rates: NoiseRates) -> tuple[float, float] | None:
     """A window of lost fixes (start, end) in trip seconds, or None."""
     if rng.random() >= rates.tunnel_trip_rate:
         return None
@@ -138,7 +138,7 @@ def tunnel_window(trace: Trace, rng: np.random.Generator, rates: NoiseRates, pro
     tunnels = [t for t in trace.tunnel_t_s if lo <= t <= hi]
     start = tunnels[0] if tunnels else rng.uniform(lo, hi)
     inside = (trace.t_s >= start) & (trace.t_s <= start + gap)
-    if np.any(inside & protect) or inside.sum() < 2:
+    if inside.sum() < 2:
         return None
     return (float(start), float(start + gap))
 
@@ -150,29 +150,23 @@ def apply_noise(
     device: Device,
     t0_ms: int,
     *,
-    protect: np.ndarray | None = None,
-    gnss_faults: bool = True,
     position_jitter: bool = True,
     constant_accuracy_m: float | None = None,
     stale_first_fix: bool = False,
 ) -> Fixes:
-    """Reported fixes for `trace`. `protect` marks fixes no GNSS fault may touch (an injected
-    fraud's window must stay measurable); a replay spoofer has no GNSS faults and no jitter."""
+    """Reported fixes for `trace`. Every trip gets the GNSS faults, fraudulent ones too (the
+    world does not spare a fraud's window); a replay spoofer's positions have no jitter."""
     n = trace.n
-    protect = np.zeros(n, dtype=bool) if protect is None else protect
     keep = np.ones(n, dtype=bool)
-    window = None
-    if gnss_faults:
-        window = tunnel_window(trace, rng, rates, protect)
-        if window is not None:
-            keep &= ~((trace.t_s >= window[0]) & (trace.t_s <= window[1]))
+    window = tunnel_window(trace, rng, rates)
+    if window is not None:
+        keep &= ~((trace.t_s >= window[0]) & (trace.t_s <= window[1]))
     idx = np.flatnonzero(keep)
     t_s = trace.t_s[idx]
     lat = trace.lat[idx].copy()
     lon = trace.lon[idx].copy()
     true_speed = trace.speed_mps[idx]
     true_bearing = trace.bearing_deg[idx]
-    prot = protect[idx]
     m = len(idx)
     tag = np.full(m, "", dtype="<U8")
     if window is not None:
@@ -197,46 +191,45 @@ def apply_noise(
         device.reports_speed & (true_speed > 1.0), np.mod(true_bearing + rng.normal(0.0, rates.bearing_sigma_deg, m), 360.0), np.nan
     )
 
-    if gnss_faults:
-        free = ~prot
-        if window is not None:
-            # The fixes around a tunnel gap stay clean: a spike there would read as a jump that
-            # never comes back (the return is hidden in the gap), which is not what a gap is.
-            after = int(np.searchsorted(t_s, window[1]))
-            free[max(after - 1, 0) : after + 1] = False
-        # Coarse network fixes: the fused provider fell back to cell/Wi-Fi positioning.
-        net = free & (rng.random(m) < rates.network_rate)
-        k = int(net.sum())
-        if k:
-            acc_net = rng.uniform(rates.network_accuracy_min_m, rates.network_accuracy_max_m, k)
-            tlat, tlon = trace.lat[idx][net], trace.lon[idx][net]
-            lat[net], lon[net] = frame.offset(tlat, tlon, *(rng.standard_normal((2, k)) * acc_net * SIGMA_PER_ACCURACY))
-            accuracy[net] = acc_net
-            provider[net] = PROVIDERS.index("network")
-            speed[net] = np.nan
-            bearing[net] = np.nan
-            tag[net] = "network"
-        # Multipath spikes: one fix (rarely two) thrown far off; the next is back on track.
-        spike = free & ~net & (rng.random(m) < rates.spike_per_fix)
-        for i in np.flatnonzero(spike):
-            dist = _log_uniform(rng, rates.spike_min_m, rates.spike_max_m)
-            ang = rng.uniform(0.0, 2.0 * np.pi)
-            run = 2 if (rng.random() < rates.spike_pair_share and i + 1 < m and free[i + 1]) else 1
-            east, north = dist * np.sin(ang), dist * np.cos(ang)
-            for j in range(i, i + run):
-                # A pair comes from the same reflection: nearly the same offset (tens of metres).
-                de, dn = rng.normal(0.0, 30.0, 2) if j > i else (0.0, 0.0)
-                lat[j], lon[j] = frame.offset(lat[j], lon[j], east + de, north + dn)
-                tag[j] = "spike"
-        # (0, 0): a broken fix some devices emit while acquiring.
-        zero = free & (tag == "") & (rng.random(m) < rates.zero_rate)
-        lat[zero] = 0.0
-        lon[zero] = 0.0
-        accuracy[zero] = np.nan
-        speed[zero] = np.nan
-        bearing[zero] = np.nan
-        tag[zero] = "zero"
-    if stale_first_fix and m > 2 and not prot[0]:
+    free = np.ones(m, dtype=bool)
+    if window is not None:
+        # The fixes around a tunnel gap stay clean: a spike there would read as a jump that
+        # never comes back (the return is hidden in the gap), which is not what a gap is.
+        after = int(np.searchsorted(t_s, window[1]))
+        free[max(after - 1, 0) : after + 1] = False
+    # Coarse network fixes: the fused provider fell back to cell/Wi-Fi positioning.
+    net = free & (rng.random(m) < rates.network_rate)
+    k = int(net.sum())
+    if k:
+        acc_net = rng.uniform(rates.network_accuracy_min_m, rates.network_accuracy_max_m, k)
+        tlat, tlon = trace.lat[idx][net], trace.lon[idx][net]
+        lat[net], lon[net] = frame.offset(tlat, tlon, *(rng.standard_normal((2, k)) * acc_net * SIGMA_PER_ACCURACY))
+        accuracy[net] = acc_net
+        provider[net] = PROVIDERS.index("network")
+        speed[net] = np.nan
+        bearing[net] = np.nan
+        tag[net] = "network"
+    # Multipath spikes: one fix (rarely two) thrown far off; the next is back on track.
+    spike = free & ~net & (rng.random(m) < rates.spike_per_fix)
+    for i in np.flatnonzero(spike):
+        dist = _log_uniform(rng, rates.spike_min_m, rates.spike_max_m)
+        ang = rng.uniform(0.0, 2.0 * np.pi)
+        run = 2 if (rng.random() < rates.spike_pair_share and i + 1 < m and free[i + 1]) else 1
+        east, north = dist * np.sin(ang), dist * np.cos(ang)
+        for j in range(i, i + run):
+            # A pair comes from the same reflection: nearly the same offset (tens of metres).
+            de, dn = rng.normal(0.0, 30.0, 2) if j > i else (0.0, 0.0)
+            lat[j], lon[j] = frame.offset(lat[j], lon[j], east + de, north + dn)
+            tag[j] = "spike"
+    # (0, 0): a broken fix some devices emit while acquiring.
+    zero = free & (tag == "") & (rng.random(m) < rates.zero_rate)
+    lat[zero] = 0.0
+    lon[zero] = 0.0
+    accuracy[zero] = np.nan
+    speed[zero] = np.nan
+    bearing[zero] = np.nan
+    tag[zero] = "zero"
+    if stale_first_fix and m > 2:
         # GPS warm-up: the first fix is the last position the phone had, with poor accuracy.
         dist = _log_uniform(rng, 150.0, 1500.0)
         ang = rng.uniform(0.0, 2.0 * np.pi)

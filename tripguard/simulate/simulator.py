@@ -1,7 +1,7 @@
 """`tripguard simulate`: realistic Porto trips with labelled fraud, in event contract v1.
 
 Writes DIR/pings.jsonl (Kafka message values in delivery order), DIR/trips.jsonl (trip events in
-ts order) and DIR/labels.csv (trip_id, kinds, detail). Deterministic for a given seed: each trip
+ts order) and DIR/labels.csv (trip_id, kinds, detail, base: the real trip a trip was made from). Deterministic for a given seed: each trip
 draws from its own generator seeded by (seed, trip number), and the output is merged in a fixed
 order. Trips are generated in start order and streamed out through a heap, so memory holds only
 the trips in flight, not the whole output.
@@ -38,16 +38,24 @@ from tripguard.simulate.events import (
 )
 from tripguard.simulate.network import RoadNetwork, Route, load_network
 from tripguard.simulate.noise import Fixes, NoiseRates, add_delivery_faults, apply_noise, draw_device
-from tripguard.simulate.real import REAL_INTERVAL_S, read_real_trips, real_trace
-from tripguard.simulate.routes import itinerary_route
+from tripguard.simulate.geodesy import haversine_m
+from tripguard.simulate.real import REAL_INTERVAL_S, SPLITS, read_real_trips, real_trace
+from tripguard.simulate.routes import TRIP_MIN_M
 from tripguard.simulate.synthetic import synthetic_base
 
 DEFAULT_START_TS_MS = 1_717_398_000_000  # 2024-06-03 07:00:00 UTC: fixed, so output is reproducible
 DEFAULT_TRIPS = 1000
 QUOTED_FARE_RATE = 0.30
 PLANNED_MAX_SNAP_M = 300.0  # real trips get a planned route only if both ends are this near a road
-PRIOR_TRIP_S = 800.0  # synthetic: expected trip duration before any trip is generated
+PRIOR_TRIP_S = 800.0
+# The honest meter: its distance within +-3 % of the road driven (calibration, wheel wear, the
+# GPS is not the odometer), and on WAIT_SHARE of metered trips up to MAX_WAIT_S of waiting charged
+# before the trip began on the app (the rider kept the taxi waiting).
+METER_DISTANCE_SPREAD = 0.03
+WAIT_SHARE = 0.4
+MAX_WAIT_S = 120.0  # synthetic: expected trip duration before any trip is generated
 # Most constrained kinds are assigned first so the quotas are met on real data.
+PLANS = ("fastest", "shortest")
 ASSIGN_ORDER = ("route_deviation", "impossible_speed", "teleport", "gps_spoofing", "fare_inflation", "distance_mismatch")
 
 
@@ -66,11 +74,18 @@ class SimConfig:
     drive: DriveParams = DriveParams()
     network_path: FsPath | None = None
     tariffs_path: FsPath | None = None
-    plan: str = "itinerary"  # real trips: "itinerary" (via the trace's turns) or "direct" (first -> last fix)
+    # real trips: the app's route from the pickup to the dropoff, "fastest" (by typical travel
+    # time, as ride-hailing apps plan) or "shortest" (by length: a stress test); never the trace
+    plan: str = "fastest"
+    split: str = "all"  # real trips: only the "tune" or the "eval" part (real.split_of)
 
     def validate(self) -> None:
-        if self.plan not in ("itinerary", "direct"):
-            raise ConfigError(f"--plan must be itinerary or direct, got {self.plan!r}")
+        if self.plan not in PLANS:
+            raise ConfigError(f"--plan must be one of {', '.join(PLANS)}, got {self.plan!r}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.split != "all" and self.from_real is None:
+            raise ConfigError("--split applies to --from-real (synthetic runs are split by seed)")
         if self.trips is not None and self.trips < 1:
             raise ConfigError(f"--trips must be >= 1, got {self.trips}")
         if not 0.0 <= self.fraud_rate <= 1.0:
@@ -121,7 +136,7 @@ class SimSummary:
         if self.mode == "real":
             out.append(f"real rows read {self.real_rows}: skipped {self.real_skipped_short} with < 5 fixes, "
                        f"{self.real_skipped_bad} unreadable; {self.without_planned_route} trips without a planned route "
-                       f"(an end > {PLANNED_MAX_SNAP_M:.0f} m from the network)")
+                       f"(an end > {PLANNED_MAX_SNAP_M:.0f} m from the network, or the ends < {TRIP_MIN_M:.0f} m apart)")
         else:
             out.append(f"honest alternative routes {self.honest_alternative_routes}")
         out.append(f"{self.pings} pings in {self.messages} messages ({self.array_messages} arrays); noise "
@@ -143,6 +158,7 @@ class TripBase:
     dropoff: tuple[float, float]
     note: str
     stale_first_fix_allowed: bool
+    base_id: str = ""  # the real trip it was made from (labels.csv `base`); "" = the trip itself
 
 
 class DriverPool:
@@ -237,7 +253,7 @@ def _inject(kind: str, trace, rng, planned: Route | None, interval_s: float, net
 
 
 def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[tuple[TripBase, np.random.Generator]]:
-    read = read_real_trips(cfg.from_real, limit=cfg.trips)
+    read = read_real_trips(cfg.from_real, limit=cfg.trips, split=cfg.split)
     summary.real_rows = read.rows
     summary.real_skipped_short = read.skipped_short
     summary.real_skipped_bad = read.skipped_bad
@@ -251,15 +267,16 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
         ends = np.flatnonzero(~spikes)[[0, -1]]
         near = net.distance_to_road_m(trace.lat[ends], trace.lon[ends])
         planned = None
-        if np.all(near <= PLANNED_MAX_SNAP_M):
-            if cfg.plan == "itinerary":
-                good = ~spikes
-                planned = itinerary_route(net, trace.lat[good], trace.lon[good], PLANNED_MAX_SNAP_M)
-            else:
-                a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
-                b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
-                if a != b:
-                    planned = net.route(net.shortest_path(a, b))
+        straight_m = float(haversine_m(trace.lat[ends[0]], trace.lon[ends[0]], trace.lat[ends[1]], trace.lon[ends[1]]))
+        # as an app plans it: between the pickup and the dropoff only. A real trip that ends
+        # where it began (or nearly) went somewhere in between: no app plans a 200 m ride for it,
+        # so like the synthetic trips (routes.TRIP_MIN_M) it gets a plan only from 800 m apart
+        if np.all(near <= PLANNED_MAX_SNAP_M) and straight_m >= TRIP_MIN_M:
+            a, _ = net.nearest_node(float(trace.lat[ends[0]]), float(trace.lon[ends[0]]))
+            b, _ = net.nearest_node(float(trace.lat[ends[1]]), float(trace.lon[ends[1]]))
+            if a != b:
+                graph = net.length_graph if cfg.plan == "shortest" else None
+                planned = net.route(net.shortest_path(a, b, graph))
         plans.append((planned, net.route_time_s(planned) if planned is not None else None))
     n = len(traces)
     rng = _trip_rng(cfg.seed, 0, 0)
@@ -293,6 +310,7 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
             dropoff=(float(trip.lat[-1]), float(trip.lon[-1])),
             note="",
             stale_first_fix_allowed=False,  # real traces have their own
+            base_id=trip.trip_id,
         ), _trip_rng(cfg.seed, 1, i)))
     return out
 
@@ -303,7 +321,7 @@ class TripOutput:
     messages: list[tuple[int, Any]]
     started: dict[str, Any]
     ended: dict[str, Any]
-    label: tuple[str, str, str]
+    label: tuple[str, str, str, str]
     end_ms: int
 
 
@@ -333,10 +351,9 @@ def build_trip(
         device = replace(device, reports_speed=True)  # the lie needs a reported speed
     if inj.mock_share is not None:
         device = replace(device, reports_mock=True)
-    stale = base.stale_first_fix_allowed and inj.gnss_faults and rng.random() < rates.stale_first_fix_rate
+    stale = base.stale_first_fix_allowed and rng.random() < rates.stale_first_fix_rate
     fixes = apply_noise(
-        trace, rng, rates, device, start_ms,
-        protect=inj.protect, gnss_faults=inj.gnss_faults, position_jitter=inj.position_jitter,
+        trace, rng, rates, device, start_ms, position_jitter=inj.position_jitter,
         constant_accuracy_m=inj.constant_accuracy_m, stale_first_fix=stale,
     )
     if inj.segment_speed and device.reports_speed:
@@ -360,13 +377,16 @@ def build_trip(
     if planned is not None and rng.random() < QUOTED_FARE_RATE:
         quoted = meter_round(tariff.expected_fare(planned.length_m, base.planned_duration_s, surge))
     # An upfront-priced trip charges its quote (plus tolls); a metered one the meter on the
-    # distance and time really driven.
+    # distance it measured (a meter is not the GPS: within 3 % of the road driven) and the time,
+    # with the waiting it charged before the trip began on the app.
+    meter_distance = trace.true_distance_m * rng.uniform(1.0 - METER_DISTANCE_SPREAD, 1.0 + METER_DISTANCE_SPREAD)
+    waited_s = rng.uniform(0.0, MAX_WAIT_S) if rng.random() < WAIT_SHARE else 0.0
     if quoted is not None:
         honest = round(quoted + tolls, 2)
     else:
-        honest = honest_fare(tariff, trace.true_distance_m, duration_s, surge, tolls)
+        honest = honest_fare(tariff, meter_distance, duration_s + waited_s, surge, tolls)
     claimed_fare = honest
-    claimed_distance = trace.true_distance_m * rng.normal(1.0, 0.01)
+    claimed_distance = meter_distance
     if inj.fare_factor != 1.0:
         claimed_fare = meter_round_up(honest * inj.fare_factor)
         inj.detail += f" ({honest:.2f} -> {claimed_fare:.2f} {tariff.currency}{', upfront' if quoted else ''})"
@@ -378,10 +398,12 @@ def build_trip(
         np.column_stack([planned.lat, planned.lon]) if planned is not None else None,
         planned.length_m if planned is not None else None, base.planned_duration_s, surge, quoted,
     )
-    ended = trip_ended(base.trip_id, driver, end_ms, claimed_fare, tariff.currency, claimed_distance, duration_s, tolls)
+    # the meter's time: the trip plus the waiting it charged
+    ended = trip_ended(base.trip_id, driver, end_ms, claimed_fare, tariff.currency, claimed_distance,
+                       duration_s + waited_s, tolls)
     noise_note, counts = _noise_note(fixes)
     detail = "; ".join(p for p in (inj.detail, base.note, f"noise: {noise_note}" if noise_note else "") if p)
-    label = (base.trip_id, inj.kind or "", detail)
+    label = (base.trip_id, inj.kind or "", detail, base.base_id or base.trip_id)
     return TripOutput(messages, started, ended, label, end_ms), counts
 
 
@@ -459,7 +481,7 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
 
     with open(out / "labels.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["trip_id", "kinds", "detail"])
+        writer.writerow(["trip_id", "kinds", "detail", "base"])
         writer.writerows(labels)
     summary.span_s = (last_end - cfg.start_ts_ms) / 1000.0
     summary.mean_concurrency = durations_sum / summary.span_s if summary.span_s > 0 else 0.0

@@ -132,5 +132,6 @@ async def demo(settings: Settings, trips: int, rate: float, seed: int, console: 
         for a in seen:
             alerted.setdefault(a["trip_id"], set()).add(a["kind"])
         console.print("Against the simulator's labels (injected fraud):")
-        console.print(format_table(evaluate(read_labels(traffic / "labels.csv"), alerted)), highlight=False)
+        labels, _ = read_labels(traffic / "labels.csv")
+        console.print(format_table(evaluate(labels, alerted)), highlight=False)
         return code
