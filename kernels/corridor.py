@@ -21,9 +21,10 @@ trip-level detour ratio.
 
 Route geometry is projected once per trip to a local equirectangular frame (metres) around the
 route's first point; trips span tens of km, where that frame's error stays under 0.5 %.
-Once the trace is displaced -- a teleport (the kinematics flag F_BREAK) or an impossible-speed run
-(F_FAST) -- its position no longer says where the car is relative to the route: the kinematics
-alerts explain it, and no excursion from there on is reported as a detour.
+Once the trace is displaced -- a teleport (the kinematics flag F_TELEPORT) or an impossible-speed
+run (F_FAST) -- its position no longer says where the car is relative to the route: the
+kinematics alerts explain it, and no excursion from there on is reported as a detour. A jump that
+accused nobody (F_BREAK: GPS re-acquisition, the new place is the true one) only breaks the path.
 """
 
 import math
@@ -35,8 +36,9 @@ from .geo import DEG, EARTH_RADIUS_M, haversine_m
 from .h3index import _latlng_deg_to_cell_step, new_trajectory_state
 
 M_PER_DEG = EARTH_RADIUS_M * DEG
-F_BREAK = 1  # kinematics.F_BREAK: a teleport precedes the fix
+F_BREAK = 1  # kinematics.F_BREAK: a jump (GPS re-acquisition) precedes the fix
 F_FAST = 4  # kinematics.F_FAST: the fix belongs to an impossible-speed run
+F_TELEPORT = 8  # kinematics.F_TELEPORT: a teleport precedes the fix
 
 # per-trip state: state[slot, R_*]
 R_ACTIVE = 0
@@ -234,11 +236,12 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
             rc = route_cum[route_lo[s]:route_hi[s]]
             prev_s = s
         x, y = project(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
-        if flag[i] == F_BREAK or flag[i] == F_FAST:
+        jump = flag[i] == F_BREAK or flag[i] == F_TELEPORT
+        if flag[i] == F_TELEPORT or flag[i] == F_FAST:
             st[s, R_DISPLACED] = 1.0
         step = 0.0
         dt_s = 0.0
-        if st[s, R_HAS_PREV] > 0.0 and flag[i] != F_BREAK:
+        if st[s, R_HAS_PREV] > 0.0 and not jump:
             step = math.sqrt((x - st[s, R_PREV_X]) ** 2 + (y - st[s, R_PREV_Y]) ** 2)
             dt_s = (ts[i] - st[s, R_PREV_TS]) / 1000.0
         # a parked car's fixes are not in the accepted stream (only its anchor's time moves): a
@@ -259,7 +262,7 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
         if inside:
             if st[s, R_IN_EXC] > 0.0:
                 st[s, R_EXC_LEN_M] += step
-                if flag[i] == F_BREAK:
+                if flag[i] == F_TELEPORT:
                     st[s, R_EXC_DISPLACED] = 1.0
                 n_ev = _close(s, st, p, ts[i], x, y, 1.0, rx, ry, rc, events, n_ev)
             st[s, R_HAS_IN] = 1.0
@@ -278,14 +281,14 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
                 st[s, R_EXC_MAXD_M] = d
                 st[s, R_EXC_MAXD_TS] = ts[i]
                 st[s, R_EXC_N] = 1.0
-                st[s, R_EXC_DISPLACED] = 1.0 if flag[i] == F_BREAK else 0.0
+                st[s, R_EXC_DISPLACED] = 1.0 if flag[i] == F_TELEPORT else 0.0
                 st[s, R_EXC_STILL_S] = 0.0
             else:
                 st[s, R_EXC_LEN_M] += step
                 st[s, R_EXC_N] += 1.0
                 if still_s > st[s, R_EXC_STILL_S]:
                     st[s, R_EXC_STILL_S] = still_s
-                if flag[i] == F_BREAK:
+                if flag[i] == F_TELEPORT:
                     st[s, R_EXC_DISPLACED] = 1.0
                 if d > st[s, R_EXC_MAXD_M]:
                     st[s, R_EXC_MAXD_M] = d

@@ -36,9 +36,10 @@ class ExcursionsRef:
 
     def fix(self, ts, lat, lon, flag, cell):
         x, y = C.project(lat, lon, *self.frame)
-        self.displaced |= flag in (C.F_BREAK, C.F_FAST)
+        self.displaced |= flag in (C.F_TELEPORT, C.F_FAST)
+        jump = flag in (C.F_BREAK, C.F_TELEPORT)
         step = dt_s = 0.0
-        if self.prev is not None and flag != C.F_BREAK:
+        if self.prev is not None and not jump:
             step = ((x - self.prev[0]) ** 2 + (y - self.prev[1]) ** 2) ** 0.5
             dt_s = (ts - self.prev[2]) / 1000.0
         still_s = dt_s if step < C.STILL_STEP_M else 0.0
@@ -50,19 +51,19 @@ class ExcursionsRef:
         if inside:
             if self.exc is not None:
                 self.exc["len"] += step
-                self.exc["displaced"] |= flag == C.F_BREAK
+                self.exc["displaced"] |= flag == C.F_TELEPORT
                 self._close(ts, x, y, True)
             self.last_in = (ts, x, y)
         else:
             d, _ = self._dist_along(x, y)
             if self.exc is None:
                 self.exc = dict(start=ts, len=step if self.last_in else 0.0, maxd=d, n=1,
-                                displaced=flag == C.F_BREAK, still=0.0)
+                                displaced=flag == C.F_TELEPORT, still=0.0)
             else:
                 self.exc["len"] += step
                 self.exc["n"] += 1
                 self.exc["still"] = max(self.exc["still"], still_s)
-                self.exc["displaced"] |= flag == C.F_BREAK
+                self.exc["displaced"] |= flag == C.F_TELEPORT
                 self.exc["maxd"] = max(self.exc["maxd"], d)
         self.prev = (x, y, ts)
 

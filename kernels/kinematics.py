@@ -122,7 +122,7 @@ S_P_LON = 59
 S_P_ACC = 60
 S_A_STEP_M = 61  # length of that step
 S_P_PACE = 62  # the trip's recent pace when the anchor before the anchor was the anchor
-S_PACE = 63  # recent pace: max of step speeds, decaying by PACE_DECAY per step
+S_PACE = 63  # recent pace: max of step speeds, decaying with time (_paced)
 S_DT_PREV = 64  # the previous interval, ms
 S_DT_REPEAT = 65  # intervals exactly equal to the one before (a replay app's clock)
 S_GAP_S = 66  # time spent in tunnel gaps
@@ -158,9 +158,10 @@ ST_COARSE = 5
 
 # ---- accepted-fix stream flags ---------------------------------------------------------------
 F_NONE = 0
-F_BREAK = 1  # a jump precedes this fix: the path is not continuous
+F_BREAK = 1  # a jump precedes this fix: the path is not continuous (GPS re-acquisition; the new place is true)
 F_GAP = 2  # a tunnel gap precedes this fix
 F_FAST = 4  # part of an impossible-speed run: the trace is displaced from here on
+F_TELEPORT = 8  # a teleport precedes this fix: not continuous, and the trace is displaced from here on
 
 # ---- events: events[e, E_*] ------------------------------------------------------------------
 EV_TELEPORT = 1.0
@@ -184,7 +185,12 @@ COLLINEAR_SIN = 1e-3  # |sin(angle)| below this (0.06 deg) counts as exactly str
 # place seen again: with Gaussian noise a parked phone exceeds 1.5x in well under 1 % of fixes.
 NOISE_GATE = 1.5
 SPIKE_PACE_MIN_MPS = 20.0
-PACE_DECAY = 0.8  # per step: the recent pace remembers a fast stretch for a few fixes
+# The recent pace remembers a fast stretch for a while: it decays with the time since the anchor's
+# position last changed, by 1 / (1 + x + x^2 / 2) with x = dt / PACE_TAU_S (close to exp(-x), with
+# no transcendental on the hot path): 0.8 after 15 s, about half after 50 s, near nothing after a
+# few minutes parked. Steps of the first warmup_s of a trip do not set it (a stale first fix's way
+# back would make the trip look fast for minutes).
+PACE_TAU_S = 66.8
 # A jump shorter than teleport_min_m is a teleport only when it goes across the direction of
 # travel, before and after it: more than 45 deg from both headings (a step along the road, even a
 # long one after lost fixes, is driving), each heading over at least HEADING_MIN_M.
@@ -275,6 +281,15 @@ def _new_event(events, e, kind, slot):
 
 
 @njit(inline="always")
+def _paced(pace, d, dt_s, since_s, past_warmup):
+    """The trip's recent pace after a step of d metres in dt_s, since_s after its last position."""
+    if not past_warmup or dt_s <= 0.0:
+        return pace
+    x = since_s / PACE_TAU_S
+    return max(d / dt_s, pace / (1.0 + x + 0.5 * x * x))
+
+
+@njit(inline="always")
 def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag, p,
                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
     """Accept a fix that is not within the anchor's noise circle: add the step, update the
@@ -324,9 +339,11 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
         st[S_PREV_DX] = 0.0
         st[S_PREV_DY] = 0.0
     st[S_P_PACE] = st[S_PACE]
-    if flag != F_BREAK and dt_s > 0.0:
-        st[S_PACE] = max(d / dt_s, PACE_DECAY * st[S_PACE])
-    st[S_P_VALID] = 1.0 if flag != F_BREAK else 0.0
+    jump = flag == F_BREAK or flag == F_TELEPORT
+    if not jump:
+        st[S_PACE] = _paced(st[S_PACE], d, dt_s, (ts - st[S_A_POS_TS]) / 1000.0,
+                            ts - st[S_START_TS] >= p[P_WARMUP_S] * 1000.0)
+    st[S_P_VALID] = 0.0 if jump else 1.0
     st[S_P_TS] = st[S_A_TS]
     st[S_P_LAT] = st[S_A_LAT]
     st[S_P_LON] = st[S_A_LON]
@@ -375,14 +392,14 @@ def _give_back(st, free, n_free):
 @njit(inline="always")
 def _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
                   out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
-    """Accept every held fix in order: the first n_lead with lead_flag (F_BREAK: a jump kept out of
-    the distance; F_FAST: a run, whose distance is reported), the rest as ordinary steps."""
+    """Accept every held fix in order: the first n_lead with lead_flag (F_BREAK, F_TELEPORT: a jump
+    kept out of the distance; F_FAST: a run, whose distance is reported), the rest as ordinary steps."""
     n = int(st[S_HELD_N])
     for h in range(n):
         flag = lead_flag if h < n_lead else F_NONE
         d = held[h, H_DIST_M]
         dt_s = (held[h, H_TS] - st[S_A_TS]) / 1000.0
-        if flag == F_BREAK:
+        if flag == F_BREAK or flag == F_TELEPORT:
             st[S_JUMP_M] += d
         st[S_N_USED] += 1.0
         n_out = _move_anchor(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON], held[h, H_ACC],
@@ -638,6 +655,7 @@ def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, 
             if k >= N_EVENT_POINTS:
                 break
         n_ev += 1
+        lead_flag = F_TELEPORT
     elif st[S_HELD_SOFT] > 0.0 and not _in_warmup(st, p):
         lead_flag = F_NONE  # a possible step after all: its distance counts
     n_out = _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
@@ -678,16 +696,15 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
         st[S_N_MOCK_KNOWN] += 1.0
         if mock == 1:
             st[S_N_MOCK] += 1.0
-    if acc_in == acc_in:
-        st[S_ACC_N] += 1.0
-        st[S_ACC_SUM] += acc_in
-        st[S_ACC_SUM2] += acc_in * acc_in
-        acc = acc_in
-    else:
-        acc = p[P_DEFAULT_ACCURACY_M]
+    acc = acc_in if acc_in == acc_in else p[P_DEFAULT_ACCURACY_M]
     if acc > p[P_COARSE_ACCURACY_M]:
         st[S_N_COARSE] += 1.0
         return ST_COARSE, n_out, n_ev
+    if acc_in == acc_in:
+        # the receiver's accuracy (a network fix's comes from another source: not counted)
+        st[S_ACC_N] += 1.0
+        st[S_ACC_SUM] += acc_in
+        st[S_ACC_SUM2] += acc_in * acc_in
 
     mode = st[S_MODE]
     if mode == MODE_EMPTY:
@@ -899,8 +916,10 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
         default_acc = p[P_DEFAULT_ACCURACY_M]
         coarse = p[P_COARSE_ACCURACY_M]
         gap_s_min = p[P_TUNNEL_GAP_S]
+        warmup_ms = p[P_WARMUP_S] * 1000.0
         for k in range(N_STATE):
             row[k] = state[s, k]
+        start_ts = row[S_START_TS]  # set by a trip's first fix (never on the fast path)
         # ---- hot state in locals
         (
             mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
@@ -981,8 +1000,7 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
                     prev_dx = dx
                     prev_dy = dy
                     p_pace = pace
-                    if dt_s > 0.0:
-                        pace = max(d / dt_s, PACE_DECAY * pace)
+                    pace = _paced(pace, d, dt_s, (t - a_pos_ts) / 1000.0, t - start_ts >= warmup_ms)
                     p_valid = 1.0
                     p_ts = a_ts
                     p_lat = a_lat
@@ -1023,6 +1041,7 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
                     dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
                     p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
                 ) = _load_hot(row)
+                start_ts = row[S_START_TS]
             i += 1
         _store_hot(
             row,

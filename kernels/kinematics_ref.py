@@ -95,14 +95,12 @@ class TripRef:
         if mock >= 0:
             c["mock_known"] += 1
             c["mock"] += mock == 1
-        if not math.isnan(acc_in):
-            c["acc_n"] += 1
-            acc = acc_in
-        else:
-            acc = self.params["default_accuracy_m"]
+        acc = self.params["default_accuracy_m"] if math.isnan(acc_in) else acc_in
         if acc > self.params["coarse_accuracy_m"]:
             c["coarse"] += 1
             return K.ST_COARSE
+        if not math.isnan(acc_in):
+            c["acc_n"] += 1
 
         if self.mode == "empty":
             self.start_ts = ts
@@ -274,9 +272,11 @@ class TripRef:
         else:
             self.prev_vec = (0.0, 0.0)
         self.predecessor_pace = self.pace
-        if flag != K.F_BREAK and dt_s > 0.0:
-            self.pace = max(d / dt_s, K.PACE_DECAY * self.pace)
-        self.predecessor = Fix(self.anchor.ts, self.anchor.lat, self.anchor.lon, self.anchor.acc) if flag != K.F_BREAK else None
+        jump = flag in (K.F_BREAK, K.F_TELEPORT)
+        if not jump and dt_s > 0.0 and ts - self.start_ts >= self.params["warmup_s"] * 1000.0:
+            x = (ts - self.anchor_pos_ts) / 1000.0 / K.PACE_TAU_S
+            self.pace = max(d / dt_s, self.pace / (1.0 + x + 0.5 * x * x))
+        self.predecessor = None if jump else Fix(self.anchor.ts, self.anchor.lat, self.anchor.lon, self.anchor.acc)
         self.anchor_step_m = d
         self.anchor = Fix(ts, lat, lon, acc)
         self.anchor_pos_ts = ts
@@ -292,7 +292,7 @@ class TripRef:
         for h, f in enumerate(self.held):
             dt_s = (f.ts - self.anchor.ts) / 1000.0
             flag = lead_flag if h < n_lead else K.F_NONE
-            if flag == K.F_BREAK:
+            if flag in (K.F_BREAK, K.F_TELEPORT):
                 self.counts["jump_m"] += f.dist_m
             self.counts["used"] += 1
             self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, flag)
@@ -365,6 +365,7 @@ class TripRef:
             self.events.append(dict(kind=K.EV_TELEPORT, ts=land.ts, dist_m=jump_m, eff_m=eff_m, dt_s=dt_s,
                                     speed_mps=eff_m / dt_s, max_speed_mps=jump_m / dt_s, n_fixes=len(self.held),
                                     points=[(a.ts, a.lat, a.lon)] + [(f.ts, f.lat, f.lon) for f in chosen]))
+            lead_flag = K.F_TELEPORT
         elif self.soft and not self._in_warmup():
             lead_flag = K.F_NONE  # a possible step after all: the distance counts
         self._release(lead_flag, n_lead)

@@ -477,10 +477,10 @@ class Engine:
         planned = started.planned_distance_m
         if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
             planned = float(self.trips.route[s, C.R_ROUTE_M])
-        displaced = self.trips.kin[s, K.S_JUMP_M] > 0.0 or self.trips.route[s, C.R_DISPLACED] > 0.0
-        if "route_deviation" in meta.alert_scores or displaced or "impossible_speed" in meta.alert_scores:
-            # an excursion already said it, or the trace was displaced (teleport, impossible-speed
-            # run, re-acquisition jump): its distance says nothing about the route driven
+        displaced = bool(meta.displaced_by) or self.trips.route[s, C.R_DISPLACED] > 0.0
+        if "route_deviation" in meta.alert_scores or displaced:
+            # an excursion already said it, or the trace was displaced (a teleport or an
+            # impossible-speed run): its distance says nothing about the route driven
             return planned
         finding = None
         learned = None

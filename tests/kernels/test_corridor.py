@@ -95,7 +95,7 @@ def test_kernel_matches_shapely_twin(seed):
         ts, pts = drive(rng, route, detour=detour)
         flags = np.zeros(len(ts), np.int8)
         if k % 5 == 4:
-            flags[len(ts) // 2] = C.F_BREAK
+            flags[len(ts) // 2] = C.F_TELEPORT
         if k % 7 == 6:
             flags[len(ts) // 3: len(ts) // 3 + 4] = C.F_FAST
         trips.append((route, ts, pts, flags))
@@ -158,7 +158,7 @@ def test_teleport_displacement_is_not_a_detour():
     ts, pts = drive(rng, route, noise_m=5.0)
     pts[15:] = [offset(la, lo, 0, 3000) for la, lo in pts[15:]]
     flags = np.zeros(len(ts), np.int8)
-    flags[15] = C.F_BREAK
+    flags[15] = C.F_TELEPORT
     events, _ = run_both([(route, ts, pts, flags)], rng)
     assert events == []
 

@@ -283,7 +283,7 @@ def test_persistent_jump_is_a_teleport_with_evidence():
     assert e[K.E_DIST_M] == pytest.approx(3000.0 + 150.0, abs=200.0)
     assert e[K.E_POINTS] == track(jumped)[11][0]  # the anchor before the jump
     assert st[K.S_JUMP_M] == pytest.approx(e[K.E_DIST_M])
-    assert [f for *_, f in accepted].count(K.F_BREAK) == 1
+    assert [f for *_, f in accepted].count(K.F_TELEPORT) == 1
 
 
 def test_jump_during_warmup_is_reacquisition():

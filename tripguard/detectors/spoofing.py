@@ -28,6 +28,7 @@ class SpoofingParams:
     collinear_fraction: float
     device_contradiction_fraction: float
     device_constant_cv: float
+    device_constant_position_cv: float
     device_min_samples: int
     alert_score: float
 
@@ -89,7 +90,7 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
         if dev_n >= p.min_samples and contra >= p.device_contradiction_fraction:
             signals["device_speed_contradicts_positions"] = {"fraction": round(contra, 3), "checks": int(dev_n)}
             scores.append(0.85 + 0.1 * contra)
-        elif dev_mean > 2.0 and dev_cv <= p.device_constant_cv and pos_cv > 0.2:
+        elif dev_mean > 2.0 and dev_cv <= p.device_constant_cv and pos_cv > p.device_constant_position_cv:
             signals["device_speed_constant"] = {"device_speed_cv": round(dev_cv, 4),
                                                 "position_speed_cv": round(pos_cv, 3), "checks": int(dev_n)}
             scores.append(0.85)
