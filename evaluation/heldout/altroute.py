@@ -26,6 +26,7 @@ PLAN_PENALTY = 4.0
 # average (stops included): a car does not hold the limit across a whole stretch.
 MAX_FREE_FLOW_SHARE = 0.85
 TRIES = 12
+EVENT_OVERHEAD_S = 25.0  # trip_started comes before the first fix and trip_ended after the last (generate.py)
 
 
 def _candidates(rng: np.random.Generator, roads: Roads, na: int, nb: int):
@@ -70,11 +71,12 @@ def alternative(rng: np.random.Generator, base: Base, roads: Roads) -> Injection
             total_m = outside_m + route.length_m
             if not LONGER[0] <= total_m / plan.distance_m <= LONGER[1]:
                 continue
-            budget = plan.duration_s * rng.uniform(*WITHIN_ETA) - outside_s
+            budget = plan.duration_s * rng.uniform(*WITHIN_ETA) - outside_s - EVENT_OVERHEAD_S
             if budget <= 0 or budget < roads.free_flow_s(route) / MAX_FREE_FLOW_SHARE:
                 continue
             st = replace_stretch(rng, base, roads, a, b, nodes, budget)
-            if st.track.duration_s > plan.duration_s or st.true_distance_m <= plan.distance_m:
+            longer = st.true_distance_m / plan.distance_m
+            if st.track.duration_s + EVENT_OVERHEAD_S > plan.duration_s or not LONGER[0] <= longer <= LONGER[1]:
                 continue
             detail = (f"honest alternative route ({how}): +{st.true_distance_m / plan.distance_m - 1:.0%} distance "
                       f"over the plan, {st.track.duration_s / plan.duration_s:.0%} of the ETA")
