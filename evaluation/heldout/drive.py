@@ -101,7 +101,7 @@ def irregular_profile(rng: np.random.Generator, lengths_m, posted_mps, junction_
     return Profile(np.asarray(t), np.asarray(s))
 
 
-def gps_error_m(rng: np.random.Generator, n: int, sigma_m: float = 4.0, rho: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+def gps_error_m(rng: np.random.Generator, n: int, sigma_m: float = 4.0, rho: float = 0.7):
     """Correlated GPS position error (east, north) for n successive fixes: a real receiver's error
     drifts slowly (AR(1)), it does not jump independently from fix to fix."""
     e = np.zeros((n, 2))

@@ -37,7 +37,8 @@ def _first_s_with_chord(line: Line, s_from: float, lat0: float, lon0: float, cho
     return float(grid[ok[0]]) if len(ok) else None
 
 
-def extension_line(roads: Roads, rng: np.random.Generator, lat: float, lon: float, heading: float, min_m: float) -> Line | None:
+def extension_line(roads: Roads, rng: np.random.Generator, lat: float, lon: float, heading: float,
+                   min_m: float) -> Line | None:
     """A road onward from (lat, lon), at least min_m long, that leaves in the direction `heading` and
     keeps going away (no U-turn back past the start): where a position shifted ahead along the road
     goes once it passes the real dropoff."""
@@ -65,7 +66,8 @@ def _forward(lat: np.ndarray, lon: np.ndarray) -> bool:
     frame = LocalFrame(float(lat[0]), float(lon[0]))
     x, y = frame.to_xy(lat, lon)
     dx, dy = np.diff(x), np.diff(y)
-    cos = (dx[:-1] * dx[1:] + dy[:-1] * dy[1:]) / np.maximum(np.hypot(dx[:-1], dy[:-1]) * np.hypot(dx[1:], dy[1:]), 1e-9)
+    norm = np.hypot(dx, dy)
+    cos = (dx[:-1] * dx[1:] + dy[:-1] * dy[1:]) / np.maximum(norm[:-1] * norm[1:], 1e-9)
     return bool(np.all(cos >= np.cos(np.radians(RUN_MAX_TURN_DEG))))
 
 
@@ -132,7 +134,7 @@ def _run_shift(rng, base: Base, k: int, steps: np.ndarray, line: Line):
 
 
 def impossible_speed(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> Injection | None:
-    """A fast-forward run of m intervals (2..8, uniform) along the road ahead, each step 1150-1500 m
+    """A fast-forward run of m intervals (2..8, cycled by variant) along the road ahead, each step 1150-1500 m
     straight-line (log-uniform) in one 15 s interval, in one direction. Then,
     alternately (variant):
     'resume': the rest of the real trace from the point the run reached (the trip gets shorter);
@@ -140,10 +142,12 @@ def impossible_speed(rng: np.random.Generator, variant: int, base: Base, roads: 
               shows a longer trip; the road beyond the real dropoff comes from the network)."""
     mode = ("resume", "shift")[variant % 2]
     tr = base.track
-    m = int(rng.integers(RUN_STEPS[0], RUN_STEPS[1] + 1))
+    # the run length cycles too: long runs fit fewer trips, and drawing it would favour short ones
+    m = RUN_STEPS[0] + (variant // 2) % (RUN_STEPS[1] - RUN_STEPS[0] + 1)
     chord = loguniform(rng, *RUN_STEP_M)
     gain = m * chord  # at least; the road between the fixes is longer than the straight line
-    cand = [int(k) for k in base.keep if k >= 2 and tr.t_s[k] >= 30.0 and tr.speed_mps[k] > 2.0 and k + m + 2 <= tr.n - 1]
+    cand = [int(k) for k in base.keep
+            if k >= 2 and tr.t_s[k] >= 30.0 and tr.speed_mps[k] > 2.0 and k + m + 2 <= tr.n - 1]
     if mode == "resume":
         cand = [k for k in cand if base.s_fix[-1] - base.s_fix[k] >= gain + 300.0]
     line = None
@@ -204,6 +208,7 @@ def teleport(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -
 DETOUR_OFF_M = (800.0, 3000.0)
 DETOUR_MIN_EXTRA = 0.25
 DETOUR_TRIES = 25
+DETOUR_MAX_FREE_FLOW = 0.75
 
 
 def _distance_to_line_m(lat: float, lon: float, line_lat: np.ndarray, line_lon: np.ndarray) -> float:
@@ -217,11 +222,20 @@ def _distance_to_line_m(lat: float, lon: float, line_lat: np.ndarray, line_lon: 
     return float(np.min(np.hypot(ax + u * dx, ay + u * dy)))
 
 
+def _stratum(rng: np.random.Generator, variant: int, lo: float, hi: float, bins: int = 4) -> float:
+    """Log-uniform within the variant's bin of [lo, hi]: far waypoints fit fewer trips, so a plain
+    draw would under-represent them among the trips made."""
+    edges = np.exp(np.linspace(np.log(lo), np.log(hi), bins + 1))
+    b = variant % bins
+    return loguniform(rng, edges[b], edges[b + 1])
+
+
 def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> Injection | None:
     """The driver leaves the real trace at a fix a (10-40 % into the trip), drives on the network to
-    a waypoint 0.8-3 km (log-uniform) off the planned route, then to a fix b (60-90 %), and carries
-    on with the real trace. The detour adds >= 25 % distance over both the real trip and the plan and
-    is driven at the trip's own average pace, irregularly (speed varying, stops at junctions)."""
+    a waypoint 0.8-3 km off the planned route (log-uniform, stratified by variant), then to a fix b
+    (60-90 %), and carries on with the real trace. The detour adds >= 25 % distance over both the
+    real trip and the plan and is driven at the trip's own average pace (at most 75 % of the detour's
+    free-flow speed), irregularly (speed varying, stops at junctions)."""
     plan = base.plan
     if plan is None:
         return None
@@ -239,7 +253,7 @@ def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: R
         s_mid = rng.uniform(0.3, 0.7) * pl.length_m
         mlat, mlon = (float(v) for v in pl.at(s_mid))
         head = float(pl.heading_deg(s_mid)) + rng.choice([-90.0, 90.0])
-        off = loguniform(rng, *DETOUR_OFF_M)
+        off = _stratum(rng, variant, *DETOUR_OFF_M)
         frame = LocalFrame(mlat, mlon)
         wlat, wlon = frame.offset(mlat, mlon, off * np.sin(np.radians(head)), off * np.cos(np.radians(head)))
         w, _ = roads.net.nearest_node(float(wlat), float(wlon))
@@ -252,15 +266,19 @@ def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: R
         if len({na, nb, w}) < 3:
             continue
         nodes = roads.nodes_via([na, w, nb])
-        # same pace as the trip itself: the drive takes (its length / pace), stops included
-        length_est = roads.route(nodes).length_m
-        st = replace_stretch(rng, base, roads, a, b, nodes, length_est / base.pace_mps)
+        # the trip's own pace, stops included; but city streets limit a fast (motorway) driver: never
+        # quicker than DETOUR_MAX_FREE_FLOW of the detour's free-flow speed, so it stays irregular
+        route = roads.route(nodes)
+        duration = max(route.length_m / base.pace_mps, roads.free_flow_s(route) / DETOUR_MAX_FREE_FLOW)
+        st = replace_stretch(rng, base, roads, a, b, nodes, duration)
         if st.true_distance_m < need or st.track.duration_s <= tr.duration_s:
             continue
-        detail = (f"route_deviation: waypoint {w_off:.0f} m off the plan, +{st.true_distance_m / plan.distance_m - 1:.0%} "
+        extra = st.true_distance_m / plan.distance_m - 1
+        detail = (f"route_deviation: waypoint {w_off:.0f} m off the plan, +{extra:.0%} "
                   f"over the plan, +{st.track.duration_s - tr.duration_s:.0f}s; meter on the longer drive")
         meta = {"waypoint": [w_lat, w_lon], "waypoint_off_plan_m": w_off, "a": a, "b": b,
-                "detour_m": st.drive_length_m, "replaced_m": st.replaced_m}
+                "detour_m": st.drive_length_m, "replaced_m": st.replaced_m,
+                "detour_free_flow_s": roads.free_flow_s(route)}
         return Injection(st.track, st.true_distance_m, st.true_distance_m, detail, meta)
     return None
 
@@ -279,15 +297,17 @@ def spoof(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> I
     The car is not driving it. Tells (see TELLS) are written into the track's app dict; the noise and
     delivery stages honour them."""
     tr = base.track
-    if base.plan is not None:
-        line = roads.route_line(base.plan.route)
+    if base.plan is not None:  # from the booked pickup, along the plan, to the booked dropoff
+        r = base.plan.route
+        line = Line(np.r_[tr.lat[0], r.lat, tr.lat[-1]], np.r_[tr.lon[0], r.lon, tr.lon[-1]])
         path = "planned route"
     else:
         line = base.line
         path = "trace's own path"
     if line.length_m < 300.0:
         return None
-    tells = [TELLS[variant % len(TELLS)]] + [t for t in TELLS if t != TELLS[variant % len(TELLS)] and rng.random() < EXTRA_TELL_P]
+    main = TELLS[variant % len(TELLS)]
+    tells = [main] + [t for t in TELLS if t != main and rng.random() < EXTRA_TELL_P]
     v = rng.uniform(*APP_SPEED_MPS)
     regular = "regular_timing" in tells
     interval = float(rng.choice([15.0, 10.0, 5.0])) if regular else SAMPLING_S

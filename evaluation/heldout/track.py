@@ -82,8 +82,9 @@ def from_real(trip: RealTrip) -> tuple[Track, np.ndarray]:
 def synthetic_track(t_s, lat, lon, speed_mps, bearing) -> Track:
     n = len(t_s)
     bearing = np.where(np.asarray(speed_mps) < STATIONARY_MPS, np.nan, bearing)
-    return Track(np.asarray(t_s, dtype=np.float64), np.asarray(lat), np.asarray(lon), np.asarray(speed_mps, dtype=np.float64),
-                 np.asarray(bearing, dtype=np.float64), np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
+    return Track(np.asarray(t_s, dtype=np.float64), np.asarray(lat), np.asarray(lon),
+                 np.asarray(speed_mps, dtype=np.float64), np.asarray(bearing, dtype=np.float64),
+                 np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
 
 
 def offset_latlon(lat, lon, east_m, north_m):
