@@ -74,10 +74,11 @@ def _quotas(rng: np.random.Generator, n_fraud: int) -> dict[str, int]:
     return q
 
 
-def _inject(seed: int, kind: str, variant: int, base: Base, replica: int, roads: Roads) -> Injection | None:
-    rng = _rng(seed, _INJECT, base.real.trip_id, replica, KINDS.index(kind))
+def _inject(seed: int, kind: str, variant: int, base: Base, replica: int, roads: Roads,
+            relaxed: bool = False) -> Injection | None:
+    rng = _rng(seed, _INJECT, base.real.trip_id, replica, KINDS.index(kind) + 10 * int(relaxed))
     if kind in GPS_KINDS:
-        return GPS_KINDS[kind](rng, variant, base, roads)
+        return GPS_KINDS[kind](rng, variant, base, roads, relaxed)
     return honest(base)  # fare_inflation / distance_mismatch only touch the claim
 
 
@@ -108,6 +109,18 @@ def assign(seed: int, bases: list[Base], replicas: int, fraud_rate: float, roads
                 break
             if made[kind] >= quotas[kind] or cursor[kind] >= len(order):
                 active.remove(kind)
+    # a kind that ran out of trips fitting its variants: fill its quota with choices that fit
+    for kind in KINDS:
+        for base, r in order:
+            if made[kind] >= quotas[kind]:
+                break
+            key = (base.real.trip_id, r)
+            if key in taken:
+                continue
+            inj = _inject(seed, kind, made[kind], base, r, roads, relaxed=True)
+            if inj is not None:
+                taken[key] = Trip(_trip_id(seed, base.real.trip_id, r), base, r, kind, inj)
+                made[kind] += 1
     # honest variety: a share of the honest trips with a plan take a longer, faster road; tried in a
     # seeded order until the share is reached (not every trip has such a road)
     alt: dict[tuple[str, int], Injection] = {}

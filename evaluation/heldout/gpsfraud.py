@@ -2,7 +2,8 @@
 gps_spoofing. Each takes a Base (a real trip) and returns an Injection, or None when the trip
 cannot carry that kind (too short, no planned route, no road to race along); the caller then
 tries another trip. `variant` is how many trips of the kind were made before: it alternates the
-discrete choices so they come in equal numbers; continuous magnitudes are drawn from rng.
+discrete choices so they come in equal numbers; continuous magnitudes are drawn from rng. `relaxed`
+(used only when no trip is left that fits the variant) lets the choice fall back to one that fits.
 """
 
 from __future__ import annotations
@@ -133,17 +134,30 @@ def _run_shift(rng, base: Base, k: int, steps: np.ndarray, line: Line):
     return out, float(g), base.true_distance_m, base.true_distance_m + float(g)
 
 
-def impossible_speed(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> Injection | None:
-    """A fast-forward run of m intervals (2..8, cycled by variant) along the road ahead, each step 1150-1500 m
-    straight-line (log-uniform) in one 15 s interval, in one direction. Then,
-    alternately (variant):
+def impossible_speed(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
+                     relaxed: bool = False) -> Injection | None:
+    """A fast-forward run of m intervals (2..8, cycled by variant) along the road ahead, each step
+    1150-1500 m straight-line (log-uniform) in one 15 s interval, in one direction. Then, alternately
+    (variant):
     'resume': the rest of the real trace from the point the run reached (the trip gets shorter);
     'shift' : the real trace carried on, shifted ahead along the road by the run's gain (the GPS
               shows a longer trip; the road beyond the real dropoff comes from the network)."""
     mode = ("resume", "shift")[variant % 2]
-    tr = base.track
     # the run length cycles too: long runs fit fewer trips, and drawing it would favour short ones
     m = RUN_STEPS[0] + (variant // 2) % (RUN_STEPS[1] - RUN_STEPS[0] + 1)
+    tries = [(mode, m)]
+    if relaxed:
+        other = "shift" if mode == "resume" else "resume"
+        tries = [(md, k) for md in (mode, other) for k in range(m, RUN_STEPS[0] - 1, -1)]
+    for md, k in tries:
+        made = _impossible_speed(rng, md, k, base, roads)
+        if made is not None:
+            return made
+    return None
+
+
+def _impossible_speed(rng: np.random.Generator, mode: str, m: int, base: Base, roads: Roads) -> Injection | None:
+    tr = base.track
     chord = loguniform(rng, *RUN_STEP_M)
     gain = m * chord  # at least; the road between the fixes is longer than the straight line
     cand = [int(k) for k in base.keep
@@ -153,7 +167,8 @@ def impossible_speed(rng: np.random.Generator, variant: int, base: Base, roads: 
     line = None
     if mode == "shift" and cand:
         last = int(base.keep[-1])
-        head = float(np.nan_to_num(tr.bearing_deg[last], nan=float(base.line.heading_deg(base.line.length_m - 1.0))))
+        last_heading = float(base.line.heading_deg(base.line.length_m - 1.0))
+        head = float(np.nan_to_num(tr.bearing_deg[last], nan=last_heading))
         ext = extension_line(roads, rng, tr.lat[last], tr.lon[last], head, gain * 1.6 + 500.0)
         line = Line.join(base.line, ext) if ext is not None else None
         if line is None:
@@ -179,7 +194,8 @@ TELEPORT_MIN_BEFORE_S = 90.0
 TELEPORT_MIN_AFTER_S = 60.0
 
 
-def teleport(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> Injection | None:
+def teleport(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
+             relaxed: bool = False) -> Injection | None:
     """At one fix (>= 90 s into the trip, >= 60 s before its end) the position jumps 0.8-8 km
     (log-uniform) in a uniformly random direction, and every later fix carries the same offset."""
     tr = base.track
@@ -230,7 +246,8 @@ def _stratum(rng: np.random.Generator, variant: int, lo: float, hi: float, bins:
     return loguniform(rng, edges[b], edges[b + 1])
 
 
-def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> Injection | None:
+def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
+                    relaxed: bool = False) -> Injection | None:
     """The driver leaves the real trace at a fix a (10-40 % into the trip), drives on the network to
     a waypoint 0.8-3 km off the planned route (log-uniform, stratified by variant), then to a fix b
     (60-90 %), and carries on with the real trace. The detour adds >= 25 % distance over both the
@@ -253,7 +270,7 @@ def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: R
         s_mid = rng.uniform(0.3, 0.7) * pl.length_m
         mlat, mlon = (float(v) for v in pl.at(s_mid))
         head = float(pl.heading_deg(s_mid)) + rng.choice([-90.0, 90.0])
-        off = _stratum(rng, variant, *DETOUR_OFF_M)
+        off = loguniform(rng, *DETOUR_OFF_M) if relaxed else _stratum(rng, variant, *DETOUR_OFF_M)
         frame = LocalFrame(mlat, mlon)
         wlat, wlon = frame.offset(mlat, mlon, off * np.sin(np.radians(head)), off * np.cos(np.radians(head)))
         w, _ = roads.net.nearest_node(float(wlat), float(wlon))
@@ -291,7 +308,8 @@ EXTRA_TELL_P = 0.3
 APP_SPEED_MPS = (6.0, 14.0)  # the app's chosen pace: 22-50 km/h
 
 
-def spoof(rng: np.random.Generator, variant: int, base: Base, roads: Roads) -> Injection | None:
+def spoof(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
+          relaxed: bool = False) -> Injection | None:
     """A fake ride made by an app: positions interpolated along the planned route (or the trace's own
     path without a plan) from pickup to dropoff, at the app's speed profile and on the app's clock.
     The car is not driving it. Tells (see TELLS) are written into the track's app dict; the noise and

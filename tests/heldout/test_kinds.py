@@ -36,7 +36,8 @@ def test_impossible_speed_races_ahead_in_the_written_pings(result, emitted):
         # the run's fixes were all written, in one direction along the road
         run = [f for f in t.fixes if k <= f["_i"] <= k + m and f["_role"] == "fix"]
         assert len({f["_i"] for f in run}) == m + 1
-    assert abs(modes["resume"] - modes["shift"]) <= 1
+    assert min(modes["resume"], modes["shift"]) >= 0.35 * sum(modes.values())  # alternated (a short
+    # set may fall back to the other mode when no trip fits)
 
 
 def test_honest_trips_rarely_look_like_a_fast_forward(result, emitted):
