@@ -1,0 +1,1 @@
+"""Evaluation tooling that lives outside the tripguard package (not installed with it)."""
