@@ -162,10 +162,8 @@ def topics_create(
                                              "TRIPGUARD_PARTITIONS, default 4)."),
 ) -> None:
     """Create the pings, trips, alerts, verdicts, dlq and decisions topics that do not exist yet."""
-    import asyncio
-
     from tripguard.settings import load_settings
-    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
 
     settings = load_settings(bootstrap=bootstrap, partitions=partitions)
@@ -175,7 +173,7 @@ def topics_create(
         created = await create_topics(target, settings)
         return created, await check_copartitioned(target, settings)
 
-    created, n = asyncio.run(go())
+    created, n = run_client(go(), target)
     existing = [t for t in topic_names(settings) if t not in created]
     typer.echo(f"created: {', '.join(created) or 'none'}; already there: {', '.join(existing) or 'none'}; "
                f"pings and trips have {n} partitions each")
@@ -190,14 +188,13 @@ def produce(
                                          "possible)."),
 ) -> None:
     """Send replay's inputs to the pings and trips topics, merged on ts as replay reads them, keyed by trip_id."""
-    import asyncio
-
     from tripguard.settings import load_settings
     from tripguard.stream.produce import produce as run_produce
-    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.service import require_bootstrap, run_client
 
     settings = load_settings(bootstrap=bootstrap)
-    summary = asyncio.run(run_produce(require_bootstrap(settings), settings, pings, trips, rate))
+    target = require_bootstrap(settings)
+    summary = run_client(run_produce(target, settings, pings, trips, rate), target)
     typer.echo(summary.line())
 
 
@@ -212,10 +209,8 @@ def tail(
                                   "offset (always on for the DLQ)."),
 ) -> None:
     """Print a topic's messages from the beginning as JSON lines (the DLQ with its headers)."""
-    import asyncio
-
     from tripguard.settings import load_settings
-    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.tail import tail as run_tail
 
     settings = load_settings(bootstrap=bootstrap)
@@ -225,8 +220,9 @@ def tail(
         out.write(line)
         out.flush()
 
-    asyncio.run(run_tail(require_bootstrap(settings), topic, write, count=count, timeout_s=timeout,
-                         wrap=envelope or topic == settings.dlq_topic))
+    target = require_bootstrap(settings)
+    run_client(run_tail(target, topic, write, count=count, timeout_s=timeout,
+                        wrap=envelope or topic == settings.dlq_topic), target)
 
 
 @app.command()
@@ -402,10 +398,17 @@ def bench(
 
 
 def main() -> None:
+    """The one place where errors become one line on stderr and exit status 2: TripguardError
+    (raised on purpose, with the reason) and an OSError naming a path the user gave."""
     try:
         app()
     except TripguardError as exc:
         typer.echo(f"tripguard: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:  # not about a path: a bug, keep the traceback
+            raise
+        typer.echo(f"tripguard: {exc.filename}: {exc.strerror}", err=True)
         sys.exit(2)
 
 

@@ -1,5 +1,6 @@
 """Process-level plumbing shared by `run`, `produce`, `tail` and `demo`: logging, the broker to talk
-to (the given one, or an embedded Tansu), and running a coroutine to completion."""
+to (the given one, or an embedded Tansu), Kafka clients that are closed also when they fail to
+start, and running a one-shot command to completion."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Coroutine, TypeVar
 
-from tripguard.errors import ConfigError
+from tripguard.errors import BrokerError, ConfigError
 from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.stream")
+
+T = TypeVar("T")
+C = TypeVar("C")
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -42,6 +46,34 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, bool]]:
         yield broker.bootstrap, True
     finally:
         await asyncio.to_thread(broker.stop)
+
+
+@asynccontextmanager
+async def started(client: C) -> AsyncIterator[C]:
+    """An aiokafka consumer, producer or admin client, started and closed on the way out -- also
+    when start() fails, which leaves it open otherwise ("Unclosed AIOKafkaConsumer" at exit)."""
+    try:
+        await client.start()
+        yield client
+    finally:
+        await (client.close() if hasattr(client, "close") else client.stop())  # admin: close; others: stop
+
+
+def run_client(main: Coroutine[Any, Any, T], bootstrap: str) -> T:
+    """Run a one-shot command against a broker (`topics create`, `produce`, `tail`). A Kafka error
+    becomes a BrokerError, which the CLI prints as one line, not a traceback."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    # aiokafka logs each failed connection attempt itself ("Unable connect to ..."); here the
+    # failure that matters surfaces as the exception, said once below
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(main)
+    except KafkaConnectionError:
+        raise BrokerError(f"cannot connect to Kafka at {bootstrap} (is a broker running there? --bootstrap "
+                          "HOST:PORT or TRIPGUARD_BOOTSTRAP names it)") from None
+    except KafkaError as exc:
+        raise BrokerError(f"Kafka at {bootstrap}: {exc}") from None
 
 
 def require_bootstrap(settings: Settings) -> str:
