@@ -10,11 +10,23 @@ import typer
 
 from tripguard.errors import TripguardError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Real-time GPS trip-fraud analyzer.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Real-time GPS trip-fraud analyzer.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tripguard import __version__
+
+        typer.echo(f"tripguard {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Real-time GPS trip-fraud analyzer: replay, simulate, evaluate, run, serve."""
 
 
@@ -29,7 +41,7 @@ def schemas(
     write: bool = typer.Option(False, "--write", help="Write data/schemas/*.json instead of checking them."),
     directory: Optional[Path] = typer.Option(None, "--dir", help="Schema directory (default: the shipped one)."),
 ) -> None:
-    """Generate the JSON Schema files of event contract v1 from the models."""
+    """Check the JSON Schema files of event contract v1 against the models (--write: write them)."""
     from tripguard.config import shipped_path
     from tripguard.schemas import render_schemas, write_schemas
 
@@ -398,10 +410,21 @@ def bench(
 
 
 def main() -> None:
-    """The one place where errors become one line on stderr and exit status 2: TripguardError
-    (raised on purpose, with the reason) and an OSError naming a path the user gave."""
+    """The one place where errors become one line on stderr and exit status 2: a command-line
+    mistake (click's usage errors), a TripguardError (raised on purpose, with the reason) and an
+    OSError naming a path the user gave."""
     try:
-        app()
+        code = app(standalone_mode=False)  # click's own handling prints a usage block, not one line
+    except typer.TyperException as exc:  # click's errors (typer vendors click; this is their public base)
+        message = exc.format_message()
+        if "\n" in message:  # no arguments at all: the message is the help text
+            typer.echo(message, err=True)
+        else:
+            ctx = getattr(exc, "ctx", None)
+            typer.echo(f"tripguard: {message}" + (f" (see `{ctx.command_path} --help`)" if ctx else ""), err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
     except TripguardError as exc:
         typer.echo(f"tripguard: {exc}", err=True)
         sys.exit(2)
@@ -410,6 +433,7 @@ def main() -> None:
             raise
         typer.echo(f"tripguard: {exc.filename}: {exc.strerror}", err=True)
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
