@@ -55,6 +55,15 @@ def test_broker_commands_against_an_unreachable_broker(command):
     assert_one_line_error(r, UNREACHABLE)  # also: no "Unclosed AIOKafkaConsumer" at exit
 
 
+def test_serve_on_a_taken_port_is_one_line_and_no_banner(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        r = tripguard_cli("serve", "--db", str(tmp_path / "review.db"), "--port", port)
+    assert_one_line_error(r, f"127.0.0.1:{port}")  # stdout empty: no "review service on ..." first
+
+
 def test_a_path_that_cannot_be_read_is_one_line(tmp_path):
     r = tripguard_cli("evaluate", "--labels", str(tmp_path), "--alerts", str(tmp_path))
     assert_one_line_error(r, str(tmp_path))

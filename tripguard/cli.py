@@ -128,6 +128,9 @@ def run(
     create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
                                                  help="Create missing topics, also after a broker restart."),
     state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Partition snapshots (shared by the group)."),
+    metrics_host: Optional[str] = typer.Option(None, "--metrics-host", help="Address of /metrics and /healthz "
+                                               "(env TRIPGUARD_METRICS_HOST, default 127.0.0.1; 0.0.0.0: every "
+                                               "interface)."),
     metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="/metrics and /healthz; 0 = any free port."),
     batch_max_records: Optional[int] = typer.Option(None, "--batch-max-records", help="Records per fetch."),
     batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
@@ -154,7 +157,8 @@ def run(
 
     settings = load_settings(
         bootstrap=bootstrap, group=group, partitions=partitions, create_topics=create_topics, state_dir=state_dir,
-        metrics_port=metrics_port, batch_max_records=batch_max_records, batch_max_ms=batch_max_ms,
+        metrics_host=metrics_host, metrics_port=metrics_port, batch_max_records=batch_max_records,
+        batch_max_ms=batch_max_ms,
         pause_close_s=pause_close_s, checkpoint_interval_s=checkpoint_interval_s,
         idempotent_producer=idempotent_producer, tariffs=tariffs, cities=cities, corridors=corridors,
         end_grace_s=end_grace_s,

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     batch_max_ms: int = Field(200, ge=1)
     pause_close_s: float = Field(10.0, ge=0.0, description="Wall-clock pause after which ended trips close early.")
     state_dir: Path = Path(".tripguard/state")
+    metrics_host: str = Field("127.0.0.1", description="Address of the worker's /metrics and /healthz; 0.0.0.0 "
+                              "for a scraper on another host (docker-compose sets it).")
     metrics_port: int = Field(9464, ge=0, le=65535)
     checkpoint_interval_s: float = Field(5.0, gt=0.0, description="Wall-clock time between worker checkpoints.")
     create_topics: bool = Field(False, description="The worker creates missing topics (at start and after a broker "

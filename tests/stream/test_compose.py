@@ -86,6 +86,7 @@ def test_two_worker_replicas_after_the_topics_exist(compose):
     state_dir = env["TRIPGUARD_STATE_DIR"]
     assert any(v.split(":")[1] == state_dir for v in worker["volumes"])  # one volume for the whole group
     assert "ports" not in worker  # two replicas cannot publish the same host port
+    assert env["TRIPGUARD_METRICS_HOST"] == "0.0.0.0"  # a scraper on the network reaches /metrics
     assert worker["stop_signal"] == "SIGTERM"
 
 

@@ -100,7 +100,7 @@ class Worker:
         self._new_engine()  # bad tariffs or city tables fail here, before joining the group
         self.store = PartitionStore(settings.state_dir, settings.group)
         self.metrics = WorkerMetrics()
-        self.http = HttpEndpoint(self.metrics, self.health, port=settings.metrics_port)
+        self.http = HttpEndpoint(self.metrics, self.health, host=settings.metrics_host, port=settings.metrics_port)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.parts: dict[int, PartitionState] = {}
         self.parked: dict[int, PartitionState] = {}  # revoked without a checkpoint (broker away)
@@ -123,7 +123,7 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop_requested, sig)
         port = await self.http.start()
-        log.info("metrics on http://0.0.0.0:%d/metrics, health on /healthz", port)
+        log.info("metrics on http://%s:%d/metrics, health on /healthz", self.http.host, port)
         try:
             partitions = await self._prepare_topics()
             if partitions is None:
