@@ -18,7 +18,7 @@ RUN pip install . \
 USER tripguard
 # Compile the Numba kernels into the image's cache, so a worker joins its group without a
 # cold compile (it logs the time it took: well under a second from this cache).
-RUN python -c "from tripguard.replay import make_engine; from tripguard.stream.warmup import warm_up; warm_up(make_engine())"
+RUN python -m tripguard.stream.warmup
 
 EXPOSE 9464 8000
 ENTRYPOINT ["tripguard"]

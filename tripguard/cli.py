@@ -28,6 +28,9 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """Real-time GPS trip-fraud analyzer: replay, simulate, evaluate, run, serve."""
+    from tripguard.settings import apply_numba_cache
+
+    apply_numba_cache()
 
 
 def fail(message: str, code: int = 2) -> None:

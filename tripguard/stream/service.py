@@ -37,14 +37,16 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, bool]]:
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=settings.state_dir / "tansu.log")
-    await asyncio.to_thread(broker.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(broker.start))
     try:
+        await asyncio.shield(starting)  # a Ctrl-C now must not leave the process starting behind
         log.info("no --bootstrap and no TRIPGUARD_BOOTSTRAP: started the embedded Kafka-protocol broker (Tansu, "
                  "data in memory only) on %s", broker.bootstrap)
         created = await create_topics(broker.bootstrap, settings)
         log.info("created topics %s with %d partitions", ", ".join(created), settings.partitions)
         yield broker.bootstrap, True
     finally:
+        await asyncio.gather(starting, return_exceptions=True)  # a start cut short still ends (in ~0.1 s)
         await asyncio.to_thread(broker.stop)
 
 
@@ -74,6 +76,20 @@ def run_client(main: Coroutine[Any, Any, T], bootstrap: str) -> T:
                           "HOST:PORT or TRIPGUARD_BOOTSTRAP names it)") from None
     except KafkaError as exc:
         raise BrokerError(f"Kafka at {bootstrap}: {exc}") from None
+
+
+async def run_child(*args: str) -> tuple[int, bytes]:
+    """`python ARGS` as a child process, awaited without blocking the event loop; (exit code,
+    stderr). Killed at once when the awaiting task is cancelled (Ctrl-C), so none is left behind."""
+    child = await asyncio.create_subprocess_exec(sys.executable, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await child.communicate()
+        return child.returncode, err
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
 
 
 def require_bootstrap(settings: Settings) -> str:

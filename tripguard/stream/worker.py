@@ -40,7 +40,7 @@ from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
 from tripguard.stream.publisher import Publisher
 from tripguard.stream.store import PartitionStore
-from tripguard.stream.warmup import warm_up
+from tripguard.stream.warmup import warm_up_off_loop
 from tripguard.stream.topics import MissingTopics, check_copartitioned, create_topics
 
 log = logging.getLogger("tripguard.stream")
@@ -131,8 +131,10 @@ class Worker:
             log.info("%s and %s have %d partitions each (co-partitioned by trip_id); group %s, worker %s",
                      self.topic[PINGS], self.topic[TRIPS], partitions, self.settings.group, self.worker_id)
             try:
-                log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s",
-                         warm_up(self._new_engine()))
+                seconds = await warm_up_off_loop(self._new_engine(), self.stopping)
+                if seconds is None:
+                    return 0  # stopped during the compile
+                log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s", seconds)
             except Exception:  # the batches will show whether it is real; they are handled one by one
                 log.exception("engine warm-up failed")
             await self._start_clients()
