@@ -44,7 +44,7 @@ from tripguard.kernels.h3index import (
 JIT = not numba.config.DISABLE_JIT
 N_GLOBAL = 1_000_000 if JIT else 20_000
 N_ALL_RES = 200_000 if JIT else 3_000
-PORTO_TRIPS = Path("/work/shared/data/porto/trips-dev.csv")
+PORTO_TRIPS = Path(__file__).resolve().parents[1] / "data" / "porto-trips-200.csv"  # shipped: 200 real trips
 ALL_RES = range(16)
 
 
@@ -384,8 +384,6 @@ def test_trajectory_along_cell_edges():
 
 
 def porto_trajectories(resample_s: float | None) -> tuple[np.ndarray, np.ndarray]:
-    if not PORTO_TRIPS.exists():
-        pytest.skip(f"real trajectories not found at {PORTO_TRIPS}")
     lats, lngs = [], []
     with PORTO_TRIPS.open(newline="") as fh:
         for row in csv.DictReader(fh):
