@@ -1,15 +1,19 @@
-# tripguard — the two commands: `make demo` and `make test`. Both create .venv when missing.
+# tripguard — the two commands: `make demo` and `make test`. Both create .venv when missing and
+# install exactly the versions in uv.lock (`make lock` updates it; README: Dependencies).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+UV_VERSION := 0.13.8
+# uv installs into this .venv (--inexact leaves pip and uv themselves in it), never downloads a Python
+UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv sync -q --locked --inexact
 
-.PHONY: install demo test test-fast bench schemas clean
+.PHONY: install demo test test-fast bench schemas lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+	$(UV_SYNC) --extra dev
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -28,11 +32,15 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m 'not slow and not bench and not kafka and not browser'
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(UV_SYNC) --extra dev --extra bench
 	$(BIN)/tripguard bench
 
 schemas: $(STAMP)
 	$(BIN)/tripguard schemas --write
+
+# Re-resolve uv.lock after a change to pyproject's dependencies (--upgrade: newest versions allowed)
+lock: $(STAMP)
+	$(BIN)/uv lock $(UV_LOCK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
