@@ -10,9 +10,11 @@ UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv sy
 
 .PHONY: install demo test test-fast bench schemas lock clean
 
-$(STAMP): pyproject.toml uv.lock
+$(BIN)/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(BIN)/uv
 	$(UV_SYNC) --extra dev
 	@touch $(STAMP)
 
@@ -39,7 +41,7 @@ schemas: $(STAMP)
 	$(BIN)/tripguard schemas --write
 
 # Re-resolve uv.lock after a change to pyproject's dependencies (--upgrade: newest versions allowed)
-lock: $(STAMP)
+lock: | $(BIN)/uv
 	$(BIN)/uv lock $(UV_LOCK_ARGS)
 
 clean:

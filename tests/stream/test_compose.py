@@ -100,6 +100,22 @@ def test_review_service(compose):
     assert review["depends_on"]["topics"]["condition"] == "service_completed_successfully"
 
 
+def test_readme_docker_commands_use_real_services_and_options(compose):
+    # the README's Docker section: `docker compose exec|run ... SERVICE [tripguard] ARGS`
+    lines = [line.split("#")[0].split() for line in (REPO / "README.md").read_text().splitlines()
+             if line.startswith("docker compose ")]
+    assert any(line[2] == "up" for line in lines)
+    commands = [line for line in lines if line[2] in ("exec", "run")]
+    assert any(c[3:7] == ["review", "tripguard", "token", "create"] for c in commands)  # a reviewer's token
+    for line in commands:
+        words = line[3:]
+        while words[0].startswith("-"):  # docker's own options; -v takes a value
+            words = words[2:] if words[0] == "-v" else words[1:]
+        service, args = words[0], words[1:]
+        assert service in compose["services"], line
+        _cli_command(args[1:] if args[0] == "tripguard" else args)
+
+
 def test_named_volumes_are_declared(compose):
     used = {v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])}
     assert used <= set(compose["volumes"])
