@@ -99,7 +99,7 @@ def test_global_random_points_match_h3(global_points, global_reference, res):
     assert_same_cells(ours, global_reference[res], lat, lng, res, "random global points")
 
 
-@numba.njit
+@numba.njit(cache=True)  # as every kernel: a second run loads it
 def exact_port_cells(lat_deg, lng_deg, res):
     """The plain port (no certified shortcut at all), for every point."""
     out = np.empty(lat_deg.shape[0], dtype=np.uint64)
