@@ -4,8 +4,8 @@
     python benchmarks/bench_h3.py --quick    # smaller data, for a smoke run
 
 Data
-- Real Porto taxi trips (/work/shared/data/porto/trips-dev.csv, one fix per 15 s), as recorded
-  (15 s) and linearly resampled to 4 s and 1 s ping intervals (1 s also with 5 m Gaussian GPS
+- Real Porto taxi trips (common.PORTO_TRIPS: the 200 shipped, or TRIPGUARD_BENCH_PORTO; one fix
+  per 15 s), as recorded (15 s) and linearly resampled to 4 s and 1 s ping intervals (1 s also with 5 m Gaussian GPS
   noise, since interpolated pings are smoother than real fixes); each set is concatenated with
   itself, every copy shifted by a few hundredths of a degree, until it holds >= 1,000,000 points.
 - 1,000,000 random points uniform on the sphere (no trajectory structure).
@@ -46,13 +46,15 @@ from h3.api import basic_int as h3_int  # noqa: E402
 
 from tripguard.kernels.h3index import latlng_to_cell, latlng_to_cell_trajectory  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PORTO_TRIPS  # noqa: E402
+
 try:
     import h3ronpy
     from h3ronpy.vector import coordinates_to_cells
 except ImportError:  # pragma: no cover - the bench extra is not installed
     h3ronpy = None
 
-PORTO = Path("/work/shared/data/porto/trips-dev.csv")
 RESULTS = Path(__file__).resolve().parent / "results" / "h3.json"
 
 
@@ -61,7 +63,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "h3.json"
 
 def porto_trips() -> list[np.ndarray]:
     trips = []
-    with PORTO.open(newline="") as fh:
+    with PORTO_TRIPS.open(newline="") as fh:
         for row in csv.DictReader(fh):
             fixes = np.array(json.loads(row["POLYLINE"]), dtype=np.float64).reshape(-1, 2)
             if len(fixes) >= 2:

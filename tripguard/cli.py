@@ -10,12 +10,27 @@ import typer
 
 from tripguard.errors import TripguardError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Real-time GPS trip-fraud analyzer.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Real-time GPS trip-fraud analyzer.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tripguard import __version__
+
+        typer.echo(f"tripguard {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Real-time GPS trip-fraud analyzer: replay, simulate, evaluate, run, serve."""
+    from tripguard.settings import apply_numba_cache
+
+    apply_numba_cache()
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -29,7 +44,7 @@ def schemas(
     write: bool = typer.Option(False, "--write", help="Write data/schemas/*.json instead of checking them."),
     directory: Optional[Path] = typer.Option(None, "--dir", help="Schema directory (default: the shipped one)."),
 ) -> None:
-    """Generate the JSON Schema files of event contract v1 from the models."""
+    """Check the JSON Schema files of event contract v1 against the models (--write: write them)."""
     from tripguard.config import shipped_path
     from tripguard.schemas import render_schemas, write_schemas
 
@@ -119,6 +134,9 @@ def run(
     create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
                                                  help="Create missing topics, also after a broker restart."),
     state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Partition snapshots (shared by the group)."),
+    metrics_host: Optional[str] = typer.Option(None, "--metrics-host", help="Address of /metrics and /healthz "
+                                               "(env TRIPGUARD_METRICS_HOST, default 127.0.0.1; 0.0.0.0: every "
+                                               "interface)."),
     metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="/metrics and /healthz; 0 = any free port."),
     batch_max_records: Optional[int] = typer.Option(None, "--batch-max-records", help="Records per fetch."),
     batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
@@ -145,7 +163,8 @@ def run(
 
     settings = load_settings(
         bootstrap=bootstrap, group=group, partitions=partitions, create_topics=create_topics, state_dir=state_dir,
-        metrics_port=metrics_port, batch_max_records=batch_max_records, batch_max_ms=batch_max_ms,
+        metrics_host=metrics_host, metrics_port=metrics_port, batch_max_records=batch_max_records,
+        batch_max_ms=batch_max_ms,
         pause_close_s=pause_close_s, checkpoint_interval_s=checkpoint_interval_s,
         idempotent_producer=idempotent_producer, tariffs=tariffs, cities=cities, corridors=corridors,
         end_grace_s=end_grace_s,
@@ -165,10 +184,8 @@ def topics_create(
                                              "TRIPGUARD_PARTITIONS, default 4)."),
 ) -> None:
     """Create the pings, trips, alerts, verdicts, dlq and decisions topics that do not exist yet."""
-    import asyncio
-
     from tripguard.settings import load_settings
-    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
 
     settings = load_settings(bootstrap=bootstrap, partitions=partitions)
@@ -178,7 +195,7 @@ def topics_create(
         created = await create_topics(target, settings)
         return created, await check_copartitioned(target, settings)
 
-    created, n = asyncio.run(go())
+    created, n = run_client(go(), target)
     existing = [t for t in topic_names(settings) if t not in created]
     typer.echo(f"created: {', '.join(created) or 'none'}; already there: {', '.join(existing) or 'none'}; "
                f"pings and trips have {n} partitions each")
@@ -193,14 +210,13 @@ def produce(
                                          "possible)."),
 ) -> None:
     """Send replay's inputs to the pings and trips topics, merged on ts as replay reads them, keyed by trip_id."""
-    import asyncio
-
     from tripguard.settings import load_settings
     from tripguard.stream.produce import produce as run_produce
-    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.service import require_bootstrap, run_client
 
     settings = load_settings(bootstrap=bootstrap)
-    summary = asyncio.run(run_produce(require_bootstrap(settings), settings, pings, trips, rate))
+    target = require_bootstrap(settings)
+    summary = run_client(run_produce(target, settings, pings, trips, rate), target)
     typer.echo(summary.line())
 
 
@@ -215,10 +231,8 @@ def tail(
                                   "offset (always on for the DLQ)."),
 ) -> None:
     """Print a topic's messages from the beginning as JSON lines (the DLQ with its headers)."""
-    import asyncio
-
     from tripguard.settings import load_settings
-    from tripguard.stream.service import require_bootstrap
+    from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.tail import tail as run_tail
 
     settings = load_settings(bootstrap=bootstrap)
@@ -228,8 +242,9 @@ def tail(
         out.write(line)
         out.flush()
 
-    asyncio.run(run_tail(require_bootstrap(settings), topic, write, count=count, timeout_s=timeout,
-                         wrap=envelope or topic == settings.dlq_topic))
+    target = require_bootstrap(settings)
+    run_client(run_tail(target, topic, write, count=count, timeout_s=timeout,
+                        wrap=envelope or topic == settings.dlq_topic), target)
 
 
 @app.command()
@@ -408,11 +423,30 @@ def bench(
 
 
 def main() -> None:
+    """The one place where errors become one line on stderr and exit status 2: a command-line
+    mistake (click's usage errors), a TripguardError (raised on purpose, with the reason) and an
+    OSError naming a path the user gave."""
     try:
-        app()
+        code = app(standalone_mode=False)  # click's own handling prints a usage block, not one line
+    except typer.TyperException as exc:  # click's errors (typer vendors click; this is their public base)
+        message = exc.format_message()
+        if "\n" in message:  # no arguments at all: the message is the help text
+            typer.echo(message, err=True)
+        else:
+            ctx = getattr(exc, "ctx", None)
+            typer.echo(f"tripguard: {message}" + (f" (see `{ctx.command_path} --help`)" if ctx else ""), err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
     except TripguardError as exc:
         typer.echo(f"tripguard: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:  # not about a path: a bug, keep the traceback
+            raise
+        typer.echo(f"tripguard: {exc.filename}: {exc.strerror}", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -25,5 +25,9 @@ class InputError(TripguardError):
     """An input file cannot be read (missing, unreadable, unknown format, bad columns)."""
 
 
+class BrokerError(TripguardError):
+    """A one-shot command (`topics create`, `produce`, `tail`) could not talk to the Kafka broker."""
+
+
 class CurrencyMismatch(TripguardError):
     """A claimed fare's currency differs from the city's tariff currency."""

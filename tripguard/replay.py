@@ -19,7 +19,7 @@ from tripguard.batch import BatchBuilder
 from tripguard.codec import dumps, pings_from_value, trip_event_from_obj
 from tripguard.config import CityTables
 from tripguard.engine import Engine, Output
-from tripguard.errors import ContractError
+from tripguard.errors import ContractError, InputError
 from tripguard.fare.tariff import load_tariffs
 from tripguard.inputs import PINGS, Message, merge_on_ts, read_messages
 
@@ -106,7 +106,10 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     (the files have them)."""
     engine = engine or make_engine(tariffs, cities)
     stream = merge_on_ts(checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips")))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from None
     dead: list[tuple[Message, str]] = []
     result = ReplayResult(summary={})
     started = time.perf_counter()

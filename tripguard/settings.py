@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     batch_max_ms: int = Field(200, ge=1)
     pause_close_s: float = Field(10.0, ge=0.0, description="Wall-clock pause after which ended trips close early.")
     state_dir: Path = Path(".tripguard/state")
+    metrics_host: str = Field("127.0.0.1", description="Address of the worker's /metrics and /healthz; 0.0.0.0 "
+                              "for a scraper on another host (docker-compose sets it).")
     metrics_port: int = Field(9464, ge=0, le=65535)
     checkpoint_interval_s: float = Field(5.0, gt=0.0, description="Wall-clock time between worker checkpoints.")
     create_topics: bool = Field(False, description="The worker creates missing topics (at start and after a broker "
@@ -45,7 +47,8 @@ class Settings(BaseSettings):
     db: Path = Path("tripguard.db")
 
     # Numba
-    numba_cache_dir: Path | None = None
+    numba_cache_dir: Path | None = Field(None, description="Numba's compile cache (NUMBA_CACHE_DIR); applied by "
+                                         "apply_numba_cache, since Numba reads it when it is imported.")
 
 
 def load_settings(**overrides) -> Settings:
@@ -57,7 +60,11 @@ def load_settings(**overrides) -> Settings:
         raise ConfigError(f"setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
-def apply_numba_cache(settings: Settings) -> None:
-    """Point Numba's compile cache at the configured directory; must run before kernels import."""
-    if settings.numba_cache_dir is not None:
-        os.environ["NUMBA_CACHE_DIR"] = str(settings.numba_cache_dir)
+def apply_numba_cache() -> None:
+    """Point Numba's compile cache at TRIPGUARD_NUMBA_CACHE_DIR, when set. Numba reads
+    NUMBA_CACHE_DIR once, when it is imported, so this runs first: the CLI calls it before any
+    command (the environment is read directly, so a bad unrelated setting fails only the command
+    that uses it). Child processes (the kernel compile) inherit it."""
+    directory = os.environ.get("TRIPGUARD_NUMBA_CACHE_DIR")
+    if directory:
+        os.environ["NUMBA_CACHE_DIR"] = directory

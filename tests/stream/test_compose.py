@@ -86,6 +86,7 @@ def test_two_worker_replicas_after_the_topics_exist(compose):
     state_dir = env["TRIPGUARD_STATE_DIR"]
     assert any(v.split(":")[1] == state_dir for v in worker["volumes"])  # one volume for the whole group
     assert "ports" not in worker  # two replicas cannot publish the same host port
+    assert env["TRIPGUARD_METRICS_HOST"] == "0.0.0.0"  # a scraper on the network reaches /metrics
     assert worker["stop_signal"] == "SIGTERM"
 
 
@@ -97,6 +98,22 @@ def test_review_service(compose):
     assert f"localhost:{port}/healthz" in " ".join(review["healthcheck"]["test"])
     assert any(p.endswith(f":{port}") for p in review["ports"])
     assert review["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+
+
+def test_readme_docker_commands_use_real_services_and_options(compose):
+    # the README's Docker section: `docker compose exec|run ... SERVICE [tripguard] ARGS`
+    lines = [line.split("#")[0].split() for line in (REPO / "README.md").read_text().splitlines()
+             if line.startswith("docker compose ")]
+    assert any(line[2] == "up" for line in lines)
+    commands = [line for line in lines if line[2] in ("exec", "run")]
+    assert any(c[3:7] == ["review", "tripguard", "token", "create"] for c in commands)  # a reviewer's token
+    for line in commands:
+        words = line[3:]
+        while words[0].startswith("-"):  # docker's own options; -v takes a value
+            words = words[2:] if words[0] == "-v" else words[1:]
+        service, args = words[0], words[1:]
+        assert service in compose["services"], line
+        _cli_command(args[1:] if args[0] == "tripguard" else args)
 
 
 def test_named_volumes_are_declared(compose):

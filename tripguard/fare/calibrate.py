@@ -13,7 +13,9 @@ the GPS under-measures honest trips by up to 5 % before gaps.
 Fraud is injected as the simulator does: fare_inflation multiplies the honest claim by
 U(1.15, 1.8); distance_mismatch multiplies the claimed distance by U(1.3, 2.0).
 
-    python -m tripguard.fare.calibrate --trips /work/shared/data/porto/trips-dev.csv [--replicas 4]
+    python -m tripguard.fare.calibrate --trips tests/data/porto-trips-200.csv [--replicas 4]
+
+(any CSV in the Porto layout: the figures in docs/fare.md come from 500 trips, trips-dev.csv)
 
 prints the honest ratio spread (the residual for tariffs.toml [porto.residual]) and the false
 alert rate / recall of each detector over a grid of thresholds.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from tripguard.errors import ConfigError
@@ -28,6 +29,16 @@ def check_broker(settings: Settings) -> None:
         raise ConfigError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from None
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says the service is up: a taken port is then
+    one error line, not a line after a success banner."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, log_level: str = "info",
           echo=print) -> None:
     import uvicorn
@@ -35,6 +46,8 @@ def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, 
     from tripguard.review.app import create_app
     from tripguard.review.db import init_db
 
+    sock = listen(host, port)
+    port = sock.getsockname()[1]  # the one chosen, with --port 0
     init_db(settings.db)
     if settings.bootstrap:
         check_broker(settings)
@@ -46,4 +59,5 @@ def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, 
         echo(f"consuming {settings.alerts_topic}, {settings.verdicts_topic} from {settings.bootstrap}; "
              f"decisions go to {settings.decisions_topic}")
     echo(f"review service on http://{host}:{port}/review/ (API spec: /openapi.json), database {settings.db}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -2,11 +2,11 @@
 
 Run once by a maintainer, not at simulation time:
 
-    python -m tripguard.simulate.build_network /work/shared/data/porto data/porto/network.npz
+    python -m tripguard.simulate.build_network OSM_DIR data/porto/network.npz
 
-Inputs (../shared/data/porto): porto_drive_edges.csv.gz, the osmnx-simplified directed edge list
-(two-way streets appear once per direction), and porto_drive.osm.bz2, the OSM XML it was
-simplified from. The edge list only has the two end nodes of each edge; the curve between them
+Inputs (in OSM_DIR; not shipped, see data/porto/ATTRIBUTION): porto_drive_edges.csv.gz, the
+osmnx-simplified directed edge list (two-way streets appear once per direction), and
+porto_drive.osm.bz2, the OSM XML it was simplified from. The edge list only has the two end nodes of each edge; the curve between them
 (up to ~3x longer than the chord on ramps and bends) is recovered here from the OSM ways, so that
 simulated cars drive on the road and a route's polyline is the road, not a chord across blocks.
 

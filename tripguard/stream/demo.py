@@ -3,6 +3,9 @@
 An embedded broker (unless --bootstrap), a worker in this process, simulated Porto traffic with
 labelled fraud sent at a visible rate, and the alerts printed as the worker raises them. At the
 end: what was caught, per kind, against the simulator's labels.
+
+Ctrl-C stops it within a moment whatever it is doing: the slow steps (the simulation, a cold
+kernel compile) run in child processes that are killed, and the rest awaits.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
+from tripguard.errors import TripguardError
+from tripguard.evaluate import evaluate, format_table, read_labels
 from tripguard.settings import Settings
-from tripguard.stream.service import broker_for
+from tripguard.stream.produce import produce
+from tripguard.stream.service import broker_for, run_child, started
+from tripguard.stream.worker import Worker  # imported here, not on the event loop (numba takes a while)
 
 log = logging.getLogger("tripguard.stream")
 
@@ -33,13 +40,14 @@ KIND_STYLE = {
 }
 
 
-def simulate_traffic(directory: Path, trips: int, seed: int) -> Path:
-    """pings.jsonl, trips.jsonl and labels.csv from `tripguard simulate`, starting now."""
-    from tripguard.contract import ALERT_KINDS
-    from tripguard.simulate.simulator import SimConfig, simulate
-
-    simulate(SimConfig(out_dir=directory, trips=trips, seed=seed, kinds=ALERT_KINDS,
-                       start_ts_ms=int(time.time() * 1000), concurrency=min(trips, 40)), progress=False)
+async def simulate_traffic(directory: Path, trips: int, seed: int) -> Path:
+    """pings.jsonl, trips.jsonl and labels.csv from `tripguard simulate`, starting now (a child
+    process: a few seconds that would otherwise keep Ctrl-C waiting)."""
+    code, err = await run_child("-m", "tripguard", "simulate", "--out", str(directory), "--trips", str(trips),
+                                "--seed", str(seed), "--start-ts", str(int(time.time() * 1000)),
+                                "--concurrency", str(min(trips, 40)))
+    if code != 0:
+        raise TripguardError(f"simulating the traffic failed: {err.decode(errors='replace').strip()}")
     return directory
 
 
@@ -60,8 +68,7 @@ def describe(alert: dict) -> str:
 async def print_alerts(bootstrap: str, topic: str, console: Console, seen: list[dict], stop: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-    await consumer.start()
-    try:
+    async with started(consumer):
         await consumer.topics()
         consumer.assign([TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())])
         await consumer.seek_to_beginning()
@@ -79,19 +86,13 @@ async def print_alerts(bootstrap: str, topic: str, console: Console, seen: list[
                     console.print(f"{time.strftime('%H:%M:%S')}  [{style}]{a['kind']:<17}[/] {a['severity']:<6} "
                                   f"score {a['score']:.2f}  trip {a['trip_id']}  driver {a['driver_id']}  "
                                   f"[dim]{describe(a)}[/]", highlight=False, soft_wrap=True)
-    finally:
-        await consumer.stop()
 
 
 async def demo(settings: Settings, trips: int, rate: float, seed: int, console: Console) -> int:
-    from tripguard.evaluate import evaluate, format_table, read_labels
-    from tripguard.stream.produce import produce
-    from tripguard.stream.worker import Worker
-
     with tempfile.TemporaryDirectory(prefix="tripguard-demo-") as tmp:
         tmp_dir = Path(tmp)
         settings = settings.model_copy(update={"state_dir": tmp_dir / "state"})
-        traffic = simulate_traffic(tmp_dir / "traffic", trips, seed)
+        traffic = await simulate_traffic(tmp_dir / "traffic", trips, seed)
         async with broker_for(settings) as (bootstrap, embedded):
             worker = Worker(settings, bootstrap, create_missing_topics=True)
             worker_task = asyncio.create_task(worker.run())

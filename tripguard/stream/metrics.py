@@ -65,7 +65,7 @@ class WorkerMetrics:
 class HttpEndpoint:
     """GET /metrics (Prometheus text) and GET /healthz (JSON; 503 when the loop has stalled)."""
 
-    def __init__(self, metrics: WorkerMetrics, health, host: str = "0.0.0.0", port: int = 0):
+    def __init__(self, metrics: WorkerMetrics, health, host: str = "127.0.0.1", port: int = 0):
         self.metrics, self.health, self.host, self.port = metrics, health, host, port
         self.server: asyncio.base_events.Server | None = None
 

@@ -1,5 +1,6 @@
 """Process-level plumbing shared by `run`, `produce`, `tail` and `demo`: logging, the broker to talk
-to (the given one, or an embedded Tansu), and running a coroutine to completion."""
+to (the given one, or an embedded Tansu), Kafka clients that are closed also when they fail to
+start, and running a one-shot command to completion."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Coroutine, TypeVar
 
-from tripguard.errors import ConfigError
+from tripguard.errors import BrokerError, ConfigError
 from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.stream")
+
+T = TypeVar("T")
+C = TypeVar("C")
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -33,15 +37,59 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, bool]]:
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=settings.state_dir / "tansu.log")
-    await asyncio.to_thread(broker.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(broker.start))
     try:
+        await asyncio.shield(starting)  # a Ctrl-C now must not leave the process starting behind
         log.info("no --bootstrap and no TRIPGUARD_BOOTSTRAP: started the embedded Kafka-protocol broker (Tansu, "
                  "data in memory only) on %s", broker.bootstrap)
         created = await create_topics(broker.bootstrap, settings)
         log.info("created topics %s with %d partitions", ", ".join(created), settings.partitions)
         yield broker.bootstrap, True
     finally:
+        await asyncio.gather(starting, return_exceptions=True)  # a start cut short still ends (in ~0.1 s)
         await asyncio.to_thread(broker.stop)
+
+
+@asynccontextmanager
+async def started(client: C) -> AsyncIterator[C]:
+    """An aiokafka consumer, producer or admin client, started and closed on the way out -- also
+    when start() fails, which leaves it open otherwise ("Unclosed AIOKafkaConsumer" at exit)."""
+    try:
+        await client.start()
+        yield client
+    finally:
+        await (client.close() if hasattr(client, "close") else client.stop())  # admin: close; others: stop
+
+
+def run_client(main: Coroutine[Any, Any, T], bootstrap: str) -> T:
+    """Run a one-shot command against a broker (`topics create`, `produce`, `tail`). A Kafka error
+    becomes a BrokerError, which the CLI prints as one line, not a traceback."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    # aiokafka logs each failed connection attempt itself ("Unable connect to ..."); here the
+    # failure that matters surfaces as the exception, said once below
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(main)
+    except KafkaConnectionError:
+        raise BrokerError(f"cannot connect to Kafka at {bootstrap} (is a broker running there? --bootstrap "
+                          "HOST:PORT or TRIPGUARD_BOOTSTRAP names it)") from None
+    except KafkaError as exc:
+        raise BrokerError(f"Kafka at {bootstrap}: {exc}") from None
+
+
+async def run_child(*args: str) -> tuple[int, bytes]:
+    """`python ARGS` as a child process, awaited without blocking the event loop; (exit code,
+    stderr). Killed at once when the awaiting task is cancelled (Ctrl-C), so none is left behind."""
+    child = await asyncio.create_subprocess_exec(sys.executable, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await child.communicate()
+        return child.returncode, err
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
 
 
 def require_bootstrap(settings: Settings) -> str:

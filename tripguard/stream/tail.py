@@ -14,6 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tripguard.errors import ConfigError
+from tripguard.stream.service import started
 
 
 def envelope(record) -> dict:
@@ -42,8 +43,7 @@ async def tail(bootstrap: str, topic: str, write: Callable[[bytes], None], count
     """Print messages until `count` were printed or none arrived for `timeout_s` (None: follow)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
-    await consumer.start()
-    try:
+    async with started(consumer):
         if topic not in await consumer.topics():
             raise ConfigError(f"topic {topic} does not exist on {bootstrap}")
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
@@ -62,5 +62,3 @@ async def tail(bootstrap: str, topic: str, write: Callable[[bytes], None], count
                     write(render(record, wrap) + b"\n")
                     printed += 1
         return printed
-    finally:
-        await consumer.stop()

@@ -4,10 +4,17 @@ Numba compiles a kernel on its first call (or loads it from the cache). Done ins
 batch, a cold compile blocks the event loop for many seconds: no heartbeats, so the group may
 evict the member and rebalance. A short made-up trip through a throwaway engine moves that cost
 to start-up, where it is logged on its own.
+
+A cold compile takes tens of seconds, so the worker does not run it on its event loop:
+`python -m tripguard.stream.warmup` compiles in a child process and fills Numba's on-disk cache
+while the loop keeps turning (Kafka clients, /healthz, SIGINT and SIGTERM, on which the child is
+killed at once). The worker then loads the kernels from that cache, in well under a second.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 import numpy as np
@@ -16,7 +23,12 @@ from tripguard.batch import BatchBuilder
 from tripguard.codec import pings_from_value, trip_event_from_obj
 from tripguard.geo import encode_polyline
 
+log = logging.getLogger("tripguard.stream")
+
 _T0_MS = 1_500_000_000_000
+# A warm cache answers within about a second (the child's start-up and imports); a child still
+# running after this is compiling, and says so.
+COMPILE_NOTICE_S = 3.0
 
 
 def warm_up(engine) -> float:
@@ -42,3 +54,36 @@ def warm_up(engine) -> float:
     engine.process(builder.build(), now_ms=_T0_MS)
     engine.flush(now_ms=_T0_MS)
     return time.perf_counter() - started
+
+
+async def warm_up_off_loop(engine, stop: asyncio.Event) -> float | None:
+    """warm_up(engine) after a child process has compiled the kernels into the cache; the seconds
+    it all took, or None when `stop` was set first (the child is killed)."""
+    from tripguard.stream.service import run_child
+
+    started = time.perf_counter()
+    child = asyncio.ensure_future(run_child("-m", "tripguard.stream.warmup"))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({child, stopped}, timeout=COMPILE_NOTICE_S, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            log.info("compiling kernels (first run only)…")
+            done, _ = await asyncio.wait({child, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if child not in done:
+            return None
+        code, err = child.result()
+        if code != 0:  # the batches will show whether it is real; here it only costs time
+            log.warning("compiling the kernels in a child process failed (exit %d): %s; compiling here", code,
+                        err.decode(errors="replace").strip().splitlines()[-1:])
+    finally:
+        stopped.cancel()
+        child.cancel()  # kills the child if it still runs
+        await asyncio.gather(child, return_exceptions=True)
+    warm_up(engine)  # loads what the child compiled
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    from tripguard.replay import make_engine
+
+    warm_up(make_engine())

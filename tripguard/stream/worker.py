@@ -40,7 +40,7 @@ from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
 from tripguard.stream.publisher import Publisher
 from tripguard.stream.store import PartitionStore
-from tripguard.stream.warmup import warm_up
+from tripguard.stream.warmup import warm_up_off_loop
 from tripguard.stream.topics import MissingTopics, check_copartitioned, create_topics
 
 log = logging.getLogger("tripguard.stream")
@@ -100,7 +100,7 @@ class Worker:
         self._new_engine()  # bad tariffs or city tables fail here, before joining the group
         self.store = PartitionStore(settings.state_dir, settings.group)
         self.metrics = WorkerMetrics()
-        self.http = HttpEndpoint(self.metrics, self.health, port=settings.metrics_port)
+        self.http = HttpEndpoint(self.metrics, self.health, host=settings.metrics_host, port=settings.metrics_port)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.parts: dict[int, PartitionState] = {}
         self.parked: dict[int, PartitionState] = {}  # revoked without a checkpoint (broker away)
@@ -123,7 +123,7 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop_requested, sig)
         port = await self.http.start()
-        log.info("metrics on http://0.0.0.0:%d/metrics, health on /healthz", port)
+        log.info("metrics on http://%s:%d/metrics, health on /healthz", self.http.host, port)
         try:
             partitions = await self._prepare_topics()
             if partitions is None:
@@ -131,8 +131,10 @@ class Worker:
             log.info("%s and %s have %d partitions each (co-partitioned by trip_id); group %s, worker %s",
                      self.topic[PINGS], self.topic[TRIPS], partitions, self.settings.group, self.worker_id)
             try:
-                log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s",
-                         warm_up(self._new_engine()))
+                seconds = await warm_up_off_loop(self._new_engine(), self.stopping)
+                if seconds is None:
+                    return 0  # stopped during the compile
+                log.info("engine ready (kernels compiled or loaded from the cache) in %.1f s", seconds)
             except Exception:  # the batches will show whether it is real; they are handled one by one
                 log.exception("engine warm-up failed")
             await self._start_clients()
