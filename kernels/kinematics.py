@@ -493,6 +493,29 @@ def _oblique(st, held, post):
 
 
 @njit(inline="always")
+def _back_on_track(st, held, last, lat, lon, ts):
+    """The fix is closer to where the anchor's track leads at its time than to where the last
+    held fix leads: both carried on at the anchor's last velocity (a car on a highway covers
+    hundreds of metres between fixes; a bare distance to the anchor would call its return from a
+    spike a continuation)."""
+    vx = 0.0
+    vy = 0.0
+    if st[S_P_VALID] > 0.0 and st[S_A_POS_TS] > st[S_P_TS]:
+        dt = (st[S_A_POS_TS] - st[S_P_TS]) / 1000.0
+        vx = st[S_PREV_DX] / dt
+        vy = st[S_PREV_DY] / dt
+    nx, ny = _step_vec(st[S_A_LAT], st[S_A_LON], lat, lon)
+    hx, hy = _step_vec(st[S_A_LAT], st[S_A_LON], held[last, H_LAT], held[last, H_LON])
+    t_a = (ts - st[S_A_POS_TS]) / 1000.0
+    t_h = (ts - held[last, H_TS]) / 1000.0
+    ax = nx - vx * t_a
+    ay = ny - vy * t_a
+    bx = nx - hx - vx * t_h
+    by = ny - hy - vy * t_h
+    return ax * ax + ay * ay <= bx * bx + by * by
+
+
+@njit(inline="always")
 def _in_warmup(st, p):
     return (st[S_A_TS] - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
 
@@ -766,9 +789,9 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
     dt_l = (ts - held[last, H_TS]) / 1000.0
     eff_l = d_l - held[last, H_ACC] - acc
     fast_l = eff_l > vmax * dt_l
-    if reachable and (d_a <= d_l or fast_l):
-        # back on the anchor's track (closer to it than to the held fixes, or out of their
-        # reach): the held fixes were a spike
+    if reachable and (fast_l or _back_on_track(st, held, last, lat, lon, ts)):
+        # back on the anchor's track (closer to where it leads than to where the held fixes
+        # lead, or out of their reach): the held fixes were a spike
         _drop_held_as_spikes(st, free, n_free)
         st[S_MODE] = MODE_NORMAL
         n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,

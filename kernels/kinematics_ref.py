@@ -143,7 +143,7 @@ class TripRef:
         d_l = _dist(last.lat, last.lon, lat, lon)
         eff_l = d_l - last.acc - acc
         fast_l = eff_l > vmax * (ts - last.ts) / 1000.0
-        if reachable and (d_a <= d_l or fast_l):
+        if reachable and (fast_l or self._back_on_track(ts, lat, lon)):
             self._drop_held()
             self.mode = "normal"
             self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
@@ -194,6 +194,22 @@ class TripRef:
     def _suspect_reach(self, dt_s):
         p = self.params
         return min(max(p["suspect_min_mps"], p["suspect_pace_factor"] * self.pace), p["max_speed_mps"]) * dt_s
+
+    def _back_on_track(self, ts, lat, lon):
+        """Closer to where the anchor's track leads at ts than to where the last held fix leads,
+        both carried on at the anchor's last velocity."""
+        a, pr = self.anchor, self.predecessor
+        v = (0.0, 0.0)
+        if pr is not None and self.anchor_pos_ts > pr.ts:
+            dt = (self.anchor_pos_ts - pr.ts) / 1000.0
+            v = (self.prev_vec[0] / dt, self.prev_vec[1] / dt)
+        n = _vec(a, Fix(ts, lat, lon, 0.0))
+        h = _vec(a, self.held[-1])
+        t_a = (ts - self.anchor_pos_ts) / 1000.0
+        t_h = (ts - self.held[-1].ts) / 1000.0
+        da = (n[0] - v[0] * t_a, n[1] - v[1] * t_a)
+        dh = (n[0] - h[0] - v[0] * t_h, n[1] - h[1] - v[1] * t_h)
+        return _dot(da, da) <= _dot(dh, dh)
 
     def _in_warmup(self):
         return (self.anchor.ts - self.start_ts) < self.params["warmup_s"] * 1000.0

@@ -110,6 +110,8 @@ def test_kernel_matches_shapely_twin(seed):
         assert e[C.X_EXTRA_M] == pytest.approx(w["extra"], rel=1e-4, abs=0.5)
         assert e[C.X_MAXD_M] == pytest.approx(w["maxd"], rel=1e-6, abs=1e-3)
         assert e[C.X_N_FIXES] == w["n"] and bool(e[C.X_CLOSED]) == w["closed"]
+        assert e[C.X_EXTRA_S] == pytest.approx(w["extra_s"], rel=1e-4, abs=0.5)
+        assert e[C.X_STILL_S] == pytest.approx(w["still"], abs=1e-6)
 
 
 def test_route_cells_have_no_gaps():
@@ -140,6 +142,43 @@ def test_detour_is_an_excursion_with_its_extra_distance():
     # out 1.5 km and back over a ~360 m stretch of route; measured from the last fix inside the
     # ~200-250 m corridor to the first one back: about 2 x (1.5 - 0.25) km - 0.36 km extra
     assert 1900 < e[C.X_EXTRA_M] < 2800 and 1300 < e[C.X_MAXD_M] < 1600 and e[C.X_CLOSED] == 1
+
+
+def _detour_trip(rng, pace_factor=1.0, stop_s=0.0):
+    """4 km due east, out 1.5 km north and back; the detour's fixes driven pace_factor times the
+    trip's own pace, with a standstill of stop_s at the far end."""
+    route = np.array([(41.15, -8.62), offset(41.15, -8.62, 4000, 0)])
+    ts, pts = drive(rng, route, detour=(10, 1500.0, 0.0), noise_m=5.0)
+    step_ms = np.diff(ts).astype(float)
+    out = np.arange(11, 33)  # the 22 fixes of the detour legs (drive(): 11 out, 11 back)
+    step_ms[out - 1] /= pace_factor
+    step_ms[21] += 1000.0 * stop_s  # the step leaving the waypoint
+    ts = ts[0] + np.concatenate([[0], np.cumsum(step_ms)]).astype(np.int64)
+    return route, ts, pts
+
+
+def test_a_detour_at_the_trips_own_pace_adds_time_and_is_an_excursion():
+    rng = np.random.default_rng(5)
+    route, ts, pts = _detour_trip(rng)
+    events, _ = run_both([(route, ts, pts, np.zeros(len(ts), np.int8))], rng)
+    assert len(events) == 1 and events[0][C.X_EXTRA_S] > 150.0
+
+
+def test_a_longer_but_not_slower_route_is_not_a_detour():
+    """A ring road instead of the centre: more distance, driven fast enough to lose no time."""
+    rng = np.random.default_rng(5)
+    route, ts, pts = _detour_trip(rng, pace_factor=8.0)
+    events, refs = run_both([(route, ts, pts, np.zeros(len(ts), np.int8))], rng)
+    assert events == [] and refs[0].events == []
+
+
+def test_a_stop_off_the_route_is_not_a_detour():
+    """Minutes standing at the far end: a stop the rider asked for, not padding."""
+    rng = np.random.default_rng(5)
+    route, ts, pts = _detour_trip(rng, stop_s=300.0)
+    pts[21:23] = pts[21]  # parked at the waypoint: the next accepted fix is a short step later
+    events, refs = run_both([(route, ts, pts, np.zeros(len(ts), np.int8))], rng)
+    assert events == [] and refs[0].events == []
 
 
 def test_parallel_street_and_tunnel_are_not_excursions():

@@ -10,8 +10,8 @@ from tripguard.kernels.geo import haversine_m, haversine_m_np
 from tripguard.kernels.kinematics_ref import TripRef
 
 PARAMS = dict(
-    max_speed_mps=55.0, default_accuracy_m=10.0, coarse_accuracy_m=150.0, teleport_min_m=800.0,
-    confirm_fixes=4, confirm_s=45.0, warmup_s=60.0, speed_run_min_m=1000.0, speed_run_min_s=30.0,
+    max_speed_mps=55.0, default_accuracy_m=10.0, coarse_accuracy_m=150.0, teleport_min_m=1000.0,
+    confirm_fixes=3, confirm_s=30.0, warmup_s=60.0, speed_run_min_m=1000.0, speed_run_min_s=10.0,
     speed_run_min_steps=2, tunnel_gap_s=60.0, suspect_min_mps=15.0, suspect_pace_factor=2.0,
     teleport_oblique_min_m=700.0, speed_run_direct_steps=3,
 )
@@ -55,11 +55,11 @@ def random_trip(rng, start=None):
         if q < 0.03:  # multipath spike
             plat, plon = move(plat, plon, rng.uniform(200, 5000), rng.uniform(0, 2 * math.pi))
         elif q < 0.04 and fixes:  # teleport: persistent from here on
-            dlat, dlon = move(0.0, 0.0, rng.uniform(1000, 8000), rng.uniform(0, 2 * math.pi))
+            dlat, dlon = move(0.0, 0.0, rng.uniform(600, 8000), rng.uniform(0, 2 * math.pi))
             offset = (offset[0] + dlat, offset[1] + dlon)
             plat, plon = plat + dlat, plon + dlon
         elif q < 0.05:
-            fast_left = int(rng.integers(3, 10))
+            fast_left = int(rng.integers(2, 10))
         elif q < 0.055:
             acc = rng.uniform(300, 1500)  # coarse network fix
         elif q < 0.06:
@@ -186,6 +186,12 @@ def test_random_streams_exercise_every_outcome():
     assert kinds == {int(K.EV_TELEPORT), int(K.EV_IMPOSSIBLE_SPEED)}
     totals = {k: sum(r.counts[k] for r in refs) for k in ("late", "dup", "invalid", "spike", "coarse", "gap_n")}
     assert all(v > 0 for v in totals.values()), totals
+    # runs decided when the trace settles (2 fast steps) and taken at once (3 or more); teleports
+    # below teleport_min_m, across the direction of travel
+    steps = {int(e[K.E_N_FIXES]) - 1 for e in events if e[K.E_KIND] == K.EV_IMPOSSIBLE_SPEED}
+    assert 2 in steps and max(steps) >= 3, steps
+    short = [e for e in events if e[K.E_KIND] == K.EV_TELEPORT and e[K.E_EFF_M] < PARAMS["teleport_min_m"]]
+    assert short
 
 
 def test_batch_cuts_do_not_change_anything():
@@ -403,3 +409,82 @@ def test_spike_that_looks_like_movement_is_not_a_teleport_on_the_way_back():
     st, status, accepted, events = kernel_one(track(pts))
     assert events == [] and st[K.S_N_SPIKE] == 1
     assert st[K.S_DIST_M] == pytest.approx(10.0 * 15.0 * 29, rel=0.05)
+
+
+# ---- what the detectors promise at 15 s sampling (the real Porto rate) and faster --------------
+
+
+def shift(lat, lon, dist_m, heading):
+    """(dlat, dlon) of a displacement of dist_m toward heading, at that latitude."""
+    lat2, lon2 = move(lat, lon, dist_m, heading)
+    return lat2 - lat, lon2 - lon
+
+
+def test_two_step_fast_forward_at_15_s_is_impossible_speed_not_teleport():
+    """About 2 km in 30 s along the road, then the trace carries on from there: a run, not a jump."""
+    slow = straight(12, 15.0, 41.15, -8.61, 9.0)
+    t, la, lo = slow[-1]
+    fast = straight(3, 15.0, la, lo, 68.0, t0=t)[1:]  # two intervals of ~1 km each
+    t2, la2, lo2 = fast[-1]
+    after = straight(10, 15.0, la2, lo2, 9.0, t0=t2)[1:]
+    fixes = track(slow + fast + after)
+    st, status, accepted, events = kernel_one(fixes)
+    assert [e[K.E_KIND] for e in events] == [K.EV_IMPOSSIBLE_SPEED]
+    e = events[0]
+    assert e[K.E_N_FIXES] == 3 and e[K.E_DIST_M] == pytest.approx(2 * 68.0 * 15.0, rel=0.02)
+    assert e[K.E_TS] == fixes[13][0]  # the run's last fix
+    # the run is part of the reported trace's distance (not dropped as a jump)
+    assert st[K.S_DIST_M] == pytest.approx(9.0 * 15.0 * 20 + 2 * 68.0 * 15.0, rel=0.02)
+    compare([fixes], 0, 3)
+
+
+@pytest.mark.parametrize("interval_s", [1.0, 4.0])
+def test_fast_forward_at_high_rates_is_impossible_speed(interval_s):
+    slow = straight(int(120 / interval_s), interval_s, 41.15, -8.61, 9.0)
+    t, la, lo = slow[-1]
+    fast = straight(int(30 / interval_s) + 1, interval_s, la, lo, 70.0, t0=t)[1:]  # 2.1 km in 30 s
+    t2, la2, lo2 = fast[-1]
+    after = straight(int(60 / interval_s), interval_s, la2, lo2, 9.0, t0=t2)[1:]
+    st, status, accepted, events = kernel_one(track(slow + fast + after))
+    assert [e[K.E_KIND] for e in events] == [K.EV_IMPOSSIBLE_SPEED]
+
+
+def test_one_fast_step_that_stays_is_a_teleport_and_a_spike_is_neither():
+    base = straight(30, 15.0, 41.15, -8.61, 9.0)
+    dlat, dlon = shift(41.15, -8.61, 2000.0, math.pi / 2)  # 2 km east, across the northward travel
+    jumped = base[:15] + [(t, la + dlat, lo + dlon) for t, la, lo in base[15:]]
+    assert [e[K.E_KIND] for e in kernel_one(track(jumped))[3]] == [K.EV_TELEPORT]
+    spiked = list(base)
+    t, la, lo = spiked[15]
+    spiked[15] = (t, la + dlat, lo + dlon)
+    st, _, _, events = kernel_one(track(spiked))
+    assert events == [] and st[K.S_N_SPIKE] == 1
+
+
+@pytest.mark.parametrize("spike_m", [300.0, 700.0, 1500.0])
+@pytest.mark.parametrize("interval_s", [4.0, 15.0])
+def test_a_spike_barely_moves_the_gps_distance(spike_m, interval_s):
+    """A multipath spike (one fix thrown off, the next back) is not driven distance, even when it
+    is short enough to be reachable (300 m in 15 s is 20 m/s)."""
+    clean = straight(int(900 / interval_s), interval_s, 41.15, -8.61, 8.0)
+    spiked = list(clean)
+    k = len(spiked) // 2
+    t, la, lo = spiked[k]
+    spiked[k] = (t, *move(la, lo, spike_m, math.pi / 2))
+    d_clean = kernel_one(track(clean))[0][K.S_DIST_M]
+    st, _, _, events = kernel_one(track(spiked))
+    assert events == []
+    assert st[K.S_DIST_M] == pytest.approx(d_clean, rel=0.02)
+    compare([track(spiked)], 1, 4)
+
+
+def test_a_short_jump_counts_as_a_teleport_only_across_the_direction_of_travel():
+    """800 m is within the physical limit at 15 s; along the road it is a step after lost fixes
+    (driving), across the direction of travel a displacement (teleport)."""
+    base = straight(30, 15.0, 41.15, -8.61, 9.0)  # northwards
+    for heading, want in ((0.0, []), (math.pi / 2, [K.EV_TELEPORT])):
+        dlat, dlon = shift(41.15, -8.61, 800.0, heading)
+        jumped = base[:15] + [(t, la + dlat, lo + dlon) for t, la, lo in base[15:]]
+        st, _, _, events = kernel_one(track(jumped))
+        assert [e[K.E_KIND] for e in events] == want, heading
+        compare([track(jumped)], 2, 3)

@@ -19,7 +19,7 @@ def test_cli_writes_the_three_files_and_a_summary(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("pings.jsonl", "trips.jsonl", "labels.csv"):
         assert (tmp_path / name).stat().st_size > 0
-    assert (tmp_path / "labels.csv").read_text().splitlines()[0] == "trip_id,kinds,detail"
+    assert (tmp_path / "labels.csv").read_text().splitlines()[0] == "trip_id,kinds,detail,base"
     assert "12 trips" in result.output
 
 

@@ -86,9 +86,10 @@ def test_gps_error_matches_the_reported_accuracy():
     lon = np.full(n, -8.61)
     trace = Trace(t, lat, lon, np.zeros(n), np.zeros(n), np.zeros(n), Path.of(lat[:2], lon[:2] + [0, 1e-4]), float(t[-1]), 0.0)
     radii = []
+    no_faults = NoiseRates(spike_per_fix=0.0, tunnel_trip_rate=0.0, zero_rate=0.0, network_rate=0.0)
     for _ in range(20):
-        device = draw_device(rng, NoiseRates())
-        fixes = apply_noise(trace, rng, NoiseRates(), device, 0, gnss_faults=False)
+        device = draw_device(rng, no_faults)
+        fixes = apply_noise(trace, rng, no_faults, device, 0)
         err = haversine_m(lat[0], lon[0], fixes.lat, fixes.lon)
         radii.append(np.mean(err <= fixes.accuracy_m) if device.reports_accuracy else np.nan)
     share = np.nanmean(radii)
