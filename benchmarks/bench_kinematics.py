@@ -37,9 +37,11 @@ from tripguard.kernels import kinematics as K  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.kinematics_ref import TripRef  # noqa: E402
 
-PARAMS = dict(max_speed_mps=55.0, default_accuracy_m=10.0, coarse_accuracy_m=150.0, teleport_min_m=1000.0,
-              confirm_fixes=4, confirm_s=45.0, warmup_s=60.0, speed_run_min_m=1000.0, speed_run_min_s=30.0,
-              speed_run_min_steps=3, tunnel_gap_s=60.0)
+from tripguard.config import CityTables  # noqa: E402
+from tripguard.detectors.kinematics import KinematicsParams  # noqa: E402
+
+# the shipped defaults (data/cities.toml [default.kinematics]): what the engine runs with
+PARAMS = vars(CityTables.load().params(KinematicsParams, "default", "kinematics"))
 PARAM_ROW = np.array([[PARAMS[k] for k in K.PARAM_NAMES]])
 
 

@@ -26,8 +26,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import orjson
+
 from tripguard.contract import ALERT_KINDS
 from tripguard.evaluate import evaluate, read_alerted, read_labels
+from tripguard.geo import decode_polyline
+from tripguard.kernels.geo import EARTH_RADIUS_M
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIPGUARD = str(Path(sys.executable).parent / "tripguard")
@@ -47,7 +52,7 @@ def _run(cmd: list[str]) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
 
 
-def one(dataset: str, part: str, seed: int, out: Path) -> tuple[dict, dict, dict]:
+def one(dataset: str, part: str, seed: int, out: Path) -> tuple[dict, dict, dict, dict]:
     d = out / f"{dataset}-{seed}"
     if dataset == "real":
         _run([TRIPGUARD, "simulate", "--from-real", str(REAL), "--split", part, "--seed", str(seed), "--out", str(d)])
@@ -58,16 +63,18 @@ def one(dataset: str, part: str, seed: int, out: Path) -> tuple[dict, dict, dict
     _run([TRIPGUARD, "replay", "--pings", str(d / "pings.jsonl"), "--trips", str(d / "trips.jsonl"),
           "--out", str(d / "out")])
     labels, base = read_labels(d / "labels.csv")
-    return labels, base, read_alerted(d / "out" / "alerts.jsonl")
+    alerts = d / "out" / "alerts.jsonl"
+    return labels, base, read_alerted(alerts), read_alerted(alerts, secondary=True)
 
 
-def pooled(runs: list[tuple[int, tuple[dict, dict, dict]]]) -> dict:
-    labels, base, alerted = {}, {}, {}
-    for seed, (lab, bas, al) in runs:
+def pooled(runs: list[tuple[int, tuple[dict, dict, dict, dict]]]) -> dict:
+    labels, base, alerted, secondary = {}, {}, {}, {}
+    for seed, (lab, bas, al, sec) in runs:
         labels.update({f"{seed}/{t}": k for t, k in lab.items()})
         base.update({f"{seed}/{t}": b for t, b in bas.items()})
         alerted.update({f"{seed}/{t}": k for t, k in al.items()})
-    return evaluate(labels, alerted, base)
+        secondary.update({f"{seed}/{t}": k for t, k in sec.items()})
+    return evaluate(labels, alerted, base, secondary=secondary)
 
 
 def _f(x) -> str:
@@ -94,7 +101,61 @@ def markdown(title: str, r: dict) -> str:
               "|---|---:|---:|" + "---:|" * len(ALERT_KINDS)]
     for row_kind, row in r["confusion"].items():
         lines.append(f"| {row_kind} | {row['trips']} | {row['none']} | " + " | ".join(str(row[k]) for k in ALERT_KINDS) + " |")
+    if r.get("secondary"):
+        lines += ["", "Secondary alerts, which name the alert they follow from (not scored above): "
+                  + "; ".join(f"on {row} trips " + ", ".join(f"{k} {n}" for k, n in kinds.items())
+                              for row, kinds in r["secondary"].items()) + "."]
     return "\n".join(lines)
+
+
+def _off_route_m(lat: np.ndarray, lon: np.ndarray, route: np.ndarray) -> np.ndarray:
+    """Distance of each fix from the route polyline (local metric frame at the route's start)."""
+    k = np.pi / 180.0 * EARTH_RADIUS_M
+    cos0 = np.cos(np.radians(route[0, 0]))
+    rx, ry = (route[:, 1] - route[0, 1]) * k * cos0, (route[:, 0] - route[0, 0]) * k
+    px, py = (lon - route[0, 1]) * k * cos0, (lat - route[0, 0]) * k
+    ax, ay, dx, dy = rx[:-1], ry[:-1], np.diff(rx), np.diff(ry)
+    seg2 = np.maximum(dx * dx + dy * dy, 1e-9)
+    t = np.clip(((px[:, None] - ax) * dx + (py[:, None] - ay) * dy) / seg2, 0.0, 1.0)
+    return np.min(np.hypot(ax + t * dx - px[:, None], ay + t * dy - py[:, None]), axis=1)
+
+
+def adherence(run_dirs: list[Path]) -> dict:
+    """How closely the honest real drivers follow the app's plan: the share of their fixes within
+    100 m of the planned route, their GPS distance and duration against the plan's."""
+    share, dist, dur = [], [], []
+    for d in run_dirs:
+        labels, _ = read_labels(d / "labels.csv")
+        started = {e["trip_id"]: e for e in map(orjson.loads, (d / "trips.jsonl").read_bytes().splitlines())
+                   if e["type"] == "trip_started" and e.get("planned_route") and not labels.get(e["trip_id"])}
+        fixes: dict[str, list] = {t: [] for t in started}
+        for line in (d / "pings.jsonl").read_bytes().splitlines():
+            value = orjson.loads(line)
+            for p in value if isinstance(value, list) else [value]:
+                if p["trip_id"] in fixes and (p["lat"], p["lon"]) != (0.0, 0.0) and p.get("accuracy_m", 0) < 150:
+                    fixes[p["trip_id"]].append((p["lat"], p["lon"]))
+        for line in (d / "out" / "verdicts.jsonl").read_bytes().splitlines():
+            v = orjson.loads(line)
+            st = started.get(v["trip_id"])
+            if st is None or not fixes[v["trip_id"]]:
+                continue
+            pts = np.array(fixes[v["trip_id"]])
+            share.append(float(np.mean(_off_route_m(pts[:, 0], pts[:, 1], decode_polyline(st["planned_route"])) <= 100.0)))
+            dist.append(v["gps_distance_m"] / st["planned_distance_m"])
+            dur.append(v["gps_duration_s"] / st["planned_duration_s"])
+    pct = lambda x: {q: round(float(np.percentile(x, q)), 2) for q in (10, 50, 90, 98)}  # noqa: E731
+    return {"trips": len(share), "fixes_within_100m_mean": round(float(np.mean(share)), 3),
+            "fixes_within_100m": pct(share), "gps_over_planned_distance": pct(dist), "gps_over_eta": pct(dur),
+            "trips_mostly_off_route": round(float(np.mean(np.array(share) < 0.5)), 3)}
+
+
+def adherence_markdown(a: dict) -> str:
+    q = lambda d: ", ".join(f"p{k} {v}" for k, v in d.items())  # noqa: E731
+    return (f"How closely the {a['trips']} honest real trips with a plan follow it (the app's fastest route from "
+            f"pickup to dropoff): on average {100 * a['fixes_within_100m_mean']:.0f} % of a trip's fixes lie within "
+            f"100 m of the route ({q(a['fixes_within_100m'])}); {100 * a['trips_mostly_off_route']:.0f} % of the trips "
+            f"keep less than half their fixes that close. GPS distance / planned distance: {q(a['gps_over_planned_distance'])}; "
+            f"GPS duration / ETA: {q(a['gps_over_eta'])}.")
 
 
 def main() -> None:
@@ -124,6 +185,10 @@ def main() -> None:
         reports[ds] = pooled(runs)
         seeds = ", ".join(str(s) for s, _ in runs)
         blocks.append(markdown(f"{titles[ds]} — {args.part} part, seeds {seeds}", reports[ds]))
+    real_dirs = [out / f"real-{seed}" for (ds, seed), _ in results if ds == "real"]
+    if real_dirs:
+        reports["adherence"] = adherence(real_dirs)
+        blocks.insert(1, adherence_markdown(reports["adherence"]))
     text = "\n\n".join(blocks)
     print(text)
     print(f"\n_{time.time() - started:.0f} s_")

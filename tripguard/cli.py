@@ -101,7 +101,7 @@ def evaluate(
     from tripguard.evaluate import format_table, read_alerted, read_labels
 
     labelled, base = read_labels(labels)
-    report = run_evaluate(labelled, read_alerted(alerts), base)
+    report = run_evaluate(labelled, read_alerted(alerts), base, secondary=read_alerted(alerts, secondary=True))
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 

@@ -422,7 +422,9 @@ class Engine:
         elif meta.ended is not None and meta.started is not None:
             assessment, findings = self.fare_checkers[city_row].assess(
                 meta.started, meta.ended, gps_distance_m, gps_duration_s,
-                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]), gap_s=float(st[K.S_GAP_S]))
+                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]), gap_s=float(st[K.S_GAP_S]),
+                fix_interval_s=float(st[K.S_DT_SUM] / st[K.S_DT_N]) / 1000.0 if st[K.S_DT_N] else 0.0,
+                late_fixes=int(st[K.S_N_LATE]), used_fixes=int(st[K.S_N_USED]))
             for finding in findings:
                 self._emit(meta, with_related(finding, meta.displaced_by), out, now_ms)
             if assessment is not None:

@@ -4,6 +4,10 @@ A trip counts as flagged for a kind when it has at least one alert of it. Per ki
 recall and F1; over the honest trips (no label): the share that got any alert; and a confusion
 table (labelled kind x alerted kinds), so that an alert naming the wrong cause is visible.
 
+An alert that names the alert it follows from (`evidence.related`: a fare judged on a trace that a
+teleport displaced) is not a second accusation: it is counted apart, as secondary, and the trip is
+scored on its root causes.
+
 Intervals: a percentile bootstrap that resamples independent units. When labels.csv carries a
 `base` column (the real trip a simulated trip was made from: several seeds reuse the same real
 trip), the unit is the base, so repeated runs over the same 250 real trips are not counted as
@@ -49,7 +53,9 @@ def read_labels(path: Path) -> tuple[dict[str, set[str]], dict[str, str]]:
         raise InputError(f"{path}: no such file") from None
 
 
-def read_alerted(path: Path) -> dict[str, set[str]]:
+def read_alerted(path: Path, secondary: bool = False) -> dict[str, set[str]]:
+    """trip_id -> the kinds of its root-cause alerts (secondary=True: of the alerts that follow
+    from another one, evidence.related)."""
     alerted: dict[str, set[str]] = defaultdict(set)
     try:
         with open(path, "rb") as fh:
@@ -58,8 +64,10 @@ def read_alerted(path: Path) -> dict[str, set[str]]:
                     continue
                 try:
                     a = orjson.loads(line)
-                    alerted[a["trip_id"]].add(a["kind"])
-                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    related = bool((a.get("evidence") or {}).get("related"))
+                    if related == secondary:
+                        alerted[a["trip_id"]].add(a["kind"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
                     raise InputError(f"{path}:{lineno}: not an alert (needs trip_id and kind)") from None
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
@@ -110,7 +118,7 @@ def _interval(est: float, boot: np.ndarray, successes_units: float, n_units: flo
 
 
 def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: dict[str, str] | None = None,
-             seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> dict:
+             seed: int = 0, samples: int = BOOTSTRAP_SAMPLES, secondary: dict[str, set[str]] | None = None) -> dict:
     trips = list(labels)
     k = len(ALERT_KINDS)
     lab = np.array([[kind in labels[t] for kind in ALERT_KINDS] for t in trips], bool).reshape(len(trips), k)
@@ -167,7 +175,21 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
         "alerts_for_unlabelled_trips": sum(1 for t in alerted if t not in labels),
         "kinds": per_kind,
         "confusion": confusion,
+        # alerts that name the alert they follow from: trips by labelled kind and their kinds
+        "secondary": {row: {k: n for k, n in counts.items() if n}
+                      for row, counts in _secondary(labels, secondary or {}).items() if any(counts.values())},
     }
+
+
+def _secondary(labels: dict[str, set[str]], secondary: dict[str, set[str]]) -> dict[str, dict[str, int]]:
+    out = {row: {k: 0 for k in ALERT_KINDS} for row in (HONEST, *ALERT_KINDS)}
+    for trip, kinds in secondary.items():
+        if trip not in labels:
+            continue
+        for row in labels[trip] or {HONEST}:
+            for k in kinds:
+                out[row][k] += 1
+    return out
 
 
 def _num(x: float) -> float | None:
@@ -201,4 +223,8 @@ def format_table(report: dict) -> str:
     lines.append(f"{'labelled':18} {'trips':>6} {'none':>6} " + " ".join(f"{short[k]:>6}" for k in ALERT_KINDS))
     for row_kind, row in report["confusion"].items():
         lines.append(f"{row_kind:18} {row['trips']:6d} {row['none']:6d} " + " ".join(f"{row[k]:6d}" for k in ALERT_KINDS))
+    if report.get("secondary"):
+        lines.append("secondary alerts (naming the alert they follow from), not scored: "
+                     + "; ".join(f"on {row}: " + ", ".join(f"{k} {n}" for k, n in kinds.items())
+                                 for row, kinds in report["secondary"].items()))
     return "\n".join(lines)

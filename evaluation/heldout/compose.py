@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.heldout import drive
-from evaluation.heldout.pathlen import driven_distance_m
+from tripguard.simulate.roadlength import driven_distance_m
 from evaluation.heldout.porto import SAMPLING_S, RealTrip
 from evaluation.heldout.roads import Line, Plan, Roads
 from evaluation.heldout.track import Track, from_real, synthetic_track
@@ -25,7 +25,7 @@ class Base:
     keep: np.ndarray  # indexes of the clean fixes (real spikes excluded)
     line: Line  # the road the car followed: the clean fixes joined
     s_fix: np.ndarray  # distance along `line` at every fix time
-    true_distance_m: float  # robust estimate (pathlen.driven_distance_m)
+    true_distance_m: float  # robust estimate (tripguard.simulate.roadlength.driven_distance_m)
     plan: Plan | None
     roads: Roads
 

@@ -39,13 +39,15 @@ class RealTrip:
         return (self.n - 1) * SAMPLING_S
 
 
-def load_eval_trips(path: Path | str) -> list[RealTrip]:
-    """Eval-half trips with at least MIN_FIXES fixes, sorted by TRIP_ID (a stable order for seeding)."""
+def load_eval_trips(path: Path | str, part: str = "eval") -> list[RealTrip]:
+    """Eval-half trips with at least MIN_FIXES fixes, sorted by TRIP_ID (a stable order for seeding).
+    part="tune" takes the other half instead: for diagnosing the detectors without looking at the
+    trips the figures are reported on."""
     out = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             tid = row["TRIP_ID"]
-            if not is_eval(tid):
+            if is_eval(tid) != (part == "eval"):
                 continue
             pts = json.loads(row["POLYLINE"])
             if len(pts) < MIN_FIXES:

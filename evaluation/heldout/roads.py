@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from evaluation.heldout.pathlen import RoadMeter
+from tripguard.simulate.roadlength import RoadMeter
 from tripguard.geo import encode_polyline
 from tripguard.simulate.geodesy import cumulative_m, haversine_m
 from tripguard.simulate.network import Route, load_network

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evaluation.heldout.pathlen import clean_indexes
+from tripguard.simulate.roadlength import clean_indexes
 from evaluation.heldout.porto import SAMPLING_S, RealTrip
 from tripguard.simulate.geodesy import LocalFrame, bearing_deg, cumulative_m
 

@@ -38,7 +38,8 @@ class FareChecker:
         return None
 
     def assess(self, started: TripStarted, ended: TripEnded, gps_distance_m: float, gps_duration_s: float,
-               gap_m: float, gap_n: int, gap_s: float) -> tuple[FareAssessment | None, list[Finding]]:
+               gap_m: float, gap_n: int, gap_s: float, fix_interval_s: float = 0.0, late_fixes: int = 0,
+               used_fixes: int = 0) -> tuple[FareAssessment | None, list[Finding]]:
         if self.tariff is None:
             return None, []
         assessment = assess_fare(
@@ -49,6 +50,7 @@ class FareChecker:
             surge=started.surge, tolls=ended.tolls, quoted_fare=started.quoted_fare,
             claimed_fare=ended.claimed_fare, currency=ended.currency,
             claimed_distance_m=ended.claimed_distance_m, claimed_duration_s=ended.claimed_duration_s,
+            fix_interval_s=fix_interval_s, late_fixes=late_fixes, used_fixes=used_fixes,
         )
         findings = [Finding(f.kind, f.score, ended.ts, f.evidence, DETECTOR_NAME, DETECTOR_VERSION, self.params_dict,
                             severity=f.severity) for f in assessment.findings]

@@ -77,6 +77,7 @@ def fallback_residual(params: FareParams) -> Residual:
     )
 
 
+SPARSE_INTERVAL_S = 15.0  # fixes this far apart cut corners by fare.sparse_gps_undercount; closer ones less
 GAP_PACE_CAP_MPS = 15.0  # the pace a car is assumed to keep under a GPS gap is at most this fast
 # The trip's average pace outside its gaps includes its stops; a car in a tunnel is moving: over a
 # gap it is assumed to go this many times that average (measured on the real Porto trips of the
@@ -120,6 +121,9 @@ def assess_fare(
     currency: str,
     claimed_distance_m: float | None = None,
     claimed_duration_s: float | None = None,
+    fix_interval_s: float = 0.0,
+    late_fixes: int = 0,
+    used_fixes: int = 0,
 ) -> FareAssessment:
     """Expected fares and fare findings of one ended trip.
 
@@ -156,10 +160,17 @@ def assess_fare(
 
     notes: list[str] = []
     gap_allowance_m = gap_allowance(params, gps_distance_m, gps_duration_s, gap_distance_m, gap_duration_s)
-    fare_distance_m = gps_distance_m + gap_allowance_m
+    # chords between sparse fixes cut the road's corners: a meter reads more than they do
+    corner_allowance_m = params.sparse_gps_undercount * min(1.0, fix_interval_s / SPARSE_INTERVAL_S) * gps_distance_m
+    # fixes that arrived after newer ones are dropped from the kinematics (the contract): the road
+    # they saw is missing from the GPS distance; each stands for about one of the trip's steps
+    late_allowance_m = late_fixes * gps_distance_m / max(used_fixes - 1, 1) if late_fixes else 0.0
+    fare_distance_m = gps_distance_m + gap_allowance_m + corner_allowance_m + late_allowance_m
 
-    # Claimed time beyond what the GPS saw is waiting the meter charged (the rider kept the taxi
-    # waiting before it moved), up to waiting_allowance_s: priced, and not held against coverage.
+    # A meter charges waiting the GPS may not see (the rider kept the taxi waiting before it moved,
+    # and not every app reports that time): the fare is judged against the most an honest meter
+    # could charge, waiting_allowance_s of it included. Claimed time beyond the GPS duration, up to
+    # that allowance, is that waiting: not held against the GPS coverage either.
     waited_s = 0.0
     if claimed_duration_s is not None:
         waited_s = min(max(claimed_duration_s - gps_duration_s, 0.0), params.waiting_allowance_s)
@@ -181,6 +192,9 @@ def assess_fare(
     metered_s = gps_duration_s + waited_s
     expected_gps_only = tariff.expected_fare(gps_distance_m, metered_s, surge, tolls)
     expected = tariff.expected_fare(fare_distance_m, metered_s, surge, tolls) if gps_usable else None
+    # the most an honest meter could charge for it: with all the waiting the GPS may not have seen
+    ceiling = (tariff.expected_fare(fare_distance_m, gps_duration_s + params.waiting_allowance_s, surge, tolls)
+               if gps_usable else None)
 
     expected_planned = None
     planned_duration_used = planned_duration_s
@@ -203,6 +217,10 @@ def assess_fare(
             "gap_distance_m": round(gap_distance_m, 1),
             "gap_duration_s": round(gap_duration_s, 1),
             "gap_allowance_m": round(gap_allowance_m, 1),
+            "corner_allowance_m": round(corner_allowance_m, 1),
+            "late_fixes": late_fixes,
+            "late_allowance_m": round(late_allowance_m, 1),
+            "fix_interval_s": round(fix_interval_s, 1),
             "gps_coverage": _ratio(coverage),
             "waiting_credited_s": round(waited_s, 1),
             "surge": surge,
@@ -222,7 +240,7 @@ def assess_fare(
     if quoted_fare:
         basis, reference = "quote", quoted_fare + tolls
     elif expected is not None:
-        basis, reference = "gps", expected
+        basis, reference = "gps", ceiling
     else:
         basis, reference = None, None
         notes.append("fare not checked: no usable GPS and no quoted fare")
@@ -238,10 +256,12 @@ def assess_fare(
                     severity=params.severity(score),
                     evidence={
                         "summary": (f"claimed {claimed_fare:.2f} {currency}, {ratio - 1:.0%} over the "
-                                    f"{'quote' if basis == 'quote' else 'tariff on the GPS path'} "
-                                    f"({reference:.2f} {currency})"),
+                                    + (f"quote ({reference:.2f} {currency})" if basis == "quote" else
+                                       f"tariff on the GPS path with {params.waiting_allowance_s / 60:.0f} min of "
+                                       f"waiting ({reference:.2f} {currency}; {expected:.2f} without)")),
                         "basis": basis,
                         "expected": _money(reference),
+                        "expected_without_waiting": _money(expected),
                         "expected_gps_only": _money(expected_gps_only),
                         "claimed": _money(claimed_fare),
                         "ratio": _ratio(ratio),

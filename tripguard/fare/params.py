@@ -30,6 +30,9 @@ class FareParams:
     # A GPS gap is bridged by a straight line, which under-measures the road driven under it:
     # allowance = gap_circuity * straight-line gap distance is added to the GPS distance.
     gap_circuity: float
+    # Chords between fixes 15 s apart cut the road's corners: a meter reads this share more than
+    # they do (scaled down for closer fixes); it is added to the GPS distance, like the gap allowance.
+    sparse_gps_undercount: float
     # The meter runs while the taxi waits for the rider before the trip moves: a claimed duration
     # longer than the GPS one is credited as waiting, up to this many seconds (beyond it, the
     # GPS saw too little of the claimed time)
@@ -49,6 +52,7 @@ class FareParams:
             "distance_min_excess_m": lambda v: v >= 0.0,
             "distance_log_scale": lambda v: v > 0.0,
             "gap_circuity": lambda v: 0.0 <= v <= 2.0,
+            "sparse_gps_undercount": lambda v: 0.0 <= v <= 0.5,
             "min_gps_coverage": lambda v: 0.0 <= v <= 1.0,
             "waiting_allowance_s": lambda v: v >= 0.0,
             "severity_high_score": lambda v: 0.0 < v <= 1.0,
@@ -61,6 +65,7 @@ class FareParams:
             "distance_min_excess_m": ">= 0",
             "distance_log_scale": "> 0",
             "gap_circuity": "in [0, 2]",
+            "sparse_gps_undercount": "in [0, 0.5]",
             "min_gps_coverage": "in [0, 1]",
             "waiting_allowance_s": ">= 0",
             "severity_high_score": "in (0, 1]",

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from evaluation.heldout import drive
-from evaluation.heldout.pathlen import clean_indexes, driven_distance_m
+from tripguard.simulate.roadlength import clean_indexes, driven_distance_m
 from evaluation.heldout.roads import Line, Roads
 from tripguard.simulate.geodesy import LocalFrame, path_length_m
+
+
+@pytest.fixture(scope="module")
+def real_trips():
+    from evaluation.heldout.porto import load_eval_trips
+
+    return load_eval_trips(Path(__file__).resolve().parents[1] / "data" / "porto-trips-200.csv")
 
 
 @pytest.fixture(scope="module")

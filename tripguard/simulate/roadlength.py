@@ -5,10 +5,12 @@ Real Porto traces contain (1) multipath spikes: one to a few fixes kilometres of
 stopped. And 15 s between fixes cuts the corners of the streets. The estimate removes (1), ignores
 (3), and measures on the roads between fixes a few hundred metres apart, which bridges (2) and the
 corners alike. It is the ground truth the honest claims are drawn around, so it is tested on traces
-whose true length is known (tests/heldout/test_pathlen.py).
+whose true length is known (tests/simulate/test_roadlength.py).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 from scipy.sparse.csgraph import dijkstra
@@ -31,7 +33,7 @@ MAX_SPIKE_FIXES = 3
 # Below this the car is treated as not having moved from its last counted position (stop jitter).
 JITTER_M = 12.0
 # Fixes 15 s apart cut the corners of the streets: their chords under-read a city drive by ~5 %
-# (tests/heldout/test_pathlen.py). So the distance is measured on the roads between anchor fixes
+# (tests/simulate/test_roadlength.py). So the distance is measured on the roads between anchor fixes
 # about ANCHOR_M apart. Each anchor is projected onto one of the road edges near it (the nearest is
 # often a bridge or a parallel street), choosing the sequence of projections whose road distances
 # agree best with the chords (Viterbi). Each anchor's projection ends one stretch and starts the
@@ -231,6 +233,12 @@ class RoadMeter:
                         new_cost[j], new_len[j] = total, length[i] + ln
             cost, length = new_cost, new_len
         return float(length[int(np.argmin(cost))])
+
+
+@lru_cache(maxsize=2)
+def road_meter(net) -> RoadMeter:
+    """One meter per network (building its road index takes a moment)."""
+    return RoadMeter(net)
 
 
 def driven_distance_m(lat: np.ndarray, lon: np.ndarray, t_s: np.ndarray, meter: RoadMeter | None = None) -> float:
