@@ -31,7 +31,7 @@ def test_cli_table_and_json(tmp_path):
                                                    for t, k in [("a", "teleport"), ("c", "fare_inflation")]))
     table = subprocess.run([TRIPGUARD, "evaluate", "--labels", str(tmp_path / "labels.csv"), "--alerts",
                             str(tmp_path / "alerts.jsonl")], capture_output=True, text=True, check=True).stdout
-    assert "teleport" in table and "honest trips: 1, with any alert: 0 (0.00%" in table
+    assert "teleport" in table and "honest trips: 1, with any alert: 0 (0.00%, 95 % CI [0.00%, " in table
     assert "confusion" in table
     report = json.loads(subprocess.run([TRIPGUARD, "evaluate", "--labels", str(tmp_path / "labels.csv"), "--alerts",
                                         str(tmp_path / "alerts.jsonl"), "--json"], capture_output=True, text=True,

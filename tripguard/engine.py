@@ -49,6 +49,12 @@ UNKNOWN_CITY = "unknown"
 DISPLACING_KINDS = ("teleport", "impossible_speed")
 
 
+def upfront_priced(started: TripStarted | None) -> bool:
+    """The rider pays the quote whatever the route (a fare above it is fare_inflation's): a longer
+    route gains the driver nothing, so it is not called a detour."""
+    return started is not None and started.quoted_fare is not None
+
+
 @dataclass
 class Output:
     alerts: list[dict] = field(default_factory=list)
@@ -354,6 +360,8 @@ class Engine:
         for e in events:
             s = int(e[C.X_SLOT])
             meta = t.meta[s]
+            if upfront_priced(meta.started):
+                continue
             planned = meta.started.planned_distance_m if meta.started else None
             self._emit(meta, excursion_finding(e, self.route_params[t.city[s]], self.paths.path(s), planned),
                        out, now_ms)
@@ -480,7 +488,7 @@ class Engine:
         if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
             planned = float(self.trips.route[s, C.R_ROUTE_M])
         displaced = bool(meta.displaced_by) or self.trips.route[s, C.R_DISPLACED] > 0.0
-        if "route_deviation" in meta.alert_scores or displaced:
+        if "route_deviation" in meta.alert_scores or displaced or upfront_priced(started):
             # an excursion already said it, or the trace was displaced (a teleport or an
             # impossible-speed run): its distance says nothing about the route driven
             return planned

@@ -212,8 +212,9 @@ def format_table(report: dict) -> str:
                      f"{f(r['f1']):>5} {_ci(r['f1_ci']):<13}")
     rate = report["false_alert_rate_honest"]
     lines.append("")
+    ci = report["false_alert_rate_honest_ci"]
     lines.append(f"honest trips: {report['honest_trips']}, with any alert: {report['honest_trips_alerted']} "
-                 + (f"({rate:.2%}, 95 % CI {_ci(report['false_alert_rate_honest_ci'])})" if rate is not None else ""))
+                 + (f"({rate:.2%}, 95 % CI [{ci[0]:.2%}, {ci[1]:.2%}])" if rate is not None else ""))
     if report["units"] != report["trips"]:
         lines.append(f"intervals resample {report['units']} independent base trips (of {report['trips']} trips)")
     lines.append("")

@@ -380,7 +380,8 @@ def build_trip(
     duration_s = (end_ms - start_ms) / 1000.0
     planned = base.planned
     quoted = None
-    if planned is not None and rng.random() < QUOTED_FARE_RATE:
+    # a detour pads only a metered fare: no fraudster detours on an upfront price
+    if planned is not None and inj.kind != "route_deviation" and rng.random() < QUOTED_FARE_RATE:
         quoted = meter_round(tariff.expected_fare(planned.length_m, base.planned_duration_s, surge))
     # An upfront-priced trip charges its quote (plus tolls); a metered one the meter on the
     # distance it measured (a meter is not the GPS: within 3 % of the road driven) and the time,
