@@ -58,8 +58,9 @@ TsQuery = Annotated[int | None, Query(ge=0, le=MAX_TS_MS, description="ms since 
 
 
 def _any_of(item, description: str):
-    return Annotated[list[item] | None, Query(max_length=MAX_FILTER_VALUES, description=description + " Repeat it to "
-                                                "match any of several values.")]
+    # A plain array with an empty default, not `list | None`: an absent filter is no filter.
+    return Annotated[list[item], Query(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                       description=description + " Repeat it to match any of several values.")]
 
 
 IdsQuery = _any_of(_text(128), "An id.")
@@ -178,10 +179,10 @@ def get_trip(request: Request, trip_id: TripIdPath, who: Principal = Reviewer) -
 def list_alerts(
     request: Request,
     response: Response,
-    kind: KindsQuery = None,
-    driver_id: IdsQuery = None,
-    city: CitiesQuery = None,
-    trip_id: IdsQuery = None,
+    kind: KindsQuery,
+    driver_id: IdsQuery,
+    city: CitiesQuery,
+    trip_id: IdsQuery,
     since: TsQuery = None,
     until: TsQuery = None,
     limit: Limit = 100,
@@ -208,8 +209,8 @@ def create_dispute(request: Request, body: DisputeIn, who: Principal = Backend) 
 def list_disputes(
     request: Request,
     response: Response,
-    status: StatusQuery = None,
-    trip_id: IdsQuery = None,
+    status: StatusQuery,
+    trip_id: IdsQuery,
     limit: Limit = 100,
     offset: Offset = 0,
     who: Principal = BackendOrReviewer,
@@ -254,7 +255,7 @@ async def decide(request: Request, dispute_id: DisputeIdPath, body: DecisionIn, 
 def get_audit(
     request: Request,
     response: Response,
-    action: ActionsQuery = None,
+    action: ActionsQuery,
     since: TsQuery = None,
     until: TsQuery = None,
     limit: Limit = 100,
