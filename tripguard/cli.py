@@ -337,12 +337,19 @@ def serve(
                                             "verdicts, publish decisions (env TRIPGUARD_BOOTSTRAP). None = no Kafka."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    forwarded_allow_ips: Optional[str] = typer.Option(
+        None, "--forwarded-allow-ips", help="Believe X-Forwarded-Proto/-For from these reverse proxies: comma-separated "
+        "IPs or CIDR ranges, '*' = any (env TRIPGUARD_FORWARDED_ALLOW_IPS). Default: the headers are ignored."),
+    cookie_secure: Optional[bool] = typer.Option(
+        None, "--cookie-secure/--no-cookie-secure", help="Always mark the session cookie Secure, for a TLS proxy in "
+        "front (env TRIPGUARD_COOKIE_SECURE). Default: Secure when the request came over https."),
 ) -> None:
     """The review service: HTTP API (roles backend, reviewer, admin) and the review page."""
     from tripguard.review.serve import serve as run
     from tripguard.settings import load_settings
 
-    settings = load_settings(db=db, bootstrap=bootstrap)
+    settings = load_settings(db=db, bootstrap=bootstrap, forwarded_allow_ips=forwarded_allow_ips,
+                             cookie_secure=cookie_secure)
     run(settings, host, port, ingest=ingest, echo=typer.echo)
 
 
@@ -366,7 +373,10 @@ def token_create(
     settings = load_settings(db=db)
     init_db(settings.db)
     with opened(settings.db) as conn:
-        token_id, token = create_token(conn, role, label, CLI)
+        try:
+            token_id, token = create_token(conn, role, label, CLI)
+        except ValueError as exc:
+            fail(str(exc))
     typer.echo(f"created {role} token #{token_id} in {settings.db}; it is shown only now: {token}")
 
 
@@ -375,6 +385,7 @@ def token_list(db: Optional[Path] = typer.Option(None, "--db", help="SQLite data
     """List tokens (id, role, label, created, revoked); never the secrets."""
     from tripguard.review.db import init_db, opened
     from tripguard.review.evidence_html import utc_ms
+    from tripguard.review.text import visible
     from tripguard.review.tokens import list_tokens
     from tripguard.settings import load_settings
 
@@ -383,7 +394,7 @@ def token_list(db: Optional[Path] = typer.Option(None, "--db", help="SQLite data
     with opened(settings.db) as conn:
         for t in list_tokens(conn):
             revoked = f"revoked {utc_ms(t['revoked_at'])}" if t["revoked_at"] else "active"
-            typer.echo(f"#{t['id']}\t{t['role']}\t{revoked}\tcreated {utc_ms(t['created_at'])}\t{t['label']}")
+            typer.echo(f"#{t['id']}\t{t['role']}\t{revoked}\tcreated {utc_ms(t['created_at'])}\t{visible(t['label'])}")
 
 
 @token_app.command("revoke")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tripguard.errors import ConfigError
@@ -45,10 +46,29 @@ class Settings(BaseSettings):
 
     # Review service
     db: Path = Path("tripguard.db")
+    forwarded_allow_ips: str | None = Field(
+        None, description="Comma-separated addresses or CIDR ranges of the reverse proxies whose X-Forwarded-Proto "
+        "and X-Forwarded-For `serve` believes ('*': any peer); none = those headers are ignored.")
+    cookie_secure: bool = Field(False, description="Always mark the review page's cookies Secure (behind a TLS "
+                                "proxy); otherwise only when the request came over https.")
 
     # Numba
     numba_cache_dir: Path | None = Field(None, description="Numba's compile cache (NUMBA_CACHE_DIR); applied by "
                                          "apply_numba_cache, since Numba reads it when it is imported.")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        entries = [e.strip() for e in v.split(",")]
+        for entry in entries:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or CIDR range (or '*')") from None
+        return ",".join(entries)
 
 
 def load_settings(**overrides) -> Settings:

@@ -27,11 +27,11 @@ def new_token(db, role: str) -> str:
 
 
 @contextmanager
-def running_service(db, *extra: str):
+def running_service(db, *extra: str, env=None):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tripguard.cli", "serve", "--db", str(db), "--port", str(port), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -168,3 +168,124 @@ def test_token_management(client, auth):
 @pytest.mark.parametrize("path", ["/healthz"])
 def test_healthz_is_open(client, path):
     assert client.get(path).json() == {"status": "ok"}
+
+
+def test_trip_ids_with_a_slash_work_everywhere(client, auth, db_path):
+    """Contract v1 allows "/" in a trip id; such a trip is ingested, can be disputed, and is
+    found at /trips/a/b as well as at /trips/a%2Fb (it used to be 404 at both)."""
+    from tripguard.review.ingest import ingest_records
+
+    alerts, verdicts = build()
+    trip = "porto/2024/0005"
+    report = ingest_records(db_path, "verdict", [{**verdicts[0], "trip_id": trip}])
+    report2 = ingest_records(db_path, "alert", [{**alerts[0], "alert_id": "tel-slash", "trip_id": trip}])
+    assert report.verdicts_new == 1 and report2.alerts_new == 1
+    d = _file(client, auth, trip_id=trip)
+    assert d.status_code == 201
+    for path in ("/trips/porto/2024/0005", "/trips/porto%2F2024%2F0005"):
+        r = client.get(path, headers=auth["reviewer"])
+        assert r.status_code == 200, path
+        assert r.json()["trip_id"] == trip and [x["id"] for x in r.json()["disputes"]] == [d.json()["id"]]
+    assert [a["alert_id"] for a in client.get("/alerts", params={"trip_id": trip}, headers=auth["reviewer"]).json()] == ["tel-slash"]
+    assert client.get("/trips/porto/2024", headers=auth["reviewer"]).status_code == 404  # a prefix is not the trip
+
+
+def _follow(client, path, headers, **params) -> tuple[list, set[int]]:
+    """Every page of a list by its Link headers: (items in order, the totals it reported)."""
+    items, totals = [], set()
+    r = client.get(path, params=params, headers=headers)
+    while True:
+        assert r.status_code == 200, r.text
+        items.extend(r.json())
+        totals.add(int(r.headers["x-total-count"]))
+        link = r.headers.get("link")
+        if link is None:
+            return items, totals
+        assert link.endswith('>; rel="next"') and link.startswith("</")
+        r = client.get(link[1:link.index(">")], headers=headers)
+
+
+def test_lists_are_paged_with_a_total_and_a_next_link(client, auth, db_path):
+    from tripguard.review import disputes
+    from tripguard.review.db import opened
+    from tripguard.review.tokens import principal_for
+
+    with opened(db_path) as conn:  # 7 disputes: porto-0003 filed and decided 6 times, then once more
+        backend, reviewer = (principal_for(conn, auth[r]["Authorization"].split()[1]) for r in ("backend", "reviewer"))
+        for _ in range(6):
+            d = disputes.create_dispute(conn, "porto-0003", "again", backend)
+            disputes.decide(conn, d["id"], "upheld", "", reviewer)
+        disputes.create_dispute(conn, "porto-0003", "and again", backend)
+
+    got, totals = _follow(client, "/disputes", auth["backend"], limit=3)
+    assert totals == {7} and len(got) == 7 and len({d["id"] for d in got}) == 7
+    assert [d["id"] for d in got] == sorted((d["id"] for d in got), reverse=True)
+    alerts, totals = _follow(client, "/alerts", auth["reviewer"], limit=3, city="porto")
+    assert totals == {4} and sorted(a["alert_id"] for a in alerts) == sorted(a["alert_id"] for a in build()[0])
+    entries, totals = _follow(client, "/audit", auth["admin"], limit=5)
+    assert totals == {3 + 13} and len({e["id"] for e in entries}) == 16  # 3 tokens made, 7 filed, 6 decided
+    # a page past the end is empty, with the total
+    r = client.get("/disputes", params={"offset": 50}, headers=auth["backend"])
+    assert r.json() == [] and r.headers["x-total-count"] == "7" and "link" not in r.headers
+
+
+def test_a_trip_shows_its_newest_disputes_and_how_many_there_are(client, auth, db_path):
+    """The trip view shows its newest 100 disputes and says how many there are (it used to show
+    up to 500 with no sign of the rest); GET /disputes?trip_id= pages through all of them."""
+    from tripguard.review import disputes
+    from tripguard.review.db import opened
+    from tripguard.review.tokens import principal_for
+
+    n, shown = 105, 100
+    with opened(db_path) as conn:
+        backend, reviewer = (principal_for(conn, auth[r]["Authorization"].split()[1]) for r in ("backend", "reviewer"))
+        for _ in range(n):
+            d = disputes.create_dispute(conn, "porto-0001", "again", backend)
+            disputes.decide(conn, d["id"], "upheld", "", reviewer)
+    trip = client.get("/trips/porto-0001", headers=auth["reviewer"]).json()
+    assert trip["disputes_total"] == n and len(trip["disputes"]) == shown
+    assert trip["disputes"][0]["id"] == d["id"]  # newest first
+    every, totals = _follow(client, "/disputes", auth["reviewer"], trip_id="porto-0001", limit=40)
+    assert totals == {n} and [x["id"] for x in every][:shown] == [x["id"] for x in trip["disputes"]]
+    assert len({x["id"] for x in every}) == n
+
+
+def test_a_repeated_filter_matches_any_of_its_values(client, auth):
+    h = auth["reviewer"]
+
+    def ids(params):
+        r = client.get("/alerts", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return sorted(a["alert_id"] for a in r.json())
+
+    assert ids([("kind", "teleport"), ("kind", "route_deviation")]) == ["dev-0002", "tel-0001"]
+    assert ids([("kind", "teleport"), ("kind", "teleport")]) == ["tel-0001"]
+    assert ids([("trip_id", "porto-0001"), ("trip_id", "porto-0003")]) == ["fare-0003", "spd-0001", "tel-0001"]
+    # different filters still all apply
+    assert ids([("kind", "teleport"), ("kind", "fare_inflation"), ("driver_id", "drv-08")]) == ["fare-0003"]
+    d1 = _file(client, auth, trip_id="porto-0001").json()
+    d2 = _file(client, auth, trip_id="porto-0002").json()
+    client.post(f"/disputes/{d1['id']}/decision", json={"decision": "upheld"}, headers=h)
+    both = client.get("/disputes", params=[("status", "open"), ("status", "decided")], headers=h)
+    assert sorted(d["id"] for d in both.json()) == sorted([d1["id"], d2["id"]]) and both.headers["x-total-count"] == "2"
+    audit = client.get("/audit", params=[("action", "dispute.create"), ("action", "dispute.decide")], headers=h).json()
+    assert sorted(e["action"] for e in audit) == ["dispute.create", "dispute.create", "dispute.decide"]
+
+
+def test_a_dispute_says_who_decided_it(client, auth, tokens, db_path):
+    """A client retrying a decision after a timeout gets 409 and can see whether the decision
+    that stands is its own."""
+    from tripguard.review.db import opened
+    from tripguard.review.tokens import principal_for
+
+    with opened(db_path) as conn:
+        reviewer_id = principal_for(conn, tokens["reviewer"]).token_id
+    other = client.post("/tokens", json={"role": "reviewer", "label": "bob"}, headers=auth["admin"]).json()
+    d = _file(client, auth).json()
+    assert d["decided_by"] is None
+    first = client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld"}, headers=auth["reviewer"])
+    assert first.json()["decided_by"] == reviewer_id
+    retry = client.post(f"/disputes/{d['id']}/decision", json={"decision": "overturned"},
+                        headers={"Authorization": f"Bearer {other['token']}"})
+    assert retry.status_code == 409 and f"by token #{reviewer_id}" in retry.json()["detail"]
+    assert client.get(f"/disputes/{d['id']}", headers=auth["backend"]).json()["decided_by"] == reviewer_id

@@ -30,9 +30,12 @@ def test_matrix_covers_every_endpoint_of_the_spec(db_path):
     assert in_spec == {(m, p) for m, p, *_ in ENDPOINTS}
 
 
+@pytest.mark.parametrize("junk_query", [False, True], ids=["", "unknown query parameter"])
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("method,template,body,allowed,ok", ENDPOINTS, ids=[f"{m} {p}" for m, p, *_ in ENDPOINTS])
-def test_status(client, auth, method, template, body, allowed, ok, caller):
+def test_status(client, auth, method, template, body, allowed, ok, caller, junk_query):
+    """With an unknown query parameter (`?foo=1`) the caller is still authenticated first: 401/403
+    for those who may not call, 422 only for those who may."""
     # State each endpoint needs: an open dispute to read or decide, a token to revoke.
     dispute = client.post("/disputes", json={"trip_id": "porto-0001", "statement": "not me"}, headers=auth["backend"])
     assert dispute.status_code == 201
@@ -47,10 +50,10 @@ def test_status(client, auth, method, template, body, allowed, ok, caller):
         "revoked token": {"Authorization": f"Bearer {revoked['token']}"},
         **auth,
     }[caller]
-    r = client.request(method, path, json=body, headers=headers)
+    r = client.request(method, path, json=body, headers=headers, params={"foo": "1"} if junk_query else None)
 
     if allowed == "open" or caller in allowed:
-        expected = ok
+        expected = 422 if junk_query else ok
     elif caller in ("no token", "bad token", "revoked token"):
         expected = 401
     else:
@@ -74,3 +77,7 @@ def test_authentication_comes_before_field_validation(client, auth):
     assert client.post("/disputes", json={"nonsense": 1}).status_code == 401
     assert client.get("/alerts", params={"limit": 0}).status_code == 401
     assert client.post("/disputes", json={"nonsense": 1}, headers=auth["reviewer"]).status_code == 403
+    assert client.get("/alerts", params={"foo": 1}).status_code == 401
+    assert client.get("/alerts", params=[("limit", 1), ("limit", 2)]).status_code == 401
+    assert client.get("/alerts", params={"foo": 1}, headers=auth["backend"]).status_code == 403
+    assert client.get("/trips/a%1Bb").status_code == 401

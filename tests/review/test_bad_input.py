@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from urllib.parse import quote
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tripguard.review import text
 from tripguard.review.app import MAX_BODY_BYTES
 from tripguard.review.models import MAX_NOTE_CHARS, MAX_STATEMENT_CHARS
 
@@ -91,7 +97,8 @@ def test_malformed_json_and_wrong_content(client, auth):
     ],
 )
 def test_query_and_path_errors_name_the_field(client, auth, path, params, field):
-    assert field in _fields(client.get(path, params=params, headers=auth["reviewer"]))
+    # a repeatable filter's loc goes on to the position of the bad value: ("query", "kind", 0)
+    assert any(loc[:len(field)] == field for loc in _fields(client.get(path, params=params, headers=auth["reviewer"])))
 
 
 def test_body_size_limit(client, auth):
@@ -159,3 +166,119 @@ def test_error_responses_never_carry_traces(client, auth):
     for r in responses:
         assert r.status_code < 500
         assert "Traceback" not in r.text and 'File "' not in r.text
+
+
+def test_errors_never_echo_the_input(client, auth, tokens):
+    """A 422 names the field and the rule, not the value: the value may be a secret (a token
+    pasted into the query) or a driver's 4,000-character statement."""
+    for params, field in (({"token": tokens["reviewer"]}, ("query", "token")),
+                          ({"since": tokens["reviewer"]}, ("query", "since"))):
+        r = client.get("/alerts", params=params, headers=auth["reviewer"])
+        assert _fields(r) == {field}
+        assert tokens["reviewer"] not in r.text and '"input"' not in r.text
+    secret = "my-secret-words-" + "x" * 50
+    r = client.post("/disputes", json={"trip_id": "porto-0001", "statement": secret, "extra": secret},
+                    headers=auth["backend"])
+    assert _fields(r) == {("body", "extra")} and "my-secret-words" not in r.text
+
+
+def test_error_bodies_are_capped(client, auth):
+    """3,000 junk parameters made a 284 KB answer; now the first errors and a count of the rest."""
+    r = client.get("/alerts", params=[(f"junk{i}", "v") for i in range(3_000)], headers=auth["reviewer"])
+    assert r.status_code == 422 and len(r.content) < 10_000, len(r.content)
+    detail = r.json()["detail"]
+    assert detail[-1]["type"] == "too_many_errors" and "2980 more errors" in detail[-1]["msg"]
+    assert all(tuple(e["loc"][:1]) == ("query",) for e in detail[:-1])
+    # one huge parameter name is clipped too
+    r = client.get("/alerts", params={"n" * 8_000: "1"}, headers=auth["reviewer"])
+    assert r.status_code == 422 and len(r.content) < 2_000, len(r.content)
+
+
+def test_repeated_single_valued_parameters_are_422(client, auth):
+    for name, values in (("since", (1, 2)), ("limit", (5, 6)), ("offset", (0, 0))):
+        r = client.get("/alerts", params=[(name, v) for v in values], headers=auth["reviewer"])
+        assert _fields(r) == {("query", name)}, name
+    r = client.get("/disputes", params=[("limit", 1), ("limit", 2)], headers=auth["backend"])
+    assert _fields(r) == {("query", "limit")}
+
+
+BAD_TEXT = {
+    "NUL": "before\x00after",
+    "ESC": "red \x1b[31malert\x1b[0m",
+    "CR": "innocent\rrewritten",
+    "bidi override": "invoice \u202egnp.exe",
+    "bidi isolate": "a\u2066b\u2069",
+    "C1 control": "a\x9bb",
+}
+INVISIBLE_ONLY = "\u200b\u200d\ufeff"
+
+
+def _open_dispute(client, auth):
+    r = client.post("/disputes", json={"trip_id": "porto-0001", "statement": "x"}, headers=auth["backend"])
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+# (what, send(client, auth, value) -> response, loc of the field)
+TEXT_FIELDS = {
+    "statement": (lambda c, a, v: c.post("/disputes", json={"trip_id": "porto-0002", "statement": v},
+                                         headers=a["backend"]), ("body", "statement")),
+    "dispute trip_id": (lambda c, a, v: c.post("/disputes", json={"trip_id": v, "statement": "x"},
+                                               headers=a["backend"]), ("body", "trip_id")),
+    "note": (lambda c, a, v: c.post(f"/disputes/{_open_dispute(c, a)}/decision", json={"decision": "upheld", "note": v},
+                                    headers=a["reviewer"]), ("body", "note")),
+    "label": (lambda c, a, v: c.post("/tokens", json={"role": "backend", "label": v}, headers=a["admin"]),
+              ("body", "label")),
+    "trip path": (lambda c, a, v: c.get("/trips/" + quote(v, safe=""), headers=a["reviewer"]), ("path", "trip_id")),
+    "driver_id filter": (lambda c, a, v: c.get("/alerts", params={"driver_id": v}, headers=a["reviewer"]),
+                         ("query", "driver_id", 0)),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT, ids=list(BAD_TEXT))
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_control_characters_are_422_naming_the_field(client, auth, field, bad):
+    send, loc = TEXT_FIELDS[field]
+    r = send(client, auth, BAD_TEXT[bad])
+    assert _fields(r) == {loc}, r.text
+    assert "U+" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_invisible_only_text_is_422(client, auth, field):
+    send, loc = TEXT_FIELDS[field]
+    assert _fields(send(client, auth, INVISIBLE_ONLY)) == {loc}
+
+
+def test_real_text_with_format_characters_is_accepted(client, auth):
+    """Line breaks and tabs in a statement, a ZWJ emoji, right-to-left text with its marks: fine."""
+    statement = "Line one\nline two\twith a tab. 👩\u200d💻 قال\u200f السائق"
+    r = client.post("/disputes", json={"trip_id": "porto-0001", "statement": statement}, headers=auth["backend"])
+    assert r.status_code == 201 and r.json()["statement"] == statement
+    r = client.post(f"/disputes/{r.json()['id']}/decision", json={"decision": "upheld", "note": "checked\n\tok"},
+                    headers=auth["reviewer"])
+    assert r.status_code == 200
+    assert client.post("/tokens", json={"role": "backend", "label": "Zoë's ops"}, headers=auth["admin"]).status_code == 201
+
+
+_SAMPLES = st.sampled_from(list("a é字 \t\n\r\x00\x1b\x85\x9b\xa0\xad\u200b\u200d\u200f\u2028\u202e\u2066\u3000\ufeff"))
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(v=st.text(st.one_of(_SAMPLES, st.characters(exclude_categories=["Cs"])), max_size=8),
+       multiline=st.booleans(), required=st.booleans())
+def test_the_spec_pattern_states_the_text_rule(v, multiline, required):
+    """The pattern in the OpenAPI spec (what schemathesis and clients read) accepts exactly what
+    the check accepts."""
+    try:
+        text.check_text(v, multiline=multiline, required=required)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert bool(re.fullmatch(text.schema_pattern(multiline, required), v)) == accepted
+
+
+def test_visible_escapes_what_a_terminal_would_obey():
+    shown = text.visible("ops\x1b[2J\r\u202eok\u200b \\x1b\x00é")
+    assert shown == "ops\\x1b[2J\\x0d\\u202eok\\u200b \\\\x1b\\x00é"
+    assert text.visible("plain label, Zoë") == "plain label, Zoë"

@@ -100,3 +100,65 @@ def test_missing_directory_or_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="alerts.jsonl"):
         ingest_dir(db, tmp_path / "empty")
+
+
+@pytest.mark.parametrize("kind,field,value", [
+    ("verdict", "risk_score", "0.5"),
+    ("verdict", "gps_distance_m", "3170.7"),
+    ("verdict", "ts", "123"),
+    ("verdict", "pings_used", 12.0),
+    ("verdict", "risk_score", True),
+    ("alert", "score", "0.5"),
+    ("alert", "ts", "123"),
+])
+def test_numbers_must_be_json_numbers(tmp_path, kind, field, value):
+    """Contract v1 is strict: "ts": "123" is an error, not a guess. A lax record used to be stored
+    as sent (and broke the dispute page); a corrected record sent afterwards must then be taken,
+    which it could not be while the first (bad) verdict was kept."""
+    alerts, verdicts = build()
+    good = verdicts[0] if kind == "verdict" else alerts[0]
+    d = tmp_path / "replay"
+    d.mkdir()
+    name = "verdicts.jsonl" if kind == "verdict" else "alerts.jsonl"
+    (d / name).write_bytes(orjson.dumps({**good, field: value}) + b"\n" + orjson.dumps(good) + b"\n")
+    db = tmp_path / "r.db"
+    init_db(db)
+    report = ingest_dir(db, d)
+    assert report.rejected == 1 and f"{name}:1: {field}:" in report.summary(), report.summary()
+    with opened(db) as conn:
+        trip = get_trip(conn, good["trip_id"])
+    stored = trip["verdict"] if kind == "verdict" else trip["alerts"][0]
+    assert stored[field] == good[field] and type(stored[field]) is type(good[field])
+
+
+def test_what_is_stored_is_what_was_validated(tmp_path):
+    """The stored body is the validated record (defaults filled in), and fields the contract does
+    not know yet are kept as received."""
+    from tripguard.contract import Verdict
+
+    _, verdicts = build()
+    raw = {k: v for k, v in verdicts[2].items() if k != "notes"}
+    d = tmp_path / "replay"
+    d.mkdir()
+    (d / "verdicts.jsonl").write_bytes(orjson.dumps({**raw, "x_future_field": {"a": 1}}) + b"\n")
+    db = tmp_path / "r.db"
+    init_db(db)
+    assert ingest_dir(db, d).rejected == 0
+    with opened(db) as conn:
+        body = orjson.loads(conn.execute("SELECT body FROM verdicts").fetchone()[0])
+    assert body["x_future_field"] == {"a": 1} and body["notes"] == []
+    assert Verdict.model_validate(body, strict=True).model_dump(mode="json").items() <= body.items()
+
+
+@pytest.mark.parametrize("field", ["trip_id", "driver_id", "alert_id"])
+def test_ids_with_control_characters_are_rejected_at_ingest(tmp_path, field):
+    """An id the API would refuse (text.py) is refused at ingest too: otherwise the trip is stored
+    but can never be asked for or disputed."""
+    alerts, _ = build()
+    d = tmp_path / "replay"
+    d.mkdir()
+    (d / "alerts.jsonl").write_bytes(orjson.dumps({**alerts[0], field: "porto\x1b[2J-0001"}) + b"\n")
+    db = tmp_path / "r.db"
+    init_db(db)
+    report = ingest_dir(db, d)
+    assert report.rejected == 1 and f"alerts.jsonl:1: {field}: contains U+001B" in report.summary()

@@ -134,6 +134,7 @@ def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path, monke
     msg = orjson.loads(records[0].value)
     assert msg["dispute_id"] == d["id"] and msg["decision"] == "overturned" and msg["note"] == "GPS lost"
     assert msg["driver_id"] == "drv-17" and msg["alert_ids"] == ["tel-0001", "spd-0001"]
+    assert msg["event_id"].startswith("dec-") and msg["decided_by"] == r.json()["decided_by"]
     with opened(db) as conn:
         assert conn.execute("SELECT published_at FROM disputes WHERE id = ?", (d["id"],)).fetchone()[0] is not None
 
@@ -168,3 +169,48 @@ def test_decisions_made_without_a_broker_are_published_later(kafka_bootstrap, tm
         time.sleep(1.0)
         assert again.app.state.outbox.published == 0
     assert len(asyncio.run(_read_all(kafka_bootstrap, settings.decisions_topic, want=2))) == 2
+
+
+def test_two_services_on_one_database_publish_each_decision_once(kafka_bootstrap, tmp_path, replay_dir):
+    """Two `serve` processes on one file both run an outbox: each decision is claimed by one of
+    them and reaches the topic once, with a deterministic event_id to dedupe a crash's repeat."""
+    from tripguard.review import disputes
+    from tripguard.review.ingest import ingest_dir
+    from tripguard.review.kafka import DecisionOutbox, make_producer
+    from tripguard.review.tokens import principal_for
+
+    settings = _settings(kafka_bootstrap)
+    asyncio.run(create_topics(kafka_bootstrap, settings, partitions=1))
+    db = tmp_path / "two.db"
+    init_db(db)
+    ingest_dir(db, replay_dir)
+    decided = []
+    with opened(db) as conn:
+        backend = principal_for(conn, create_token(conn, "backend", "", CLI)[1])
+        reviewer = principal_for(conn, create_token(conn, "reviewer", "", CLI)[1])
+        for round_ in range(2):
+            for trip in ("porto-0001", "porto-0002", "porto-0003", "porto-0004"):
+                d = disputes.create_dispute(conn, trip, f"round {round_}", backend)
+                decided.append(disputes.decide(conn, d["id"], "upheld", "", reviewer))
+
+    async def both() -> list[int]:
+        producers = [make_producer(settings) for _ in range(2)]
+        for p in producers:
+            await p.start()
+        try:
+            outboxes = [DecisionOutbox(db, p, settings.decisions_topic) for p in producers]
+            return await asyncio.gather(*(o.flush() for o in outboxes))
+        finally:
+            for p in producers:
+                await p.stop()
+
+    sent = asyncio.run(both())
+    assert sum(sent) == len(decided)
+    records = asyncio.run(_read_all(kafka_bootstrap, settings.decisions_topic, want=len(decided)))
+    messages = [orjson.loads(r.value) for r in records]
+    assert sorted(m["dispute_id"] for m in messages) == sorted(d["id"] for d in decided)
+    with opened(db) as conn:
+        expected = {d["id"]: disputes.decision_event_id(disputes.get_dispute(conn, d["id"])) for d in decided}
+        assert conn.execute("SELECT COUNT(*) FROM disputes WHERE published_at IS NULL OR publish_claim IS NOT NULL"
+                            ).fetchone()[0] == 0
+    assert {m["dispute_id"]: m["event_id"] for m in messages} == expected

@@ -163,3 +163,68 @@ def test_page_security_headers_and_local_assets(reviewer, disputed):
 
 def test_unknown_dispute_page_is_404(reviewer):
     assert reviewer.get("/review/disputes/424242").status_code == 404
+
+
+def test_pages_render_rows_stored_before_ingest_was_strict(client, auth, tokens, db_path):
+    """Ingest used to take "risk_score": "0.5" and store it as sent; such rows are still in
+    databases. The dispute page and the queue show them instead of failing (500)."""
+    import orjson
+    from review_fixtures import build
+
+    alerts, verdicts = build()
+    verdict = {**verdicts[0], "trip_id": "legacy-1", "risk_score": "0.5", "gps_distance_m": "3170.7",
+               "gps_duration_s": "600", "expected_fare": "8.9", "claimed_fare": True, "ts": str(verdicts[0]["ts"])}
+    alert = {**alerts[0], "alert_id": "legacy-a", "trip_id": "legacy-1", "score": "0.97", "ts": str(alerts[0]["ts"])}
+    with opened(db_path) as conn:  # as the lax ingest stored them: the columns typed, the body as sent
+        conn.execute("INSERT INTO verdicts (trip_id, driver_id, city, ts, risk_score, body, ingested_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?, 0)", ("legacy-1", verdict["driver_id"], "porto", verdicts[0]["ts"], 0.5,
+                                                       orjson.dumps(verdict).decode()))
+        conn.execute("INSERT INTO alerts (alert_id, trip_id, driver_id, city, kind, severity, score, ts, detected_at,"
+                     " body, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                     ("legacy-a", "legacy-1", alert["driver_id"], "porto", "teleport", "high", 0.97, alerts[0]["ts"],
+                      alert["detected_at"], orjson.dumps(alert).decode()))
+    d = client.post("/disputes", json={"trip_id": "legacy-1", "statement": "old row"}, headers=auth["backend"]).json()
+    _login(client, tokens["reviewer"])
+    page = client.get(f"/review/disputes/{d['id']}")
+    assert page.status_code == 200, page.text[:300]
+    html = page.text
+    assert ">0.5<" in html and "3170.7" in html and "score 0.97" in html
+    assert client.get("/review/").status_code == 200
+    trip = client.get("/trips/legacy-1", headers=auth["reviewer"])
+    assert trip.status_code == 200 and trip.json()["verdict"]["risk_score"] == 0.5
+
+
+def test_the_queue_counts_and_pages_every_open_dispute(reviewer, db_path):
+    """501 open disputes: the queue says 501 (it used to show and count the first 500) and pages
+    through them oldest first."""
+    n = 501
+    with opened(db_path) as conn:
+        conn.executemany(
+            "INSERT INTO alerts (alert_id, trip_id, driver_id, city, kind, severity, score, ts, detected_at, body,"
+            " ingested_at) VALUES (?, ?, 'drv', 'porto', 'teleport', 'high', 0.9, 1, 1, '{}', 0)",
+            [(f"a{i}", f"bulk-{i:04d}") for i in range(n)])
+        conn.executemany(
+            "INSERT INTO disputes (trip_id, statement, status, created_at, created_by) VALUES (?, 'x', 'open', ?, 1)",
+            [(f"bulk-{i:04d}", 1_700_000_000_000 + i) for i in range(n)])
+    seen, url = [], "/review/"
+    while url:
+        html = reviewer.get(url).text
+        assert 'id="queue-total">(501)<' in html
+        seen += re.findall(r'class="open-dispute" href="/review/disputes/\d+">(bulk-\d+)<', html)
+        following = re.search(r'id="queue-next" href="([^"]+)"', html)
+        url = following.group(1).replace("&amp;", "&") if following else None
+    assert seen == [f"bulk-{i:04d}" for i in range(n)]
+    assert "1–100 of 501" in reviewer.get("/review/").text and "501–501 of 501" in reviewer.get("/review/?offset=500").text
+
+
+def test_a_note_from_the_form_keeps_its_lines_and_refuses_escapes(reviewer, disputed, db_path):
+    html = reviewer.get(f"/review/disputes/{disputed[1]}").text
+    bad = reviewer.post(f"/review/disputes/{disputed[1]}/decision",
+                        data={"decision": "upheld", "note": "ok\x1b[8m hidden", "csrf": _csrf(html)}, follow_redirects=False)
+    assert bad.status_code == 422 and "U+001B" in bad.text and 'id="decide-form"' in bad.text
+    ok = reviewer.post(f"/review/disputes/{disputed[1]}/decision",
+                       data={"decision": "upheld", "note": "line one\r\nline two", "csrf": _csrf(html)},
+                       follow_redirects=False)
+    assert ok.status_code == 303  # a browser sends a textarea's line breaks as CRLF
+    with opened(db_path) as conn:
+        assert conn.execute("SELECT note FROM disputes WHERE id = ?", (disputed[1],)).fetchone()[0] == "line one\nline two"

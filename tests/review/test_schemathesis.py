@@ -1,5 +1,6 @@
 """schemathesis against the service's own OpenAPI spec, with valid tokens of the right role:
-no generated request may get a 5xx, and every response must match the documented schema."""
+no generated request may get a 5xx, and every response must match the documented schema. The
+database also holds rows with string-typed numbers, as the lax ingest of before stored them."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from review_fixtures import write_replay_dir
+import orjson
+from review_fixtures import build, write_replay_dir
 
 from tripguard.review.app import create_app
 from tripguard.review.db import init_db, opened
 from tripguard.review.disputes import create_dispute
-from tripguard.review.ingest import ingest_dir
+from tripguard.review.ingest import ingest_dir, ingest_records
 from tripguard.review.tokens import CLI, create_token, principal_for
 
 MAX_EXAMPLES = 100  # per operation and generation phase: the whole test runs in well under 2 min
@@ -49,12 +51,38 @@ class Tokens:
         return {"Authorization": f"Bearer {token}"}
 
 
+def _with_string_numbers(record: dict) -> dict:
+    """The record as a lax upstream sends it: every number a string ("risk_score": "0.5")."""
+    def lax(v):
+        if isinstance(v, dict):
+            return {k: lax(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [lax(x) for x in v]
+        return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+    return {k: lax(v) for k, v in record.items()}
+
+
+def _store_string_numbers(db) -> None:
+    """Records with string-typed numbers: ingest now refuses them, and rows the lax ingest of
+    before stored as sent replace porto-0001's (the spec's example trip, so it is requested)."""
+    alerts, verdicts = build()
+    lax_alerts = [_with_string_numbers(a) for a in alerts if a["trip_id"] == "porto-0001"]
+    lax_verdict = _with_string_numbers(verdicts[0])
+    assert ingest_records(db, "alert", lax_alerts).rejected == len(lax_alerts)
+    assert ingest_records(db, "verdict", [lax_verdict]).rejected == 1
+    with opened(db) as conn:
+        conn.execute("UPDATE verdicts SET body = ? WHERE trip_id = 'porto-0001'", (orjson.dumps(lax_verdict).decode(),))
+        for a in lax_alerts:
+            conn.execute("UPDATE alerts SET body = ? WHERE alert_id = ?", (orjson.dumps(a).decode(), a["alert_id"]))
+
+
 @pytest.fixture(scope="module")
 def fuzz_db(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     db = tmp / "review.db"
     init_db(db)
     ingest_dir(db, write_replay_dir(tmp / "replay"))
+    _store_string_numbers(db)
     with opened(db) as conn:
         backend = principal_for(conn, create_token(conn, "backend", "setup", CLI)[1])
         for trip in ("porto-0002", "porto-0003", "porto-0004"):
@@ -120,3 +148,15 @@ def test_no_5xx_and_responses_match_the_spec(case, fuzz_app):
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
     case.validate_response(response)
+
+
+def test_the_fuzzed_database_serves_its_string_typed_rows(fuzz_app, fuzz_tokens):
+    """The rows with string-typed numbers are there and answered (the spec's example trip)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(fuzz_app, raise_server_exceptions=False) as client:
+        r = client.get("/trips/porto-0001", headers=fuzz_tokens.header("reviewer"))
+        assert r.status_code == 200 and r.json()["verdict"]["risk_score"] == 0.97
+        with opened(fuzz_app.state.db_path) as conn:
+            body = orjson.loads(conn.execute("SELECT body FROM verdicts WHERE trip_id = 'porto-0001'").fetchone()[0])
+        assert body["risk_score"] == "0.97"

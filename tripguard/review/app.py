@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -95,8 +94,8 @@ class SecurityHeaders:
 
 
 def _json_safe(value):
-    """Echoed input can hold what JSON output cannot: NaN/Infinity (Python's json accepts them
-    in a request) and unpaired surrogates. Make both plain strings."""
+    """Error text can hold what JSON output cannot: an unknown body field's name with an unpaired
+    surrogate, a rule's NaN parameter. Make both plain strings."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
@@ -108,9 +107,36 @@ def _json_safe(value):
     return value
 
 
+MAX_ERRORS_SHOWN = 20
+MAX_ERROR_TEXT = 200
+
+
+def _clip(value):
+    if isinstance(value, str) and len(value) > MAX_ERROR_TEXT:
+        return value[:MAX_ERROR_TEXT] + "…"
+    return value
+
+
+def _public(error: dict) -> dict:
+    """One validation error as the client sees it: loc, msg, type and the rule's parameters
+    (ctx), never the rejected input -- it may be a secret (`?token=...`) or 60 KiB of text --
+    and no string longer than MAX_ERROR_TEXT."""
+    out = {"type": str(error.get("type", "")), "loc": [_clip(p) for p in error.get("loc", ())],
+           "msg": _clip(str(error.get("msg", "")))}
+    ctx = error.get("ctx")
+    if ctx:
+        out["ctx"] = {str(k): v if isinstance(v, (int, float, bool)) else _clip(str(v)) for k, v in ctx.items()}
+    return out
+
+
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with FastAPI's field-level detail (loc, msg, type, input), safe to encode."""
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    """422 with field-level detail (loc, msg, type), at most MAX_ERRORS_SHOWN errors and then
+    a count of the rest, so that 3,000 junk parameters do not make a 300 KB answer."""
+    errors = exc.errors()
+    detail = [_public(e) for e in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        detail.append({"type": "too_many_errors", "loc": [], "msg": f"{len(errors) - MAX_ERRORS_SHOWN} more errors not shown"})
+    return JSONResponse({"detail": _json_safe(detail)}, status_code=422)
 
 
 def _leaf_routes(routes):

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tripguard.review.db import Where, page
+
 if TYPE_CHECKING:
     from tripguard.review.tokens import Principal
 
@@ -32,27 +34,15 @@ def record(
 
 def list_entries(
     conn: sqlite3.Connection,
-    action: str | None = None,
+    actions: list[str] | None = None,
     since_ms: int | None = None,
     until_ms: int | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict]:
-    where, args = [], []
-    if action is not None:
-        where.append("action = ?")
-        args.append(action)
-    if since_ms is not None:
-        where.append("at >= ?")
-        args.append(since_ms)
-    if until_ms is not None:
-        where.append("at < ?")
-        args.append(until_ms)
-    sql = "SELECT id, at, token_id, role, action, target, detail FROM audit"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
-    rows = conn.execute(sql, (*args, limit, offset)).fetchall()
+) -> tuple[list[dict], int]:
+    """A page of the log, newest first, and how many entries match in all."""
+    where = Where().any_of("action", actions).compare("at", ">=", since_ms).compare("at", "<", until_ms)
+    rows, total = page(conn, "id, at, token_id, role, action, target, detail", "audit", where, "id DESC", limit, offset)
     return [
         {
             "id": r["id"],
@@ -64,4 +54,4 @@ def list_entries(
             "detail": orjson.loads(r["detail"]),
         }
         for r in rows
-    ]
+    ], total

@@ -10,10 +10,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Statements that bring a database of the previous version to this one.
+_MIGRATIONS = {
+    2: ["ALTER TABLE disputes ADD COLUMN publish_claim TEXT",
+        "ALTER TABLE disputes ADD COLUMN publish_claim_until INTEGER"],
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -33,7 +40,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     score       REAL NOT NULL,
     ts          INTEGER NOT NULL,
     detected_at INTEGER NOT NULL,
-    body        TEXT NOT NULL,          -- the alert JSON as received
+    body        TEXT NOT NULL,          -- the alert JSON as validated (unknown fields as received)
     ingested_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_trip   ON alerts (trip_id);
@@ -50,7 +57,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
     city        TEXT NOT NULL,
     ts          INTEGER NOT NULL,
     risk_score  REAL NOT NULL,
-    body        TEXT NOT NULL,          -- the verdict JSON as received (extra fields kept)
+    body        TEXT NOT NULL,          -- the verdict JSON as validated (unknown fields as received)
     ingested_at INTEGER NOT NULL
 );
 
@@ -85,7 +92,9 @@ CREATE TABLE IF NOT EXISTS disputes (
     note             TEXT,
     decided_at       INTEGER,
     decided_by       INTEGER,           -- token id
-    published_at     INTEGER            -- when the decision reached tripguard.decisions (outbox)
+    published_at     INTEGER,           -- when the decision reached tripguard.decisions (outbox)
+    publish_claim    TEXT,              -- the `serve` process now publishing it (two may share a file)
+    publish_claim_until INTEGER         -- the claim lapses then (its holder died), and another may take it
 );
 -- At most one open dispute per trip: the database enforces it, not a check-then-insert race.
 CREATE UNIQUE INDEX IF NOT EXISTS disputes_one_open ON disputes (trip_id) WHERE status = 'open';
@@ -140,10 +149,16 @@ def init_db(path: Path | str) -> None:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise RuntimeError(f"{path}: SQLite refused WAL mode (got {mode})")
-        conn.executescript(_SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        conn.executescript(_SCHEMA)  # creates what is missing; an older file keeps its tables
+        with transaction(conn):  # one process migrates, a second one waits and finds it done
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:  # a new file: the schema above is this version's
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) < SCHEMA_VERSION:
+                for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[version]:
+                        conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     finally:
         conn.close()
 
@@ -168,3 +183,45 @@ def opened(path: Path | str) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+@dataclass
+class Where:
+    """A WHERE clause built from optional conditions; a condition whose value is None (or an
+    empty list) is left out. Column names come from the calling code, never from input; every
+    value is bound."""
+
+    parts: list[str] = field(default_factory=list)
+    args: list[Any] = field(default_factory=list)
+
+    def any_of(self, column: str, values: Sequence[Any] | None) -> "Where":
+        if values:
+            unique = list(dict.fromkeys(values))
+            self.parts.append(f"{column} IN ({', '.join('?' * len(unique))})")
+            self.args.extend(unique)
+        return self
+
+    def compare(self, column: str, op: str, value: Any) -> "Where":
+        if value is not None:
+            self.parts.append(f"{column} {op} ?")
+            self.args.append(value)
+        return self
+
+    @property
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.parts) if self.parts else ""
+
+
+def page(conn: sqlite3.Connection, columns: str, table: str, where: Where, order_by: str, limit: int,
+         offset: int) -> tuple[list[sqlite3.Row], int]:
+    """One page of the rows of `table` matching `where`, and how many match in all, read from
+    one snapshot (a read transaction), so that the two agree."""
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            f"SELECT {columns} FROM {table}{where.sql} ORDER BY {order_by} LIMIT ? OFFSET ?", (*where.args, limit, offset)
+        ).fetchall()
+        total = conn.execute(f"SELECT COUNT(*) FROM {table}{where.sql}", where.args).fetchone()[0]
+    finally:
+        conn.execute("COMMIT")
+    return rows, int(total)

@@ -1,14 +1,22 @@
 """Disputes and decisions. A decision is made once; it is stored with the dispute and queued
 for tripguard.decisions in the same transaction (an outbox: `published_at` stays NULL until
-the publisher has the broker's acknowledgement), so no decision is lost between the two."""
+the publisher has the broker's acknowledgement), so no decision is lost between the two.
+
+Publishing is at-least-once: a crash between the broker's acknowledgement and `published_at`
+sends the decision again. Each decision event carries a deterministic `event_id` for consumers
+to drop such repeats. Two `serve` processes on one database never both send a decision: a
+publisher first claims the rows it will send, for a lease; only a claim that lapsed (its holder
+died) can be taken over.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from typing import Any
 
 from tripguard.review import audit, records
-from tripguard.review.db import now_ms, transaction
+from tripguard.review.db import Where, now_ms, page, transaction
 from tripguard.review.errors import Conflict, NotFound
 from tripguard.review.tokens import Principal
 
@@ -56,22 +64,15 @@ def get_dispute(conn: sqlite3.Connection, dispute_id: int) -> dict[str, Any]:
 
 
 def list_disputes(
-    conn: sqlite3.Connection, status: str | None = None, trip_id: str | None = None, limit: int = 100, offset: int = 0
-) -> list[dict[str, Any]]:
-    """Open disputes oldest first (the review queue: first come, first served); otherwise newest first."""
-    where, args = [], []
-    if status is not None:
-        where.append("status = ?")
-        args.append(status)
-    if trip_id is not None:
-        where.append("trip_id = ?")
-        args.append(trip_id)
-    sql = f"SELECT {_COLUMNS} FROM disputes"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at ASC, id ASC" if status == "open" else " ORDER BY id DESC"
-    sql += " LIMIT ? OFFSET ?"
-    return [_row(r) for r in conn.execute(sql, (*args, limit, offset))]
+    conn: sqlite3.Connection, statuses: list[str] | None = None, trip_ids: list[str] | None = None, limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of disputes and how many match in all. Open disputes alone are listed oldest first
+    (the review queue: first come, first served); otherwise newest first."""
+    where = Where().any_of("status", statuses).any_of("trip_id", trip_ids)
+    queue = bool(statuses) and set(statuses) == {"open"}
+    rows, total = page(conn, _COLUMNS, "disputes", where, "created_at ASC, id ASC" if queue else "id DESC", limit, offset)
+    return [_row(r) for r in rows], total
 
 
 def decide(
@@ -88,10 +89,11 @@ def decide(
             (decision, note, at, actor.token_id, dispute_id),
         )
         if cur.rowcount == 0:
-            row = conn.execute("SELECT decision FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
+            row = conn.execute("SELECT decision, decided_by FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no dispute with id {dispute_id}")
-            raise Conflict(f"dispute {dispute_id} is already decided ({row['decision']}); a decision is final")
+            raise Conflict(f"dispute {dispute_id} is already decided ({row['decision']}, by token #{row['decided_by']});"
+                           " a decision is final")
         row = conn.execute(f"SELECT {_COLUMNS} FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
         audit.record(
             conn,
@@ -104,12 +106,20 @@ def decide(
     return _row(row)
 
 
+def decision_event_id(dispute: dict[str, Any]) -> str:
+    """The same decision always gets the same id, however often it is sent: it is made of what
+    never changes once a dispute is decided."""
+    key = "\x1f".join(str(dispute[k]) for k in ("trip_id", "id", "decided_at", "decision"))
+    return "dec-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def decision_message(conn: sqlite3.Connection, dispute: dict[str, Any]) -> dict[str, Any]:
     """The JSON published to tripguard.decisions (key trip_id)."""
     summary = records.trip_summary(conn, dispute["trip_id"])
     alert_ids = [r["alert_id"] for r in conn.execute(
         "SELECT alert_id FROM alerts WHERE trip_id = ? ORDER BY ts, alert_id", (dispute["trip_id"],))]
     return {
+        "event_id": decision_event_id(dispute),
         "dispute_id": dispute["id"],
         "trip_id": dispute["trip_id"],
         "driver_id": summary["driver_id"],
@@ -124,16 +134,41 @@ def decision_message(conn: sqlite3.Connection, dispute: dict[str, Any]) -> dict[
     }
 
 
-def unpublished(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM disputes WHERE decision IS NOT NULL AND published_at IS NULL"
-        " ORDER BY decided_at, id LIMIT ?",
-        (limit,),
-    ).fetchall()
+CLAIM_MS = 120_000
+"""How long a publisher's claim on unpublished decisions lasts. A publisher stops sending on a
+claim when half of it has passed (and claims again), so a claim never lapses while in use."""
+
+
+def claim_unpublished(conn: sqlite3.Connection, claimant: str, limit: int = 100, lease_ms: int = CLAIM_MS
+                      ) -> list[dict[str, Any]]:
+    """Claim for `claimant` (one publishing process) up to `limit` decided, unpublished disputes,
+    in decision order: those nobody claimed, its own, and those whose claim lapsed."""
+    at = now_ms()
+    with transaction(conn):
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM disputes WHERE decision IS NOT NULL AND published_at IS NULL"
+            " AND (publish_claim IS NULL OR publish_claim = ? OR publish_claim_until <= ?)"
+            " ORDER BY decided_at, id LIMIT ?",
+            (claimant, at, limit),
+        ).fetchall()
+        conn.executemany("UPDATE disputes SET publish_claim = ?, publish_claim_until = ? WHERE id = ?",
+                         [(claimant, at + lease_ms, r["id"]) for r in rows])
     return [_row(r) for r in rows]
 
 
 def mark_published(conn: sqlite3.Connection, dispute_id: int) -> None:
     conn.execute(
-        "UPDATE disputes SET published_at = ? WHERE id = ? AND published_at IS NULL", (now_ms(), dispute_id)
+        "UPDATE disputes SET published_at = ?, publish_claim = NULL, publish_claim_until = NULL"
+        " WHERE id = ? AND published_at IS NULL",
+        (now_ms(), dispute_id),
+    )
+
+
+def release_claims(conn: sqlite3.Connection, claimant: str) -> None:
+    """Give up `claimant`'s claims on what it has not sent (at shutdown), so that the next
+    publisher need not wait for them to lapse."""
+    conn.execute(
+        "UPDATE disputes SET publish_claim = NULL, publish_claim_until = NULL"
+        " WHERE publish_claim = ? AND published_at IS NULL",
+        (claimant,),
     )

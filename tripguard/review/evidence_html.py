@@ -24,6 +24,17 @@ def utc_ms(ms: Any) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def number(v: Any, fmt: str = "%.2f", missing: str = "—") -> str:
+    """A stored number for a page: formatted when it is one (not a bool), `missing` for None,
+    else the stored value as text (rows stored before ingest was strict may hold "0.5"). Never
+    raises: a page must not fail on what the database holds."""
+    if v is None:
+        return missing
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return fmt % v
+    return str(v)
+
+
 def _is_time_key(key: str) -> bool:
     return key in ("ts", "at", "detected_at", "decided_at", "created_at") or key.endswith("_ts") or key.endswith("_at")
 

@@ -19,7 +19,7 @@ from tripguard.codec import contract_error_from, loads
 from tripguard.contract import Alert, Verdict
 from tripguard.errors import ContractError, InputError
 from tripguard.geo import encode_polyline, route_latlon
-from tripguard.review import records
+from tripguard.review import records, text
 from tripguard.review.db import opened, transaction
 
 ALERTS_FILE = "alerts.jsonl"
@@ -58,18 +58,33 @@ def _object(value: Any) -> dict[str, Any]:
     return value
 
 
-def validate_alert(obj: Any) -> Alert:
+IDS = ("alert_id", "trip_id", "driver_id")
+
+
+def _validate(model: type[Alert] | type[Verdict], obj: Any) -> Any:
+    """Contract v1 in strict mode: a number is a JSON number ("risk_score": "0.5" and "ts": "123"
+    are errors, not guesses), an integer is not 3.0, a bool is not a number. Ids must also be
+    text the API accepts (text.py), or the trip could be stored but never be disputed."""
+    obj = _object(obj)
     try:
-        return Alert.model_validate(_object(obj))
+        record = model.model_validate(obj, strict=True)
     except ValidationError as exc:
         raise contract_error_from(exc) from None
+    for name in IDS:
+        if name in model.model_fields:
+            try:
+                text.identifier(getattr(record, name))
+            except ValueError as exc:
+                raise ContractError(name, str(exc)) from None
+    return record
+
+
+def validate_alert(obj: Any) -> Alert:
+    return _validate(Alert, obj)
 
 
 def validate_verdict(obj: Any) -> Verdict:
-    try:
-        return Verdict.model_validate(_object(obj))
-    except ValidationError as exc:
-        raise contract_error_from(exc) from None
+    return _validate(Verdict, obj)
 
 
 def trip_detail_fields(obj: dict[str, Any]) -> tuple[str | None, list[str] | None]:

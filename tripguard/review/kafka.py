@@ -6,15 +6,20 @@ A crash in between replays the batch, and the writes are idempotent (alert_id, t
 replayed topic changes nothing. A record that breaks contract v1 goes to tripguard.dlq with
 headers naming the error and where it came from; it never stops the feed.
 
-Publishing uses an outbox: a decision is stored first (disputes.published_at NULL), then sent
-and acknowledged, then marked published. A decision made while the broker is away, or before a
-restart, is sent when the broker is back.
+Publishing uses an outbox: a decision is stored first (disputes.published_at NULL), then
+claimed by this process, sent and acknowledged, then marked published. A decision made while
+the broker is away, or before a restart, is sent when the broker is back; one claimed by another
+`serve` process on the same database is left to it (disputes.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import time
+import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -45,36 +50,48 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
 class DecisionOutbox:
     """Publishes stored, unpublished decisions in decision order; `wake()` after each decision."""
 
-    def __init__(self, db_path: Path, producer: AIOKafkaProducer, topic: str):
+    def __init__(self, db_path: Path, producer: AIOKafkaProducer, topic: str, lease_ms: int = disputes.CLAIM_MS):
         self.db_path = db_path
         self.producer = producer
         self.topic = topic
+        self.lease_ms = lease_ms
+        self.claimant = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self.published = 0
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _pending(self) -> list[tuple[int, str, bytes]]:
+    def _claim(self) -> list[tuple[int, str, bytes]]:
         with opened(self.db_path) as conn:
             return [(d["id"], d["trip_id"], dumps(disputes.decision_message(conn, d)))
-                    for d in disputes.unpublished(conn)]
+                    for d in disputes.claim_unpublished(conn, self.claimant, lease_ms=self.lease_ms)]
 
     def _mark(self, dispute_id: int) -> None:
         with opened(self.db_path) as conn:
             disputes.mark_published(conn, dispute_id)
 
+    def _release(self) -> None:
+        with opened(self.db_path) as conn:
+            disputes.release_claims(conn, self.claimant)
+
     async def flush(self) -> int:
         sent = 0
         while True:
-            pending = await asyncio.to_thread(self._pending)
+            claimed_at = time.monotonic()
+            pending = await asyncio.to_thread(self._claim)
             if not pending:
                 return sent
             for dispute_id, trip_id, value in pending:
+                if time.monotonic() - claimed_at > self.lease_ms / 2000:
+                    break  # the claim is getting old: renew it before sending on it
                 await self.producer.send_and_wait(self.topic, key=trip_id.encode(), value=value)
                 await asyncio.to_thread(self._mark, dispute_id)
                 sent += 1
                 self.published += 1
+
+    async def release(self) -> None:
+        await asyncio.to_thread(self._release)
 
     async def run(self) -> None:
         while True:
@@ -211,5 +228,9 @@ class ReviewKafka:
             await asyncio.wait_for(self.outbox.flush(), 10.0)  # what was decided is sent before the process exits, if possible
         except Exception as exc:
             log.warning("decisions not published at shutdown (sent at next start): %s", exc)
+        try:
+            await self.outbox.release()
+        except Exception as exc:  # the claims lapse by themselves
+            log.warning("could not release the outbox's claims: %s", exc)
         await self.feed.consumer.stop()
         await self.producer.stop()

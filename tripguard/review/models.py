@@ -7,28 +7,25 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tripguard.contract import Alert, Verdict
+from tripguard.review import text
+from tripguard.review.tokens import MAX_LABEL_CHARS
 
 MAX_STATEMENT_CHARS = 4_000
 MAX_NOTE_CHARS = 2_000
-MAX_LABEL_CHARS = 100
+TRIP_DISPUTES = 100  # disputes shown with a trip
 
 
-def _unicode_text(v: str) -> str:
-    # JSON allows lone surrogates ("\ud800"), which are not text and cannot be stored as UTF-8.
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains an unpaired surrogate: not valid Unicode text") from None
-    return v
+def _text(check, multiline: bool = False, required: bool = False):
+    """A text field under the rules of text.py (no control characters, bidi overrides, unpaired
+    surrogates, invisible-only text; 422 naming the field), stated in the spec as a pattern."""
+    return Annotated[str, AfterValidator(check),
+                     Field(json_schema_extra={"pattern": text.schema_pattern(multiline, required)})]
 
 
-def _not_blank(v: str) -> str:
-    if not v.strip():
-        raise ValueError("must not be blank")
-    return v
-
-
-Text = Annotated[str, AfterValidator(_unicode_text)]
+Identifier = _text(text.identifier, required=True)
+OneLine = _text(text.one_line)
+Statement = _text(text.statement, multiline=True, required=True)
+Note = _text(text.note, multiline=True)
 
 
 class _In(BaseModel):
@@ -36,11 +33,10 @@ class _In(BaseModel):
 
 
 class DisputeIn(_In):
-    trip_id: Annotated[Text, Field(min_length=1, max_length=128, examples=["porto-0001"])]
+    trip_id: Annotated[Identifier, Field(min_length=1, max_length=128, examples=["porto-0001"])]
     statement: Annotated[
-        Text, Field(min_length=1, max_length=MAX_STATEMENT_CHARS, description="The driver's words.",
-                    examples=["The app sent me around a closed road."]),
-        AfterValidator(_not_blank),
+        Statement, Field(min_length=1, max_length=MAX_STATEMENT_CHARS, description="The driver's words.",
+                         examples=["The app sent me around a closed road."]),
     ]
 
 
@@ -48,7 +44,7 @@ class DecisionIn(_In):
     decision: Literal["upheld", "overturned"] = Field(
         description="upheld: the alert stands (the dispute is rejected); overturned: the alert was wrong."
     )
-    note: Annotated[Text, Field(max_length=MAX_NOTE_CHARS, description="The reviewer's reason.")] = ""
+    note: Annotated[Note, Field(max_length=MAX_NOTE_CHARS, description="The reviewer's reason.")] = ""
 
 
 DisputeStatus = Literal["open", "decided"]
@@ -63,6 +59,10 @@ class Dispute(BaseModel):
     decision: Literal["upheld", "overturned"] | None
     note: str | None
     decided_at: int | None
+    decided_by: int | None = Field(
+        description="Id of the reviewer token that decided (the `#ID` of `tripguard token create`, the `id` of "
+        "POST /tokens): a client retrying after a timeout sees whether its own decision won."
+    )
 
 
 class TripOut(BaseModel):
@@ -75,7 +75,9 @@ class TripOut(BaseModel):
         description="FeatureCollection: gps_path, planned_route, corridor_cell, flagged_segment and "
         "flagged_fix features (properties.role), coordinates [lon, lat] WGS 84."
     )
-    disputes: list[Dispute]
+    disputes: list[Dispute] = Field(description=f"The newest {TRIP_DISPUTES} disputes of the trip; all of them "
+                                    "page by page with GET /disputes?trip_id=.")
+    disputes_total: int = Field(description="How many disputes the trip has in all.")
 
 
 Role = Literal["backend", "reviewer", "admin"]
@@ -83,7 +85,7 @@ Role = Literal["backend", "reviewer", "admin"]
 
 class TokenIn(_In):
     role: Role
-    label: Annotated[Text, Field(max_length=MAX_LABEL_CHARS, description="Who or what holds it.")] = ""
+    label: Annotated[OneLine, Field(max_length=MAX_LABEL_CHARS, description="Who or what holds it.")] = ""
 
 
 class TokenInfo(BaseModel):

@@ -19,12 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from tripguard.review import disputes, records, sessions
-from tripguard.review.api import MAX_ID, decide_and_publish
+from tripguard.review import disputes, records, sessions, text
+from tripguard.review.api import MAX_ID, Offset, decide_and_publish
 from tripguard.review.auth import REVIEWER
 from tripguard.review.db import opened
 from tripguard.review.errors import Conflict, NotFound
-from tripguard.review.evidence_html import render_value, utc_ms
+from tripguard.review.evidence_html import number, render_value, utc_ms
 from tripguard.review.geometry import trip_shapes
 from tripguard.review.models import MAX_NOTE_CHARS
 from tripguard.review.svgmap import project
@@ -33,16 +33,20 @@ from tripguard.review.tokens import MAX_TOKEN_CHARS, principal_for
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["utc"] = utc_ms
 TEMPLATES.env.filters["evidence"] = render_value
+TEMPLATES.env.filters["num"] = number
 TEMPLATES.env.globals["MAX_NOTE_CHARS"] = MAX_NOTE_CHARS
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 
 DisputeId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 CsrfField = Annotated[str, Form(max_length=100)]
+QUEUE_PAGE = 100
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Secure cookies when the request came over https -- as the proxy said, when `serve` trusts
+    its X-Forwarded-Proto (--forwarded-allow-ips) -- or always with --cookie-secure."""
+    return request.app.state.settings.cookie_secure or request.url.scheme == "https"
 
 
 def _current(request: Request) -> tuple[str | None, sessions.Session | None]:
@@ -101,14 +105,17 @@ def logout(request: Request, csrf: CsrfField) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def queue(request: Request, status: Literal["open", "decided"] = "open") -> Response:
+def queue(request: Request, status: Literal["open", "decided"] = "open", offset: Offset = 0) -> Response:
     _, session = _current(request)
     if session is None:
         return _to_login()
     with opened(request.app.state.db_path) as conn:
-        rows = disputes.list_disputes(conn, status=status, limit=500)
+        rows, total = disputes.list_disputes(conn, [status], limit=QUEUE_PAGE, offset=offset)
         items = [{**r, **records.trip_summary(conn, r["trip_id"])} for r in rows]
-    return _render(request, "queue.html", items=items, status=status, session=session)
+    pages = {"first": offset + 1, "last": offset + len(items), "total": total,
+             "previous": max(offset - QUEUE_PAGE, 0) if offset > 0 else None,
+             "next": offset + len(items) if offset + len(items) < total else None}
+    return _render(request, "queue.html", items=items, status=status, session=session, pages=pages)
 
 
 def _dispute_page(request: Request, session: sessions.Session, dispute_id: int, status_code: int = 200,
@@ -150,6 +157,11 @@ async def decide(
     if not sessions.csrf_ok(session.csrf, csrf):
         return await run_in_threadpool(_dispute_page, request, session, dispute_id, 403,
                                        "The form was not sent by this page (CSRF check failed): reload and try again.")
+    note = note.replace("\r\n", "\n")  # browsers send a textarea's line breaks as CRLF
+    try:
+        text.note(note)
+    except ValueError as exc:
+        return await run_in_threadpool(_dispute_page, request, session, dispute_id, 422, f"The note {exc}.")
     try:
         await decide_and_publish(request, dispute_id, decision, note, session.principal)
     except Conflict as exc:

@@ -1,7 +1,9 @@
 """Alerts, verdicts and trip details in the database: idempotent writes, filtered reads.
 
-Writes take contract-validated models (ingest.py validates); the JSON as received is stored
-so that fields added to the contract later are not lost.
+Writes take contract-validated models (ingest.py validates) and store what was validated:
+the model's fields as validated, over the record's other fields as received (fields added to
+the contract later are not lost). Reads never trust a body to be well-typed, though: rows
+stored before validation was strict may hold "0.5" for a number (the pages format defensively).
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from typing import Any
 import orjson
 
 from tripguard.contract import Alert, Verdict
-from tripguard.review.db import now_ms
+from tripguard.review.db import Where, now_ms, page
 from tripguard.review.errors import NotFound
+
+
+def _body(record: Alert | Verdict, raw: dict[str, Any]) -> str:
+    return orjson.dumps({**raw, **record.model_dump(mode="json")}).decode()
 
 
 def put_alert(conn: sqlite3.Connection, alert: Alert, raw: dict[str, Any]) -> bool:
@@ -31,7 +37,7 @@ def put_alert(conn: sqlite3.Connection, alert: Alert, raw: dict[str, Any]) -> bo
             alert.score,
             alert.ts,
             alert.detected_at,
-            orjson.dumps(raw).decode(),
+            _body(alert, raw),
             now_ms(),
         ),
     )
@@ -49,7 +55,7 @@ def put_verdict(conn: sqlite3.Connection, verdict: Verdict, raw: dict[str, Any])
             verdict.city,
             verdict.ts,
             verdict.risk_score,
-            orjson.dumps(raw).decode(),
+            _body(verdict, raw),
             now_ms(),
         ),
     )
@@ -117,33 +123,22 @@ def get_trip(conn: sqlite3.Connection, trip_id: str) -> dict[str, Any]:
 
 def list_alerts(
     conn: sqlite3.Connection,
-    kind: str | None = None,
-    driver_id: str | None = None,
-    city: str | None = None,
-    trip_id: str | None = None,
+    kinds: list[str] | None = None,
+    driver_ids: list[str] | None = None,
+    cities: list[str] | None = None,
+    trip_ids: list[str] | None = None,
     since_ms: int | None = None,
     until_ms: int | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict[str, Any]]:
-    """Alerts matching every given filter, newest event time first. since/until bound `ts`
-    (event time of the evidence): since inclusive, until exclusive."""
-    where, args = [], []
-    for column, value in (("kind", kind), ("driver_id", driver_id), ("city", city), ("trip_id", trip_id)):
-        if value is not None:
-            where.append(f"{column} = ?")  # column names are fixed above, values are bound
-            args.append(value)
-    if since_ms is not None:
-        where.append("ts >= ?")
-        args.append(since_ms)
-    if until_ms is not None:
-        where.append("ts < ?")
-        args.append(until_ms)
-    sql = "SELECT body FROM alerts"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY ts DESC, alert_id LIMIT ? OFFSET ?"
-    return [orjson.loads(r["body"]) for r in conn.execute(sql, (*args, limit, offset))]
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the alerts matching every given filter (a list matches any of its values),
+    newest event time first, and how many match in all. since/until bound `ts` (event time of
+    the evidence): since inclusive, until exclusive."""
+    where = (Where().any_of("kind", kinds).any_of("driver_id", driver_ids).any_of("city", cities)
+             .any_of("trip_id", trip_ids).compare("ts", ">=", since_ms).compare("ts", "<", until_ms))
+    rows, total = page(conn, "body", "alerts", where, "ts DESC, alert_id", limit, offset)
+    return [orjson.loads(r["body"]) for r in rows], total
 
 
 def trip_summary(conn: sqlite3.Connection, trip_id: str) -> dict[str, Any]:

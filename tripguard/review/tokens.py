@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-from tripguard.review import audit
+from tripguard.review import audit, text
 from tripguard.review.db import now_ms, transaction
 from tripguard.review.errors import NotFound
 
@@ -17,6 +17,7 @@ Role = Literal["backend", "reviewer", "admin"]
 ROLES: tuple[str, ...] = ("backend", "reviewer", "admin")
 TOKEN_PREFIX = "tg_"
 MAX_TOKEN_CHARS = 200  # anything longer cannot be one of ours: refuse before hashing
+MAX_LABEL_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,12 @@ def create_token(conn: sqlite3.Connection, role: str, label: str, actor: Princip
     """Store a new token's hash; returns (id, token). The token is shown once and never again."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if len(label) > MAX_LABEL_CHARS:
+        raise ValueError(f"label is {len(label)} characters long, the limit is {MAX_LABEL_CHARS}")
+    try:
+        text.one_line(label)
+    except ValueError as exc:
+        raise ValueError(f"label {exc}") from None
     token = new_token()
     at = now_ms()
     with transaction(conn):
