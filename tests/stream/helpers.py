@@ -32,7 +32,7 @@ def unique_settings(prefix: str, **overrides) -> Settings:
     tag = f"{prefix}.{uuid.uuid4().hex[:6]}"
     return Settings(pings_topic=f"{tag}.pings", trips_topic=f"{tag}.trips", alerts_topic=f"{tag}.alerts",
                     verdicts_topic=f"{tag}.verdicts", dlq_topic=f"{tag}.dlq", decisions_topic=f"{tag}.decisions",
-                    group=f"{tag}.group", **overrides)
+                    changelog_topic=f"{tag}.state-changelog", group=f"{tag}.group", **overrides)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -43,6 +43,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TRIPGUARD_VERDICTS_TOPIC": settings.verdicts_topic,
         "TRIPGUARD_DLQ_TOPIC": settings.dlq_topic,
         "TRIPGUARD_DECISIONS_TOPIC": settings.decisions_topic,
+        "TRIPGUARD_CHANGELOG_TOPIC": settings.changelog_topic,
         "TRIPGUARD_GROUP": settings.group,
     }
 

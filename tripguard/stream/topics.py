@@ -1,4 +1,4 @@
-"""Topic admin: create tripguard's topics, check co-partitioning."""
+"""Topic admin: create tripguard's topics, check co-partitioning, the cluster's identity."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from tripguard.errors import ConfigError
 from tripguard.settings import Settings
+from tripguard.stream.changelog import CHANGELOG_CONFIGS
 
 
 class MissingTopics(ConfigError):
@@ -21,22 +22,36 @@ def topic_names(settings: Settings) -> list[str]:
         settings.verdicts_topic,
         settings.dlq_topic,
         settings.decisions_topic,
+        settings.changelog_topic,
     ]
 
 
+def co_partitioned_topics(settings: Settings) -> list[str]:
+    """Partition p of each holds partition p's data: inputs keyed by trip_id, the state of
+    input partition p (the changelog) in its partition p."""
+    return [settings.pings_topic, settings.trips_topic, settings.changelog_topic]
+
+
 async def create_topics(bootstrap: str, settings: Settings, partitions: int | None = None) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created. Pings and trips get
-    the same partition count (co-partitioning by trip_id)."""
+    """Create the topics that do not exist yet; returns the names created. The co-partitioned
+    topics (pings, trips, the state changelog) get the same partition count: the inputs' when
+    they exist already (a changelog added to an older deployment), else `partitions`. The
+    changelog is compacted (tripguard.stream.changelog.CHANGELOG_CONFIGS)."""
     n = partitions or settings.partitions
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in topic_names(settings) if t not in existing]
+        if settings.changelog_topic in wanted and settings.pings_topic in existing:
+            described = await admin.describe_topics([settings.pings_topic])
+            n = len(described[0]["partitions"]) or n
         created = []
         for name in wanted:
+            configs = CHANGELOG_CONFIGS if name == settings.changelog_topic else None
             try:
-                await admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=1)])
+                await admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=1,
+                                                    topic_configs=configs)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
@@ -56,9 +71,11 @@ async def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
 
 
 async def check_copartitioned(bootstrap: str, settings: Settings) -> int:
-    """The worker refuses to start unless pings and trips have the same partition count."""
-    counts = await partition_counts(bootstrap, [settings.pings_topic, settings.trips_topic])
-    missing = [t for t in (settings.pings_topic, settings.trips_topic) if t not in counts]
+    """The worker refuses to start unless pings, trips and the state changelog have the same
+    partition count."""
+    names = co_partitioned_topics(settings)
+    counts = await partition_counts(bootstrap, names)
+    missing = [t for t in names if t not in counts]
     if missing:
         raise MissingTopics(f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`")
     p, t = counts[settings.pings_topic], counts[settings.trips_topic]
@@ -67,4 +84,20 @@ async def check_copartitioned(bootstrap: str, settings: Settings) -> int:
             f"{settings.pings_topic} has {p} partitions and {settings.trips_topic} has {t}: they must be equal "
             "so that one worker sees all of a trip (both are keyed by trip_id)"
         )
+    c = counts[settings.changelog_topic]
+    if c != p:
+        raise ConfigError(
+            f"{settings.changelog_topic} has {c} partitions and {settings.pings_topic} has {p}: they must be equal "
+            "(partition p of the changelog holds the state of input partition p)"
+        )
     return p
+
+
+async def cluster_id(bootstrap: str) -> str | None:
+    """The cluster's id (Metadata v2+). A restored state must come from this cluster."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        return (await admin.describe_cluster()).get("cluster_id")
+    finally:
+        await admin.close()
