@@ -106,9 +106,12 @@ class TripTable:
     # ---- a trip's rows, for checkpoints (tripguard.tripstate) -----------------------------------
 
     def rows(self, s: int) -> dict[str, np.ndarray]:
-        """Copies of slot s's rows of every numeric column (the held-fix slot number inside the
-        kinematics row is local to this table: see held_fixes)."""
-        return {name: np.array(getattr(self, name)[s]) for name in self._COLUMNS}
+        """Copies of slot s's rows of every numeric column. The held-fix entry inside the
+        kinematics row is an index into this table's pool: it is cleared here (held_fixes gives
+        the buffer itself), so equal trips give equal rows in any table."""
+        out = {name: np.array(getattr(self, name)[s]) for name in self._COLUMNS}
+        out["kin"][K.S_HELD_SLOT] = 0.0
+        return out
 
     def held_fixes(self, s: int) -> np.ndarray | None:
         """The trip's held-fix buffer (HELD_MAX x N_HELD), or None when it holds none."""

@@ -19,6 +19,7 @@ load shifted. No pickle: JSON and raw little-endian arrays.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,14 +53,15 @@ def pack(doc: dict, arrays: Mapping[str, np.ndarray] = {}) -> bytes:
 
 
 def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """The document and read-only views of the arrays (whoever keeps one copies it)."""
     (n,) = struct.unpack_from("<I", blob)
     doc = orjson.loads(blob[4:4 + n])
     at = 4 + n
     arrays = {}
     for name, dtype, shape in doc.pop("arrays"):
         dt = np.dtype(dtype)
-        count = int(np.prod(shape)) if shape else 1
-        arrays[name] = np.frombuffer(blob, dt, count, at).reshape(shape).copy()
+        count = math.prod(shape)
+        arrays[name] = np.frombuffer(blob, dt, count, at).reshape(shape)
         at += count * dt.itemsize
     if at != len(blob):
         raise StateFormatError(f"record of {len(blob)} bytes, its manifest describes {at}")

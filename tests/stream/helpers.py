@@ -165,6 +165,7 @@ class WorkerProcess:
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     metrics_port: int | None = None
+    cwd: Path = REPO  # the source tree whose `tripguard` runs (benchmarks compare two)
 
     def start(self) -> "WorkerProcess":
         args = [sys.executable, "-m", "tripguard", "run", "--bootstrap", self.bootstrap, "--state-dir",
@@ -173,7 +174,7 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._log_offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(args, cwd=REPO, env=base_env({**settings_env(self.settings), **self.env}),
+        self.proc = subprocess.Popen(args, cwd=self.cwd, env=base_env({**settings_env(self.settings), **self.env}),
                                      stdout=self._log, stderr=subprocess.STDOUT)
         self.metrics_port = None
         return self

@@ -130,26 +130,38 @@ def fold(records: Iterable[tuple[int, bytes, bytes | None]], end: int, committed
     return Restored(values, checkpoint, at, end, repair={k: values.get(k) for k in after})
 
 
+async def read_partitions(consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int | None],
+                          timeout_s: float = 120.0) -> dict[TopicPartition, tuple[list[tuple[int, bytes, bytes | None]], int]]:
+    """Every record of each partition from its start (None: the beginning) to its end, read
+    together, and that end. The end is the highwater of the fetch responses, not ListOffsets:
+    Tansu answers ListOffsets(latest) with the last batch's base offset + 1."""
+    consumer.assign(list(starts))
+    for tp, start in starts.items():
+        if start is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, start)
+    out: dict[TopicPartition, list] = {tp: [] for tp in starts}
+    ends: dict[TopicPartition, int] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(ends) < len(starts):
+        # short polls: an empty partition never returns records, only a highwater
+        batch = await consumer.getmany(*[tp for tp in starts if tp not in ends], timeout_ms=20, max_records=10_000)
+        for tp, records in batch.items():
+            out[tp].extend((r.offset, r.key, r.value) for r in records)
+        for tp in starts:
+            end = consumer.highwater(tp)
+            if tp not in ends and end is not None and await consumer.position(tp) >= end:
+                ends[tp] = end
+        if time.monotonic() > deadline:
+            missing = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in starts if tp not in ends)
+            raise asyncio.TimeoutError(f"{missing} not read to the end within {timeout_s:g} s")
+    return {tp: (out[tp], ends[tp]) for tp in starts}
+
+
 async def read_partition(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int | None = None,
                          timeout_s: float = 120.0) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
-    """Every record of the partition from `start` (None: the beginning) to its end, and that end.
-    The end is the highwater of the fetch responses, not ListOffsets: Tansu answers ListOffsets
-    (latest) with the last batch's base offset + 1."""
-    consumer.assign([tp])
-    if start is None:
-        await consumer.seek_to_beginning(tp)
-    else:
-        consumer.seek(tp, start)
-    out: list[tuple[int, bytes, bytes | None]] = []
-    deadline = time.monotonic() + timeout_s
-    while True:
-        batch = await consumer.getmany(tp, timeout_ms=200, max_records=10_000)
-        out.extend((r.offset, r.key, r.value) for r in batch.get(tp, ()))
-        end = consumer.highwater(tp)
-        if end is not None and await consumer.position(tp) >= end:
-            return out, end
-        if time.monotonic() > deadline:
-            raise asyncio.TimeoutError(f"{tp.topic}[{tp.partition}] not read to its end within {timeout_s:g} s")
+    return (await read_partitions(consumer, {tp: start}, timeout_s))[tp]
 
 
 class ChangelogMoved(Exception):

@@ -67,37 +67,41 @@ class Checkpointer:
             return False
         commit: dict[TopicPartition, int] = {}
         ok = True
+        writes = {}  # the partitions' changelog writes run together: the producer batches them
         for p, pipe in sorted(pipelines.items()):
             if not pipe.needs_checkpoint():
                 continue
             position = self.positions.setdefault(p, ChangelogPosition(None))
             if position.end is None:
-                ok = False  # the caller re-syncs it first (see Worker._resync_changelogs)
+                ok = False  # the caller re-syncs it first (Worker._resync_changelogs)
                 continue
             offsets = pipe.resume_offsets()
             marker = Checkpoint(uuid.uuid4().hex, offsets, self.cluster, STORE, self.writer, int(time.time() * 1000))
             tp = TopicPartition(self.changelog_topic, p)
-            try:
-                at = await asyncio.wait_for(write_checkpoint(self.producer, tp, pipe.changed_state(), marker,
-                                                             position.end), WRITE_TIMEOUT_S)
-            except ChangelogMoved as exc:
-                log.warning("%s; partition %d will rewrite its whole state to it", exc, p)
+            write = write_checkpoint(self.producer, tp, pipe.changed_state(), marker, position.end)
+            writes[p] = (offsets, marker, asyncio.wait_for(write, WRITE_TIMEOUT_S))
+        results = await asyncio.gather(*(w[2] for w in writes.values()), return_exceptions=True)
+        for (p, (offsets, marker, _)), result in zip(writes.items(), results):
+            position = self.positions[p]
+            if isinstance(result, ChangelogMoved):
+                log.warning("%s; partition %d will rewrite its whole state to it", result, p)
                 position.moved()
                 ok = False
-                continue
-            except (KafkaError, asyncio.TimeoutError, ValueError) as exc:
-                log.error("checkpoint of partition %d: changelog write failed (%r); offsets not committed", p, exc)
+            elif isinstance(result, BaseException):
+                if not isinstance(result, (KafkaError, asyncio.TimeoutError, ValueError)):
+                    raise result
+                log.error("checkpoint of partition %d: changelog write failed (%r); offsets not committed", p, result)
                 # Some records may have landed. They are of trips whose changes are still owed (nothing
                 # is marked written), so the next checkpoint supersedes them; it only needs to know
                 # where the partition ends now.
                 position.end, position.checkpoint = None, None
                 ok = False
-                continue
-            position.end = position.last_good = at + 1
-            position.checkpoint, position.marker_offset = marker, at
-            pipe.state_saved(offsets)
-            for topic, offset in offsets.items():
-                commit[TopicPartition(topic, p)] = offset
+            else:
+                position.end = position.last_good = result + 1
+                position.checkpoint, position.marker_offset = marker, result
+                pipelines[p].state_saved(offsets)
+                for topic, offset in offsets.items():
+                    commit[TopicPartition(topic, p)] = offset
         commit = {**{tp: o for tp, o in self.uncommitted.items() if tp.partition in pipelines}, **commit}
         if commit:
             try:

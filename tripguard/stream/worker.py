@@ -268,10 +268,14 @@ class Worker:
             for p, pipe in list(self.parts.items()):
                 caught = {side: self._caught_up_at_ms(pipe, side) for side in SIDES}
                 try:
-                    self._publish(pipe.advance(caught, now))
+                    out = pipe.advance(caught, now)
                 except EngineFailed as exc:
                     self._engine_failed(pipe, exc)
                     continue
+                if out.pause_closed:
+                    log.info("partition %d: input paused %.0f s, closed %d ended trip(s)", p, now - pipe.last_record_at,
+                             out.pause_closed)
+                self._publish(out)
                 self._bound_buffers(pipe)
             await self.publisher.pump()  # hand outputs to the producer (and re-send failed ones)
             if now - self.last_checkpoint_at >= s.checkpoint_interval_s:
@@ -435,18 +439,29 @@ class Worker:
 
     async def _restore_awaiting(self) -> None:
         """Partitions assigned (or rebuilt after an engine failure) get their state, then are
-        read from the offsets it corresponds to. Done here, not inside the rebalance callback."""
-        for p in sorted(self.awaiting):
-            waiting = self.awaiting[p]
-            if time.monotonic() < waiting.not_before:
-                continue
-            try:
-                pipe = await self._restore(p, waiting.quarantine)
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        read from the offsets it corresponds to. Done here, not inside the rebalance callback;
+        the partitions ready now are restored together."""
+        ready = sorted(p for p, w in self.awaiting.items() if time.monotonic() >= w.not_before)
+        if not ready:
+            return
+        try:
+            committed = {}
+            for p in ready:
+                each = {self.topic[side]: await self.consumer.committed(self._tp(side, p)) for side in SIDES}
+                committed[TopicPartition(self.settings.changelog_topic, p)] = \
+                    None if all(v is None for v in each.values()) else each
+            reports = await asyncio.wait_for(restore(self.restore_consumer, self.cache, committed, self.cluster, STORE),
+                                             RESTORE_TIMEOUT_S)
+            pipes = {tp.partition: await self._pipeline(tp.partition, report, committed[tp])
+                     for tp, report in reports.items()}
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            for p in ready:
+                waiting = self.awaiting[p]
                 waiting.attempts += 1
                 waiting.not_before = time.monotonic() + min(BACKOFF_MAX_S, 0.5 * 2 ** waiting.attempts)
-                log.warning("partition %d: restore failed (%r); retrying", p, exc)
-                continue
+            log.warning("partitions %s: restore failed (%r); retrying", ready, exc)
+            return
+        for p, pipe in pipes.items():
             del self.awaiting[p]
             self.parts[p] = pipe
             for side in SIDES:
@@ -454,13 +469,9 @@ class Worker:
                 self.consumer.seek(tp, pipe.next_read[side])
                 self.consumer.resume(tp)
 
-    async def _restore(self, p: int, quarantine: Quarantine) -> PartitionPipeline:
-        tps = [self._tp(side, p) for side in SIDES]
-        committed_each = {tp.topic: await self.consumer.committed(tp) for tp in tps}
-        committed = None if all(v is None for v in committed_each.values()) else committed_each
-        changelog = TopicPartition(self.settings.changelog_topic, p)
-        report = await asyncio.wait_for(restore(self.restore_consumer, self.cache, changelog, committed, self.cluster,
-                                                STORE), RESTORE_TIMEOUT_S)
+    async def _pipeline(self, p: int, report, committed: dict[str, int] | None) -> PartitionPipeline:
+        """Partition p's pipeline from what was restored, reading from where that state ends."""
+        changelog = self.settings.changelog_topic
         restored = report.restored
         engine = self._new_engine()
         records = TripRecords(engine)
@@ -470,28 +481,29 @@ class Worker:
             try:
                 records.load(restored.records)
             except Exception as exc:  # another version's format, a corrupt record: not usable
-                log.error("partition %d: the state in %s[%d] cannot be loaded (%r): set aside", p, changelog.topic, p,
-                          exc)
+                log.error("partition %d: the state in %s[%d] cannot be loaded (%r): set aside", p, changelog, p, exc)
                 engine = self._new_engine()
                 records = TripRecords(engine)
                 repair = {**{k: None for k in restored.records}, **{k: None for k in repair}}
                 checkpoint = None
         elif restored.problem:
-            log.warning("partition %d: the state in %s[%d] is set aside: %s", p, changelog.topic, p, restored.problem)
+            log.warning("partition %d: the state in %s[%d] is set aside: %s", p, changelog, p, restored.problem)
         if checkpoint is not None:
             start = {side: checkpoint.offsets[self.topic[side]] for side in SIDES}
             log.info("partition %d: restored %d live trip(s) from the %s (%s[%d], checkpoint %s, %d record(s) read "
-                     "in %.2f s), reading from %s", p, engine.live_trips, report.source, changelog.topic, p,
+                     "in %.2f s), reading from %s", p, engine.live_trips, report.source, changelog, p,
                      checkpoint.id[:8], report.records_read, report.seconds, start)
         elif committed is not None and None not in committed.values():
             start = {side: committed[self.topic[side]] for side in SIDES}
             log.warning("partition %d: no state for the group's committed offsets; reading from them %s (trips live "
                         "before them are not restored)", p, start)
         else:
+            tps = [self._tp(side, p) for side in SIDES]
             begin = await self.consumer.beginning_offsets(tps)
             start = {side: begin[self._tp(side, p)] for side in SIDES}
             log.info("partition %d: no committed offsets: reading from the beginning %s", p, start)
-        pipe = PartitionPipeline(p, engine, self.topic, start, records, quarantine, self.settings.pause_close_s)
+        pipe = PartitionPipeline(p, engine, self.topic, start, records, self.awaiting[p].quarantine,
+                                 self.settings.pause_close_s)
         pipe.repair = repair
         pipe.saved_offsets = dict(checkpoint.offsets) if checkpoint is not None and not repair else None
         at_end = checkpoint is not None and not repair and restored.offset == restored.end - 1
