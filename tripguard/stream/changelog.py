@@ -136,10 +136,11 @@ async def read_partitions(consumer: AIOKafkaConsumer, starts: dict[TopicPartitio
     together, and that end. The end is the highwater of the fetch responses, not ListOffsets:
     Tansu answers ListOffsets(latest) with the last batch's base offset + 1."""
     consumer.assign(list(starts))
+    from_beginning = [tp for tp, start in starts.items() if start is None]
+    if from_beginning:
+        await consumer.seek_to_beginning(*from_beginning)
     for tp, start in starts.items():
-        if start is None:
-            await consumer.seek_to_beginning(tp)
-        else:
+        if start is not None:
             consumer.seek(tp, start)
     out: dict[TopicPartition, list] = {tp: [] for tp in starts}
     ends: dict[TopicPartition, int] = {}

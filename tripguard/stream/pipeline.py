@@ -24,7 +24,7 @@ import numpy as np
 
 from tripguard.batch import BatchBuilder
 from tripguard.codec import decode_pings, decode_trip_event
-from tripguard.engine import Engine, Output
+from tripguard.engine import Engine
 from tripguard.errors import ContractError
 from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.tripstate import TripRecords
@@ -159,6 +159,10 @@ class PartitionPipeline:
 
     def _process(self, items: list[Pending], out: PipelineOutput) -> None:
         q = self.quarantine
+        self._dirty = True
+        if not q.suspects and not q.poison:  # the usual case: nothing under suspicion
+            self._batch(items, out)
+            return
         run: list[Pending] = []
         for it in items:
             pos = (it.side, it.offset)
@@ -173,7 +177,6 @@ class PartitionPipeline:
             else:
                 run.append(it)
         self._batch(run, out)
-        self._dirty = True
 
     def _batch(self, items: list[Pending], out: PipelineOutput) -> None:
         if len(items) == 1:

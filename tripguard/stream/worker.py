@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -29,6 +29,7 @@ from tripguard.engine import Engine
 from tripguard.replay import make_engine
 from tripguard.settings import Settings
 from tripguard.stream import recovery
+from tripguard.stream.aligner import PINGS, TRIPS
 from tripguard.stream.changelog import MARKER_KEY, MAX_RECORD_BYTES, read_partition
 from tripguard.stream.checkpoint import STORE, ChangelogPosition, Checkpointer
 from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
@@ -38,7 +39,6 @@ from tripguard.stream.restore import restore
 from tripguard.stream.store import CachedState, StateCache
 from tripguard.stream.topics import MissingTopics, check_copartitioned, cluster_id, create_topics
 from tripguard.stream.warmup import warm_up_off_loop
-from tripguard.stream.aligner import PINGS, TRIPS
 from tripguard.tripstate import TripRecords
 
 log = logging.getLogger("tripguard.stream")
@@ -55,7 +55,7 @@ class Awaiting:
 
     quarantine: Quarantine
     not_before: float = 0.0  # monotonic: after an engine failure, the retry waits
-    attempts: int = field(default=0)
+    attempts: int = 0  # restores that failed (broker away): the retry waits longer
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -445,14 +445,17 @@ class Worker:
         if not ready:
             return
         try:
+            inputs = [self._tp(side, p) for p in ready for side in SIDES]
+            offsets = dict(zip(inputs, await asyncio.gather(*(self.consumer.committed(tp) for tp in inputs))))
+            beginnings = await self.consumer.beginning_offsets(inputs)
             committed = {}
             for p in ready:
-                each = {self.topic[side]: await self.consumer.committed(self._tp(side, p)) for side in SIDES}
+                each = {self.topic[side]: offsets[self._tp(side, p)] for side in SIDES}
                 committed[TopicPartition(self.settings.changelog_topic, p)] = \
                     None if all(v is None for v in each.values()) else each
             reports = await asyncio.wait_for(restore(self.restore_consumer, self.cache, committed, self.cluster, STORE),
                                              RESTORE_TIMEOUT_S)
-            pipes = {tp.partition: await self._pipeline(tp.partition, report, committed[tp])
+            pipes = {tp.partition: self._pipeline(tp.partition, report, committed[tp], beginnings)
                      for tp, report in reports.items()}
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
             for p in ready:
@@ -469,7 +472,7 @@ class Worker:
                 self.consumer.seek(tp, pipe.next_read[side])
                 self.consumer.resume(tp)
 
-    async def _pipeline(self, p: int, report, committed: dict[str, int] | None) -> PartitionPipeline:
+    def _pipeline(self, p: int, report, committed: dict[str, int] | None, beginnings) -> PartitionPipeline:
         """Partition p's pipeline from what was restored, reading from where that state ends."""
         changelog = self.settings.changelog_topic
         restored = report.restored
@@ -498,9 +501,7 @@ class Worker:
             log.warning("partition %d: no state for the group's committed offsets; reading from them %s (trips live "
                         "before them are not restored)", p, start)
         else:
-            tps = [self._tp(side, p) for side in SIDES]
-            begin = await self.consumer.beginning_offsets(tps)
-            start = {side: begin[self._tp(side, p)] for side in SIDES}
+            start = {side: beginnings[self._tp(side, p)] for side in SIDES}
             log.info("partition %d: no committed offsets: reading from the beginning %s", p, start)
         pipe = PartitionPipeline(p, engine, self.topic, start, records, self.awaiting[p].quarantine,
                                  self.settings.pause_close_s)
