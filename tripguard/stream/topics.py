@@ -11,7 +11,11 @@ from tripguard.stream.changelog import CHANGELOG_CONFIGS
 
 
 class MissingTopics(ConfigError):
-    """The pings or trips topic does not exist (yet)."""
+    """A topic the worker reads or writes does not exist (yet)."""
+
+    def __init__(self, message: str, topics: list[str]):
+        super().__init__(message)
+        self.topics = topics
 
 
 def topic_names(settings: Settings) -> list[str]:
@@ -32,20 +36,21 @@ def co_partitioned_topics(settings: Settings) -> list[str]:
     return [settings.pings_topic, settings.trips_topic, settings.changelog_topic]
 
 
-async def create_topics(bootstrap: str, settings: Settings, partitions: int | None = None) -> list[str]:
+async def create_topics(bootstrap: str, settings: Settings, partitions: int | None = None,
+                        only: list[str] | None = None) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. The co-partitioned
     topics (pings, trips, the state changelog) get the same partition count: the inputs' when
     they exist already (a changelog added to an older deployment), else `partitions`. The
-    changelog is compacted (tripguard.stream.changelog.CHANGELOG_CONFIGS)."""
+    changelog is compacted (tripguard.stream.changelog.CHANGELOG_CONFIGS). `only`: just these."""
     n = partitions or settings.partitions
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [t for t in topic_names(settings) if t not in existing]
+        wanted = [t for t in (only or topic_names(settings)) if t not in existing]
         if settings.changelog_topic in wanted and settings.pings_topic in existing:
-            described = await admin.describe_topics([settings.pings_topic])
-            n = len(described[0]["partitions"]) or n
+            described = {d["topic"]: d for d in await admin.describe_topics([settings.pings_topic])}
+            n = len(described[settings.pings_topic]["partitions"]) or n
         created = []
         for name in wanted:
             configs = CHANGELOG_CONFIGS if name == settings.changelog_topic else None
@@ -64,8 +69,13 @@ async def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
-        described = await admin.describe_topics(topics)
-        return {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0}
+        # Only topics that exist are described: a Metadata request naming a missing topic asks the
+        # broker to create it (aiokafka sets allow_auto_topic_creation), and Tansu does, with its
+        # default partition count.
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+        return {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0 and d["topic"] in wanted}
     finally:
         await admin.close()
 
@@ -77,7 +87,8 @@ async def check_copartitioned(bootstrap: str, settings: Settings) -> int:
     counts = await partition_counts(bootstrap, names)
     missing = [t for t in names if t not in counts]
     if missing:
-        raise MissingTopics(f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`")
+        raise MissingTopics(f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`",
+                            missing)
     p, t = counts[settings.pings_topic], counts[settings.trips_topic]
     if p != t:
         raise ConfigError(

@@ -154,8 +154,8 @@ class Worker:
             pass
 
     async def _prepare_topics(self) -> int | None:
-        """Create the topics when configured, then check co-partitioning and learn the cluster's
-        id. Retries while the broker is unreachable; a partition-count mismatch is a ConfigError
+        """Create the topics when configured (the state changelog always), then check
+        co-partitioning and learn the cluster's id. Retries while the broker is unreachable; a partition-count mismatch is a ConfigError
         (the worker refuses to start)."""
         backoff = 0.5
         while not self.stopping.is_set():
@@ -164,7 +164,17 @@ class Worker:
                     created = await create_topics(self.bootstrap, self.settings)
                     if created:
                         log.info("created topics %s on %s", ", ".join(created), self.bootstrap)
-                partitions = await check_copartitioned(self.bootstrap, self.settings)
+                try:
+                    partitions = await check_copartitioned(self.bootstrap, self.settings)
+                except MissingTopics as exc:
+                    if exc.topics != [self.settings.changelog_topic]:
+                        raise
+                    # The state changelog is the worker's own topic: created when missing (an older
+                    # deployment's `topics create` made none), as Kafka Streams creates its internal
+                    # topics, with the inputs' partition count.
+                    await create_topics(self.bootstrap, self.settings, only=exc.topics)
+                    log.info("created the state changelog %s on %s", self.settings.changelog_topic, self.bootstrap)
+                    partitions = await check_copartitioned(self.bootstrap, self.settings)
                 self.cluster = await cluster_id(self.bootstrap)
                 return partitions
             except MissingTopics:
