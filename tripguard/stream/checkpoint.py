@@ -14,12 +14,12 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tripguard.stream.changelog import ChangelogMoved, Checkpoint, write_checkpoint
-from tripguard.stream.pipeline import PartitionPipeline
 from tripguard.stream.publisher import Publisher
 
 log = logging.getLogger("tripguard.stream")
@@ -28,6 +28,20 @@ DRAIN_TIMEOUT_S = 15.0
 WRITE_TIMEOUT_S = 30.0
 COMMIT_TIMEOUT_S = 10.0
 STORE = "trips"
+
+
+class PartitionState(Protocol):
+    """What a checkpoint needs of one input partition's stage (the trip stage's PartitionPipeline;
+    a second stage keyed by another id brings its own): the state records changed since the last
+    acknowledged checkpoint, the input offsets they correspond to, and word that they are saved."""
+
+    def needs_checkpoint(self) -> bool: ...
+
+    def resume_offsets(self) -> dict[str, int]: ...
+
+    def changed_state(self) -> list[tuple[bytes, bytes | None]]: ...
+
+    def state_saved(self, offsets: dict[str, int]) -> None: ...
 
 
 @dataclass
@@ -57,7 +71,7 @@ class Checkpointer:
         for tp in [tp for tp in self.uncommitted if tp.partition == partition]:
             del self.uncommitted[tp]
 
-    async def checkpoint(self, pipelines: dict[int, PartitionPipeline]) -> bool:
+    async def checkpoint(self, pipelines: dict[int, PartitionState]) -> bool:
         """True when every given partition is checkpointed (or had nothing to checkpoint)."""
         started = time.perf_counter()
         if not await self.publisher.drain(DRAIN_TIMEOUT_S):

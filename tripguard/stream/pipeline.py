@@ -61,10 +61,13 @@ class Quarantine:
     failures: int = 0  # engine failures since the partition last checkpointed
 
     def forget_before(self, offsets: dict[str, int]) -> None:
-        """Records before the checkpointed offsets will never be read again."""
-        for table in (self.suspects, self.attempts, self.poison):
-            for pos in [pos for pos in table if pos[1] < offsets[pos[0]]]:
-                table.remove(pos) if isinstance(table, set) else table.pop(pos)
+        """A checkpoint at these offsets (per side): the records before them are never read again."""
+        def ahead(pos: tuple[str, int]) -> bool:
+            return pos[1] >= offsets[pos[0]]
+
+        self.suspects = {pos for pos in self.suspects if ahead(pos)}
+        self.attempts = {pos: n for pos, n in self.attempts.items() if ahead(pos)}
+        self.poison = {pos: why for pos, why in self.poison.items() if ahead(pos)}
         self.failures = 0
 
 

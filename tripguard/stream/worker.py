@@ -437,12 +437,13 @@ class Worker:
                 if tp.topic in self.side_of:
                     sides.setdefault(tp.partition, set()).add(self.side_of[tp.topic])
             for p, got in sorted(sides.items()):
-                self.consumer.pause(*[self._tp(side, p) for side in got])  # until restored
                 if got != set(SIDES):
                     log.error("partition %d: assigned only %s; co-partitioning needs both topics' partition %d on "
                               "one worker (range assignment, equal partition counts)", p, got, p)
+                    self.consumer.pause(*[self._tp(side, p) for side in got])
                     continue
                 if p not in self.parts and p not in self.awaiting:
+                    self.consumer.pause(*[self._tp(side, p) for side in SIDES])  # until restored
                     self.awaiting[p] = Awaiting(Quarantine(self.settings.poison_attempts))
                 self.metrics.owned.labels(str(p)).set(1)
             log.info("assigned partitions %s", sorted(p for p, got in sides.items() if got == set(SIDES)))
