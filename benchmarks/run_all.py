@@ -24,8 +24,10 @@ SCRIPTS = {
     "engine": ["bench_engine.py", "--routes"],
     "stream": ["bench_stream.py"],
     "startup": ["bench_startup.py"],
+    "state": ["bench_state.py"],
 }
-QUICK = {"kinematics": ["--quick"], "h3": ["--quick"], "engine": ["--quick"], "stream": ["--quick"], "startup": []}
+QUICK = {"kinematics": ["--quick"], "h3": ["--quick"], "engine": ["--quick"], "stream": ["--quick"], "startup": [],
+         "state": ["--quick"]}
 
 
 def load(name: str) -> dict | None:
@@ -90,6 +92,28 @@ def table() -> str:
         for row in s.get("table", []):
             lines.append(f"| {row['name']} | {row['measured']} | {row.get('beside', '')} | {row.get('target', '')} | "
                          f"{row.get('met', '')} |")
+    sc = load("state")
+    if sc:
+        state = sc["state"]
+        n = state["live_trips"]
+        lines.append(f"| state changelog: bytes per live trip ({n:,} live trips) | {fmt(state['full']['bytes_per_live_trip'])} B "
+                     f"| a checkpoint after 5 s of traffic: {fmt(state['after_5s_of_traffic']['bytes_per_touched_trip'])} B "
+                     f"per trip touched | | |")
+        every, rest = state["every_live_trip_changed"], state["restore"]
+        lines.append(f"| checkpoint with every live trip changed, per 10k live trips | "
+                     f"{every['seconds_per_10k_live_trips']:.2f} s | encode {every['encode_s']} s + write "
+                     f"{every['write_s']} s for {every['live_trips']:,} trips | | |")
+        lines.append(f"| restore from the changelog, per 10k live trips | {rest['seconds_per_10k_live_trips']:.2f} s | "
+                     f"read {rest['read_s']} s + fold {rest['fold_s']} s + load {rest['load_s']} s, "
+                     f"{rest['changelog_records']:,} records | | |")
+        tp = sc.get("throughput")
+        if tp:
+            r = tp["ratio_this_to_baseline"]
+            lines.append(f"| worker throughput beside {tp['baseline_ref']} ({tp['baseline_commit']}), catch-up of "
+                         f"{tp['pings']:,} single pings, median of {tp['rounds']} back-to-back rounds | "
+                         f"{fmt(tp['median_pings_per_s']['this'])} pings/s | {tp['baseline_ref']} "
+                         f"{fmt(tp['median_pings_per_s']['baseline'])} pings/s; per-round ratios {tp['ratio_per_round']} "
+                         f"| within 10 % | {'yes' if r >= 0.9 else 'no'} ({r:.2f}) |")
     st = load("startup")
     if st:
         lines.append(f"| start-up: Numba compile, cold cache | {st['cold']['first_batch_s']:.1f} s | warm cache "

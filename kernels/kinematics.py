@@ -50,11 +50,13 @@ P_SUSPECT_MIN_MPS = 11
 P_SUSPECT_PACE_FACTOR = 12
 P_TELEPORT_OBLIQUE_MIN_M = 13
 P_RUN_DIRECT_STEPS = 14
-N_PARAMS = 15
+P_SUSPECT_MIN_M = 15
+N_PARAMS = 16
 PARAM_NAMES = (
     "max_speed_mps", "default_accuracy_m", "coarse_accuracy_m", "teleport_min_m", "confirm_fixes",
     "confirm_s", "warmup_s", "speed_run_min_m", "speed_run_min_s", "speed_run_min_steps", "tunnel_gap_s",
     "suspect_min_mps", "suspect_pace_factor", "teleport_oblique_min_m", "speed_run_direct_steps",
+    "suspect_min_m",
 )
 
 # ---- per-trip state: state[slot, S_*] ---------------------------------------------------------
@@ -439,11 +441,17 @@ def _drop_held_as_spikes(st, free, n_free):
 
 
 @njit(inline="always")
-def _suspect_reach(pace, p, dt_s):
-    """How far a fix may be from the anchor before it waits for the next one: the trip's recent
-    pace x suspect_pace_factor, at least suspect_min_mps, at most the physical limit."""
-    v = max(p[P_SUSPECT_MIN_MPS], p[P_SUSPECT_PACE_FACTOR] * pace)
-    return min(v, p[P_MAX_SPEED_MPS]) * dt_s
+def _plain(d, eff, pace, p, dt_s):
+    """A step that needs no second look: within the physical limit, and short (suspect_min_m) or
+    within the trip's recent pace x suspect_pace_factor (at least suspect_min_mps). Anything else
+    waits for the next fix: a multipath spike a few hundred metres out looks like a fast step
+    until the trace comes back."""
+    vmax = p[P_MAX_SPEED_MPS]
+    if eff > vmax * dt_s:
+        return False
+    if d <= p[P_SUSPECT_MIN_M]:
+        return True
+    return eff <= min(max(p[P_SUSPECT_MIN_MPS], p[P_SUSPECT_PACE_FACTOR] * pace), vmax) * dt_s
 
 
 @njit(inline="always")
@@ -755,7 +763,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
     reachable = eff_a <= vmax * dt_a
 
     if mode == MODE_NORMAL:
-        if reachable and eff_a <= _suspect_reach(st[S_PACE], p, dt_a):
+        if _plain(d_a, eff_a, st[S_PACE], p, dt_a):
             n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
             return ST_ACCEPTED, n_out, n_ev
@@ -962,7 +970,7 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
                     and t > seen_ts and a <= coarse):
                 d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
                 dt_s = (t - a_ts) / 1000.0
-                fast = d - a_acc - a <= _suspect_reach(pace, p, dt_s)
+                fast = _plain(d, d - a_acc - a, pace, p, dt_s)
             if fast:
                 dt_ms = t - seen_ts
                 if dt_n > 0.0 and dt_ms == dt_prev:

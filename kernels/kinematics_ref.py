@@ -120,7 +120,7 @@ class TripRef:
         reachable = eff_a <= vmax * dt_a
 
         if self.mode == "normal":
-            if reachable and eff_a <= self._suspect_reach(dt_a):
+            if reachable and (d_a <= self.params["suspect_min_m"] or eff_a <= self._suspect_reach(dt_a)):
                 self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
                 return K.ST_ACCEPTED
             self.held = [Fix(ts, lat, lon, acc, not reachable, d_a, eff_a)]

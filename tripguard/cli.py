@@ -133,7 +133,8 @@ def run(
     partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions of topics this worker creates."),
     create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
                                                  help="Create missing topics, also after a broker restart."),
-    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Partition snapshots (shared by the group)."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Local cache of partition state (never "
+                                             "shared; the changelog topic is the truth)."),
     metrics_host: Optional[str] = typer.Option(None, "--metrics-host", help="Address of /metrics and /healthz "
                                                "(env TRIPGUARD_METRICS_HOST, default 127.0.0.1; 0.0.0.0: every "
                                                "interface)."),
@@ -183,7 +184,7 @@ def topics_create(
     partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions per topic (env "
                                              "TRIPGUARD_PARTITIONS, default 4)."),
 ) -> None:
-    """Create the pings, trips, alerts, verdicts, dlq and decisions topics that do not exist yet."""
+    """Create the pings, trips, alerts, verdicts, dlq, decisions and state-changelog topics that do not exist yet."""
     from tripguard.settings import load_settings
     from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
@@ -198,7 +199,7 @@ def topics_create(
     created, n = run_client(go(), target)
     existing = [t for t in topic_names(settings) if t not in created]
     typer.echo(f"created: {', '.join(created) or 'none'}; already there: {', '.join(existing) or 'none'}; "
-               f"pings and trips have {n} partitions each")
+               f"pings, trips and the state changelog have {n} partitions each")
 
 
 @app.command()

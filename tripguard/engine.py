@@ -114,9 +114,16 @@ class Engine:
         self.route_params: list[RouteParams] = []
         self.params_matrix = np.empty((0, K.N_PARAMS), np.float64)
         self.route_matrix = np.empty((0, C.N_ROUTE_PARAMS), np.float64)
-        self.corridors = Corridors(self.trips.capacity)
-        self.paths = PathLog(self.trips.capacity)
         self._city_row(UNKNOWN_CITY)
+
+    # a trip's storage belongs to the TripTable (one grow and one release path); these are views
+    @property
+    def paths(self) -> PathLog:
+        return self.trips.paths
+
+    @property
+    def corridors(self) -> Corridors:
+        return self.trips.corridors
 
     # ---- cities -----------------------------------------------------------------------------
 
@@ -247,7 +254,6 @@ class Engine:
         route = route_latlon(started.planned_route)
         cells = build_corridor(route, rp.h3_res, rp.ring)
         lat0, lon0, cos0, x, y, cum = project_route(route)
-        self.corridors.ensure(self.trips.capacity)
         self.corridors.add(s, cells, x, y, cum)
         st = self.trips.route[s]
         st[:] = 0.0
@@ -332,7 +338,6 @@ class Engine:
                                       batch.speed_mps[r], batch.mock[r]))
 
     def _keep_path(self, res: K.KinematicsOutput) -> None:
-        self.paths.ensure_slots(self.trips.capacity)
         self.paths.append(res.acc_slot, res.acc_ts, res.acc_lat, res.acc_lon, res.acc_flag)
 
     def _route_step(self, res: K.KinematicsOutput, out: Output, now_ms: int) -> None:
@@ -343,7 +348,6 @@ class Engine:
         sel = np.flatnonzero(t.route[res.acc_slot, C.R_ACTIVE] > 0.0)
         if sel.size == 0:
             return
-        self.corridors.ensure(t.capacity)
         slot = res.acc_slot[sel]
         lat, lon = res.acc_lat[sel], res.acc_lon[sel]
         city_res = np.array([rp.h3_res for rp in self.route_params], np.int64)[t.city[slot]]
@@ -403,8 +407,6 @@ class Engine:
             meta = t.meta[s]
             out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
             self.closed[meta.trip_id] = (self.watermark, meta.partition)
-            self.corridors.remove(s)
-            self.paths.forget(s)
             t.release(s)
             self.stats.trips_closed += 1
 
@@ -532,143 +534,46 @@ class Engine:
         if next(iter(self.closed.values()))[0] < horizon:
             self.closed = {k: v for k, v in self.closed.items() if v[0] >= horizon}
 
+    # ---- checkpoints: one trip's state out and in (tripguard.tripstate turns it into bytes) ------
 
-# ---- checkpoints --------------------------------------------------------------------------------
-# The streaming worker persists the engine's state per input partition (its trips are keyed by
-# trip_id, so a partition's trips move together between workers). A snapshot is bytes: an .npz
-# archive (no pickle) with the numeric columns and one JSON document for the rest.
+    def live_trip_ids(self) -> list[str]:
+        return list(self.trips.slot_of)
 
-SNAPSHOT_VERSION = 1
+    def export_trip(self, trip_id: str) -> "TripState | None":
+        """The live trip's whole state (views of the engine's arrays: encode it before the next
+        batch), None when the trip is not live."""
+        t = self.trips
+        s = t.slot_of.get(trip_id)
+        if s is None:
+            return None
+        return TripState(meta=t.meta[s], city=self.city_names[int(t.city[s])], rows=t.rows(s), held=t.held_fixes(s),
+                         path=t.paths.path(s), corridor=t.corridors.slice(s) if t.corridors.holds(s) else None)
 
-
-def _chunks_to_arrays(chunks_per_trip: list[list[tuple]], n_cols: int, dtypes: list) -> tuple[list, np.ndarray]:
-    counts = []
-    cols = [[] for _ in range(n_cols)]
-    for chunks in chunks_per_trip:
-        n = 0
-        for c in chunks:
-            for k in range(n_cols):
-                cols[k].append(np.asarray(c[k]))
-            n += len(c[0])
-        counts.append(n)
-    arrays = [np.concatenate(cols[k]).astype(dtypes[k]) if cols[k] else np.empty(0, dtypes[k]) for k in range(n_cols)]
-    return arrays, np.asarray(counts, np.int64)
-
-
-def snapshot_engine(engine: Engine, partitions: set[int], extra: dict | None = None) -> bytes:
-    """The state of the trips of these partitions (and the ids of their recently closed trips)."""
-    import io
-
-    import orjson
-
-    t = engine.trips
-    slots = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
-    metas = [t.meta[s] for s in slots]
-    idx = np.asarray(slots, np.int64)
-    path, path_n = _chunks_to_arrays([[engine.paths.path(s)] for s in slots], 4,
-                                     [np.int64, np.float64, np.float64, np.int8])
-    orph, orph_n = _chunks_to_arrays([m.orphans for m in metas], 6,
-                                     [np.int64, np.float64, np.float64, np.float64, np.float64, np.int8])
-    doc = {
-        "version": SNAPSHOT_VERSION,
-        "watermark": engine.watermark,
-        "partitions": sorted(partitions),
-        "trips": [
-            {
-                "trip_id": m.trip_id, "driver_id": m.driver_id, "partition": m.partition,
-                "city": engine.city_names[int(t.city[s])],
-                "started": m.started.model_dump(mode="json", exclude_none=True) if m.started else None,
-                "ended": m.ended.model_dump(mode="json", exclude_none=True) if m.ended else None,
-                "ended_row_rejected": m.ended_row_rejected,
-                "alert_ids": m.alert_ids, "alert_scores": m.alert_scores, "displaced_by": m.displaced_by,
-            }
-            for s, m in zip(slots, metas)
-        ],
-        "closed": {k: v for k, v in engine.closed.items() if v[1] in partitions},
-        "extra": extra or {},
-    }
-    buf = io.BytesIO()
-    np.savez(
-        buf, doc=np.frombuffer(orjson.dumps(doc), np.uint8),
-        kin=t.kin[idx], held=held_rows(t, idx), route=t.route[idx], route_cell=t.route_cell[idx],
-        phase=t.phase[idx], deadline=t.deadline[idx],
-        last_act=t.last_act[idx], implicit=t.implicit[idx],
-        path_ts=path[0], path_lat=path[1], path_lon=path[2], path_flag=path[3], path_n=path_n,
-        **{f"orphan_{k}": orph[k] for k in range(6)}, orphan_n=orph_n,
-    )
-    return buf.getvalue()
+    def import_trip(self, state: "TripState") -> None:
+        """Make a trip exported by export_trip (of this or another engine) live here."""
+        t = self.trips
+        meta = state.meta
+        if meta.trip_id in t.slot_of:
+            raise ValueError(f"trip {meta.trip_id} is already live")
+        s = t.allocate(meta.trip_id, meta.driver_id, meta.partition)
+        t.meta[s] = meta
+        t.city[s] = self._city_row(state.city)
+        t.set_rows(s, state.rows, state.held)
+        ts, lat, lon, flag = state.path
+        if ts.size:
+            t.paths.append(np.full(ts.size, s, np.int64), ts, lat, lon, flag)
+        if state.corridor is not None:  # stored, not rebuilt: a rebuild costs an H3 dilation per trip
+            t.corridors.add(s, *state.corridor)
 
 
-def held_rows(t: TripTable, slots: np.ndarray) -> np.ndarray:
-    """The held-fix buffers of these trips (zeros for trips that hold none)."""
-    out = np.zeros((len(slots), K.HELD_MAX, K.N_HELD))
-    entries = t.kin[slots, K.S_HELD_SLOT].astype(np.int64) - 1
-    mine = entries >= 0
-    out[mine] = t.held.buf[entries[mine]]
-    return out
+@dataclass
+class TripState:
+    """One live trip as a checkpoint sees it: its metadata and trip events, its city, its rows of
+    the numeric columns (TripTable.rows), held fixes, accepted path and corridor."""
 
-
-def restore_engine(engine: Engine, blob: bytes) -> dict:
-    """Load a snapshot into the engine (its trips must not be live already). Returns `extra`."""
-    import io
-
-    import orjson
-
-    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-        doc = orjson.loads(z["doc"].tobytes())
-        if doc.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"snapshot version {doc.get('version')} is not {SNAPSHOT_VERSION}")
-        arrays = {k: z[k] for k in z.files if k != "doc"}
-    t = engine.trips
-    path_at = np.concatenate([[0], np.cumsum(arrays["path_n"])])
-    orph_at = np.concatenate([[0], np.cumsum(arrays["orphan_n"])])
-    for i, trip in enumerate(doc["trips"]):
-        if trip["trip_id"] in t.slot_of:
-            raise ValueError(f"trip {trip['trip_id']} is already live: restore a partition once")
-        s = t.allocate(trip["trip_id"], trip["driver_id"], trip["partition"])
-        meta = t.meta[s]
-        meta.started = TripStarted.model_validate(trip["started"]) if trip["started"] else None
-        meta.ended = TripEnded.model_validate(trip["ended"]) if trip["ended"] else None
-        meta.ended_row_rejected = trip["ended_row_rejected"]
-        meta.alert_ids = list(trip["alert_ids"])
-        meta.alert_scores = dict(trip["alert_scores"])
-        meta.displaced_by = list(trip.get("displaced_by", []))
-        a, b = path_at[i], path_at[i + 1]
-        if b > a:
-            engine.paths.ensure_slots(t.capacity)
-            engine.paths.append(np.full(b - a, s, np.int64), arrays["path_ts"][a:b], arrays["path_lat"][a:b],
-                                arrays["path_lon"][a:b], arrays["path_flag"][a:b])
-        a, b = orph_at[i], orph_at[i + 1]
-        if b > a:
-            meta.orphans = [tuple(arrays[f"orphan_{k}"][a:b] for k in range(6))]
-        t.kin[s] = arrays["kin"][i]
-        if t.kin[s, K.S_HELD_SLOT] > 0:  # the trip holds fixes: lend it a buffer of this pool
-            entry = t.held.take()
-            t.held.buf[entry] = arrays["held"][i]
-            t.kin[s, K.S_HELD_SLOT] = entry + 1
-        t.city[s] = engine._city_row(trip["city"])
-        if meta.started is not None and meta.started.planned_route is not None:
-            engine._attach_route(s, meta.started)  # the corridor follows from the route: rebuilt, not stored
-        t.route[s] = arrays["route"][i]
-        t.route_cell[s] = arrays["route_cell"][i]
-        t.phase[s] = arrays["phase"][i]
-        t.deadline[s] = arrays["deadline"][i]
-        t.last_act[s] = arrays["last_act"][i]
-        t.implicit[s] = arrays["implicit"][i]
-    for trip_id, (wm, partition) in doc["closed"].items():
-        engine.closed[trip_id] = (wm, partition)
-    engine.watermark = max(engine.watermark, int(doc["watermark"]))
-    return doc["extra"]
-
-
-def drop_partitions(engine: Engine, partitions: set[int]) -> int:
-    """Forget the trips of partitions this engine no longer owns (after their checkpoint)."""
-    t = engine.trips
-    gone = [s for s in t.live_slots().tolist() if t.meta[s].partition in partitions]
-    for s in gone:
-        engine.corridors.remove(s)
-        engine.paths.forget(s)
-        t.release(s)
-    for trip_id in [k for k, (_, p) in engine.closed.items() if p in partitions]:
-        engine.closed.pop(trip_id, None)
-    return len(gone)
+    meta: TripMeta
+    city: str
+    rows: dict[str, np.ndarray]
+    held: np.ndarray | None
+    path: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    corridor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None

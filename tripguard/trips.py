@@ -2,7 +2,10 @@
 
 Numbers the kernels need live in arrays (one column per field, contiguous); what only Python
 reads (ids, the trip events) lives in lists indexed by the same slot; the accepted fixes live in
-a PathLog (tripguard/pathlog.py). Slots of closed trips are reused.
+a PathLog (tripguard/pathlog.py) and planned-route corridors in a Corridors arena
+(tripguard/detectors/route.py). TripTable owns all of a trip's storage: `allocate` is the one way
+in, `release` the one way out (every piece of the trip's storage is given back there), `_grow`
+the one place that makes room for more trips. Slots of closed trips are reused.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tripguard.contract import TripEnded, TripStarted
+from tripguard.detectors.route import Corridors
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.lifecycle import PH_NONE
+from tripguard.pathlog import PathLog
 
 NO_TS = -(2**62)
 
@@ -42,7 +47,11 @@ class TripMeta:
 
 
 class TripTable:
-    def __init__(self, capacity: int = 1024):
+    """capacity, path_capacity and corridor_cells/points are starting sizes (tests make them tiny
+    to drive the grow and compaction paths); every store grows on demand."""
+
+    def __init__(self, capacity: int = 1024, path_capacity: int = 1 << 16, corridor_cells: int = 1 << 16,
+                 corridor_points: int = 1 << 14):
         self.slot_of: dict[str, int] = {}
         self.meta: list[TripMeta | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
@@ -56,6 +65,13 @@ class TripTable:
         self.deadline = np.zeros(capacity, np.int64)
         self.last_act = np.full(capacity, NO_TS, np.int64)
         self.implicit = np.zeros(capacity, np.int64)
+        self.paths = PathLog(capacity, path_capacity)
+        self.corridors = Corridors(capacity, corridor_cells, corridor_points)
+
+    # the per-slot numeric columns and the value a free slot holds: a trip's numbers are these
+    # columns' rows (tripguard.tripstate stores them by name and width, not field by field)
+    _COLUMNS = {"kin": 0.0, "route": 0.0, "route_cell": 0, "phase": PH_NONE, "deadline": 0, "last_act": NO_TS,
+                "implicit": 0}
 
     @property
     def capacity(self) -> int:
@@ -73,39 +89,67 @@ class TripTable:
         return s
 
     def release(self, s: int) -> None:
+        """Give back everything the trip in slot s holds: its held-fix buffer, path, corridor, row."""
         meta = self.meta[s]
         del self.slot_of[meta.trip_id]
         self.meta[s] = None
-        self.kin[s, :] = 0.0
-        entry = int(self.kin[s, K.S_HELD_SLOT]) - 1
+        entry = int(self.kin[s, K.S_HELD_SLOT]) - 1  # read before the row is cleared
         if entry >= 0:
             self.held.give_back(entry)
-        self.route[s, :] = 0.0
-        self.route_cell[s] = 0
+        self.paths.forget(s)
+        self.corridors.remove(s)
+        for name, empty in self._COLUMNS.items():
+            getattr(self, name)[s] = empty
         self.city[s] = 0
-        self.phase[s] = PH_NONE
-        self.deadline[s] = 0
-        self.last_act[s] = NO_TS
-        self.implicit[s] = 0
         self._free.append(s)
 
     def live_slots(self) -> np.ndarray:
         return np.array(sorted(self.slot_of.values()), dtype=np.int64)
 
+    # ---- a trip's rows, for checkpoints (tripguard.tripstate) -----------------------------------
+
+    def rows(self, s: int) -> dict[str, np.ndarray]:
+        """Copies of slot s's rows of every numeric column. The held-fix entry inside the
+        kinematics row is an index into this table's pool: it is cleared here (held_fixes gives
+        the buffer itself), so equal trips give equal rows in any table."""
+        out = {name: np.array(getattr(self, name)[s]) for name in self._COLUMNS}
+        out["kin"][K.S_HELD_SLOT] = 0.0
+        return out
+
+    def held_fixes(self, s: int) -> np.ndarray | None:
+        """The trip's held-fix buffer (HELD_MAX x N_HELD), or None when it holds none."""
+        entry = int(self.kin[s, K.S_HELD_SLOT]) - 1
+        return None if entry < 0 else self.held.buf[entry].copy()
+
+    def set_rows(self, s: int, rows: dict[str, np.ndarray], held: np.ndarray | None) -> None:
+        """Slot s takes these rows (from `rows`); a held-fix buffer is lent from this table's pool.
+        A row whose shape differs from this table's column is refused (state of another version)."""
+        for name in self._COLUMNS:
+            column = getattr(self, name)
+            row = rows.get(name)
+            if row is None or row.shape != column.shape[1:]:
+                got = "missing" if row is None else f"shape {row.shape}"
+                raise ValueError(f"trip state column {name}: {got}, this engine's is {column.shape[1:]}")
+            column[s] = row
+        if held is not None:
+            if held.shape != self.held.buf.shape[1:]:
+                raise ValueError(f"held fixes of shape {held.shape}, this engine's are {self.held.buf.shape[1:]}")
+            entry = self.held.take()
+            self.held.buf[entry] = held
+            self.kin[s, K.S_HELD_SLOT] = entry + 1
+        else:
+            self.kin[s, K.S_HELD_SLOT] = 0.0
+
     def _grow(self) -> None:
         old = self.capacity
         new = old * 2
-        kin = K.new_state(new)
-        kin[:old] = self.kin
-        self.kin = kin
-        route = C.new_route_state(new)
-        route[:old] = self.route
-        self.route = route
-        self.route_cell = np.concatenate([self.route_cell, np.zeros(old, np.int64)])
+        for name, empty in self._COLUMNS.items():
+            column = getattr(self, name)
+            grown = np.full((new,) + column.shape[1:], empty, column.dtype)
+            grown[:old] = column
+            setattr(self, name, grown)
         self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
-        self.phase = np.concatenate([self.phase, np.full(old, PH_NONE, np.int64)])
-        self.deadline = np.concatenate([self.deadline, np.zeros(old, np.int64)])
-        self.last_act = np.concatenate([self.last_act, np.full(old, NO_TS, np.int64)])
-        self.implicit = np.concatenate([self.implicit, np.zeros(old, np.int64)])
         self.meta.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
+        self.paths.ensure_slots(new)
+        self.corridors.ensure(new)

@@ -13,7 +13,7 @@ PARAMS = dict(
     max_speed_mps=55.0, default_accuracy_m=10.0, coarse_accuracy_m=150.0, teleport_min_m=1000.0,
     confirm_fixes=3, confirm_s=30.0, warmup_s=60.0, speed_run_min_m=1000.0, speed_run_min_s=10.0,
     speed_run_min_steps=2, tunnel_gap_s=60.0, suspect_min_mps=15.0, suspect_pace_factor=2.0,
-    teleport_oblique_min_m=700.0, speed_run_direct_steps=3,
+    teleport_oblique_min_m=700.0, speed_run_direct_steps=3, suspect_min_m=200.0,
 )
 PARAM_ROW = np.array([[PARAMS[name] for name in K.PARAM_NAMES]], dtype=np.float64)
 M_PER_DEG = 111_195.0

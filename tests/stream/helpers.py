@@ -32,7 +32,7 @@ def unique_settings(prefix: str, **overrides) -> Settings:
     tag = f"{prefix}.{uuid.uuid4().hex[:6]}"
     return Settings(pings_topic=f"{tag}.pings", trips_topic=f"{tag}.trips", alerts_topic=f"{tag}.alerts",
                     verdicts_topic=f"{tag}.verdicts", dlq_topic=f"{tag}.dlq", decisions_topic=f"{tag}.decisions",
-                    group=f"{tag}.group", **overrides)
+                    changelog_topic=f"{tag}.state-changelog", group=f"{tag}.group", **overrides)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -43,6 +43,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TRIPGUARD_VERDICTS_TOPIC": settings.verdicts_topic,
         "TRIPGUARD_DLQ_TOPIC": settings.dlq_topic,
         "TRIPGUARD_DECISIONS_TOPIC": settings.decisions_topic,
+        "TRIPGUARD_CHANGELOG_TOPIC": settings.changelog_topic,
         "TRIPGUARD_GROUP": settings.group,
     }
 
@@ -164,6 +165,7 @@ class WorkerProcess:
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     metrics_port: int | None = None
+    cwd: Path = REPO  # the source tree whose `tripguard` runs (benchmarks compare two)
 
     def start(self) -> "WorkerProcess":
         args = [sys.executable, "-m", "tripguard", "run", "--bootstrap", self.bootstrap, "--state-dir",
@@ -172,7 +174,7 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._log_offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(args, cwd=REPO, env=base_env({**settings_env(self.settings), **self.env}),
+        self.proc = subprocess.Popen(args, cwd=self.cwd, env=base_env({**settings_env(self.settings), **self.env}),
                                      stdout=self._log, stderr=subprocess.STDOUT)
         self.metrics_port = None
         return self

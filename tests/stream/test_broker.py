@@ -5,6 +5,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tripguard.errors import ConfigError
 from tripguard.settings import Settings
+from tripguard.stream.changelog import CHANGELOG_CONFIGS
 from tripguard.stream.topics import check_copartitioned, create_topics, partition_counts
 
 pytestmark = pytest.mark.kafka
@@ -12,12 +13,15 @@ pytestmark = pytest.mark.kafka
 
 def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
     settings = Settings(pings_topic="t.rt.pings", trips_topic="t.rt.trips", alerts_topic="t.rt.alerts",
-                        verdicts_topic="t.rt.verdicts", dlq_topic="t.rt.dlq", decisions_topic="t.rt.decisions")
+                        verdicts_topic="t.rt.verdicts", dlq_topic="t.rt.dlq", decisions_topic="t.rt.decisions",
+                        changelog_topic="t.rt.changelog")
 
     async def scenario():
         created = await create_topics(kafka_bootstrap, settings, partitions=3)
         assert set(created) == {"t.rt.pings", "t.rt.trips", "t.rt.alerts", "t.rt.verdicts", "t.rt.dlq",
-                                "t.rt.decisions"}
+                                "t.rt.decisions", "t.rt.changelog"}
+        assert await topic_config(kafka_bootstrap, "t.rt.changelog") == CHANGELOG_CONFIGS  # compacted
+        assert (await topic_config(kafka_bootstrap, "t.rt.pings")).get("cleanup.policy") != "compact"
         assert await create_topics(kafka_bootstrap, settings, partitions=3) == []  # idempotent
         assert await check_copartitioned(kafka_bootstrap, settings) == 3
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -45,8 +49,8 @@ def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
 
 
 def test_refuses_different_partition_counts(kafka_bootstrap, run_async):
-    a = Settings(pings_topic="t.cp.pings", trips_topic="t.cp.trips")
-    b = Settings(pings_topic="t.cp.other", trips_topic="t.cp.trips")
+    a = Settings(pings_topic="t.cp.pings", trips_topic="t.cp.trips", changelog_topic="t.cp.changelog")
+    b = Settings(pings_topic="t.cp.other", trips_topic="t.cp.trips", changelog_topic="t.cp.changelog")
 
     async def scenario():
         await create_topics(kafka_bootstrap, a, partitions=2)
@@ -57,3 +61,41 @@ def test_refuses_different_partition_counts(kafka_bootstrap, run_async):
             await check_copartitioned(kafka_bootstrap, b)
 
     run_async(scenario())
+
+
+def test_refuses_a_changelog_with_another_partition_count(kafka_bootstrap, run_async):
+    settings = Settings(pings_topic="t.cl.pings", trips_topic="t.cl.trips", changelog_topic="t.cl.changelog")
+
+    async def scenario():
+        await create_topics(kafka_bootstrap, settings.model_copy(update={"pings_topic": "t.cl.x",
+                                                                         "trips_topic": "t.cl.y"}), partitions=2)
+        await create_topics(kafka_bootstrap, settings, partitions=3)  # the changelog exists with 2
+        with pytest.raises(ConfigError, match="t.cl.changelog has 2 partitions and t.cl.pings has 3"):
+            await check_copartitioned(kafka_bootstrap, settings)
+
+    run_async(scenario())
+
+
+def test_a_changelog_added_later_gets_the_inputs_partition_count(kafka_bootstrap, run_async):
+    settings = Settings(pings_topic="t.ad.pings", trips_topic="t.ad.trips", changelog_topic="t.ad.changelog")
+
+    async def scenario():
+        await create_topics(kafka_bootstrap, settings.model_copy(update={"changelog_topic": "t.ad.unused"}),
+                            partitions=5)
+        assert await create_topics(kafka_bootstrap, settings, partitions=2) == ["t.ad.changelog"]
+        assert await check_copartitioned(kafka_bootstrap, settings) == 5
+
+    run_async(scenario())
+
+
+async def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        return {e[0]: e[1] for e in response.resources[0][4]}
+    finally:
+        await admin.close()

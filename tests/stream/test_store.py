@@ -1,4 +1,5 @@
-"""The partition store: atomic replacement, one file per partition, nothing left behind."""
+"""The local state cache file: round trip, atomic replacement, nothing left behind, a damaged
+file refused (the worker then restores from the changelog)."""
 
 from __future__ import annotations
 
@@ -6,30 +7,50 @@ import os
 
 import pytest
 
-from tripguard.stream.store import PartitionStore
+from tripguard.stream.changelog import Checkpoint
+from tripguard.stream.store import CachedState, StateCache
+
+
+def _state(partition: int, records: dict[bytes, bytes]) -> CachedState:
+    return CachedState("cluster-1", "t.changelog", partition, Checkpoint("ck", {"p": 4, "t": 2}, "cluster-1", "trips"),
+                       17, records)
 
 
 def test_save_load_replace(tmp_path):
-    store = PartitionStore(tmp_path, "group/with:odd chars")
-    assert store.load(3) is None
-    store.save(3, b"first")
-    store.save(3, b"second")
-    store.save(0, b"zero")
-    assert store.load(3) == b"second" and store.load(0) == b"zero"
-    assert store.partitions() == [0, 3]
-    assert sorted(os.listdir(store.directory)) == ["partition-0.npz", "partition-3.npz"]  # no temp files
-    assert store.directory.parent == tmp_path
+    cache = StateCache(tmp_path, "group/with:odd chars")
+    assert cache.load("t.changelog", 3) is None
+    cache.save(_state(3, {b"trip/a": b"first"}))
+    cache.save(_state(3, {b"trip/a": b"second", b"trip/b": b"\x00\xff" * 100}))
+    cache.save(_state(0, {}))
+    got = cache.load("t.changelog", 3)
+    assert got == _state(3, {b"trip/a": b"second", b"trip/b": b"\x00\xff" * 100})
+    assert cache.load("t.changelog", 0).records == {}
+    assert sorted(os.listdir(cache.directory)) == ["t.changelog-0.state", "t.changelog-3.state"]  # no temp files
+    assert cache.directory.parent == tmp_path
 
 
-def test_a_failed_write_keeps_the_old_snapshot(tmp_path, monkeypatch):
-    store = PartitionStore(tmp_path, "g")
-    store.save(1, b"good")
+def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    cache = StateCache(tmp_path, "g")
+    cache.save(_state(1, {b"k": b"good"}))
 
     def broken_fsync(fd):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
-        store.save(1, b"half-written")
-    assert store.load(1) == b"good"
-    assert os.listdir(store.directory) == ["partition-1.npz"]
+        cache.save(_state(1, {b"k": b"half-written"}))
+    monkeypatch.undo()
+    assert cache.load("t.changelog", 1).records == {b"k": b"good"}
+    assert os.listdir(cache.directory) == ["t.changelog-1.state"]
+
+
+def test_a_damaged_file_is_refused(tmp_path):
+    cache = StateCache(tmp_path, "g")
+    cache.save(_state(2, {b"k": b"v" * 50}))
+    path = cache.path("t.changelog", 2)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="truncated"):
+        cache.load("t.changelog", 2)
+    path.write_bytes(b"something else")
+    with pytest.raises(ValueError, match="not a tripguard state cache"):
+        cache.load("t.changelog", 2)

@@ -156,3 +156,25 @@ def test_refuses_topics_with_different_partition_counts(kafka_bootstrap, tmp_pat
     assert proc.returncode == 2
     err = proc.stderr.decode()
     assert f"{settings.pings_topic} has 3 partitions and {settings.trips_topic} has 2: they must be equal" in err
+
+
+def test_a_worker_creates_its_missing_state_changelog(kafka_bootstrap, tmp_path):
+    """Topics made before the changelog existed (an older `topics create`): the worker, without
+    --create-topics, creates the changelog with the inputs' partition count, and runs."""
+    import asyncio
+
+    from tests.stream.test_broker import topic_config
+    from tripguard.stream.changelog import CHANGELOG_CONFIGS
+    from tripguard.stream.topics import partition_counts
+
+    settings = unique_settings("newlog")
+    make_topics(kafka_bootstrap, settings.model_copy(update={"changelog_topic": settings.changelog_topic + ".not"}), 3)
+    worker = WorkerProcess(kafka_bootstrap, settings, tmp_path / "state", tmp_path / "worker.log").start()
+    try:
+        worker.wait_for_log(f"created the state changelog {re.escape(settings.changelog_topic)}")
+        worker.wait_for_log(r"assigned partitions \[0, 1, 2\]")
+        counts = asyncio.run(partition_counts(kafka_bootstrap, [settings.changelog_topic]))
+        assert counts == {settings.changelog_topic: 3}
+        assert asyncio.run(topic_config(kafka_bootstrap, settings.changelog_topic)) == CHANGELOG_CONFIGS
+    finally:
+        worker.stop()

@@ -33,6 +33,7 @@ class KinematicsParams:
     suspect_pace_factor: float
     teleport_oblique_min_m: float
     speed_run_direct_steps: int
+    suspect_min_m: float
 
     def row(self) -> np.ndarray:
         return np.array([float(getattr(self, name)) for name in K.PARAM_NAMES], dtype=np.float64)

@@ -137,6 +137,9 @@ class Corridors:
         self._live[slot] = False
         self.cell_lo[slot] = self.cell_hi[slot] = self.route_lo[slot] = self.route_hi[slot] = 0
 
+    def holds(self, slot: int) -> bool:
+        return slot < self._live.size and bool(self._live[slot])
+
     def slice(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         a, b = self.cell_lo[slot], self.cell_hi[slot]
         c, d = self.route_lo[slot], self.route_hi[slot]

@@ -1,0 +1,293 @@
+"""One input partition's processing, with no I/O: records in, outputs and state records out.
+
+A PartitionPipeline holds partition p's Aligner (event-time merge of pings-p and trips-p), its
+Engine, its state records (tripguard.tripstate) and where reading resumes. The worker feeds it
+Kafka records (`ingest`), asks it for output (`advance`), and at a checkpoint takes the state
+records that changed (`changed_state`) and the offsets they correspond to (`resume_offsets`).
+It is unit-tested with fake records (tests/stream/test_pipeline.py).
+
+Poison input: when the engine raises on a batch, the pipeline's state is suspect, so it raises
+EngineFailed and the worker rebuilds the partition from its last checkpoint. The records of the
+failed batch become suspects: replayed, each goes to the engine alone (batch invariance: the
+output is the same), so the record that makes the engine raise is found; after `max_attempts`
+failures of its own it is dead-lettered with the exception's type and message, and the partition
+moves on. The Quarantine that remembers this outlives the rebuilds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tripguard.batch import BatchBuilder
+from tripguard.codec import decode_pings, decode_trip_event
+from tripguard.engine import Engine
+from tripguard.errors import ContractError
+from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
+from tripguard.tripstate import TripRecords
+
+SIDES = (PINGS, TRIPS)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    record: Any  # the Kafka record (topic, partition, offset, key, value)
+    reason: str
+
+
+@dataclass
+class PipelineOutput:
+    alerts: list[tuple[dict, Any]] = field(default_factory=list)  # (alert, the record that revealed it, or None)
+    verdicts: list[dict] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    pings: int = 0
+    trip_events: int = 0
+    late_after_close: int = 0
+    engine_seconds: list[float] = field(default_factory=list)  # one per engine batch
+    pause_closed: int = 0  # trips closed because the input paused
+
+
+@dataclass
+class Quarantine:
+    """A partition's records under suspicion, kept across rebuilds of its pipeline."""
+
+    max_attempts: int = 3
+    suspects: set[tuple[str, int]] = field(default_factory=set)  # (side, offset): replayed alone
+    attempts: dict[tuple[str, int], int] = field(default_factory=dict)
+    poison: dict[tuple[str, int], str] = field(default_factory=dict)  # dead-lettered instead of processed
+    failures: int = 0  # engine failures since the partition last checkpointed
+
+    def forget_before(self, offsets: dict[str, int]) -> None:
+        """A checkpoint at these offsets (per side): the records before them are never read again."""
+        def ahead(pos: tuple[str, int]) -> bool:
+            return pos[1] >= offsets[pos[0]]
+
+        self.suspects = {pos for pos in self.suspects if ahead(pos)}
+        self.attempts = {pos: n for pos, n in self.attempts.items() if ahead(pos)}
+        self.poison = {pos: why for pos, why in self.poison.items() if ahead(pos)}
+        self.failures = 0
+
+
+class EngineFailed(Exception):
+    """The engine raised: this pipeline's state is suspect; rebuild the partition from its last
+    checkpoint (its outputs since then are produced again, with the same ids)."""
+
+    def __init__(self, partition: int, n_records: int, first_offset: int, poisoned: str | None):
+        self.partition, self.n_records, self.first_offset, self.poisoned = partition, n_records, first_offset, poisoned
+        super().__init__(f"partition {partition}: the engine raised on {n_records} record(s) from offset "
+                         f"{first_offset}" + (f"; dead-lettering {poisoned}" if poisoned else ""))
+
+
+class PartitionPipeline:
+    def __init__(self, partition: int, engine: Engine, topics: dict[str, str], next_read: dict[str, int],
+                 records: TripRecords | None = None, quarantine: Quarantine | None = None,
+                 pause_close_s: float = 10.0):
+        self.partition = partition
+        self.engine = engine
+        self.topics = topics  # side -> topic name
+        self.side_of = {name: side for side, name in topics.items()}
+        self.next_read = dict(next_read)  # per side: offset after the last record read
+        self.records = records if records is not None else TripRecords(engine)
+        self.quarantine = quarantine if quarantine is not None else Quarantine()
+        self.pause_close_s = pause_close_s
+        self.aligner = Aligner()
+        self.last_record_at = time.monotonic()
+        self.pause_closed = False  # close_ended already ran during the current pause
+        self.repair: dict[bytes, bytes | None] = {}  # records owed to the changelog (see changelog.fold)
+        self.saved_offsets: dict[str, int] | None = None  # offsets of the last checkpoint
+        self._dirty = False
+
+    # ---- records in ---------------------------------------------------------------------------
+
+    def ingest(self, record, now: float | None = None) -> list[DeadLetter]:
+        """One Kafka record of pings-p or trips-p: a malformed one is a dead letter at once, a good
+        one waits in the aligner."""
+        side = self.side_of[record.topic]
+        self.next_read[side] = record.offset + 1
+        self.last_record_at = time.monotonic() if now is None else now
+        self.pause_closed = False
+        rows = event = None
+        try:
+            if side == PINGS:
+                rows = decode_pings(record.value)
+                trip_id, ts = rows[0].trip_id, rows[0].ts
+            else:
+                event = decode_trip_event(record.value)
+                trip_id, ts = event.trip_id, event.ts
+        except ContractError as exc:
+            return [DeadLetter(record, str(exc))]
+        except Exception as exc:  # a decoder bug must not stop the stream: the message is kept
+            return [DeadLetter(record, f"undecodable: {exc!r}")]
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        if key != trip_id:
+            return [DeadLetter(record, f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
+                                       f"co-partitioned by it), got {key!r}")]
+        self.aligner.add(Pending(side, ts, record.offset, record, rows, event, read_at_ms=time.time() * 1000))
+        return []
+
+    # ---- output ---------------------------------------------------------------------------------
+
+    def advance(self, caught_up_at_ms: dict[str, float | None], now: float | None = None) -> PipelineOutput:
+        """Give the engine what the aligner can release. caught_up_at_ms[side]: when a fetch
+        response showed that side caught up (None: it is not). Raises EngineFailed."""
+        now = time.monotonic() if now is None else now
+        out = PipelineOutput()
+        items = self.aligner.release(caught_up_at_ms[PINGS], caught_up_at_ms[TRIPS])
+        if items:
+            self._process(items, out)
+        elif (not len(self.aligner) and caught_up_at_ms[PINGS] is not None and caught_up_at_ms[TRIPS] is not None
+              and not self.pause_closed and now - self.last_record_at >= self.pause_close_s):
+            # The input paused: trips whose trip_ended arrived need not wait for event time.
+            self.pause_closed = True
+            closed = self.engine.close_ended()
+            if closed.verdicts:
+                self.records.processed((), closed)
+                out.verdicts.extend(closed.verdicts)
+                out.alerts.extend((a, None) for a in closed.alerts)
+                out.pause_closed = len(closed.verdicts)
+                self._dirty = True
+        return out
+
+    def release_all(self) -> PipelineOutput:
+        """Process everything the aligner holds, whatever the other side (the input topics are
+        gone: what was read before is all there is)."""
+        out = PipelineOutput()
+        items = self.aligner.release(float("inf"), float("inf"))
+        if items:
+            self._process(items, out)
+        return out
+
+    def _process(self, items: list[Pending], out: PipelineOutput) -> None:
+        q = self.quarantine
+        self._dirty = True
+        if not q.suspects and not q.poison:  # the usual case: nothing under suspicion
+            self._batch(items, out)
+            return
+        run: list[Pending] = []
+        for it in items:
+            pos = (it.side, it.offset)
+            if pos in q.poison:
+                self._batch(run, out)
+                run = []
+                out.dead_letters.append(DeadLetter(it.record, q.poison[pos]))
+            elif pos in q.suspects:
+                self._batch(run, out)
+                run = []
+                self._alone(it, out)
+            else:
+                run.append(it)
+        self._batch(run, out)
+
+    def _batch(self, items: list[Pending], out: PipelineOutput) -> None:
+        if len(items) == 1:
+            self._alone(items[0], out)
+        elif items:
+            try:
+                self._run_engine(items, out)
+            except Exception:
+                self.quarantine.suspects.update((it.side, it.offset) for it in items)
+                raise EngineFailed(self.partition, len(items), items[0].offset, None)
+
+    def _alone(self, it: Pending, out: PipelineOutput) -> None:
+        q = self.quarantine
+        pos = (it.side, it.offset)
+        try:
+            self._run_engine([it], out)
+        except Exception as exc:
+            q.suspects.add(pos)
+            q.attempts[pos] = q.attempts.get(pos, 0) + 1
+            poisoned = None
+            if q.attempts[pos] >= q.max_attempts:
+                q.poison[pos] = (f"engine: {type(exc).__name__}: {exc} (raised on this message "
+                                 f"{q.attempts[pos]} times)")
+                poisoned = f"{self.topics[it.side]}[{self.partition}]@{it.offset}"
+            raise EngineFailed(self.partition, 1, it.offset, poisoned) from exc
+        q.suspects.discard(pos)
+        q.attempts.pop(pos, None)
+
+    def _run_engine(self, items: list[Pending], out: PipelineOutput) -> None:
+        p = self.partition
+        builder = BatchBuilder()
+        row_item: list[Pending] = []  # the record of each batch row: dead letters and latency
+        for it in items:
+            if it.rows is not None:
+                builder.add_pings(it.rows, p)
+                row_item.extend([it] * len(it.rows))
+            else:
+                builder.add_trip_event(it.event, p)
+                row_item.append(it)
+        batch = builder.build()
+        late_before = self.engine.stats.late_after_close
+        started = time.perf_counter()
+        result = self.engine.process(batch)
+        out.engine_seconds.append(time.perf_counter() - started)
+        out.pings += batch.n_pings
+        out.trip_events += len(batch.events)
+        out.late_after_close += self.engine.stats.late_after_close - late_before
+        self.records.processed(batch.trip_id, result)
+        out.alerts.extend((a, _revealed_by(a, batch, row_item)) for a in result.alerts)
+        out.verdicts.extend(result.verdicts)
+        done = set()
+        for row, reason in result.rejected:
+            it = row_item[row]
+            if it.offset not in done:
+                done.add(it.offset)
+                out.dead_letters.append(DeadLetter(it.record, reason))
+
+    # ---- state and offsets ------------------------------------------------------------------------
+
+    def resume_offsets(self) -> dict[str, int]:
+        """Per input topic, the first record NOT yet given to the engine (the aligner may hold
+        records already read): where a restored copy of this state must resume."""
+        out = {}
+        for side in SIDES:
+            first = self.aligner.first_offset(side)
+            out[self.topics[side]] = first if first is not None else self.next_read[side]
+        return out
+
+    def needs_checkpoint(self) -> bool:
+        return self._dirty or bool(self.repair) or self.resume_offsets() != self.saved_offsets
+
+    def changed_state(self) -> list[tuple[bytes, bytes | None]]:
+        """The state records to append to the changelog for a checkpoint at resume_offsets():
+        repairs owed first, then what changed since the last checkpoint (later records win)."""
+        return list(self.repair.items()) + self.records.changes()
+
+    def state_saved(self, offsets: dict[str, int]) -> None:
+        """The records of the last changed_state() and a marker for `offsets` are acknowledged."""
+        self.records.saved()
+        self.repair = {}
+        self.saved_offsets = dict(offsets)
+        self._dirty = False
+        self.quarantine.forget_before({side: offsets[self.topics[side]] for side in SIDES})
+
+    def rewind(self) -> dict[str, int]:
+        """Forget what the aligner holds (it is read again): per side, where to seek."""
+        for side in SIDES:
+            first = self.aligner.first_offset(side)
+            if first is not None:
+                self.next_read[side] = first
+        self.aligner = Aligner()
+        return dict(self.next_read)
+
+    def held(self, side: str) -> int:
+        return self.aligner.held(side)
+
+    @property
+    def live_trips(self) -> int:
+        return self.engine.live_trips
+
+
+def _revealed_by(alert: dict, batch, row_item: list[Pending]):
+    """The record that revealed the alert: its trip's row at the alert's ts, else the trip's latest
+    record in the batch (a trip-end alert). Looked up per alert, which is rare, rather than
+    indexed per row on the hot path."""
+    trip_id = alert["trip_id"]
+    for i in np.flatnonzero(batch.ts == alert["ts"]).tolist():
+        if batch.trip_id[i] == trip_id:
+            return row_item[i].record
+    mine = [row_item[i] for i, t in enumerate(batch.trip_id) if t == trip_id]
+    return max(mine, key=lambda it: it.record.timestamp).record if mine else None
