@@ -3,22 +3,30 @@
 Input is a batch of fixes sorted by (trip slot, arrival); per-trip state is carried across
 batches in a float64 matrix `state[slot, S_*]` (a row per trip) and, while a trip has fixes
 whose meaning is not decided yet, a buffer `pool.buf[entry, h, H_*]` taken from a shared pool
-(few trips hold fixes at any moment: a buffer per trip would be most of a trip's memory). The decisions depend only on each trip's own sequence of fixes, so the output is the
-same however the stream is cut into batches.
+(few trips hold fixes at any moment: a buffer per trip would be most of a trip's memory). The
+decisions depend only on each trip's own sequence of fixes, so the output is the same however the
+stream is cut into batches.
 
 The state machine, per trip:
 
 - NORMAL: a fix that is reachable from the anchor (the last accepted fix) at the city's physical
-  speed limit -- distance minus both fixes' accuracy radii, over the elapsed time -- is accepted.
-  A fix within the anchor's noise circle only moves the anchor's time (a parked car's jitter adds
-  no distance). A fix that is not reachable opens HOLD.
+  speed limit -- distance minus both fixes' accuracy radii, over the elapsed time -- and, when it
+  is longer than `suspect_min_m`, within the trip's own recent pace x `suspect_pace_factor` (at
+  least `suspect_min_mps`), is accepted. A fix within the anchor's noise circle only moves the
+  anchor's time (a parked car's jitter adds no distance). Any other fix opens HOLD: out of reach,
+  or only suspect (a multipath spike a few hundred metres out looks like a fast step until the
+  trace comes back).
 - HOLD: the suspicious fixes wait. If a later fix is back on the anchor's track (reachable from
-  it, and closer to it than to the held fixes), the held fixes were a multipath spike (one or a few fixes off and back): they are dropped and counted.
-  If the held fixes continue plausibly from the new place for `confirm_fixes` fixes and
-  `confirm_s` seconds, the displacement is persistent: a teleport (when it is longer than
-  `teleport_min_m` and not in the first `warmup_s` of the trip, where stale fixes are GPS
-  re-acquisition). If every held step is itself too fast for `run_min_steps` steps, the trace is
-  moving impossibly fast: RUN.
+  it, and closer to where the anchor's track leads than to where the held fixes lead), they were a
+  spike (one or a few fixes off and back): dropped and counted, never driven distance. A suspect
+  fix that the next one carries on from was driving: accepted. Otherwise, once the held fixes
+  continue from the new place for `confirm_fixes` fixes and `confirm_s` seconds:
+  two or more consecutive steps beyond the physical limit that do not turn back are a run that
+  raced there (impossible_speed, its distance counted as the trace shows it); one step is a
+  teleport when it is at least `teleport_min_m`, or `teleport_oblique_min_m` across the direction
+  of travel (a shorter step along the road is lost fixes), and not in the first `warmup_s` (GPS
+  re-acquisition); any other jump accuses nobody. From `speed_run_direct_steps` fast steps on, a
+  run is taken at once: RUN.
 - RUN: fast steps are accepted and summed; when a plausible step ends the run (or the trip
   ends), it is an impossible_speed alert if it lasted `run_min_s` and covered `run_min_m`.
 
