@@ -14,13 +14,12 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from tripguard.contract import PROVIDERS, TripEnded, TripEvent, TripStarted
+from tripguard.contract import MAX_TS_MS, PROVIDERS, TripEnded, TripEvent, TripStarted
 from tripguard.errors import ContractError
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_PINGS_PER_MESSAGE = 10_000
 MAX_ID_CHARS = 128
-MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: rejects microseconds and other unit mix-ups
 
 PROVIDER_CODE = {None: 0, "gps": 1, "network": 2, "fused": 3}
 """Provider as a small integer for the columnar batch (0 = not reported)."""

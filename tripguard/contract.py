@@ -20,7 +20,8 @@ TripId = Annotated[str, Field(min_length=1, max_length=128)]
 DriverId = Annotated[str, Field(min_length=1, max_length=128)]
 # Integer milliseconds since the Unix epoch, UTC. Bounded to 1970..2100 so that a seconds
 # value or a microseconds value is rejected instead of silently misread.
-TsMs = Annotated[int, Field(ge=0, le=4_102_444_800_000, strict=True)]
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: rejects microseconds and other unit mix-ups
+TsMs = Annotated[int, Field(ge=0, le=MAX_TS_MS, strict=True)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 

@@ -2,7 +2,7 @@
 
 `tripguard replay` (files) and `tripguard run` (Kafka) feed the same Engine, so the offline
 evaluation measures the streaming code path. For a given stream the output does not depend on
-how the stream is cut into batches (tests/test_engine_properties.py).
+how the stream is cut into batches (tests/engine/test_batch_invariance.py).
 
 Per batch:
 1. rows -> trip slots; rows of trips closed earlier are late.

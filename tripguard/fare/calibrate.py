@@ -37,19 +37,9 @@ from tripguard.errors import InputError
 from tripguard.fare.assess import assess_fare
 from tripguard.fare.params import FareParams
 from tripguard.fare.tariff import Residual, Tariff, load_tariffs
+from tripguard.kernels.geo import haversine_m_np as haversine_m
 
 SAMPLE_S = 15.0
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def haversine_m(lat1, lon1, lat2, lon2):
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2 - lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
-
-
 def path_length_m(latlon: np.ndarray) -> float:
     if len(latlon) < 2:
         return 0.0

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from tripguard.contract import Alert, AlertKind
+from tripguard.contract import MAX_TS_MS, Alert, AlertKind
 from tripguard.review import audit, disputes, records, tokens
 from tripguard.review.auth import ADMIN, BACKEND, REVIEWER, require
 from tripguard.review.db import opened
@@ -38,7 +38,6 @@ from tripguard.review.models import (
 )
 from tripguard.review.tokens import Principal
 
-MAX_TS_MS = 4_102_444_800_000
 MAX_ID = 2**63 - 1  # SQLite INTEGER
 
 MAX_FILTER_VALUES = 100  # values of one repeated filter

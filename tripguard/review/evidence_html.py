@@ -11,15 +11,16 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from tripguard.contract import MAX_TS_MS
+
 MAX_DEPTH = 6
 MAX_ROWS = 500
 _EPOCH_MS_MIN = 946_684_800_000  # 2000-01-01: smaller ms values are durations, not times
-_EPOCH_MS_MAX = 4_102_444_800_000
 
 
 def utc_ms(ms: Any) -> str:
     """ms since the Unix epoch as 'YYYY-MM-DD HH:MM:SS UTC' ('' when not a time)."""
-    if type(ms) is not int or not 0 <= ms <= _EPOCH_MS_MAX:
+    if type(ms) is not int or not 0 <= ms <= MAX_TS_MS:
         return ""
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -49,7 +50,7 @@ def _scalar(key: str, v: Any) -> Markup:
             return escape(str(v))
         text = f"{v:.6f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.6g}"
         return escape(text)
-    if isinstance(v, int) and _is_time_key(key) and _EPOCH_MS_MIN <= v <= _EPOCH_MS_MAX:
+    if isinstance(v, int) and _is_time_key(key) and _EPOCH_MS_MIN <= v <= MAX_TS_MS:
         return Markup('<time title="{0}">{1}</time> <span class="ms">({0})</span>').format(v, utc_ms(v))
     return escape(str(v))
 

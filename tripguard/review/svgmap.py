@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from tripguard.kernels.geo import EARTH_RADIUS_M
 from tripguard.review.geometry import TripShapes
 
-EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 
 

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-EARTH_RADIUS_M = 6_371_008.8
+# one geometry: the kernels' (the simulator measures with the detectors' own distance)
+from tripguard.kernels.geo import EARTH_RADIUS_M
+from tripguard.kernels.geo import haversine_m_np as haversine_m
 
-
-def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in metres (arrays broadcast)."""
-    p1 = np.radians(lat1)
-    p2 = np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2.0) ** 2
-    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+__all__ = ["EARTH_RADIUS_M", "haversine_m"]  # re-exported for the simulator and the held-out generator
 
 
 def path_length_m(lat: np.ndarray, lon: np.ndarray) -> float:
