@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -22,6 +24,15 @@ class Finding:
 
 def params_dict(params: Any) -> dict[str, Any]:
     return asdict(params)
+
+
+def fixes_between(ts: np.ndarray, t0: float, t1: float, max_points: int) -> np.ndarray:
+    """Indexes of the path's fixes in [t0, t1] for the evidence: all of them, or the ends and an
+    even sample between when there are more than max_points."""
+    inside = np.flatnonzero((ts >= t0) & (ts <= t1))
+    if inside.size > max_points:
+        inside = inside[np.unique(np.linspace(0, inside.size - 1, max_points).round().astype(int))]
+    return inside
 
 
 def margin_score(margin: float) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripguard.detectors import Finding, margin_score, params_dict
+from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import kinematics as K
 
 VERSION = "1.0"
@@ -87,11 +87,7 @@ def teleport_finding(e: np.ndarray, p: KinematicsParams) -> Finding:
 def impossible_speed_finding(e: np.ndarray, p: KinematicsParams, path: tuple) -> Finding:
     t0, t1 = e[K.E_POINTS], e[K.E_TS]
     ts, lat, lon, _ = path
-    inside = np.flatnonzero((ts >= t0) & (ts <= t1))
-    if inside.size > MAX_EVIDENCE_POINTS:  # keep the ends and an even sample between
-        keep = np.unique(np.linspace(0, inside.size - 1, MAX_EVIDENCE_POINTS).round().astype(int))
-        inside = inside[keep]
-    points = [_point(ts[i], lat[i], lon[i], "run") for i in inside]
+    points = [_point(ts[i], lat[i], lon[i], "run") for i in fixes_between(ts, t0, t1, MAX_EVIDENCE_POINTS)]
     if not points:  # the path was not kept (cannot happen in the engine; keep the ends anyway)
         points = [_point(*pt, "run") for pt in _event_points(e)]
     avg = float(e[K.E_SPEED_MPS])

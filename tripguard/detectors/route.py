@@ -15,7 +15,7 @@ from functools import lru_cache
 import h3.api.basic_int as h3i
 import numpy as np
 
-from tripguard.detectors import Finding, params_dict
+from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
 from tripguard.kernels.geo import haversine_m_np
 from tripguard.kernels.h3index import latlng_to_cell_trajectory
@@ -179,11 +179,8 @@ def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, n
 
 def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:
     ts, lat, lon, _ = path
-    inside = np.flatnonzero((ts >= t0) & (ts <= t1))
-    if inside.size > MAX_EVIDENCE_POINTS:
-        inside = inside[np.unique(np.linspace(0, inside.size - 1, MAX_EVIDENCE_POINTS).round().astype(int))]
     return [{"role": role, "ts": int(ts[i]), "lat": round(float(lat[i]), 6), "lon": round(float(lon[i]), 6)}
-            for i in inside]
+            for i in fixes_between(ts, t0, t1, MAX_EVIDENCE_POINTS)]
 
 
 def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distance_m: float | None) -> Finding:
@@ -191,7 +188,7 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
     extra_s = float(e[C.X_EXTRA_S])
     margin = min(extra / p.excursion_min_extra_m, float(e[C.X_MAXD_M]) / p.excursion_min_dist_m,
                  extra_s / p.excursion_min_extra_s if p.excursion_min_extra_s > 0 else math.inf)
-    score = 1.0 - 0.5 / max(margin, 1.0)
+    score = margin_score(max(margin, 1.0))
     ended_outside = e[C.X_CLOSED] == 0.0
     return Finding(
         kind="route_deviation",
@@ -246,7 +243,7 @@ def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, re
     slower = f", {time_ratio:.2f}x its ETA" if timed else ""
     return Finding(
         kind="route_deviation",
-        score=1.0 - 0.5 / margin,
+        score=margin_score(margin),
         ts=ts,
         evidence={
             "summary": f"drove {ratio:.2f}x the {reference} distance ({extra / 1000:.2f} km more{slower})",
