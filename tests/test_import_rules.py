@@ -1,0 +1,89 @@
+"""The layout's import rules (docs/design.md, "Layout"), read from the source with ast so that a
+module that breaks one fails here, not in a review.
+
+- kernels/ imports no tripguard module outside the kernels and nothing but numpy, numba and the
+  standard library: kernels take arrays and know nothing of Kafka, HTTP or files.
+- The engine (engine, batch, trip storage, detectors, fare assessment) imports no I/O: no Kafka, no
+  HTTP, no files-to-events code (inputs, replay), no stream/ or review/.
+- stream/ and review/ do not import each other: the review service reads what the workers publish.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_ALLOWED = {"numpy", "numba", "tripguard.kernels"}
+ENGINE = ["tripguard/engine.py", "tripguard/batch.py", "tripguard/trips.py", "tripguard/pathlog.py",
+          "tripguard/alerts.py", "tripguard/tripstate.py", "tripguard/detectors", "tripguard/fare/assess.py",
+          "tripguard/fare/tariff.py", "tripguard/fare/params.py"]
+IO = ("tripguard.inputs", "tripguard.replay", "tripguard.stream", "tripguard.review", "tripguard.cli",
+      "aiokafka", "fastapi", "starlette", "uvicorn", "httpx", "sqlite3", "socket")
+
+
+def _files(*paths: str) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        path = ROOT / p
+        out += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return out
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of every module the file imports (relative imports resolved to its package)."""
+    package = ".".join(("tripguard",) + path.relative_to(ROOT).parent.parts[
+        1 if path.relative_to(ROOT).parts[0] == "tripguard" else 0:])
+    if path.relative_to(ROOT).parts[0] == "kernels":
+        package = "tripguard.kernels"
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                names.add(f"{base}.{node.module}" if node.module else base)
+            elif node.module != "__future__":
+                names.add(node.module)
+    return names
+
+
+def _under(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _kernel_files() -> list[Path]:
+    # the test-only twins (*_ref.py) measure against shapely; they are not kernels
+    return [f for f in _files("kernels") if not f.stem.endswith("_ref")]
+
+
+@pytest.mark.parametrize("path", _kernel_files(), ids=lambda p: p.name)
+def test_kernels_import_only_numpy_numba_and_the_standard_library(path):
+    bad = {n for n in _imports(path)
+           if not _under(n, KERNEL_ALLOWED) and n.split(".")[0] not in sys.stdlib_module_names}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", _files(*ENGINE), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_engine_imports_no_io(path):
+    bad = {n for n in _imports(path) if _under(n, IO)}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize(("package", "other"), [("stream", "tripguard.review"), ("review", "tripguard.stream")])
+def test_stream_and_review_do_not_import_each_other(package, other):
+    files = _files(f"tripguard/{package}")
+    assert files
+    bad = {str(f.relative_to(ROOT)): sorted(n for n in _imports(f) if _under(n, [other])) for f in files}
+    assert not {k: v for k, v in bad.items() if v}
+
+
+def test_the_rules_see_imports():
+    """The scanner itself: relative imports resolve, so a rule cannot pass by reading nothing."""
+    assert "tripguard.kernels._jit" in _imports(ROOT / "kernels" / "kinematics.py")
+    assert "tripguard.detectors.route" in _imports(ROOT / "tripguard" / "engine.py")
+    assert _kernel_files() and all(f.exists() for f in _files(*ENGINE))
