@@ -1,6 +1,6 @@
 """Google encoded polyline of (lat, lon) arrays, compiled: every verdict carries its trip's path.
 
-The pure-Python twin is tripguard.geo.encode_polyline (tests compare them)."""
+Its pure-Python twin is tests/kernels/polyline_ref.py (tests/kernels/test_polyline.py compares them)."""
 
 import numpy as np
 

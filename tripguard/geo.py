@@ -12,51 +12,19 @@ import numpy as np
 
 
 def encode_polyline(latlon: np.ndarray | list, precision: int = 5) -> str:
-    """Google encoded polyline of (lat, lon) pairs."""
-    factor = 10**precision
-    out: list[str] = []
-    prev_lat = prev_lon = 0
-    for lat, lon in latlon:
-        ilat = int(round(lat * factor))
-        ilon = int(round(lon * factor))
-        for delta in (ilat - prev_lat, ilon - prev_lon):
-            v = ~(delta << 1) if delta < 0 else delta << 1
-            while v >= 0x20:
-                out.append(chr((0x20 | (v & 0x1F)) + 63))
-                v >>= 5
-            out.append(chr(v + 63))
-        prev_lat, prev_lon = ilat, ilon
-    return "".join(out)
+    """Google encoded polyline of (lat, lon) pairs (the compiled encoder, kernels/polyline.py)."""
+    from tripguard.kernels.polyline import encode
+
+    arr = np.asarray(latlon, dtype=np.float64).reshape(-1, 2)
+    return encode(arr[:, 0], arr[:, 1], precision)
 
 
 def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
-    """Decode a Google encoded polyline into (n, 2) (lat, lon). ValueError when malformed."""
-    factor = float(10**precision)
-    coords: list[tuple[float, float]] = []
-    index = lat = lon = 0
-    n = len(text)
-    while index < n:
-        deltas = []
-        for _ in range(2):
-            shift = result = 0
-            while True:
-                if index >= n:
-                    raise ValueError("truncated polyline")
-                b = ord(text[index]) - 63
-                index += 1
-                if not 0 <= b < 64:
-                    raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
-                result |= (b & 0x1F) << shift
-                shift += 5
-                if b < 0x20:
-                    break
-                if shift > 60:
-                    raise ValueError("polyline value too long")
-            deltas.append(~(result >> 1) if result & 1 else result >> 1)
-        lat += deltas[0]
-        lon += deltas[1]
-        coords.append((lat / factor, lon / factor))
-    arr = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    """Decode a Google encoded polyline into (n, 2) (lat, lon) (compiled: every trip_started's
+    route is decoded). ValueError when malformed or outside lat [-90, 90] / lon [-180, 180]."""
+    from tripguard.kernels.polyline import decode
+
+    arr = decode(text, precision)
     if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
         raise ValueError("polyline decodes outside lat [-90, 90] / lon [-180, 180]")
     return arr
@@ -67,11 +35,7 @@ def route_latlon(planned_route: Any) -> np.ndarray | None:
     if planned_route is None:
         return None
     if isinstance(planned_route, str):
-        from tripguard.kernels.polyline import decode
-
-        arr = decode(planned_route)  # compiled: every trip_started's route is decoded
-        if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
-            raise ValueError("polyline decodes outside lat [-90, 90] / lon [-180, 180]")
+        arr = decode_polyline(planned_route)
     else:
         coords = planned_route["coordinates"] if isinstance(planned_route, dict) else planned_route.coordinates
         arr = np.asarray([(c[1], c[0]) for c in coords], dtype=np.float64).reshape(-1, 2)
@@ -83,8 +47,7 @@ def route_latlon(planned_route: Any) -> np.ndarray | None:
 
 
 def encode_polyline_array(lat: np.ndarray, lon: np.ndarray, precision: int = 5) -> str:
-    """encode_polyline for (lat, lon) arrays, compiled (kernels/polyline.py): verdicts carry every
-    trip's path."""
+    """encode_polyline for (lat, lon) arrays (verdicts carry every trip's path)."""
     from tripguard.kernels.polyline import encode
 
     return encode(lat, lon, precision)
