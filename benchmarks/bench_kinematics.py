@@ -33,12 +33,11 @@ pin_one_core()
 
 import numpy as np  # noqa: E402
 
+from tripguard.config import CityTables  # noqa: E402
+from tripguard.detectors.kinematics import KinematicsParams  # noqa: E402
 from tripguard.kernels import kinematics as K  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.kinematics_ref import TripRef  # noqa: E402
-
-from tripguard.config import CityTables  # noqa: E402
-from tripguard.detectors.kinematics import KinematicsParams  # noqa: E402
 
 # the shipped defaults (data/cities.toml [default.kinematics]): what the engine runs with
 PARAMS = vars(CityTables.load().params(KinematicsParams, "default", "kinematics"))

@@ -951,7 +951,6 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
             return i, n_out, n_ev
         s = slot[i]
         p = params[city[s]]
-        vmax = p[P_MAX_SPEED_MPS]
         default_acc = p[P_DEFAULT_ACCURACY_M]
         coarse = p[P_COARSE_ACCURACY_M]
         gap_s_min = p[P_TUNNEL_GAP_S]

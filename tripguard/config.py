@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,7 +67,7 @@ class CityTables:
         self.source = source
 
     @classmethod
-    def load(cls, override: Path | str | None = None) -> "CityTables":
+    def load(cls, override: Path | str | None = None) -> CityTables:
         return cls(*load_shipped("cities.toml", override))
 
     @property
@@ -107,6 +107,6 @@ def params_from(cls: type[T], table: dict[str, Any], where: str) -> T:
     return cls(**values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def shipped_cities() -> CityTables:
     return CityTables.load()

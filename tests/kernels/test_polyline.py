@@ -1,10 +1,9 @@
 """The compiled polyline encoder against the pure-Python one (and Google's documented example)."""
 
 import numpy as np
-
-from tripguard.geo import decode_polyline, encode_polyline
 import pytest
 
+from tripguard.geo import decode_polyline, encode_polyline
 from tripguard.kernels.polyline import decode, encode
 
 

@@ -23,6 +23,7 @@ from tripguard.review.auth import ADMIN, BACKEND, REVIEWER, require
 from tripguard.review.db import opened
 from tripguard.review.geometry import trip_geojson, trip_shapes
 from tripguard.review.models import (
+    TRIP_DISPUTES,
     AuditEntry,
     DecisionIn,
     Dispute,
@@ -33,7 +34,6 @@ from tripguard.review.models import (
     TokenCreated,
     TokenIn,
     TokenInfo,
-    TRIP_DISPUTES,
     TripOut,
 )
 from tripguard.review.tokens import Principal

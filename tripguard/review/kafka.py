@@ -106,7 +106,7 @@ class DecisionOutbox:
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), OUTBOX_POLL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

@@ -85,7 +85,7 @@ class Fixes:
     def n(self) -> int:
         return len(self.ts_ms)
 
-    def take(self, idx: np.ndarray) -> "Fixes":
+    def take(self, idx: np.ndarray) -> Fixes:
         return Fixes(**{k: v[idx] for k, v in self.__dict__.items()})
 
 
