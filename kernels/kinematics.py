@@ -32,7 +32,7 @@ The state machine, per trip:
 
 Coarse fixes (accuracy worse than `coarse_accuracy_m`: network fixes) do not move the track; late
 fixes (ts older than the trip's newest), duplicates, NaN and (0, 0) fixes are counted and dropped.
-The pure-Python twin is kernels/kinematics_ref.py; tests compare the two.
+The pure-Python twin is tests/kernels/kinematics_ref.py; tests compare the two.
 """
 
 import math

@@ -6,9 +6,9 @@ import h3.api.basic_int as h3i
 import numpy as np
 import pytest
 
+from tests.kernels.corridor_ref import ExcursionsRef
 from tripguard.detectors.route import Corridors, build_corridor, densify, project_route, route_cells
 from tripguard.kernels import corridor as C
-from tripguard.kernels.corridor_ref import ExcursionsRef
 
 M_PER_DEG = 111_195.0
 RES, RING = 10, 2
