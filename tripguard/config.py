@@ -85,7 +85,7 @@ class CityTables:
 
 def params_from(cls: type[T], table: dict[str, Any], where: str) -> T:
     """Build a frozen params dataclass from a TOML table, strictly."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(table) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
