@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 from tripguard.batch import Batch  # noqa: E402
 from tripguard.contract import TripEnded, TripStarted  # noqa: E402
 from tripguard.fare.tariff import load_tariffs  # noqa: E402
-from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.geo import encode_polyline_array  # noqa: E402
+from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START  # noqa: E402
 from tripguard.replay import make_engine  # noqa: E402
 

@@ -209,7 +209,7 @@ def main() -> None:
             t_point, ours_point = best_of(latlng_to_cell, repeats, lat, lng, res)
             stats: dict = {}
             t_traj, ours_traj = best_of(
-                lambda a, b, r: latlng_to_cell_trajectory(a, b, r, stats=stats), repeats, lat, lng, res
+                lambda a, b, r, stats=stats: latlng_to_cell_trajectory(a, b, r, stats=stats), repeats, lat, lng, res
             )
             mism = int((ours_point != ref).sum()) + int((ours_traj != ref).sum())
             mismatches_total += mism

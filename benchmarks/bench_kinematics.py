@@ -7,7 +7,7 @@ Data: real Porto taxi trajectories resampled to 4 s fixes (phones ping every few
 with small offsets to >= 100k fixes over >= 1k trips, one batch sorted by (trip, ts).
 Contenders (all single core, best of N, build/compile time reported apart):
 - kernel: tripguard.kernels.kinematics.kinematics (the public wrapper, fresh state every run);
-- pure Python: kernels/kinematics_ref.py, the same state machine in plain Python (its twin);
+- pure Python: tests/kernels/kinematics_ref.py, the same state machine in plain Python (its twin);
 - numpy: a vectorised point-to-point check (step speed above the limit, spikes as fast-in and
   fast-out) -- simpler than the kernel, the best numpy does without a loop;
 - MovingPandas OutlierCleaner.clean(v_max) and scikit-mobility filtering.filter(max_speed_kmh),
@@ -27,18 +27,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the pure-Python twin: tests/kernels/kinematics_ref.py
 from common import baseline_venv, best_of, fleet, pin_one_core, write_result  # noqa: E402
 
 pin_one_core()
 
 import numpy as np  # noqa: E402
 
-from tripguard.kernels import kinematics as K  # noqa: E402
-from tripguard.kernels.geo import haversine_m_np  # noqa: E402
-from tripguard.kernels.kinematics_ref import TripRef  # noqa: E402
-
+from tests.kernels.kinematics_ref import TripRef  # noqa: E402
 from tripguard.config import CityTables  # noqa: E402
 from tripguard.detectors.kinematics import KinematicsParams  # noqa: E402
+from tripguard.kernels import kinematics as K  # noqa: E402
+from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 
 # the shipped defaults (data/cities.toml [default.kinematics]): what the engine runs with
 PARAMS = vars(CityTables.load().params(KinematicsParams, "default", "kinematics"))

@@ -6,14 +6,35 @@ must not have comparisons with NaN optimised away. Compile caching is on; NUMBA_
 """
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numba
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
-njit = functools.partial(numba.njit, cache=True, fastmath=set(FASTMATH), nogil=True)
+if TYPE_CHECKING:
+    # What the type checker sees: a kernel keeps its Python signature (a Numba dispatcher is
+    # called with the same arguments and returns what the Python function returns), so calls of
+    # one kernel from another and from tripguard are checked against the annotations. At run time
+    # the two decorators are exactly the partials below.
+    _F = TypeVar("_F", bound=Callable[..., Any])
 
-# Kernels that must reproduce another library bit for bit (the H3 indexing port reproduces H3's C
-# core) run without fastmath: contraction into FMA, reassociation and approximate math functions
-# each change the last bits of a result, and one bit moves a point across a cell boundary.
-njit_exact = functools.partial(numba.njit, cache=True, nogil=True)
+    @overload
+    def njit(func: _F, /) -> _F: ...
+    @overload
+    def njit(*, inline: str = ...) -> Callable[[_F], _F]: ...
+    def njit(func: Any = None, /, **options: Any) -> Any: ...
+    @overload
+    def njit_exact(func: _F, /) -> _F: ...
+    @overload
+    def njit_exact(*, inline: str = ...) -> Callable[[_F], _F]: ...
+    def njit_exact(func: Any = None, /, **options: Any) -> Any: ...
+else:
+    njit = functools.partial(numba.njit, cache=True, fastmath=set(FASTMATH), nogil=True)
+
+    # Kernels that must reproduce another library bit for bit (the H3 indexing port reproduces H3's
+    # C core) run without fastmath: contraction into FMA, reassociation and approximate math
+    # functions each change the last bits of a result, and one bit moves a point across a cell
+    # boundary.
+    njit_exact = functools.partial(numba.njit, cache=True, nogil=True)

@@ -27,11 +27,16 @@ kinematics alerts explain it, and no excursion from there on is reported as a de
 accused nobody (F_BREAK: GPS re-acquisition, the new place is the true one) only breaks the path.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._jit import njit, njit_exact
+from ._types import F64, I8, I64, U64
 from .geo import DEG, EARTH_RADIUS_M, haversine_m
 from .h3index import _latlng_deg_to_cell_step, new_trajectory_state
 
@@ -104,12 +109,33 @@ X_STILL_S = 14
 N_EXC_EVENT = 15
 
 
-def new_route_state(n_slots):
+class CorridorArena(Protocol):
+    """What excursions() and finish() read of a corridor arena (tripguard.detectors.route.Corridors)."""
+
+    @property
+    def cells(self) -> I64: ...
+    @property
+    def cell_lo(self) -> I64: ...
+    @property
+    def cell_hi(self) -> I64: ...
+    @property
+    def route_x(self) -> F64: ...
+    @property
+    def route_y(self) -> F64: ...
+    @property
+    def route_cum(self) -> F64: ...
+    @property
+    def route_lo(self) -> I64: ...
+    @property
+    def route_hi(self) -> I64: ...
+
+
+def new_route_state(n_slots: int) -> F64:
     return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64)  # a row per trip, like the kinematics state
 
 
 @njit
-def project(lat, lon, lat0, lon0, cos0):
+def project(lat: float, lon: float, lat0: float, lon0: float, cos0: float) -> tuple[float, float]:
     dlon = lon - lon0
     if dlon > 180.0:
         dlon -= 360.0
@@ -119,7 +145,7 @@ def project(lat, lon, lat0, lon0, cos0):
 
 
 @njit
-def nearest_on_route(px, py, rx, ry, rcum):
+def nearest_on_route(px: float, py: float, rx: F64, ry: F64, rcum: F64) -> tuple[float, float]:
     """(distance to the polyline, distance along it of the nearest point), metres."""
     best_d2 = np.inf
     best_along = 0.0
@@ -147,7 +173,7 @@ def nearest_on_route(px, py, rx, ry, rcum):
 
 
 @njit
-def _contains(cells, lo, hi, cell):
+def _contains(cells: I64, lo: int, hi: int, cell: int) -> bool:
     """Binary search of cell in the sorted slice cells[lo:hi]."""
     end = hi
     while lo < hi:
@@ -160,16 +186,19 @@ def _contains(cells, lo, hi, cell):
 
 
 @njit
-def _reference_pace(st, s):
+def _reference_pace(st: F64, s: int) -> float:
     if st[s, R_REF_MPS] > 0.0:
-        return st[s, R_REF_MPS]
+        return st[s, R_REF_MPS]  # type: ignore[no-any-return]
     if st[s, R_ON_S] >= OWN_PACE_MIN_S and st[s, R_ON_M] > 0.0:
-        return st[s, R_ON_M] / st[s, R_ON_S]
+        return st[s, R_ON_M] / st[s, R_ON_S]  # type: ignore[no-any-return]
     return DEFAULT_PACE_MPS
 
 
 @njit
-def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
+def _close(
+    s: int, st: F64, p: F64, end_ts: float, end_x: float, end_y: float, closed: float, rx: F64, ry: F64, rcum: F64,
+    events: F64, n_ev: int,
+) -> int:
     """Measure the excursion of slot s and record it when it passes the thresholds."""
     if st[s, R_HAS_IN] > 0.0:
         _, along_out = nearest_on_route(st[s, R_IN_X], st[s, R_IN_Y], rx, ry, rcum)
@@ -217,8 +246,11 @@ def _close(s, st, p, end_ts, end_x, end_y, closed, rx, ry, rcum, events, n_ev):
 
 
 @njit
-def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cells, cell_lo, cell_hi,
-                route_x, route_y, route_cum, route_lo, route_hi, events):
+def _excursions(
+    slot: I64, ts: I64, lat: F64, lon: F64, flag: I8, cell: I64, st: F64, last_cell: I64, city: I64, params: F64,
+    cells: I64, cell_lo: I64, cell_hi: I64, route_x: F64, route_y: F64, route_cum: F64, route_lo: I64, route_hi: I64,
+    events: F64,
+) -> int:
     n_ev = 0
     prev_s = -1
     p = params[0]
@@ -301,7 +333,10 @@ def _excursions(slot, ts, lat, lon, flag, cell, st, last_cell, city, params, cel
 
 
 @njit
-def _finish(slots, last_ts, st, city, params, route_x, route_y, route_cum, route_lo, route_hi, events):
+def _finish(
+    slots: I64, last_ts: I64, st: F64, city: I64, params: F64, route_x: F64, route_y: F64, route_cum: F64,
+    route_lo: I64, route_hi: I64, events: F64,
+) -> int:
     n_ev = 0
     for k in range(slots.shape[0]):
         s = slots[k]
@@ -315,14 +350,17 @@ def _finish(slots, last_ts, st, city, params, route_x, route_y, route_cum, route
     return n_ev
 
 
-def _need(name, arr, dtype, ndim=1):
+def _need(name: str, arr: Any, dtype: DTypeLike, ndim: int = 1) -> None:
     if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
         raise TypeError(f"{name} must be a {ndim}-D {np.dtype(dtype).name} numpy array")
     if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
         raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
 
 
-def excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, params, corridor):
+def excursions(
+    slot: I64, ts: I64, lat: F64, lon: F64, flag: I8, cell: I64, state: F64, last_cell: I64, city: I64, params: F64,
+    corridor: CorridorArena,
+) -> F64:
     """Walk accepted fixes (grouped by slot, in order) against their trips' corridors.
 
     corridor: a Corridors arena (cells sorted within each trip's [lo, hi) slice, route points
@@ -349,7 +387,7 @@ def excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, params, c
     return events[:n_ev]
 
 
-def finish(slots, last_ts, state, city, params, corridor):
+def finish(slots: I64, last_ts: I64, state: F64, city: I64, params: F64, corridor: CorridorArena) -> F64:
     """Trip end: an excursion still open is measured up to the last fix."""
     _need("slots", slots, np.int64)
     _need("last_ts", last_ts, np.int64)
@@ -360,7 +398,7 @@ def finish(slots, last_ts, state, city, params, corridor):
 
 
 @njit_exact
-def _route_cells(lat, lon, spacing_m, res, out, states):
+def _route_cells(lat: F64, lon: F64, spacing_m: float, res: int, out: U64, states: NDArray[np.void]) -> int:
     """Densify the (lat, lon) polyline to spacing_m and index it, dropping consecutive repeats."""
     st = states[0]
     k = 0
@@ -395,19 +433,19 @@ def _route_cells(lat, lon, spacing_m, res, out, states):
     return k
 
 
-def route_cells(lat, lon, spacing_m, res):
+def route_cells(lat: ArrayLike, lon: ArrayLike, spacing_m: float, res: int) -> U64:
     """The H3 cells (uint64) of a route densified to spacing_m, in route order, consecutive repeats
     dropped: no gaps between consecutive cells when spacing_m is below a cell's inner radius."""
-    lat = np.ascontiguousarray(lat, dtype=np.float64)
-    lon = np.ascontiguousarray(lon, dtype=np.float64)
-    if lat.shape != lon.shape or lat.ndim != 1 or lat.size == 0:
+    lat_a = np.ascontiguousarray(lat, dtype=np.float64)
+    lon_a = np.ascontiguousarray(lon, dtype=np.float64)
+    if lat_a.shape != lon_a.shape or lat_a.ndim != 1 or lat_a.size == 0:
         raise ValueError("lat and lon must be non-empty 1-D arrays of the same length")
     if not spacing_m > 0:
         raise ValueError("spacing_m must be positive")
-    size = 4 * lat.size + 64
+    size = 4 * lat_a.size + 64
     while True:
         out = np.empty(size, np.uint64)
-        k = _route_cells(lat, lon, float(spacing_m), int(res), out, new_trajectory_state())
+        k = _route_cells(lat_a, lon_a, float(spacing_m), int(res), out, new_trajectory_state())
         if k >= 0:
             return out[:k]
         size *= 4

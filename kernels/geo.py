@@ -1,6 +1,9 @@
 """Great-circle distance on the WGS 84 mean sphere, in metres."""
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +14,7 @@ DEG = math.pi / 180.0
 
 
 @njit
-def haversine_m(lat1, lon1, lat2, lon2):
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Distance in metres between two (lat, lon) points in degrees. NaN in, NaN out."""
     p1 = lat1 * DEG
     p2 = lat2 * DEG
@@ -23,7 +26,7 @@ def haversine_m(lat1, lon1, lat2, lon2):
     return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
 
 
-def haversine_m_np(lat1, lon1, lat2, lon2):
+def haversine_m_np(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     """Numpy twin of haversine_m (vectorised, broadcasting)."""
     p1 = np.radians(lat1)
     p2 = np.radians(lat2)
@@ -41,25 +44,27 @@ SMALL_RAD = 0.02  # ~127 km of latitude
 
 
 @njit(inline="always")
-def _sin_small(x):
+def _sin_small(x: float) -> float:
     x2 = x * x
     return x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0))))
 
 
 @njit(inline="always")
-def _cos_small(x):
+def _cos_small(x: float) -> float:
     x2 = x * x
     return 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0)))
 
 
 @njit(inline="always")
-def _asin_small(y):
+def _asin_small(y: float) -> float:
     y2 = y * y
     return y * (1.0 + y2 * (1.0 / 6.0 + y2 * (3.0 / 40.0 + y2 * (15.0 / 336.0 + y2 * (105.0 / 3456.0)))))
 
 
 @njit(inline="always")
-def haversine_step(lat1, lon1, sin1, cos1, lat2, lon2):
+def haversine_step(
+    lat1: float, lon1: float, sin1: float, cos1: float, lat2: float, lon2: float
+) -> tuple[float, float, float]:
     """Haversine distance in metres from (lat1, lon1), whose sin/cos of latitude are given, to
     (lat2, lon2); also returns sin and cos of lat2 for the next step."""
     dphi = (lat2 - lat1) * DEG

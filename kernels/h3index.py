@@ -56,8 +56,10 @@ without the shortcut and becomes the new anchor.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._h3tables import (
     BASE_CELL_CW_OFFSET_FACES,
@@ -83,6 +85,7 @@ from ._h3tables import (
     MAX_H3_RES,
 )
 from ._jit import njit_exact
+from ._types import F64, I64, U64
 
 H3_NULL = 0
 
@@ -150,10 +153,11 @@ for _n in range(1, 6):
     ROT60_CCW_N[_n] = ROT60_CCW[ROT60_CCW_N[_n - 1]]
 
 
-def _triple_digit_table(digit_map: np.ndarray) -> np.ndarray:
+def _triple_digit_table(digit_map: I64) -> I64:
     # the permutation applied to each of three digits packed in 9 bits
     x = np.arange(512)
-    return digit_map[x & 7] | (digit_map[(x >> 3) & 7] << 3) | (digit_map[(x >> 6) & 7] << 6)
+    table: I64 = digit_map[x & 7] | (digit_map[(x >> 3) & 7] << 3) | (digit_map[(x >> 6) & 7] << 6)
+    return table
 
 
 ROT3_CCW_N = np.stack([_triple_digit_table(ROT60_CCW_N[n]) for n in range(6)])
@@ -219,7 +223,7 @@ TRAJECTORY_STATE_DTYPE = np.dtype(
 
 
 @njit_exact
-def _ijk_normalize(i, j, k):
+def _ijk_normalize(i: int, j: int, k: int) -> tuple[int, int, int]:
     if i < 0:
         j -= i
         k -= i
@@ -245,7 +249,7 @@ def _ijk_normalize(i, j, k):
 
 
 @njit_exact
-def _hex2d_to_ijk(vx, vy):
+def _hex2d_to_ijk(vx: float, vy: float) -> tuple[int, int, int]:
     """_hex2dToCoordIJK: the hexagon (normalised ijk+) containing hex2d point (vx, vy)."""
     a1 = abs(vx)
     a2 = abs(vy)
@@ -309,18 +313,18 @@ def _hex2d_to_ijk(vx, vy):
 
 
 @njit_exact
-def _get_digit(h, r):
+def _get_digit(h: int, r: int) -> int:
     return (h >> ((MAX_H3_RES - r) * H3_PER_DIGIT_OFFSET)) & 7
 
 
 @njit_exact
-def _set_digit(h, r, digit):
+def _set_digit(h: int, r: int, digit: int) -> int:
     shift = (MAX_H3_RES - r) * H3_PER_DIGIT_OFFSET
     return (h & ~(7 << shift)) | (digit << shift)
 
 
 @njit_exact
-def _leading_nonzero_digit(h, res):
+def _leading_nonzero_digit(h: int, res: int) -> int:
     for r in range(1, res + 1):
         d = _get_digit(h, r)
         if d != 0:
@@ -329,7 +333,7 @@ def _leading_nonzero_digit(h, res):
 
 
 @njit_exact
-def _rotate_digits(h, table):
+def _rotate_digits(h: int, table: I64) -> int:
     """Every digit slot of h through a digit permutation, three digits per table lookup.
 
     _h3Rotate60ccw/cw rotate digits 1..res; the slots past res hold 7, which every rotation
@@ -343,7 +347,7 @@ def _rotate_digits(h, table):
 
 
 @njit_exact
-def _rotate_pent60ccw(h, res):
+def _rotate_pent60ccw(h: int, res: int) -> int:
     # _h3RotatePent60ccw: rotate in place; skips any leading 1 digits (k-axis)
     found_first_nonzero = False
     for r in range(1, res + 1):
@@ -357,7 +361,7 @@ def _rotate_pent60ccw(h, res):
 
 
 @njit_exact
-def _div7_round(n):
+def _div7_round(n: int) -> int:
     """C's lround(n * M_ONESEVENTH) for an integer n, in integer arithmetic.
 
     n / 7 has a fractional part k/7, never within 1/14 of a half, so rounding to nearest is
@@ -368,7 +372,7 @@ def _div7_round(n):
 
 
 @njit_exact
-def _parent_and_digit(a, b, child_res):
+def _parent_and_digit(a: int, b: int, child_res: int) -> tuple[int, int, int]:
     """One step of _faceIjkToH3's digit walk, in axial coordinates (a, b) = (i - k, j - k).
 
     H3 normalises ijk+ after every _upAp7/_downAp7; normalising never changes (i - k, j - k),
@@ -398,7 +402,7 @@ def _parent_and_digit(a, b, child_res):
 
 
 @njit_exact
-def _base_cell_and_rotate(face, a, b, res, digits):
+def _base_cell_and_rotate(face: int, a: int, b: int, res: int, digits: int) -> tuple[int, int, int]:
     """The end of _faceIjkToH3: base cell lookup and rotations, from the res-0 axial (a, b).
 
     Returns (h, num_rots, is_pentagon); h is 0 (H3_NULL) when (a, b) is off the face's table.
@@ -437,7 +441,7 @@ def _base_cell_and_rotate(face, a, b, res, digits):
 
 
 @njit_exact
-def _face_ijk_to_h3(face, i, j, k, res):
+def _face_ijk_to_h3(face: int, i: int, j: int, k: int, res: int) -> int:
     """_faceIjkToH3: index of the res-`res` cell at ijk+ (i, j, k) on `face` (0 if invalid)."""
     a = i - k
     b = j - k
@@ -453,7 +457,7 @@ def _face_ijk_to_h3(face, i, j, k, res):
 
 
 @njit_exact
-def _pos_angle_rads(rads):
+def _pos_angle_rads(rads: float) -> float:
     tmp = rads + M_2PI if rads < 0.0 else rads
     if rads >= M_2PI:
         tmp -= M_2PI
@@ -461,7 +465,7 @@ def _pos_angle_rads(rads):
 
 
 @njit_exact
-def _closest_face(px, py, pz):
+def _closest_face(px: float, py: float, pz: float) -> tuple[int, float, float]:
     """_vec3ToClosestFace, also returning the runner-up's squared chord (for the shortcut)."""
     face = 0
     sqd = 5.0
@@ -481,7 +485,9 @@ def _closest_face(px, py, pz):
 
 
 @njit_exact
-def _vec3_to_hex2d(px, py, pz, face, sqd, res):
+def _vec3_to_hex2d(
+    px: float, py: float, pz: float, face: int, sqd: float, res: int
+) -> tuple[float, float, float]:
     """_vec3ToHex2d after the face choice: (vx, vy, theta_rad) on `face` at `res`."""
     r = math.acos(1 - sqd * 0.5)
     if r < EPSILON:
@@ -518,7 +524,7 @@ def _vec3_to_hex2d(px, py, pz, face, sqd, res):
 
 
 @njit_exact
-def _hex_margin(ox, oy):
+def _hex_margin(ox: float, oy: float) -> float:
     # distance from offset (ox, oy) to the edge of a unit hexagon centred at 0 (inradius 0.5)
     a = abs(ox)
     b = abs(0.5 * ox + M_SQRT3_2 * oy)
@@ -527,7 +533,7 @@ def _hex_margin(ox, oy):
 
 
 @njit_exact
-def _hex2d_nearest_axial(vx, vy):
+def _hex2d_nearest_axial(vx: float, vy: float) -> tuple[int, int]:
     """Axial (a, b) = (i - k, j - k) of the hexagon centre nearest to hex2d (vx, vy).
 
     Cube rounding: cheaper than _hex2d_to_ijk. Used only under a margin test against the
@@ -552,7 +558,7 @@ def _hex2d_nearest_axial(vx, vy):
 
 
 @njit_exact
-def _gnomonic_hex2d(px, py, pz, face, res):
+def _gnomonic_hex2d(px: float, py: float, pz: float, face: int, res: int) -> tuple[float, float]:
     """hex2d of p on `face` at `res` straight from the gnomonic projection, no trigonometry.
 
     scale * (p.U, p.W) / (p.c) is the map H3 evaluates through acos, atan2, tan, cos and sin;
@@ -571,7 +577,7 @@ def _gnomonic_hex2d(px, py, pz, face, res):
 
 
 @njit_exact
-def _cell_exact_from_vec3(px, py, pz, face, sqd, res):
+def _cell_exact_from_vec3(px: float, py: float, pz: float, face: int, sqd: float, res: int) -> int:
     """The rest of H3's path, operation for operation: _vec3ToHex2d, _hex2dToCoordIJK, _faceIjkToH3."""
     vx, vy, _ = _vec3_to_hex2d(px, py, pz, face, sqd, res)
     i, j, k = _hex2d_to_ijk(vx, vy)
@@ -579,7 +585,7 @@ def _cell_exact_from_vec3(px, py, pz, face, sqd, res):
 
 
 @njit_exact
-def _latlng_to_cell_exact(lat_rad, lng_rad, res):
+def _latlng_to_cell_exact(lat_rad: float, lng_rad: float, res: int) -> np.uint64:
     """The plain port of H3's latLngToCell (radians), no shortcut; 0 for NaN/inf or bad res."""
     if res < 0 or res > MAX_H3_RES:
         return np.uint64(H3_NULL)
@@ -595,7 +601,7 @@ def _latlng_to_cell_exact(lat_rad, lng_rad, res):
 
 
 @njit_exact
-def _latlng_to_cell_point(lat_rad, lng_rad, res):
+def _latlng_to_cell_point(lat_rad: float, lng_rad: float, res: int) -> np.uint64:
     """H3's latLngToCell on radians: any finite angle; NaN/inf or res outside 0..15 -> 0.
 
     The unit vector and the face are computed exactly as H3 does (same operations, so the same
@@ -622,13 +628,13 @@ def _latlng_to_cell_point(lat_rad, lng_rad, res):
 
 
 @njit_exact
-def _in_domain_deg(lat_deg, lng_deg):
+def _in_domain_deg(lat_deg: float, lng_deg: float) -> bool:
     # written so that NaN fails every comparison and lands outside the domain
     return -90.0 <= lat_deg <= 90.0 and -180.0 <= lng_deg <= 180.0
 
 
 @njit_exact
-def _latlng_deg_to_cell_point(lat_deg, lng_deg, res):
+def _latlng_deg_to_cell_point(lat_deg: float, lng_deg: float, res: int) -> np.uint64:
     """One point in degrees, converted as h3-py does (deg * M_PI_180); outside domain -> 0."""
     if not _in_domain_deg(lat_deg, lng_deg):
         return np.uint64(H3_NULL)
@@ -636,7 +642,7 @@ def _latlng_deg_to_cell_point(lat_deg, lng_deg, res):
 
 
 @njit_exact
-def _latlng_to_cell_array(lat_deg, lng_deg, res, out):
+def _latlng_to_cell_array(lat_deg: F64, lng_deg: F64, res: int, out: U64) -> None:
     for n in range(lat_deg.shape[0]):
         out[n] = _latlng_deg_to_cell_point(lat_deg[n], lng_deg[n], res)
 
@@ -644,7 +650,7 @@ def _latlng_to_cell_array(lat_deg, lng_deg, res, out):
 # --- trajectory variant ------------------------------------------------------------------------
 
 
-def new_trajectory_state(n: int = 1) -> np.ndarray:
+def new_trajectory_state(n: int = 1) -> NDArray[np.void]:
     """`n` fresh trajectory states (zeroed: no anchor yet) for `_latlng_deg_to_cell_step`.
 
     Pass one record, `states[i]`, per trajectory. A state may be reused across trips and
@@ -654,7 +660,7 @@ def new_trajectory_state(n: int = 1) -> np.ndarray:
 
 
 @njit_exact
-def _face_ijk_to_h3_tracked(face, a, b, res, st):
+def _face_ijk_to_h3_tracked(face: int, a: int, b: int, res: int, st: np.void) -> int:
     """_face_ijk_to_h3 of axial (a, b) that also records ancestors and rotation in the state."""
     anc_a = st["anc_a"]
     anc_b = st["anc_b"]
@@ -673,7 +679,7 @@ def _face_ijk_to_h3_tracked(face, a, b, res, st):
 
 
 @njit_exact
-def _face_ijk_to_h3_from_current(face, a0, b0, res, st):
+def _face_ijk_to_h3_from_current(face: int, a0: int, b0: int, res: int, st: np.void) -> int:
     """Index of another cell on the current cell's face, reusing the current cell's ancestry.
 
     The walk goes up from the new cell until its ancestor meets the current cell's ancestor at
@@ -703,7 +709,7 @@ def _face_ijk_to_h3_from_current(face, a0, b0, res, st):
 
 
 @njit_exact
-def _anchor(lat_rad, lng_rad, res, st):
+def _anchor(lat_rad: float, lng_rad: float, res: int, st: np.void) -> int:
     """Index one point without the previous anchor and make it the new anchor in `st`."""
     rc = math.cos(lat_rad)
     sin_lat = math.sin(lat_rad)
@@ -792,7 +798,7 @@ def _anchor(lat_rad, lng_rad, res, st):
 
 
 @njit_exact
-def _latlng_deg_to_cell_step(lat_deg, lng_deg, res, st):
+def _latlng_deg_to_cell_step(lat_deg: float, lng_deg: float, res: int, st: np.void) -> np.uint64:
     """One fix of a trajectory with state record `st`; equals `_latlng_deg_to_cell_point`."""
     if not _in_domain_deg(lat_deg, lng_deg) or res < 0 or res > MAX_H3_RES:
         return np.uint64(H3_NULL)
@@ -825,7 +831,7 @@ def _latlng_deg_to_cell_step(lat_deg, lng_deg, res, st):
 
 
 @njit_exact
-def _latlng_to_cell_trajectory_array(lat_deg, lng_deg, res, out, states):
+def _latlng_to_cell_trajectory_array(lat_deg: F64, lng_deg: F64, res: int, out: U64, states: NDArray[np.void]) -> None:
     st = states[0]
     for n in range(lat_deg.shape[0]):
         out[n] = _latlng_deg_to_cell_step(lat_deg[n], lng_deg[n], res, st)
@@ -834,7 +840,7 @@ def _latlng_to_cell_trajectory_array(lat_deg, lng_deg, res, out, states):
 # --- public wrappers ---------------------------------------------------------------------------
 
 
-def _check_inputs(lat_deg, lng_deg, res) -> None:
+def _check_inputs(lat_deg: Any, lng_deg: Any, res: Any) -> None:
     for name, arr in (("lat_deg", lat_deg), ("lng_deg", lng_deg)):
         if not isinstance(arr, np.ndarray):
             raise TypeError(
@@ -858,7 +864,7 @@ def _check_inputs(lat_deg, lng_deg, res) -> None:
         raise ValueError(f"res: H3 resolution must be in 0..15, got {res}")
 
 
-def latlng_to_cell(lat_deg: np.ndarray, lng_deg: np.ndarray, res: int) -> np.ndarray:
+def latlng_to_cell(lat_deg: F64, lng_deg: F64, res: int) -> U64:
     """H3 cell of each point, identical to `h3.latlng_to_cell` (as uint64).
 
     lat_deg, lng_deg: 1-D contiguous float64 arrays of equal length, degrees.
@@ -872,8 +878,8 @@ def latlng_to_cell(lat_deg: np.ndarray, lng_deg: np.ndarray, res: int) -> np.nda
 
 
 def latlng_to_cell_trajectory(
-    lat_deg: np.ndarray, lng_deg: np.ndarray, res: int, *, stats: dict | None = None
-) -> np.ndarray:
+    lat_deg: F64, lng_deg: F64, res: int, *, stats: dict[str, int] | None = None
+) -> U64:
     """Same output as `latlng_to_cell`, faster when consecutive points are close (trip fixes).
 
     The points are taken in order as one path; jumps (a new trip, a bad fix) only cost one full

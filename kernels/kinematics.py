@@ -32,14 +32,19 @@ The state machine, per trip:
 
 Coarse fixes (accuracy worse than `coarse_accuracy_m`: network fixes) do not move the track; late
 fixes (ts older than the trip's newest), duplicates, NaN and (0, 0) fixes are counted and dropped.
-The pure-Python twin is kernels/kinematics_ref.py; tests compare the two.
+The pure-Python twin is tests/kernels/kinematics_ref.py; tests compare the two.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._jit import njit
+from ._types import F64, I8, I64
 from .geo import DEG, EARTH_RADIUS_M, haversine_m, haversine_step
 
 # ---- parameters: params[city, P_*] ------------------------------------------------------------
@@ -209,7 +214,7 @@ HEADING_MIN_M = 30.0
 RUN_MAX_TURN_COS = math.cos(math.radians(135.0))
 
 
-def new_state(n_slots):
+def new_state(n_slots: int) -> F64:
     """Zeroed state for n_slots trips, one row per trip. Rows, not columns, are contiguous: a
     streaming batch holds one or two fixes of each of thousands of trips, and the kernel reads
     and writes a trip's whole row for each of them (column order measured 1.1 us a fix there,
@@ -221,21 +226,21 @@ class HeldPool:
     """Buffers for held fixes, lent to the trips that hold some. `reserve` grows the pool before
     a kernel call so the kernel never runs out (a trip holds at most one buffer at a time)."""
 
-    def __init__(self, size=64):
+    def __init__(self, size: int = 64) -> None:
         self.buf = np.zeros((size, HELD_MAX, N_HELD), dtype=np.float64)
         self.free = np.arange(size - 1, -1, -1, dtype=np.int64)  # a stack of free entries
         self.n_free = np.array([size], dtype=np.int64)
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.buf.shape[0]
 
-    def reserve(self, k):
+    def reserve(self, k: int) -> None:
         if self.n_free[0] >= k:
             return
         self.grow(k)
 
-    def grow(self, k=1):
+    def grow(self, k: int = 1) -> None:
         old = self.size
         new = max(2 * old, old + k)
         buf = np.zeros((new, HELD_MAX, N_HELD), dtype=np.float64)
@@ -246,19 +251,19 @@ class HeldPool:
         free[n:n + new - old] = np.arange(new - 1, old - 1, -1)
         self.buf, self.free, self.n_free[0] = buf, free, n + new - old
 
-    def take(self):
+    def take(self) -> int:
         """An entry for Python-side use (restoring a snapshot). Returns its index."""
         self.reserve(1)
         self.n_free[0] -= 1
         return int(self.free[self.n_free[0]])
 
-    def give_back(self, entry):
+    def give_back(self, entry: int) -> None:
         self.free[self.n_free[0]] = entry
         self.n_free[0] += 1
         self.buf[entry] = 0.0
 
     @property
-    def in_use(self):
+    def in_use(self) -> int:
         return self.size - int(self.n_free[0])
 
 
@@ -266,7 +271,10 @@ class HeldPool:
 
 
 @njit(inline="always")
-def _emit_accepted(slot, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _emit_accepted(
+    slot: float, ts: float, lat: float, lon: float, flag: float, out_slot: I64, out_ts: I64, out_lat: F64,
+    out_lon: F64, out_flag: I8, n_out: int,
+) -> int:
     out_slot[n_out] = slot
     out_ts[n_out] = ts
     out_lat[n_out] = lat
@@ -276,14 +284,14 @@ def _emit_accepted(slot, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon,
 
 
 @njit(inline="always")
-def _set_point(events, e, k, ts, lat, lon):
+def _set_point(events: F64, e: int, k: int, ts: float, lat: float, lon: float) -> None:
     events[e, E_POINTS + 3 * k] = ts
     events[e, E_POINTS + 3 * k + 1] = lat
     events[e, E_POINTS + 3 * k + 2] = lon
 
 
 @njit(inline="always")
-def _new_event(events, e, kind, slot):
+def _new_event(events: F64, e: int, kind: float, slot: float) -> None:
     for c in range(N_EVENT):
         events[e, c] = np.nan
     events[e, E_KIND] = kind
@@ -291,7 +299,7 @@ def _new_event(events, e, kind, slot):
 
 
 @njit(inline="always")
-def _paced(pace, d, dt_s, since_s, past_warmup):
+def _paced(pace: float, d: float, dt_s: float, since_s: float, past_warmup: bool) -> float:
     """The trip's recent pace after a step of d metres in dt_s, since_s after its last position."""
     if not past_warmup or dt_s <= 0.0:
         return pace
@@ -300,8 +308,11 @@ def _paced(pace, d, dt_s, since_s, past_warmup):
 
 
 @njit(inline="always")
-def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag, p,
-                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _move_anchor(
+    st: F64, s: int, ts: float, lat: float, lon: float, acc: float, sin_lat: float, cos_lat: float, d: float,
+    dt_s: float, dev: float, flag: float, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8,
+    n_out: int,
+) -> int:
     """Accept a fix that is not within the anchor's noise circle: add the step, update the
     spoofing statistics, emit it to the accepted stream."""
     if flag == F_FAST:
@@ -370,8 +381,10 @@ def _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, flag,
 
 
 @njit(inline="always")
-def _accept_step(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, p,
-                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _accept_step(
+    st: F64, s: int, ts: float, lat: float, lon: float, acc: float, sin_lat: float, cos_lat: float, d: float,
+    dt_s: float, dev: float, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8, n_out: int,
+) -> int:
     """Accept a plausible fix. Inside the anchor's noise circle only the anchor's time moves."""
     st[S_N_USED] += 1.0
     if d <= NOISE_GATE * (st[S_A_ACC] + acc):
@@ -382,16 +395,16 @@ def _accept_step(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, p,
 
 
 @njit(inline="always")
-def _acquire(st, pool, free, n_free):
+def _acquire(st: F64, pool: F64, free: I64, n_free: I64) -> F64:
     """Lend the trip a buffer for held fixes (the wrapper reserved enough)."""
     k = n_free[0] - 1
     n_free[0] = k
     st[S_HELD_SLOT] = free[k] + 1.0
-    return pool[free[k]]
+    return pool[free[k]]  # type: ignore[no-any-return]
 
 
 @njit(inline="always")
-def _give_back(st, free, n_free):
+def _give_back(st: F64, free: I64, n_free: I64) -> None:
     entry = int(st[S_HELD_SLOT]) - 1
     if entry >= 0:
         free[n_free[0]] = entry
@@ -400,8 +413,10 @@ def _give_back(st, free, n_free):
 
 
 @njit(inline="always")
-def _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
-                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _release_held(
+    st: F64, held: F64, free: I64, n_free: I64, s: int, lead_flag: float, n_lead: int, p: F64, out_slot: I64,
+    out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8, n_out: int,
+) -> int:
     """Accept every held fix in order: the first n_lead with lead_flag (F_BREAK, F_TELEPORT: a jump
     kept out of the distance; F_FAST: a run, whose distance is reported), the rest as ordinary steps."""
     n = int(st[S_HELD_N])
@@ -424,7 +439,10 @@ def _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
 
 
 @njit(inline="always")
-def _push_held(st, held, s, ts, lat, lon, acc, sin_lat, cos_lat, fast, d, eff):
+def _push_held(
+    st: F64, held: F64, s: int, ts: float, lat: float, lon: float, acc: float, sin_lat: float, cos_lat: float,
+    fast: float, d: float, eff: float,
+) -> None:
     h = int(st[S_HELD_N])
     held[h, H_SIN] = sin_lat
     held[h, H_COS] = cos_lat
@@ -439,7 +457,7 @@ def _push_held(st, held, s, ts, lat, lon, acc, sin_lat, cos_lat, fast, d, eff):
 
 
 @njit(inline="always")
-def _drop_held_as_spikes(st, free, n_free):
+def _drop_held_as_spikes(st: F64, free: I64, n_free: I64) -> None:
     st[S_N_SPIKE] += st[S_HELD_N]
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
@@ -449,7 +467,7 @@ def _drop_held_as_spikes(st, free, n_free):
 
 
 @njit(inline="always")
-def _plain(d, eff, pace, p, dt_s):
+def _plain(d: float, eff: float, pace: float, p: F64, dt_s: float) -> bool:
     """A step that needs no second look: within the physical limit, and short (suspect_min_m) or
     within the trip's recent pace x suspect_pace_factor (at least suspect_min_mps). Anything else
     waits for the next fix: a multipath spike a few hundred metres out looks like a fast step
@@ -459,11 +477,11 @@ def _plain(d, eff, pace, p, dt_s):
         return False
     if d <= p[P_SUSPECT_MIN_M]:
         return True
-    return eff <= min(max(p[P_SUSPECT_MIN_MPS], p[P_SUSPECT_PACE_FACTOR] * pace), vmax) * dt_s
+    return eff <= min(max(p[P_SUSPECT_MIN_MPS], p[P_SUSPECT_PACE_FACTOR] * pace), vmax) * dt_s  # type: ignore[no-any-return]
 
 
 @njit(inline="always")
-def _step_vec(lat1, lon1, lat2, lon2):
+def _step_vec(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
     """Local metric (east, north) vector from one fix to another (the collinearity frame)."""
     dlon = lon2 - lon1
     if dlon > 180.0:
@@ -474,7 +492,7 @@ def _step_vec(lat1, lon1, lat2, lon2):
 
 
 @njit(inline="always")
-def _along_travel(st, held):
+def _along_travel(st: F64, held: F64) -> bool:
     """The fast held steps go on: none turns back (more than 135 deg) from the one before it. At
     15 s fixes a run's steps are km-long chords of a winding road, so they may turn a lot; a
     multipath spike comes back (about 180 deg). The heading before the run is no guide: a run
@@ -492,7 +510,7 @@ def _along_travel(st, held):
 
 
 @njit(inline="always")
-def _oblique(st, held, post):
+def _oblique(st: F64, held: F64, post: int) -> bool:
     """The jump to the landing goes across the direction of travel before it and after it (the
     landing to held fix `post`)."""
     land = int(st[S_HELD_LEAD]) - 1
@@ -509,7 +527,7 @@ def _oblique(st, held, post):
 
 
 @njit(inline="always")
-def _back_on_track(st, held, last, lat, lon, ts):
+def _back_on_track(st: F64, held: F64, last: int, lat: float, lon: float, ts: float) -> bool:
     """The fix is closer to where the anchor's track leads at its time than to where the last
     held fix leads: both carried on at the anchor's last velocity (a car on a highway covers
     hundreds of metres between fixes; a bare distance to the anchor would call its return from a
@@ -528,30 +546,30 @@ def _back_on_track(st, held, last, lat, lon, ts):
     ay = ny - vy * t_a
     bx = nx - hx - vx * t_h
     by = ny - hy - vy * t_h
-    return ax * ax + ay * ay <= bx * bx + by * by
+    return ax * ax + ay * ay <= bx * bx + by * by  # type: ignore[no-any-return]
 
 
 @njit(inline="always")
-def _in_warmup(st, p):
-    return (st[S_A_TS] - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0
+def _in_warmup(st: F64, p: F64) -> bool:
+    return (st[S_A_TS] - st[S_START_TS]) < p[P_WARMUP_S] * 1000.0  # type: ignore[no-any-return]
 
 
 @njit(inline="always")
-def _jump_is_teleport(st, held, p, eff_m, post):
+def _jump_is_teleport(st: F64, held: F64, p: F64, eff_m: float, post: int) -> bool:
     if _in_warmup(st, p):
         return False
     return eff_m >= p[P_TELEPORT_MIN_M] or (eff_m >= p[P_TELEPORT_OBLIQUE_MIN_M] and _oblique(st, held, post))
 
 
 @njit(inline="always")
-def _landing_eff(st, held):
+def _landing_eff(st: F64, held: F64) -> float:
     land = int(st[S_HELD_LEAD]) - 1
-    return (haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])
+    return (haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])  # type: ignore[no-any-return]
             - st[S_A_ACC] - held[land, H_ACC])
 
 
 @njit(inline="always")
-def _close_run(st, s, p, events, n_ev):
+def _close_run(st: F64, s: int, p: F64, events: F64, n_ev: int) -> int:
     """End of a fast run: an impossible_speed event when it was sustained."""
     duration_s = (st[S_RUN_LAST_TS] - st[S_RUN_T0]) / 1000.0
     if (
@@ -576,7 +594,7 @@ def _close_run(st, s, p, events, n_ev):
 
 
 @njit(inline="always")
-def _run_step(st, s, ts, lat, lon, d, eff, dt_s):
+def _run_step(st: F64, s: int, ts: float, lat: float, lon: float, d: float, eff: float, dt_s: float) -> None:
     st[S_RUN_STEPS] += 1.0
     st[S_RUN_DIST_M] += d
     st[S_RUN_EFF_M] += eff
@@ -590,7 +608,10 @@ def _run_step(st, s, ts, lat, lon, d, eff, dt_s):
 
 
 @njit(inline="always")
-def _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _start_run(
+    st: F64, held: F64, free: I64, n_free: I64, s: int, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64,
+    out_flag: I8, n_out: int,
+) -> int:
     """Every held step was too fast for run_min_steps steps: the trace itself moves impossibly fast."""
     st[S_RUN_STEPS] = 0.0
     st[S_RUN_DIST_M] = 0.0
@@ -612,7 +633,10 @@ def _start_run(st, held, free, n_free, s, p, out_slot, out_ts, out_lat, out_lon,
 
 
 @njit(inline="always")
-def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out):
+def _confirm_jump(
+    st: F64, held: F64, free: I64, n_free: I64, s: int, p: F64, events: F64, n_ev: int, out_slot: I64, out_ts: I64,
+    out_lat: F64, out_lon: F64, out_flag: I8, n_out: int,
+) -> tuple[int, int]:
     """The held fixes continue from a new place: a run that raced there (impossible_speed), a
     persistent displacement (teleport), or a jump that accuses nobody (GPS re-acquisition, a long
     step along the road after lost fixes)."""
@@ -704,8 +728,11 @@ def _confirm_jump(st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, 
 
 
 @njit(inline="always")
-def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
-          out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev):
+def _step(
+    s: int, ts: float, lat: float, lon: float, acc_in: float, dev: float, mock: float, st: F64, pool: F64, free: I64,
+    n_free: I64, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8, n_out: int, events: F64,
+    n_ev: int,
+) -> tuple[int, int, int]:
     """One fix of trip s. Returns (status, n_out, n_ev)."""
     if not (lat == lat and lon == lon) or (lat == 0.0 and lon == 0.0):
         st[S_N_INVALID] += 1.0
@@ -861,7 +888,7 @@ def _step(s, ts, lat, lon, acc_in, dev, mock, st, pool, free, n_free, p,
 
 
 @njit
-def _load_hot(row):
+def _load_hot(row: F64) -> tuple[float, ...]:
     """The fields the fast path keeps in local variables."""
     return (
         row[S_MODE], row[S_N_SEEN], row[S_SEEN_TS], row[S_SEEN_LAT], row[S_SEEN_LON], row[S_DT_N],
@@ -878,12 +905,14 @@ def _load_hot(row):
 
 @njit
 def _store_hot(
-    row,
-    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep, mock_n,
-    mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin, a_cos, a_pos_ts,
-    dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum, dev_sum2, dev_contra, col_n,
-    col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
-):
+    row: F64, mode: float, n_seen: float, seen_ts: float, seen_lat: float, seen_lon: float, dt_n: float, dt_sum: float,
+    dt_sum2: float, dt_prev: float, dt_rep: float, mock_n: float, mock_known: float, acc_n: float, acc_sum: float,
+    acc_sum2: float, used: float, a_ts: float, a_lat: float, a_lon: float, a_acc: float, a_sin: float, a_cos: float,
+    a_pos_ts: float, dist: float, gap_m: float, gap_n: float, gap_s: float, v_n: float, v_sum: float, v_sum2: float,
+    dev_n: float, dev_sum: float, dev_sum2: float, dev_contra: float, col_n: float, col_hits: float, prev_dx: float,
+    prev_dy: float, pace: float, p_pace: float, p_valid: float, p_ts: float, p_lat: float, p_lon: float, p_acc: float,
+    a_step: float,
+) -> None:
     row[S_MODE] = mode
     row[S_N_SEEN] = n_seen
     row[S_SEEN_TS] = seen_ts
@@ -933,8 +962,11 @@ def _store_hot(
 
 
 @njit
-def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, state, pool, free, n_free, params,
-                status, out_slot, out_ts, out_lat, out_lon, out_flag, events):
+def _kinematics(
+    start: int, n_out: int, n_ev: int, slot: I64, ts: I64, lat: F64, lon: F64, acc: F64, dev: F64, mock: I8, city: I64,
+    state: F64, pool: F64, free: I64, n_free: I64, params: F64, status: I8, out_slot: I64, out_ts: I64, out_lat: F64,
+    out_lon: F64, out_flag: I8, events: F64,
+) -> tuple[int, int, int]:
     """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
     common case -- a valid, in-order, not coarse fix reachable from the anchor while nothing is
     held -- runs on local variables (the fast path); everything else goes through _step on the
@@ -951,7 +983,6 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
             return i, n_out, n_ev
         s = slot[i]
         p = params[city[s]]
-        vmax = p[P_MAX_SPEED_MPS]
         default_acc = p[P_DEFAULT_ACCURACY_M]
         coarse = p[P_COARSE_ACCURACY_M]
         gap_s_min = p[P_TUNNEL_GAP_S]
@@ -1096,7 +1127,7 @@ def _kinematics(start, n_out, n_ev, slot, ts, lat, lon, acc, dev, mock, city, st
 
 
 @njit
-def _finish(slots, city, state, free, n_free, params, events):
+def _finish(slots: I64, city: I64, state: F64, free: I64, n_free: I64, params: F64, events: F64) -> int:
     n_ev = 0
     row = np.empty(N_STATE, np.float64)
     for i in range(slots.shape[0]):
@@ -1123,7 +1154,9 @@ class KinematicsOutput:
 
     __slots__ = ("status", "acc_slot", "acc_ts", "acc_lat", "acc_lon", "acc_flag", "events")
 
-    def __init__(self, status, acc_slot, acc_ts, acc_lat, acc_lon, acc_flag, events):
+    def __init__(
+        self, status: I8, acc_slot: I64, acc_ts: I64, acc_lat: F64, acc_lon: F64, acc_flag: I8, events: F64,
+    ) -> None:
         self.status = status
         self.acc_slot = acc_slot
         self.acc_ts = acc_ts
@@ -1133,7 +1166,7 @@ class KinematicsOutput:
         self.events = events
 
 
-def _check(name, arr, dtype, n):
+def _check(name: str, arr: Any, dtype: DTypeLike, n: int) -> None:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(arr).__name__}")
     if arr.dtype != dtype:
@@ -1144,7 +1177,7 @@ def _check(name, arr, dtype, n):
         raise ValueError(f"{name} must be contiguous: use np.ascontiguousarray({name})")
 
 
-def _check_tables(state, pool, params, city):
+def _check_tables(state: F64, pool: HeldPool, params: F64, city: I64) -> None:
     if state.dtype != np.float64 or state.ndim != 2 or state.shape[1] != N_STATE:
         raise ValueError(f"state must be float64 (n_slots, {N_STATE}): build it with new_state(n_slots)")
     if not state.flags.c_contiguous:
@@ -1162,7 +1195,10 @@ def _check_tables(state, pool, params, city):
         raise ValueError(f"confirm_fixes must be <= {HELD_MAX - 2}")
 
 
-def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, pool, params):
+def kinematics(
+    slot: I64, ts: I64, lat: F64, lon: F64, accuracy_m: F64, speed_mps: F64, mock: I8, city: I64, state: F64,
+    pool: HeldPool, params: F64,
+) -> KinematicsOutput:
     """Run the state machine over a batch of fixes sorted by (slot, arrival).
 
     slot int64 (row of state), ts int64 ms, lat/lon float64 degrees, accuracy_m and speed_mps
@@ -1197,10 +1233,11 @@ def kinematics(slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state, poo
         if i >= n:
             break
         pool.grow()  # ran out of held-fix buffers before a trip: more, and carry on
-    return KinematicsOutput(status, *(a[:n_out] for a in out), events[:n_ev])
+    return KinematicsOutput(status, out[0][:n_out], out[1][:n_out], out[2][:n_out], out[3][:n_out], out[4][:n_out],
+                            events[:n_ev])
 
 
-def finish(slots, city, state, pool, params):
+def finish(slots: I64, city: I64, state: F64, pool: HeldPool, params: F64) -> F64:
     """Trip end for the given slots: close a running fast run, drop unconfirmed held fixes.
     Returns the events (impossible_speed runs that lasted to the end)."""
     _check("slots", slots, np.int64, slots.shape[0] if isinstance(slots, np.ndarray) else -1)

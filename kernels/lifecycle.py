@@ -14,9 +14,13 @@ and, for every live trip, at the end of the batch. Because the watermark before 
 stream was cut, neither does any decision here.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._jit import njit
+from ._types import I64
 
 # phases (per slot)
 PH_NONE = 0
@@ -42,7 +46,8 @@ NO_ROW = -1
 
 
 @njit
-def _expire(s, row, wm, phase, deadline, last_act, idle_ms, started_at, closed_at, implicit):
+def _expire(s: int, row: int, wm: int, phase: I64, deadline: I64, last_act: I64, idle_ms: int, started_at: I64,
+            closed_at: I64, implicit: I64) -> None:
     """Advance slot s's phase while the watermark is past its deadline."""
     while True:
         ph = phase[s]
@@ -60,8 +65,9 @@ def _expire(s, row, wm, phase, deadline, last_act, idle_ms, started_at, closed_a
 
 
 @njit
-def _gate(order, slot, kind, ts, wm_before, wm_end, n_rows, phase, deadline, last_act, implicit,
-          orphan_ms, idle_ms, grace_ms, action, started_at, closed_at):
+def _gate(order: I64, slot: I64, kind: I64, ts: I64, wm_before: I64, wm_end: int, n_rows: int, phase: I64,
+          deadline: I64, last_act: I64, implicit: I64, orphan_ms: int, idle_ms: int, grace_ms: int, action: I64,
+          started_at: I64, closed_at: I64) -> None:
     n = order.shape[0]
     i = 0
     while i < n:
@@ -124,14 +130,17 @@ def _gate(order, slot, kind, ts, wm_before, wm_end, n_rows, phase, deadline, las
             _expire(s, n_rows, wm_end, phase, deadline, last_act, idle_ms, started_at, closed_at, implicit)
 
 
-def watermarks(ts, wm0):
+def watermarks(ts: ArrayLike, wm0: int) -> tuple[I64, int]:
     """Watermark before each row and after the last: running max of event time from wm0."""
-    ts = np.asarray(ts, dtype=np.int64)
-    run = np.maximum.accumulate(np.concatenate([np.array([wm0], np.int64), ts]))
+    ts_ = np.asarray(ts, dtype=np.int64)
+    run = np.maximum.accumulate(np.concatenate([np.array([wm0], np.int64), ts_]))
     return run[:-1], int(run[-1])
 
 
-def gate(slot, kind, ts, wm0, phase, deadline, last_act, implicit, orphan_ms, idle_ms, grace_ms):
+def gate(
+    slot: I64, kind: I64, ts: I64, wm0: int, phase: I64, deadline: I64, last_act: I64, implicit: I64,
+    orphan_ms: int, idle_ms: int, grace_ms: int,
+) -> tuple[I64, I64, I64, int]:
     """Decide every row of a batch. Rows are in arrival order; slot, kind (ROW_*) and ts are
     int64 arrays. phase/deadline/last_act/implicit are the per-slot lifecycle columns (int64),
     updated in place. Returns (action per row, started_at row per slot, closed_at row per slot,

@@ -2,13 +2,17 @@
 
 Its pure-Python twin is tests/kernels/polyline_ref.py (tests/kernels/test_polyline.py compares them)."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._jit import njit, njit_exact
+from ._types import F64, U8
 
 
 @njit
-def _encode(lat, lon, factor, out):
+def _encode(lat: F64, lon: F64, factor: float, out: U8) -> int:
     k = 0
     prev_a = 0
     prev_b = 0
@@ -28,14 +32,14 @@ def _encode(lat, lon, factor, out):
     return k
 
 
-def encode(lat, lon, precision=5):
+def encode(lat: ArrayLike, lon: ArrayLike, precision: int = 5) -> str:
     """The encoded polyline of float64 lat/lon arrays (degrees), as str."""
-    lat = np.ascontiguousarray(lat, dtype=np.float64)
-    lon = np.ascontiguousarray(lon, dtype=np.float64)
-    if lat.shape != lon.shape or lat.ndim != 1:
+    la = np.ascontiguousarray(lat, dtype=np.float64)
+    lo = np.ascontiguousarray(lon, dtype=np.float64)
+    if la.shape != lo.shape or la.ndim != 1:
         raise ValueError("lat and lon must be 1-D arrays of the same length")
-    out = np.empty(lat.size * 2 * 7, np.uint8)  # a coordinate difference takes at most 7 characters
-    n = _encode(lat, lon, float(10**precision), out)
+    out = np.empty(la.size * 2 * 7, np.uint8)  # a coordinate difference takes at most 7 characters
+    n = _encode(la, lo, float(10**precision), out)
     return out[:n].tobytes().decode("ascii")
 
 
@@ -45,7 +49,7 @@ ERR_TOO_LONG = 3
 
 
 @njit_exact  # a division, not fastmath's reciprocal: the same digits as the pure-Python decoder
-def _decode(chars, factor, out):
+def _decode(chars: U8, factor: float, out: F64) -> tuple[int, int, int]:
     """Returns (points, error code, position); error code 0 when the text is well formed."""
     n = chars.shape[0]
     i = 0
@@ -80,7 +84,7 @@ def _decode(chars, factor, out):
     return k, 0, i
 
 
-def decode(text, precision=5):
+def decode(text: str, precision: int = 5) -> F64:
     """(n, 2) lat/lon of an encoded polyline; ValueError (with the position) when malformed."""
     try:
         chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8)

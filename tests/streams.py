@@ -98,6 +98,6 @@ def build_batches(messages: list[dict], cuts: list[int]) -> list:
 
 def comparable(alerts: list[dict], verdicts: list[dict]) -> tuple[list, list]:
     """Outputs without wall-clock fields, in a canonical order."""
-    a = sorted((json.dumps({k: v for k, v in x.items() if k != "detected_at"}, sort_keys=True) for x in alerts))
+    a = sorted(json.dumps({k: v for k, v in x.items() if k != "detected_at"}, sort_keys=True) for x in alerts)
     v = sorted(json.dumps(x, sort_keys=True) for x in verdicts)
     return a, v

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,7 +67,7 @@ class CityTables:
         self.source = source
 
     @classmethod
-    def load(cls, override: Path | str | None = None) -> "CityTables":
+    def load(cls, override: Path | str | None = None) -> CityTables:
         return cls(*load_shipped("cities.toml", override))
 
     @property
@@ -85,7 +85,7 @@ class CityTables:
 
 def params_from(cls: type[T], table: dict[str, Any], where: str) -> T:
     """Build a frozen params dataclass from a TOML table, strictly."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(table) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
@@ -107,6 +107,6 @@ def params_from(cls: type[T], table: dict[str, Any], where: str) -> T:
     return cls(**values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def shipped_cities() -> CityTables:
     return CityTables.load()

@@ -84,7 +84,7 @@ def _counts(lab: np.ndarray, hit: np.ndarray, honest: np.ndarray, w: np.ndarray)
     return np.concatenate([tp, fp, fn, [w @ (honest & any_hit), w @ honest]])
 
 
-def _metrics(c: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+def _metrics(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     tp, fp, fn = c[:k], c[k:2 * k], c[2 * k:3 * k]
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
@@ -127,7 +127,7 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
     base = base or {}
     units, unit_of = np.unique([base.get(t, t) for t in trips], return_inverse=True)
     n_units = len(units)
-    counts = _counts(lab, hit, honest, np.ones(len(trips)))
+    counts = _counts(lab, hit, honest, np.ones(len(trips)))  # type: ignore[arg-type]
     p, r, f1, rate = _metrics(counts, k)
 
     # bootstrap: resample units with replacement; a trip's weight is how often its unit was drawn
@@ -135,8 +135,8 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
     boot_p, boot_r, boot_f1, boot_rate = [], [], [], []
     for _ in range(samples if len(trips) else 0):
         draws = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        bp, br, bf, brate = _metrics(_counts(lab, hit, honest, draws[unit_of].astype(float)), k)
-        boot_p.append(bp), boot_r.append(br), boot_f1.append(bf), boot_rate.append(brate)
+        bp, br, bf, brate = _metrics(_counts(lab, hit, honest, draws[unit_of].astype(float)), k)  # type: ignore[arg-type]
+        boot_p.append(bp), boot_r.append(br), boot_f1.append(bf), boot_rate.append(brate)  # type: ignore[func-returns-value]
     boot = {name: (np.array(v) if v else np.full((1, k), np.nan)) for name, v in
             (("p", boot_p), ("r", boot_r), ("f1", boot_f1))}
     boot_rate_a = np.array(boot_rate) if boot_rate else np.full(1, np.nan)
@@ -170,7 +170,7 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
         "fraud_trips": int((~honest).sum()),
         "honest_trips_alerted": honest_any,
         "false_alert_rate_honest": _num(rate),
-        "false_alert_rate_honest_ci": _interval(rate, boot_rate_a, units_where(honest & hit.any(axis=1)), units_where(honest)),
+        "false_alert_rate_honest_ci": _interval(rate, boot_rate_a, units_where(honest & hit.any(axis=1)), units_where(honest)),  # type: ignore[arg-type]
         "macro_f1": _num(float(np.nanmean(f1))) if np.isfinite(f1).any() else None,
         "alerts_for_unlabelled_trips": sum(1 for t in alerted if t not in labels),
         "kinds": per_kind,

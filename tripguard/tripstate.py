@@ -134,7 +134,7 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
     if path[0].size != doc["path_n"]:
         raise StateFormatError(f"trip {trip_id}: {path[0].size} path fixes in its chunks, its record says {doc['path_n']}")
     rows = {name[4:]: a for name, a in arrays.items() if name.startswith("row.")}
-    return TripState(meta=meta, city=doc["city"], rows=rows, held=arrays.get("held"), path=path, corridor=corridor)
+    return TripState(meta=meta, city=doc["city"], rows=rows, held=arrays.get("held"), path=path, corridor=corridor)  # type: ignore[arg-type]
 
 
 def _check_format(doc: dict, what: str) -> None:
@@ -194,7 +194,7 @@ class TripRecords:
 
     def saved(self) -> None:
         """The records of the last `changes()` are acknowledged by the changelog."""
-        touched, written, closed, watermark = self._pending
+        touched, written, closed, watermark = self._pending  # type: ignore[misc]
         self._pending = None
         for trip_id in touched:
             if trip_id in written:
@@ -214,7 +214,7 @@ class TripRecords:
     def snapshot(self) -> dict[bytes, bytes]:
         """Every record of the current state: what the changelog holds after a checkpoint."""
         records, _ = self._diff(set(self.engine.live_trip_ids()), {}, set(), None)
-        return dict(records)
+        return dict(records)  # type: ignore[arg-type]
 
     def _diff(self, trip_ids: set[str], written: dict[str, _Written], closed_written: set[str],
               watermark_written: int | None) -> tuple[list[tuple[bytes, bytes | None]], dict[str, _Written]]:
@@ -260,8 +260,8 @@ class TripRecords:
             elif key.startswith(EVENTS):
                 events[key[len(EVENTS):].decode()] = value
             elif key.startswith(PATH):
-                trip_id, _, chunk = key[len(PATH):].rpartition(b"/")
-                chunks.setdefault(trip_id.decode(), {})[int(chunk)] = value
+                trip_key, _, chunk = key[len(PATH):].rpartition(b"/")
+                chunks.setdefault(trip_key.decode(), {})[int(chunk)] = value
             elif key.startswith(CLOSED):
                 closed.append((struct.unpack("<qq", value), key[len(CLOSED):].decode()))
             elif key == WATERMARK:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.heldout import drive
-from tripguard.simulate.roadlength import driven_distance_m
 from evaluation.heldout.porto import SAMPLING_S, RealTrip
 from evaluation.heldout.roads import Line, Plan, Roads
 from evaluation.heldout.track import Track, from_real, synthetic_track
 from tripguard.simulate.geodesy import cumulative_m, haversine_m
+from tripguard.simulate.roadlength import driven_distance_m
 
 MIN_PACE_MPS = 3.0
 MAX_PACE_MPS = 15.0

@@ -14,10 +14,10 @@ from functools import cached_property
 
 import numpy as np
 
-from tripguard.simulate.roadlength import RoadMeter
 from tripguard.geo import encode_polyline
 from tripguard.simulate.geodesy import cumulative_m, haversine_m
 from tripguard.simulate.network import Route, load_network
+from tripguard.simulate.roadlength import RoadMeter
 
 PACE_SHARE = 0.60
 MAX_END_TO_ROAD_M = 300.0  # farther than this from any road, the app cannot place the pickup/dropoff
@@ -66,7 +66,7 @@ class Line:
         return np.mod(np.degrees(np.arctan2(dlon, dlat)), 360.0)
 
     @staticmethod
-    def join(*lines: "Line") -> "Line":
+    def join(*lines: Line) -> Line:
         return Line(np.concatenate([ln.lat for ln in lines]), np.concatenate([ln.lon for ln in lines]))
 
 

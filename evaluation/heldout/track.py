@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tripguard.simulate.roadlength import clean_indexes
 from evaluation.heldout.porto import SAMPLING_S, RealTrip
 from tripguard.simulate.geodesy import LocalFrame, bearing_deg, cumulative_m
+from tripguard.simulate.roadlength import clean_indexes
 
 STATIONARY_MPS = 1.0
 
@@ -38,12 +38,12 @@ class Track:
     def duration_s(self) -> float:
         return float(self.t_s[-1] - self.t_s[0])
 
-    def take(self, idx) -> "Track":
+    def take(self, idx) -> Track:
         return Track(self.t_s[idx], self.lat[idx], self.lon[idx], self.speed_mps[idx], self.bearing_deg[idx],
                      self.protected[idx], self.synthetic[idx], dict(self.app))
 
     @staticmethod
-    def concat(*parts: "Track") -> "Track":
+    def concat(*parts: Track) -> Track:
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
         return Track(cat("t_s"), cat("lat"), cat("lon"), cat("speed_mps"), cat("bearing_deg"), cat("protected"),
                      cat("synthetic"), dict(parts[0].app))

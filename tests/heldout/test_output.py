@@ -54,7 +54,7 @@ def test_trip_events_decode_validate_and_come_in_ts_order(out_dir, emitted):
             assert isinstance(ev, TripEnded) and ev.currency == "EUR"
     assert ts == sorted(ts)
     assert set(events) == set(labels)
-    for tid, ev in events.items():
+    for ev in events.values():
         assert set(ev) == {"trip_started", "trip_ended"}
         assert ev["trip_started"]["driver_id"] == ev["trip_ended"]["driver_id"]
 

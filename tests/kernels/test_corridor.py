@@ -6,9 +6,9 @@ import h3.api.basic_int as h3i
 import numpy as np
 import pytest
 
+from tests.kernels.corridor_ref import ExcursionsRef
 from tripguard.detectors.route import Corridors, build_corridor, densify, project_route, route_cells
 from tripguard.kernels import corridor as C
-from tripguard.kernels.corridor_ref import ExcursionsRef
 
 M_PER_DEG = 111_195.0
 RES, RING = 10, 2
@@ -55,7 +55,7 @@ def run_both(trips, rng):
     state = C.new_route_state(n)
     last_cell = np.zeros(n, np.int64)
     refs = []
-    for s, (route, ts, pts, flags) in enumerate(trips):
+    for s, (route, _ts, _pts, _flags) in enumerate(trips):
         cells = build_corridor(route, RES, RING)
         lat0, lon0, cos0, x, y, cum = project_route(route)
         arena.add(s, cells, x, y, cum)
@@ -77,7 +77,7 @@ def run_both(trips, rng):
         kernel_events.extend(C.excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, PARAMS, arena))
     last_ts = np.array([t[1][-1] for t in trips], np.int64)
     kernel_events.extend(C.finish(np.arange(n, dtype=np.int64), last_ts, state, city, PARAMS, arena))
-    for s, (route, ts, pts, flags) in enumerate(trips):
+    for s, (_route, ts, pts, flags) in enumerate(trips):
         for j in range(len(ts)):
             refs[s].fix(int(ts[j]), pts[j, 0], pts[j, 1], flags[j], h3i.latlng_to_cell(pts[j, 0], pts[j, 1], RES))
         refs[s].finish(int(ts[-1]))

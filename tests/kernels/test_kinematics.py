@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from tests.kernels.kinematics_ref import TripRef
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.geo import haversine_m, haversine_m_np
-from tripguard.kernels.kinematics_ref import TripRef
 
 PARAMS = dict(
     max_speed_mps=55.0, default_accuracy_m=10.0, coarse_accuracy_m=150.0, teleport_min_m=1000.0,

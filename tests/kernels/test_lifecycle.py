@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from tests.kernels.lifecycle_ref import LifecycleRef
 from tripguard.kernels import lifecycle as L
-from tripguard.kernels.lifecycle_ref import LifecycleRef
 
 ORPHAN_MS, IDLE_MS, GRACE_MS = 30_000, 300_000, 60_000
 

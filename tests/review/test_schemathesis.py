@@ -7,10 +7,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-import orjson
 from review_fixtures import build, write_replay_dir
 
 from tripguard.review.app import create_app

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from evaluation.heldout import drive
-from tripguard.simulate.roadlength import clean_indexes, driven_distance_m
 from evaluation.heldout.roads import Line, Roads
 from tripguard.simulate.geodesy import LocalFrame, path_length_m
+from tripguard.simulate.roadlength import clean_indexes, driven_distance_m
 
 
 @pytest.fixture(scope="module")

@@ -167,7 +167,7 @@ class WorkerProcess:
     metrics_port: int | None = None
     cwd: Path = REPO  # the source tree whose `tripguard` runs (benchmarks compare two)
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         args = [sys.executable, "-m", "tripguard", "run", "--bootstrap", self.bootstrap, "--state-dir",
                 str(self.state_dir), "--metrics-port", "0", "--checkpoint-interval-s", "1", "--pause-close-s", "2",
                 "--batch-max-ms", "100", *self.extra_args]
@@ -233,10 +233,12 @@ class WorkerProcess:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 return self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as err:
                 self.proc.kill()
                 self.proc.wait(10)
-                raise AssertionError(f"worker did not stop on SIGTERM within {timeout_s} s:\n{self.log()[-3000:]}")
+                raise AssertionError(
+                    f"worker did not stop on SIGTERM within {timeout_s} s:\n{self.log()[-3000:]}"
+                ) from err
         return self.proc.returncode
 
     def stop(self) -> None:
@@ -282,7 +284,7 @@ def alert_ids(bootstrap: str, topic: str) -> list[str]:
 
 
 def wait_until(predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition",
-               worker: "WorkerProcess | None" = None):
+               worker: WorkerProcess | None = None):
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:

@@ -11,8 +11,17 @@ import time
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.stream.helpers import (WorkerProcess, alert_ids, make_topics, produce, read_topic, replay_alerts,
-                                  traffic, unique_settings, wait_until)
+from tests.stream.helpers import (
+    WorkerProcess,
+    alert_ids,
+    make_topics,
+    produce,
+    read_topic,
+    replay_alerts,
+    traffic,
+    unique_settings,
+    wait_until,
+)
 from tripguard.stream.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.kafka
@@ -156,8 +165,8 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
         asyncio.run(send_direct())
         assert producer.wait(120) == 0, producer.stderr.read().decode()
         n_bad = n_file_pings + n_file_trips + n_direct
-        wait_until(lambda: worker.metrics().get('tripguard_dlq_total{source_topic="%s"}' % settings.pings_topic, 0)
-                   + worker.metrics().get('tripguard_dlq_total{source_topic="%s"}' % settings.trips_topic, 0)
+        wait_until(lambda: worker.metrics().get(f'tripguard_dlq_total{{source_topic="{settings.pings_topic}"}}', 0)
+                   + worker.metrics().get(f'tripguard_dlq_total{{source_topic="{settings.trips_topic}"}}', 0)
                    >= n_bad, 120, 1.0, "every bad message counted", worker=worker)
         wait_until(_complete(kafka_bootstrap, settings.alerts_topic, want), 90, 1.0, "alerts", worker=worker)
         dlq = read_topic(kafka_bootstrap, settings.dlq_topic)

@@ -13,8 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.stream.helpers import (WorkerProcess, alert_ids, make_topics, produce, read_topic, replay_alerts,
-                                  tick_messages, unique_settings, wait_until, write_traffic)
+from tests.stream.helpers import (
+    WorkerProcess,
+    alert_ids,
+    make_topics,
+    produce,
+    read_topic,
+    replay_alerts,
+    tick_messages,
+    unique_settings,
+    wait_until,
+    write_traffic,
+)
 from tests.streams import make_stream
 from tripguard.stream.broker import EmbeddedBroker
 

@@ -10,8 +10,19 @@ import time
 
 import pytest
 
-from tests.stream.helpers import (WorkerProcess, alert_ids, cli, make_topics, produce, read_topic,
-                                  replay_alerts, settings_env, traffic, unique_settings, wait_until)
+from tests.stream.helpers import (
+    WorkerProcess,
+    alert_ids,
+    cli,
+    make_topics,
+    produce,
+    read_topic,
+    replay_alerts,
+    settings_env,
+    traffic,
+    unique_settings,
+    wait_until,
+)
 from tripguard.contract import Alert, Verdict
 
 pytestmark = pytest.mark.kafka
@@ -26,14 +37,14 @@ def _wait_for_alerts(bootstrap, topic, want: set[str], timeout_s: float = 180, w
 
     try:
         return wait_until(complete, timeout_s, 1.0, "every replay alert on the alerts topic")
-    except AssertionError:
+    except AssertionError as err:
         got = {json.loads(r.value)["alert_id"]: json.loads(r.value) for r in read_topic(bootstrap, topic)}
         extra = [(a["trip_id"], a["kind"], a["ts"]) for k, a in got.items() if k not in want]
         log = ""
         if worker:
             m = {k: v for k, v in worker.metrics().items() if "_bucket" not in k and "_created" not in k}
             log = f"{m}\n{worker.health()}\n{worker.log()[-3000:]}"
-        raise AssertionError(f"missing {len(want - set(got))} of {len(want)} alerts; unexpected: {extra}\n{log}")
+        raise AssertionError(f"missing {len(want - set(got))} of {len(want)} alerts; unexpected: {extra}\n{log}") from err
 
 
 def test_end_to_end_alerts_equal_replay(kafka_bootstrap, tmp_path):

@@ -25,7 +25,7 @@ class FareChecker:
         self.params_dict = self.params.as_dict()  # every finding carries it; built once
 
     @classmethod
-    def for_city(cls, cities: CityTables, tariffs: dict[str, Tariff], city: str) -> "FareChecker":
+    def for_city(cls, cities: CityTables, tariffs: dict[str, Tariff], city: str) -> FareChecker:
         return cls(city, tariffs.get(city), cities.params(FareParams, city, "fare"))
 
     def currency_problem(self, ended: TripEnded) -> str | None:

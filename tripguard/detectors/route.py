@@ -236,10 +236,10 @@ def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, re
     if ratio < min_ratio or extra < min_extra_m:
         return None
     timed = duration_s is not None and reference_duration_s and min_time_ratio is not None
-    time_ratio = duration_s / reference_duration_s if timed else None
-    if timed and time_ratio < min_time_ratio:
+    time_ratio = duration_s / reference_duration_s if timed else None  # type: ignore[operator]
+    if timed and time_ratio < min_time_ratio:  # type: ignore[operator]
         return None
-    margin = min(ratio / min_ratio, extra / min_extra_m, time_ratio / min_time_ratio if timed else math.inf)
+    margin = min(ratio / min_ratio, extra / min_extra_m, time_ratio / min_time_ratio if timed else math.inf)  # type: ignore[operator]
     slower = f", {time_ratio:.2f}x its ETA" if timed else ""
     return Finding(
         kind="route_deviation",

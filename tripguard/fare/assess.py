@@ -240,13 +240,13 @@ def assess_fare(
     if quoted_fare:
         basis, reference = "quote", quoted_fare + tolls
     elif expected is not None:
-        basis, reference = "gps", ceiling
+        basis, reference = "gps", ceiling  # type: ignore[assignment]
     else:
         basis, reference = None, None
         notes.append("fare not checked: no usable GPS and no quoted fare")
-    if basis is not None and reference > 0.0:
-        ratio = claimed_fare / reference
-        excess = claimed_fare - reference
+    if basis is not None and reference > 0.0:  # type: ignore[operator]
+        ratio = claimed_fare / reference  # type: ignore[operator]
+        excess = claimed_fare - reference  # type: ignore[operator]
         if ratio > params.inflation_ratio and excess >= params.inflation_min_excess:
             score = residual.score(ratio)
             findings.append(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tripguard.config import load_toml
 from tripguard.errors import ConfigError
 from tripguard.fare.fit import FitResult, fit_tariff, replace_city_tables, tariff_toml
 from tripguard.fare.readers import CleanReport, read_trips
 from tripguard.fare.tariff import load_tariffs, tariff_from_table
-from tripguard.config import load_toml
 
 
 def run_fit_fare(

@@ -10,7 +10,7 @@ takes one value (since, until, limit, offset) given twice is a 422.
 
 from __future__ import annotations
 
-from typing import Annotated, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +23,7 @@ from tripguard.review.auth import ADMIN, BACKEND, REVIEWER, require
 from tripguard.review.db import opened
 from tripguard.review.geometry import trip_geojson, trip_shapes
 from tripguard.review.models import (
+    TRIP_DISPUTES,
     AuditEntry,
     DecisionIn,
     Dispute,
@@ -33,7 +34,6 @@ from tripguard.review.models import (
     TokenCreated,
     TokenIn,
     TokenInfo,
-    TRIP_DISPUTES,
     TripOut,
 )
 from tripguard.review.tokens import Principal
@@ -49,7 +49,10 @@ def _text(max_length: int):
 
 # `:path`: trip ids come from upstream and may hold "/" (contract v1 allows any 1..128 characters);
 # /trips/a/b and /trips/a%2Fb both name trip "a/b".
-TripIdPath = Annotated[_text(128), Path(examples=["porto-0001"])]
+if TYPE_CHECKING:  # built by functions for FastAPI, which mypy cannot read as types: what they hold
+    TripIdPath = str
+else:
+    TripIdPath = Annotated[_text(128), Path(examples=["porto-0001"])]
 DisputeIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -62,17 +65,24 @@ def _any_of(item, description: str):
                                        description=description + " Repeat it to match any of several values.")]
 
 
-IdsQuery = _any_of(_text(128), "An id.")
-KindsQuery = _any_of(AlertKind, "An alert kind.")
-CitiesQuery = _any_of(_text(64), "A city.")
-StatusQuery = _any_of(DisputeStatus, "open or decided.")
-ActionsQuery = _any_of(_text(64), "An action, e.g. dispute.decide.")
+if TYPE_CHECKING:  # as TripIdPath: the types the values have
+    IdsQuery = list[str]
+    KindsQuery = list[AlertKind]
+    CitiesQuery = list[str]
+    StatusQuery = list[DisputeStatus]
+    ActionsQuery = list[str]
+else:
+    IdsQuery = _any_of(_text(128), "An id.")
+    KindsQuery = _any_of(AlertKind, "An alert kind.")
+    CitiesQuery = _any_of(_text(64), "A city.")
+    StatusQuery = _any_of(DisputeStatus, "open or decided.")
+    ActionsQuery = _any_of(_text(64), "An action, e.g. dispute.decide.")
 
-_AUTH = {401: {"description": "Missing, invalid or revoked token"}, 403: {"description": "The token's role may not do this"}}
-_404 = {404: {"description": "Not found"}}
-_BODY = {400: {"description": "The body is not parseable (not JSON, not UTF-8)"},
+_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Missing, invalid or revoked token"}, 403: {"description": "The token's role may not do this"}}
+_404: dict[int | str, dict[str, Any]] = {404: {"description": "Not found"}}
+_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "The body is not parseable (not JSON, not UTF-8)"},
          413: {"description": "The body is larger than 64 KiB"}}
-_409 = {409: {"description": "Conflicts with the current state"}}
+_409: dict[int | str, dict[str, Any]] = {409: {"description": "Conflicts with the current state"}}
 
 _PAGED = {
     "headers": {

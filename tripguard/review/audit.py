@@ -24,7 +24,7 @@ ACTIONS = (
 
 
 def record(
-    conn: sqlite3.Connection, actor: "Principal", action: str, target: str, detail: dict[str, Any], at: int
+    conn: sqlite3.Connection, actor: Principal, action: str, target: str, detail: dict[str, Any], at: int
 ) -> None:
     conn.execute(
         "INSERT INTO audit (at, token_id, role, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 SCHEMA_VERSION = 2
 
@@ -194,14 +195,14 @@ class Where:
     parts: list[str] = field(default_factory=list)
     args: list[Any] = field(default_factory=list)
 
-    def any_of(self, column: str, values: Sequence[Any] | None) -> "Where":
+    def any_of(self, column: str, values: Sequence[Any] | None) -> Where:
         if values:
             unique = list(dict.fromkeys(values))
             self.parts.append(f"{column} IN ({', '.join('?' * len(unique))})")
             self.args.extend(unique)
         return self
 
-    def compare(self, column: str, op: str, value: Any) -> "Where":
+    def compare(self, column: str, op: str, value: Any) -> Where:
         if value is not None:
             self.parts.append(f"{column} {op} ?")
             self.args.append(value)

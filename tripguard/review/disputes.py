@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from tripguard.review import audit, records
@@ -48,7 +49,7 @@ def create_dispute(conn: sqlite3.Connection, trip_id: str, statement: str, actor
             "INSERT INTO disputes (trip_id, statement, status, created_at, created_by) VALUES (?, ?, 'open', ?, ?)",
             (trip_id, statement, at, actor.token_id),
         )
-        dispute_id = int(cur.lastrowid)
+        dispute_id = int(cur.lastrowid)  # type: ignore[arg-type]
         audit.record(
             conn, actor, "dispute.create", f"dispute:{dispute_id}", {"trip_id": trip_id, "statement_chars": len(statement)}, at
         )
@@ -64,13 +65,13 @@ def get_dispute(conn: sqlite3.Connection, dispute_id: int) -> dict[str, Any]:
 
 
 def list_disputes(
-    conn: sqlite3.Connection, statuses: list[str] | None = None, trip_ids: list[str] | None = None, limit: int = 100,
+    conn: sqlite3.Connection, statuses: Sequence[str] | None = None, trip_ids: Sequence[str] | None = None, limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of disputes and how many match in all. Open disputes alone are listed oldest first
     (the review queue: first come, first served); otherwise newest first."""
     where = Where().any_of("status", statuses).any_of("trip_id", trip_ids)
-    queue = bool(statuses) and set(statuses) == {"open"}
+    queue = bool(statuses) and set(statuses) == {"open"}  # type: ignore[arg-type]
     rows, total = page(conn, _COLUMNS, "disputes", where, "created_at ASC, id ASC" if queue else "id DESC", limit, offset)
     return [_row(r) for r in rows], total
 

@@ -6,7 +6,7 @@ Everything is escaped; times in ms (`ts`, `*_ms` keys with epoch-sized values) g
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -22,7 +22,7 @@ def utc_ms(ms: Any) -> str:
     """ms since the Unix epoch as 'YYYY-MM-DD HH:MM:SS UTC' ('' when not a time)."""
     if type(ms) is not int or not 0 <= ms <= MAX_TS_MS:
         return ""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def number(v: Any, fmt: str = "%.2f", missing: str = "—") -> str:

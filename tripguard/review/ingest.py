@@ -99,7 +99,7 @@ def trip_detail_fields(obj: dict[str, Any]) -> tuple[str | None, list[str] | Non
             latlon = route_latlon(route)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise ContractError("planned_route", f"not a usable route: {exc}") from None
-        planned = route if isinstance(route, str) else encode_polyline(latlon)
+        planned = route if isinstance(route, str) else encode_polyline(latlon)  # type: ignore[arg-type]
     cells = obj.get("corridor_cells")
     corridor: list[str] | None = None
     if cells is not None:

@@ -106,7 +106,7 @@ class DecisionOutbox:
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), OUTBOX_POLL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -170,8 +170,8 @@ class TopicFeed:
                 bad.append((record, exc))
         rejected = await asyncio.to_thread(self._store, items)
         bad.extend((sources[i], exc) for i, exc in rejected)
-        for record, exc in bad:
-            await self._dead_letter(record, exc)
+        for record, error in bad:
+            await self._dead_letter(record, error)
         self.stored += len(items) - len(rejected)
 
     async def run(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -22,10 +22,16 @@ def _text(check, multiline: bool = False, required: bool = False):
                      Field(json_schema_extra={"pattern": text.schema_pattern(multiline, required)})]
 
 
-Identifier = _text(text.identifier, required=True)
-OneLine = _text(text.one_line)
-Statement = _text(text.statement, multiline=True, required=True)
-Note = _text(text.note, multiline=True)
+if TYPE_CHECKING:  # to the type checker these are str; pydantic sees the constraints (below)
+    Identifier = str
+    OneLine = str
+    Statement = str
+    Note = str
+else:
+    Identifier = _text(text.identifier, required=True)
+    OneLine = _text(text.one_line)
+    Statement = _text(text.statement, multiline=True, required=True)
+    Note = _text(text.note, multiline=True)
 
 
 class _In(BaseModel):

@@ -98,7 +98,7 @@ def logout(request: Request, csrf: CsrfField) -> Response:
     sid, session = _current(request)
     if session is not None and sessions.csrf_ok(session.csrf, csrf):
         with opened(request.app.state.db_path) as conn:
-            sessions.end(conn, sid, session)
+            sessions.end(conn, sid, session)  # type: ignore[arg-type]
     resp = _to_login()
     resp.delete_cookie(sessions.COOKIE, path="/review")
     return resp

@@ -74,7 +74,7 @@ def project(shapes: TripShapes, width: int = 800, height: int = 560, pad_px: int
         return round(x, 1), round(y, 1)
 
     def points(line: list[tuple[float, float]]) -> str:
-        return " ".join("%g,%g" % xy(lat, lon) for lat, lon in line)
+        return " ".join("{:g},{:g}".format(*xy(lat, lon)) for lat, lon in line)
 
     out.gps_path = points(shapes.gps_path)
     out.planned_route = points(shapes.planned_route)

@@ -56,7 +56,7 @@ def create_token(conn: sqlite3.Connection, role: str, label: str, actor: Princip
             "INSERT INTO tokens (role, label, token_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
             (role, label, hash_token(token), at, actor.token_id),
         )
-        token_id = int(cur.lastrowid)
+        token_id = int(cur.lastrowid)  # type: ignore[arg-type]
         audit.record(conn, actor, "token.create", f"token:{token_id}", {"role": role, "label": label}, at)
     return token_id, token
 

@@ -58,8 +58,8 @@ def trip_started(
     }
     if planned_latlon is not None:
         ev["planned_route"] = encode_polyline(planned_latlon)
-        ev["planned_distance_m"] = round(float(planned_distance_m), 1)
-        ev["planned_duration_s"] = round(float(planned_duration_s), 1)
+        ev["planned_distance_m"] = round(float(planned_distance_m), 1)  # type: ignore[arg-type]
+        ev["planned_duration_s"] = round(float(planned_duration_s), 1)  # type: ignore[arg-type]
     ev["surge"] = surge
     ev["product"] = PRODUCT
     if quoted_fare is not None:

@@ -85,7 +85,7 @@ class Fixes:
     def n(self) -> int:
         return len(self.ts_ms)
 
-    def take(self, idx: np.ndarray) -> "Fixes":
+    def take(self, idx: np.ndarray) -> Fixes:
         return Fixes(**{k: v[idx] for k, v in self.__dict__.items()})
 
 
@@ -195,7 +195,7 @@ def apply_noise(
     if window is not None:
         # The fixes around a tunnel gap stay clean: a spike there would read as a jump that
         # never comes back (the return is hidden in the gap), which is not what a gap is.
-        after = int(np.searchsorted(t_s, window[1]))
+        after = int(np.searchsorted(t_s, window[1]))  # type: ignore[assignment]
         free[max(after - 1, 0) : after + 1] = False
     # Coarse network fixes: the fused provider fell back to cell/Wi-Fi positioning.
     net = free & (rng.random(m) < rates.network_rate)

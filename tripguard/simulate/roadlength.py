@@ -75,7 +75,7 @@ def consistent_chain(x: np.ndarray, y: np.ndarray, t_s: np.ndarray) -> np.ndarra
 
 def drop_out_and_back(x: np.ndarray, y: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Remove windows of 1..MAX_SPIKE_FIXES kept fixes that the trace jumps into and back out of."""
-    keep = list(keep)
+    keep = list(keep)  # type: ignore[assignment]
     changed = True
     while changed:
         changed = False
@@ -90,7 +90,7 @@ def drop_out_and_back(x: np.ndarray, y: np.ndarray, keep: np.ndarray) -> np.ndar
                 after = np.hypot(x[keep[k + w + 1]] - x[b], y[keep[k + w + 1]] - y[b]) if k + w + 1 < len(keep) else 0.0
                 jump = max(SPIKE_JUMP_M, SPIKE_CONTEXT_FACTOR * max(before, after))
                 if min(jump_in, jump_out) > jump and (ix * ox + iy * oy) < SPIKE_REVERSAL_COS * jump_in * jump_out:
-                    del keep[k : k + w]
+                    del keep[k : k + w]  # type: ignore[attr-defined]
                     changed = True
                 else:
                     k += 1

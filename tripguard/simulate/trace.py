@@ -22,7 +22,7 @@ class Path:
     s_m: np.ndarray  # cumulative distance at each vertex
 
     @classmethod
-    def of(cls, lat: np.ndarray, lon: np.ndarray) -> "Path":
+    def of(cls, lat: np.ndarray, lon: np.ndarray) -> Path:
         return cls(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), cumulative_m(lat, lon))
 
     @property
@@ -49,7 +49,7 @@ class Trace:
     def n(self) -> int:
         return len(self.t_s)
 
-    def with_(self, **changes) -> "Trace":
+    def with_(self, **changes) -> Trace:
         return replace(self, **changes)
 
 

@@ -7,8 +7,8 @@ requires the same statuses, accepted fixes, events and counters.
 import math
 from dataclasses import dataclass, field
 
-from . import kinematics as K
-from .geo import DEG, haversine_m_np
+from tripguard.kernels import kinematics as K
+from tripguard.kernels.geo import DEG, haversine_m_np
 
 
 def _dist(lat1, lon1, lat2, lon2):

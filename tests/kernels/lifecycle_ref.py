@@ -5,7 +5,7 @@ and at the end of the batch); tests compare actions per row and which trips star
 which batch.
 """
 
-from . import lifecycle as L
+from tripguard.kernels import lifecycle as L
 
 
 class LifecycleRef:

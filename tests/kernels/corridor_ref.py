@@ -6,7 +6,7 @@ frame), membership from a Python set -- independent of the kernel's binary searc
 
 from shapely.geometry import LineString, Point
 
-from . import corridor as C
+from tripguard.kernels import corridor as C
 
 
 class ExcursionsRef:
