@@ -197,6 +197,13 @@ class Verdict(_Strict):
     corridor: dict[str, int] | None = Field(
         None, description="{h3_res, ring} of the route's corridor; its cells follow from the route."
     )
+    # v1 additions for the driver-risk stage (absent in older verdicts)
+    started_ts: int | None = Field(None, description="Event time the trip started, ms: its trip_started, else its "
+                                   "first accepted fix.")
+    path_times_s: str | None = Field(
+        None, description="Times of the path's fixes in whole seconds since the Unix epoch, one per fix of `path`, "
+        "encoded like a one-coordinate polyline (the first value, then differences; tripguard.geo.decode_integers).")
+    claimed_distance_m: float | None = Field(None, description="The trip_ended's claimed distance, when it gave one.")
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
