@@ -68,8 +68,11 @@ def replay(
     cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
     corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
+    decisions: Optional[Path] = typer.Option(None, "--decisions", help="Reviewers' decisions (JSONL, values of "
+                                             "tripguard.decisions) for the driver-risk stage."),
 ) -> None:
-    """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
+    """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json and
+    driver_risk.jsonl (the driver-risk stage over the verdicts and the decisions)."""
     from tripguard.replay import make_engine
     from tripguard.replay import replay as run_replay
     from tripguard.runtime import tune_gc_for_throughput
@@ -79,7 +82,7 @@ def replay(
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
     engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
                          idle_timeout_s=settings.idle_timeout_s)
-    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine)
+    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine, decisions=decisions)
     s = result.summary
     kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"
     typer.echo(f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "
