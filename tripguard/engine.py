@@ -409,12 +409,17 @@ class Engine:
             last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
             self._route_alerts(C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors),
                                out, now_ms)
+        verdicts = []
         for s in slots.tolist():
             meta = t.meta[s]
-            out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
+            verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
             self.closed[meta.trip_id] = (self.watermark, meta.partition)
             t.release(s)
             self.stats.trips_closed += 1
+        # in event-time order (not slot order): a batch closes trips over its whole time span, and
+        # the driver-risk stage downstream waits only the idle timeout plus end grace for order
+        verdicts.sort(key=lambda v: (v["ts"], v["trip_id"]))
+        out.verdicts.extend(verdicts)
 
     def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict:
         t = self.trips

@@ -7,11 +7,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 
 from tripguard.contract import Decision, Verdict
 from tripguard.engine import DISPLACING_KINDS
-from tripguard.geo import decode_integers, decode_polyline
+from tripguard.geo import decode_integers
+from tripguard.kernels.polyline import decode as decode_polyline
 
 FORMAT = 1  # of the encoded record: another format refuses to load
 WINDOW_MS = 30 * 86_400_000  # the longest window: older trips and decisions are forgotten
@@ -71,11 +73,13 @@ def coarse_track(path: str, times_s: str | None) -> list[list[float]] | None:
         return None
     if len(times) != len(latlon) or not times:
         return None
-    out: list[list[float]] = []
-    for t, (lat, lon) in zip(times, latlon.tolist()):
-        if not out or t - out[-1][0] >= TRACK_STEP_S:
-            out.append([t, round(lat, 5), round(lon, 5)])
-    return out
+    keep, last = [0], times[0]
+    for i, t in enumerate(times):
+        if t - last >= TRACK_STEP_S:
+            keep.append(i)
+            last = t
+    rows = np.round(latlon[keep], 5)
+    return [[times[i], lat, lon] for i, (lat, lon) in zip(keep, rows.tolist())]
 
 
 @dataclass

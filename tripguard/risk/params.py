@@ -4,7 +4,7 @@ the formula they enter and how the shipped values were chosen."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from tripguard.contract import ALERT_KINDS
 
@@ -68,7 +68,7 @@ class RiskParams:
     def model_params(self) -> dict:
         """What a driver_risk event names as its model's parameters (the precisions of the kinds
         its evidence shows are in the evidence)."""
-        return {k: v for k, v in asdict(self).items() if k in SCORE_PARAMS}
+        return {k: getattr(self, k) for k in SCORE_PARAMS}
 
 
 SCORE_PARAMS = ("half_life_days", "prior_rate", "prior_trips", "reference_rate", "medium_score", "high_score")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 
 import numpy as np
-from scipy.stats import binom
+from scipy.special import betainc
 
 from tripguard.kernels.geo import haversine_m_np
 from tripguard.risk.history import DriverHistory, TripFact
@@ -74,7 +74,8 @@ def repeated_inflation(trips: list[TripFact], p: RiskParams) -> list[tuple[str, 
         high = [t for t in claims if getattr(t, attr) >= ratio and t.decision != "overturned"]
         if not high:
             continue
-        p_honest = float(binom.sf(len(high) - 1, len(claims), p.inflation_honest_share))
+        # P(X >= k) for X ~ Binomial(n, q) is the regularized incomplete beta I_q(k, n - k + 1)
+        p_honest = float(betainc(len(high), len(claims) - len(high) + 1, p.inflation_honest_share))
         if p_honest <= p.inflation_max_p:
             found.append((pattern, high, {
                 "trips": len(high), "of": len(claims), "ratio_at_least": ratio,

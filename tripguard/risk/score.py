@@ -53,7 +53,8 @@ def trip_fraud_probability(trip: TripFact, patterns: set[str], p: RiskParams) ->
     return 1.0 - clean
 
 
-def assess(history: DriverHistory, p: RiskParams, at_ms: int) -> Assessment:
+def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = True) -> Assessment:
+    """explain=False: the score and level only (windows, evidence and model are {})."""
     trips = [t for t in history.trips if at_ms - WINDOW_MS < t.ts <= at_ms]
     decisions = [d for d in history.decisions if at_ms - WINDOW_MS < d.decided_at <= at_ms]
     # patterns per trip: the pairwise ones are stored with the trips, inflation is over the window
@@ -88,6 +89,8 @@ def assess(history: DriverHistory, p: RiskParams, at_ms: int) -> Assessment:
     b = p.prior_trips * (1.0 - p.prior_rate) + (n - c)
     score = float(1.0 - betainc(a, b, p.reference_rate))
     score = round(min(1.0, max(0.0, score)), 4)
+    if not explain:
+        return Assessment(score, level_of(score, p), {}, {}, {})
 
     kinds = []
     for kind in (*ALERT_KINDS, *PATTERNS):

@@ -210,15 +210,15 @@ class RiskStage:
                     f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
         return None
 
-    def assess(self, driver_id: str, at_ms: int | None = None) -> Assessment:
+    def assess(self, driver_id: str, at_ms: int | None = None, explain: bool = True) -> Assessment:
         history = self.histories[driver_id]
-        return assess(history, self.params(history.city), history.newest_ts if at_ms is None else at_ms)
+        return assess(history, self.params(history.city), history.newest_ts if at_ms is None else at_ms, explain)
 
     def _evaluate(self, history: DriverHistory, trigger: dict[str, str]) -> dict | None:
         at = history.newest_ts
-        a = self.assess(history.driver_id, at)
-        if a.level == history.level:
+        if self.assess(history.driver_id, at, explain=False).level == history.level:
             return None
+        a = self.assess(history.driver_id, at)
         previous, history.level = history.level, a.level
         self.stats["events"] += 1
         return {
