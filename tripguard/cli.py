@@ -298,16 +298,24 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
     trips: Optional[int] = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
-    fraud_rate: float = typer.Option(0.3, "--fraud-rate", help="Share of trips with fraud, split evenly across the kinds."),
+    fraud_rate: Optional[float] = typer.Option(None, "--fraud-rate", help="Share of trips with fraud, split evenly "
+                                               "across the kinds (default 0.3); with --fleet, the occasional fraud "
+                                               "of the drivers who are not repeat offenders (default 0.005)."),
     kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
     from_real: Optional[Path] = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
     interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
     start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
-    concurrency: int = typer.Option(200, "--concurrency", help="About this many trips run at the same time."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="About this many trips run at the same "
+                                              "time (default 200; with --fleet N, N / 4: drivers do not all work "
+                                              "all the time)."),
     plan: str = typer.Option("fastest", "--plan", help="Real trips' planned route from the pickup to the dropoff on "
                              "the road network: fastest (as apps plan) or shortest (by length)."),
     split: str = typer.Option("all", "--split", help="Real trips: only the tune or the eval part of the file "
                               "(fixed by TRIP_ID; parameters are chosen on tune, figures reported on eval)."),
+    fleet: Optional[int] = typer.Option(None, "--fleet", help="A fleet of this many drivers with many trips each "
+                                        "(--trips in all); writes drivers.csv too."),
+    repeat_offenders: float = typer.Option(0.0, "--repeat-offenders", help="With --fleet: the share of drivers who "
+                                           "commit fraud again and again (serial, skimmer or sharer)."),
 ) -> None:
     """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
     from tripguard.contract import ALERT_KINDS
@@ -317,19 +325,47 @@ def simulate(
         out_dir=out,
         trips=trips,
         seed=seed,
-        fraud_rate=fraud_rate,
+        fraud_rate=(0.005 if fleet is not None else 0.3) if fraud_rate is None else fraud_rate,
         kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds is not None else ALERT_KINDS,
         from_real=from_real,
         interval_s=interval_s,
         start_ts_ms=DEFAULT_START_TS_MS if start_ts is None else start_ts,
-        concurrency=concurrency,
+        concurrency=(max(1, fleet // 4) if fleet is not None else 200) if concurrency is None else concurrency,
         plan=plan,
         split=split,
+        fleet=fleet,
+        repeat_offenders=repeat_offenders,
     )
     summary = run(cfg, progress=True)
     for line in summary.lines():
         typer.echo(line, err=True)
-    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}", err=True)
+    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}"
+               + (f", {out / 'drivers.csv'}" if fleet is not None else ""), err=True)
+
+
+@app.command("simulate-reviews")
+def simulate_reviews(
+    labels: Path = typer.Option(..., "--labels", help="labels.csv of `tripguard simulate`."),
+    alerts: Path = typer.Option(..., "--alerts", help="alerts.jsonl of `tripguard replay` on that simulation."),
+    out: Path = typer.Option(..., "--out", help="decisions.jsonl to write (values of tripguard.decisions)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same decisions."),
+    dispute_wrong: float = typer.Option(0.8, "--dispute-wrong", min=0.0, max=1.0, help="P(a driver disputes a "
+                                        "trip none of whose alert kinds is what really happened)."),
+    dispute_right: float = typer.Option(0.2, "--dispute-right", min=0.0, max=1.0, help="P(a driver disputes a "
+                                        "trip that really was one of its alert kinds)."),
+    reviewer_accuracy: float = typer.Option(0.95, "--reviewer-accuracy", min=0.0, max=1.0,
+                                            help="P(a reviewer decides right)."),
+) -> None:
+    """Disputes and reviewers' decisions for a simulated run, from its labels (for replay --decisions and tune)."""
+    from tripguard.codec import dumps
+    from tripguard.simulate.reviews import ReviewModel
+    from tripguard.simulate.reviews import simulate_reviews as run
+
+    decisions = run(labels, alerts, seed, ReviewModel(dispute_wrong, dispute_right, reviewer_accuracy))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"".join(dumps(d) + b"\n" for d in decisions))
+    upheld = sum(1 for d in decisions if d["decision"] == "upheld")
+    typer.echo(f"{len(decisions)} decisions ({upheld} upheld, {len(decisions) - upheld} overturned) -> {out}")
 
 
 @app.command()
