@@ -343,6 +343,38 @@ def simulate(
                + (f", {out / 'drivers.csv'}" if fleet is not None else ""), err=True)
 
 
+@app.command()
+def tune(
+    decisions: Path = typer.Option(..., "--decisions", help="Reviewers' decisions (JSONL, tripguard.decisions values)."),
+    alerts: Path = typer.Option(..., "--alerts", help="The alerts they decided on (alerts.jsonl of replay, or the "
+                                "tripguard.alerts values): their kinds and scores."),
+    out: Path = typer.Option(..., "--out", help="The cities.toml override to write (pass it with --cities to use it)."),
+    target: float = typer.Option(0.8, "--target", min=0.0, max=1.0, help="Precision each kind's alerts should keep."),
+    min_decided: int = typer.Option(20, "--min-decided", min=1, help="Fewer decided alerts of a kind: unchanged."),
+    min_kept: int = typer.Option(5, "--min-kept", min=1, help="A threshold keeps at least this many decided alerts."),
+    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones "
+                                          "(the values the proposal starts from)."),
+) -> None:
+    """Per city and kind: the precision of the decided alerts and the score threshold that keeps it at
+    --target; writes a cities.toml override with that evidence (nothing changes until it is passed)."""
+    from tripguard.config import CityTables
+    from tripguard.risk.tune import override_text
+    from tripguard.risk.tune import tune as run
+
+    tables = CityTables.load(cities)
+    evidence = run(decisions, alerts, tables, target, min_decided, min_kept)
+    if not evidence:
+        fail(f"--decisions {decisions}: no decision names an alert of --alerts {alerts}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(override_text(evidence, decisions, alerts, target, min_decided, min_kept, tables.source))
+    except OSError as exc:
+        fail(f"--out {out}: cannot write ({exc.strerror})")
+    for e in evidence:
+        typer.echo(f"{e.city} {e.kind}: {e.why}")
+    typer.echo(f"wrote {out} (use it with --cities {out})")
+
+
 @app.command("simulate-reviews")
 def simulate_reviews(
     labels: Path = typer.Option(..., "--labels", help="labels.csv of `tripguard simulate`."),
