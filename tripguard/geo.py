@@ -29,6 +29,26 @@ def encode_polyline(latlon: np.ndarray | list, precision: int = 5) -> str:
     return "".join(out)
 
 
+def _read_signed(text: str, index: int, what: str) -> tuple[int, int]:
+    """One zigzag varint of the polyline alphabet at text[index]: (value, the index after it)."""
+    n = len(text)
+    shift = result = 0
+    while True:
+        if index >= n:
+            raise ValueError(f"truncated {what}")
+        b = ord(text[index]) - 63
+        index += 1
+        if not 0 <= b < 64:
+            raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
+        result |= (b & 0x1F) << shift
+        shift += 5
+        if b < 0x20:
+            break
+        if shift > 60:
+            raise ValueError(f"{what} value too long")
+    return (~(result >> 1) if result & 1 else result >> 1), index
+
+
 def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
     """Decode a Google encoded polyline into (n, 2) (lat, lon). ValueError when malformed."""
     factor = float(10**precision)
@@ -36,25 +56,10 @@ def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
     index = lat = lon = 0
     n = len(text)
     while index < n:
-        deltas = []
-        for _ in range(2):
-            shift = result = 0
-            while True:
-                if index >= n:
-                    raise ValueError("truncated polyline")
-                b = ord(text[index]) - 63
-                index += 1
-                if not 0 <= b < 64:
-                    raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
-                result |= (b & 0x1F) << shift
-                shift += 5
-                if b < 0x20:
-                    break
-                if shift > 60:
-                    raise ValueError("polyline value too long")
-            deltas.append(~(result >> 1) if result & 1 else result >> 1)
-        lat += deltas[0]
-        lon += deltas[1]
+        d_lat, index = _read_signed(text, index, "polyline")
+        d_lon, index = _read_signed(text, index, "polyline")
+        lat += d_lat
+        lon += d_lon
         coords.append((lat / factor, lon / factor))
     arr = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
     if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
@@ -119,20 +124,7 @@ def decode_integers(text: str) -> list[int]:
     index = prev = 0
     n = len(text)
     while index < n:
-        shift = result = 0
-        while True:
-            if index >= n:
-                raise ValueError("truncated integer sequence")
-            b = ord(text[index]) - 63
-            index += 1
-            if not 0 <= b < 64:
-                raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
-            result |= (b & 0x1F) << shift
-            shift += 5
-            if b < 0x20:
-                break
-            if shift > 60:
-                raise ValueError("value too long")
-        prev += ~(result >> 1) if result & 1 else result >> 1
+        delta, index = _read_signed(text, index, "integer sequence")
+        prev += delta
         values.append(prev)
     return values
