@@ -177,6 +177,38 @@ def run(
     raise typer.Exit(asyncio.run(run_worker(settings)))
 
 
+@app.command()
+def risk(
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
+                                            "broker (Tansu, memory only) and create the topics."),
+    group: Optional[str] = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_RISK_GROUP, default "
+                                        "tripguard.risk)."),
+    create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
+                                                 help="Create missing topics at start."),
+    batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
+    checkpoint_interval_s: Optional[float] = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
+                                                          "checkpoints."),
+    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    end_grace_s: Optional[float] = typer.Option(None, "--end-grace-s", help="The trip stage's end grace (the "
+                                                "stage waits for it)."),
+    idle_timeout_s: Optional[float] = typer.Option(None, "--idle-timeout-s", help="The trip stage's idle timeout "
+                                                   "(the stage waits for it)."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
+) -> None:
+    """The driver-risk stage: verdicts + decisions in, by driver, driver_risk events and dead letters out."""
+    import asyncio
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.risk_worker import run_risk
+    from tripguard.stream.service import configure_logging
+
+    settings = load_settings(bootstrap=bootstrap, risk_group=group, create_topics=create_topics,
+                             batch_max_ms=batch_max_ms, checkpoint_interval_s=checkpoint_interval_s, cities=cities,
+                             end_grace_s=end_grace_s, idle_timeout_s=idle_timeout_s)
+    configure_logging(log_level)
+    raise typer.Exit(asyncio.run(run_risk(settings)))
+
+
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of tripguard.")
 app.add_typer(topics_app, name="topics")
 
@@ -187,7 +219,8 @@ def topics_create(
     partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions per topic (env "
                                              "TRIPGUARD_PARTITIONS, default 4)."),
 ) -> None:
-    """Create the pings, trips, alerts, verdicts, dlq, decisions and state-changelog topics that do not exist yet."""
+    """Create the topics that do not exist yet: pings, trips, alerts, verdicts, dlq, decisions, the state
+    changelog, and the driver-risk stage's by-driver, driver-risk and risk changelog."""
     from tripguard.settings import load_settings
     from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
