@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/event_examples.py
 
-Runs those commands (`tripguard simulate ... --out sim`, `tripguard replay ... --out out`) in a
-temporary directory and replaces every ```json block with the record it documents, taken from
+Runs those commands (`tripguard simulate ... --out sim`, `tripguard replay ... --out out`, and the
+fleet's pair for driver_risk, `--out fleet` and `--out fleet-out`) in a temporary directory and replaces every ```json block with the record it documents, taken from
 their output: the same trip's record of the same kind where there is one (the same alert kind for
 alerts), else the first record of that kind. Long strings are shortened as the document says
 ("..." keeps their head). tests/test_docs_examples.py checks that the examples are real.
@@ -22,11 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "events.md"
 TRIPGUARD = str(Path(sys.executable).parent / "tripguard")
 KEEP_CHARS = 60
+# the directories the documented commands write (in a temporary directory), and the files read back
+OUTPUTS = ("sim", "out", "fleet", "fleet-out")
+RECORDS = ("sim/pings.jsonl", "sim/trips.jsonl", "out/alerts.jsonl", "out/verdicts.jsonl",
+           "fleet-out/driver_risk.jsonl")
 
 
 def kind_of(obj) -> str:
     if isinstance(obj, list):
         return "ping_batch"
+    if str(obj.get("event_id", "")).startswith("drk-"):
+        return "driver_risk"
     if "type" in obj:
         return obj["type"]
     if "alert_id" in obj and "kind" in obj:
@@ -51,10 +57,10 @@ def main() -> None:
     commands = re.findall(r"`tripguard ((?:simulate|replay) [^`]+)`", doc.replace("\n", " "))
     with tempfile.TemporaryDirectory() as tmp:
         for command in commands:  # run from the repository (the input is data/...), written to tmp
-            args = [str(Path(tmp) / a) if a in ("sim", "out") or a.startswith("sim/") else a for a in command.split()]
+            args = [str(Path(tmp) / a) if a in OUTPUTS or a.split("/")[0] in OUTPUTS else a for a in command.split()]
             subprocess.run([TRIPGUARD, *args], cwd=ROOT, check=True, capture_output=True)
         records: dict[str, list] = {}
-        for name in ("sim/pings.jsonl", "sim/trips.jsonl", "out/alerts.jsonl", "out/verdicts.jsonl"):
+        for name in RECORDS:
             for line in (Path(tmp) / name).read_text().splitlines():
                 obj = json.loads(line)
                 records.setdefault(kind_of(obj), []).append(obj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from tripguard.detectors import Finding
 from tripguard.trips import TripMeta
@@ -32,3 +33,20 @@ def make_alert(meta: TripMeta, finding: Finding, now_ms: int) -> dict:
         "evidence": finding.evidence,
         "detector": {"name": finding.detector, "version": finding.version, "params": finding.params},
     }
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """[<city>.alerts] of cities.toml: the least score an alert of each kind needs to be raised.
+    0 everywhere in the shipped file; `tripguard tune` proposes higher ones where reviewers'
+    decisions show a kind's low-scoring alerts to be mostly wrong (docs/risk.md)."""
+
+    teleport_min_score: float = 0.0
+    impossible_speed_min_score: float = 0.0
+    route_deviation_min_score: float = 0.0
+    fare_inflation_min_score: float = 0.0
+    distance_mismatch_min_score: float = 0.0
+    gps_spoofing_min_score: float = 0.0
+
+    def min_score(self, kind: str) -> float:
+        return getattr(self, f"{kind}_min_score")

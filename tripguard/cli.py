@@ -68,8 +68,11 @@ def replay(
     cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
     corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
+    decisions: Optional[Path] = typer.Option(None, "--decisions", help="Reviewers' decisions (JSONL, values of "
+                                             "tripguard.decisions) for the driver-risk stage."),
 ) -> None:
-    """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
+    """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json and
+    driver_risk.jsonl (the driver-risk stage over the verdicts and the decisions)."""
     from tripguard.replay import make_engine
     from tripguard.replay import replay as run_replay
     from tripguard.runtime import tune_gc_for_throughput
@@ -79,7 +82,7 @@ def replay(
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
     engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
                          idle_timeout_s=settings.idle_timeout_s)
-    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine)
+    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine, decisions=decisions)
     s = result.summary
     kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"
     typer.echo(f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "
@@ -174,6 +177,38 @@ def run(
     raise typer.Exit(asyncio.run(run_worker(settings)))
 
 
+@app.command()
+def risk(
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
+                                            "broker (Tansu, memory only) and create the topics."),
+    group: Optional[str] = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_RISK_GROUP, default "
+                                        "tripguard.risk)."),
+    create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
+                                                 help="Create missing topics at start."),
+    batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
+    checkpoint_interval_s: Optional[float] = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
+                                                          "checkpoints."),
+    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    end_grace_s: Optional[float] = typer.Option(None, "--end-grace-s", help="The trip stage's end grace (the "
+                                                "stage waits for it)."),
+    idle_timeout_s: Optional[float] = typer.Option(None, "--idle-timeout-s", help="The trip stage's idle timeout "
+                                                   "(the stage waits for it)."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
+) -> None:
+    """The driver-risk stage: verdicts + decisions in, by driver, driver_risk events and dead letters out."""
+    import asyncio
+
+    from tripguard.settings import load_settings
+    from tripguard.stream.risk_worker import run_risk
+    from tripguard.stream.service import configure_logging
+
+    settings = load_settings(bootstrap=bootstrap, risk_group=group, create_topics=create_topics,
+                             batch_max_ms=batch_max_ms, checkpoint_interval_s=checkpoint_interval_s, cities=cities,
+                             end_grace_s=end_grace_s, idle_timeout_s=idle_timeout_s)
+    configure_logging(log_level)
+    raise typer.Exit(asyncio.run(run_risk(settings)))
+
+
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of tripguard.")
 app.add_typer(topics_app, name="topics")
 
@@ -184,7 +219,8 @@ def topics_create(
     partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions per topic (env "
                                              "TRIPGUARD_PARTITIONS, default 4)."),
 ) -> None:
-    """Create the pings, trips, alerts, verdicts, dlq, decisions and state-changelog topics that do not exist yet."""
+    """Create the topics that do not exist yet: pings, trips, alerts, verdicts, dlq, decisions, the state
+    changelog, and the driver-risk stage's by-driver, driver-risk and risk changelog."""
     from tripguard.settings import load_settings
     from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
@@ -295,16 +331,24 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
     trips: Optional[int] = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
-    fraud_rate: float = typer.Option(0.3, "--fraud-rate", help="Share of trips with fraud, split evenly across the kinds."),
+    fraud_rate: Optional[float] = typer.Option(None, "--fraud-rate", help="Share of trips with fraud, split evenly "
+                                               "across the kinds (default 0.3); with --fleet, the occasional fraud "
+                                               "of the drivers who are not repeat offenders (default 0.005)."),
     kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
     from_real: Optional[Path] = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
     interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
     start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
-    concurrency: int = typer.Option(200, "--concurrency", help="About this many trips run at the same time."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="About this many trips run at the same "
+                                              "time (default 200; with --fleet N, N / 4: drivers do not all work "
+                                              "all the time)."),
     plan: str = typer.Option("fastest", "--plan", help="Real trips' planned route from the pickup to the dropoff on "
                              "the road network: fastest (as apps plan) or shortest (by length)."),
     split: str = typer.Option("all", "--split", help="Real trips: only the tune or the eval part of the file "
                               "(fixed by TRIP_ID; parameters are chosen on tune, figures reported on eval)."),
+    fleet: Optional[int] = typer.Option(None, "--fleet", help="A fleet of this many drivers with many trips each "
+                                        "(--trips in all); writes drivers.csv too."),
+    repeat_offenders: float = typer.Option(0.0, "--repeat-offenders", help="With --fleet: the share of drivers who "
+                                           "commit fraud again and again (serial, skimmer or sharer)."),
 ) -> None:
     """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
     from tripguard.contract import ALERT_KINDS
@@ -314,19 +358,79 @@ def simulate(
         out_dir=out,
         trips=trips,
         seed=seed,
-        fraud_rate=fraud_rate,
+        fraud_rate=(0.005 if fleet is not None else 0.3) if fraud_rate is None else fraud_rate,
         kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds is not None else ALERT_KINDS,
         from_real=from_real,
         interval_s=interval_s,
         start_ts_ms=DEFAULT_START_TS_MS if start_ts is None else start_ts,
-        concurrency=concurrency,
+        concurrency=(max(1, fleet // 4) if fleet is not None else 200) if concurrency is None else concurrency,
         plan=plan,
         split=split,
+        fleet=fleet,
+        repeat_offenders=repeat_offenders,
     )
     summary = run(cfg, progress=True)
     for line in summary.lines():
         typer.echo(line, err=True)
-    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}", err=True)
+    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}"
+               + (f", {out / 'drivers.csv'}" if fleet is not None else ""), err=True)
+
+
+@app.command()
+def tune(
+    decisions: Path = typer.Option(..., "--decisions", help="Reviewers' decisions (JSONL, tripguard.decisions values)."),
+    alerts: Path = typer.Option(..., "--alerts", help="The alerts they decided on (alerts.jsonl of replay, or the "
+                                "tripguard.alerts values): their kinds and scores."),
+    out: Path = typer.Option(..., "--out", help="The cities.toml override to write (pass it with --cities to use it)."),
+    target: float = typer.Option(0.8, "--target", min=0.0, max=1.0, help="Precision each kind's alerts should keep."),
+    min_decided: int = typer.Option(20, "--min-decided", min=1, help="Fewer decided alerts of a kind: unchanged."),
+    min_kept: int = typer.Option(5, "--min-kept", min=1, help="A threshold keeps at least this many decided alerts."),
+    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones "
+                                          "(the values the proposal starts from)."),
+) -> None:
+    """Per city and kind: the precision of the decided alerts and the score threshold that keeps it at
+    --target; writes a cities.toml override with that evidence (nothing changes until it is passed)."""
+    from tripguard.config import CityTables
+    from tripguard.risk.tune import override_text
+    from tripguard.risk.tune import tune as run
+
+    tables = CityTables.load(cities)
+    evidence = run(decisions, alerts, tables, target, min_decided, min_kept)
+    if not evidence:
+        fail(f"--decisions {decisions}: no decision names an alert of --alerts {alerts}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(override_text(evidence, decisions, alerts, target, min_decided, min_kept, tables.source))
+    except OSError as exc:
+        fail(f"--out {out}: cannot write ({exc.strerror})")
+    for e in evidence:
+        typer.echo(f"{e.city} {e.kind}: {e.why}")
+    typer.echo(f"wrote {out} (use it with --cities {out})")
+
+
+@app.command("simulate-reviews")
+def simulate_reviews(
+    labels: Path = typer.Option(..., "--labels", help="labels.csv of `tripguard simulate`."),
+    alerts: Path = typer.Option(..., "--alerts", help="alerts.jsonl of `tripguard replay` on that simulation."),
+    out: Path = typer.Option(..., "--out", help="decisions.jsonl to write (values of tripguard.decisions)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same decisions."),
+    dispute_wrong: float = typer.Option(0.8, "--dispute-wrong", min=0.0, max=1.0, help="P(a driver disputes a "
+                                        "trip none of whose alert kinds is what really happened)."),
+    dispute_right: float = typer.Option(0.2, "--dispute-right", min=0.0, max=1.0, help="P(a driver disputes a "
+                                        "trip that really was one of its alert kinds)."),
+    reviewer_accuracy: float = typer.Option(0.95, "--reviewer-accuracy", min=0.0, max=1.0,
+                                            help="P(a reviewer decides right)."),
+) -> None:
+    """Disputes and reviewers' decisions for a simulated run, from its labels (for replay --decisions and tune)."""
+    from tripguard.codec import dumps
+    from tripguard.simulate.reviews import ReviewModel
+    from tripguard.simulate.reviews import simulate_reviews as run
+
+    decisions = run(labels, alerts, seed, ReviewModel(dispute_wrong, dispute_right, reviewer_accuracy))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"".join(dumps(d) + b"\n" for d in decisions))
+    upheld = sum(1 for d in decisions if d["decision"] == "upheld")
+    typer.echo(f"{len(decisions)} decisions ({upheld} upheld, {len(decisions) - upheld} overturned) -> {out}")
 
 
 @app.command()

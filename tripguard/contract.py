@@ -198,6 +198,102 @@ class Verdict(_Strict):
     corridor: dict[str, int] | None = Field(
         None, description="{h3_res, ring} of the route's corridor; its cells follow from the route."
     )
+    # v1 additions for the driver-risk stage (absent in older verdicts)
+    started_ts: int | None = Field(None, description="Event time the trip started, ms: its trip_started, else its "
+                                   "first accepted fix.")
+    path_times_s: str | None = Field(
+        None, description="Times of the path's fixes in whole seconds since the Unix epoch, one per fix of `path`, "
+        "encoded like a one-coordinate polyline (the first value, then differences; tripguard.geo.decode_integers).")
+    claimed_distance_m: float | None = Field(None, description="The trip_ended's claimed distance, when it gave one.")
+
+
+class Decision(_Strict):
+    """Topic tripguard.decisions, key trip_id: a reviewer's decision on a disputed trip, published by
+    the review service (docs/review.md). Consumers dedupe on event_id."""
+
+    event_id: str = Field(description="Deterministic: a repeat of the same decision carries the same id.")
+    dispute_id: int
+    trip_id: TripId
+    driver_id: DriverId
+    city: str | None = None
+    decision: Literal["upheld", "overturned"] = Field(description="upheld: the trip's alerts stand; overturned: "
+                                                      "they were wrong.")
+    note: str | None = None
+    decided_at: TsMs = Field(description="When the reviewer decided, ms: the decision's event time.")
+    decided_by: int | None = None
+    disputed_at: int | None = None
+    kinds: list[AlertKind] = Field(default_factory=list, description="Alert kinds of the trip when it was decided.")
+    alert_ids: list[str] = Field(default_factory=list, description="The alerts the decision is about.")
+
+
+RiskLevel = Literal["low", "medium", "high"]
+RISK_WINDOWS = ("1h", "24h", "30d")
+RiskPattern = Literal["overlapping_trips", "two_places_at_once", "repeated_fare_inflation",
+                      "repeated_distance_inflation"]
+
+
+class RiskWindow(_Strict):
+    trips: int = Field(description="Trips that ended in the window.")
+    alerts: dict[AlertKind, int] = Field(description="Per alert kind, trips with an alert of it (a trip counts once "
+                                         "per kind).")
+    patterns: dict[RiskPattern, int] = Field(default_factory=dict, description="Per pattern, trips in it.")
+    upheld: int = Field(description="Decisions in the window that upheld a trip's alerts.")
+    overturned: int = Field(description="Decisions in the window that overturned them.")
+
+
+class RiskKind(_Strict):
+    kind: AlertKind | RiskPattern
+    trips: int = Field(description="Trips of the 30-day window that show it.")
+    precision: Annotated[float, Field(ge=0.0, le=1.0)] = Field(description="P(fraud) of an undecided trip showing "
+                                                                "it, in the driver's city.")
+
+
+class RiskDecision(_Strict):
+    event_id: str
+    trip_id: TripId
+    decision: Literal["upheld", "overturned"]
+    decided_at: int
+
+
+class RiskPatternFinding(_Strict):
+    pattern: RiskPattern
+    trip_ids: list[str]
+    detail: dict[str, Any] = Field(description="Pattern-specific: overlap seconds, distances, counts, the "
+                                   "probability for an honest driver.")
+
+
+class RiskEvidence(_Strict):
+    trip_ids: list[str] = Field(description="Trips that carry the score, most weight first (at most 20).")
+    kinds: list[RiskKind] = Field(description="Alert kinds and patterns of the 30-day window, with their weight.")
+    decisions: list[RiskDecision] = Field(description="Reviewers' decisions of the 30-day window, newest first.")
+    patterns: list[RiskPatternFinding] = Field(default_factory=list, description="What no single trip shows.")
+
+
+class RiskModel(_Strict):
+    name: str
+    version: str
+    params: dict[str, Any]
+    trips_weighted: float = Field(description="Trips of the 30-day window, each weighted by its age's decay.")
+    fraud_weighted: float = Field(description="The same trips weighted by P(fraud): 1 upheld, 0 overturned, else "
+                                  "from their alert kinds and patterns.")
+    rate_mean: float = Field(description="Posterior mean of the driver's fraud rate per trip.")
+
+
+class DriverRisk(_Strict):
+    """Topic tripguard.driver-risk, key driver_id: emitted when a driver's risk level changes."""
+
+    event_id: str = Field(description="Deterministic: the same input gives the same id.")
+    driver_id: DriverId
+    city: str
+    score: Annotated[float, Field(ge=0.0, le=1.0)] = Field(description="P(the driver's fraud rate per trip exceeds "
+                                                           "the city's reference rate), given the evidence.")
+    level: RiskLevel
+    previous_level: RiskLevel
+    ts: int = Field(description="Event time of the trip end or decision that changed the level, ms.")
+    trigger: dict[str, str] = Field(description="{type: verdict|decision, id: trip_id or decision event_id}.")
+    windows: dict[Literal["1h", "24h", "30d"], RiskWindow]
+    evidence: RiskEvidence
+    model: RiskModel
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -206,4 +302,6 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "trip_ended": TripEnded,
     "alert": Alert,
     "verdict": Verdict,
+    "decision": Decision,
+    "driver_risk": DriverRisk,
 }

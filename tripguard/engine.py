@@ -24,7 +24,7 @@ from itertools import repeat
 
 import numpy as np
 
-from tripguard.alerts import make_alert
+from tripguard.alerts import AlertThresholds, make_alert
 from tripguard.batch import Batch
 from tripguard.config import CityTables
 from tripguard.contract import ALERT_KINDS, TripEnded, TripStarted
@@ -35,7 +35,7 @@ from tripguard.detectors.route import (Corridors, RouteParams, build_corridor, d
                                        latlng_to_cell, learned_finding, project_route)
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.fare.tariff import Tariff
-from tripguard.geo import encode_polyline_array, route_latlon
+from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.geo import haversine_m
@@ -80,6 +80,7 @@ class EngineStats:
     used: int = 0
     dropped: dict = field(default_factory=lambda: dict(late=0, duplicate=0, invalid=0, spike=0, coarse=0))
     alerts_by_kind: dict = field(default_factory=lambda: {k: 0 for k in ALERT_KINDS})
+    alerts_below_threshold: int = 0  # findings under their city's [alerts] min_score, not raised
 
 
 class Engine:
@@ -112,6 +113,7 @@ class Engine:
         self.spoof_params: list[SpoofingParams] = []
         self.fare_checkers: list[FareChecker] = []
         self.route_params: list[RouteParams] = []
+        self.alert_thresholds: list[AlertThresholds] = []
         self.params_matrix = np.empty((0, K.N_PARAMS), np.float64)
         self.route_matrix = np.empty((0, C.N_ROUTE_PARAMS), np.float64)
         self._city_row(UNKNOWN_CITY)
@@ -139,6 +141,7 @@ class Engine:
             self.fare_checkers.append(FareChecker.for_city(self.cities, self.tariffs, city))
             rp = self.cities.params(RouteParams, city, "route")
             self.route_params.append(rp)
+            self.alert_thresholds.append(self.cities.params(AlertThresholds, city, "alerts"))
             self.params_matrix = np.ascontiguousarray(np.vstack([self.params_matrix, kp.row()]))
             self.route_matrix = np.ascontiguousarray(np.vstack([self.route_matrix, rp.row()]))
         return row
@@ -384,6 +387,9 @@ class Engine:
 
     def _emit(self, meta: TripMeta, finding: Finding, out: Output, now_ms: int) -> None:
         alert = make_alert(meta, finding, now_ms)
+        if alert["score"] < self.alert_thresholds[self.city_index[meta.city]].min_score(finding.kind):
+            self.stats.alerts_below_threshold += 1  # as if the detector had not fired (tripguard tune)
+            return
         meta.alert_ids.append(alert["alert_id"])
         if finding.kind in DISPLACING_KINDS:
             meta.displaced_by.append({"alert_id": alert["alert_id"], "kind": finding.kind})
@@ -403,12 +409,17 @@ class Engine:
             last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
             self._route_alerts(C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors),
                                out, now_ms)
+        verdicts = []
         for s in slots.tolist():
             meta = t.meta[s]
-            out.verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
+            verdicts.append(self._finalise(s, meta, out, now_ms, ended_by_default))
             self.closed[meta.trip_id] = (self.watermark, meta.partition)
             t.release(s)
             self.stats.trips_closed += 1
+        # in event-time order (not slot order): a batch closes trips over its whole time span, and
+        # the driver-risk stage downstream waits only the idle timeout plus end grace for order
+        verdicts.sort(key=lambda v: (v["ts"], v["trip_id"]))
+        out.verdicts.extend(verdicts)
 
     def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict:
         t = self.trips
@@ -476,6 +487,10 @@ class Engine:
             "ended_by": "trip_ended" if meta.ended else ended_by_default,
             "notes": notes,
             **self._route_view(s, meta),
+            # what the driver-risk stage needs of the trip (tripguard/risk): when it ran and where
+            "started_ts": int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
+            "path_times_s": encode_integers(np.round(ts / 1000.0).astype(np.int64).tolist()),
+            "claimed_distance_m": meta.ended.claimed_distance_m if meta.ended else None,
         }
 
     def _trip_detour(self, s: int, meta: TripMeta, gps_distance_m: float, gps_duration_s: float, end_ts: int,

@@ -1,7 +1,8 @@
 """`tripguard replay`: files in, the streaming Engine in the middle, alerts and verdicts out.
 
 Writes DIR/alerts.jsonl, DIR/verdicts.jsonl, DIR/dead_letters.jsonl (input that breaks the
-contract, with the reason, source and line) and DIR/summary.json.
+contract, with the reason, source and line), DIR/summary.json and DIR/driver_risk.jsonl (the
+driver-risk stage over the verdicts, and reviewers' decisions when given: tripguard.risk.offline).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError, InputError
 from tripguard.fare.tariff import load_tariffs
 from tripguard.inputs import PINGS, Message, merge_on_ts, read_messages
+from tripguard.risk.offline import DRIVER_RISK_FILE, RiskReplay, lateness_ms
 
 BATCH_ROWS = 20_000
 
@@ -101,7 +103,7 @@ def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = Non
 
 def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None, cities: Path | None = None,
            progress: bool | None = None, batch_rows: int = BATCH_ROWS, engine: Engine | None = None,
-           keep: bool = True) -> ReplayResult:
+           keep: bool = True, decisions: Path | None = None) -> ReplayResult:
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
     (the files have them)."""
     engine = engine or make_engine(tariffs, cities)
@@ -116,7 +118,9 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     total_bytes = pings.stat().st_size + trips.stat().st_size
     show = progress if progress is not None else (total_bytes > 20_000_000 and sys.stderr.isatty())
     with open(out_dir / "alerts.jsonl", "wb") as fa, open(out_dir / "verdicts.jsonl", "wb") as fv, \
-            open(out_dir / "dead_letters.jsonl", "wb") as fd, _progress(show, total_bytes) as advance:
+            open(out_dir / "dead_letters.jsonl", "wb") as fd, open(out_dir / DRIVER_RISK_FILE, "wb") as fr, \
+            _progress(show, total_bytes) as advance:
+        risk = RiskReplay(engine.cities, fr, lateness_ms(engine.idle_ms, engine.grace_ms), decisions)
 
         def write(output: Output, row_message: list[Message] | None) -> None:
             for a in output.alerts:
@@ -128,11 +132,13 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
                 result.verdicts.extend(output.verdicts)
             for row, reason in output.rejected:
                 dead.append((row_message[row], reason))
+            risk.verdicts(output.verdicts)
 
         for batch, row_message, n_bytes in batches(stream, dead, batch_rows):
             write(engine.process(batch), row_message)
             advance(n_bytes)
         write(engine.flush(), None)
+        dead.extend(risk.finish())
         for m, reason in dead:
             fd.write(orjson.dumps({"source": m.source, "position": m.position, "reason": reason,
                                    "value": m.raw.decode("utf-8", "replace")}) + b"\n")

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     decisions_topic: str = "tripguard.decisions"
     changelog_topic: str = Field("tripguard.state-changelog", description="Compacted topic holding each input "
                                  "partition's live trip state (one per group, like Kafka Streams' changelogs).")
+    # the driver-risk stage (`tripguard risk`, docs/risk.md)
+    risk_group: str = Field("tripguard.risk", description="Consumer group of the driver-risk stage (its "
+                            "repartitioner uses this + '.repartition').")
+    by_driver_topic: str = Field("tripguard.by-driver", description="Verdicts and decisions keyed by driver_id.")
+    driver_risk_topic: str = "tripguard.driver-risk"
+    risk_changelog_topic: str = Field("tripguard.risk-changelog", description="Compacted topic holding each "
+                                      "by-driver partition's driver histories.")
     partitions: int = Field(4, ge=1)
     idempotent_producer: bool = Field(False, description="Tansu rejects InitProducerId; turn on against Apache Kafka.")
     batch_max_records: int = Field(10_000, ge=1)

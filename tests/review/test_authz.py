@@ -11,6 +11,7 @@ from tripguard.review.app import create_app
 ENDPOINTS = [
     ("GET", "/healthz", None, "open", 200),
     ("GET", "/trips/{trip_id}", None, {"reviewer"}, 200),
+    ("GET", "/drivers/{driver_id}", None, {"reviewer"}, 200),
     ("GET", "/alerts", None, {"reviewer"}, 200),
     ("POST", "/disputes", {"trip_id": "porto-0004", "statement": "I took the fastest road."}, {"backend"}, 201),
     ("GET", "/disputes", None, {"backend", "reviewer"}, 200),
@@ -42,7 +43,7 @@ def test_status(client, auth, method, template, body, allowed, ok, caller, junk_
     victim = client.post("/tokens", json={"role": "backend"}, headers=auth["admin"]).json()
     revoked = client.post("/tokens", json={"role": "admin"}, headers=auth["admin"]).json()
     client.delete(f"/tokens/{revoked['id']}", headers=auth["admin"])
-    path = template.format(trip_id="porto-0001", dispute_id=dispute.json()["id"], token_id=victim["id"])
+    path = template.format(trip_id="porto-0001", driver_id="drv-17", dispute_id=dispute.json()["id"], token_id=victim["id"])
 
     headers = {
         "no token": {},

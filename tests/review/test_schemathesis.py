@@ -23,6 +23,7 @@ MAX_EXAMPLES = 100  # per operation and generation phase: the whole test runs in
 
 ROLE_FOR = {
     ("GET", "/trips/{trip_id}"): "reviewer",
+    ("GET", "/drivers/{driver_id}"): "reviewer",
     ("GET", "/alerts"): "reviewer",
     ("POST", "/disputes"): "backend",
     ("GET", "/disputes"): "reviewer",

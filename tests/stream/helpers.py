@@ -166,11 +166,13 @@ class WorkerProcess:
     proc: subprocess.Popen | None = None
     metrics_port: int | None = None
     cwd: Path = REPO  # the source tree whose `tripguard` runs (benchmarks compare two)
+    command: list[str] | None = None  # another `tripguard` command line instead of `run` (with extra_args)
 
     def start(self) -> WorkerProcess:
-        args = [sys.executable, "-m", "tripguard", "run", "--bootstrap", self.bootstrap, "--state-dir",
-                str(self.state_dir), "--metrics-port", "0", "--checkpoint-interval-s", "1", "--pause-close-s", "2",
-                "--batch-max-ms", "100", *self.extra_args]
+        command = self.command or ["run", "--bootstrap", self.bootstrap, "--state-dir", str(self.state_dir),
+                                   "--metrics-port", "0", "--checkpoint-interval-s", "1", "--pause-close-s", "2",
+                                   "--batch-max-ms", "100"]
+        args = [sys.executable, "-m", "tripguard", *command, *self.extra_args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._log_offset = self.log_path.stat().st_size

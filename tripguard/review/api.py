@@ -29,6 +29,7 @@ from tripguard.review.models import (
     Dispute,
     DisputeIn,
     DisputeStatus,
+    DriverOut,
     Health,
     Identifier,
     TokenCreated,
@@ -51,8 +52,10 @@ def _text(max_length: int):
 # /trips/a/b and /trips/a%2Fb both name trip "a/b".
 if TYPE_CHECKING:  # built by functions for FastAPI, which mypy cannot read as types: what they hold
     TripIdPath = str
+    DriverIdPath = str
 else:
     TripIdPath = Annotated[_text(128), Path(examples=["porto-0001"])]
+    DriverIdPath = Annotated[_text(128), Path(examples=["drv-17"])]
 DisputeIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -182,6 +185,18 @@ def get_trip(request: Request, trip_id: TripIdPath, who: Principal = Reviewer) -
         disputes=[_dispute(r) for r in rows],
         disputes_total=total,
     )
+
+
+@router.get("/drivers/{driver_id:path}", response_model=DriverOut, responses={**_AUTH, **_404}, tags=["evidence"])
+def get_driver(request: Request, driver_id: DriverIdPath, who: Principal = Reviewer) -> DriverOut:
+    """A driver's risk score and level (the driver-risk stage over the stored verdicts and decided
+    disputes: docs/risk.md), its windows and evidence, and the newest trips. Role: reviewer."""
+    from tripguard.config import CityTables
+    from tripguard.review.drivers import driver_risk
+
+    cities = CityTables.load(request.app.state.settings.cities)
+    with db(request) as conn:
+        return DriverOut(**driver_risk(conn, driver_id, cities))
 
 
 @router.get("/alerts", response_model=list[Alert], responses={**_AUTH, 200: _PAGED}, tags=["evidence"])

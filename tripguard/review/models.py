@@ -86,6 +86,31 @@ class TripOut(BaseModel):
     disputes_total: int = Field(description="How many disputes the trip has in all.")
 
 
+class DriverTrip(BaseModel):
+    trip_id: str
+    ts: int
+    kinds: list[str]
+    risk_score: float | None
+
+
+class DriverOut(BaseModel):
+    """A driver's risk as the driver-risk stage computes it from the stored verdicts and decided
+    disputes (docs/risk.md), and their newest trips."""
+
+    driver_id: str
+    city: str
+    score: float = Field(ge=0.0, le=1.0)
+    level: Literal["low", "medium", "high"]
+    ts: int = Field(description="Event time of the driver's newest record, ms: the score is at this time.")
+    windows: dict[str, Any] = Field(description="1h, 24h, 30d: trips, alerts per kind, patterns, decisions.")
+    evidence: dict[str, Any] = Field(description="trip_ids, kinds, decisions, patterns behind the score.")
+    model: dict[str, Any]
+    trips: list[DriverTrip] = Field(description="The newest 50 trips, newest first.")
+    trips_total: int
+    records_skipped: int = Field(description="Stored rows the stage could not read (stored before strict "
+                                 "validation).")
+
+
 Role = Literal["backend", "reviewer", "admin"]
 
 

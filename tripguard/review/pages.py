@@ -19,10 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.config import CityTables
 from tripguard.review import disputes, records, sessions, text
 from tripguard.review.api import MAX_ID, Offset, decide_and_publish
 from tripguard.review.auth import REVIEWER
 from tripguard.review.db import opened
+from tripguard.review.drivers import driver_risk, queue_by_risk
 from tripguard.review.errors import Conflict, NotFound
 from tripguard.review.evidence_html import number, render_value, utc_ms
 from tripguard.review.geometry import trip_shapes
@@ -41,6 +43,7 @@ router = APIRouter(prefix="/review", include_in_schema=False)
 DisputeId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 CsrfField = Annotated[str, Form(max_length=100)]
 QUEUE_PAGE = 100
+QUEUE_RISK_MAX = 5000  # open disputes ordered by risk at once (older ones beyond: not shown)
 
 
 def _secure(request: Request) -> bool:
@@ -110,8 +113,13 @@ def queue(request: Request, status: Literal["open", "decided"] = "open", offset:
     if session is None:
         return _to_login()
     with opened(request.app.state.db_path) as conn:
-        rows, total = disputes.list_disputes(conn, [status], limit=QUEUE_PAGE, offset=offset)
-        items = [{**r, **records.trip_summary(conn, r["trip_id"])} for r in rows]
+        if status == "open":  # ordered by the driver's risk (docs/risk.md), then first come, first served
+            rows, total = disputes.list_disputes(conn, [status], limit=QUEUE_RISK_MAX)
+            summaries = [{**r, **records.trip_summary(conn, r["trip_id"])} for r in rows]
+            items = queue_by_risk(conn, summaries, _cities(request))[offset:offset + QUEUE_PAGE]
+        else:
+            rows, total = disputes.list_disputes(conn, [status], limit=QUEUE_PAGE, offset=offset)
+            items = [{**r, **records.trip_summary(conn, r["trip_id"])} for r in rows]
     pages = {"first": offset + 1, "last": offset + len(items), "total": total,
              "previous": max(offset - QUEUE_PAGE, 0) if offset > 0 else None,
              "next": offset + len(items) if offset + len(items) < total else None}
@@ -130,9 +138,20 @@ def _dispute_page(request: Request, session: sessions.Session, dispute_id: int, 
         except NotFound:  # cannot happen (a dispute needs a trip), but never a 500 for it
             trip = {"trip_id": dispute["trip_id"], "verdict": None, "alerts": [], "planned_route": None,
                     "corridor_cells": None}
+        driver = None
+        if trip["verdict"] and trip["verdict"].get("driver_id"):
+            try:
+                driver = driver_risk(conn, trip["verdict"]["driver_id"], _cities(request))
+            except NotFound:
+                driver = None
     shapes = trip_shapes(trip)
     return _render(request, "dispute.html", status_code, session=session, dispute=dispute, trip=trip,
-                   verdict=trip["verdict"], alerts=trip["alerts"], map=project(shapes), shapes=shapes, error=error)
+                   verdict=trip["verdict"], alerts=trip["alerts"], map=project(shapes), shapes=shapes, error=error,
+                   driver=driver)
+
+
+def _cities(request: Request) -> CityTables:
+    return CityTables.load(request.app.state.settings.cities)
 
 
 @router.get("/disputes/{dispute_id}", response_class=HTMLResponse)

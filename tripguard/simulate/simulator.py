@@ -23,6 +23,7 @@ import orjson
 from tripguard.contract import ALERT_KINDS
 from tripguard.errors import ConfigError, InputError
 from tripguard.fare.tariff import Tariff, load_tariffs
+from tripguard.simulate import fleet as fleet_model
 from tripguard.simulate import fraud
 from tripguard.simulate.delivery import ping_objects, schedule
 from tripguard.simulate.drive import DriveParams
@@ -80,6 +81,10 @@ class SimConfig:
     # time, as ride-hailing apps plan) or "shortest" (by length: a stress test); never the trace
     plan: str = "fastest"
     split: str = "all"  # real trips: only the "tune" or the "eval" part (real.split_of)
+    # a fleet (tripguard.simulate.fleet): this many drivers with many trips each, this share of
+    # them repeat offenders; fraud_rate is then the others' occasional fraud
+    fleet: int | None = None
+    repeat_offenders: float = 0.0
 
     def validate(self) -> None:
         if self.plan not in PLANS:
@@ -100,6 +105,12 @@ class SimConfig:
                 raise ConfigError("--interval-s does not apply to --from-real (the real fixes are 15 s apart)")
             if not 1.0 <= self.interval_s <= 60.0:
                 raise ConfigError(f"--interval-s must be in [1, 60] seconds, got {self.interval_s}")
+        if self.fleet is not None and self.fleet < 1:
+            raise ConfigError(f"--fleet must be >= 1 driver, got {self.fleet}")
+        if not 0.0 <= self.repeat_offenders <= 1.0:
+            raise ConfigError(f"--repeat-offenders must be a share in [0, 1], got {self.repeat_offenders}")
+        if self.repeat_offenders and self.fleet is None:
+            raise ConfigError("--repeat-offenders needs --fleet N (the drivers they are a share of)")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
         if not 0 <= self.start_ts_ms <= 4_000_000_000_000:
@@ -127,6 +138,9 @@ class SimSummary:
     mean_concurrency: float = 0.0
     median_concurrency: float = 0.0  # trips running at a trip's start (steady state, no ramps)
     seconds: float = 0.0
+    fleet: Any = None  # tripguard.simulate.fleet.Fleet, in fleet mode
+    fleet_not_eligible: int = 0  # fleet trips whose planned fraud no real trip could carry (made honest)
+    lent_trips: int = 0  # fleet trips driven by someone else on a sharer's account
 
     def lines(self) -> list[str]:
         out = [f"mode {self.mode}: {self.trips} trips, {self.kinds.get('', 0)} honest, "
@@ -141,6 +155,16 @@ class SimSummary:
                        f"(an end > {PLANNED_MAX_SNAP_M:.0f} m from the network, or the ends < {TRIP_MIN_M:.0f} m apart)")
         else:
             out.append(f"honest alternative routes {self.honest_alternative_routes}")
+        if self.fleet is not None:
+            f = self.fleet
+            offenders = Counter(d.profile for d in f.drivers if d.role == fleet_model.OFFENDER)
+            trips = sorted(d.trips for d in f.drivers)
+            out.append(f"fleet: {len(f.drivers)} drivers, {sum(offenders.values())} repeat offenders ("
+                       + ", ".join(f"{p} {offenders.get(p, 0)}" for p in dict.fromkeys(fleet_model.PROFILES))
+                       + f"); trips per driver: median {trips[len(trips) // 2]}, max {trips[-1]}; "
+                       f"{self.lent_trips} lent-account trips"
+                       + (f"; {self.fleet_not_eligible} planned frauds no real trip could carry"
+                          if self.fleet_not_eligible else ""))
         out.append(f"{self.pings} pings in {self.messages} messages ({self.array_messages} arrays); noise "
                    + ", ".join(f"{k} {v}" for k, v in sorted(self.noise.items())))
         out.append(f"time span {self.span_s / 3600:.2f} h; concurrent trips: {self.median_concurrency:.0f} at the median "
@@ -254,8 +278,18 @@ def _inject(kind: str, trace, rng, planned: Route | None, interval_s: float, net
     raise ValueError(kind)
 
 
-def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[tuple[TripBase, np.random.Generator]]:
-    read = read_real_trips(cfg.from_real, limit=cfg.trips, split=cfg.split)
+@dataclass(frozen=True)
+class RealBase:
+    """A real trip made ready to drive again: its honest trace and the app's plan for it."""
+
+    trip: Any  # tripguard.simulate.real.RealTrip
+    trace: Any
+    planned: Route | None
+    eta_s: float | None
+
+
+def _prepare_real(cfg: SimConfig, net: RoadNetwork, summary: SimSummary, limit: int | None) -> list[RealBase]:
+    read = read_real_trips(cfg.from_real, limit=limit, split=cfg.split)
     summary.real_rows = read.rows
     summary.real_skipped_short = read.skipped_short
     summary.real_skipped_bad = read.skipped_bad
@@ -284,6 +318,13 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
                 graph = net.length_graph if cfg.plan == "shortest" else None
                 planned = net.route(net.shortest_path(a, b, graph))
         plans.append((planned, net.route_time_s(planned) if planned is not None else None))
+    return [RealBase(trip, trace, planned, eta) for trip, trace, (planned, eta) in zip(read.trips, traces, plans)]
+
+
+def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[tuple[TripBase, np.random.Generator]]:
+    real = _prepare_real(cfg, net, summary, cfg.trips)
+    traces = [r.trace for r in real]
+    plans = [(r.planned, r.eta_s) for r in real]
     n = len(traces)
     rng = _trip_rng(cfg.seed, 0, 0)
     summary.quota = _quotas(n, cfg.fraud_rate, cfg.kinds, rng)
@@ -302,7 +343,7 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
             except fraud.NotEligible:
                 continue
     out = []
-    for i, (trip, trace) in enumerate(zip(read.trips, traces)):
+    for i, (trip, trace) in enumerate(zip([r.trip for r in real], traces)):
         inj = injections.get(i) or fraud.honest(trace)
         planned, eta = plans[i]
         if planned is None:
@@ -414,6 +455,133 @@ def build_trip(
     return TripOutput(messages, started, ended, label, end_ms), counts
 
 
+# ------------------------------------------------------------------------- trip sources
+@dataclass
+class _Planned:
+    """A trip about to be built: its base, generator, start and where its driver comes from."""
+
+    base: TripBase
+    rng: np.random.Generator
+    start_ms: int
+    pool: Any  # .take(start_ms, end_ms) -> driver_id
+    driver: int = -1  # a fleet's driver number
+    plan: fleet_model.Plan | None = None
+    host: str | None = None  # a lent-account trip: the trip of the account's owner it runs beside
+
+
+class _Plain:
+    """Bases in trip order, drivers from a pool that reuses whoever is free."""
+
+    def __init__(self, bases, total: int, mean_s: float | None, pool: DriverPool):
+        self.bases, self.total, self.mean_s, self.pool = iter(bases), total, mean_s, pool
+
+    def trip(self, i: int, start_ms: int) -> _Planned:
+        base, rng = next(self.bases)
+        return _Planned(base, rng, start_ms, self.pool)
+
+    def due_before(self, ms: int | None) -> list[_Planned]:
+        return []
+
+    def done(self, planned: _Planned, trip: TripOutput) -> None:
+        pass
+
+
+class _Chosen:
+    """build_trip asks its pool for the driver: the fleet chose them already."""
+
+    def __init__(self, driver_id: str):
+        self.driver_id = driver_id
+
+    def take(self, start_ms: int, end_ms: int) -> str:
+        return self.driver_id
+
+
+class _FleetSource:
+    """The trips of a fleet (tripguard.simulate.fleet): each trip's driver first (by activity,
+    among the free ones), then what that driver does on it, then its base."""
+
+    def __init__(self, cfg: SimConfig, net: RoadNetwork, summary: SimSummary):
+        self.cfg, self.net, self.summary = cfg, net, summary
+        self.fleet = fleet_model.Fleet(cfg.fleet, cfg.repeat_offenders, cfg.fraud_rate, cfg.kinds,
+                                       _trip_rng(cfg.seed, 7, 0))
+        self.real = _prepare_real(cfg, net, summary, None) if cfg.from_real is not None else None
+        self.interval_s = REAL_INTERVAL_S if self.real else (cfg.interval_s or 4.0)
+        self.total = cfg.trips or DEFAULT_TRIPS
+        self.mean_s = float(np.mean([r.trace.duration_s for r in self.real])) if self.real else None
+        self.lent: list[tuple[int, int, int, str]] = []  # (start_ms, order, driver, host trip id)
+        self.n = 0
+        self.width = max(6, len(str(2 * self.total)))
+
+    def trip(self, i: int, start_ms: int) -> _Planned:
+        driver, start_ms = self.fleet.take(start_ms)
+        return self._make(driver, start_ms, None)
+
+    def due_before(self, ms: int | None) -> list[_Planned]:
+        out = []
+        while self.lent and (ms is None or self.lent[0][0] < ms):
+            start_ms, _, driver, host = heapq.heappop(self.lent)
+            out.append(self._make(driver, start_ms, host))
+        return out
+
+    def done(self, planned: _Planned, trip: TripOutput) -> None:
+        fraud = bool(planned.base.injection.kind) or planned.host is not None
+        self.fleet.busy(planned.driver, trip.end_ms, fraud)
+        if planned.plan.lend:  # someone else starts a trip on the account while this one runs
+            at = planned.start_ms + int(planned.rng.uniform(0.1, 0.6) * (trip.end_ms - planned.start_ms))
+            heapq.heappush(self.lent, (at, self.n, planned.driver, planned.base.trip_id))
+
+    def _make(self, driver: int, start_ms: int, host: str | None) -> _Planned:
+        n = self.n
+        self.n += 1
+        rng = _trip_rng(self.cfg.seed, 1, n)
+        plan = fleet_model.Plan() if host else self.fleet.plan(driver, rng)
+        base = self._base(n, plan, rng)
+        if host:
+            base.note = f"lent account: driven by someone else while {host} runs"
+            self.summary.lent_trips += 1
+        return _Planned(base, rng, start_ms, _Chosen(self.fleet.drivers[driver].driver_id), driver, plan, host)
+
+    def _base(self, n: int, plan: fleet_model.Plan, rng: np.random.Generator) -> TripBase:
+        trip_id = f"fleet-{n:0{self.width}d}"
+        kind = plan.kind
+        if self.real is None:
+            b = synthetic_base(self.net, rng, kind, self.interval_s, self.cfg.drive,
+                               min_duration_s=fraud.min_duration_s(kind, self.interval_s))
+            if b.note.startswith("honest alternative"):
+                self.summary.honest_alternative_routes += 1
+            inj = self._injection(kind, plan, b.trace, rng, b.planned, b.note)
+            return TripBase(trip_id, inj, b.planned, b.planned_duration_s, (float(b.planned.lat[0]),
+                            float(b.planned.lon[0])), (float(b.planned.lat[-1]), float(b.planned.lon[-1])),
+                            "" if kind == "route_deviation" else b.note, True)
+        pick = _trip_rng(self.cfg.seed, 2, n)
+        for _ in range(50):  # a real trip that can carry the kind
+            r = self.real[int(pick.integers(len(self.real)))]
+            try:
+                inj = self._injection(kind, plan, r.trace, pick, r.planned, "")
+                break
+            except fraud.NotEligible:
+                continue
+        else:
+            self.summary.fleet_not_eligible += 1
+            inj = fraud.honest(r.trace)
+        return TripBase(trip_id, inj, r.planned, r.eta_s, (float(r.trip.lat[0]), float(r.trip.lon[0])),
+                        (float(r.trip.lat[-1]), float(r.trip.lon[-1])), "", False, base_id=r.trip.trip_id)
+
+    def _injection(self, kind, plan, trace, rng, planned, note) -> fraud.Injection:
+        if plan.fare_factor != 1.0 or plan.distance_factor != 1.0:  # a skimmer's small inflation
+            inj = fraud.honest(trace)
+            inj.kind, inj.detail = kind, "skimmed"
+            inj.fare_factor, inj.distance_factor = plan.fare_factor, plan.distance_factor
+            return inj
+        if kind == "route_deviation" and self.real is None:  # the synthetic base drove the detour
+            inj = fraud.honest(trace)
+            inj.kind, inj.detail = kind, note
+            return inj
+        if kind is None:
+            return fraud.honest(trace)
+        return _inject(kind, trace, rng, planned, self.interval_s, self.net)
+
+
 # ------------------------------------------------------------------------- the run
 def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
     cfg.validate()
@@ -432,19 +600,20 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
         raise InputError(f"--out {out}: cannot create ({exc.strerror})") from None
 
     time_rng = _trip_rng(cfg.seed, 9, 0)
-    if real:
-        bases: Any = _real_bases(cfg, net, summary)
-        total = len(bases)
-        mean_s = float(np.mean([b.injection.trace.duration_s for b, _ in bases]))
+    if cfg.fleet is not None:
+        source: Any = _FleetSource(cfg, net, summary)
+    elif real:
+        bases = _real_bases(cfg, net, summary)
+        source = _Plain(bases, len(bases), float(np.mean([b.injection.trace.duration_s for b, _ in bases])),
+                        DriverPool(_trip_rng(cfg.seed, 8, 0)))
     else:
-        bases = _synthetic_bases(cfg, net, summary)
-        total = cfg.trips or DEFAULT_TRIPS
-        mean_s = None
+        source = _Plain(_synthetic_bases(cfg, net, summary), cfg.trips or DEFAULT_TRIPS, None,
+                        DriverPool(_trip_rng(cfg.seed, 8, 0)))
+    total, mean_s = source.total, source.mean_s
 
     pings_heap: list[tuple[int, int, int, bytes]] = []
     trips_heap: list[tuple[int, int, int, bytes]] = []
     labels: list[tuple[str, str, str]] = []
-    pool = DriverPool(_trip_rng(cfg.seed, 8, 0))
     start_ms = cfg.start_ts_ms
     durations_sum = 0.0
     last_end = cfg.start_ts_ms
@@ -457,32 +626,44 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
             while heap and (before_ms is None or heap[0][0] < before_ms):
                 fh.write(heapq.heappop(heap)[3])
 
-        for i, (base, rng) in enumerate(bases):
-            if i > 0:
-                typical = mean_s if mean_s is not None else (PRIOR_TRIP_S + durations_sum) / (i + 1)
-                start_ms += int(round(time_rng.exponential(typical / cfg.concurrency) * 1000.0))
+        def emit(planned: _Planned) -> None:
+            nonlocal durations_sum, last_end
             # Everything still queued before this start is final: later trips deliver after it.
-            flush(pings_heap, pings_fh, start_ms)
-            flush(trips_heap, trips_fh, start_ms)
-            trip, counts = build_trip(base, rng, start_ms, cfg, tariff, pool)
-            durations_sum += (trip.end_ms - start_ms) / 1000.0
-            intervals.append((start_ms, trip.end_ms))
+            flush(pings_heap, pings_fh, planned.start_ms)
+            flush(trips_heap, trips_fh, planned.start_ms)
+            trip, counts = build_trip(planned.base, planned.rng, planned.start_ms, cfg, tariff, planned.pool)
+            source.done(planned, trip)
+            order = len(labels)
+            durations_sum += (trip.end_ms - planned.start_ms) / 1000.0
+            intervals.append((planned.start_ms, trip.end_ms))
             last_end = max(last_end, trip.end_ms)
             for j, (at, value) in enumerate(trip.messages):
-                heapq.heappush(pings_heap, (at, i, j, orjson.dumps(value) + b"\n"))
+                heapq.heappush(pings_heap, (at, order, j, orjson.dumps(value) + b"\n"))
                 summary.messages += 1
                 if isinstance(value, list):
                     summary.array_messages += 1
                     summary.pings += len(value)
                 else:
                     summary.pings += 1
-            heapq.heappush(trips_heap, (trip.started["ts"], i, 0, orjson.dumps(trip.started) + b"\n"))
-            heapq.heappush(trips_heap, (trip.ended["ts"], i, 1, orjson.dumps(trip.ended) + b"\n"))
+            heapq.heappush(trips_heap, (trip.started["ts"], order, 0, orjson.dumps(trip.started) + b"\n"))
+            heapq.heappush(trips_heap, (trip.ended["ts"], order, 1, orjson.dumps(trip.ended) + b"\n"))
             labels.append(trip.label)
             summary.trips += 1
             summary.kinds[trip.label[1]] += 1
             summary.noise.update(counts)
+
+        for i in range(total):
+            if i > 0:
+                typical = mean_s if mean_s is not None else (PRIOR_TRIP_S + durations_sum) / (i + 1)
+                start_ms += int(round(time_rng.exponential(typical / cfg.concurrency) * 1000.0))
+            for extra in source.due_before(start_ms):  # a fleet's lent-account trips
+                emit(extra)
+            planned = source.trip(i, start_ms)
+            start_ms = planned.start_ms  # a fleet starts it later when no driver is free
+            emit(planned)
             advance()
+        for extra in source.due_before(None):
+            emit(extra)
         flush(pings_heap, pings_fh, None)
         flush(trips_heap, trips_fh, None)
 
@@ -490,6 +671,12 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["trip_id", "kinds", "detail", "base"])
         writer.writerows(labels)
+    if cfg.fleet is not None:
+        with open(out / "drivers.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["driver_id", "role", "profile", "trips", "fraud_trips", "detail"])
+            writer.writerows(source.fleet.rows())
+        summary.fleet = source.fleet
     summary.span_s = (last_end - cfg.start_ts_ms) / 1000.0
     summary.mean_concurrency = durations_sum / summary.span_s if summary.span_s > 0 else 0.0
     if intervals:

@@ -60,7 +60,8 @@ class ChangelogPosition:
 
 class Checkpointer:
     def __init__(self, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, publisher: Publisher,
-                 changelog_topic: str, cluster: str | None, writer: str, metrics=None):
+                 changelog_topic: str, cluster: str | None, writer: str, metrics=None, store: str = STORE):
+        self.store = store  # named in the markers: a restore takes only its own store's state
         self.producer, self.consumer, self.publisher = producer, consumer, publisher
         self.changelog_topic, self.cluster, self.writer, self.metrics = changelog_topic, cluster, writer, metrics
         self.positions: dict[int, ChangelogPosition] = {}
@@ -90,7 +91,7 @@ class Checkpointer:
                 ok = False  # the caller re-syncs it first (Worker._resync_changelogs)
                 continue
             offsets = pipe.resume_offsets()
-            marker = Checkpoint(uuid.uuid4().hex, offsets, self.cluster, STORE, self.writer, int(time.time() * 1000))
+            marker = Checkpoint(uuid.uuid4().hex, offsets, self.cluster, self.store, self.writer, int(time.time() * 1000))
             tp = TopicPartition(self.changelog_topic, p)
             write = write_checkpoint(self.producer, tp, pipe.changed_state(), marker, position.end)
             writes[p] = (offsets, marker, asyncio.wait_for(write, WRITE_TIMEOUT_S))

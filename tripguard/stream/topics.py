@@ -27,6 +27,9 @@ def topic_names(settings: Settings) -> list[str]:
         settings.dlq_topic,
         settings.decisions_topic,
         settings.changelog_topic,
+        settings.by_driver_topic,
+        settings.driver_risk_topic,
+        settings.risk_changelog_topic,
     ]
 
 
@@ -53,7 +56,7 @@ async def create_topics(bootstrap: str, settings: Settings, partitions: int | No
             n = len(described[settings.pings_topic]["partitions"]) or n
         created = []
         for name in wanted:
-            configs = CHANGELOG_CONFIGS if name == settings.changelog_topic else None
+            configs = CHANGELOG_CONFIGS if name in (settings.changelog_topic, settings.risk_changelog_topic) else None
             try:
                 await admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=1,
                                                     topic_configs=configs)])

@@ -1,0 +1,123 @@
+"""A driver's score, level, windows and evidence at one event time.
+
+Each trip j of the 30-day window weighs d_j = 0.5 ** (age_j / half_life) and is fraud with
+probability e_j: 1 when a reviewer upheld its alerts, else 1 - prod(1 - precision_k) over its
+root alert kinds (none when a reviewer overturned them) and the patterns it is part of. With
+
+    N = sum d_j      C = sum d_j e_j
+    rate ~ Beta(prior_trips * prior_rate + C, prior_trips * (1 - prior_rate) + N - C)
+
+the score is P(rate > reference_rate): the probability that the driver commits fraud on more
+than reference_rate of their trips. One ambiguous alert moves it little (the prior outweighs it);
+repeated evidence and upheld decisions move it far; overturned decisions take their trip's alerts
+out. The level is high from high_score, medium from medium_score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scipy.special import betainc
+
+from tripguard.contract import ALERT_KINDS
+from tripguard.risk.history import WINDOW_MS, DriverHistory, TripFact
+from tripguard.risk.params import PATTERNS, RiskParams
+from tripguard.risk.patterns import repeated_inflation
+
+MODEL = {"name": "beta_rate", "version": "1"}
+WINDOWS = {"1h": 3_600_000, "24h": 86_400_000, "30d": WINDOW_MS}
+MAX_EVIDENCE_TRIPS = 20
+MAX_DECISIONS = 20
+
+
+@dataclass
+class Assessment:
+    score: float
+    level: str
+    windows: dict
+    evidence: dict
+    model: dict
+
+
+def level_of(score: float, p: RiskParams) -> str:
+    return "high" if score >= p.high_score else "medium" if score >= p.medium_score else "low"
+
+
+def trip_fraud_probability(trip: TripFact, patterns: set[str], p: RiskParams) -> float:
+    if trip.decision == "upheld":
+        return 1.0
+    signals = list(patterns) if trip.decision == "overturned" else [*trip.kinds, *patterns]
+    clean = 1.0
+    for signal in signals:
+        clean *= 1.0 - p.precision(signal)
+    return 1.0 - clean
+
+
+def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = True) -> Assessment:
+    """explain=False: the score and level only (windows, evidence and model are {})."""
+    trips = [t for t in history.trips if at_ms - WINDOW_MS < t.ts <= at_ms]
+    decisions = [d for d in history.decisions if at_ms - WINDOW_MS < d.decided_at <= at_ms]
+    # patterns per trip: the pairwise ones are stored with the trips, inflation is over the window
+    in_window = {t.trip_id for t in trips}
+    in_pattern: dict[str, set[str]] = {t.trip_id: {k for k, others in t.patterns.items()
+                                                   if any(o in in_window for o in others)} for t in trips}
+    findings = []
+    for pattern, high, detail in repeated_inflation(trips, p):
+        for t in high:
+            in_pattern[t.trip_id].add(pattern)
+        findings.append({"pattern": pattern, "trip_ids": [t.trip_id for t in high][-MAX_EVIDENCE_TRIPS:],
+                         "detail": detail})
+    for pattern in ("overlapping_trips", "two_places_at_once"):
+        members = [t for t in trips if pattern in in_pattern[t.trip_id]]
+        if members:
+            measures = [m for t in members for m in t.patterns[pattern].values()]
+            key = "max_overlap_s" if pattern == "overlapping_trips" else "max_apart_m"
+            findings.append({"pattern": pattern, "trip_ids": [t.trip_id for t in members][-MAX_EVIDENCE_TRIPS:],
+                             "detail": {"trips": len(members), key: max(measures)}})
+
+    half_life_ms = p.half_life_days * 86_400_000
+    n = c = 0.0
+    weight: dict[str, float] = {}
+    for t in trips:
+        decay = 0.5 ** ((at_ms - t.ts) / half_life_ms)
+        e = trip_fraud_probability(t, in_pattern[t.trip_id], p)
+        n += decay
+        c += decay * e
+        if e > 0:
+            weight[t.trip_id] = decay * e
+    a = p.prior_trips * p.prior_rate + c
+    b = p.prior_trips * (1.0 - p.prior_rate) + (n - c)
+    score = float(1.0 - betainc(a, b, p.reference_rate))
+    score = round(min(1.0, max(0.0, score)), 4)
+    if not explain:
+        return Assessment(score, level_of(score, p), {}, {}, {})
+
+    kinds = []
+    for kind in (*ALERT_KINDS, *PATTERNS):
+        count = sum(1 for t in trips if kind in t.kinds or kind in in_pattern[t.trip_id])
+        if count:
+            kinds.append({"kind": kind, "trips": count, "precision": p.precision(kind)})
+    evidence = {
+        "trip_ids": sorted(weight, key=lambda tid: (-weight[tid], tid))[:MAX_EVIDENCE_TRIPS],
+        "kinds": kinds,
+        "decisions": [{"event_id": d.event_id, "trip_id": d.trip_id, "decision": d.decision,
+                       "decided_at": d.decided_at} for d in reversed(decisions)][:MAX_DECISIONS],
+        "patterns": findings,
+    }
+    model = {**MODEL, "params": p.model_params(), "trips_weighted": round(n, 4), "fraud_weighted": round(c, 4),
+             "rate_mean": round(a / (a + b), 5)}
+    return Assessment(score, level_of(score, p), windows(trips, decisions, in_pattern, at_ms), evidence, model)
+
+
+def windows(trips: list[TripFact], decisions, in_pattern: dict[str, set[str]], at_ms: int) -> dict:
+    out = {}
+    for name, span in WINDOWS.items():
+        ts = [t for t in trips if t.ts > at_ms - span]
+        ds = [d for d in decisions if d.decided_at > at_ms - span]
+        alerts = {k: sum(1 for t in ts if k in t.kinds or k in t.secondary) for k in ALERT_KINDS}
+        patterns = {k: sum(1 for t in ts if k in in_pattern[t.trip_id]) for k in PATTERNS}
+        out[name] = {"trips": len(ts), "alerts": {k: v for k, v in alerts.items() if v},
+                     "patterns": {k: v for k, v in patterns.items() if v},
+                     "upheld": sum(1 for d in ds if d.decision == "upheld"),
+                     "overturned": sum(1 for d in ds if d.decision == "overturned")}
+    return out
