@@ -36,7 +36,7 @@ class Message:
     key_ts: int  # merge key
 
 
-def _format(path: Path) -> str:
+def input_format(path: Path) -> str:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
@@ -47,7 +47,7 @@ def _format(path: Path) -> str:
     raise InputError(f"{path}: unknown input format {suffix or '(no extension)'}: use .jsonl, .csv or .parquet")
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
@@ -127,8 +127,8 @@ def _table(path: Path, fmt: str, source: str) -> Iterator[Message]:
 
 def read_messages(path: Path | str, source: str) -> Iterator[Message]:
     path = Path(path)
-    _check_readable(path)
-    fmt = _format(path)
+    check_readable(path)
+    fmt = input_format(path)
     if fmt == "jsonl":
         return _jsonl(path, source)
     return _table(path, fmt, source)

@@ -21,7 +21,8 @@ from tripguard.config import CityTables
 from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError, InputError
 from tripguard.fare.tariff import load_tariffs
-from tripguard.inputs import PINGS, Message, merge_on_ts, read_messages
+from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, read_messages
+from tripguard.replay_columnar import columnar_batches
 
 BATCH_ROWS = 20_000
 
@@ -89,6 +90,18 @@ def batches(items: Iterable[Checked], dead: list, batch_rows: int = BATCH_ROWS) 
         yield builder.build(), row_message, n_bytes
 
 
+def _feed(pings: Path, trips: Path):
+    """The batches of the two inputs: a JSONL pings file goes the columnar way
+    (tripguard.replay_columnar), CSV and Parquet message by message; both give the same batches."""
+    check_readable(pings)
+    if input_format(pings) == "jsonl":
+        check_readable(trips)
+        input_format(trips)
+        return lambda dead, batch_rows: columnar_batches(pings, trips, dead, batch_rows, checked)
+    stream = merge_on_ts(checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips")))
+    return lambda dead, batch_rows: batches(stream, dead, batch_rows)
+
+
 def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = None,
                 corridors_path: Path | None = None, **kwargs) -> Engine:
     model = None
@@ -105,7 +118,7 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
     (the files have them)."""
     engine = engine or make_engine(tariffs, cities)
-    stream = merge_on_ts(checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips")))
+    feed = _feed(pings, trips)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -129,7 +142,7 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
             for row, reason in output.rejected:
                 dead.append((row_message[row], reason))
 
-        for batch, row_message, n_bytes in batches(stream, dead, batch_rows):
+        for batch, row_message, n_bytes in feed(dead, batch_rows):
             write(engine.process(batch), row_message)
             advance(n_bytes)
         write(engine.flush(), None)

@@ -227,7 +227,7 @@ class PartitionPipeline:
         out.pings += batch.n_pings
         out.trip_events += len(batch.events)
         out.late_after_close += self.engine.stats.late_after_close - late_before
-        self.records.processed(batch.trip_id, result)
+        self.records.processed(batch.trip_ids(), result)
         out.alerts.extend((a, _revealed_by(a, batch, row_item)) for a in result.alerts)
         out.verdicts.extend(result.verdicts)
         done = set()
