@@ -68,18 +68,21 @@ def replay(
     cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
     corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes: trips split by Kafka's default partitioner "
+                                "(the trip_id key), one engine each; the same alerts and verdicts as one."),
 ) -> None:
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json."""
-    from tripguard.replay import make_engine
-    from tripguard.replay import replay as run_replay
+    from functools import partial
+
+    from tripguard.replay import make_engine, replay_workers
     from tripguard.runtime import tune_gc_for_throughput
     from tripguard.settings import load_settings
 
     tune_gc_for_throughput()
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
-    engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
-                         idle_timeout_s=settings.idle_timeout_s)
-    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine)
+    engine_factory = partial(make_engine, settings.tariffs, settings.cities, settings.corridors,
+                             end_grace_s=settings.end_grace_s, idle_timeout_s=settings.idle_timeout_s)
+    result = replay_workers(pings, trips, out, workers, engine_factory, progress=progress)
     s = result.summary
     kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"
     typer.echo(f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "

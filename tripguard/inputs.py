@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from tripguard.codec import MAX_TS_MS
 from tripguard.errors import InputError
@@ -86,6 +87,13 @@ def _jsonl(path: Path, source: str) -> Iterator[Message]:
             if ts is not None:
                 last_ts = ts
             yield Message(source, lineno, raw, value, error, last_ts if ts is None else ts)
+
+
+def partition_of(key: bytes, n_partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2 of the key bytes, as the Java client and
+    aiokafka) gives a keyed message: produce keys by trip_id, so replay --workers splits as a
+    consumer group of workers would."""
+    return (murmur2(key) & 0x7FFFFFFF) % n_partitions
 
 
 def unflatten(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,13 @@ contract, with the reason, source and line) and DIR/summary.json.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import orjson
 
@@ -21,8 +23,9 @@ from tripguard.config import CityTables
 from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError, InputError
 from tripguard.fare.tariff import load_tariffs
-from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, read_messages
+from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, partition_of, read_messages
 from tripguard.replay_columnar import columnar_batches
+from tripguard.runtime import tune_gc_for_throughput
 
 BATCH_ROWS = 20_000
 
@@ -90,15 +93,32 @@ def batches(items: Iterable[Checked], dead: list, batch_rows: int = BATCH_ROWS) 
         yield builder.build(), row_message, n_bytes
 
 
-def _feed(pings: Path, trips: Path):
+def mine(items: Iterable[Checked], part: tuple[int, int]) -> Iterator[Checked]:
+    """The checked messages of partition part[0] of part[1] (replay --workers): a valid message's
+    by its trip_id (partition_of, as produce keys it), every invalid one in partition 0."""
+    p, n = part
+    for c in items:
+        if c.error is not None:
+            keep = p == 0
+        else:
+            keep = partition_of((c.rows[0].trip_id if c.rows is not None else c.event.trip_id).encode(), n) == p
+        if keep:
+            yield c
+
+
+def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
     """The batches of the two inputs: a JSONL pings file goes the columnar way
-    (tripguard.replay_columnar), CSV and Parquet message by message; both give the same batches."""
+    (tripguard.replay_columnar), CSV and Parquet message by message; both give the same batches.
+    part = (p, n): only partition p's messages (`mine`)."""
     check_readable(pings)
     if input_format(pings) == "jsonl":
         check_readable(trips)
         input_format(trips)
-        return lambda dead, batch_rows: columnar_batches(pings, trips, dead, batch_rows, checked)
-    stream = merge_on_ts(checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips")))
+        return lambda dead, batch_rows: columnar_batches(pings, trips, dead, batch_rows, checked, part)
+    sides = [checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips"))]
+    if part is not None:
+        sides = [mine(side, part) for side in sides]
+    stream = merge_on_ts(*sides)
     return lambda dead, batch_rows: batches(stream, dead, batch_rows)
 
 
@@ -114,11 +134,11 @@ def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = Non
 
 def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None, cities: Path | None = None,
            progress: bool | None = None, batch_rows: int = BATCH_ROWS, engine: Engine | None = None,
-           keep: bool = True) -> ReplayResult:
+           keep: bool = True, part: tuple[int, int] | None = None) -> ReplayResult:
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
-    (the files have them)."""
+    (the files have them). part = (p, n): only the trips of partition p of n (replay_workers)."""
     engine = engine or make_engine(tariffs, cities)
-    feed = _feed(pings, trips)
+    feed = _feed(pings, trips, part)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -167,6 +187,78 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     }
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
     return result
+
+
+OUTPUTS = ("alerts.jsonl", "verdicts.jsonl", "dead_letters.jsonl")
+
+
+def _order(name: str):
+    """How replay_workers orders a merged output file: alerts by evidence time and id, verdicts by
+    end time and trip, dead letters by source and position (a line's key, from its JSON)."""
+    if name == "dead_letters.jsonl":
+        return lambda d: (d["source"], d["position"], d["reason"])
+    return lambda d: (d["ts"], d["alert_id"] if "alert_id" in d else d["trip_id"])
+
+
+def _replay_part(args) -> dict:
+    tune_gc_for_throughput()  # as the replay command does in its own process
+    pings, trips, out_dir, part, engine_factory, batch_rows = args
+    return replay(pings, trips, out_dir, progress=False, batch_rows=batch_rows, engine=engine_factory(), keep=False,
+                  part=part).summary
+
+
+def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine_factory: Callable[[], Engine],
+                   progress: bool | None = None, batch_rows: int = BATCH_ROWS) -> ReplayResult:
+    """replay on `workers` processes: trips split by Kafka's default partitioner (the trip_id key,
+    partition_of), one process and one Engine per partition (each its own watermark, as a
+    consumer group of workers: docs/streaming.md, design decision 1). The outputs are merged into
+    out_dir in a fixed order (`_order`); alerts (as a set), verdicts and dead letters are one
+    replay's. engine_factory is called in each process (picklable: processes are spawned)."""
+    if workers < 1:
+        raise InputError(f"--workers {workers}: must be at least 1")
+    if workers == 1:
+        return replay(pings, trips, out_dir, progress=progress, batch_rows=batch_rows, engine=engine_factory(),
+                      keep=False)
+    _feed(pings, trips)  # unreadable input: one reason here, before any process starts
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from None
+    started = time.perf_counter()
+    parts = [out_dir / f".part-{p}-of-{workers}" for p in range(workers)]
+    # spawn, not fork: a forked child of a process whose polars (or any) thread pool has started
+    # can deadlock on a lock held by a thread that did not survive the fork
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        summaries = pool.map(_replay_part, [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows)
+                                            for p in range(workers)], chunksize=1)
+    for name in OUTPUTS:
+        docs = [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]
+        key = _order(name)
+        docs.sort(key=lambda x: key(x[0]))
+        (out_dir / name).write_bytes(b"".join(line + b"\n" for _, line in docs))
+    for d in parts:
+        shutil.rmtree(d)
+    elapsed = time.perf_counter() - started
+    summary = _sum_summaries(summaries)
+    summary["elapsed_s"] = round(elapsed, 3)
+    summary["pings_per_s"] = round(summary["pings"] / elapsed, 1) if elapsed > 0 else None
+    summary["workers"] = workers
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return ReplayResult(summary=summary)
+
+
+def _sum_summaries(summaries: list[dict]) -> dict:
+    """The partitions' summaries added up (counts, and counts by key)."""
+    out: dict = {}
+    for s in summaries:
+        for k, v in s.items():
+            if isinstance(v, dict):
+                into = out.setdefault(k, {})
+                for kk, vv in v.items():
+                    into[kk] = into.get(kk, 0) + vv
+            elif isinstance(v, int) and not isinstance(v, bool):
+                out[k] = out.get(k, 0) + v
+    return out
 
 
 class _progress:

@@ -20,7 +20,7 @@ from tripguard.batch import Batch
 from tripguard.codec import pings_from_value
 from tripguard.columnar import PingColumns, decode_ping_messages
 from tripguard.errors import ContractError, InputError
-from tripguard.inputs import PINGS, TRIPS, Message, read_messages
+from tripguard.inputs import PINGS, TRIPS, Message, partition_of, read_messages
 from tripguard.kernels import jsonpings
 from tripguard.kernels import merge as M
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
@@ -74,11 +74,14 @@ class _RowMessages:
 
 
 class _Stream:
-    def __init__(self, pings: PingFile, trips: list):
+    def __init__(self, pings: PingFile, trips: list, part: tuple[int, int] | None = None):
         self.pings, self.trips = pings, trips
         c = pings.columns
         trip_key = np.array([t.key_ts for t in trips], np.int64)
         self.src, self.idx = M.merge(pings.key, trip_key)
+        if part is not None:
+            keep = self._mine(part)
+            self.src, self.idx = self.src[keep], self.idx[keep]
         trip_valid = np.array([t.error is None for t in trips], bool)
         self.trip_rows = trip_valid.astype(np.int64)
         self.row_src = M.expand(self.src, self.idx, c.row0, c.n_rows, self.trip_rows)
@@ -93,6 +96,20 @@ class _Stream:
                          if trips else False)
         self.bad = np.flatnonzero(~valid)  # merged positions of the dead letters
         self._columns(c, trip_valid)
+
+    def _mine(self, part: tuple[int, int]) -> np.ndarray:
+        """The merged messages of partition part[0] of part[1] (replay --workers): a valid
+        message's by its trip_id (tripguard.inputs.partition_of); the invalid ones all go to
+        partition 0, so the partitions' dead letters together are one replay's."""
+        p, n = part
+        c = self.pings.columns
+        ping_part = np.array([partition_of(name.encode(), n) for name in c.trips.names] or [0], np.int64)
+        ping_mine = np.where(c.valid, ping_part[np.maximum(c.trip, 0)] == p, p == 0)
+        trip_mine = np.array([p == (0 if t.error is not None else partition_of(t.event.trip_id.encode(), n))
+                              for t in self.trips] or [False], bool)
+        is_ping = self.src == M.PING
+        return np.where(is_ping, ping_mine[np.where(is_ping, self.idx, 0)] if c.n_messages else False,
+                        trip_mine[np.where(is_ping, 0, self.idx)])
 
     def _columns(self, c: PingColumns, trip_valid: np.ndarray) -> None:
         """Whole-stream row columns; a batch takes slices of them."""
@@ -150,10 +167,12 @@ class _Stream:
                      speed_mps=self.speed_mps[ra:rb], mock=self.mock[ra:rb], events=events)
 
 
-def columnar_batches(pings: Path, trips: Path, dead: list, batch_rows: int, checked) -> Iterator[tuple]:
+def columnar_batches(pings: Path, trips: Path, dead: list, batch_rows: int, checked,
+                     part: tuple[int, int] | None = None) -> Iterator[tuple]:
     """replay.batches(merge_on_ts(checked(pings), checked(trips))) for a JSONL pings file: the same
-    (batch, the message of each row, input bytes consumed) and the same dead letters, in order."""
-    stream = _Stream(PingFile(pings), list(checked(read_messages(trips, TRIPS))))
+    (batch, the message of each row, input bytes consumed) and the same dead letters, in order.
+    part = (p, n): only partition p's messages (_Stream._mine)."""
+    stream = _Stream(PingFile(pings), list(checked(read_messages(trips, TRIPS))), part)
     start = 0
     for end in [*M.cuts(stream.msg_rows, batch_rows).tolist(), len(stream.src)]:
         dead.extend(stream.dead_between(start, end))
