@@ -213,7 +213,7 @@ def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine
     partition_of), one process and one Engine per partition (each its own watermark, as a
     consumer group of workers: docs/streaming.md, design decision 1). The outputs are merged into
     out_dir in a fixed order (`_order`); alerts (as a set), verdicts and dead letters are one
-    replay's. engine_factory is called in each process (picklable: processes are spawned)."""
+    replay's. engine_factory is called in each process (picklable, for the spawn start method)."""
     if workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
     if workers == 1:
@@ -226,9 +226,7 @@ def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine
         raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from None
     started = time.perf_counter()
     parts = [out_dir / f".part-{p}-of-{workers}" for p in range(workers)]
-    # spawn, not fork: a forked child of a process whose polars (or any) thread pool has started
-    # can deadlock on a lock held by a thread that did not survive the fork
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with multiprocessing.get_context(_start_method(pings, trips, engine_factory)).Pool(workers) as pool:
         summaries = pool.map(_replay_part, [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows)
                                             for p in range(workers)], chunksize=1)
     for name in OUTPUTS:
@@ -245,6 +243,30 @@ def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine
     summary["workers"] = workers
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return ReplayResult(summary=summary)
+
+
+def _start_method(pings: Path, trips: Path, engine_factory: Callable[[], Engine]) -> str:
+    """fork where it is safe, with the kernels loaded once in this process (a spawned process
+    imports everything and loads every kernel from the cache again: seconds of CPU each). Not
+    where polars was imported: a forked child of a process whose polars thread pool has started
+    deadlocks on a lock held by a thread that did not survive the fork (the CSV/Parquet readers)."""
+    if "fork" not in multiprocessing.get_all_start_methods() or "polars" in sys.modules:
+        return "spawn"
+    import tempfile
+
+    from tripguard.stream.warmup import warm_up
+
+    with tempfile.TemporaryDirectory(prefix="tripguard-warm-") as tmp:
+        if input_format(pings) == "jsonl" and input_format(trips) == "jsonl":
+            # the first lines of the inputs through a throwaway engine: every kernel replay calls
+            heads = []
+            for path in (pings, trips):
+                with open(path, "rb") as fh:
+                    heads.append(Path(tmp) / f"head-{len(heads)}.jsonl")
+                    heads[-1].write_bytes(b"".join(line for _, line in zip(range(200), fh)))
+            replay(heads[0], heads[1], Path(tmp) / "out", progress=False, engine=engine_factory(), keep=False)
+        warm_up(engine_factory())  # a trip with a planned route, a teleport and a fare claim
+    return "fork"
 
 
 def _sum_summaries(summaries: list[dict]) -> dict:
