@@ -121,11 +121,10 @@ def batches(lanes: int, ticks: int, routes: bool) -> list[Batch]:
 
 def _batch(buf, n) -> Batch:
     ids, kinds, ts, lat, lon, events = buf
-    return Batch(trip_id=ids[:n], driver_id=["d"] * n, kind=np.array(kinds[:n], np.int64),
-                 ts=np.array(ts[:n], np.int64), partition=np.zeros(n, np.int64), lat=np.array(lat[:n]),
-                 lon=np.array(lon[:n]), accuracy_m=np.random.default_rng(n).uniform(3.0, 15.0, n),
-                 speed_mps=np.full(n, np.nan),
-                 mock=np.full(n, -1, np.int8), events={k: v for k, v in events.items() if k < n})
+    return Batch.from_rows(trip_id=ids[:n], driver_id=["d"] * n, kind=kinds[:n], ts=ts[:n],
+                           partition=np.zeros(n, np.int64), lat=lat[:n], lon=lon[:n],
+                           accuracy_m=np.random.default_rng(n).uniform(3.0, 15.0, n), speed_mps=np.full(n, np.nan),
+                           mock=np.full(n, -1, np.int8), events={k: v for k, v in events.items() if k < n})
 
 
 def path_bytes(engine) -> int:

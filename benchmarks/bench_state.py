@@ -114,7 +114,7 @@ async def state_costs(bootstrap: str, pings: Path, trips: Path, want_live: int) 
         start_wm = engine.watermark
         for batch, _, _ in rest:
             out_ = engine.process(batch)
-            records.processed(batch.trip_id, out_)
+            records.processed(batch.trip_ids(), out_)
             if engine.watermark >= start_wm + CHECKPOINT_S * 1000:
                 break
         touched = len(records.touched)

@@ -25,9 +25,10 @@ SCRIPTS = {
     "stream": ["bench_stream.py"],
     "startup": ["bench_startup.py"],
     "state": ["bench_state.py"],
+    "replay": ["bench_replay.py"],
 }
 QUICK = {"kinematics": ["--quick"], "h3": ["--quick"], "engine": ["--quick"], "stream": ["--quick"], "startup": [],
-         "state": ["--quick"]}
+         "state": ["--quick"], "replay": ["--quick"]}
 
 
 def load(name: str) -> dict | None:
@@ -114,6 +115,17 @@ def table() -> str:
                          f"{fmt(tp['median_pings_per_s']['this'])} pings/s | {tp['baseline_ref']} "
                          f"{fmt(tp['median_pings_per_s']['baseline'])} pings/s; per-round ratios {tp['ratio_per_round']} "
                          f"| within 10 % | {'yes' if r >= 0.9 else 'no'} ({r:.2f}) |")
+    rp = load("replay")
+    if rp:
+        ratio = rp["replay_over_orjson"]
+        lines.append(f"| replay, one core, {rp['pings']:,} pings with planned routes | "
+                     f"{fmt(rp['replay_pings_per_s'])} pings/s ({ratio:.2f}x the time of orjson) | orjson line by line "
+                     f"{fmt(rp['orjson_pings_per_s'])} pings/s, same run | ≥ 500 k/s and ≤ 1.5x orjson | "
+                     f"{'yes' if rp['replay_pings_per_s'] >= 5e5 and ratio <= 1.5 else 'no'} |")
+        sp = rp["workers_2_speedup"]
+        lines.append(f"| replay --workers 2 beside --workers 1 (the command's wall time) | {rp['cli_workers_2_s']:.2f} s "
+                     f"({sp:.2f}x) | --workers 1 {rp['cli_workers_1_s']:.2f} s; same outputs: "
+                     f"{rp['workers_same_outputs']} | ≥ 1.7x | {'yes' if sp >= 1.7 else 'no'} |")
     st = load("startup")
     if st:
         lines.append(f"| start-up: Numba compile, cold cache | {st['cold']['first_batch_s']:.1f} s | warm cache "

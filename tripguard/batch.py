@@ -2,6 +2,10 @@
 
 Every row is one ping or one trip event. Rows keep the order in which they arrived; that order
 (and nothing about where the batch was cut) decides late pings and trip closing.
+
+Trip and driver ids are codes into a `Names` table (the distinct ids, with their UTF-8 bytes for
+compiled lookups), not a Python string per row: the columnar decoders (tripguard.columnar) make
+one string per distinct id, and the engine looks a row's trip up by its code.
 """
 
 from __future__ import annotations
@@ -15,10 +19,60 @@ from tripguard.contract import TripEnded, TripStarted
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
 
 
+class Names:
+    """Distinct strings, each with a code (its index in `names`), and their UTF-8 bytes
+    (`blob`, `offsets`: name c is blob[offsets[c]:offsets[c + 1]]) for compiled lookups."""
+
+    __slots__ = ("names", "_index", "_blob", "_offsets")
+
+    def __init__(self, names: list[str] | None = None):
+        self.names: list[str] = list(names or ())
+        self._index: dict[str, int] | None = None
+        self._blob: np.ndarray | None = None
+        self._offsets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def code(self, name: str) -> int:
+        index = self._index
+        if index is None:
+            index = self._index = {n: i for i, n in enumerate(self.names)}
+        c = index.get(name)
+        if c is None:
+            c = index[name] = len(self.names)
+            self.names.append(name)
+            self._blob = None
+        return c
+
+    def codes(self, names: list[str]) -> np.ndarray:
+        return np.fromiter(map(self.code, names), np.int64, count=len(names))
+
+    def _build(self) -> None:
+        encoded = [n.encode() for n in self.names]
+        self._offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, encoded), np.int64, count=len(encoded)), out=self._offsets[1:])
+        self._blob = np.frombuffer(b"".join(encoded), np.uint8) if encoded else np.zeros(0, np.uint8)
+
+    @property
+    def blob(self) -> np.ndarray:
+        if self._blob is None or self._offsets.size != len(self.names) + 1:
+            self._build()
+        return self._blob
+
+    @property
+    def offsets(self) -> np.ndarray:
+        if self._blob is None or self._offsets.size != len(self.names) + 1:
+            self._build()
+        return self._offsets
+
+
 @dataclass
 class Batch:
-    trip_id: list[str]
-    driver_id: list[str]
+    trip_code: np.ndarray  # int64 per row: index into trip_names
+    trip_names: Names
+    driver_code: np.ndarray  # int64 per row: index into driver_names
+    driver_names: Names
     kind: np.ndarray  # int64, ROW_PING / ROW_START / ROW_END
     ts: np.ndarray  # int64 ms
     partition: np.ndarray  # int64 (Kafka partition; 0 offline)
@@ -30,15 +84,44 @@ class Batch:
     events: dict[int, TripStarted | TripEnded] = field(default_factory=dict)  # row -> event
 
     def __len__(self) -> int:
-        return len(self.trip_id)
+        return len(self.trip_code)
 
     @property
     def n_pings(self) -> int:
         return int(np.count_nonzero(self.kind == ROW_PING))
 
+    @property
+    def trip_id(self) -> list[str]:
+        """The trip id of every row (built on demand: the hot path uses the codes)."""
+        names = self.trip_names.names
+        return [names[c] for c in self.trip_code.tolist()]
+
+    @property
+    def driver_id(self) -> list[str]:
+        names = self.driver_names.names
+        return [names[c] for c in self.driver_code.tolist()]
+
+    def trip_ids(self) -> list[str]:
+        """The distinct trip ids of the batch's rows."""
+        names = self.trip_names.names
+        return [names[c] for c in np.unique(self.trip_code).tolist()]
+
+    @classmethod
+    def from_rows(cls, trip_id: list[str], driver_id: list[str], kind, ts, partition, lat, lon, accuracy_m, speed_mps,
+                  mock, events=None) -> "Batch":
+        """A batch from per-row Python lists or arrays (tests, benchmarks, BatchBuilder)."""
+        trips, drivers = Names(), Names()
+        return cls(trip_code=trips.codes(trip_id), trip_names=trips, driver_code=drivers.codes(driver_id),
+                   driver_names=drivers, kind=np.asarray(kind, np.int64), ts=np.asarray(ts, np.int64),
+                   partition=np.asarray(partition, np.int64), lat=np.asarray(lat, np.float64),
+                   lon=np.asarray(lon, np.float64), accuracy_m=np.asarray(accuracy_m, np.float64),
+                   speed_mps=np.asarray(speed_mps, np.float64), mock=np.asarray(mock, np.int8),
+                   events=dict(events or {}))
+
 
 class BatchBuilder:
-    """Collects decoded messages in arrival order."""
+    """Collects decoded messages in arrival order (the per-message path; the columnar decoders
+    build their batches in tripguard.columnar)."""
 
     def __init__(self) -> None:
         self._trip: list[str] = []
@@ -84,18 +167,7 @@ class BatchBuilder:
         self._mock.append(-1)
 
     def build(self) -> Batch:
-        batch = Batch(
-            trip_id=self._trip,
-            driver_id=self._driver,
-            kind=np.array(self._kind, dtype=np.int64),
-            ts=np.array(self._ts, dtype=np.int64),
-            partition=np.array(self._part, dtype=np.int64),
-            lat=np.array(self._lat, dtype=np.float64),
-            lon=np.array(self._lon, dtype=np.float64),
-            accuracy_m=np.array(self._acc, dtype=np.float64),
-            speed_mps=np.array(self._speed, dtype=np.float64),
-            mock=np.array(self._mock, dtype=np.int8),
-            events=self._events,
-        )
+        batch = Batch.from_rows(self._trip, self._driver, self._kind, self._ts, self._part, self._lat, self._lon,
+                                self._acc, self._speed, self._mock, self._events)
         self.__init__()
         return batch

@@ -70,19 +70,22 @@ def replay(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Reviewers' decisions (JSONL, values of "
                                              "tripguard.decisions) for the driver-risk stage."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes: trips split by Kafka's default partitioner "
+                                "(the trip_id key), one engine each; the same alerts and verdicts as one."),
 ) -> None:
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json and
     driver_risk.jsonl (the driver-risk stage over the verdicts and the decisions)."""
-    from tripguard.replay import make_engine
-    from tripguard.replay import replay as run_replay
+    from functools import partial
+
+    from tripguard.replay import make_engine, replay_workers
     from tripguard.runtime import tune_gc_for_throughput
     from tripguard.settings import load_settings
 
     tune_gc_for_throughput()
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
-    engine = make_engine(settings.tariffs, settings.cities, settings.corridors, end_grace_s=settings.end_grace_s,
-                         idle_timeout_s=settings.idle_timeout_s)
-    result = run_replay(pings, trips, out, progress=progress, keep=False, engine=engine, decisions=decisions)
+    engine_factory = partial(make_engine, settings.tariffs, settings.cities, settings.corridors,
+                             end_grace_s=settings.end_grace_s, idle_timeout_s=settings.idle_timeout_s)
+    result = replay_workers(pings, trips, out, workers, engine_factory, progress=progress, decisions=decisions)
     s = result.summary
     kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"
     typer.echo(f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "

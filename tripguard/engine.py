@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from itertools import repeat
 
 import numpy as np
 
@@ -214,14 +213,19 @@ class Engine:
     def _slots(self, batch: Batch) -> np.ndarray:
         """Slot of each row's trip: a new slot for a new trip, -1 for a trip closed earlier."""
         t = self.trips
-        # map() keeps the dictionary lookups in C: this runs once per row
-        slots = np.fromiter(map(t.slot_of.get, batch.trip_id, repeat(-2)), np.int64, count=len(batch.trip_id))
-        for i in np.flatnonzero(slots == -2).tolist():
-            trip_id = batch.trip_id[i]
-            s = t.slot_of.get(trip_id)  # allocated by an earlier row of this batch
-            if s is None:
-                s = -1 if trip_id in self.closed else t.allocate(trip_id, batch.driver_id[i], int(batch.partition[i]))
-            slots[i] = s
+        names = batch.trip_names
+        slots = t.index.lookup(batch.trip_code, names.blob, names.offsets)  # compiled: once per distinct id
+        miss = np.flatnonzero(slots < 0)
+        if miss.size:  # trips not live: new ones get a slot, in the order of their first row
+            codes = batch.trip_code[miss]
+            uniq, first = np.unique(codes, return_index=True)
+            new = {}
+            for k in np.argsort(first).tolist():
+                i = int(miss[first[k]])
+                trip_id = names.names[uniq[k]]
+                new[int(uniq[k])] = -1 if trip_id in self.closed else t.allocate(
+                    trip_id, batch.driver_names.names[batch.driver_code[i]], int(batch.partition[i]))
+            slots[miss] = np.fromiter(map(new.__getitem__, codes.tolist()), np.int64, count=codes.size)
         return slots
 
     def _apply_events(self, batch: Batch, row_action: np.ndarray, out: Output) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from tripguard.codec import MAX_TS_MS
 from tripguard.errors import InputError
@@ -36,7 +37,7 @@ class Message:
     key_ts: int  # merge key
 
 
-def _format(path: Path) -> str:
+def input_format(path: Path) -> str:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
@@ -47,7 +48,7 @@ def _format(path: Path) -> str:
     raise InputError(f"{path}: unknown input format {suffix or '(no extension)'}: use .jsonl, .csv or .parquet")
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
@@ -86,6 +87,13 @@ def _jsonl(path: Path, source: str) -> Iterator[Message]:
             if ts is not None:
                 last_ts = ts
             yield Message(source, lineno, raw, value, error, last_ts if ts is None else ts)
+
+
+def partition_of(key: bytes, n_partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2 of the key bytes, as the Java client and
+    aiokafka) gives a keyed message: produce keys by trip_id, so replay --workers splits as a
+    consumer group of workers would."""
+    return (murmur2(key) & 0x7FFFFFFF) % n_partitions
 
 
 def unflatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -127,8 +135,8 @@ def _table(path: Path, fmt: str, source: str) -> Iterator[Message]:
 
 def read_messages(path: Path | str, source: str) -> Iterator[Message]:
     path = Path(path)
-    _check_readable(path)
-    fmt = _format(path)
+    check_readable(path)
+    fmt = input_format(path)
     if fmt == "jsonl":
         return _jsonl(path, source)
     return _table(path, fmt, source)

@@ -8,11 +8,14 @@ driver-risk stage over the verdicts, and reviewers' decisions when given: tripgu
 from __future__ import annotations
 
 import json
+import multiprocessing
+import shutil
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import orjson
 
@@ -22,8 +25,10 @@ from tripguard.config import CityTables
 from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError, InputError
 from tripguard.fare.tariff import load_tariffs
-from tripguard.inputs import PINGS, Message, merge_on_ts, read_messages
+from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, partition_of, read_messages
+from tripguard.replay_columnar import columnar_batches
 from tripguard.risk.offline import DRIVER_RISK_FILE, RiskReplay, lateness_ms
+from tripguard.runtime import tune_gc_for_throughput
 
 BATCH_ROWS = 20_000
 
@@ -91,6 +96,35 @@ def batches(items: Iterable[Checked], dead: list, batch_rows: int = BATCH_ROWS) 
         yield builder.build(), row_message, n_bytes
 
 
+def mine(items: Iterable[Checked], part: tuple[int, int]) -> Iterator[Checked]:
+    """The checked messages of partition part[0] of part[1] (replay --workers): a valid message's
+    by its trip_id (partition_of, as produce keys it), every invalid one in partition 0."""
+    p, n = part
+    for c in items:
+        if c.error is not None:
+            keep = p == 0
+        else:
+            keep = partition_of((c.rows[0].trip_id if c.rows is not None else c.event.trip_id).encode(), n) == p
+        if keep:
+            yield c
+
+
+def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
+    """The batches of the two inputs: a JSONL pings file goes the columnar way
+    (tripguard.replay_columnar), CSV and Parquet message by message; both give the same batches.
+    part = (p, n): only partition p's messages (`mine`)."""
+    check_readable(pings)
+    if input_format(pings) == "jsonl":
+        check_readable(trips)
+        input_format(trips)
+        return lambda dead, batch_rows: columnar_batches(pings, trips, dead, batch_rows, checked, part)
+    sides = [checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips"))]
+    if part is not None:
+        sides = [mine(side, part) for side in sides]
+    stream = merge_on_ts(*sides)
+    return lambda dead, batch_rows: batches(stream, dead, batch_rows)
+
+
 def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = None,
                 corridors_path: Path | None = None, **kwargs) -> Engine:
     model = None
@@ -103,11 +137,12 @@ def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = Non
 
 def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None, cities: Path | None = None,
            progress: bool | None = None, batch_rows: int = BATCH_ROWS, engine: Engine | None = None,
-           keep: bool = True, decisions: Path | None = None) -> ReplayResult:
+           keep: bool = True, part: tuple[int, int] | None = None, decisions: Path | None = None) -> ReplayResult:
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
-    (the files have them)."""
+    (the files have them). part = (p, n): only the trips of partition p of n (replay_workers, which
+    runs the driver-risk stage itself, over all partitions' verdicts: a driver's trips span them)."""
     engine = engine or make_engine(tariffs, cities)
-    stream = merge_on_ts(checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips")))
+    feed = _feed(pings, trips, part)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -118,9 +153,9 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     total_bytes = pings.stat().st_size + trips.stat().st_size
     show = progress if progress is not None else (total_bytes > 20_000_000 and sys.stderr.isatty())
     with open(out_dir / "alerts.jsonl", "wb") as fa, open(out_dir / "verdicts.jsonl", "wb") as fv, \
-            open(out_dir / "dead_letters.jsonl", "wb") as fd, open(out_dir / DRIVER_RISK_FILE, "wb") as fr, \
-            _progress(show, total_bytes) as advance:
-        risk = RiskReplay(engine.cities, fr, lateness_ms(engine.idle_ms, engine.grace_ms), decisions)
+            open(out_dir / "dead_letters.jsonl", "wb") as fd, _progress(show, total_bytes) as advance, \
+            (open(out_dir / DRIVER_RISK_FILE, "wb") if part is None else nullcontext()) as fr:
+        risk = _risk_replay(engine, fr, decisions) if part is None else None
 
         def write(output: Output, row_message: list[Message] | None) -> None:
             for a in output.alerts:
@@ -132,16 +167,17 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
                 result.verdicts.extend(output.verdicts)
             for row, reason in output.rejected:
                 dead.append((row_message[row], reason))
-            risk.verdicts(output.verdicts)
+            if risk is not None:
+                risk.verdicts(output.verdicts)
 
-        for batch, row_message, n_bytes in batches(stream, dead, batch_rows):
+        for batch, row_message, n_bytes in feed(dead, batch_rows):
             write(engine.process(batch), row_message)
             advance(n_bytes)
         write(engine.flush(), None)
-        dead.extend(risk.finish())
+        if risk is not None:
+            dead.extend(risk.finish())
         for m, reason in dead:
-            fd.write(orjson.dumps({"source": m.source, "position": m.position, "reason": reason,
-                                   "value": m.raw.decode("utf-8", "replace")}) + b"\n")
+            fd.write(_dead_letter(m, reason))
     elapsed = time.perf_counter() - started
     s = engine.stats
     result.summary = {
@@ -160,6 +196,126 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     }
     (out_dir / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
     return result
+
+
+OUTPUTS = ("alerts.jsonl", "verdicts.jsonl", "dead_letters.jsonl")
+
+
+def _risk_replay(engine: Engine, out, decisions: Path | None) -> RiskReplay:
+    return RiskReplay(engine.cities, out, lateness_ms(engine.idle_ms, engine.grace_ms), decisions)
+
+
+def _dead_letter(m: Message, reason: str) -> bytes:
+    return orjson.dumps({"source": m.source, "position": m.position, "reason": reason,
+                         "value": m.raw.decode("utf-8", "replace")}) + b"\n"
+
+
+def _order(name: str):
+    """How replay_workers orders a merged output file: alerts by evidence time and id, verdicts by
+    end time and trip, dead letters by source and position (a line's key, from its JSON)."""
+    if name == "dead_letters.jsonl":
+        return lambda d: (d["source"], d["position"], d["reason"])
+    return lambda d: (d["ts"], d["alert_id"] if "alert_id" in d else d["trip_id"])
+
+
+def _replay_part(args) -> dict:
+    tune_gc_for_throughput()  # as the replay command does in its own process
+    pings, trips, out_dir, part, engine_factory, batch_rows = args
+    return replay(pings, trips, out_dir, progress=False, batch_rows=batch_rows, engine=engine_factory(), keep=False,
+                  part=part).summary
+
+
+def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine_factory: Callable[[], Engine],
+                   progress: bool | None = None, batch_rows: int = BATCH_ROWS,
+                   decisions: Path | None = None) -> ReplayResult:
+    """replay on `workers` processes: trips split by Kafka's default partitioner (the trip_id key,
+    partition_of), one process and one Engine per partition (each its own watermark, as a
+    consumer group of workers: docs/streaming.md, design decision 1). The outputs are merged into
+    out_dir in a fixed order (`_order`); alerts (as a set), verdicts and dead letters are one
+    replay's. The driver-risk stage runs here, over the merged verdicts (a driver's trips span the
+    partitions). engine_factory is called in each process (picklable, for the spawn start method)."""
+    if workers < 1:
+        raise InputError(f"--workers {workers}: must be at least 1")
+    if workers == 1:
+        return replay(pings, trips, out_dir, progress=progress, batch_rows=batch_rows, engine=engine_factory(),
+                      keep=False, decisions=decisions)
+    _feed(pings, trips)  # unreadable input: one reason here, before any process starts
+    if decisions is not None:
+        try:
+            check_readable(decisions)
+        except InputError as exc:
+            raise InputError(f"--decisions {exc}") from None
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from None
+    started = time.perf_counter()
+    parts = [out_dir / f".part-{p}-of-{workers}" for p in range(workers)]
+    with multiprocessing.get_context(_start_method(pings, trips, engine_factory)).Pool(workers) as pool:
+        summaries = pool.map(_replay_part, [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows)
+                                            for p in range(workers)], chunksize=1)
+    merged: dict[str, list[bytes]] = {}
+    for name in OUTPUTS:
+        docs = [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]
+        key = _order(name)
+        docs.sort(key=lambda x: key(x[0]))
+        merged[name] = [line for _, line in docs]
+    for d in parts:
+        shutil.rmtree(d)
+    with open(out_dir / DRIVER_RISK_FILE, "wb") as fr:
+        risk = _risk_replay(engine_factory(), fr, decisions)
+        risk.verdicts([orjson.loads(line) for line in merged["verdicts.jsonl"]])
+        risk_dead = [_dead_letter(m, reason).rstrip(b"\n") for m, reason in risk.finish()]
+    key = _order("dead_letters.jsonl")
+    merged["dead_letters.jsonl"] = sorted(merged["dead_letters.jsonl"] + risk_dead, key=lambda line: key(orjson.loads(line)))
+    for name, lines in merged.items():
+        (out_dir / name).write_bytes(b"".join(line + b"\n" for line in lines))
+    elapsed = time.perf_counter() - started
+    summary = _sum_summaries(summaries)
+    summary["dead_letters"] += len(risk_dead)
+    summary["elapsed_s"] = round(elapsed, 3)
+    summary["pings_per_s"] = round(summary["pings"] / elapsed, 1) if elapsed > 0 else None
+    summary["workers"] = workers
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return ReplayResult(summary=summary)
+
+
+def _start_method(pings: Path, trips: Path, engine_factory: Callable[[], Engine]) -> str:
+    """fork where it is safe, with the kernels loaded once in this process (a spawned process
+    imports everything and loads every kernel from the cache again: seconds of CPU each). Not
+    where polars was imported: a forked child of a process whose polars thread pool has started
+    deadlocks on a lock held by a thread that did not survive the fork (the CSV/Parquet readers)."""
+    if "fork" not in multiprocessing.get_all_start_methods() or "polars" in sys.modules:
+        return "spawn"
+    import tempfile
+
+    from tripguard.stream.warmup import warm_up
+
+    with tempfile.TemporaryDirectory(prefix="tripguard-warm-") as tmp:
+        if input_format(pings) == "jsonl" and input_format(trips) == "jsonl":
+            # the first lines of the inputs through a throwaway engine: every kernel replay calls
+            heads = []
+            for path in (pings, trips):
+                with open(path, "rb") as fh:
+                    heads.append(Path(tmp) / f"head-{len(heads)}.jsonl")
+                    heads[-1].write_bytes(b"".join(line for _, line in zip(range(200), fh)))
+            replay(heads[0], heads[1], Path(tmp) / "out", progress=False, engine=engine_factory(), keep=False)
+        warm_up(engine_factory())  # a trip with a planned route, a teleport and a fare claim
+    return "fork"
+
+
+def _sum_summaries(summaries: list[dict]) -> dict:
+    """The partitions' summaries added up (counts, and counts by key)."""
+    out: dict = {}
+    for s in summaries:
+        for k, v in s.items():
+            if isinstance(v, dict):
+                into = out.setdefault(k, {})
+                for kk, vv in v.items():
+                    into[kk] = into.get(kk, 0) + vv
+            elif isinstance(v, int) and not isinstance(v, bool):
+                out[k] = out.get(k, 0) + v
+    return out
 
 
 class _progress:

@@ -19,6 +19,7 @@ from tripguard.detectors.route import Corridors
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.lifecycle import PH_NONE
+from tripguard.kernels.slotindex import SlotIndex
 from tripguard.pathlog import PathLog
 
 NO_TS = -(2**62)
@@ -53,6 +54,7 @@ class TripTable:
     def __init__(self, capacity: int = 1024, path_capacity: int = 1 << 16, corridor_cells: int = 1 << 16,
                  corridor_points: int = 1 << 14):
         self.slot_of: dict[str, int] = {}
+        self.index = SlotIndex(capacity)  # the same mapping, compiled: the engine's per-row lookup
         self.meta: list[TripMeta | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
@@ -85,6 +87,7 @@ class TripTable:
             self._grow()
         s = self._free.pop()
         self.slot_of[trip_id] = s
+        self.index.insert(trip_id, s)
         self.meta[s] = TripMeta(trip_id, driver_id, partition)
         return s
 
@@ -92,6 +95,7 @@ class TripTable:
         """Give back everything the trip in slot s holds: its held-fix buffer, path, corridor, row."""
         meta = self.meta[s]
         del self.slot_of[meta.trip_id]
+        self.index.remove(meta.trip_id)
         self.meta[s] = None
         entry = int(self.kin[s, K.S_HELD_SLOT]) - 1  # read before the row is cleared
         if entry >= 0:
@@ -152,4 +156,5 @@ class TripTable:
         self.meta.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
         self.paths.ensure_slots(new)
+        self.index.ensure_slots(new)
         self.corridors.ensure(new)

@@ -60,7 +60,8 @@ def replay_alerts(messages: list[dict]) -> set[str]:
 
 
 class Driver:
-    """What the worker does for one partition, without Kafka: fetches of `fetch` records per topic,
+    """What the worker does for one partition, without Kafka: fetches of `fetch` records per topic
+    (each one ingest_many call),
     a checkpoint every `every` turns (state records folded into a dict, as the changelog holds
     them), and on EngineFailed a rebuild from the last checkpoint with the same quarantine."""
 
@@ -86,8 +87,7 @@ class Driver:
         while turn < max_turns:
             turn += 1
             for side in (PINGS, TRIPS):
-                for r in self.recs[side][pos[side]: pos[side] + self.fetch]:
-                    self.dead += self.pipe.ingest(r, now=0.0)
+                self.dead += self.pipe.ingest_many(self.recs[side][pos[side]: pos[side] + self.fetch], now=0.0)
                 pos[side] = min(len(self.recs[side]), pos[side] + self.fetch)
             caught = {side: math.inf if pos[side] == len(self.recs[side]) else None for side in (PINGS, TRIPS)}
             try:
@@ -132,13 +132,17 @@ def test_a_partition_through_the_pipeline_gives_replays_alerts():
         assert {a["alert_id"] for a in d.alerts} == want and want, fetch
 
 
-def test_alerts_name_the_record_that_revealed_them():
+@pytest.mark.parametrize("whole_fetch", [False, True])
+def test_alerts_name_the_record_that_revealed_them(whole_fetch):
     messages = _stream(6, 20)
     pipe = PartitionPipeline(0, make_engine(clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0})
     recs = records_of(messages)
     for side in (PINGS, TRIPS):
-        for r in recs[side]:
-            pipe.ingest(r, now=0.0)
+        if whole_fetch:
+            pipe.ingest_many(recs[side], now=0.0)
+        else:
+            for r in recs[side]:
+                pipe.ingest(r, now=0.0)
     out = pipe.advance(CAUGHT_UP, now=0.0)
     revealed = [(a, r) for a, r in out.alerts if r is not None]
     assert revealed and all(json.loads(r.value)["trip_id"] == a["trip_id"] for a, r in revealed)

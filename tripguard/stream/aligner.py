@@ -26,13 +26,14 @@ PINGS, TRIPS = "pings", "trips"
 @dataclass(slots=True)
 class Pending:
     """A decoded record waiting for its turn: `ts` orders it, `record` is the Kafka record (for the
-    offsets, the DLQ and latency), `rows` the ping rows or `event` the trip event."""
+    offsets, the DLQ and latency), `pings` its ping rows (its fetch's decoded PingColumns, first
+    row, row count) or `event` the trip event."""
 
     side: str
     ts: int
     offset: int
     record: Any
-    rows: list | None = None
+    pings: tuple | None = None
     event: Any = None
     read_at_ms: float = 0.0  # wall clock when the worker read it
 

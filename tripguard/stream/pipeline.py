@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from tripguard.batch import BatchBuilder
+from tripguard.batch import Batch, Names
 from tripguard.codec import decode_pings, decode_trip_event
+from tripguard.columnar import decode_ping_messages, join_values
 from tripguard.engine import Engine
 from tripguard.errors import ContractError
+from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
 from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.tripstate import TripRecords
 
@@ -103,30 +105,54 @@ class PartitionPipeline:
     # ---- records in ---------------------------------------------------------------------------
 
     def ingest(self, record, now: float | None = None) -> list[DeadLetter]:
-        """One Kafka record of pings-p or trips-p: a malformed one is a dead letter at once, a good
-        one waits in the aligner."""
-        side = self.side_of[record.topic]
-        self.next_read[side] = record.offset + 1
+        """One Kafka record of pings-p or trips-p (ingest_many of one)."""
+        return self.ingest_many([record], now)
+
+    def ingest_many(self, records: list, now: float | None = None) -> list[DeadLetter]:
+        """Records of one topic (pings-p or trips-p), in offset order, e.g. one fetch: a malformed
+        one is a dead letter at once, a good one waits in the aligner. Ping values are decoded
+        together, in one call of the columnar decoder (tripguard.columnar; the per-message path
+        names the broken rule of what it defers)."""
+        if not records:
+            return []
+        side = self.side_of[records[0].topic]
+        self.next_read[side] = records[-1].offset + 1
         self.last_record_at = time.monotonic() if now is None else now
         self.pause_closed = False
-        rows = event = None
-        try:
-            if side == PINGS:
-                rows = decode_pings(record.value)
-                trip_id, ts = rows[0].trip_id, rows[0].ts
-            else:
+        read_at_ms = time.time() * 1000
+        dead: list[DeadLetter] = []
+        if side == PINGS:
+            values = [r.value for r in records]
+            buf, starts, ends = join_values(values)
+            cols = decode_ping_messages(buf, starts, ends, lambda m: _decode_pings(values[m]))
+            names, trip, row0, n_rows = cols.trips.names, cols.trip.tolist(), cols.row0.tolist(), cols.n_rows.tolist()
+            ts, valid = cols.cols["ts"], cols.valid.tolist()
+            for m, record in enumerate(records):
+                if not valid[m]:
+                    dead.append(DeadLetter(record, cols.errors[m]))
+                    continue
+                trip_id = names[trip[m]]
+                if _key_of(record) != trip_id:
+                    dead.append(_wrong_key(record, trip_id))
+                    continue
+                r0 = row0[m]
+                self.aligner.add(Pending(side, int(ts[r0]), record.offset, record, (cols, r0, n_rows[m]), None,
+                                         read_at_ms))
+            return dead
+        for record in records:
+            try:
                 event = decode_trip_event(record.value)
-                trip_id, ts = event.trip_id, event.ts
-        except ContractError as exc:
-            return [DeadLetter(record, str(exc))]
-        except Exception as exc:  # a decoder bug must not stop the stream: the message is kept
-            return [DeadLetter(record, f"undecodable: {exc!r}")]
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        if key != trip_id:
-            return [DeadLetter(record, f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
-                                       f"co-partitioned by it), got {key!r}")]
-        self.aligner.add(Pending(side, ts, record.offset, record, rows, event, read_at_ms=time.time() * 1000))
-        return []
+            except ContractError as exc:
+                dead.append(DeadLetter(record, str(exc)))
+                continue
+            except Exception as exc:  # a decoder bug must not stop the stream: the message is kept
+                dead.append(DeadLetter(record, f"undecodable: {exc!r}"))
+                continue
+            if _key_of(record) != event.trip_id:
+                dead.append(_wrong_key(record, event.trip_id))
+                continue
+            self.aligner.add(Pending(side, event.ts, record.offset, record, None, event, read_at_ms))
+        return dead
 
     # ---- output ---------------------------------------------------------------------------------
 
@@ -209,17 +235,7 @@ class PartitionPipeline:
         q.attempts.pop(pos, None)
 
     def _run_engine(self, items: list[Pending], out: PipelineOutput) -> None:
-        p = self.partition
-        builder = BatchBuilder()
-        row_item: list[Pending] = []  # the record of each batch row: dead letters and latency
-        for it in items:
-            if it.rows is not None:
-                builder.add_pings(it.rows, p)
-                row_item.extend([it] * len(it.rows))
-            else:
-                builder.add_trip_event(it.event, p)
-                row_item.append(it)
-        batch = builder.build()
+        batch, owner = _build_batch(items, self.partition)
         late_before = self.engine.stats.late_after_close
         started = time.perf_counter()
         result = self.engine.process(batch)
@@ -227,12 +243,14 @@ class PartitionPipeline:
         out.pings += batch.n_pings
         out.trip_events += len(batch.events)
         out.late_after_close += self.engine.stats.late_after_close - late_before
-        self.records.processed(batch.trip_id, result)
-        out.alerts.extend((a, _revealed_by(a, batch, row_item)) for a in result.alerts)
+        self.records.processed(batch.trip_ids(), result)
+        if result.alerts:
+            revealed = _revealed_by(result.alerts, batch, owner, items)
+            out.alerts.extend(zip(result.alerts, revealed))
         out.verdicts.extend(result.verdicts)
         done = set()
         for row, reason in result.rejected:
-            it = row_item[row]
+            it = items[owner[row]]
             if it.offset not in done:
                 done.add(it.offset)
                 out.dead_letters.append(DeadLetter(it.record, reason))
@@ -281,13 +299,104 @@ class PartitionPipeline:
         return self.engine.live_trips
 
 
-def _revealed_by(alert: dict, batch, row_item: list[Pending]):
-    """The record that revealed the alert: its trip's row at the alert's ts, else the trip's latest
-    record in the batch (a trip-end alert). Looked up per alert, which is rare, rather than
-    indexed per row on the hot path."""
-    trip_id = alert["trip_id"]
-    for i in np.flatnonzero(batch.ts == alert["ts"]).tolist():
-        if batch.trip_id[i] == trip_id:
-            return row_item[i].record
-    mine = [row_item[i] for i, t in enumerate(batch.trip_id) if t == trip_id]
-    return max(mine, key=lambda it: it.record.timestamp).record if mine else None
+def _key_of(record) -> str | None:
+    return record.key.decode("utf-8", "replace") if record.key is not None else None
+
+
+def _wrong_key(record, trip_id: str) -> DeadLetter:
+    return DeadLetter(record, f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
+                              f"co-partitioned by it), got {_key_of(record)!r}")
+
+
+def _decode_pings(value) -> list:
+    """The per-message path for what the columnar decoder defers; a decoder bug must not stop the
+    stream, so it becomes a dead letter too."""
+    try:
+        return decode_pings(value)
+    except ContractError:
+        raise
+    except Exception as exc:
+        raise ContractError("", f"undecodable: {exc!r}") from None
+
+
+_EVENT_COLUMNS = {"lat": np.nan, "lon": np.nan, "accuracy_m": np.nan, "speed_mps": np.nan, "mock": -1}
+
+
+def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarray]:
+    """The engine batch of released items, in their order, and the item of each row (`owner`).
+    A ping item's rows are a span of its fetch's decoded columns; the batch's columns are gathered
+    from those with one index array (no Python per ping), trip and driver codes translated into
+    the batch's own Names once per distinct id of each fetch."""
+    fetches: dict[int, int] = {}  # id(PingColumns) -> its index in `decoded`
+    decoded: list = []
+    base: list[int] = []  # first row of each fetch in the concatenated columns
+    first = np.empty(len(items), np.int64)
+    length = np.ones(len(items), np.int64)
+    events: list[tuple[int, object]] = []  # (item index, event)
+    n_decoded_rows = 0
+    for k, it in enumerate(items):
+        if it.pings is None:
+            events.append((k, it.event))
+            first[k] = -1
+            continue
+        cols, r0, n = it.pings
+        f = fetches.get(id(cols))
+        if f is None:
+            f = fetches[id(cols)] = len(decoded)
+            decoded.append(cols)
+            base.append(n_decoded_rows)
+            n_decoded_rows += cols.cols["ts"].shape[0]
+        first[k] = base[f] + r0
+        length[k] = n
+    n = int(length.sum())
+    owner = np.repeat(np.arange(len(items)), length)
+    row_start = np.cumsum(length) - length
+    src = np.repeat(first, length) + (np.arange(n) - np.repeat(row_start, length))
+    event_rows = row_start[[k for k, _ in events]] if events else np.zeros(0, np.int64)
+    src[event_rows] = n_decoded_rows  # a row of the event columns' defaults, after the decoded rows
+    trips, drivers = Names(), Names()
+    columns: dict[str, np.ndarray] = {}
+    for name, empty in (*_EVENT_COLUMNS.items(), ("ts", 0)):
+        parts = [c.cols[name] for c in decoded]
+        columns[name] = np.concatenate([*parts, np.array([empty], parts[0].dtype if parts else None)])[src]
+    trip_code = np.concatenate([*(trips.codes(c.trips.names)[c.row_trip] for c in decoded), [0]])[src]
+    driver_code = np.concatenate([*(drivers.codes(c.drivers.names)[c.row_driver] for c in decoded), [0]])[src]
+    kind = np.full(n, ROW_PING, np.int64)
+    batch_events = {}
+    for (k, event), row in zip(events, event_rows.tolist()):
+        kind[row] = ROW_START if event.type == "trip_started" else ROW_END
+        columns["ts"][row] = event.ts
+        trip_code[row] = trips.code(event.trip_id)
+        driver_code[row] = drivers.code(event.driver_id)
+        batch_events[row] = event
+    batch = Batch(trip_code=trip_code.astype(np.int64), trip_names=trips, driver_code=driver_code.astype(np.int64),
+                  driver_names=drivers, kind=kind, ts=columns["ts"].astype(np.int64),
+                  partition=np.full(n, partition, np.int64), lat=columns["lat"], lon=columns["lon"],
+                  accuracy_m=columns["accuracy_m"], speed_mps=columns["speed_mps"],
+                  mock=columns["mock"].astype(np.int8), events=batch_events)
+    return batch, owner
+
+
+def _revealed_by(alerts: list[dict], batch: Batch, owner: np.ndarray, items: list[Pending]) -> list:
+    """The record that revealed each alert: its trip's first row at the alert's ts, else the trip's
+    latest record in the batch (a trip-end alert). One pass over the alerted trips' rows, however
+    many alerts."""
+    codes = {a["trip_id"]: batch.trip_names.code(a["trip_id"]) for a in alerts}
+    rows = np.flatnonzero(np.isin(batch.trip_code, np.fromiter(codes.values(), np.int64, len(codes))))
+    at: dict[tuple[int, int], int] = {}
+    latest: dict[int, Pending] = {}
+    for row, code, ts in zip(rows.tolist(), batch.trip_code[rows].tolist(), batch.ts[rows].tolist()):
+        at.setdefault((code, ts), row)
+        it = items[owner[row]]
+        best = latest.get(code)
+        if best is None or it.record.timestamp > best.record.timestamp:
+            latest[code] = it
+    out = []
+    for a in alerts:
+        code = codes[a["trip_id"]]
+        row = at.get((code, a["ts"]))
+        if row is not None:
+            out.append(items[owner[row]].record)
+        else:
+            out.append(latest[code].record if code in latest else None)
+    return out

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
 from tripguard.errors import TripguardError
-from tripguard.inputs import PINGS, TRIPS, merge_on_ts, read_messages
+from tripguard.inputs import PINGS, TRIPS, merge_on_ts, partition_of, read_messages
 from tripguard.settings import Settings
 from tripguard.stream.topics import check_copartitioned
 
@@ -59,9 +58,7 @@ async def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, 
     # waiting for company; under load the producer still batches what accumulates meanwhile
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=settings.idempotent_producer,
                                 linger_ms=0, request_timeout_ms=30_000)
-    partitioner = DefaultPartitioner()
-    partitions = list(range(n_partitions))
-    unkeyed = itertools.cycle(partitions)
+    unkeyed = itertools.cycle(range(n_partitions))
     # Kafka orders a partition, not two topics: batches of pings-p and trips-p may reach the broker
     # in either order. Replay's order is kept per partition by letting a message wait until the
     # other topic's last message on the same partition is acknowledged (a trip_started is on the
@@ -85,7 +82,7 @@ async def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, 
             key_bytes = key.encode() if key else None
             topic, other = ((settings.pings_topic, settings.trips_topic) if m.source == PINGS
                             else (settings.trips_topic, settings.pings_topic))
-            partition = partitioner(key_bytes, partitions, partitions) if key_bytes else next(unkeyed)
+            partition = partition_of(key_bytes, n_partitions) if key_bytes else next(unkeyed)
             before = last_sent.pop((other, partition), None)
             if before is not None and not before.done():
                 await asyncio.wait([before])

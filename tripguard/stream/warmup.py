@@ -18,9 +18,11 @@ import logging
 import time
 
 import numpy as np
+import orjson
 
 from tripguard.batch import BatchBuilder
-from tripguard.codec import pings_from_value, trip_event_from_obj
+from tripguard.codec import decode_pings, trip_event_from_obj
+from tripguard.columnar import decode_ping_messages, join_values
 from tripguard.geo import encode_polyline
 
 log = logging.getLogger("tripguard.stream")
@@ -44,10 +46,13 @@ def warm_up(engine) -> float:
         "type": "trip_started", "trip_id": "warm-up", "driver_id": "warm-up", "city": "porto", "ts": _T0_MS,
         "pickup": {"lat": float(lat[0]), "lon": float(lon[0])}, "planned_route": route,
         "planned_distance_m": 2300.0, "planned_duration_s": 450.0, "quoted_fare": 6.0}))
-    for i in range(n):
-        jump = 0.03 if i > n // 2 else 0.0
-        builder.add_pings(pings_from_value({"trip_id": "warm-up", "driver_id": "warm-up", "ts": _T0_MS + 1000 + 15_000 * i,
-                                            "lat": float(lat[i] + jump), "lon": float(lon[i]), "accuracy_m": 5.0}))
+    values = [orjson.dumps({"trip_id": "warm-up", "driver_id": "warm-up", "ts": _T0_MS + 1000 + 15_000 * i,
+                            "lat": float(lat[i] + (0.03 if i > n // 2 else 0.0)), "lon": float(lon[i]),
+                            "accuracy_m": 5.0}) for i in range(n)]
+    buf, starts, ends = join_values(values)  # the worker decodes a fetch's pings with these kernels
+    cols = decode_ping_messages(buf, starts, ends, lambda m: decode_pings(values[m]))
+    for m in range(n):
+        builder.add_pings(cols.rows(m))
     builder.add_trip_event(trip_event_from_obj({
         "type": "trip_ended", "trip_id": "warm-up", "driver_id": "warm-up", "ts": _T0_MS + 15_000 * n + 2000,
         "claimed_fare": 25.0, "currency": "EUR", "claimed_distance_m": 2300.0}))

@@ -272,8 +272,7 @@ class Worker:
                 if pipe is None or tp.topic not in self.side_of:
                     continue
                 self.metrics.records.labels(tp.topic).inc(len(batch))
-                for record in batch:
-                    self._dead_letters(pipe.ingest(record, now))
+                self._dead_letters(pipe.ingest_many(batch, now))
             await recovery.rewind_truncated_logs(self.consumer, self.parts)
             for p, pipe in list(self.parts.items()):
                 caught = {side: self._caught_up_at_ms(pipe, side) for side in SIDES}

@@ -1,0 +1,91 @@
+"""Replay's two-way merge of pings and trip events on ts, and the expansion of merged messages into
+engine rows, compiled (the twin is tripguard.inputs.merge_on_ts, a heapq merge; tests compare).
+
+merge: each input keeps its own order; the smaller head key goes first, the trip event on equal
+keys (a trip_started precedes its first ping) -- exactly heapq.merge over (key, 0 trips / 1 pings).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit
+
+PING, TRIP = 0, 1
+
+
+@njit
+def _merge(ping_key, trip_key, src, idx):
+    i = 0
+    j = 0
+    k = 0
+    na = ping_key.shape[0]
+    nb = trip_key.shape[0]
+    while i < na or j < nb:
+        if j < nb and (i >= na or trip_key[j] <= ping_key[i]):
+            src[k] = TRIP
+            idx[k] = j
+            j += 1
+        else:
+            src[k] = PING
+            idx[k] = i
+            i += 1
+        k += 1
+
+
+def merge(ping_key, trip_key):
+    """(source, index within its input) of every message in merged order."""
+    ping_key = np.ascontiguousarray(ping_key, np.int64)
+    trip_key = np.ascontiguousarray(trip_key, np.int64)
+    n = ping_key.shape[0] + trip_key.shape[0]
+    src = np.empty(n, np.int8)
+    idx = np.empty(n, np.int64)
+    _merge(ping_key, trip_key, src, idx)
+    return src, idx
+
+
+@njit
+def _cuts(rows, batch_rows, out):
+    n_cut = 0
+    acc = 0
+    for m in range(rows.shape[0]):
+        acc += rows[m]
+        if acc >= batch_rows:
+            out[n_cut] = m + 1
+            n_cut += 1
+            acc = 0
+    return n_cut
+
+
+def cuts(rows, batch_rows):
+    """Where batches end (message index after the last message of each): a batch ends after the
+    message that brings it to at least batch_rows rows, as replay's BatchBuilder loop cuts."""
+    rows = np.ascontiguousarray(rows, np.int64)
+    out = np.empty(rows.shape[0] + 1, np.int64)
+    n = _cuts(rows, int(batch_rows), out)
+    return out[:n]
+
+
+@njit
+def _expand(src, idx, ping_row0, ping_rows, trip_rows, out):
+    k = 0
+    for m in range(src.shape[0]):
+        if src[m] == PING:
+            r0 = ping_row0[idx[m]]
+            for r in range(ping_rows[idx[m]]):
+                out[k] = r0 + r
+                k += 1
+        elif trip_rows[idx[m]] > 0:
+            out[k] = -1 - idx[m]
+            k += 1
+    return k
+
+
+def expand(src, idx, ping_row0, ping_rows, trip_rows):
+    """The engine rows of merged messages: a ping message's rows (its row numbers, >= 0) and a trip
+    event's row (-1 - its index) in merged order; messages with no rows (invalid) add none."""
+    n = int(ping_rows.sum() + trip_rows.sum())
+    out = np.empty(n, np.int64)
+    k = _expand(src, idx, np.ascontiguousarray(ping_row0, np.int64), np.ascontiguousarray(ping_rows, np.int64),
+                np.ascontiguousarray(trip_rows, np.int64), out)
+    return out[:k]
