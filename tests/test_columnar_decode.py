@@ -171,7 +171,7 @@ def test_numbers_are_read_bit_for_bit_as_orjson_reads_them():
     values = []
     for v in np.concatenate([rng.uniform(-90, 90, 3000), rng.normal(0, 1e-3, 500)]):
         for text in (repr(float(v)), f"{v:.6f}", f"{v:.15g}", f"{v:e}"):
-            values.append(('{"trip_id":"t","driver_id":"d","ts":1,"lat":%s,"lon":%s}' % (text, text)).encode())
+            values.append(f'{{"trip_id":"t","driver_id":"d","ts":1,"lat":{text},"lon":{text}}}'.encode())
     cols = assert_same(values)
     assert cols.fast > len(values) * 0.7  # most spellings are exact in one IEEE operation
 

@@ -108,7 +108,7 @@ class Batch:
 
     @classmethod
     def from_rows(cls, trip_id: list[str], driver_id: list[str], kind, ts, partition, lat, lon, accuracy_m, speed_mps,
-                  mock, events=None) -> "Batch":
+                  mock, events=None) -> Batch:
         """A batch from per-row Python lists or arrays (tests, benchmarks, BatchBuilder)."""
         trips, drivers = Names(), Names()
         return cls(trip_code=trips.codes(trip_id), trip_names=trips, driver_code=drivers.codes(driver_id),

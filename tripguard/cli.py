@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -42,7 +41,7 @@ def fail(message: str, code: int = 2) -> None:
 @app.command()
 def schemas(
     write: bool = typer.Option(False, "--write", help="Write data/schemas/*.json instead of checking them."),
-    directory: Optional[Path] = typer.Option(None, "--dir", help="Schema directory (default: the shipped one)."),
+    directory: Path | None = typer.Option(None, "--dir", help="Schema directory (default: the shipped one)."),
 ) -> None:
     """Check the JSON Schema files of event contract v1 against the models (--write: write them)."""
     from tripguard.config import shipped_path
@@ -64,11 +63,11 @@ def replay(
     pings: Path = typer.Option(..., "--pings", help="Pings: JSONL (one message per line), CSV or Parquet."),
     trips: Path = typer.Option(..., "--trips", help="Trip events: JSONL, CSV or Parquet."),
     out: Path = typer.Option(..., "--out", help="Output directory."),
-    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
-    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
-    corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
-    decisions: Optional[Path] = typer.Option(None, "--decisions", help="Reviewers' decisions (JSONL, values of "
+    tariffs: Path | None = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
+    cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    corridors: Path | None = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
+    decisions: Path | None = typer.Option(None, "--decisions", help="Reviewers' decisions (JSONL, values of "
                                              "tripguard.decisions) for the driver-risk stage."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes: trips split by Kafka's default partitioner "
                                 "(the trip_id key), one engine each; the same alerts and verdicts as one."),
@@ -115,9 +114,9 @@ def evaluate(
 def fit_fare(
     trips: Path = typer.Option(..., "--trips", help="NYC TLC CSV, Chicago taxi CSV or tripguard verdicts.jsonl."),
     city: str = typer.Option(..., "--city", help="City name: the [CITY] table written and compared with."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write/replace the [CITY] tables in this tariffs TOML."),
-    currency: Optional[str] = typer.Option(None, "--currency", help="ISO 4217 code (default: the city's shipped tariff)."),
-    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="Tariffs TOML overriding the shipped ones."),
+    out: Path | None = typer.Option(None, "--out", help="Write/replace the [CITY] tables in this tariffs TOML."),
+    currency: str | None = typer.Option(None, "--currency", help="ISO 4217 code (default: the city's shipped tariff)."),
+    tariffs: Path | None = typer.Option(None, "--tariffs", help="Tariffs TOML overriding the shipped ones."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Fit a city's tariff (base, per_km, per_min, minimum) and residual spread from historical trips."""
@@ -133,32 +132,32 @@ _BOOTSTRAP_HELP = "HOST:PORT of a Kafka broker (env TRIPGUARD_BOOTSTRAP)."
 
 @app.command()
 def run(
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
                                             "broker (Tansu, memory only) and create the topics."),
-    group: Optional[str] = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_GROUP)."),
-    partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions of topics this worker creates."),
-    create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
+    group: str | None = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_GROUP)."),
+    partitions: int | None = typer.Option(None, "--partitions", help="Partitions of topics this worker creates."),
+    create_topics: bool | None = typer.Option(None, "--create-topics/--no-create-topics",
                                                  help="Create missing topics, also after a broker restart."),
-    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Local cache of partition state (never "
+    state_dir: Path | None = typer.Option(None, "--state-dir", help="Local cache of partition state (never "
                                              "shared; the changelog topic is the truth)."),
-    metrics_host: Optional[str] = typer.Option(None, "--metrics-host", help="Address of /metrics and /healthz "
+    metrics_host: str | None = typer.Option(None, "--metrics-host", help="Address of /metrics and /healthz "
                                                "(env TRIPGUARD_METRICS_HOST, default 127.0.0.1; 0.0.0.0: every "
                                                "interface)."),
-    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="/metrics and /healthz; 0 = any free port."),
-    batch_max_records: Optional[int] = typer.Option(None, "--batch-max-records", help="Records per fetch."),
-    batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
-    pause_close_s: Optional[float] = typer.Option(None, "--pause-close-s", help="Input pause after which ended "
+    metrics_port: int | None = typer.Option(None, "--metrics-port", help="/metrics and /healthz; 0 = any free port."),
+    batch_max_records: int | None = typer.Option(None, "--batch-max-records", help="Records per fetch."),
+    batch_max_ms: int | None = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
+    pause_close_s: float | None = typer.Option(None, "--pause-close-s", help="Input pause after which ended "
                                                   "trips close without waiting for event time."),
-    checkpoint_interval_s: Optional[float] = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
+    checkpoint_interval_s: float | None = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
                                                           "checkpoints."),
-    idempotent_producer: Optional[bool] = typer.Option(None, "--idempotent-producer/--no-idempotent-producer",
+    idempotent_producer: bool | None = typer.Option(None, "--idempotent-producer/--no-idempotent-producer",
                                                        help="Idempotent producer (Apache Kafka; Tansu refuses it)."),
-    tariffs: Optional[Path] = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
-    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
-    corridors: Optional[Path] = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
-    end_grace_s: Optional[float] = typer.Option(None, "--end-grace-s", help="Event time a trip stays open after "
+    tariffs: Path | None = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
+    cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    corridors: Path | None = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
+    end_grace_s: float | None = typer.Option(None, "--end-grace-s", help="Event time a trip stays open after "
                                                 "trip_ended."),
-    idle_timeout_s: Optional[float] = typer.Option(None, "--idle-timeout-s", help="Event time without news after "
+    idle_timeout_s: float | None = typer.Option(None, "--idle-timeout-s", help="Event time without news after "
                                                    "which a trip closes."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
 ) -> None:
@@ -182,19 +181,19 @@ def run(
 
 @app.command()
 def risk(
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
                                             "broker (Tansu, memory only) and create the topics."),
-    group: Optional[str] = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_RISK_GROUP, default "
+    group: str | None = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_RISK_GROUP, default "
                                         "tripguard.risk)."),
-    create_topics: Optional[bool] = typer.Option(None, "--create-topics/--no-create-topics",
+    create_topics: bool | None = typer.Option(None, "--create-topics/--no-create-topics",
                                                  help="Create missing topics at start."),
-    batch_max_ms: Optional[int] = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
-    checkpoint_interval_s: Optional[float] = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
+    batch_max_ms: int | None = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
+    checkpoint_interval_s: float | None = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
                                                           "checkpoints."),
-    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
-    end_grace_s: Optional[float] = typer.Option(None, "--end-grace-s", help="The trip stage's end grace (the "
+    cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
+    end_grace_s: float | None = typer.Option(None, "--end-grace-s", help="The trip stage's end grace (the "
                                                 "stage waits for it)."),
-    idle_timeout_s: Optional[float] = typer.Option(None, "--idle-timeout-s", help="The trip stage's idle timeout "
+    idle_timeout_s: float | None = typer.Option(None, "--idle-timeout-s", help="The trip stage's idle timeout "
                                                    "(the stage waits for it)."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
 ) -> None:
@@ -218,8 +217,8 @@ app.add_typer(topics_app, name="topics")
 
 @topics_app.command("create")
 def topics_create(
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
-    partitions: Optional[int] = typer.Option(None, "--partitions", help="Partitions per topic (env "
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
+    partitions: int | None = typer.Option(None, "--partitions", help="Partitions per topic (env "
                                              "TRIPGUARD_PARTITIONS, default 4)."),
 ) -> None:
     """Create the topics that do not exist yet: pings, trips, alerts, verdicts, dlq, decisions, the state
@@ -245,8 +244,8 @@ def topics_create(
 def produce(
     pings: Path = typer.Option(..., "--pings", help="Pings: JSONL, CSV or Parquet (as for replay)."),
     trips: Path = typer.Option(..., "--trips", help="Trip events: JSONL, CSV or Parquet."),
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
-    rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Pings per second (default: as fast as "
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
+    rate: float | None = typer.Option(None, "--rate", min=0.001, help="Pings per second (default: as fast as "
                                          "possible)."),
 ) -> None:
     """Send replay's inputs to the pings and trips topics, merged on ts as replay reads them, keyed by trip_id."""
@@ -263,9 +262,9 @@ def produce(
 @app.command()
 def tail(
     topic: str = typer.Option(..., "--topic", help="Topic to read, e.g. tripguard.alerts or tripguard.dlq."),
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
-    count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after this many messages."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.0, help="Stop when no message came for this "
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
+    count: int | None = typer.Option(None, "--count", min=1, help="Stop after this many messages."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.0, help="Stop when no message came for this "
                                             "many seconds (default: follow)."),
     envelope: bool = typer.Option(False, "--envelope", help="Wrap every message with key, headers, partition and "
                                   "offset (always on for the DLQ)."),
@@ -289,7 +288,7 @@ def tail(
 
 @app.command()
 def demo(
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: the embedded broker."),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: the embedded broker."),
     trips: int = typer.Option(60, "--trips", min=1, help="Simulated Porto trips (30 % with injected fraud)."),
     rate: float = typer.Option(300.0, "--rate", min=1.0, help="Pings per second sent to the broker."),
     seed: int = typer.Option(0, "--seed", help="Simulator seed."),
@@ -332,30 +331,31 @@ def fit_corridors(
 @app.command()
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
-    trips: Optional[int] = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
+    trips: int | None = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
-    fraud_rate: Optional[float] = typer.Option(None, "--fraud-rate", help="Share of trips with fraud, split evenly "
+    fraud_rate: float | None = typer.Option(None, "--fraud-rate", help="Share of trips with fraud, split evenly "
                                                "across the kinds (default 0.3); with --fleet, the occasional fraud "
                                                "of the drivers who are not repeat offenders (default 0.005)."),
-    kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
-    from_real: Optional[Path] = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
-    interval_s: Optional[float] = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
-    start_ts: Optional[int] = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", help="About this many trips run at the same "
+    kinds: str | None = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
+    from_real: Path | None = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
+    interval_s: float | None = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
+    start_ts: int | None = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="About this many trips run at the same "
                                               "time (default 200; with --fleet N, N / 4: drivers do not all work "
                                               "all the time)."),
     plan: str = typer.Option("fastest", "--plan", help="Real trips' planned route from the pickup to the dropoff on "
                              "the road network: fastest (as apps plan) or shortest (by length)."),
     split: str = typer.Option("all", "--split", help="Real trips: only the tune or the eval part of the file "
                               "(fixed by TRIP_ID; parameters are chosen on tune, figures reported on eval)."),
-    fleet: Optional[int] = typer.Option(None, "--fleet", help="A fleet of this many drivers with many trips each "
+    fleet: int | None = typer.Option(None, "--fleet", help="A fleet of this many drivers with many trips each "
                                         "(--trips in all); writes drivers.csv too."),
     repeat_offenders: float = typer.Option(0.0, "--repeat-offenders", help="With --fleet: the share of drivers who "
                                            "commit fraud again and again (serial, skimmer or sharer)."),
 ) -> None:
     """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
     from tripguard.contract import ALERT_KINDS
-    from tripguard.simulate.simulator import DEFAULT_START_TS_MS, SimConfig, simulate as run
+    from tripguard.simulate.simulator import DEFAULT_START_TS_MS, SimConfig
+    from tripguard.simulate.simulator import simulate as run
 
     cfg = SimConfig(
         out_dir=out,
@@ -388,7 +388,7 @@ def tune(
     target: float = typer.Option(0.8, "--target", min=0.0, max=1.0, help="Precision each kind's alerts should keep."),
     min_decided: int = typer.Option(20, "--min-decided", min=1, help="Fewer decided alerts of a kind: unchanged."),
     min_kept: int = typer.Option(5, "--min-kept", min=1, help="A threshold keeps at least this many decided alerts."),
-    cities: Optional[Path] = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones "
+    cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones "
                                           "(the values the proposal starts from)."),
 ) -> None:
     """Per city and kind: the precision of the decided alerts and the score threshold that keeps it at
@@ -438,17 +438,17 @@ def simulate_reviews(
 
 @app.command()
 def serve(
-    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
-    ingest: Optional[Path] = typer.Option(None, "--ingest", help="Replay output directory to load first "
+    db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+    ingest: Path | None = typer.Option(None, "--ingest", help="Replay output directory to load first "
                                           "(alerts.jsonl, verdicts.jsonl); idempotent."),
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="HOST:PORT of Kafka: consume alerts and "
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="HOST:PORT of Kafka: consume alerts and "
                                             "verdicts, publish decisions (env TRIPGUARD_BOOTSTRAP). None = no Kafka."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
-    forwarded_allow_ips: Optional[str] = typer.Option(
+    forwarded_allow_ips: str | None = typer.Option(
         None, "--forwarded-allow-ips", help="Believe X-Forwarded-Proto/-For from these reverse proxies: comma-separated "
         "IPs or CIDR ranges, '*' = any (env TRIPGUARD_FORWARDED_ALLOW_IPS). Default: the headers are ignored."),
-    cookie_secure: Optional[bool] = typer.Option(
+    cookie_secure: bool | None = typer.Option(
         None, "--cookie-secure/--no-cookie-secure", help="Always mark the session cookie Secure, for a TLS proxy in "
         "front (env TRIPGUARD_COOKIE_SECURE). Default: Secure when the request came over https."),
 ) -> None:
@@ -469,7 +469,7 @@ app.add_typer(token_app, name="token")
 def token_create(
     role: str = typer.Option(..., "--role", help="backend, reviewer or admin."),
     label: str = typer.Option("", "--label", help="Who or what holds it."),
-    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+    db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
 ) -> None:
     """Create a token. It is printed once, as the last word of the output; only its hash is kept."""
     from tripguard.review.db import init_db, opened
@@ -489,7 +489,7 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
+def token_list(db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
     """List tokens (id, role, label, created, revoked); never the secrets."""
     from tripguard.review.db import init_db, opened
     from tripguard.review.evidence_html import utc_ms
@@ -508,7 +508,7 @@ def token_list(db: Optional[Path] = typer.Option(None, "--db", help="SQLite data
 @token_app.command("revoke")
 def token_revoke(
     token_id: int = typer.Argument(..., help="The token's id (see `tripguard token list`)."),
-    db: Optional[Path] = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
+    db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
 ) -> None:
     """Revoke a token at once."""
     from tripguard.review.db import init_db, opened

@@ -17,8 +17,8 @@ of objects, so they would need the contract re-checked afterwards and a fallback
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

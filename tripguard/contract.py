@@ -8,7 +8,7 @@ the checked-in files drift. The streaming hot path does not build these models p
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -138,7 +138,7 @@ class TripEnded(_Strict):
     tolls: Money | None = None
 
 
-TripEvent = Annotated[Union[TripStarted, TripEnded], Field(discriminator="type")]
+TripEvent = Annotated[TripStarted | TripEnded, Field(discriminator="type")]
 
 
 class DetectorInfo(_Strict):

@@ -30,15 +30,23 @@ from tripguard.contract import ALERT_KINDS, TripEnded, TripStarted
 from tripguard.detectors import Finding, with_related
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
-from tripguard.detectors.route import (Corridors, RouteParams, build_corridor, detour_finding, excursion_finding,
-                                       latlng_to_cell, learned_finding, project_route)
+from tripguard.detectors.route import (
+    Corridors,
+    RouteParams,
+    build_corridor,
+    detour_finding,
+    excursion_finding,
+    latlng_to_cell,
+    learned_finding,
+    project_route,
+)
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.fare.tariff import Tariff
 from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
-from tripguard.kernels.geo import haversine_m
 from tripguard.kernels import lifecycle as L
+from tripguard.kernels.geo import haversine_m
 from tripguard.pathlog import PathLog
 from tripguard.trips import NO_TS, TripMeta, TripTable
 
@@ -60,7 +68,7 @@ class Output:
     verdicts: list[dict] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (row of the batch, reason): dead letters
 
-    def extend(self, other: "Output") -> None:
+    def extend(self, other: Output) -> None:
         self.alerts.extend(other.alerts)
         self.verdicts.extend(other.verdicts)
         self.rejected.extend(other.rejected)
@@ -558,7 +566,7 @@ class Engine:
     def live_trip_ids(self) -> list[str]:
         return list(self.trips.slot_of)
 
-    def export_trip(self, trip_id: str) -> "TripState | None":
+    def export_trip(self, trip_id: str) -> TripState | None:
         """The live trip's whole state (views of the engine's arrays: encode it before the next
         batch), None when the trip is not live."""
         t = self.trips
@@ -568,7 +576,7 @@ class Engine:
         return TripState(meta=t.meta[s], city=self.city_names[int(t.city[s])], rows=t.rows(s), held=t.held_fixes(s),
                          path=t.paths.path(s), corridor=t.corridors.slice(s) if t.corridors.holds(s) else None)
 
-    def import_trip(self, state: "TripState") -> None:
+    def import_trip(self, state: TripState) -> None:
         """Make a trip exported by export_trip (of this or another engine) live here."""
         t = self.trips
         meta = state.meta

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 from aiokafka.partitioner import murmur2

@@ -10,8 +10,8 @@ trip events -- about one message in a hundred, each validated by the contract's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import orjson
@@ -66,7 +66,7 @@ class PingFile:
 class _RowMessages:
     """The message of each row of one batch, looked up only for the rows the engine rejects."""
 
-    def __init__(self, stream: "_Stream", first_row: int):
+    def __init__(self, stream: _Stream, first_row: int):
         self.stream, self.first_row = stream, first_row
 
     def __getitem__(self, row: int) -> Message:

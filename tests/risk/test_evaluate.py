@@ -6,8 +6,14 @@ a ranking that cannot tell drivers apart."""
 from __future__ import annotations
 
 from tripguard.config import CityTables
-from tripguard.risk.evaluate import (final_stage, kind_precision, precision_override, read_drivers, scores_at_end,
-                                     top_k_hits)
+from tripguard.risk.evaluate import (
+    final_stage,
+    kind_precision,
+    precision_override,
+    read_drivers,
+    scores_at_end,
+    top_k_hits,
+)
 from tripguard.simulate.fleet import OFFENDER
 
 

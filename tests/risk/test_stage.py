@@ -9,7 +9,7 @@ import random
 import orjson
 import pytest
 
-from tests.risk.helpers import T0, MIN, decision, raw, verdict
+from tests.risk.helpers import MIN, T0, decision, raw, verdict
 from tripguard.config import CityTables
 from tripguard.errors import ContractError
 from tripguard.risk.offline import lateness_ms

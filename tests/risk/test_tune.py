@@ -7,8 +7,8 @@ from __future__ import annotations
 import orjson
 from typer.testing import CliRunner
 
-from tests.test_cli import assert_one_line_error, tripguard_cli
 from tests.risk.helpers import MIN, T0, decision, verdict
+from tests.test_cli import assert_one_line_error, tripguard_cli
 from tripguard.alerts import AlertThresholds
 from tripguard.cli import app
 from tripguard.config import CityTables

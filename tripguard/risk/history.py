@@ -51,7 +51,7 @@ class TripFact:
     patterns: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
-    def from_verdict(cls, v: Verdict) -> "TripFact":
+    def from_verdict(cls, v: Verdict) -> TripFact:
         root, secondary = root_kinds(list(v.kinds))
         fare = v.claimed_fare / v.expected_fare if v.claimed_fare is not None and v.expected_fare else None
         dist = v.claimed_distance_m / v.gps_distance_m if v.claimed_distance_m is not None and v.gps_distance_m > 0 \
@@ -136,7 +136,7 @@ class DriverHistory:
         })
 
     @classmethod
-    def decode(cls, value: bytes) -> "DriverHistory":
+    def decode(cls, value: bytes) -> DriverHistory:
         d = orjson.loads(value)
         if d.get("format") != FORMAT:
             raise ValueError(f"driver history format {d.get('format')!r}, this version reads {FORMAT}")

@@ -24,8 +24,9 @@ import hashlib
 import heapq
 import itertools
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -81,7 +82,7 @@ class StageOutput:
     events: list[dict] = field(default_factory=list)
     rejected: list[tuple[Input, str]] = field(default_factory=list)
 
-    def extend(self, other: "StageOutput") -> None:
+    def extend(self, other: StageOutput) -> None:
         self.events.extend(other.events)
         self.rejected.extend(other.rejected)
 

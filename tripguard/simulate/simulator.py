@@ -13,9 +13,10 @@ import csv
 import heapq
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import orjson
@@ -37,9 +38,9 @@ from tripguard.simulate.events import (
     trip_ended,
     trip_started,
 )
+from tripguard.simulate.geodesy import haversine_m
 from tripguard.simulate.network import RoadNetwork, Route, load_network
 from tripguard.simulate.noise import Fixes, NoiseRates, add_delivery_faults, apply_noise, draw_device
-from tripguard.simulate.geodesy import haversine_m
 from tripguard.simulate.real import REAL_INTERVAL_S, SPLITS, read_real_trips, real_trace
 from tripguard.simulate.roadlength import driven_distance_m, road_meter
 from tripguard.simulate.routes import TRIP_MIN_M

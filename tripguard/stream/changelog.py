@@ -62,7 +62,7 @@ class Checkpoint:
         return orjson.dumps(asdict(self))
 
     @classmethod
-    def decode(cls, value: bytes) -> "Checkpoint":
+    def decode(cls, value: bytes) -> Checkpoint:
         d = orjson.loads(value)
         return cls(id=str(d["id"]), offsets={str(k): int(v) for k, v in d["offsets"].items()}, cluster=d.get("cluster"),
                    store=str(d["store"]), writer=str(d.get("writer", "")), written_at_ms=int(d.get("written_at_ms", 0)))
@@ -156,7 +156,7 @@ async def read_partitions(consumer: AIOKafkaConsumer, starts: dict[TopicPartitio
                 ends[tp] = end
         if time.monotonic() > deadline:
             missing = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in starts if tp not in ends)
-            raise asyncio.TimeoutError(f"{missing} not read to the end within {timeout_s:g} s")
+            raise TimeoutError(f"{missing} not read to the end within {timeout_s:g} s")
     return {tp: (out[tp], ends[tp]) for tp in starts}
 
 

@@ -122,7 +122,7 @@ class Checkpointer:
             try:
                 await asyncio.wait_for(self.consumer.commit(commit), COMMIT_TIMEOUT_S)
                 self.uncommitted.clear()
-            except (KafkaError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError) as exc:
                 # The changelog holds the state; a restore matches its markers against the committed
                 # offsets, so an older commit only means more input is read again.
                 log.warning("offset commit failed (%r); a restore resumes from the previous commit", exc)

@@ -213,9 +213,9 @@ class PartitionPipeline:
         elif items:
             try:
                 self._run_engine(items, out)
-            except Exception:
+            except Exception as exc:
                 self.quarantine.suspects.update((it.side, it.offset) for it in items)
-                raise EngineFailed(self.partition, len(items), items[0].offset, None)
+                raise EngineFailed(self.partition, len(items), items[0].offset, None) from exc
 
     def _alone(self, it: Pending, out: PipelineOutput) -> None:
         q = self.quarantine
@@ -363,7 +363,7 @@ def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarra
     driver_code = np.concatenate([*(drivers.codes(c.drivers.names)[c.row_driver] for c in decoded), [0]])[src]
     kind = np.full(n, ROW_PING, np.int64)
     batch_events = {}
-    for (k, event), row in zip(events, event_rows.tolist()):
+    for (_, event), row in zip(events, event_rows.tolist()):
         kind[row] = ROW_START if event.type == "trip_started" else ROW_END
         columns["ts"][row] = event.ts
         trip_code[row] = trips.code(event.trip_id)

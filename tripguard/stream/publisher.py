@@ -70,7 +70,7 @@ class Publisher:
         while True:
             try:
                 await asyncio.wait_for(self.pump(), max(0.01, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
             except KafkaError as exc:  # e.g. no metadata for the topic while the broker is away
                 log.warning("cannot hand output to the producer yet: %r", exc)

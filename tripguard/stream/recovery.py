@@ -48,7 +48,7 @@ async def recreate_missing_topics(bootstrap: str, settings: Settings) -> list[st
     """Put back the topics a broker restart lost; returns the names re-created."""
     try:
         created = await asyncio.wait_for(create_topics(bootstrap, settings), 15)
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         log.warning("topic check on %s failed (%r)", bootstrap, exc)
         return []
     if created:

@@ -146,7 +146,7 @@ class RiskWorker:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self.stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _prepare(self) -> None:
@@ -158,7 +158,7 @@ class RiskWorker:
                     await create_topics(self.bootstrap, s)
                 self.cluster = await cluster_id(self.bootstrap)
                 break
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("broker %s not reachable yet (%r); retrying in %.1f s", self.bootstrap, exc, backoff)
                 await self._sleep(backoff)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
@@ -277,7 +277,7 @@ class RiskWorker:
 
     async def _checkpoint(self) -> bool:
         self.last_checkpoint_at = time.monotonic()
-        for p, part in self.parts.items():  # where a changelog partition ends after a failed write
+        for p in self.parts:  # where a changelog partition ends after a failed write
             position = self.checkpointer.positions.get(p)
             if position is not None and position.end is None and position.last_good is not None:
                 try:
@@ -285,7 +285,7 @@ class RiskWorker:
                                                   TopicPartition(self.settings.risk_changelog_topic, p),
                                                   start=position.last_good)
                     position.end = end
-                except (KafkaError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, KafkaError) as exc:
                     log.warning("partition %d: cannot read the risk changelog (%r)", p, exc)
         return await self.checkpointer.checkpoint(dict(self.parts))
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 from tripguard.errors import BrokerError, ConfigError
 from tripguard.settings import Settings

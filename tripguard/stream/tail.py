@@ -8,7 +8,7 @@ partition, offset and the raw value as text.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition

@@ -59,7 +59,7 @@ class Awaiting:
 
 
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self, worker: "Worker"):
+    def __init__(self, worker: Worker):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked):
@@ -150,7 +150,7 @@ class Worker:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self.stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _prepare_topics(self) -> int | None:
@@ -180,7 +180,7 @@ class Worker:
             except MissingTopics:
                 if not self.create_missing_topics:
                     raise
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("broker %s not reachable yet (%r); retrying in %.1f s", self.bootstrap, exc, backoff)
             await self._sleep(backoff)
             backoff = min(BACKOFF_MAX_S, backoff * 2)
@@ -404,7 +404,7 @@ class Worker:
                         position.end = end
                         continue
                 records, end = await read_partition(self.restore_consumer, tp, timeout_s=RESTORE_TIMEOUT_S)
-            except (KafkaError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError) as exc:
                 log.warning("partition %d: cannot read %s[%d] (%r); retrying at the next checkpoint", p, tp.topic, p, exc)
                 continue
             pipe.repair = {key: None for _, key, value in records if key != MARKER_KEY}
@@ -467,7 +467,7 @@ class Worker:
                                              RESTORE_TIMEOUT_S)
             pipes = {tp.partition: self._pipeline(tp.partition, report, committed[tp], beginnings)
                      for tp, report in reports.items()}
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError, OSError) as exc:
             for p in ready:
                 waiting = self.awaiting[p]
                 waiting.attempts += 1
