@@ -62,8 +62,13 @@ def workload(lanes: int, ticks: int, routes: bool, seed: int = 0):
     porto = load_tariffs()["porto"]
 
     def honest_fare(t: np.ndarray) -> float:  # the Porto meter on the part driven: most trips raise nothing
-        return round(porto.expected_fare(float(haversine_m_np(t[:-1, 0], t[:-1, 1], t[1:, 0], t[1:, 1]).sum()),
-                                         (len(t) - 1) * TICK_MS / 1000.0), 2)
+        return round(
+            porto.expected_fare(
+                float(haversine_m_np(t[:-1, 0], t[:-1, 1], t[1:, 0], t[1:, 1]).sum()), (len(t) - 1) * TICK_MS / 1000.0
+            ),
+            2,
+        )
+
     track = rng.integers(0, len(tracks), lanes)
     pos = np.array([rng.integers(0, len(tracks[k])) for k in track])  # lanes start mid-trip: ends spread out
     trip_no = np.arange(lanes)
@@ -81,10 +86,21 @@ def workload(lanes: int, ticks: int, routes: bool, seed: int = 0):
             tid = f"t{trip_no[lane]}"
             if not started[lane]:
                 events[len(ids)] = TripStarted(
-                    type="trip_started", trip_id=tid, driver_id=f"d{lane}", city="porto", ts=now - 500,
-                    pickup={"lat": float(tr[pos[lane], 0] + offset[lane, 0]), "lon": float(tr[pos[lane], 1] + offset[lane, 1])},
-                    planned_route=encode_polyline_array(tr[pos[lane]::5, 0] + offset[lane, 0], tr[pos[lane]::5, 1] + offset[lane, 1])
-                    if routes and len(tr) - pos[lane] > 10 else None)
+                    type="trip_started",
+                    trip_id=tid,
+                    driver_id=f"d{lane}",
+                    city="porto",
+                    ts=now - 500,
+                    pickup={
+                        "lat": float(tr[pos[lane], 0] + offset[lane, 0]),
+                        "lon": float(tr[pos[lane], 1] + offset[lane, 1]),
+                    },
+                    planned_route=encode_polyline_array(
+                        tr[pos[lane] :: 5, 0] + offset[lane, 0], tr[pos[lane] :: 5, 1] + offset[lane, 1]
+                    )
+                    if routes and len(tr) - pos[lane] > 10
+                    else None,
+                )
                 ids.append(tid), kinds.append(ROW_START), ts.append(now - 500), lat.append(np.nan), lon.append(np.nan)
                 started[lane] = True
                 first[lane] = pos[lane]
@@ -92,8 +108,14 @@ def workload(lanes: int, ticks: int, routes: bool, seed: int = 0):
             lat.append(tr[pos[lane], 0] + offset[lane, 0]), lon.append(tr[pos[lane], 1] + offset[lane, 1])
             pos[lane] += 1
             if pos[lane] >= len(tr):  # trip over: a new one starts next tick
-                events[len(ids)] = TripEnded(type="trip_ended", trip_id=tid, driver_id=f"d{lane}", ts=now + 300,
-                                             claimed_fare=honest_fare(tr[first[lane]:]), currency="EUR")
+                events[len(ids)] = TripEnded(
+                    type="trip_ended",
+                    trip_id=tid,
+                    driver_id=f"d{lane}",
+                    ts=now + 300,
+                    claimed_fare=honest_fare(tr[first[lane] :]),
+                    currency="EUR",
+                )
                 ids.append(tid), kinds.append(ROW_END), ts.append(now + 300), lat.append(np.nan), lon.append(np.nan)
                 track[lane] = rng.integers(0, len(tracks))
                 pos[lane] = 0
@@ -121,10 +143,19 @@ def batches(lanes: int, ticks: int, routes: bool) -> list[Batch]:
 
 def _batch(buf, n) -> Batch:
     ids, kinds, ts, lat, lon, events = buf
-    return Batch.from_rows(trip_id=ids[:n], driver_id=["d"] * n, kind=kinds[:n], ts=ts[:n],
-                           partition=np.zeros(n, np.int64), lat=lat[:n], lon=lon[:n],
-                           accuracy_m=np.random.default_rng(n).uniform(3.0, 15.0, n), speed_mps=np.full(n, np.nan),
-                           mock=np.full(n, -1, np.int8), events={k: v for k, v in events.items() if k < n})
+    return Batch.from_rows(
+        trip_id=ids[:n],
+        driver_id=["d"] * n,
+        kind=kinds[:n],
+        ts=ts[:n],
+        partition=np.zeros(n, np.int64),
+        lat=lat[:n],
+        lon=lon[:n],
+        accuracy_m=np.random.default_rng(n).uniform(3.0, 15.0, n),
+        speed_mps=np.full(n, np.nan),
+        mock=np.full(n, -1, np.int8),
+        events={k: v for k, v in events.items() if k < n},
+    )
 
 
 def path_bytes(engine) -> int:
@@ -148,7 +179,7 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
     path0, corridor0 = path_bytes(engine), corridor_bytes(engine)
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    for b in all_batches[1:n_warm + 1]:
+    for b in all_batches[1 : n_warm + 1]:
         engine.process(b)
     gc.collect()
     mem = tracemalloc.get_traced_memory()[0] - base
@@ -156,7 +187,7 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
     live = engine.live_trips
     path = path_bytes(engine) - path0  # what the buffers grew by while memory was counted
     corridor = corridor_bytes(engine) - corridor0
-    timed = all_batches[n_warm + 1:]
+    timed = all_batches[n_warm + 1 :]
     pings = sum(b.n_pings for b in timed)
     gc.collect()
     t = time.perf_counter()
@@ -164,8 +195,12 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
         engine.process(b)
     elapsed = time.perf_counter() - t
     return {
-        "active_trips": lanes, "routes": routes, "pings": pings, "seconds": elapsed,
-        "pings_per_s": pings / elapsed, "live_trips_at_measure": live,
+        "active_trips": lanes,
+        "routes": routes,
+        "pings": pings,
+        "seconds": elapsed,
+        "pings_per_s": pings / elapsed,
+        "live_trips_at_measure": live,
         "trips_closed": engine.stats.trips_closed,
         "bytes_per_trip_all": mem / live,
         "bytes_per_trip_without_path": (mem - path) / live,
@@ -181,13 +216,15 @@ def main():
     sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
     rows = []
     for lanes in sizes:
-        for routes in ((False, True) if args.routes else (False,)):
+        for routes in (False, True) if args.routes else (False,):
             r = measure(lanes, routes, measure_ticks=max(20, 2_000_000 // lanes) if not args.quick else 20)
             rows.append(r)
-            print(f"{lanes:>7} active trips, routes {'yes' if routes else 'no '}: {r['pings_per_s']:>11,.0f} pings/s "
-                  f"({r['pings']:,} pings in {r['seconds']:.2f} s); memory per active trip "
-                  f"{r['bytes_per_trip_without_path_and_corridor']:,.0f} B without path and corridor, "
-                  f"{r['bytes_per_trip_without_path']:,.0f} B without path, {r['bytes_per_trip_all']:,.0f} B in all")
+            print(
+                f"{lanes:>7} active trips, routes {'yes' if routes else 'no '}: {r['pings_per_s']:>11,.0f} pings/s "
+                f"({r['pings']:,} pings in {r['seconds']:.2f} s); memory per active trip "
+                f"{r['bytes_per_trip_without_path_and_corridor']:,.0f} B without path and corridor, "
+                f"{r['bytes_per_trip_without_path']:,.0f} B without path, {r['bytes_per_trip_all']:,.0f} B in all"
+            )
     print(f"-> {write_result('engine', {'rows': rows, 'batch_rows': BATCH_ROWS, 'tick_ms': TICK_MS})}")
 
 

@@ -282,8 +282,10 @@ def main() -> None:
             r["target_met"] = bool(
                 s["h3py_int_loop"] / s["numba_trajectory"] >= 10.0 and s["numba_trajectory"] < s["h3ronpy"]
             )
-            print(f"{'':<30}target (trajectory >= 10x h3-py int loop and faster than h3ronpy): "
-                  f"{'met' if r['target_met'] else 'NOT met'}")
+            print(
+                f"{'':<30}target (trajectory >= 10x h3-py int loop and faster than h3ronpy): "
+                f"{'met' if r['target_met'] else 'NOT met'}"
+            )
         paths = r["trajectory_paths"]
         tot = sum(paths.values())
         print(

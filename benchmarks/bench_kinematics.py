@@ -51,8 +51,8 @@ def run_kernel(slot, ts, lat, lon, acc, n_trips):
     city = np.zeros(n_trips, np.int64)
 
     def once():
-        return K.kinematics(slot, ts, lat, lon, acc, dev, mock, city, K.new_state(n_trips), K.HeldPool(),
-                            PARAM_ROW)
+        return K.kinematics(slot, ts, lat, lon, acc, dev, mock, city, K.new_state(n_trips), K.HeldPool(), PARAM_ROW)
+
     return once
 
 
@@ -69,6 +69,7 @@ def run_python(slot, ts, lat, lon, acc):
                 t, la, lo, a = rows[i]
                 trip.fix(t, la, lo, a, nan, -1)
             trip.finish()
+
     return once
 
 
@@ -85,6 +86,7 @@ def run_numpy(slot, ts, lat, lon, acc):
         spike[1:-1] = fast[:-1] & fast[1:]  # fast in and fast out
         speed = np.where(same, d / np.maximum(dt, 1e-3), 0.0)
         return spike, speed
+
     return once
 
 
@@ -93,9 +95,22 @@ def baseline(name, data_path, repeat):
     if python is None:
         return {"library": name, "skipped": "does not install here"}
     script = Path(__file__).resolve().parent / "baselines" / "run_baseline.py"
-    out = subprocess.run(["taskset", "-c", str(min(__import__("os").sched_getaffinity(0))), str(python), str(script),
-                          name, str(data_path), str(PARAMS["max_speed_mps"] * 3.6), str(repeat)],
-                         capture_output=True, text=True, timeout=3600)
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            str(min(__import__("os").sched_getaffinity(0))),
+            str(python),
+            str(script),
+            name,
+            str(data_path),
+            str(PARAMS["max_speed_mps"] * 3.6),
+            str(repeat),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if out.returncode != 0:
         return {"library": name, "skipped": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,8 +132,15 @@ def main():
     rows = []
     k_s = best_of(kernel, 20)
     rows.append({"contender": "tripguard kernel (Numba)", "seconds": k_s})
-    rows.append({"contender": "numpy vectorised point-to-point", "seconds": best_of(run_numpy(slot, ts, lat, lon, acc), 10)})
-    rows.append({"contender": "pure-Python loop (the kernel's twin)", "seconds": best_of(run_python(slot, ts, lat, lon, acc), 1)})
+    rows.append(
+        {"contender": "numpy vectorised point-to-point", "seconds": best_of(run_numpy(slot, ts, lat, lon, acc), 10)}
+    )
+    rows.append(
+        {
+            "contender": "pure-Python loop (the kernel's twin)",
+            "seconds": best_of(run_python(slot, ts, lat, lon, acc), 1),
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "fixes.npz"
         np.savez(data, slot=slot, ts=ts, lat=lat, lon=lon)
@@ -127,8 +149,13 @@ def main():
             if "skipped" in r:
                 rows.append({"contender": r["library"], "seconds": None, "note": r["skipped"]})
             else:
-                rows.append({"contender": r["library"], "seconds": r["filter_s"],
-                             "note": f"building its data structure took {r['build_s']:.2f} s more"})
+                rows.append(
+                    {
+                        "contender": r["library"],
+                        "seconds": r["filter_s"],
+                        "note": f"building its data structure took {r['build_s']:.2f} s more",
+                    }
+                )
     print(f"\n{'contender':70} {'fixes/s':>14} {'ns/fix':>9} {'kernel is':>12}")
     for r in rows:
         s = r["seconds"]
@@ -143,8 +170,17 @@ def main():
     cold = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True)
     cold_s = float(cold.stdout.strip().splitlines()[-1]) if cold.returncode == 0 else None
     print(f"kernel cold compile (empty cache, subprocess): {cold_s:.2f} s" if cold_s else "cold compile: failed")
-    path = write_result("kinematics", {"data": desc, "fixes": n, "trips": n_trips, "rows": rows,
-                                       "first_call_s": first_call_s, "cold_compile_s": cold_s})
+    path = write_result(
+        "kinematics",
+        {
+            "data": desc,
+            "fixes": n,
+            "trips": n_trips,
+            "rows": rows,
+            "first_call_s": first_call_s,
+            "cold_compile_s": cold_s,
+        },
+    )
     print(f"-> {path}")
 
 

@@ -55,8 +55,23 @@ def outputs(out: Path) -> tuple[set, list]:
 def run_cli(pings: Path, trips: Path, out: Path, workers: int) -> tuple[float, dict]:
     """Wall time of the whole command (process start, kernels from the cache, replay, output)."""
     started = time.perf_counter()
-    subprocess.run([TRIPGUARD, "replay", "--pings", str(pings), "--trips", str(trips), "--out", str(out),
-                    "--workers", str(workers), "--no-progress"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            TRIPGUARD,
+            "replay",
+            "--pings",
+            str(pings),
+            "--trips",
+            str(trips),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--no-progress",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started, json.loads((out / "summary.json").read_text())
 
 
@@ -93,7 +108,7 @@ def main() -> None:
 
     payload = {
         "traffic": f"tripguard simulate --trips {n_trips} --seed {args.seed}: {n_pings:,} pings in {lines:,} lines "
-                   f"({file_mb:.0f} MB), a planned route on every trip_started",
+        f"({file_mb:.0f} MB), a planned route on every trip_started",
         "pings": n_pings,
         "lines": lines,
         "replay_s": replay_s,
@@ -109,10 +124,14 @@ def main() -> None:
         "workers_same_outputs": same,
     }
     path = write_result("replay", payload)
-    print(f"replay, one core: {n_pings:,} pings in {replay_s:.2f} s = {n_pings / replay_s:,.0f} pings/s; orjson line "
-          f"by line {orjson_s:.2f} s ({replay_s / orjson_s:.2f}x its time)")
-    print(f"replay command: --workers 1 {wall1:.2f} s, --workers 2 {wall2:.2f} s ({wall1 / wall2:.2f}x), "
-          f"same outputs: {same}")
+    print(
+        f"replay, one core: {n_pings:,} pings in {replay_s:.2f} s = {n_pings / replay_s:,.0f} pings/s; orjson line "
+        f"by line {orjson_s:.2f} s ({replay_s / orjson_s:.2f}x its time)"
+    )
+    print(
+        f"replay command: --workers 1 {wall1:.2f} s, --workers 2 {wall2:.2f} s ({wall1 / wall2:.2f}x), "
+        f"same outputs: {same}"
+    )
     print(f"wrote {path}")
 
 

@@ -55,8 +55,14 @@ print(json.dumps({"import_s": t_import, "first_batch_s": t_first, "steady_batch_
 
 def run(cache_dir: str) -> dict:
     env = {**__import__("os").environ, "NUMBA_CACHE_DIR": cache_dir}
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env,
-                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -65,8 +71,10 @@ def main():
         cold = run(cache)
         warm = run(cache)
     for name, r in (("cold (empty cache)", cold), ("warm (cache filled)", warm)):
-        print(f"{name:22} import {r['import_s']:6.2f} s   first batch (compile or load) {r['first_batch_s']:6.2f} s   "
-              f"same work again {r['steady_batch_s']:6.3f} s")
+        print(
+            f"{name:22} import {r['import_s']:6.2f} s   first batch (compile or load) {r['first_batch_s']:6.2f} s   "
+            f"same work again {r['steady_batch_s']:6.3f} s"
+        )
     print(f"-> {write_result('startup', {'cold': cold, 'warm': warm})}")
 
 

@@ -57,6 +57,7 @@ CHECKPOINT_S = 5.0
 
 # ---- 1. state costs ---------------------------------------------------------------------------------
 
+
 def engine_at_peak(pings: Path, trips: Path, want_live: int):
     """An engine replayed up to the moment it holds want_live live trips (or its peak), the
     batches after that moment, and how many live trips it holds."""
@@ -107,9 +108,14 @@ async def state_costs(bootstrap: str, pings: Path, trips: Path, want_live: int) 
         records.saved()
         by_kind = sizes(full)
         total = sum(by_kind.values())
-        out["full"] = {"records": len(full), "bytes": total, "bytes_per_live_trip": round(total / live),
-                       "bytes_per_live_trip_by_kind": {k: round(v / live) for k, v in sorted(by_kind.items())},
-                       "encode_s": round(encode_s, 3), "write_s": round(write_s, 3)}
+        out["full"] = {
+            "records": len(full),
+            "bytes": total,
+            "bytes_per_live_trip": round(total / live),
+            "bytes_per_live_trip_by_kind": {k: round(v / live) for k, v in sorted(by_kind.items())},
+            "encode_s": round(encode_s, 3),
+            "write_s": round(write_s, 3),
+        }
         # CHECKPOINT_S of traffic, then a checkpoint
         start_wm = engine.watermark
         for batch, _, _ in rest:
@@ -124,9 +130,14 @@ async def state_costs(bootstrap: str, pings: Path, trips: Path, want_live: int) 
         write_s, _ = await write(producer, tp, incremental, 1, {"pings": 1, "trips": 1})
         records.saved()
         b = sum(sizes(incremental).values())
-        out["after_5s_of_traffic"] = {"trips_touched": touched, "records": len(incremental), "bytes": b,
-                                      "bytes_per_touched_trip": round(b / max(1, touched)),
-                                      "encode_s": round(encode_s, 3), "write_s": round(write_s, 3)}
+        out["after_5s_of_traffic"] = {
+            "trips_touched": touched,
+            "records": len(incremental),
+            "bytes": b,
+            "bytes_per_touched_trip": round(b / max(1, touched)),
+            "encode_s": round(encode_s, 3),
+            "write_s": round(write_s, 3),
+        }
         # every live trip changed since the last checkpoint
         records.touch(engine.live_trip_ids())
         started = time.perf_counter()
@@ -137,14 +148,25 @@ async def state_costs(bootstrap: str, pings: Path, trips: Path, want_live: int) 
         b = sum(sizes(every).values())
         n = engine.live_trips
         out["every_live_trip_changed"] = {
-            "live_trips": n, "records": len(every), "bytes": b, "bytes_per_trip": round(b / n),
-            "encode_s": round(encode_s, 3), "write_s": round(write_s, 3),
-            "seconds_per_10k_live_trips": round((encode_s + write_s) * 10_000 / n, 3)}
+            "live_trips": n,
+            "records": len(every),
+            "bytes": b,
+            "bytes_per_trip": round(b / n),
+            "encode_s": round(encode_s, 3),
+            "write_s": round(write_s, 3),
+            "seconds_per_10k_live_trips": round((encode_s + write_s) * 10_000 / n, 3),
+        }
     finally:
         await producer.stop()
     # restore: read, fold, load
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=50, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=8 << 20,
+    )
     await consumer.start()
     try:
         t0 = time.perf_counter()
@@ -160,14 +182,20 @@ async def state_costs(bootstrap: str, pings: Path, trips: Path, want_live: int) 
     assert fresh.live_trips == engine.live_trips and restored.checkpoint.id == "bench-2"
     assert TripRecords(fresh).snapshot() == TripRecords(engine).snapshot()  # restored exactly
     n = fresh.live_trips
-    out["restore"] = {"live_trips": n, "changelog_records": len(log),
-                      "changelog_bytes": sum(len(k) + len(v or b"") for _, k, v in log),
-                      "read_s": round(t1 - t0, 3), "fold_s": round(t2 - t1, 3), "load_s": round(t3 - t2, 3),
-                      "seconds_per_10k_live_trips": round((t3 - t0) * 10_000 / n, 3)}
+    out["restore"] = {
+        "live_trips": n,
+        "changelog_records": len(log),
+        "changelog_bytes": sum(len(k) + len(v or b"") for _, k, v in log),
+        "read_s": round(t1 - t0, 3),
+        "fold_s": round(t2 - t1, 3),
+        "load_s": round(t3 - t2, 3),
+        "seconds_per_10k_live_trips": round((t3 - t0) * 10_000 / n, 3),
+    }
     return out
 
 
 # ---- 2. throughput beside a baseline tree ---------------------------------------------------------
+
 
 def export_tree(ref: str, dst: Path) -> Path:
     """The tree of `ref`, runnable with this venv: `python -m tripguard` from it imports its own
@@ -185,8 +213,14 @@ def catch_up(broker, tmp: Path, tag: str, tree: Path, pings: Path, trips: Path, 
     settings = unique_settings(f"bench-tp-{tag}")
     make_topics(broker.bootstrap, settings, PARTITIONS)
     produce(broker.bootstrap, settings, pings, trips)
-    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-{tag}", tmp / f"{tag}.log",
-                           extra_args=["--checkpoint-interval-s", "5"], cwd=tree).start()
+    worker = WorkerProcess(
+        broker.bootstrap,
+        settings,
+        tmp / f"state-{tag}",
+        tmp / f"{tag}.log",
+        extra_args=["--checkpoint-interval-s", "5"],
+        cwd=tree,
+    ).start()
     try:
         line = worker.wait_for_log(r"(\S+ \S+) INFO tripguard.stream: assigned partitions \[0, 1, 2, 3\]", 300)
         t_assigned = datetime.strptime(line.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
@@ -203,8 +237,9 @@ def catch_up(broker, tmp: Path, tag: str, tree: Path, pings: Path, trips: Path, 
 
 def throughput(tmp: Path, baseline_ref: str, n_trips: int, rounds: int) -> dict:
     baseline = export_tree(baseline_ref, tmp / "baseline")
-    commit = subprocess.run(["git", "rev-parse", "--short", baseline_ref], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", baseline_ref], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     sim_pings, trips = simulate(tmp / "traffic", n_trips, 5)
     pings = reshape(sim_pings, tmp / "single.jsonl", 1)
     n_pings = sum(map(ping_count, pings.open("rb")))
@@ -215,16 +250,25 @@ def throughput(tmp: Path, baseline_ref: str, n_trips: int, rounds: int) -> dict:
         for name, tree in (("baseline", baseline), ("this", REPO)):
             catch_up(broker, tmp, f"warm-{name}", tree, pings, trips, n_pings, want)
         for r in range(rounds):
-            for name, tree in (("baseline", baseline), ("this", REPO)) if r % 2 == 0 else \
-                    (("this", REPO), ("baseline", baseline)):
+            for name, tree in (
+                (("baseline", baseline), ("this", REPO)) if r % 2 == 0 else (("this", REPO), ("baseline", baseline))
+            ):
                 rate = catch_up(broker, tmp, f"{name}-{r}", tree, pings, trips, n_pings, want)
                 runs[name].append(round(rate))
                 print(f"  round {r}: {name:8} {rate:,.0f} pings/s", flush=True)
     med = {k: statistics.median(v) for k, v in runs.items()}
     pairs = [round(t / b, 3) for t, b in zip(runs["this"], runs["baseline"])]  # each round's two runs are adjacent
-    return {"baseline_ref": baseline_ref, "baseline_commit": commit, "pings": n_pings, "rounds": rounds,
-            "pings_per_s": runs, "median_pings_per_s": med, "ratio_this_to_baseline": round(med["this"] / med["baseline"], 3),
-            "ratio_per_round": pairs, "median_ratio_per_round": statistics.median(pairs)}
+    return {
+        "baseline_ref": baseline_ref,
+        "baseline_commit": commit,
+        "pings": n_pings,
+        "rounds": rounds,
+        "pings_per_s": runs,
+        "median_pings_per_s": med,
+        "ratio_this_to_baseline": round(med["this"] / med["baseline"], 3),
+        "ratio_per_round": pairs,
+        "median_ratio_per_round": statistics.median(pairs),
+    }
 
 
 def main() -> None:
@@ -238,36 +282,73 @@ def main() -> None:
     tune_gc_for_throughput()
     want_live = args.live or (2_000 if args.quick else 10_000)
     rounds = args.rounds or (1 if args.quick else 5)
-    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "platform": platform.platform()}}
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    }
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp_name:
         tmp = Path(tmp_name)
         # trips last ~15 min here: this many started over the span keeps ~want_live running
         sim = tmp / "many"
-        subprocess.run([sys.executable, "-m", "tripguard", "simulate", "--out", str(sim), "--trips",
-                        str(int(want_live * 1.3)), "--concurrency", str(int(want_live * 1.15)), "--seed", "7"],
-                       check=True, capture_output=True, cwd=REPO)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tripguard",
+                "simulate",
+                "--out",
+                str(sim),
+                "--trips",
+                str(int(want_live * 1.3)),
+                "--concurrency",
+                str(int(want_live * 1.15)),
+                "--seed",
+                "7",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=REPO,
+        )
         with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
             state = asyncio.run(state_costs(broker.bootstrap, sim / "pings.jsonl", sim / "trips.jsonl", want_live))
         report["state"] = state
-        f, inc, every, rest = state["full"], state["after_5s_of_traffic"], state["every_live_trip_changed"], state["restore"]
-        print(f"{state['live_trips']:,} live trips: {f['bytes_per_live_trip']:,} changelog bytes per live trip "
-              f"{f['bytes_per_live_trip_by_kind']}", flush=True)
-        print(f"checkpoint after {CHECKPOINT_S:g} s of traffic: {inc['trips_touched']:,} trips touched, {inc['records']:,} "
-              f"records, {inc['bytes']:,} bytes ({inc['bytes_per_touched_trip']:,} per trip); encode {inc['encode_s']} s, "
-              f"write {inc['write_s']} s", flush=True)
-        print(f"checkpoint with every live trip changed: {every['bytes']:,} bytes, encode {every['encode_s']} s, "
-              f"write {every['write_s']} s = {every['seconds_per_10k_live_trips']} s per 10k live trips", flush=True)
-        print(f"restore of {rest['live_trips']:,} live trips from {rest['changelog_records']:,} changelog records "
-              f"({rest['changelog_bytes']:,} bytes): read {rest['read_s']} s, fold {rest['fold_s']} s, load "
-              f"{rest['load_s']} s = {rest['seconds_per_10k_live_trips']} s per 10k live trips", flush=True)
+        f, inc, every, rest = (
+            state["full"],
+            state["after_5s_of_traffic"],
+            state["every_live_trip_changed"],
+            state["restore"],
+        )
+        print(
+            f"{state['live_trips']:,} live trips: {f['bytes_per_live_trip']:,} changelog bytes per live trip "
+            f"{f['bytes_per_live_trip_by_kind']}",
+            flush=True,
+        )
+        print(
+            f"checkpoint after {CHECKPOINT_S:g} s of traffic: {inc['trips_touched']:,} trips touched, {inc['records']:,} "
+            f"records, {inc['bytes']:,} bytes ({inc['bytes_per_touched_trip']:,} per trip); encode {inc['encode_s']} s, "
+            f"write {inc['write_s']} s",
+            flush=True,
+        )
+        print(
+            f"checkpoint with every live trip changed: {every['bytes']:,} bytes, encode {every['encode_s']} s, "
+            f"write {every['write_s']} s = {every['seconds_per_10k_live_trips']} s per 10k live trips",
+            flush=True,
+        )
+        print(
+            f"restore of {rest['live_trips']:,} live trips from {rest['changelog_records']:,} changelog records "
+            f"({rest['changelog_bytes']:,} bytes): read {rest['read_s']} s, fold {rest['fold_s']} s, load "
+            f"{rest['load_s']} s = {rest['seconds_per_10k_live_trips']} s per 10k live trips",
+            flush=True,
+        )
         if not args.skip_throughput:
             tp = throughput(tmp, args.baseline, 200 if args.quick else 1000, rounds)
             report["throughput"] = tp
-            print(f"worker catch-up, single-ping messages ({tp['pings']:,} pings): {args.baseline} "
-                  f"{tp['median_pings_per_s']['baseline']:,.0f} pings/s, this tree {tp['median_pings_per_s']['this']:,.0f} "
-                  f"(median of {rounds}): ratio {tp['ratio_this_to_baseline']}; per round {tp['ratio_per_round']}, "
-                  f"median {tp['median_ratio_per_round']}", flush=True)
+            print(
+                f"worker catch-up, single-ping messages ({tp['pings']:,} pings): {args.baseline} "
+                f"{tp['median_pings_per_s']['baseline']:,.0f} pings/s, this tree {tp['median_pings_per_s']['this']:,.0f} "
+                f"(median of {rounds}): ratio {tp['ratio_this_to_baseline']}; per round {tp['ratio_per_round']}, "
+                f"median {tp['median_ratio_per_round']}",
+                flush=True,
+            )
     out = REPO / "benchmarks" / "results" / "state.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")

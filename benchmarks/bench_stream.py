@@ -49,15 +49,33 @@ PARTITIONS = 4
 
 
 def simulate(directory: Path, trips: int, seed: int) -> tuple[Path, Path]:
-    subprocess.run([sys.executable, "-m", "tripguard", "simulate", "--out", str(directory), "--trips", str(trips),
-                    "--seed", str(seed)], check=True, capture_output=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tripguard",
+            "simulate",
+            "--out",
+            str(directory),
+            "--trips",
+            str(trips),
+            "--seed",
+            str(seed),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return directory / "pings.jsonl", directory / "trips.jsonl"
 
 
 def quantile(metrics: dict[str, float], name: str, q: float) -> float | None:
     """Prometheus' histogram_quantile: linear within the bucket that holds the q-th observation."""
-    buckets = sorted((float(m.group(1)) if m.group(1) != "+Inf" else float("inf"), v)
-                     for k, v in metrics.items() if (m := re.match(rf'{name}_bucket{{le="([^"]+)"}}', k)))
+    buckets = sorted(
+        (float(m.group(1)) if m.group(1) != "+Inf" else float("inf"), v)
+        for k, v in metrics.items()
+        if (m := re.match(rf'{name}_bucket{{le="([^"]+)"}}', k))
+    )
     total = metrics.get(f"{name}_count", 0)
     if not total:
         return None
@@ -109,8 +127,13 @@ def raw_ceiling(bootstrap: str, topic: str, n_pings: int) -> float:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def go() -> float:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=8 << 20)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 << 20,
+        )
         await consumer.start()
         try:
             await consumer.topics()
@@ -141,11 +164,15 @@ def ping_count(line: bytes) -> int:
 def assigned_worker(broker, settings, tmp: Path, tag: str):
     """A `tripguard run` process on the given topics, yielded (with the match of its log line)
     once it owns every partition; terminated on the way out."""
-    worker = WorkerProcess(broker.bootstrap, settings, tmp / f"state-{tag}", tmp / f"{tag}.log",
-                           extra_args=["--checkpoint-interval-s", "5"]).start()
+    worker = WorkerProcess(
+        broker.bootstrap,
+        settings,
+        tmp / f"state-{tag}",
+        tmp / f"{tag}.log",
+        extra_args=["--checkpoint-interval-s", "5"],
+    ).start()
     try:
-        yield worker, worker.wait_for_log(
-            r"(\S+ \S+) INFO tripguard.stream: assigned partitions \[0, 1, 2, 3\]", 120)
+        yield worker, worker.wait_for_log(r"(\S+ \S+) INFO tripguard.stream: assigned partitions \[0, 1, 2, 3\]", 120)
     finally:
         worker.terminate()
         worker.stop()
@@ -164,9 +191,15 @@ def catch_up(broker, tmp: Path, name: str, pings: Path, trips: Path, n_pings: in
         worker_s = time.time() - t_assigned
         time.sleep(5)  # pause-close of the last ended trips
         equal = set(alert_ids(broker.bootstrap, settings.alerts_topic)) == want
-    return {"produce_s": round(produce_s, 2), "raw_seconds": round(raw_s, 3), "raw_pings_per_s": round(n_pings / raw_s),
-            "worker_seconds": round(worker_s, 3), "worker_pings_per_s": round(n_pings / worker_s),
-            "worker_share_of_raw": round(raw_s / worker_s, 3), "alert_set_equals_replay": equal}
+    return {
+        "produce_s": round(produce_s, 2),
+        "raw_seconds": round(raw_s, 3),
+        "raw_pings_per_s": round(n_pings / raw_s),
+        "worker_seconds": round(worker_s, 3),
+        "worker_pings_per_s": round(n_pings / worker_s),
+        "worker_share_of_raw": round(raw_s / worker_s, 3),
+        "alert_set_equals_replay": equal,
+    }
 
 
 def first_pings(src: Path, dst: Path, n: int) -> tuple[Path, int]:
@@ -200,11 +233,19 @@ def live(broker, tmp: Path, shape: str, pings: Path, trips: Path, share: float, 
     def ms(q):
         return None if not n_lat else round(1000 * quantile(m, "tripguard_ping_to_alert_seconds", q), 1)
 
-    return {"shape": shape, "share_of_max": round(share * 100), "rate_pings_per_s": round(rate),
-            "achieved_pings_per_s": round(achieved), "achieved_share_of_max": round(100 * achieved / top),
-            "pings": n, "alerts_with_latency": int(n_lat), "p50_ms": ms(0.5), "p99_ms": ms(0.99),
-            "mean_ms": None if not n_lat else round(1000 * m["tripguard_ping_to_alert_seconds_sum"] / n_lat, 1),
-            "batch_p99_ms": round(1000 * quantile(m, "tripguard_batch_seconds", 0.99), 2)}
+    return {
+        "shape": shape,
+        "share_of_max": round(share * 100),
+        "rate_pings_per_s": round(rate),
+        "achieved_pings_per_s": round(achieved),
+        "achieved_share_of_max": round(100 * achieved / top),
+        "pings": n,
+        "alerts_with_latency": int(n_lat),
+        "p50_ms": ms(0.5),
+        "p99_ms": ms(0.99),
+        "mean_ms": None if not n_lat else round(1000 * m["tripguard_ping_to_alert_seconds_sum"] / n_lat, 1),
+        "batch_p99_ms": round(1000 * quantile(m, "tripguard_batch_seconds", 0.99), 2),
+    }
 
 
 def main() -> None:
@@ -222,8 +263,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp_name:
         tmp = Path(tmp_name)
         sim_pings, trips = simulate(tmp / "traffic", n_trips, args.seed)
-        files = {"single": reshape(sim_pings, tmp / "single.jsonl", 1),
-                 "batched": reshape(sim_pings, tmp / "batched.jsonl", 10)}
+        files = {
+            "single": reshape(sim_pings, tmp / "single.jsonl", 1),
+            "batched": reshape(sim_pings, tmp / "batched.jsonl", 10),
+        }
         with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
             for name, pings in files.items():
                 n_pings = sum(map(ping_count, pings.open("rb")))
@@ -233,29 +276,45 @@ def main() -> None:
                 replay_s = time.perf_counter() - started
                 want = {a["alert_id"] for a in result.alerts}
                 r = catch_up(broker, tmp, name, pings, trips, n_pings, want)
-                r.update({"pings": n_pings, "messages": n_messages, "alerts": len(want),
-                          "replay_pings_per_s": round(n_pings / replay_s)})
+                r.update(
+                    {
+                        "pings": n_pings,
+                        "messages": n_messages,
+                        "alerts": len(want),
+                        "replay_pings_per_s": round(n_pings / replay_s),
+                    }
+                )
                 shapes[name] = r
-                print(f"{name:8} {n_pings} pings in {n_messages} messages: raw consume+decode {r['raw_pings_per_s']:,} "
-                      f"pings/s, worker {r['worker_pings_per_s']:,} pings/s ({r['worker_share_of_raw']:.0%} of raw), "
-                      f"replay {r['replay_pings_per_s']:,}; alerts equal replay: {r['alert_set_equals_replay']}",
-                      flush=True)
+                print(
+                    f"{name:8} {n_pings} pings in {n_messages} messages: raw consume+decode {r['raw_pings_per_s']:,} "
+                    f"pings/s, worker {r['worker_pings_per_s']:,} pings/s ({r['worker_share_of_raw']:.0%} of raw), "
+                    f"replay {r['replay_pings_per_s']:,}; alerts equal replay: {r['alert_set_equals_replay']}",
+                    flush=True,
+                )
             latency = []
             for name in files:  # the worker's catch-up rate of each shape is its maximum
                 top = shapes[name]["worker_pings_per_s"]
                 for share in (0.25, 0.5, 0.75):
                     lat = live(broker, tmp, name, files[name], trips, share, top, live_s)
                     latency.append(lat)
-                    print(f"live {name:7} at {lat['share_of_max']}% of max: {lat['rate_pings_per_s']:,} pings/s asked, "
-                          f"{lat['achieved_pings_per_s']:,} produced ({lat['achieved_share_of_max']}% of max): "
-                          f"ping->alert p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms over "
-                          f"{lat['alerts_with_latency']} alerts", flush=True)
+                    print(
+                        f"live {name:7} at {lat['share_of_max']}% of max: {lat['rate_pings_per_s']:,} pings/s asked, "
+                        f"{lat['achieved_pings_per_s']:,} produced ({lat['achieved_share_of_max']}% of max): "
+                        f"ping->alert p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms over "
+                        f"{lat['alerts_with_latency']} alerts",
+                        flush=True,
+                    )
 
     for name, r in shapes.items():
-        table.append({"name": f"Kafka end to end, {name}-ping messages ({r['pings']:,} pings)",
-                      "measured": f"{r['worker_pings_per_s']:,} pings/s ({r['worker_share_of_raw']:.0%} of raw)",
-                      "beside": f"raw aiokafka consume + orjson decode {r['raw_pings_per_s']:,} pings/s, same run",
-                      "target": "≥ 80 % of raw", "met": "yes" if r["worker_share_of_raw"] >= 0.8 else "no"})
+        table.append(
+            {
+                "name": f"Kafka end to end, {name}-ping messages ({r['pings']:,} pings)",
+                "measured": f"{r['worker_pings_per_s']:,} pings/s ({r['worker_share_of_raw']:.0%} of raw)",
+                "beside": f"raw aiokafka consume + orjson decode {r['raw_pings_per_s']:,} pings/s, same run",
+                "target": "≥ 80 % of raw",
+                "met": "yes" if r["worker_share_of_raw"] >= 0.8 else "no",
+            }
+        )
     for lat in latency:
         # The producer shares the 2 cores with the broker and the worker; when it cannot offer the
         # asked rate, the row says what was offered, and the target is not claimed for that point.
@@ -266,14 +325,24 @@ def main() -> None:
                 met = f"not measured: the producer offered only {lat['achieved_share_of_max']} %"
             else:
                 met = "yes" if lat["p99_ms"] is not None and lat["p99_ms"] <= 250 else "no"
-        table.append({"name": f"ping→alert latency, {lat['shape']}-ping messages, {lat['share_of_max']} % of max "
-                              f"({lat['rate_pings_per_s']:,} pings/s asked, {lat['achieved_pings_per_s']:,} offered = "
-                              f"{lat['achieved_share_of_max']} %)",
-                      "measured": f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
-                      "beside": f"{lat['alerts_with_latency']} alerts",
-                      "target": "p99 ≤ 250 ms at 50 %" if lat["share_of_max"] == 50 else "", "met": met})
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-              "simulated_trips": n_trips, "shapes": shapes, "latency": latency, "table": table}
+        table.append(
+            {
+                "name": f"ping→alert latency, {lat['shape']}-ping messages, {lat['share_of_max']} % of max "
+                f"({lat['rate_pings_per_s']:,} pings/s asked, {lat['achieved_pings_per_s']:,} offered = "
+                f"{lat['achieved_share_of_max']} %)",
+                "measured": f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms",
+                "beside": f"{lat['alerts_with_latency']} alerts",
+                "target": "p99 ≤ 250 ms at 50 %" if lat["share_of_max"] == 50 else "",
+                "met": met,
+            }
+        )
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "simulated_trips": n_trips,
+        "shapes": shapes,
+        "latency": latency,
+        "table": table,
+    }
     out = REPO / "benchmarks" / "results" / "stream.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -67,8 +67,10 @@ def fleet(min_pings: int, min_trips: int, interval_s: float = 4.0, seed: int = 0
         copy += 1
     slot = np.concatenate(slots)
     acc = rng.uniform(3.0, 15.0, slot.size)
-    desc = (f"{trips} trips, {n} fixes: real Porto taxi tracks ({source}) resampled to {interval_s:g} s, "
-            f"copied with 0.01 deg offsets and 4 m noise")
+    desc = (
+        f"{trips} trips, {n} fixes: real Porto taxi tracks ({source}) resampled to {interval_s:g} s, "
+        f"copied with 0.01 deg offsets and 4 m noise"
+    )
     return slot, np.concatenate(tss), np.concatenate(lats), np.concatenate(lons), acc, desc
 
 
@@ -96,8 +98,7 @@ def machine() -> dict:
 def write_result(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "machine": machine(), "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-               **payload}
+    payload = {"benchmark": name, "machine": machine(), "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **payload}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 
@@ -113,8 +114,9 @@ def baseline_venv(name: str) -> Path | None:
     req = ROOT / "benchmarks" / "baselines" / f"{name}.txt"
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(req)], check=True,
-                       capture_output=True, timeout=1800)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(req)], check=True, capture_output=True, timeout=1800
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         print(f"baseline {name}: not installed here ({exc.__class__.__name__}); skipped", file=sys.stderr)
         return None

@@ -59,8 +59,11 @@ def py_spy() -> str:
 
 
 def record(pid: int, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([py_spy(), "record", "-p", str(pid), "-o", str(out), "-f", "raw", "-r", "500"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [py_spy(), "record", "-p", str(pid), "-o", str(out), "-f", "raw", "-r", "500"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def summarise(raw: Path, categories: list[tuple[str, str]], within: str, rest: str) -> None:
@@ -98,8 +101,10 @@ def profile_worker(trips: int, shape: str) -> None:
                 spy = record(worker.proc.pid, out)
                 started = time.monotonic()
                 wait_for_pings(worker, n, 600)
-                print(f"worker: {n:,} {shape}-ping messages' pings at {n / (time.monotonic() - started):,.0f} pings/s "
-                      "(under py-spy)")
+                print(
+                    f"worker: {n:,} {shape}-ping messages' pings at {n / (time.monotonic() - started):,.0f} pings/s "
+                    "(under py-spy)"
+                )
                 spy.send_signal(signal.SIGINT)
                 spy.wait()
     summarise(out, WORKER_CATEGORIES, "Worker.run", "the worker's own per-record code (ingest, aligner, metrics)")
@@ -127,8 +132,12 @@ print(f"engine: {{n / (time.perf_counter() - t):,.0f}} pings/s at 10k active tri
 
 def profile_engine(routes: bool) -> None:
     out = Path(tempfile.gettempdir()) / f"tripguard-profile-engine{'-routes' if routes else ''}.txt"
-    child = subprocess.Popen([sys.executable, "-c", ENGINE_CHILD.format(here=str(HERE), routes=routes)],
-                             stdout=subprocess.PIPE, text=True, cwd=REPO)
+    child = subprocess.Popen(
+        [sys.executable, "-c", ENGINE_CHILD.format(here=str(HERE), routes=routes)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     assert child.stdout.readline().strip() == "READY"
     spy = record(child.pid, out)
     print(child.stdout.read().strip())

@@ -196,8 +196,18 @@ def _reference_pace(st: F64, s: int) -> float:
 
 @njit
 def _close(
-    s: int, st: F64, p: F64, end_ts: float, end_x: float, end_y: float, closed: float, rx: F64, ry: F64, rcum: F64,
-    events: F64, n_ev: int,
+    s: int,
+    st: F64,
+    p: F64,
+    end_ts: float,
+    end_x: float,
+    end_y: float,
+    closed: float,
+    rx: F64,
+    ry: F64,
+    rcum: F64,
+    events: F64,
+    n_ev: int,
 ) -> int:
     """Measure the excursion of slot s and record it when it passes the thresholds."""
     if st[s, R_HAS_IN] > 0.0:
@@ -215,8 +225,8 @@ def _close(
     # faulty): that is not a detour on the way to the destination
     arrived = closed > 0.0 or math.sqrt((end_x - rx[-1]) ** 2 + (end_y - ry[-1]) ** 2) <= p[Q_END_NEAR_M]
     if (
-        arrived and
-        st[s, R_EXC_DISPLACED] == 0.0
+        arrived
+        and st[s, R_EXC_DISPLACED] == 0.0
         and st[s, R_DISPLACED] == 0.0
         and st[s, R_EXC_N] >= p[Q_MIN_FIXES]
         and st[s, R_EXC_MAXD_M] >= p[Q_MIN_DIST_M]
@@ -247,8 +257,24 @@ def _close(
 
 @njit
 def _excursions(
-    slot: I64, ts: I64, lat: F64, lon: F64, flag: I8, cell: I64, st: F64, last_cell: I64, city: I64, params: F64,
-    cells: I64, cell_lo: I64, cell_hi: I64, route_x: F64, route_y: F64, route_cum: F64, route_lo: I64, route_hi: I64,
+    slot: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    flag: I8,
+    cell: I64,
+    st: F64,
+    last_cell: I64,
+    city: I64,
+    params: F64,
+    cells: I64,
+    cell_lo: I64,
+    cell_hi: I64,
+    route_x: F64,
+    route_y: F64,
+    route_cum: F64,
+    route_lo: I64,
+    route_hi: I64,
     events: F64,
 ) -> int:
     n_ev = 0
@@ -263,9 +289,9 @@ def _excursions(
             continue
         if s != prev_s:  # fixes come grouped by trip: look its route up once per group
             p = params[city[s]]
-            rx = route_x[route_lo[s]:route_hi[s]]
-            ry = route_y[route_lo[s]:route_hi[s]]
-            rc = route_cum[route_lo[s]:route_hi[s]]
+            rx = route_x[route_lo[s] : route_hi[s]]
+            ry = route_y[route_lo[s] : route_hi[s]]
+            rc = route_cum[route_lo[s] : route_hi[s]]
             prev_s = s
         x, y = project(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
         jump = flag[i] == F_BREAK or flag[i] == F_TELEPORT
@@ -334,19 +360,29 @@ def _excursions(
 
 @njit
 def _finish(
-    slots: I64, last_ts: I64, st: F64, city: I64, params: F64, route_x: F64, route_y: F64, route_cum: F64,
-    route_lo: I64, route_hi: I64, events: F64,
+    slots: I64,
+    last_ts: I64,
+    st: F64,
+    city: I64,
+    params: F64,
+    route_x: F64,
+    route_y: F64,
+    route_cum: F64,
+    route_lo: I64,
+    route_hi: I64,
+    events: F64,
 ) -> int:
     n_ev = 0
     for k in range(slots.shape[0]):
         s = slots[k]
         if st[s, R_ACTIVE] == 0.0 or st[s, R_IN_EXC] == 0.0:
             continue
-        rx = route_x[route_lo[s]:route_hi[s]]
-        ry = route_y[route_lo[s]:route_hi[s]]
-        rc = route_cum[route_lo[s]:route_hi[s]]
-        n_ev = _close(s, st, params[city[s]], last_ts[k], st[s, R_PREV_X], st[s, R_PREV_Y], 0.0,
-                      rx, ry, rc, events, n_ev)
+        rx = route_x[route_lo[s] : route_hi[s]]
+        ry = route_y[route_lo[s] : route_hi[s]]
+        rc = route_cum[route_lo[s] : route_hi[s]]
+        n_ev = _close(
+            s, st, params[city[s]], last_ts[k], st[s, R_PREV_X], st[s, R_PREV_Y], 0.0, rx, ry, rc, events, n_ev
+        )
     return n_ev
 
 
@@ -358,7 +394,16 @@ def _need(name: str, arr: Any, dtype: DTypeLike, ndim: int = 1) -> None:
 
 
 def excursions(
-    slot: I64, ts: I64, lat: F64, lon: F64, flag: I8, cell: I64, state: F64, last_cell: I64, city: I64, params: F64,
+    slot: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    flag: I8,
+    cell: I64,
+    state: F64,
+    last_cell: I64,
+    city: I64,
+    params: F64,
     corridor: CorridorArena,
 ) -> F64:
     """Walk accepted fixes (grouped by slot, in order) against their trips' corridors.
@@ -381,9 +426,27 @@ def excursions(
     if params.shape[1] != N_ROUTE_PARAMS:
         raise ValueError(f"params must have {N_ROUTE_PARAMS} columns (Q_*)")
     events = np.empty((max(n, 1), N_EXC_EVENT), np.float64)
-    n_ev = _excursions(slot, ts, lat, lon, flag, cell, state, last_cell, city, params, corridor.cells, corridor.cell_lo,
-                       corridor.cell_hi, corridor.route_x, corridor.route_y, corridor.route_cum,
-                       corridor.route_lo, corridor.route_hi, events)
+    n_ev = _excursions(
+        slot,
+        ts,
+        lat,
+        lon,
+        flag,
+        cell,
+        state,
+        last_cell,
+        city,
+        params,
+        corridor.cells,
+        corridor.cell_lo,
+        corridor.cell_hi,
+        corridor.route_x,
+        corridor.route_y,
+        corridor.route_cum,
+        corridor.route_lo,
+        corridor.route_hi,
+        events,
+    )
     return events[:n_ev]
 
 
@@ -392,8 +455,19 @@ def finish(slots: I64, last_ts: I64, state: F64, city: I64, params: F64, corrido
     _need("slots", slots, np.int64)
     _need("last_ts", last_ts, np.int64)
     events = np.empty((max(slots.shape[0], 1), N_EXC_EVENT), np.float64)
-    n_ev = _finish(slots, last_ts, state, city, params, corridor.route_x, corridor.route_y, corridor.route_cum,
-                   corridor.route_lo, corridor.route_hi, events)
+    n_ev = _finish(
+        slots,
+        last_ts,
+        state,
+        city,
+        params,
+        corridor.route_x,
+        corridor.route_y,
+        corridor.route_cum,
+        corridor.route_lo,
+        corridor.route_hi,
+        events,
+    )
     return events[:n_ev]
 
 

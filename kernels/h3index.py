@@ -139,9 +139,7 @@ FACE_HEX_AXES = _face_hex_axes()
 
 # hex2d units per radian of gnomonic distance at each resolution, as H3 builds it
 # (r *= INV_RES0_U_GNOMONIC, then res times r *= M_SQRT7); used for error bounds only.
-RES_SCALE = np.array(
-    [INV_RES0_U_GNOMONIC * M_SQRT7**res for res in range(MAX_H3_RES + 1)], dtype=np.float64
-)
+RES_SCALE = np.array([INV_RES0_U_GNOMONIC * M_SQRT7**res for res in range(MAX_H3_RES + 1)], dtype=np.float64)
 
 # 60-degree digit rotations (_rotate60ccw / _rotate60cw), indexed by digit 0..7
 ROT60_CCW = np.array([0, 5, 3, 1, 6, 4, 2, 7], dtype=np.int64)
@@ -412,13 +410,7 @@ def _base_cell_and_rotate(face: int, a: int, b: int, res: int, digits: int) -> t
         return H3_NULL, 0, 0
     base_cell = FACE_IJK_BASE_CELL[face, i, j, k]
     unused = (1 << (H3_PER_DIGIT_OFFSET * (MAX_H3_RES - res))) - 1  # digits past res are 7
-    h = (
-        (H3_CELL_MODE << H3_MODE_OFFSET)
-        | (res << H3_RES_OFFSET)
-        | (base_cell << H3_BC_OFFSET)
-        | digits
-        | unused
-    )
+    h = (H3_CELL_MODE << H3_MODE_OFFSET) | (res << H3_RES_OFFSET) | (base_cell << H3_BC_OFFSET) | digits | unused
     num_rots = FACE_IJK_BASE_CELL_CCW_ROT60[face, i, j, k]
     is_pentagon = BASE_CELL_IS_PENTAGON[base_cell]
     if res == 0:
@@ -426,10 +418,7 @@ def _base_cell_and_rotate(face: int, a: int, b: int, res: int, digits: int) -> t
     if is_pentagon:
         # force rotation out of the missing k-axes sub-sequence
         if _leading_nonzero_digit(h, res) == 1:
-            if (
-                BASE_CELL_CW_OFFSET_FACES[base_cell, 0] == face
-                or BASE_CELL_CW_OFFSET_FACES[base_cell, 1] == face
-            ):
+            if BASE_CELL_CW_OFFSET_FACES[base_cell, 0] == face or BASE_CELL_CW_OFFSET_FACES[base_cell, 1] == face:
                 h = _rotate_digits(h, ROT3_CW)
             else:
                 h = _rotate_digits(h, ROT3_CCW_N[1])
@@ -485,9 +474,7 @@ def _closest_face(px: float, py: float, pz: float) -> tuple[int, float, float]:
 
 
 @njit_exact
-def _vec3_to_hex2d(
-    px: float, py: float, pz: float, face: int, sqd: float, res: int
-) -> tuple[float, float, float]:
+def _vec3_to_hex2d(px: float, py: float, pz: float, face: int, sqd: float, res: int) -> tuple[float, float, float]:
     """_vec3ToHex2d after the face choice: (vx, vy, theta_rad) on `face` at `res`."""
     r = math.acos(1 - sqd * 0.5)
     if r < EPSILON:
@@ -844,8 +831,7 @@ def _check_inputs(lat_deg: Any, lng_deg: Any, res: Any) -> None:
     for name, arr in (("lat_deg", lat_deg), ("lng_deg", lng_deg)):
         if not isinstance(arr, np.ndarray):
             raise TypeError(
-                f"{name}: expected a numpy array, got {type(arr).__name__}; "
-                f"pass np.asarray({name}, dtype=np.float64)"
+                f"{name}: expected a numpy array, got {type(arr).__name__}; pass np.asarray({name}, dtype=np.float64)"
             )
         if arr.dtype != np.float64:
             raise TypeError(f"{name}: dtype is {arr.dtype}, expected float64; use {name}.astype(np.float64)")
@@ -877,9 +863,7 @@ def latlng_to_cell(lat_deg: F64, lng_deg: F64, res: int) -> U64:
     return out
 
 
-def latlng_to_cell_trajectory(
-    lat_deg: F64, lng_deg: F64, res: int, *, stats: dict[str, int] | None = None
-) -> U64:
+def latlng_to_cell_trajectory(lat_deg: F64, lng_deg: F64, res: int, *, stats: dict[str, int] | None = None) -> U64:
     """Same output as `latlng_to_cell`, faster when consecutive points are close (trip fixes).
 
     The points are taken in order as one path; jumps (a new trip, a bad fix) only cost one full

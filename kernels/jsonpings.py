@@ -41,20 +41,30 @@ MOCK_UNKNOWN = -1
 
 # known keys, by index: the bit of `seen` each sets
 K_TRIP, K_DRIVER, K_TS, K_LAT, K_LON, K_ACC, K_SPEED, K_BEARING, K_PROVIDER, K_MOCK, K_OTHER = range(11)
-_KEYS = [b"trip_id", b"driver_id", b"ts", b"lat", b"lon", b"accuracy_m", b"speed_mps", b"bearing_deg",
-         b"provider", b"mock"]
+_KEYS = [
+    b"trip_id",
+    b"driver_id",
+    b"ts",
+    b"lat",
+    b"lon",
+    b"accuracy_m",
+    b"speed_mps",
+    b"bearing_deg",
+    b"provider",
+    b"mock",
+]
 _KEY_BYTES = np.zeros((len(_KEYS), 12), np.uint8)
 _KEY_LEN = np.zeros(len(_KEYS), np.int64)
 for _k, _name in enumerate(_KEYS):
-    _KEY_BYTES[_k, :len(_name)] = np.frombuffer(_name, np.uint8)
+    _KEY_BYTES[_k, : len(_name)] = np.frombuffer(_name, np.uint8)
     _KEY_LEN[_k] = len(_name)
 _REQUIRED = (1 << K_TRIP) | (1 << K_DRIVER) | (1 << K_TS) | (1 << K_LAT) | (1 << K_LON)
 _PROVIDERS = np.zeros((3, 8), np.uint8)  # gps, network, fused -> codes 1, 2, 3 (codec.PROVIDER_CODE)
 _PROVIDER_LEN = np.array([3, 7, 5], np.int64)
 for _k, _name in enumerate((b"gps", b"network", b"fused")):
-    _PROVIDERS[_k, :len(_name)] = np.frombuffer(_name, np.uint8)
-_POW10 = np.array([10.0 ** k for k in range(23)], np.float64)  # 1e0 .. 1e22: all exact doubles
-_MAX_EXACT_MANTISSA = 2 ** 53
+    _PROVIDERS[_k, : len(_name)] = np.frombuffer(_name, np.uint8)
+_POW10 = np.array([10.0**k for k in range(23)], np.float64)  # 1e0 .. 1e22: all exact doubles
+_MAX_EXACT_MANTISSA = 2**53
 
 
 def _pack(word: bytes) -> tuple[int, int]:
@@ -217,8 +227,13 @@ def _decode(buf, starts, ends, status, row0, n_rows, id_spans, ts, lat, lon, acc
                         vk = _V_TRUE
                         i += 4
                 elif c == 102:  # false
-                    if (i + 5 <= end and buf[i + 1] == 97 and buf[i + 2] == 108 and buf[i + 3] == 115
-                            and buf[i + 4] == 101):
+                    if (
+                        i + 5 <= end
+                        and buf[i + 1] == 97
+                        and buf[i + 2] == 108
+                        and buf[i + 3] == 115
+                        and buf[i + 4] == 101
+                    ):
                         vk = _V_FALSE
                         i += 5
                 elif c == 110:  # null
@@ -439,8 +454,23 @@ class DecodedPings:
     them); per row the ping's columns (NaN for an absent optional number, provider 0 when absent,
     mock -1 when absent)."""
 
-    __slots__ = ("status", "row0", "n_rows", "trip_lo", "trip_hi", "driver_lo", "driver_hi", "ts", "lat", "lon",
-                 "accuracy_m", "speed_mps", "bearing_deg", "provider", "mock")
+    __slots__ = (
+        "status",
+        "row0",
+        "n_rows",
+        "trip_lo",
+        "trip_hi",
+        "driver_lo",
+        "driver_hi",
+        "ts",
+        "lat",
+        "lon",
+        "accuracy_m",
+        "speed_mps",
+        "bearing_deg",
+        "provider",
+        "mock",
+    )
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -470,15 +500,29 @@ def decode(buf, starts, ends):
     row0 = np.empty(n, np.int64)
     n_rows = np.empty(n, np.int64)
     spans = np.full((n, 4), -1, np.int64)
-    cols = dict(ts=np.empty(cap, np.int64), lat=np.empty(cap), lon=np.empty(cap), accuracy_m=np.empty(cap),
-                speed_mps=np.empty(cap), bearing_deg=np.empty(cap), provider=np.empty(cap, np.int8),
-                mock=np.empty(cap, np.int8))
+    cols = dict(
+        ts=np.empty(cap, np.int64),
+        lat=np.empty(cap),
+        lon=np.empty(cap),
+        accuracy_m=np.empty(cap),
+        speed_mps=np.empty(cap),
+        bearing_deg=np.empty(cap),
+        provider=np.empty(cap, np.int8),
+        mock=np.empty(cap, np.int8),
+    )
     rows = _decode(buf, starts, ends, status, row0, n_rows, spans, *cols.values())
     bad = status != OK
     spans[bad] = -1
-    return DecodedPings(status=status, row0=row0, n_rows=n_rows, trip_lo=np.ascontiguousarray(spans[:, 0]),
-                        trip_hi=np.ascontiguousarray(spans[:, 1]), driver_lo=np.ascontiguousarray(spans[:, 2]),
-                        driver_hi=np.ascontiguousarray(spans[:, 3]), **{k: v[:rows] for k, v in cols.items()})
+    return DecodedPings(
+        status=status,
+        row0=row0,
+        n_rows=n_rows,
+        trip_lo=np.ascontiguousarray(spans[:, 0]),
+        trip_hi=np.ascontiguousarray(spans[:, 1]),
+        driver_lo=np.ascontiguousarray(spans[:, 2]),
+        driver_hi=np.ascontiguousarray(spans[:, 3]),
+        **{k: v[:rows] for k, v in cols.items()},
+    )
 
 
 def intern(buf, lo, hi):

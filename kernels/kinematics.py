@@ -66,9 +66,21 @@ P_RUN_DIRECT_STEPS = 14
 P_SUSPECT_MIN_M = 15
 N_PARAMS = 16
 PARAM_NAMES = (
-    "max_speed_mps", "default_accuracy_m", "coarse_accuracy_m", "teleport_min_m", "confirm_fixes",
-    "confirm_s", "warmup_s", "speed_run_min_m", "speed_run_min_s", "speed_run_min_steps", "tunnel_gap_s",
-    "suspect_min_mps", "suspect_pace_factor", "teleport_oblique_min_m", "speed_run_direct_steps",
+    "max_speed_mps",
+    "default_accuracy_m",
+    "coarse_accuracy_m",
+    "teleport_min_m",
+    "confirm_fixes",
+    "confirm_s",
+    "warmup_s",
+    "speed_run_min_m",
+    "speed_run_min_s",
+    "speed_run_min_steps",
+    "tunnel_gap_s",
+    "suspect_min_mps",
+    "suspect_pace_factor",
+    "teleport_oblique_min_m",
+    "speed_run_direct_steps",
     "suspect_min_m",
 )
 
@@ -248,7 +260,7 @@ class HeldPool:
         free = np.empty(new, dtype=np.int64)
         n = int(self.n_free[0])
         free[:n] = self.free[:n]
-        free[n:n + new - old] = np.arange(new - 1, old - 1, -1)
+        free[n : n + new - old] = np.arange(new - 1, old - 1, -1)
         self.buf, self.free, self.n_free[0] = buf, free, n + new - old
 
     def take(self) -> int:
@@ -272,8 +284,17 @@ class HeldPool:
 
 @njit(inline="always")
 def _emit_accepted(
-    slot: float, ts: float, lat: float, lon: float, flag: float, out_slot: I64, out_ts: I64, out_lat: F64,
-    out_lon: F64, out_flag: I8, n_out: int,
+    slot: float,
+    ts: float,
+    lat: float,
+    lon: float,
+    flag: float,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    n_out: int,
 ) -> int:
     out_slot[n_out] = slot
     out_ts[n_out] = ts
@@ -309,8 +330,24 @@ def _paced(pace: float, d: float, dt_s: float, since_s: float, past_warmup: bool
 
 @njit(inline="always")
 def _move_anchor(
-    st: F64, s: int, ts: float, lat: float, lon: float, acc: float, sin_lat: float, cos_lat: float, d: float,
-    dt_s: float, dev: float, flag: float, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8,
+    st: F64,
+    s: int,
+    ts: float,
+    lat: float,
+    lon: float,
+    acc: float,
+    sin_lat: float,
+    cos_lat: float,
+    d: float,
+    dt_s: float,
+    dev: float,
+    flag: float,
+    p: F64,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
     n_out: int,
 ) -> int:
     """Accept a fix that is not within the anchor's noise circle: add the step, update the
@@ -362,8 +399,9 @@ def _move_anchor(
     st[S_P_PACE] = st[S_PACE]
     jump = flag == F_BREAK or flag == F_TELEPORT
     if not jump:
-        st[S_PACE] = _paced(st[S_PACE], d, dt_s, (ts - st[S_A_POS_TS]) / 1000.0,
-                            ts - st[S_START_TS] >= p[P_WARMUP_S] * 1000.0)
+        st[S_PACE] = _paced(
+            st[S_PACE], d, dt_s, (ts - st[S_A_POS_TS]) / 1000.0, ts - st[S_START_TS] >= p[P_WARMUP_S] * 1000.0
+        )
     st[S_P_VALID] = 0.0 if jump else 1.0
     st[S_P_TS] = st[S_A_TS]
     st[S_P_LAT] = st[S_A_LAT]
@@ -382,16 +420,51 @@ def _move_anchor(
 
 @njit(inline="always")
 def _accept_step(
-    st: F64, s: int, ts: float, lat: float, lon: float, acc: float, sin_lat: float, cos_lat: float, d: float,
-    dt_s: float, dev: float, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8, n_out: int,
+    st: F64,
+    s: int,
+    ts: float,
+    lat: float,
+    lon: float,
+    acc: float,
+    sin_lat: float,
+    cos_lat: float,
+    d: float,
+    dt_s: float,
+    dev: float,
+    p: F64,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    n_out: int,
 ) -> int:
     """Accept a plausible fix. Inside the anchor's noise circle only the anchor's time moves."""
     st[S_N_USED] += 1.0
     if d <= NOISE_GATE * (st[S_A_ACC] + acc):
         st[S_A_TS] = ts
         return n_out
-    return _move_anchor(st, s, ts, lat, lon, acc, sin_lat, cos_lat, d, dt_s, dev, F_NONE, p,
-                        out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    return _move_anchor(
+        st,
+        s,
+        ts,
+        lat,
+        lon,
+        acc,
+        sin_lat,
+        cos_lat,
+        d,
+        dt_s,
+        dev,
+        F_NONE,
+        p,
+        out_slot,
+        out_ts,
+        out_lat,
+        out_lon,
+        out_flag,
+        n_out,
+    )
 
 
 @njit(inline="always")
@@ -414,8 +487,20 @@ def _give_back(st: F64, free: I64, n_free: I64) -> None:
 
 @njit(inline="always")
 def _release_held(
-    st: F64, held: F64, free: I64, n_free: I64, s: int, lead_flag: float, n_lead: int, p: F64, out_slot: I64,
-    out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8, n_out: int,
+    st: F64,
+    held: F64,
+    free: I64,
+    n_free: I64,
+    s: int,
+    lead_flag: float,
+    n_lead: int,
+    p: F64,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    n_out: int,
 ) -> int:
     """Accept every held fix in order: the first n_lead with lead_flag (F_BREAK, F_TELEPORT: a jump
     kept out of the distance; F_FAST: a run, whose distance is reported), the rest as ordinary steps."""
@@ -427,9 +512,27 @@ def _release_held(
         if flag == F_BREAK or flag == F_TELEPORT:
             st[S_JUMP_M] += d
         st[S_N_USED] += 1.0
-        n_out = _move_anchor(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON], held[h, H_ACC],
-                             held[h, H_SIN], held[h, H_COS], d, dt_s, np.nan, flag, p,
-                             out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        n_out = _move_anchor(
+            st,
+            s,
+            held[h, H_TS],
+            held[h, H_LAT],
+            held[h, H_LON],
+            held[h, H_ACC],
+            held[h, H_SIN],
+            held[h, H_COS],
+            d,
+            dt_s,
+            np.nan,
+            flag,
+            p,
+            out_slot,
+            out_ts,
+            out_lat,
+            out_lon,
+            out_flag,
+            n_out,
+        )
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0
@@ -440,8 +543,18 @@ def _release_held(
 
 @njit(inline="always")
 def _push_held(
-    st: F64, held: F64, s: int, ts: float, lat: float, lon: float, acc: float, sin_lat: float, cos_lat: float,
-    fast: float, d: float, eff: float,
+    st: F64,
+    held: F64,
+    s: int,
+    ts: float,
+    lat: float,
+    lon: float,
+    acc: float,
+    sin_lat: float,
+    cos_lat: float,
+    fast: float,
+    d: float,
+    eff: float,
 ) -> None:
     h = int(st[S_HELD_N])
     held[h, H_SIN] = sin_lat
@@ -564,19 +677,18 @@ def _jump_is_teleport(st: F64, held: F64, p: F64, eff_m: float, post: int) -> bo
 @njit(inline="always")
 def _landing_eff(st: F64, held: F64) -> float:
     land = int(st[S_HELD_LEAD]) - 1
-    return (haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])  # type: ignore[no-any-return]
-            - st[S_A_ACC] - held[land, H_ACC])
+    return (
+        haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])  # type: ignore[no-any-return]
+        - st[S_A_ACC]
+        - held[land, H_ACC]
+    )
 
 
 @njit(inline="always")
 def _close_run(st: F64, s: int, p: F64, events: F64, n_ev: int) -> int:
     """End of a fast run: an impossible_speed event when it was sustained."""
     duration_s = (st[S_RUN_LAST_TS] - st[S_RUN_T0]) / 1000.0
-    if (
-        st[S_RUN_STEPS] >= p[P_RUN_MIN_STEPS]
-        and st[S_RUN_EFF_M] >= p[P_RUN_MIN_M]
-        and duration_s >= p[P_RUN_MIN_S]
-    ):
+    if st[S_RUN_STEPS] >= p[P_RUN_MIN_STEPS] and st[S_RUN_EFF_M] >= p[P_RUN_MIN_M] and duration_s >= p[P_RUN_MIN_S]:
         _new_event(events, n_ev, EV_IMPOSSIBLE_SPEED, s)
         events[n_ev, E_TS] = st[S_RUN_LAST_TS]
         events[n_ev, E_DIST_M] = st[S_RUN_DIST_M]
@@ -609,8 +721,18 @@ def _run_step(st: F64, s: int, ts: float, lat: float, lon: float, d: float, eff:
 
 @njit(inline="always")
 def _start_run(
-    st: F64, held: F64, free: I64, n_free: I64, s: int, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64,
-    out_flag: I8, n_out: int,
+    st: F64,
+    held: F64,
+    free: I64,
+    n_free: I64,
+    s: int,
+    p: F64,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    n_out: int,
 ) -> int:
     """Every held step was too fast for run_min_steps steps: the trace itself moves impossibly fast."""
     st[S_RUN_STEPS] = 0.0
@@ -623,19 +745,31 @@ def _start_run(
     prev_ts = st[S_A_TS]
     for h in range(int(st[S_HELD_N])):
         dt_s = (held[h, H_TS] - prev_ts) / 1000.0
-        _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON],
-                  held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
+        _run_step(st, s, held[h, H_TS], held[h, H_LAT], held[h, H_LON], held[h, H_DIST_M], held[h, H_EFF_M], dt_s)
         prev_ts = held[h, H_TS]
-    n_out = _release_held(st, held, free, n_free, s, F_FAST, int(st[S_HELD_N]), p,
-                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(
+        st, held, free, n_free, s, F_FAST, int(st[S_HELD_N]), p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+    )
     st[S_MODE] = MODE_RUN
     return n_out
 
 
 @njit(inline="always")
 def _confirm_jump(
-    st: F64, held: F64, free: I64, n_free: I64, s: int, p: F64, events: F64, n_ev: int, out_slot: I64, out_ts: I64,
-    out_lat: F64, out_lon: F64, out_flag: I8, n_out: int,
+    st: F64,
+    held: F64,
+    free: I64,
+    n_free: I64,
+    s: int,
+    p: F64,
+    events: F64,
+    n_ev: int,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    n_out: int,
 ) -> tuple[int, int]:
     """The held fixes continue from a new place: a run that raced there (impossible_speed), a
     persistent displacement (teleport), or a jump that accuses nobody (GPS re-acquisition, a long
@@ -675,8 +809,9 @@ def _confirm_jump(
         st[S_N_USED] -= 1.0
         st[S_N_SPIKE] += 1.0
         held[0, H_DIST_M] = 0.0
-    elif (lead >= p[P_RUN_MIN_STEPS] and _along_travel(st, held)
-          and run_eff >= p[P_RUN_MIN_M] and run_s >= p[P_RUN_MIN_S]):
+    elif (
+        lead >= p[P_RUN_MIN_STEPS] and _along_travel(st, held) and run_eff >= p[P_RUN_MIN_M] and run_s >= p[P_RUN_MIN_S]
+    ):
         # two or more steps too fast to drive, on along the way: the trace raced ahead
         maxv = 0.0
         prev_ts = a_ts
@@ -721,16 +856,34 @@ def _confirm_jump(
         lead_flag = F_TELEPORT
     elif st[S_HELD_SOFT] > 0.0 and not _in_warmup(st, p):
         lead_flag = F_NONE  # a possible step after all: its distance counts
-    n_out = _release_held(st, held, free, n_free, s, lead_flag, n_lead, p,
-                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+    n_out = _release_held(
+        st, held, free, n_free, s, lead_flag, n_lead, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+    )
     st[S_MODE] = MODE_NORMAL
     return n_ev, n_out
 
 
 @njit(inline="always")
 def _step(
-    s: int, ts: float, lat: float, lon: float, acc_in: float, dev: float, mock: float, st: F64, pool: F64, free: I64,
-    n_free: I64, p: F64, out_slot: I64, out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8, n_out: int, events: F64,
+    s: int,
+    ts: float,
+    lat: float,
+    lon: float,
+    acc_in: float,
+    dev: float,
+    mock: float,
+    st: F64,
+    pool: F64,
+    free: I64,
+    n_free: I64,
+    p: F64,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    n_out: int,
+    events: F64,
     n_ev: int,
 ) -> tuple[int, int, int]:
     """One fix of trip s. Returns (status, n_out, n_ev)."""
@@ -799,8 +952,26 @@ def _step(
 
     if mode == MODE_NORMAL:
         if _plain(d_a, eff_a, st[S_PACE], p, dt_a):
-            n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
-                                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            n_out = _accept_step(
+                st,
+                s,
+                ts,
+                lat,
+                lon,
+                acc,
+                sin_a,
+                cos_a,
+                d_a,
+                dt_a,
+                dev,
+                p,
+                out_slot,
+                out_ts,
+                out_lat,
+                out_lon,
+                out_flag,
+                n_out,
+            )
             return ST_ACCEPTED, n_out, n_ev
         # too far for the physical limit, or only for the trip's own pace (a suspect: a short
         # multipath spike looks like a fast step until the next fix comes back)
@@ -816,19 +987,57 @@ def _step(
         if not reachable:
             _run_step(st, s, ts, lat, lon, d_a, eff_a, dt_a)
             st[S_N_USED] += 1.0
-            n_out = _move_anchor(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, F_FAST, p,
-                                 out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            n_out = _move_anchor(
+                st,
+                s,
+                ts,
+                lat,
+                lon,
+                acc,
+                sin_a,
+                cos_a,
+                d_a,
+                dt_a,
+                dev,
+                F_FAST,
+                p,
+                out_slot,
+                out_ts,
+                out_lat,
+                out_lon,
+                out_flag,
+                n_out,
+            )
             return ST_ACCEPTED, n_out, n_ev
         n_ev = _close_run(st, s, p, events, n_ev)
-        n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
-                             out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        n_out = _accept_step(
+            st,
+            s,
+            ts,
+            lat,
+            lon,
+            acc,
+            sin_a,
+            cos_a,
+            d_a,
+            dt_a,
+            dev,
+            p,
+            out_slot,
+            out_ts,
+            out_lat,
+            out_lon,
+            out_flag,
+            n_out,
+        )
         return ST_ACCEPTED, n_out, n_ev
 
     # MODE_HOLD
     held = pool[int(st[S_HELD_SLOT]) - 1]
     last = int(st[S_HELD_N]) - 1
-    d_l, sin_l, cos_l = haversine_step(held[last, H_LAT], held[last, H_LON], held[last, H_SIN], held[last, H_COS],
-                                       lat, lon)
+    d_l, sin_l, cos_l = haversine_step(
+        held[last, H_LAT], held[last, H_LON], held[last, H_SIN], held[last, H_COS], lat, lon
+    )
     dt_l = (ts - held[last, H_TS]) / 1000.0
     eff_l = d_l - held[last, H_ACC] - acc
     fast_l = eff_l > vmax * dt_l
@@ -837,13 +1046,32 @@ def _step(
         # lead, or out of their reach): the held fixes were a spike
         _drop_held_as_spikes(st, free, n_free)
         st[S_MODE] = MODE_NORMAL
-        n_out = _accept_step(st, s, ts, lat, lon, acc, sin_a, cos_a, d_a, dt_a, dev, p,
-                             out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        n_out = _accept_step(
+            st,
+            s,
+            ts,
+            lat,
+            lon,
+            acc,
+            sin_a,
+            cos_a,
+            d_a,
+            dt_a,
+            dev,
+            p,
+            out_slot,
+            out_ts,
+            out_lat,
+            out_lon,
+            out_flag,
+            n_out,
+        )
         return ST_ACCEPTED, n_out, n_ev
     if fast_l and st[S_HELD_SOFT] > 0.0 and st[S_HELD_LEAD] == 1.0 and st[S_HELD_PLAUS] == 0.0:
         # the suspect fix was movement after all, and this one jumps on from it
-        n_out = _release_held(st, held, free, n_free, s, F_NONE, 0, p,
-                              out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+        n_out = _release_held(
+            st, held, free, n_free, s, F_NONE, 0, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+        )
         held = _acquire(st, pool, free, n_free)
         _push_held(st, held, s, ts, lat, lon, acc, sin_l, cos_l, 1.0, d_l, eff_l)
         st[S_HELD_LEAD] = 1.0
@@ -864,24 +1092,30 @@ def _step(
             return ST_ACCEPTED, n_out, n_ev
     else:
         st[S_HELD_PLAUS] += 1.0
-        if (st[S_HELD_SOFT] > 0.0 and st[S_HELD_LEAD] == 1.0
-                and not _jump_is_teleport(st, held, p, _landing_eff(st, held), int(st[S_HELD_N]) - 1)):
+        if (
+            st[S_HELD_SOFT] > 0.0
+            and st[S_HELD_LEAD] == 1.0
+            and not _jump_is_teleport(st, held, p, _landing_eff(st, held), int(st[S_HELD_N]) - 1)
+        ):
             # a fast but possible step that the trace carries on from: movement
-            n_out = _release_held(st, held, free, n_free, s, F_NONE, 0, p,
-                                  out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            n_out = _release_held(
+                st, held, free, n_free, s, F_NONE, 0, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+            )
             st[S_MODE] = MODE_NORMAL
             return ST_ACCEPTED, n_out, n_ev
         land_ts = held[int(st[S_HELD_LEAD]) - 1, H_TS]
         full = st[S_HELD_N] >= HELD_MAX
         if st[S_HELD_PLAUS] >= p[P_CONFIRM_FIXES] and ((ts - land_ts) / 1000.0 >= p[P_CONFIRM_S] or full):
-            n_ev, n_out = _confirm_jump(st, held, free, n_free, s, p, events, n_ev,
-                                        out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
+            n_ev, n_out = _confirm_jump(
+                st, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+            )
             return ST_ACCEPTED, n_out, n_ev
     if st[S_HELD_N] >= HELD_MAX:
         # undecidable within the buffer (e.g. fast steps that never settle): take the new place
         # as the track without accusing anyone
-        n_out = _release_held(st, held, free, n_free, s, F_BREAK, 1, p, out_slot, out_ts, out_lat, out_lon,
-                              out_flag, n_out)
+        n_out = _release_held(
+            st, held, free, n_free, s, F_BREAK, 1, p, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+        )
         st[S_MODE] = MODE_NORMAL
         return ST_ACCEPTED, n_out, n_ev
     return ST_HELD, n_out, n_ev
@@ -891,26 +1125,103 @@ def _step(
 def _load_hot(row: F64) -> tuple[float, ...]:
     """The fields the fast path keeps in local variables."""
     return (
-        row[S_MODE], row[S_N_SEEN], row[S_SEEN_TS], row[S_SEEN_LAT], row[S_SEEN_LON], row[S_DT_N],
-        row[S_DT_SUM], row[S_DT_SUM2], row[S_DT_PREV], row[S_DT_REPEAT], row[S_N_MOCK],
-        row[S_N_MOCK_KNOWN], row[S_ACC_N], row[S_ACC_SUM], row[S_ACC_SUM2], row[S_N_USED],
-        row[S_A_TS], row[S_A_LAT], row[S_A_LON], row[S_A_ACC], row[S_A_SIN], row[S_A_COS],
-        row[S_A_POS_TS], row[S_DIST_M], row[S_GAP_M], row[S_GAP_N], row[S_GAP_S], row[S_V_N],
-        row[S_V_SUM], row[S_V_SUM2], row[S_DEV_N], row[S_DEV_SUM], row[S_DEV_SUM2],
-        row[S_DEV_CONTRA], row[S_COL_N], row[S_COL_HITS], row[S_PREV_DX], row[S_PREV_DY],
-        row[S_PACE], row[S_P_PACE], row[S_P_VALID], row[S_P_TS], row[S_P_LAT], row[S_P_LON],
-        row[S_P_ACC], row[S_A_STEP_M],
+        row[S_MODE],
+        row[S_N_SEEN],
+        row[S_SEEN_TS],
+        row[S_SEEN_LAT],
+        row[S_SEEN_LON],
+        row[S_DT_N],
+        row[S_DT_SUM],
+        row[S_DT_SUM2],
+        row[S_DT_PREV],
+        row[S_DT_REPEAT],
+        row[S_N_MOCK],
+        row[S_N_MOCK_KNOWN],
+        row[S_ACC_N],
+        row[S_ACC_SUM],
+        row[S_ACC_SUM2],
+        row[S_N_USED],
+        row[S_A_TS],
+        row[S_A_LAT],
+        row[S_A_LON],
+        row[S_A_ACC],
+        row[S_A_SIN],
+        row[S_A_COS],
+        row[S_A_POS_TS],
+        row[S_DIST_M],
+        row[S_GAP_M],
+        row[S_GAP_N],
+        row[S_GAP_S],
+        row[S_V_N],
+        row[S_V_SUM],
+        row[S_V_SUM2],
+        row[S_DEV_N],
+        row[S_DEV_SUM],
+        row[S_DEV_SUM2],
+        row[S_DEV_CONTRA],
+        row[S_COL_N],
+        row[S_COL_HITS],
+        row[S_PREV_DX],
+        row[S_PREV_DY],
+        row[S_PACE],
+        row[S_P_PACE],
+        row[S_P_VALID],
+        row[S_P_TS],
+        row[S_P_LAT],
+        row[S_P_LON],
+        row[S_P_ACC],
+        row[S_A_STEP_M],
     )
 
 
 @njit
 def _store_hot(
-    row: F64, mode: float, n_seen: float, seen_ts: float, seen_lat: float, seen_lon: float, dt_n: float, dt_sum: float,
-    dt_sum2: float, dt_prev: float, dt_rep: float, mock_n: float, mock_known: float, acc_n: float, acc_sum: float,
-    acc_sum2: float, used: float, a_ts: float, a_lat: float, a_lon: float, a_acc: float, a_sin: float, a_cos: float,
-    a_pos_ts: float, dist: float, gap_m: float, gap_n: float, gap_s: float, v_n: float, v_sum: float, v_sum2: float,
-    dev_n: float, dev_sum: float, dev_sum2: float, dev_contra: float, col_n: float, col_hits: float, prev_dx: float,
-    prev_dy: float, pace: float, p_pace: float, p_valid: float, p_ts: float, p_lat: float, p_lon: float, p_acc: float,
+    row: F64,
+    mode: float,
+    n_seen: float,
+    seen_ts: float,
+    seen_lat: float,
+    seen_lon: float,
+    dt_n: float,
+    dt_sum: float,
+    dt_sum2: float,
+    dt_prev: float,
+    dt_rep: float,
+    mock_n: float,
+    mock_known: float,
+    acc_n: float,
+    acc_sum: float,
+    acc_sum2: float,
+    used: float,
+    a_ts: float,
+    a_lat: float,
+    a_lon: float,
+    a_acc: float,
+    a_sin: float,
+    a_cos: float,
+    a_pos_ts: float,
+    dist: float,
+    gap_m: float,
+    gap_n: float,
+    gap_s: float,
+    v_n: float,
+    v_sum: float,
+    v_sum2: float,
+    dev_n: float,
+    dev_sum: float,
+    dev_sum2: float,
+    dev_contra: float,
+    col_n: float,
+    col_hits: float,
+    prev_dx: float,
+    prev_dy: float,
+    pace: float,
+    p_pace: float,
+    p_valid: float,
+    p_ts: float,
+    p_lat: float,
+    p_lon: float,
+    p_acc: float,
     a_step: float,
 ) -> None:
     row[S_MODE] = mode
@@ -963,9 +1274,29 @@ def _store_hot(
 
 @njit
 def _kinematics(
-    start: int, n_out: int, n_ev: int, slot: I64, ts: I64, lat: F64, lon: F64, acc: F64, dev: F64, mock: I8, city: I64,
-    state: F64, pool: F64, free: I64, n_free: I64, params: F64, status: I8, out_slot: I64, out_ts: I64, out_lat: F64,
-    out_lon: F64, out_flag: I8, events: F64,
+    start: int,
+    n_out: int,
+    n_ev: int,
+    slot: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    acc: F64,
+    dev: F64,
+    mock: I8,
+    city: I64,
+    state: F64,
+    pool: F64,
+    free: I64,
+    n_free: I64,
+    params: F64,
+    status: I8,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+    events: F64,
 ) -> tuple[int, int, int]:
     """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
     common case -- a valid, in-order, not coarse fix reachable from the anchor while nothing is
@@ -992,11 +1323,52 @@ def _kinematics(
         start_ts = row[S_START_TS]  # set by a trip's first fix (never on the fast path)
         # ---- hot state in locals
         (
-            mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
-            mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin,
-            a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum,
-            dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts,
-            p_lat, p_lon, p_acc, a_step,
+            mode,
+            n_seen,
+            seen_ts,
+            seen_lat,
+            seen_lon,
+            dt_n,
+            dt_sum,
+            dt_sum2,
+            dt_prev,
+            dt_rep,
+            mock_n,
+            mock_known,
+            acc_n,
+            acc_sum,
+            acc_sum2,
+            used,
+            a_ts,
+            a_lat,
+            a_lon,
+            a_acc,
+            a_sin,
+            a_cos,
+            a_pos_ts,
+            dist,
+            gap_m,
+            gap_n,
+            gap_s,
+            v_n,
+            v_sum,
+            v_sum2,
+            dev_n,
+            dev_sum,
+            dev_sum2,
+            dev_contra,
+            col_n,
+            col_hits,
+            prev_dx,
+            prev_dy,
+            pace,
+            p_pace,
+            p_valid,
+            p_ts,
+            p_lat,
+            p_lon,
+            p_acc,
+            a_step,
         ) = _load_hot(row)
         while i < n and slot[i] == s:
             la = lat[i]
@@ -1005,8 +1377,15 @@ def _kinematics(
             a_in = acc[i]
             a = a_in if a_in == a_in else default_acc
             fast = False
-            if (mode == MODE_NORMAL and n_seen > 0.0 and la == la and lo == lo and not (la == 0.0 and lo == 0.0)
-                    and t > seen_ts and a <= coarse):
+            if (
+                mode == MODE_NORMAL
+                and n_seen > 0.0
+                and la == la
+                and lo == lo
+                and not (la == 0.0 and lo == 0.0)
+                and t > seen_ts
+                and a <= coarse
+            ):
                 d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
                 dt_s = (t - a_ts) / 1000.0
                 fast = _plain(d, d - a_acc - a, pace, p, dt_s)
@@ -1095,31 +1474,174 @@ def _kinematics(
                 # everything else on the row: store the locals, step, load them back
                 _store_hot(
                     row,
-                    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev,
-                    dt_rep, mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon,
-                    a_acc, a_sin, a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2,
-                    dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
-                    p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+                    mode,
+                    n_seen,
+                    seen_ts,
+                    seen_lat,
+                    seen_lon,
+                    dt_n,
+                    dt_sum,
+                    dt_sum2,
+                    dt_prev,
+                    dt_rep,
+                    mock_n,
+                    mock_known,
+                    acc_n,
+                    acc_sum,
+                    acc_sum2,
+                    used,
+                    a_ts,
+                    a_lat,
+                    a_lon,
+                    a_acc,
+                    a_sin,
+                    a_cos,
+                    a_pos_ts,
+                    dist,
+                    gap_m,
+                    gap_n,
+                    gap_s,
+                    v_n,
+                    v_sum,
+                    v_sum2,
+                    dev_n,
+                    dev_sum,
+                    dev_sum2,
+                    dev_contra,
+                    col_n,
+                    col_hits,
+                    prev_dx,
+                    prev_dy,
+                    pace,
+                    p_pace,
+                    p_valid,
+                    p_ts,
+                    p_lat,
+                    p_lon,
+                    p_acc,
+                    a_step,
                 )
-                st_i, n_out, n_ev = _step(s, ts[i], la, lo, a_in, dev[i], mock[i], row, pool, free, n_free, p,
-                                          out_slot, out_ts, out_lat, out_lon, out_flag, n_out, events, n_ev)
+                st_i, n_out, n_ev = _step(
+                    s,
+                    ts[i],
+                    la,
+                    lo,
+                    a_in,
+                    dev[i],
+                    mock[i],
+                    row,
+                    pool,
+                    free,
+                    n_free,
+                    p,
+                    out_slot,
+                    out_ts,
+                    out_lat,
+                    out_lon,
+                    out_flag,
+                    n_out,
+                    events,
+                    n_ev,
+                )
                 status[i] = st_i
                 (
-                    mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev,
-                    dt_rep, mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon,
-                    a_acc, a_sin, a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2,
-                    dev_n, dev_sum, dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace,
-                    p_pace, p_valid, p_ts, p_lat, p_lon, p_acc, a_step,
+                    mode,
+                    n_seen,
+                    seen_ts,
+                    seen_lat,
+                    seen_lon,
+                    dt_n,
+                    dt_sum,
+                    dt_sum2,
+                    dt_prev,
+                    dt_rep,
+                    mock_n,
+                    mock_known,
+                    acc_n,
+                    acc_sum,
+                    acc_sum2,
+                    used,
+                    a_ts,
+                    a_lat,
+                    a_lon,
+                    a_acc,
+                    a_sin,
+                    a_cos,
+                    a_pos_ts,
+                    dist,
+                    gap_m,
+                    gap_n,
+                    gap_s,
+                    v_n,
+                    v_sum,
+                    v_sum2,
+                    dev_n,
+                    dev_sum,
+                    dev_sum2,
+                    dev_contra,
+                    col_n,
+                    col_hits,
+                    prev_dx,
+                    prev_dy,
+                    pace,
+                    p_pace,
+                    p_valid,
+                    p_ts,
+                    p_lat,
+                    p_lon,
+                    p_acc,
+                    a_step,
                 ) = _load_hot(row)
                 start_ts = row[S_START_TS]
             i += 1
         _store_hot(
             row,
-            mode, n_seen, seen_ts, seen_lat, seen_lon, dt_n, dt_sum, dt_sum2, dt_prev, dt_rep,
-            mock_n, mock_known, acc_n, acc_sum, acc_sum2, used, a_ts, a_lat, a_lon, a_acc, a_sin,
-            a_cos, a_pos_ts, dist, gap_m, gap_n, gap_s, v_n, v_sum, v_sum2, dev_n, dev_sum,
-            dev_sum2, dev_contra, col_n, col_hits, prev_dx, prev_dy, pace, p_pace, p_valid, p_ts,
-            p_lat, p_lon, p_acc, a_step,
+            mode,
+            n_seen,
+            seen_ts,
+            seen_lat,
+            seen_lon,
+            dt_n,
+            dt_sum,
+            dt_sum2,
+            dt_prev,
+            dt_rep,
+            mock_n,
+            mock_known,
+            acc_n,
+            acc_sum,
+            acc_sum2,
+            used,
+            a_ts,
+            a_lat,
+            a_lon,
+            a_acc,
+            a_sin,
+            a_cos,
+            a_pos_ts,
+            dist,
+            gap_m,
+            gap_n,
+            gap_s,
+            v_n,
+            v_sum,
+            v_sum2,
+            dev_n,
+            dev_sum,
+            dev_sum2,
+            dev_contra,
+            col_n,
+            col_hits,
+            prev_dx,
+            prev_dy,
+            pace,
+            p_pace,
+            p_valid,
+            p_ts,
+            p_lat,
+            p_lon,
+            p_acc,
+            a_step,
         )
         for k in range(N_STATE):
             state[s, k] = row[k]
@@ -1155,7 +1677,14 @@ class KinematicsOutput:
     __slots__ = ("status", "acc_slot", "acc_ts", "acc_lat", "acc_lon", "acc_flag", "events")
 
     def __init__(
-        self, status: I8, acc_slot: I64, acc_ts: I64, acc_lat: F64, acc_lon: F64, acc_flag: I8, events: F64,
+        self,
+        status: I8,
+        acc_slot: I64,
+        acc_ts: I64,
+        acc_lat: F64,
+        acc_lon: F64,
+        acc_flag: I8,
+        events: F64,
     ) -> None:
         self.status = status
         self.acc_slot = acc_slot
@@ -1170,7 +1699,9 @@ def _check(name: str, arr: Any, dtype: DTypeLike, n: int) -> None:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(arr).__name__}")
     if arr.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {arr.dtype.name}: use {name}.astype(np.{np.dtype(dtype).name})")
+        raise TypeError(
+            f"{name} must have dtype {np.dtype(dtype).name}, got {arr.dtype.name}: use {name}.astype(np.{np.dtype(dtype).name})"
+        )
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must be 1-D with length {n} (like slot), got shape {arr.shape}")
     if not arr.flags.c_contiguous:
@@ -1196,8 +1727,17 @@ def _check_tables(state: F64, pool: HeldPool, params: F64, city: I64) -> None:
 
 
 def kinematics(
-    slot: I64, ts: I64, lat: F64, lon: F64, accuracy_m: F64, speed_mps: F64, mock: I8, city: I64, state: F64,
-    pool: HeldPool, params: F64,
+    slot: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    accuracy_m: F64,
+    speed_mps: F64,
+    mock: I8,
+    city: I64,
+    state: F64,
+    pool: HeldPool,
+    params: F64,
 ) -> KinematicsOutput:
     """Run the state machine over a batch of fixes sorted by (slot, arrival).
 
@@ -1216,25 +1756,52 @@ def kinematics(
     _check_tables(state, pool, params, city)
     step = np.diff(slot)
     if n > 1 and step.min() < 0:
-        raise ValueError("fixes must be sorted by slot (stable, keeping arrival order): use np.argsort(slot, kind='stable')")
+        raise ValueError(
+            "fixes must be sorted by slot (stable, keeping arrival order): use np.argsort(slot, kind='stable')"
+        )
     if n and (slot[0] < 0 or slot[-1] >= state.shape[0]):
         raise ValueError("slot holds a row index outside state")
     # every fix is emitted at most once; held fixes of earlier batches may be released now
     groups = 1 + int(np.count_nonzero(step)) if n else 0
     cap = n + HELD_MAX * groups
     status = np.empty(n, dtype=np.int8)
-    out = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.float64),
-           np.empty(cap, np.float64), np.empty(cap, np.int8))
+    out = (
+        np.empty(cap, np.int64),
+        np.empty(cap, np.int64),
+        np.empty(cap, np.float64),
+        np.empty(cap, np.float64),
+        np.empty(cap, np.int8),
+    )
     events = np.empty((max(n, 1), N_EVENT), dtype=np.float64)
     i = n_out = n_ev = 0
     while True:
-        i, n_out, n_ev = _kinematics(i, n_out, n_ev, slot, ts, lat, lon, accuracy_m, speed_mps, mock, city, state,
-                                     pool.buf, pool.free, pool.n_free, params, status, *out, events)
+        i, n_out, n_ev = _kinematics(
+            i,
+            n_out,
+            n_ev,
+            slot,
+            ts,
+            lat,
+            lon,
+            accuracy_m,
+            speed_mps,
+            mock,
+            city,
+            state,
+            pool.buf,
+            pool.free,
+            pool.n_free,
+            params,
+            status,
+            *out,
+            events,
+        )
         if i >= n:
             break
         pool.grow()  # ran out of held-fix buffers before a trip: more, and carry on
-    return KinematicsOutput(status, out[0][:n_out], out[1][:n_out], out[2][:n_out], out[3][:n_out], out[4][:n_out],
-                            events[:n_ev])
+    return KinematicsOutput(
+        status, out[0][:n_out], out[1][:n_out], out[2][:n_out], out[3][:n_out], out[4][:n_out], events[:n_ev]
+    )
 
 
 def finish(slots: I64, city: I64, state: F64, pool: HeldPool, params: F64) -> F64:

@@ -46,8 +46,18 @@ NO_ROW = -1
 
 
 @njit
-def _expire(s: int, row: int, wm: int, phase: I64, deadline: I64, last_act: I64, idle_ms: int, started_at: I64,
-            closed_at: I64, implicit: I64) -> None:
+def _expire(
+    s: int,
+    row: int,
+    wm: int,
+    phase: I64,
+    deadline: I64,
+    last_act: I64,
+    idle_ms: int,
+    started_at: I64,
+    closed_at: I64,
+    implicit: I64,
+) -> None:
     """Advance slot s's phase while the watermark is past its deadline."""
     while True:
         ph = phase[s]
@@ -65,9 +75,25 @@ def _expire(s: int, row: int, wm: int, phase: I64, deadline: I64, last_act: I64,
 
 
 @njit
-def _gate(order: I64, slot: I64, kind: I64, ts: I64, wm_before: I64, wm_end: int, n_rows: int, phase: I64,
-          deadline: I64, last_act: I64, implicit: I64, orphan_ms: int, idle_ms: int, grace_ms: int, action: I64,
-          started_at: I64, closed_at: I64) -> None:
+def _gate(
+    order: I64,
+    slot: I64,
+    kind: I64,
+    ts: I64,
+    wm_before: I64,
+    wm_end: int,
+    n_rows: int,
+    phase: I64,
+    deadline: I64,
+    last_act: I64,
+    implicit: I64,
+    orphan_ms: int,
+    idle_ms: int,
+    grace_ms: int,
+    action: I64,
+    started_at: I64,
+    closed_at: I64,
+) -> None:
     n = order.shape[0]
     i = 0
     while i < n:
@@ -138,8 +164,17 @@ def watermarks(ts: ArrayLike, wm0: int) -> tuple[I64, int]:
 
 
 def gate(
-    slot: I64, kind: I64, ts: I64, wm0: int, phase: I64, deadline: I64, last_act: I64, implicit: I64,
-    orphan_ms: int, idle_ms: int, grace_ms: int,
+    slot: I64,
+    kind: I64,
+    ts: I64,
+    wm0: int,
+    phase: I64,
+    deadline: I64,
+    last_act: I64,
+    implicit: I64,
+    orphan_ms: int,
+    idle_ms: int,
+    grace_ms: int,
 ) -> tuple[I64, I64, I64, int]:
     """Decide every row of a batch. Rows are in arrival order; slot, kind (ROW_*) and ts are
     int64 arrays. phase/deadline/last_act/implicit are the per-slot lifecycle columns (int64),
@@ -162,6 +197,23 @@ def gate(
     action = np.empty(slot.shape[0], np.int64)
     started_at = np.full(n_slots, NO_ROW, np.int64)
     closed_at = np.full(n_slots, NO_ROW, np.int64)
-    _gate(order, slot, kind, ts, wm_before, wm_end, slot.shape[0], phase, deadline, last_act, implicit,
-          int(orphan_ms), int(idle_ms), int(grace_ms), action, started_at, closed_at)
+    _gate(
+        order,
+        slot,
+        kind,
+        ts,
+        wm_before,
+        wm_end,
+        slot.shape[0],
+        phase,
+        deadline,
+        last_act,
+        implicit,
+        int(orphan_ms),
+        int(idle_ms),
+        int(grace_ms),
+        action,
+        started_at,
+        closed_at,
+    )
     return action, started_at, closed_at, wm_end

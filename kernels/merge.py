@@ -86,6 +86,12 @@ def expand(src, idx, ping_row0, ping_rows, trip_rows):
     event's row (-1 - its index) in merged order; messages with no rows (invalid) add none."""
     n = int(ping_rows.sum() + trip_rows.sum())
     out = np.empty(n, np.int64)
-    k = _expand(src, idx, np.ascontiguousarray(ping_row0, np.int64), np.ascontiguousarray(ping_rows, np.int64),
-                np.ascontiguousarray(trip_rows, np.int64), out)
+    k = _expand(
+        src,
+        idx,
+        np.ascontiguousarray(ping_row0, np.int64),
+        np.ascontiguousarray(ping_rows, np.int64),
+        np.ascontiguousarray(trip_rows, np.int64),
+        out,
+    )
     return out[:k]

@@ -30,8 +30,20 @@ def _link(slot: I64, base: int, nxt: I64, head: I64, tail: I64, count: I64) -> N
 
 
 @njit
-def _gather(s: int, head: I64, nxt: I64, count: I64, ts: I64, lat: F64, lon: F64, flag: I8,
-            out_ts: I64, out_lat: F64, out_lon: F64, out_flag: I8) -> int:
+def _gather(
+    s: int,
+    head: I64,
+    nxt: I64,
+    count: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    flag: I8,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+) -> int:
     g = head[s]
     k = 0
     while g != NONE:
@@ -45,8 +57,22 @@ def _gather(s: int, head: I64, nxt: I64, count: I64, ts: I64, lat: F64, lon: F64
 
 
 @njit
-def _compact(slots: I64, head: I64, tail: I64, nxt: I64, count: I64, ts: I64, lat: F64, lon: F64, flag: I8,
-             n_ts: I64, n_lat: F64, n_lon: F64, n_flag: I8, n_nxt: I64) -> int:
+def _compact(
+    slots: I64,
+    head: I64,
+    tail: I64,
+    nxt: I64,
+    count: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    flag: I8,
+    n_ts: I64,
+    n_lat: F64,
+    n_lon: F64,
+    n_flag: I8,
+    n_nxt: I64,
+) -> int:
     k = 0
     for j in range(slots.shape[0]):
         s = slots[j]
@@ -76,9 +102,7 @@ def link(slot: I64, base: int, nxt: I64, head: I64, tail: I64, count: I64) -> No
     _link(slot, base, nxt, head, tail, count)
 
 
-def gather(
-    s: int, head: I64, nxt: I64, count: I64, ts: I64, lat: F64, lon: F64, flag: I8
-) -> tuple[I64, F64, F64, I8]:
+def gather(s: int, head: I64, nxt: I64, count: I64, ts: I64, lat: F64, lon: F64, flag: I8) -> tuple[I64, F64, F64, I8]:
     """The fixes of trip s in order: (ts, lat, lon, flag) arrays."""
     n = int(count[s])
     out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int8))
@@ -91,7 +115,12 @@ def compact(
 ) -> tuple[I64, F64, F64, I8, I64, int]:
     """Copy the lists of the given (live) slots into fresh arrays of the given capacity.
     Returns (ts, lat, lon, flag, nxt, size)."""
-    new = (np.empty(capacity, np.int64), np.empty(capacity, np.float64), np.empty(capacity, np.float64),
-           np.empty(capacity, np.int8), np.empty(capacity, np.int64))
+    new = (
+        np.empty(capacity, np.int64),
+        np.empty(capacity, np.float64),
+        np.empty(capacity, np.float64),
+        np.empty(capacity, np.int8),
+        np.empty(capacity, np.int64),
+    )
     size = _compact(slots, head, tail, nxt, count, ts, lat, lon, flag, *new)
     return (*new, size)

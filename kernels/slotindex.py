@@ -135,8 +135,9 @@ class SlotIndex:
 
     def get(self, trip_id: str) -> int:
         key = np.frombuffer(trip_id.encode(), np.uint8)
-        s, _ = _find(self.table, self.hashes, self.ids, self.id_lo, self.id_hi, key, 0, key.shape[0],
-                     fnv1a(key, 0, key.shape[0]))
+        s, _ = _find(
+            self.table, self.hashes, self.ids, self.id_lo, self.id_hi, key, 0, key.shape[0], fnv1a(key, 0, key.shape[0])
+        )
         return int(s)
 
     def insert(self, trip_id: str, slot: int) -> None:
@@ -148,7 +149,7 @@ class SlotIndex:
         if self.n_id_bytes + key.shape[0] > self.ids.shape[0]:
             self._compact(key.shape[0])
         a = self.n_id_bytes
-        self.ids[a:a + key.shape[0]] = key
+        self.ids[a : a + key.shape[0]] = key
         self.id_lo[slot], self.id_hi[slot] = a, a + key.shape[0]
         if not _insert(self.table, self.hashes, self.ids, self.id_lo, self.id_hi, key, slot):
             raise ValueError(f"trip {trip_id!r} is indexed already")
@@ -185,7 +186,7 @@ class SlotIndex:
         ids = np.empty(size, np.uint8)
         at = 0
         for s, n in zip(live.tolist(), lengths.tolist()):
-            ids[at:at + n] = self.ids[self.id_lo[s]:self.id_hi[s]]
+            ids[at : at + n] = self.ids[self.id_lo[s] : self.id_hi[s]]
             self.id_lo[s], self.id_hi[s] = at, at + n
             at += n
         self.ids, self.n_id_bytes = ids, at

@@ -60,8 +60,18 @@ def one(dataset: str, part: str, seed: int, out: Path) -> tuple[dict, dict, dict
         _run([TRIPGUARD, "simulate", "--trips", str(SYNTHETIC_TRIPS), "--seed", str(seed), "--out", str(d)])
     else:
         _run([sys.executable, "-m", "evaluation.heldout", "--real", str(REAL), "--seed", str(seed), "--out", str(d)])
-    _run([TRIPGUARD, "replay", "--pings", str(d / "pings.jsonl"), "--trips", str(d / "trips.jsonl"),
-          "--out", str(d / "out")])
+    _run(
+        [
+            TRIPGUARD,
+            "replay",
+            "--pings",
+            str(d / "pings.jsonl"),
+            "--trips",
+            str(d / "trips.jsonl"),
+            "--out",
+            str(d / "out"),
+        ]
+    )
     labels, base = read_labels(d / "labels.csv")
     alerts = d / "out" / "alerts.jsonl"
     return labels, base, read_alerted(alerts), read_alerted(alerts, secondary=True)
@@ -86,25 +96,43 @@ def _ci(ci) -> str:
 
 
 def markdown(title: str, r: dict) -> str:
-    lines = [f"#### {title}", "",
-             "| kind | labelled | alerted | precision [95 % CI] | recall [95 % CI] | F1 [95 % CI] |",
-             "|---|---:|---:|---|---|---|"]
+    lines = [
+        f"#### {title}",
+        "",
+        "| kind | labelled | alerted | precision [95 % CI] | recall [95 % CI] | F1 [95 % CI] |",
+        "|---|---:|---:|---|---|---|",
+    ]
     for kind, k in r["kinds"].items():
-        lines.append(f"| {kind} | {k['labelled']} | {k['alerted']} | {_f(k['precision'])}{_ci(k['precision_ci'])} | "
-                     f"{_f(k['recall'])}{_ci(k['recall_ci'])} | {_f(k['f1'])}{_ci(k['f1_ci'])} |")
+        lines.append(
+            f"| {kind} | {k['labelled']} | {k['alerted']} | {_f(k['precision'])}{_ci(k['precision_ci'])} | "
+            f"{_f(k['recall'])}{_ci(k['recall_ci'])} | {_f(k['f1'])}{_ci(k['f1_ci'])} |"
+        )
     rate, ci = r["false_alert_rate_honest"], r["false_alert_rate_honest_ci"]
-    lines += ["", f"Honest trips with any alert: **{r['honest_trips_alerted']} of {r['honest_trips']}** "
-              f"({100 * rate:.2f} %, 95 % CI [{100 * ci[0]:.2f} %, {100 * ci[1]:.2f} %]); macro-F1 {_f(r['macro_f1'])}. "
-              f"{r['trips']} trips made from {r['units']} independent bases (the unit the intervals resample).", "",
-              "Confusion (trips by labelled kind; columns: trips that got an alert of that kind):", "",
-              "| labelled | trips | no alert | " + " | ".join(ALERT_KINDS) + " |",
-              "|---|---:|---:|" + "---:|" * len(ALERT_KINDS)]
+    lines += [
+        "",
+        f"Honest trips with any alert: **{r['honest_trips_alerted']} of {r['honest_trips']}** "
+        f"({100 * rate:.2f} %, 95 % CI [{100 * ci[0]:.2f} %, {100 * ci[1]:.2f} %]); macro-F1 {_f(r['macro_f1'])}. "
+        f"{r['trips']} trips made from {r['units']} independent bases (the unit the intervals resample).",
+        "",
+        "Confusion (trips by labelled kind; columns: trips that got an alert of that kind):",
+        "",
+        "| labelled | trips | no alert | " + " | ".join(ALERT_KINDS) + " |",
+        "|---|---:|---:|" + "---:|" * len(ALERT_KINDS),
+    ]
     for row_kind, row in r["confusion"].items():
-        lines.append(f"| {row_kind} | {row['trips']} | {row['none']} | " + " | ".join(str(row[k]) for k in ALERT_KINDS) + " |")
+        lines.append(
+            f"| {row_kind} | {row['trips']} | {row['none']} | " + " | ".join(str(row[k]) for k in ALERT_KINDS) + " |"
+        )
     if r.get("secondary"):
-        lines += ["", "Secondary alerts, which name the alert they follow from (not scored above): "
-                  + "; ".join(f"on {row} trips " + ", ".join(f"{k} {n}" for k, n in kinds.items())
-                              for row, kinds in r["secondary"].items()) + "."]
+        lines += [
+            "",
+            "Secondary alerts, which name the alert they follow from (not scored above): "
+            + "; ".join(
+                f"on {row} trips " + ", ".join(f"{k} {n}" for k, n in kinds.items())
+                for row, kinds in r["secondary"].items()
+            )
+            + ".",
+        ]
     return "\n".join(lines)
 
 
@@ -126,8 +154,11 @@ def adherence(run_dirs: list[Path]) -> dict:
     share, dist, dur = [], [], []
     for d in run_dirs:
         labels, _ = read_labels(d / "labels.csv")
-        started = {e["trip_id"]: e for e in map(orjson.loads, (d / "trips.jsonl").read_bytes().splitlines())
-                   if e["type"] == "trip_started" and e.get("planned_route") and not labels.get(e["trip_id"])}
+        started = {
+            e["trip_id"]: e
+            for e in map(orjson.loads, (d / "trips.jsonl").read_bytes().splitlines())
+            if e["type"] == "trip_started" and e.get("planned_route") and not labels.get(e["trip_id"])
+        }
         fixes: dict[str, list] = {t: [] for t in started}
         for line in (d / "pings.jsonl").read_bytes().splitlines():
             value = orjson.loads(line)
@@ -140,22 +171,31 @@ def adherence(run_dirs: list[Path]) -> dict:
             if st is None or not fixes[v["trip_id"]]:
                 continue
             pts = np.array(fixes[v["trip_id"]])
-            share.append(float(np.mean(_off_route_m(pts[:, 0], pts[:, 1], decode_polyline(st["planned_route"])) <= 100.0)))
+            share.append(
+                float(np.mean(_off_route_m(pts[:, 0], pts[:, 1], decode_polyline(st["planned_route"])) <= 100.0))
+            )
             dist.append(v["gps_distance_m"] / st["planned_distance_m"])
             dur.append(v["gps_duration_s"] / st["planned_duration_s"])
     pct = lambda x: {q: round(float(np.percentile(x, q)), 2) for q in (10, 50, 90, 98)}  # noqa: E731
-    return {"trips": len(share), "fixes_within_100m_mean": round(float(np.mean(share)), 3),
-            "fixes_within_100m": pct(share), "gps_over_planned_distance": pct(dist), "gps_over_eta": pct(dur),
-            "trips_mostly_off_route": round(float(np.mean(np.array(share) < 0.5)), 3)}
+    return {
+        "trips": len(share),
+        "fixes_within_100m_mean": round(float(np.mean(share)), 3),
+        "fixes_within_100m": pct(share),
+        "gps_over_planned_distance": pct(dist),
+        "gps_over_eta": pct(dur),
+        "trips_mostly_off_route": round(float(np.mean(np.array(share) < 0.5)), 3),
+    }
 
 
 def adherence_markdown(a: dict) -> str:
     q = lambda d: ", ".join(f"p{k} {v}" for k, v in d.items())  # noqa: E731
-    return (f"How closely the {a['trips']} honest real trips with a plan follow it (the app's fastest route from "
-            f"pickup to dropoff): on average {100 * a['fixes_within_100m_mean']:.0f} % of a trip's fixes lie within "
-            f"100 m of the route ({q(a['fixes_within_100m'])}); {100 * a['trips_mostly_off_route']:.0f} % of the trips "
-            f"keep less than half their fixes that close. GPS distance / planned distance: {q(a['gps_over_planned_distance'])}; "
-            f"GPS duration / ETA: {q(a['gps_over_eta'])}.")
+    return (
+        f"How closely the {a['trips']} honest real trips with a plan follow it (the app's fastest route from "
+        f"pickup to dropoff): on average {100 * a['fixes_within_100m_mean']:.0f} % of a trip's fixes lie within "
+        f"100 m of the route ({q(a['fixes_within_100m'])}); {100 * a['trips_mostly_off_route']:.0f} % of the trips "
+        f"keep less than half their fixes that close. GPS distance / planned distance: {q(a['gps_over_planned_distance'])}; "
+        f"GPS duration / ETA: {q(a['gps_over_eta'])}."
+    )
 
 
 def main() -> None:
@@ -167,8 +207,12 @@ def main() -> None:
     args = ap.parse_args()
     started = time.time()
     have_heldout = (ROOT / "evaluation" / "heldout").is_dir()
-    jobs = [(ds, seed) for ds, seeds in SEEDS[args.part].items() for seed in seeds
-            if (args.only is None or ds in args.only) and (ds != "heldout" or have_heldout)]
+    jobs = [
+        (ds, seed)
+        for ds, seeds in SEEDS[args.part].items()
+        for seed in seeds
+        if (args.only is None or ds in args.only) and (ds != "heldout" or have_heldout)
+    ]
     out = args.out / args.part
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda job: (job, one(job[0], args.part, job[1], out)), jobs))

@@ -24,8 +24,13 @@ TRIPGUARD = str(Path(sys.executable).parent / "tripguard")
 KEEP_CHARS = 60
 # the directories the documented commands write (in a temporary directory), and the files read back
 OUTPUTS = ("sim", "out", "fleet", "fleet-out")
-RECORDS = ("sim/pings.jsonl", "sim/trips.jsonl", "out/alerts.jsonl", "out/verdicts.jsonl",
-           "fleet-out/driver_risk.jsonl")
+RECORDS = (
+    "sim/pings.jsonl",
+    "sim/trips.jsonl",
+    "out/alerts.jsonl",
+    "out/verdicts.jsonl",
+    "fleet-out/driver_risk.jsonl",
+)
 
 
 def kind_of(obj) -> str:
@@ -69,8 +74,12 @@ def main() -> None:
         old = json.loads(match.group(1))
         kind = kind_of(old)
         first = old[0] if isinstance(old, list) else old
-        same = [r for r in records[kind] if (r[0] if isinstance(r, list) else r).get("trip_id") == first.get("trip_id")
-                and (kind != "alert" or r["kind"] == old["kind"])]
+        same = [
+            r
+            for r in records[kind]
+            if (r[0] if isinstance(r, list) else r).get("trip_id") == first.get("trip_id")
+            and (kind != "alert" or r["kind"] == old["kind"])
+        ]
         pick = (same or [r for r in records[kind] if kind != "alert" or r["kind"] == old["kind"]] or records[kind])[0]
         return "```json\n" + json.dumps(shorten(pick), indent=2, ensure_ascii=False) + "\n```"
 

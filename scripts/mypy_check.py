@@ -42,8 +42,10 @@ def main(argv: list[str]) -> int:
     n_errors = sum(": error:" in m for m in messages)
     if n_errors:
         files = len({m.split(":", 1)[0] for m in messages if ": error:" in m})
-        print(f"Found {n_errors} error{'s' * (n_errors != 1)} in {files} file{'s' * (files != 1)} "
-              f"(checked {len(sources)} source files)")
+        print(
+            f"Found {n_errors} error{'s' * (n_errors != 1)} in {files} file{'s' * (files != 1)} "
+            f"(checked {len(sources)} source files)"
+        )
         return 1
     print(f"Success: no issues found in {len(sources)} source files")
     return 0

@@ -52,12 +52,52 @@ def _run(cmd: list[str]) -> None:
 def simulate(part: str, seed: int, work: Path) -> Path:
     d = work / f"{part}-{seed}"
     if not (d / "out" / "verdicts.jsonl").exists():
-        _run([TRIPGUARD, "simulate", "--from-real", str(REAL), "--split", part, "--seed", str(seed), "--trips",
-              str(TRIPS), "--fleet", str(FLEET), "--repeat-offenders", str(OFFENDERS), "--out", str(d)])
-        _run([TRIPGUARD, "replay", "--pings", str(d / "pings.jsonl"), "--trips", str(d / "trips.jsonl"), "--out",
-              str(d / "out")])
-        _run([TRIPGUARD, "simulate-reviews", "--labels", str(d / "labels.csv"), "--alerts",
-              str(d / "out" / "alerts.jsonl"), "--seed", str(seed), "--out", str(d / "decisions.jsonl")])
+        _run(
+            [
+                TRIPGUARD,
+                "simulate",
+                "--from-real",
+                str(REAL),
+                "--split",
+                part,
+                "--seed",
+                str(seed),
+                "--trips",
+                str(TRIPS),
+                "--fleet",
+                str(FLEET),
+                "--repeat-offenders",
+                str(OFFENDERS),
+                "--out",
+                str(d),
+            ]
+        )
+        _run(
+            [
+                TRIPGUARD,
+                "replay",
+                "--pings",
+                str(d / "pings.jsonl"),
+                "--trips",
+                str(d / "trips.jsonl"),
+                "--out",
+                str(d / "out"),
+            ]
+        )
+        _run(
+            [
+                TRIPGUARD,
+                "simulate-reviews",
+                "--labels",
+                str(d / "labels.csv"),
+                "--alerts",
+                str(d / "out" / "alerts.jsonl"),
+                "--seed",
+                str(seed),
+                "--out",
+                str(d / "decisions.jsonl"),
+            ]
+        )
     return d
 
 
@@ -68,8 +108,11 @@ def score_run(d: Path, cities: CityTables) -> dict:
     alone = final_stage(d / "out" / "verdicts.jsonl", None, cities)
     decided = final_stage(d / "out" / "verdicts.jsonl", d / "decisions.jsonl", cities)
     counts = alert_counts(d / "out" / "alerts.jsonl")
-    rankings = {RANKINGS[0]: scores_at_end(alone), RANKINGS[1]: scores_at_end(decided),
-                RANKINGS[2]: {dr: float(n) for dr, n in counts.items()}}
+    rankings = {
+        RANKINGS[0]: scores_at_end(alone),
+        RANKINGS[1]: scores_at_end(decided),
+        RANKINGS[2]: {dr: float(n) for dr, n in counts.items()},
+    }
     out = {"k": k, "drivers": len(ids), "hits": {}, "by_profile": {}, "profiles": Counter(), "levels": {}}
     for name, scores in rankings.items():
         out["hits"][name] = top_k_hits(scores, offenders, ids, k)
@@ -87,7 +130,9 @@ def score_run(d: Path, cities: CityTables) -> dict:
         alerted = [dr for dr in honest if counts.get(dr)]
         single = [dr for dr in honest if counts.get(dr) == 1]
         out["levels"][name] = {
-            "honest": len(honest), "honest_alerted": len(alerted), "honest_single": len(single),
+            "honest": len(honest),
+            "honest_alerted": len(alerted),
+            "honest_single": len(single),
             "honest_high": sum(levels.get(dr) == "high" for dr in honest),
             "honest_medium": sum(levels.get(dr) == "medium" for dr in honest),
             "single_not_low": sum(levels.get(dr, "low") != "low" for dr in single),
@@ -114,15 +159,21 @@ def wilson(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def report(part: str, seeds: tuple[int, ...], runs: list[dict]) -> str:
     k = sum(r["k"] for r in runs)
-    lines = [f"#### Fleet of {FLEET} drivers ({100 * OFFENDERS:.0f} % repeat offenders), {TRIPS:,} trips from the "
-             f"real Porto trips of the {part} part — seeds {', '.join(map(str, seeds))}", "",
-             f"{sum(r['drivers'] for r in runs)} drivers, {k} repeat offenders ("
-             + ", ".join(f"{p} {sum(r['profiles'][p] for r in runs)}" for p in dict.fromkeys(PROFILES))
-             + f"), {sum(r['trips'] for r in runs):,} trips, {sum(r['alerts'] for r in runs):,} alerts, "
-             f"{sum(r['decisions']['upheld'] for r in runs)} upheld and {sum(r['decisions']['overturned'] for r in runs)}"
-             " overturned decisions.", "",
-             "| ranking | repeat offenders in the top k (Wilson interval) | " + " | ".join(f"{p} in the top k" for p in dict.fromkeys(PROFILES))
-             + " |", "|---|---:|" + "---:|" * len(dict.fromkeys(PROFILES))]
+    lines = [
+        f"#### Fleet of {FLEET} drivers ({100 * OFFENDERS:.0f} % repeat offenders), {TRIPS:,} trips from the "
+        f"real Porto trips of the {part} part — seeds {', '.join(map(str, seeds))}",
+        "",
+        f"{sum(r['drivers'] for r in runs)} drivers, {k} repeat offenders ("
+        + ", ".join(f"{p} {sum(r['profiles'][p] for r in runs)}" for p in dict.fromkeys(PROFILES))
+        + f"), {sum(r['trips'] for r in runs):,} trips, {sum(r['alerts'] for r in runs):,} alerts, "
+        f"{sum(r['decisions']['upheld'] for r in runs)} upheld and {sum(r['decisions']['overturned'] for r in runs)}"
+        " overturned decisions.",
+        "",
+        "| ranking | repeat offenders in the top k (Wilson interval) | "
+        + " | ".join(f"{p} in the top k" for p in dict.fromkeys(PROFILES))
+        + " |",
+        "|---|---:|" + "---:|" * len(dict.fromkeys(PROFILES)),
+    ]
     for name in RANKINGS:
         hits = sum(r["hits"][name] for r in runs)
         cells = []
@@ -130,19 +181,33 @@ def report(part: str, seeds: tuple[int, ...], runs: list[dict]) -> str:
             n = sum(r["profiles"][p] for r in runs)
             cells.append(f"{sum(r['by_profile'][(name, p)] for r in runs):.1f} of {n}")
         low, high = wilson(hits, k)
-        lines.append(f"| {name} | **{hits:.1f} of {k} ({100 * hits / k:.0f} %)**, 95 % CI {100 * low:.0f}-"
-                     f"{100 * high:.0f} % | " + " | ".join(cells) + " |")
-    lines += ["", "Levels at the end of the runs:", "",
-              "| score | honest drivers high / medium | honest drivers with exactly one alert not low | "
-              "repeat offenders high / medium | driver_risk events |", "|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {name} | **{hits:.1f} of {k} ({100 * hits / k:.0f} %)**, 95 % CI {100 * low:.0f}-"
+            f"{100 * high:.0f} % | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "Levels at the end of the runs:",
+        "",
+        "| score | honest drivers high / medium | honest drivers with exactly one alert not low | "
+        "repeat offenders high / medium | driver_risk events |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name in RANKINGS[:2]:
         lv = [r["levels"][name] for r in runs]
         s = {key: sum(x[key] for x in lv) for key in lv[0]}
-        lines.append(f"| {name} | {s['honest_high']} / {s['honest_medium']} of {s['honest']} ({s['honest_alerted']} "
-                     f"with an alert) | {s['single_not_low']} of {s['honest_single']} | {s['offenders_high']} / "
-                     f"{s['offenders_medium']} of {k} | {s['events']} |")
-    lines += ["", "Precision of the alerts in these fleets (alerts whose kind is the trip's labelled fraud):", "",
-              "| kind | alerts | precision |", "|---|---:|---:|"]
+        lines.append(
+            f"| {name} | {s['honest_high']} / {s['honest_medium']} of {s['honest']} ({s['honest_alerted']} "
+            f"with an alert) | {s['single_not_low']} of {s['honest_single']} | {s['offenders_high']} / "
+            f"{s['offenders_medium']} of {k} | {s['events']} |"
+        )
+    lines += [
+        "",
+        "Precision of the alerts in these fleets (alerts whose kind is the trip's labelled fraud):",
+        "",
+        "| kind | alerts | precision |",
+        "|---|---:|---:|",
+    ]
     for kind in ALERT_KINDS:
         tp = sum(r["precision"].get(kind, (0, 0))[0] for r in runs)
         n = sum(r["precision"].get(kind, (0, 0))[1] for r in runs)

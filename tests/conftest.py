@@ -12,13 +12,17 @@ import shutil
 
 import pytest
 
-BROWSER_MISSING = ("no chromium + chromedriver on PATH: install them to run the browser tests "
-                   "(scripts/ensure-chromium, as root: Debian's chromium and chromium-driver)")
+BROWSER_MISSING = (
+    "no chromium + chromedriver on PATH: install them to run the browser tests "
+    "(scripts/ensure-chromium, as root: Debian's chromium and chromium-driver)"
+)
 
 
 @pytest.fixture(autouse=True)
 def _browser_tests_need_chromium(request):
-    if request.node.get_closest_marker("browser") is None or (shutil.which("chromium") and shutil.which("chromedriver")):
+    if request.node.get_closest_marker("browser") is None or (
+        shutil.which("chromium") and shutil.which("chromedriver")
+    ):
         return
     if os.environ.get("TRIPGUARD_REQUIRE_BROWSER"):
         pytest.fail(f"TRIPGUARD_REQUIRE_BROWSER is set, but {BROWSER_MISSING}")

@@ -60,11 +60,23 @@ def make_stream(seed: int, n_trips: int = 25) -> list[dict]:
         for key, i in arrival:
             messages.append((key, 1, {"source": "pings", "value": fixes[i]}))
         end_ts = fixes[-1]["ts"] + 1_000
-        start = {"type": "trip_started", "trip_id": trip_id, "driver_id": driver, "city": "porto",
-                 "ts": t0 - 500, "pickup": {"lat": track[0][0], "lon": track[0][1]}}
-        end = {"type": "trip_ended", "trip_id": trip_id, "driver_id": driver, "ts": end_ts,
-               "claimed_fare": round(3.25 + 0.47 * len(track) * 0.15, 2), "currency": "EUR",
-               "claimed_distance_m": 150.0 * len(track)}
+        start = {
+            "type": "trip_started",
+            "trip_id": trip_id,
+            "driver_id": driver,
+            "city": "porto",
+            "ts": t0 - 500,
+            "pickup": {"lat": track[0][0], "lon": track[0][1]},
+        }
+        end = {
+            "type": "trip_ended",
+            "trip_id": trip_id,
+            "driver_id": driver,
+            "ts": end_ts,
+            "claimed_fare": round(3.25 + 0.47 * len(track) * 0.15, 2),
+            "currency": "EUR",
+            "claimed_distance_m": 150.0 * len(track),
+        }
         r = rng.random()
         if k % 10 == 0 or r < 0.05:
             start = None  # the backend never sent trip_started

@@ -74,24 +74,44 @@ BAD_TRIPS = [
     (b'{"trip_id": "t"}', "type: must be trip_started or trip_ended"),
     (b'{"type": "trip_paused", "trip_id": "t"}', "type: must be trip_started or trip_ended"),
     (b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1}', "pickup"),
-    (b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
-     b'"pickup": {"lat": 91, "lon": 0}}', "pickup.lat"),
-    (b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
-     b'"pickup": {"lat": 1, "lon": 0}, "planned_route": "!!"}', "planned_route"),
-    (b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
-     b'"pickup": {"lat": 1, "lon": 0}, "planned_route": {"type": "LineString", "coordinates": [[0, 0]]}}',
-     "planned_route"),
-    (b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
-     b'"pickup": {"lat": 1, "lon": 0}, "surge": 0}', "surge"),
-    (b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
-     b'"pickup": {"lat": 1, "lon": 0}, "planned_route": {"type": "LineString", "coordinates": [[-8.6, 41.1], '
-     b'[151.2, -33.9]]}}', "planned_route: Value error, route is"),
-    (b'{"type": "trip_ended", "trip_id": "t", "driver_id": "d", "ts": 1, "claimed_fare": -3, "currency": "EUR"}',
-     "claimed_fare"),
-    (b'{"type": "trip_ended", "trip_id": "t", "driver_id": "d", "ts": 1, "claimed_fare": 3, "currency": "eur"}',
-     "currency"),
-    (b'{"type": "trip_ended", "trip_id": "t", "driver_id": "d", "ts": "1", "claimed_fare": 3, "currency": "EUR"}',
-     "ts"),
+    (
+        b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
+        b'"pickup": {"lat": 91, "lon": 0}}',
+        "pickup.lat",
+    ),
+    (
+        b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
+        b'"pickup": {"lat": 1, "lon": 0}, "planned_route": "!!"}',
+        "planned_route",
+    ),
+    (
+        b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
+        b'"pickup": {"lat": 1, "lon": 0}, "planned_route": {"type": "LineString", "coordinates": [[0, 0]]}}',
+        "planned_route",
+    ),
+    (
+        b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
+        b'"pickup": {"lat": 1, "lon": 0}, "surge": 0}',
+        "surge",
+    ),
+    (
+        b'{"type": "trip_started", "trip_id": "t", "driver_id": "d", "city": "porto", "ts": 1, '
+        b'"pickup": {"lat": 1, "lon": 0}, "planned_route": {"type": "LineString", "coordinates": [[-8.6, 41.1], '
+        b"[151.2, -33.9]]}}",
+        "planned_route: Value error, route is",
+    ),
+    (
+        b'{"type": "trip_ended", "trip_id": "t", "driver_id": "d", "ts": 1, "claimed_fare": -3, "currency": "EUR"}',
+        "claimed_fare",
+    ),
+    (
+        b'{"type": "trip_ended", "trip_id": "t", "driver_id": "d", "ts": 1, "claimed_fare": 3, "currency": "eur"}',
+        "currency",
+    ),
+    (
+        b'{"type": "trip_ended", "trip_id": "t", "driver_id": "d", "ts": "1", "claimed_fare": 3, "currency": "EUR"}',
+        "ts",
+    ),
 ]
 
 

@@ -23,8 +23,13 @@ UNREACHABLE = "127.0.0.1:1"  # nothing listens on port 1: the connection is refu
 
 
 def tripguard_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tripguard", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "80"})
+    return subprocess.run(
+        [sys.executable, "-m", "tripguard", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "80"},
+    )
 
 
 def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
@@ -45,11 +50,14 @@ def test_replay_out_naming_an_existing_file(tmp_path):
     assert afile.read_text() == "not a directory\n"
 
 
-@pytest.mark.parametrize("command", [
-    ["topics", "create"],
-    ["produce", "--pings", str(DATA / "porto-trips-200.csv"), "--trips", str(DATA / "porto-trips-200.csv")],
-    ["tail", "--topic", "tripguard.alerts"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["topics", "create"],
+        ["produce", "--pings", str(DATA / "porto-trips-200.csv"), "--trips", str(DATA / "porto-trips-200.csv")],
+        ["tail", "--topic", "tripguard.alerts"],
+    ],
+)
 def test_broker_commands_against_an_unreachable_broker(command):
     r = tripguard_cli(*command, "--bootstrap", UNREACHABLE)
     assert_one_line_error(r, UNREACHABLE)  # also: no "Unclosed AIOKafkaConsumer" at exit
@@ -69,11 +77,14 @@ def test_a_path_that_cannot_be_read_is_one_line(tmp_path):
     assert_one_line_error(r, str(tmp_path))
 
 
-@pytest.mark.parametrize("args, words", [
-    (["replay"], ["Missing option '--pings'", "tripguard replay --help"]),
-    (["simulate", "--out", "x", "--trips", "many"], ["'--trips'"]),
-    (["no-such-command"], ["No such command"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["replay"], ["Missing option '--pings'", "tripguard replay --help"]),
+        (["simulate", "--out", "x", "--trips", "many"], ["'--trips'"]),
+        (["no-such-command"], ["No such command"]),
+    ],
+)
 def test_usage_mistakes_are_one_line(args, words):
     assert_one_line_error(tripguard_cli(*args), *words)
 

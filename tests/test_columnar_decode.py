@@ -59,17 +59,38 @@ def assert_same(values):
 
 # ---- generated messages ---------------------------------------------------------------------------
 
-ids = st.one_of(st.text(alphabet="abcdefXYZ-_0123456789", min_size=1, max_size=12),
-                st.sampled_from(["", "x" * 128, "x" * 129, "té", "t\u00e9x", "a\"b", "a\\b", "tab\there"]))
+ids = st.one_of(
+    st.text(alphabet="abcdefXYZ-_0123456789", min_size=1, max_size=12),
+    st.sampled_from(["", "x" * 128, "x" * 129, "té", "t\u00e9x", 'a"b', "a\\b", "tab\there"]),
+)
 numbers = st.one_of(
-    st.floats(-200, 200, allow_nan=False), st.floats(allow_nan=True, allow_infinity=True),
-    st.integers(-200, 200), st.integers(-(2**70), 2**70),
-    st.sampled_from([0.0, -0.0, 41.1496221, -8.6109, 1e-7, 359.99999999999994, 360.0, 90.0, 90.00000000000001,
-                     41.149622134567891, 123456789012345678, 1.5e300]),
+    st.floats(-200, 200, allow_nan=False),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-200, 200),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from(
+        [
+            0.0,
+            -0.0,
+            41.1496221,
+            -8.6109,
+            1e-7,
+            359.99999999999994,
+            360.0,
+            90.0,
+            90.00000000000001,
+            41.149622134567891,
+            123456789012345678,
+            1.5e300,
+        ]
+    ),
 )
 spellings = st.sampled_from(["{}", "{:.17g}", "{:e}", "{:E}", "{:.3f}", "{:.12e}", "{:.0f}"])
-timestamps = st.one_of(st.integers(0, 4_102_444_800_000), st.integers(-5, 2**64),
-                       st.sampled_from([0, 4_102_444_800_000, 4_102_444_800_001, 1_717_398_001_332]))
+timestamps = st.one_of(
+    st.integers(0, 4_102_444_800_000),
+    st.integers(-5, 2**64),
+    st.sampled_from([0, 4_102_444_800_000, 4_102_444_800_001, 1_717_398_001_332]),
+)
 optional = st.one_of(st.none(), numbers, st.booleans(), st.text(max_size=3))
 spaces = st.sampled_from(["", " ", "  ", "\t", "\r\n ", "\n"])
 
@@ -102,8 +123,9 @@ def ping_text(draw, trip="t1", driver="d1") -> str:
     if draw(st.booleans()):
         fields["mock"] = orjson.dumps(draw(st.sampled_from([True, False, None, 0, "true"]))).decode()
     if draw(st.integers(0, 5)) == 0:  # unknown fields, scalar or nested
-        fields[draw(st.sampled_from(["extra", "Lat", "trip_id2", "x" * 20]))] = draw(st.sampled_from(
-            ['"v"', "1", "true", "null", "[1]", '{"a":1}', '"\\u0041"', "-0.5e3"]))
+        fields[draw(st.sampled_from(["extra", "Lat", "trip_id2", "x" * 20]))] = draw(
+            st.sampled_from(['"v"', "1", "true", "null", "[1]", '{"a":1}', '"\\u0041"', "-0.5e3"])
+        )
     items = list(fields.items())
     mutation = draw(st.integers(0, 12))
     if mutation == 0 and items:  # a required field dropped
@@ -115,13 +137,13 @@ def ping_text(draw, trip="t1", driver="d1") -> str:
         k = draw(st.sampled_from([k for k, _ in items]))
         items = [(n, draw(st.sampled_from(['"41.1"', "true", "null", "[]", "{}"])) if n == k else v) for n, v in items]
     elif mutation == 3:  # an escaped key that means a known one
-        items = [('"l\\u0061t"' [1:-1] if n == "lat" else n, v) for n, v in items]
+        items = [('"l\\u0061t"'[1:-1] if n == "lat" else n, v) for n, v in items]
     draw(st.randoms()).shuffle(items)
     sp = draw(spaces)
     text = "{" + sp + ("," + sp).join(f'"{k}"{draw(spaces)}:{draw(spaces)}{v}' for k, v in items) + sp + "}"
     if mutation == 4:  # broken syntax
         cut = draw(st.integers(0, len(text)))
-        text = text[:cut] + draw(st.sampled_from(["", ",", "}", "x", "\x00", "é"])) + text[cut + 1:]
+        text = text[:cut] + draw(st.sampled_from(["", ",", "}", "x", "\x00", "é"])) + text[cut + 1 :]
     return text
 
 
@@ -155,11 +177,23 @@ def test_the_columnar_decoder_gives_the_per_message_rows_and_reasons(values):
 
 def test_the_fast_path_takes_the_common_shapes():
     """Plain messages are decoded by the compiled path itself, not its fallback."""
-    ping = {"trip_id": "sim-000003", "driver_id": "drv-00004", "ts": 1717398001332, "lat": 41.136769,
-            "lon": -8.566195, "accuracy_m": 7.7, "speed_mps": 0.67, "provider": "gps", "mock": False}
-    values = [orjson.dumps(ping), orjson.dumps([ping, {**ping, "ts": ping["ts"] + 4000}]),
-              orjson.dumps({**ping, "bearing_deg": 359.9, "extra": [1, 2]}),  # nested unknown field: deferred
-              b"not json"]
+    ping = {
+        "trip_id": "sim-000003",
+        "driver_id": "drv-00004",
+        "ts": 1717398001332,
+        "lat": 41.136769,
+        "lon": -8.566195,
+        "accuracy_m": 7.7,
+        "speed_mps": 0.67,
+        "provider": "gps",
+        "mock": False,
+    }
+    values = [
+        orjson.dumps(ping),
+        orjson.dumps([ping, {**ping, "ts": ping["ts"] + 4000}]),
+        orjson.dumps({**ping, "bearing_deg": 359.9, "extra": [1, 2]}),  # nested unknown field: deferred
+        b"not json",
+    ]
     cols = assert_same(values)
     assert cols.fast == 2
     assert list(cols.valid) == [True, True, True, False]
@@ -178,15 +212,17 @@ def test_numbers_are_read_bit_for_bit_as_orjson_reads_them():
 
 def test_message_size_limits_hold_on_the_fast_path():
     ping = b'{"trip_id":"t","driver_id":"d","ts":1,"lat":1,"lon":2}'
-    values = [b"[" + b",".join([ping] * jsonpings.MAX_PINGS) + b"]",
-              b"[" + b",".join([ping] * (jsonpings.MAX_PINGS + 1)) + b"]",
-              b'{"trip_id":"t","driver_id":"d","ts":1,"lat":1,"lon":2,"pad":"' + b"x" * jsonpings.MAX_MESSAGE_BYTES + b'"}']
+    values = [
+        b"[" + b",".join([ping] * jsonpings.MAX_PINGS) + b"]",
+        b"[" + b",".join([ping] * (jsonpings.MAX_PINGS + 1)) + b"]",
+        b'{"trip_id":"t","driver_id":"d","ts":1,"lat":1,"lon":2,"pad":"' + b"x" * jsonpings.MAX_MESSAGE_BYTES + b'"}',
+    ]
     cols = assert_same(values)
     assert list(cols.valid) == [True, False, False]
 
 
 def test_lines_split_as_python_reads_a_binary_file(tmp_path):
-    data = b'a\r\n\nb\r\r\n  \x0b\x0c\nlast'
+    data = b"a\r\n\nb\r\r\n  \x0b\x0c\nlast"
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
     want = [line.rstrip(b"\r\n") for line in open(path, "rb")]

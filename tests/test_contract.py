@@ -36,17 +36,23 @@ def test_no_top_level_kernels_module_is_installed():
 
 
 values = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-    st.sampled_from(["gps", "network", "fused", "satellite"]), st.lists(st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.sampled_from(["gps", "network", "fused", "satellite"]),
+    st.lists(st.integers(), max_size=2),
 )
 good = {"trip_id": "t", "driver_id": "d", "ts": 1_700_000_000_000, "lat": 41.1, "lon": -8.6}
 fields = ["trip_id", "driver_id", "ts", "lat", "lon", "accuracy_m", "speed_mps", "bearing_deg", "provider", "mock"]
 
 
 @settings(max_examples=3000, deadline=None)
-@given(changes=st.dictionaries(st.sampled_from(fields), values, max_size=3),
-       drop=st.sets(st.sampled_from(fields), max_size=2))
+@given(
+    changes=st.dictionaries(st.sampled_from(fields), values, max_size=3),
+    drop=st.sets(st.sampled_from(fields), max_size=2),
+)
 def test_codec_accepts_exactly_what_the_model_accepts(changes, drop):
     obj = {**good, **changes}
     for f in drop:
@@ -67,7 +73,12 @@ def test_codec_accepts_exactly_what_the_model_accepts(changes, drop):
     assert repr(checked) == repr(row), (obj, checked, row)
     if model is not None:
         assert (row.trip_id, row.driver_id, row.ts, row.lat, row.lon) == (
-            model.trip_id, model.driver_id, model.ts, model.lat, model.lon)
+            model.trip_id,
+            model.driver_id,
+            model.ts,
+            model.lat,
+            model.lon,
+        )
         for name in ("accuracy_m", "speed_mps", "bearing_deg"):
             want = getattr(model, name)
             got = getattr(row, name)
@@ -76,9 +87,14 @@ def test_codec_accepts_exactly_what_the_model_accepts(changes, drop):
         assert row.mock == (MOCK_UNKNOWN if model.mock is None else int(model.mock))
 
 
-@pytest.mark.parametrize("obj", [
-    {**good, "lat": float("nan")}, {**good, "lon": float("inf")}, {**good, "ts": 1.5},
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {**good, "lat": float("nan")},
+        {**good, "lon": float("inf")},
+        {**good, "ts": 1.5},
+    ],
+)
 def test_non_finite_and_non_integer_rejected_by_both(obj):
     with pytest.raises(ValidationError):
         Ping.model_validate(obj)

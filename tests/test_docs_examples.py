@@ -20,11 +20,17 @@ from event_examples import OUTPUTS, RECORDS  # noqa: E402  (the script and this 
 
 def matches(example, record) -> bool:
     if isinstance(example, dict):
-        return (isinstance(record, dict) and set(example) == set(record)
-                and all(k == "detected_at" or matches(v, record[k]) for k, v in example.items()))
+        return (
+            isinstance(record, dict)
+            and set(example) == set(record)
+            and all(k == "detected_at" or matches(v, record[k]) for k, v in example.items())
+        )
     if isinstance(example, list):
-        return (isinstance(record, list) and len(example) == len(record)
-                and all(matches(a, b) for a, b in zip(example, record)))
+        return (
+            isinstance(record, list)
+            and len(example) == len(record)
+            and all(matches(a, b) for a, b in zip(example, record))
+        )
     if isinstance(example, str) and "..." in example:
         head, tail = example.split("...", 1)
         return isinstance(record, str) and record.startswith(head) and record.endswith(tail)

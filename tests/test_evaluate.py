@@ -27,15 +27,33 @@ def test_metrics_by_hand():
 
 def test_cli_table_and_json(tmp_path):
     (tmp_path / "labels.csv").write_text("trip_id,kinds,detail\na,teleport,x\nb,,\nc,route_deviation;fare_inflation,\n")
-    (tmp_path / "alerts.jsonl").write_text("".join(json.dumps({"trip_id": t, "kind": k}) + "\n"
-                                                   for t, k in [("a", "teleport"), ("c", "fare_inflation")]))
-    table = subprocess.run([TRIPGUARD, "evaluate", "--labels", str(tmp_path / "labels.csv"), "--alerts",
-                            str(tmp_path / "alerts.jsonl")], capture_output=True, text=True, check=True).stdout
+    (tmp_path / "alerts.jsonl").write_text(
+        "".join(json.dumps({"trip_id": t, "kind": k}) + "\n" for t, k in [("a", "teleport"), ("c", "fare_inflation")])
+    )
+    table = subprocess.run(
+        [TRIPGUARD, "evaluate", "--labels", str(tmp_path / "labels.csv"), "--alerts", str(tmp_path / "alerts.jsonl")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "teleport" in table and "honest trips: 1, with any alert: 0 (0.00%, 95 % CI [0.00%, " in table
     assert "confusion" in table
-    report = json.loads(subprocess.run([TRIPGUARD, "evaluate", "--labels", str(tmp_path / "labels.csv"), "--alerts",
-                                        str(tmp_path / "alerts.jsonl"), "--json"], capture_output=True, text=True,
-                                       check=True).stdout)
+    report = json.loads(
+        subprocess.run(
+            [
+                TRIPGUARD,
+                "evaluate",
+                "--labels",
+                str(tmp_path / "labels.csv"),
+                "--alerts",
+                str(tmp_path / "alerts.jsonl"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert report["kinds"]["route_deviation"]["recall"] == 0.0 and report["kinds"]["fare_inflation"]["recall"] == 1.0
 
 

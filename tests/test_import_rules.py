@@ -18,11 +18,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_ALLOWED = {"numpy", "numba", "tripguard.kernels"}
-ENGINE = ["tripguard/engine.py", "tripguard/batch.py", "tripguard/trips.py", "tripguard/pathlog.py",
-          "tripguard/alerts.py", "tripguard/tripstate.py", "tripguard/detectors", "tripguard/fare/assess.py",
-          "tripguard/fare/tariff.py", "tripguard/fare/params.py"]
-IO = ("tripguard.inputs", "tripguard.replay", "tripguard.stream", "tripguard.review", "tripguard.cli",
-      "aiokafka", "fastapi", "starlette", "uvicorn", "httpx", "sqlite3", "socket")
+ENGINE = [
+    "tripguard/engine.py",
+    "tripguard/batch.py",
+    "tripguard/trips.py",
+    "tripguard/pathlog.py",
+    "tripguard/alerts.py",
+    "tripguard/tripstate.py",
+    "tripguard/detectors",
+    "tripguard/fare/assess.py",
+    "tripguard/fare/tariff.py",
+    "tripguard/fare/params.py",
+]
+IO = (
+    "tripguard.inputs",
+    "tripguard.replay",
+    "tripguard.stream",
+    "tripguard.review",
+    "tripguard.cli",
+    "aiokafka",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "sqlite3",
+    "socket",
+)
 
 
 def _files(*paths: str) -> list[Path]:
@@ -35,8 +56,10 @@ def _files(*paths: str) -> list[Path]:
 
 def _imports(path: Path) -> set[str]:
     """Absolute names of every module the file imports (relative imports resolved to its package)."""
-    package = ".".join(("tripguard",) + path.relative_to(ROOT).parent.parts[
-        1 if path.relative_to(ROOT).parts[0] == "tripguard" else 0:])
+    package = ".".join(
+        ("tripguard",)
+        + path.relative_to(ROOT).parent.parts[1 if path.relative_to(ROOT).parts[0] == "tripguard" else 0 :]
+    )
     if path.relative_to(ROOT).parts[0] == "kernels":
         package = "tripguard.kernels"
     names: set[str] = set()
@@ -63,8 +86,9 @@ def _kernel_files() -> list[Path]:
 
 @pytest.mark.parametrize("path", _kernel_files(), ids=lambda p: p.name)
 def test_kernels_import_only_numpy_numba_and_the_standard_library(path):
-    bad = {n for n in _imports(path)
-           if not _under(n, KERNEL_ALLOWED) and n.split(".")[0] not in sys.stdlib_module_names}
+    bad = {
+        n for n in _imports(path) if not _under(n, KERNEL_ALLOWED) and n.split(".")[0] not in sys.stdlib_module_names
+    }
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 

@@ -61,12 +61,33 @@ def test_engine_flags_a_detour_without_planned_route(model_path):
     messages = []
     for trip, pts in (("ok", line(A, B, 40, rng)), ("detour", line(A, B, 40, rng, via=(41.175, -8.62)))):
         t0 = 1_700_000_000_000
-        messages.append({"source": "trips", "value": {
-            "type": "trip_started", "trip_id": trip, "driver_id": "d", "city": "porto", "ts": t0,
-            "pickup": {"lat": float(pts[0, 0]), "lon": float(pts[0, 1])}}})
+        messages.append(
+            {
+                "source": "trips",
+                "value": {
+                    "type": "trip_started",
+                    "trip_id": trip,
+                    "driver_id": "d",
+                    "city": "porto",
+                    "ts": t0,
+                    "pickup": {"lat": float(pts[0, 0]), "lon": float(pts[0, 1])},
+                },
+            }
+        )
         for i, (la, lo) in enumerate(pts):
-            messages.append({"source": "pings", "value": {"trip_id": trip, "driver_id": "d", "ts": t0 + 1000 + 4000 * i,
-                                                          "lat": float(la), "lon": float(lo), "accuracy_m": 5.0}})
+            messages.append(
+                {
+                    "source": "pings",
+                    "value": {
+                        "trip_id": trip,
+                        "driver_id": "d",
+                        "ts": t0 + 1000 + 4000 * i,
+                        "lat": float(la),
+                        "lon": float(lo),
+                        "accuracy_m": 5.0,
+                    },
+                }
+            )
     out = engine.process(build_batches(messages, [])[0])
     out.extend(engine.flush())
     learned = [a for a in out.alerts if a["detector"]["name"] == "route.learned_corridor"]

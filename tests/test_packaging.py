@@ -44,8 +44,12 @@ def test_every_directory_is_a_listed_package_and_every_listed_package_exists():
 
 def test_every_shipped_file_is_code_or_declared_package_data():
     data = SETUPTOOLS["package-data"]
-    missing = [f"{package}: {name}" for package, names in shipped().items() for name in names
-               if not name.endswith(".py") and not any(fnmatch.fnmatch(name, g) for g in data.get(package, []))]
+    missing = [
+        f"{package}: {name}"
+        for package, names in shipped().items()
+        for name in names
+        if not name.endswith(".py") and not any(fnmatch.fnmatch(name, g) for g in data.get(package, []))
+    ]
     assert not missing, f"add to [tool.setuptools.package-data]: {missing}"
 
 
@@ -56,16 +60,26 @@ def test_wheel_builds_without_a_warning_and_holds_the_data(tmp_path):
     for path in tracked_files():
         (src / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / path, src / path)
-    r = subprocess.run([sys.executable, "-c",
-                        f"from setuptools import build_meta; print(build_meta.build_wheel({str(tmp_path)!r}))"],
-                       cwd=src, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", f"from setuptools import build_meta; print(build_meta.build_wheel({str(tmp_path)!r}))"],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     warnings = [line for line in r.stderr.splitlines() if "Warning" in line]
     assert not warnings, warnings
     names = set(zipfile.ZipFile(tmp_path / r.stdout.split()[-1]).namelist())
-    for expected in ("tripguard/py.typed", "tripguard/kernels/kinematics.py", "tripguard/data/cities.toml",
-                     "tripguard/data/porto/network.npz", "tripguard/data/porto/trips-sample.csv",
-                     "tripguard/data/schemas/ping.json", "tripguard/review/templates/queue.html",
-                     "tripguard/review/static/review.css"):
+    for expected in (
+        "tripguard/py.typed",
+        "tripguard/kernels/kinematics.py",
+        "tripguard/data/cities.toml",
+        "tripguard/data/porto/network.npz",
+        "tripguard/data/porto/trips-sample.csv",
+        "tripguard/data/schemas/ping.json",
+        "tripguard/review/templates/queue.html",
+        "tripguard/review/static/review.css",
+    ):
         assert expected in names
     assert not [n for n in names if n.startswith(("kernels/", "data/", "tests/"))]  # no stray top level

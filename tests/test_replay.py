@@ -35,8 +35,18 @@ def stream(tmp_path_factory):
     trips = [m["value"] for m in messages if m["source"] == "trips"]
     (tmp / "pings.jsonl").write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in pings))
     (tmp / "trips.jsonl").write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in trips))
-    columns = ["type", "trip_id", "driver_id", "city", "ts", "pickup_lat", "pickup_lon", "claimed_fare", "currency",
-               "claimed_distance_m"]
+    columns = [
+        "type",
+        "trip_id",
+        "driver_id",
+        "city",
+        "ts",
+        "pickup_lat",
+        "pickup_lon",
+        "claimed_fare",
+        "currency",
+        "claimed_distance_m",
+    ]
     pl.DataFrame([flat(p) for p in pings]).write_csv(tmp / "pings.csv")
     pl.DataFrame([flat(p) for p in pings]).write_parquet(tmp / "pings.parquet")
     pl.DataFrame([flat(t) for t in trips], schema={c: None for c in columns}).write_csv(tmp / "trips.csv")
@@ -45,9 +55,13 @@ def stream(tmp_path_factory):
 
 
 def outputs(out: Path):
-    alerts = sorted(json.dumps({k: v for k, v in json.loads(line).items() if k != "detected_at"}, sort_keys=True)
-                    for line in (out / "alerts.jsonl").read_text().splitlines())
-    verdicts = sorted(json.dumps(json.loads(line), sort_keys=True) for line in (out / "verdicts.jsonl").read_text().splitlines())
+    alerts = sorted(
+        json.dumps({k: v for k, v in json.loads(line).items() if k != "detected_at"}, sort_keys=True)
+        for line in (out / "alerts.jsonl").read_text().splitlines()
+    )
+    verdicts = sorted(
+        json.dumps(json.loads(line), sort_keys=True) for line in (out / "verdicts.jsonl").read_text().splitlines()
+    )
     return alerts, verdicts
 
 
@@ -78,8 +92,20 @@ def test_merge_keeps_each_files_order_a_late_ping_stays_late():
 def test_unreadable_input_is_one_line_and_exit_2(tmp_path, stream, bad):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
-    done = subprocess.run([TRIPGUARD, "replay", "--pings", str(tmp_path / bad), "--trips", str(stream / "trips.jsonl"),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            TRIPGUARD,
+            "replay",
+            "--pings",
+            str(tmp_path / bad),
+            "--trips",
+            str(stream / "trips.jsonl"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("tripguard: ")
 
@@ -105,11 +131,14 @@ def porto_sample(tmp_path_factory):
     from tripguard.simulate.simulator import SimConfig, simulate
 
     out = tmp_path_factory.mktemp("porto-sample")
-    simulate(SimConfig(out_dir=out, from_real=shipped_path("porto/trips-sample.csv"), seed=5, fraud_rate=0.6),
-             progress=False)
+    simulate(
+        SimConfig(out_dir=out, from_real=shipped_path("porto/trips-sample.csv"), seed=5, fraud_rate=0.6), progress=False
+    )
     lines = (out / "pings.jsonl").read_bytes().splitlines(keepends=True)
-    bad = [b'{"trip_id": "x", "driver_id"\n', orjson.dumps({"trip_id": "y", "driver_id": "d", "ts": 1, "lat": 95.0,
-                                                            "lon": 0.0}) + b"\n"]
+    bad = [
+        b'{"trip_id": "x", "driver_id"\n',
+        orjson.dumps({"trip_id": "y", "driver_id": "d", "ts": 1, "lat": 95.0, "lon": 0.0}) + b"\n",
+    ]
     (out / "pings.jsonl").write_bytes(b"".join(lines[:7] + bad[:1] + lines[7:20] + bad[1:] + lines[20:]))
     return out
 
@@ -121,9 +150,22 @@ def dead_letters(out: Path):
 def test_replay_on_two_workers_writes_one_workers_alerts_verdicts_and_dead_letters(porto_sample, tmp_path):
     runs = {}
     for n in (1, 2, 3):
-        done = subprocess.run([TRIPGUARD, "replay", "--pings", str(porto_sample / "pings.jsonl"), "--trips",
-                               str(porto_sample / "trips.jsonl"), "--out", str(tmp_path / f"w{n}"), "--workers", str(n)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                TRIPGUARD,
+                "replay",
+                "--pings",
+                str(porto_sample / "pings.jsonl"),
+                "--trips",
+                str(porto_sample / "trips.jsonl"),
+                "--out",
+                str(tmp_path / f"w{n}"),
+                "--workers",
+                str(n),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
         runs[n] = outputs(tmp_path / f"w{n}"), dead_letters(tmp_path / f"w{n}")
     (alerts, verdicts), dead = runs[1]
@@ -134,9 +176,22 @@ def test_replay_on_two_workers_writes_one_workers_alerts_verdicts_and_dead_lette
         assert one[k] == two[k], k
     assert two["workers"] == 2 and not list((tmp_path / "w2").glob(".part-*"))
     # the order of the merged files is fixed: a second run writes the same bytes
-    subprocess.run([TRIPGUARD, "replay", "--pings", str(porto_sample / "pings.jsonl"), "--trips",
-                    str(porto_sample / "trips.jsonl"), "--out", str(tmp_path / "again"), "--workers", "2"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            TRIPGUARD,
+            "replay",
+            "--pings",
+            str(porto_sample / "pings.jsonl"),
+            "--trips",
+            str(porto_sample / "trips.jsonl"),
+            "--out",
+            str(tmp_path / "again"),
+            "--workers",
+            "2",
+        ],
+        check=True,
+        capture_output=True,
+    )
     for name in ("verdicts.jsonl", "dead_letters.jsonl"):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
 
@@ -152,8 +207,21 @@ def test_the_message_path_splits_by_partition_too(stream, tmp_path):
 
 
 def test_workers_0_is_one_line_and_exit_2(stream, tmp_path):
-    done = subprocess.run([TRIPGUARD, "replay", "--pings", str(stream / "pings.jsonl"), "--trips",
-                           str(stream / "trips.jsonl"), "--out", str(tmp_path / "out"), "--workers", "0"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            TRIPGUARD,
+            "replay",
+            "--pings",
+            str(stream / "pings.jsonl"),
+            "--trips",
+            str(stream / "trips.jsonl"),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "--workers" in done.stderr

@@ -11,14 +11,18 @@ def test_each_signal_is_described_with_its_numbers():
     signals = {
         "mock_flag": {"mock_fixes": 40, "reported": 50, "fraction": 0.8},
         "device_speed_contradicts_positions": {"fraction": 0.62, "checks": 90},
-        "too_regular": {"clockwork_intervals": {"repeated_fraction": 0.97, "intervals": 80},
-                        "constant_accuracy": {"accuracy_std_m": 0.0, "fixes": 81}},
+        "too_regular": {
+            "clockwork_intervals": {"repeated_fraction": 0.97, "intervals": 80},
+            "constant_accuracy": {"accuracy_std_m": 0.0, "fixes": 81},
+        },
     }
     text = describe(signals)
     assert "40 of 50 fixes as mock locations" in text
     assert "contradicts the distance between fixes in 62% of 90 checks" in text
-    assert "too regular for a phone: identical intervals between fixes (97%), an unchanging accuracy (spread 0.00 m)" \
+    assert (
+        "too regular for a phone: identical intervals between fixes (97%), an unchanging accuracy (spread 0.00 m)"
         in text
+    )
     assert "_" not in text  # no internal signal names leak into the sentence
 
 

@@ -16,9 +16,14 @@ def pytest_without_chromium(require: bool = False) -> subprocess.CompletedProces
     env["PATH"] = str(Path(sys.executable).parent)  # only the virtualenv: no chromium, no chromedriver
     if require:
         env["TRIPGUARD_REQUIRE_BROWSER"] = "1"
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider",
-                           "tests/review/test_browser.py"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", "tests/review/test_browser.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_browser_tests_skip_with_one_line_without_chromium():
@@ -35,6 +40,11 @@ def test_ci_fails_instead_of_skipping_without_chromium():
 
 
 def test_gitignore_hides_no_tracked_file():
-    r = subprocess.run(["git", "ls-files", "--cached", "--ignored", "--exclude-standard"], cwd=ROOT,
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        ["git", "ls-files", "--cached", "--ignored", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert r.stdout == ""

@@ -1,2 +1,3 @@
 """tripguard: real-time GPS trip-fraud analyzer."""
+
 __version__ = "0.1.0"

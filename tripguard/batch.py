@@ -107,16 +107,37 @@ class Batch:
         return [names[c] for c in np.unique(self.trip_code).tolist()]
 
     @classmethod
-    def from_rows(cls, trip_id: list[str], driver_id: list[str], kind, ts, partition, lat, lon, accuracy_m, speed_mps,
-                  mock, events=None) -> Batch:
+    def from_rows(
+        cls,
+        trip_id: list[str],
+        driver_id: list[str],
+        kind,
+        ts,
+        partition,
+        lat,
+        lon,
+        accuracy_m,
+        speed_mps,
+        mock,
+        events=None,
+    ) -> Batch:
         """A batch from per-row Python lists or arrays (tests, benchmarks, BatchBuilder)."""
         trips, drivers = Names(), Names()
-        return cls(trip_code=trips.codes(trip_id), trip_names=trips, driver_code=drivers.codes(driver_id),
-                   driver_names=drivers, kind=np.asarray(kind, np.int64), ts=np.asarray(ts, np.int64),
-                   partition=np.asarray(partition, np.int64), lat=np.asarray(lat, np.float64),
-                   lon=np.asarray(lon, np.float64), accuracy_m=np.asarray(accuracy_m, np.float64),
-                   speed_mps=np.asarray(speed_mps, np.float64), mock=np.asarray(mock, np.int8),
-                   events=dict(events or {}))
+        return cls(
+            trip_code=trips.codes(trip_id),
+            trip_names=trips,
+            driver_code=drivers.codes(driver_id),
+            driver_names=drivers,
+            kind=np.asarray(kind, np.int64),
+            ts=np.asarray(ts, np.int64),
+            partition=np.asarray(partition, np.int64),
+            lat=np.asarray(lat, np.float64),
+            lon=np.asarray(lon, np.float64),
+            accuracy_m=np.asarray(accuracy_m, np.float64),
+            speed_mps=np.asarray(speed_mps, np.float64),
+            mock=np.asarray(mock, np.int8),
+            events=dict(events or {}),
+        )
 
 
 class BatchBuilder:
@@ -167,7 +188,18 @@ class BatchBuilder:
         self._mock.append(-1)
 
     def build(self) -> Batch:
-        batch = Batch.from_rows(self._trip, self._driver, self._kind, self._ts, self._part, self._lat, self._lon,
-                                self._acc, self._speed, self._mock, self._events)
+        batch = Batch.from_rows(
+            self._trip,
+            self._driver,
+            self._kind,
+            self._ts,
+            self._part,
+            self._lat,
+            self._lon,
+            self._acc,
+            self._speed,
+            self._mock,
+            self._events,
+        )
         self.__init__()
         return batch

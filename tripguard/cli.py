@@ -9,8 +9,9 @@ import typer
 
 from tripguard.errors import TripguardError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Real-time GPS trip-fraud analyzer.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="Real-time GPS trip-fraud analyzer."
+)
 
 
 def _print_version(value: bool) -> None:
@@ -23,8 +24,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Real-time GPS trip-fraud analyzer: replay, simulate, evaluate, run, serve."""
     from tripguard.settings import apply_numba_cache
@@ -67,10 +69,18 @@ def replay(
     cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
     corridors: Path | None = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar on stderr."),
-    decisions: Path | None = typer.Option(None, "--decisions", help="Reviewers' decisions (JSONL, values of "
-                                             "tripguard.decisions) for the driver-risk stage."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes: trips split by Kafka's default partitioner "
-                                "(the trip_id key), one engine each; the same alerts and verdicts as one."),
+    decisions: Path | None = typer.Option(
+        None,
+        "--decisions",
+        help="Reviewers' decisions (JSONL, values of tripguard.decisions) for the driver-risk stage.",
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Processes: trips split by Kafka's default partitioner "
+        "(the trip_id key), one engine each; the same alerts and verdicts as one.",
+    ),
 ) -> None:
     """Run the streaming engine over files: writes alerts.jsonl, verdicts.jsonl, summary.json and
     driver_risk.jsonl (the driver-risk stage over the verdicts and the decisions)."""
@@ -82,19 +92,31 @@ def replay(
 
     tune_gc_for_throughput()
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
-    engine_factory = partial(make_engine, settings.tariffs, settings.cities, settings.corridors,
-                             end_grace_s=settings.end_grace_s, idle_timeout_s=settings.idle_timeout_s)
+    engine_factory = partial(
+        make_engine,
+        settings.tariffs,
+        settings.cities,
+        settings.corridors,
+        end_grace_s=settings.end_grace_s,
+        idle_timeout_s=settings.idle_timeout_s,
+    )
     result = replay_workers(pings, trips, out, workers, engine_factory, progress=progress, decisions=decisions)
     s = result.summary
     kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"
-    typer.echo(f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "
-               f"{s['dead_letters']} dead letters, {s['pings_per_s']:.0f} pings/s -> {out}")
+    typer.echo(
+        f"{s['pings']} pings, {s['trips']} trips, {s['alerts']} alerts ({kinds}), "
+        f"{s['dead_letters']} dead letters, {s['pings_per_s']:.0f} pings/s -> {out}"
+    )
 
 
 @app.command()
 def evaluate(
-    labels: Path = typer.Option(..., "--labels", help="labels.csv: trip_id,kinds (kinds separated by ';'), optional "
-                                "base (the real trip a trip was made from: the unit the intervals resample)."),
+    labels: Path = typer.Option(
+        ...,
+        "--labels",
+        help="labels.csv: trip_id,kinds (kinds separated by ';'), optional "
+        "base (the real trip a trip was made from: the unit the intervals resample).",
+    ),
     alerts: Path = typer.Option(..., "--alerts", help="alerts.jsonl from replay or tail."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -132,33 +154,49 @@ _BOOTSTRAP_HELP = "HOST:PORT of a Kafka broker (env TRIPGUARD_BOOTSTRAP)."
 
 @app.command()
 def run(
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
-                                            "broker (Tansu, memory only) and create the topics."),
+    bootstrap: str | None = typer.Option(
+        None,
+        "--bootstrap",
+        help=_BOOTSTRAP_HELP + " None: start the embedded broker (Tansu, memory only) and create the topics.",
+    ),
     group: str | None = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_GROUP)."),
     partitions: int | None = typer.Option(None, "--partitions", help="Partitions of topics this worker creates."),
-    create_topics: bool | None = typer.Option(None, "--create-topics/--no-create-topics",
-                                                 help="Create missing topics, also after a broker restart."),
-    state_dir: Path | None = typer.Option(None, "--state-dir", help="Local cache of partition state (never "
-                                             "shared; the changelog topic is the truth)."),
-    metrics_host: str | None = typer.Option(None, "--metrics-host", help="Address of /metrics and /healthz "
-                                               "(env TRIPGUARD_METRICS_HOST, default 127.0.0.1; 0.0.0.0: every "
-                                               "interface)."),
+    create_topics: bool | None = typer.Option(
+        None, "--create-topics/--no-create-topics", help="Create missing topics, also after a broker restart."
+    ),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help="Local cache of partition state (never shared; the changelog topic is the truth)."
+    ),
+    metrics_host: str | None = typer.Option(
+        None,
+        "--metrics-host",
+        help="Address of /metrics and /healthz "
+        "(env TRIPGUARD_METRICS_HOST, default 127.0.0.1; 0.0.0.0: every "
+        "interface).",
+    ),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="/metrics and /healthz; 0 = any free port."),
     batch_max_records: int | None = typer.Option(None, "--batch-max-records", help="Records per fetch."),
     batch_max_ms: int | None = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
-    pause_close_s: float | None = typer.Option(None, "--pause-close-s", help="Input pause after which ended "
-                                                  "trips close without waiting for event time."),
-    checkpoint_interval_s: float | None = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
-                                                          "checkpoints."),
-    idempotent_producer: bool | None = typer.Option(None, "--idempotent-producer/--no-idempotent-producer",
-                                                       help="Idempotent producer (Apache Kafka; Tansu refuses it)."),
+    pause_close_s: float | None = typer.Option(
+        None, "--pause-close-s", help="Input pause after which ended trips close without waiting for event time."
+    ),
+    checkpoint_interval_s: float | None = typer.Option(
+        None, "--checkpoint-interval-s", help="Seconds between checkpoints."
+    ),
+    idempotent_producer: bool | None = typer.Option(
+        None,
+        "--idempotent-producer/--no-idempotent-producer",
+        help="Idempotent producer (Apache Kafka; Tansu refuses it).",
+    ),
     tariffs: Path | None = typer.Option(None, "--tariffs", help="TOML tariffs overriding the shipped ones."),
     cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
     corridors: Path | None = typer.Option(None, "--corridors", help="Learned-corridor model (fit-corridors)."),
-    end_grace_s: float | None = typer.Option(None, "--end-grace-s", help="Event time a trip stays open after "
-                                                "trip_ended."),
-    idle_timeout_s: float | None = typer.Option(None, "--idle-timeout-s", help="Event time without news after "
-                                                   "which a trip closes."),
+    end_grace_s: float | None = typer.Option(
+        None, "--end-grace-s", help="Event time a trip stays open after trip_ended."
+    ),
+    idle_timeout_s: float | None = typer.Option(
+        None, "--idle-timeout-s", help="Event time without news after which a trip closes."
+    ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
 ) -> None:
     """The streaming worker: pings + trips in, alerts, verdicts and dead letters out (a consumer group member)."""
@@ -168,33 +206,52 @@ def run(
     from tripguard.stream.service import configure_logging, run_worker
 
     settings = load_settings(
-        bootstrap=bootstrap, group=group, partitions=partitions, create_topics=create_topics, state_dir=state_dir,
-        metrics_host=metrics_host, metrics_port=metrics_port, batch_max_records=batch_max_records,
+        bootstrap=bootstrap,
+        group=group,
+        partitions=partitions,
+        create_topics=create_topics,
+        state_dir=state_dir,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        batch_max_records=batch_max_records,
         batch_max_ms=batch_max_ms,
-        pause_close_s=pause_close_s, checkpoint_interval_s=checkpoint_interval_s,
-        idempotent_producer=idempotent_producer, tariffs=tariffs, cities=cities, corridors=corridors,
+        pause_close_s=pause_close_s,
+        checkpoint_interval_s=checkpoint_interval_s,
+        idempotent_producer=idempotent_producer,
+        tariffs=tariffs,
+        cities=cities,
+        corridors=corridors,
         end_grace_s=end_grace_s,
-        idle_timeout_s=idle_timeout_s)
+        idle_timeout_s=idle_timeout_s,
+    )
     configure_logging(log_level)
     raise typer.Exit(asyncio.run(run_worker(settings)))
 
 
 @app.command()
 def risk(
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP + " None: start the embedded "
-                                            "broker (Tansu, memory only) and create the topics."),
-    group: str | None = typer.Option(None, "--group", help="Consumer group (env TRIPGUARD_RISK_GROUP, default "
-                                        "tripguard.risk)."),
-    create_topics: bool | None = typer.Option(None, "--create-topics/--no-create-topics",
-                                                 help="Create missing topics at start."),
+    bootstrap: str | None = typer.Option(
+        None,
+        "--bootstrap",
+        help=_BOOTSTRAP_HELP + " None: start the embedded broker (Tansu, memory only) and create the topics.",
+    ),
+    group: str | None = typer.Option(
+        None, "--group", help="Consumer group (env TRIPGUARD_RISK_GROUP, default tripguard.risk)."
+    ),
+    create_topics: bool | None = typer.Option(
+        None, "--create-topics/--no-create-topics", help="Create missing topics at start."
+    ),
     batch_max_ms: int | None = typer.Option(None, "--batch-max-ms", help="Longest wait for a fetch, ms."),
-    checkpoint_interval_s: float | None = typer.Option(None, "--checkpoint-interval-s", help="Seconds between "
-                                                          "checkpoints."),
+    checkpoint_interval_s: float | None = typer.Option(
+        None, "--checkpoint-interval-s", help="Seconds between checkpoints."
+    ),
     cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones."),
-    end_grace_s: float | None = typer.Option(None, "--end-grace-s", help="The trip stage's end grace (the "
-                                                "stage waits for it)."),
-    idle_timeout_s: float | None = typer.Option(None, "--idle-timeout-s", help="The trip stage's idle timeout "
-                                                   "(the stage waits for it)."),
+    end_grace_s: float | None = typer.Option(
+        None, "--end-grace-s", help="The trip stage's end grace (the stage waits for it)."
+    ),
+    idle_timeout_s: float | None = typer.Option(
+        None, "--idle-timeout-s", help="The trip stage's idle timeout (the stage waits for it)."
+    ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING."),
 ) -> None:
     """The driver-risk stage: verdicts + decisions in, by driver, driver_risk events and dead letters out."""
@@ -204,9 +261,16 @@ def risk(
     from tripguard.stream.risk_worker import run_risk
     from tripguard.stream.service import configure_logging
 
-    settings = load_settings(bootstrap=bootstrap, risk_group=group, create_topics=create_topics,
-                             batch_max_ms=batch_max_ms, checkpoint_interval_s=checkpoint_interval_s, cities=cities,
-                             end_grace_s=end_grace_s, idle_timeout_s=idle_timeout_s)
+    settings = load_settings(
+        bootstrap=bootstrap,
+        risk_group=group,
+        create_topics=create_topics,
+        batch_max_ms=batch_max_ms,
+        checkpoint_interval_s=checkpoint_interval_s,
+        cities=cities,
+        end_grace_s=end_grace_s,
+        idle_timeout_s=idle_timeout_s,
+    )
     configure_logging(log_level)
     raise typer.Exit(asyncio.run(run_risk(settings)))
 
@@ -218,8 +282,9 @@ app.add_typer(topics_app, name="topics")
 @topics_app.command("create")
 def topics_create(
     bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
-    partitions: int | None = typer.Option(None, "--partitions", help="Partitions per topic (env "
-                                             "TRIPGUARD_PARTITIONS, default 4)."),
+    partitions: int | None = typer.Option(
+        None, "--partitions", help="Partitions per topic (env TRIPGUARD_PARTITIONS, default 4)."
+    ),
 ) -> None:
     """Create the topics that do not exist yet: pings, trips, alerts, verdicts, dlq, decisions, the state
     changelog, and the driver-risk stage's by-driver, driver-risk and risk changelog."""
@@ -236,8 +301,10 @@ def topics_create(
 
     created, n = run_client(go(), target)
     existing = [t for t in topic_names(settings) if t not in created]
-    typer.echo(f"created: {', '.join(created) or 'none'}; already there: {', '.join(existing) or 'none'}; "
-               f"pings, trips and the state changelog have {n} partitions each")
+    typer.echo(
+        f"created: {', '.join(created) or 'none'}; already there: {', '.join(existing) or 'none'}; "
+        f"pings, trips and the state changelog have {n} partitions each"
+    )
 
 
 @app.command()
@@ -245,8 +312,9 @@ def produce(
     pings: Path = typer.Option(..., "--pings", help="Pings: JSONL, CSV or Parquet (as for replay)."),
     trips: Path = typer.Option(..., "--trips", help="Trip events: JSONL, CSV or Parquet."),
     bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
-    rate: float | None = typer.Option(None, "--rate", min=0.001, help="Pings per second (default: as fast as "
-                                         "possible)."),
+    rate: float | None = typer.Option(
+        None, "--rate", min=0.001, help="Pings per second (default: as fast as possible)."
+    ),
 ) -> None:
     """Send replay's inputs to the pings and trips topics, merged on ts as replay reads them, keyed by trip_id."""
     from tripguard.settings import load_settings
@@ -264,10 +332,12 @@ def tail(
     topic: str = typer.Option(..., "--topic", help="Topic to read, e.g. tripguard.alerts or tripguard.dlq."),
     bootstrap: str | None = typer.Option(None, "--bootstrap", help=_BOOTSTRAP_HELP),
     count: int | None = typer.Option(None, "--count", min=1, help="Stop after this many messages."),
-    timeout: float | None = typer.Option(None, "--timeout", min=0.0, help="Stop when no message came for this "
-                                            "many seconds (default: follow)."),
-    envelope: bool = typer.Option(False, "--envelope", help="Wrap every message with key, headers, partition and "
-                                  "offset (always on for the DLQ)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.0, help="Stop when no message came for this many seconds (default: follow)."
+    ),
+    envelope: bool = typer.Option(
+        False, "--envelope", help="Wrap every message with key, headers, partition and offset (always on for the DLQ)."
+    ),
 ) -> None:
     """Print a topic's messages from the beginning as JSON lines (the DLQ with its headers)."""
     from tripguard.settings import load_settings
@@ -282,8 +352,10 @@ def tail(
         out.flush()
 
     target = require_bootstrap(settings)
-    run_client(run_tail(target, topic, write, count=count, timeout_s=timeout,
-                        wrap=envelope or topic == settings.dlq_topic), target)
+    run_client(
+        run_tail(target, topic, write, count=count, timeout_s=timeout, wrap=envelope or topic == settings.dlq_topic),
+        target,
+    )
 
 
 @app.command()
@@ -311,8 +383,12 @@ def demo(
 
 @app.command("fit-corridors")
 def fit_corridors(
-    trips: Path = typer.Option(..., "--trips", help="Historical trips: verdicts.jsonl (unflagged trips) or a "
-                               "CSV with a POLYLINE of [lon, lat] (Porto layout)."),
+    trips: Path = typer.Option(
+        ...,
+        "--trips",
+        help="Historical trips: verdicts.jsonl (unflagged trips) or a "
+        "CSV with a POLYLINE of [lon, lat] (Porto layout).",
+    ),
     out: Path = typer.Option(..., "--out", help="Model file to write (Parquet)."),
     od_res: int = typer.Option(6, "--od-res", min=0, max=15, help="H3 resolution of origin and destination cells."),
     cell_res: int = typer.Option(9, "--cell-res", min=0, max=15, help="H3 resolution of the cells trips pass."),
@@ -324,33 +400,65 @@ def fit_corridors(
     out.parent.mkdir(parents=True, exist_ok=True)
     table.write_parquet(out)
     pairs = table.filter(table["cell"] == 0)
-    typer.echo(f"{int(pairs['trips'].sum())} trips, {pairs.height} origin-destination pairs "
-               f"({int((pairs['trips'] >= 5).sum())} with >= 5 trips), {table.height - pairs.height} cell rows -> {out}")
+    typer.echo(
+        f"{int(pairs['trips'].sum())} trips, {pairs.height} origin-destination pairs "
+        f"({int((pairs['trips'] >= 5).sum())} with >= 5 trips), {table.height - pairs.height} cell rows -> {out}"
+    )
 
 
 @app.command()
 def simulate(
     out: Path = typer.Option(..., "--out", help="Output directory: pings.jsonl, trips.jsonl, labels.csv."),
-    trips: int | None = typer.Option(None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."),
+    trips: int | None = typer.Option(
+        None, "--trips", help="Trips to simulate (default 1000); with --from-real, at most this many."
+    ),
     seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
-    fraud_rate: float | None = typer.Option(None, "--fraud-rate", help="Share of trips with fraud, split evenly "
-                                               "across the kinds (default 0.3); with --fleet, the occasional fraud "
-                                               "of the drivers who are not repeat offenders (default 0.005)."),
+    fraud_rate: float | None = typer.Option(
+        None,
+        "--fraud-rate",
+        help="Share of trips with fraud, split evenly "
+        "across the kinds (default 0.3); with --fleet, the occasional fraud "
+        "of the drivers who are not repeat offenders (default 0.005).",
+    ),
     kinds: str | None = typer.Option(None, "--kinds", help="Comma-separated fraud kinds to inject (default: all six)."),
-    from_real: Path | None = typer.Option(None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."),
-    interval_s: float | None = typer.Option(None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."),
-    start_ts: int | None = typer.Option(None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."),
-    concurrency: int | None = typer.Option(None, "--concurrency", help="About this many trips run at the same "
-                                              "time (default 200; with --fleet N, N / 4: drivers do not all work "
-                                              "all the time)."),
-    plan: str = typer.Option("fastest", "--plan", help="Real trips' planned route from the pickup to the dropoff on "
-                             "the road network: fastest (as apps plan) or shortest (by length)."),
-    split: str = typer.Option("all", "--split", help="Real trips: only the tune or the eval part of the file "
-                              "(fixed by TRIP_ID; parameters are chosen on tune, figures reported on eval)."),
-    fleet: int | None = typer.Option(None, "--fleet", help="A fleet of this many drivers with many trips each "
-                                        "(--trips in all); writes drivers.csv too."),
-    repeat_offenders: float = typer.Option(0.0, "--repeat-offenders", help="With --fleet: the share of drivers who "
-                                           "commit fraud again and again (serial, skimmer or sharer)."),
+    from_real: Path | None = typer.Option(
+        None, "--from-real", help="Porto taxi CSV (POLYLINE of [lon, lat] every 15 s) as the honest base."
+    ),
+    interval_s: float | None = typer.Option(
+        None, "--interval-s", help="Synthetic fix interval in seconds (default 4)."
+    ),
+    start_ts: int | None = typer.Option(
+        None, "--start-ts", help="First pickup, ms since the Unix epoch (default fixed: 1717398000000)."
+    ),
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        help="About this many trips run at the same "
+        "time (default 200; with --fleet N, N / 4: drivers do not all work "
+        "all the time).",
+    ),
+    plan: str = typer.Option(
+        "fastest",
+        "--plan",
+        help="Real trips' planned route from the pickup to the dropoff on "
+        "the road network: fastest (as apps plan) or shortest (by length).",
+    ),
+    split: str = typer.Option(
+        "all",
+        "--split",
+        help="Real trips: only the tune or the eval part of the file "
+        "(fixed by TRIP_ID; parameters are chosen on tune, figures reported on eval).",
+    ),
+    fleet: int | None = typer.Option(
+        None,
+        "--fleet",
+        help="A fleet of this many drivers with many trips each (--trips in all); writes drivers.csv too.",
+    ),
+    repeat_offenders: float = typer.Option(
+        0.0,
+        "--repeat-offenders",
+        help="With --fleet: the share of drivers who commit fraud again and again (serial, skimmer or sharer).",
+    ),
 ) -> None:
     """Simulate Porto trips with labelled fraud and real GPS noise (event contract v1)."""
     from tripguard.contract import ALERT_KINDS
@@ -375,21 +483,31 @@ def simulate(
     summary = run(cfg, progress=True)
     for line in summary.lines():
         typer.echo(line, err=True)
-    typer.echo(f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}"
-               + (f", {out / 'drivers.csv'}" if fleet is not None else ""), err=True)
+    typer.echo(
+        f"wrote {out / 'pings.jsonl'}, {out / 'trips.jsonl'}, {out / 'labels.csv'}"
+        + (f", {out / 'drivers.csv'}" if fleet is not None else ""),
+        err=True,
+    )
 
 
 @app.command()
 def tune(
-    decisions: Path = typer.Option(..., "--decisions", help="Reviewers' decisions (JSONL, tripguard.decisions values)."),
-    alerts: Path = typer.Option(..., "--alerts", help="The alerts they decided on (alerts.jsonl of replay, or the "
-                                "tripguard.alerts values): their kinds and scores."),
+    decisions: Path = typer.Option(
+        ..., "--decisions", help="Reviewers' decisions (JSONL, tripguard.decisions values)."
+    ),
+    alerts: Path = typer.Option(
+        ...,
+        "--alerts",
+        help="The alerts they decided on (alerts.jsonl of replay, or the "
+        "tripguard.alerts values): their kinds and scores.",
+    ),
     out: Path = typer.Option(..., "--out", help="The cities.toml override to write (pass it with --cities to use it)."),
     target: float = typer.Option(0.8, "--target", min=0.0, max=1.0, help="Precision each kind's alerts should keep."),
     min_decided: int = typer.Option(20, "--min-decided", min=1, help="Fewer decided alerts of a kind: unchanged."),
     min_kept: int = typer.Option(5, "--min-kept", min=1, help="A threshold keeps at least this many decided alerts."),
-    cities: Path | None = typer.Option(None, "--cities", help="TOML city parameters overriding the shipped ones "
-                                          "(the values the proposal starts from)."),
+    cities: Path | None = typer.Option(
+        None, "--cities", help="TOML city parameters overriding the shipped ones (the values the proposal starts from)."
+    ),
 ) -> None:
     """Per city and kind: the precision of the decided alerts and the score threshold that keeps it at
     --target; writes a cities.toml override with that evidence (nothing changes until it is passed)."""
@@ -417,12 +535,23 @@ def simulate_reviews(
     alerts: Path = typer.Option(..., "--alerts", help="alerts.jsonl of `tripguard replay` on that simulation."),
     out: Path = typer.Option(..., "--out", help="decisions.jsonl to write (values of tripguard.decisions)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same decisions."),
-    dispute_wrong: float = typer.Option(0.8, "--dispute-wrong", min=0.0, max=1.0, help="P(a driver disputes a "
-                                        "trip none of whose alert kinds is what really happened)."),
-    dispute_right: float = typer.Option(0.2, "--dispute-right", min=0.0, max=1.0, help="P(a driver disputes a "
-                                        "trip that really was one of its alert kinds)."),
-    reviewer_accuracy: float = typer.Option(0.95, "--reviewer-accuracy", min=0.0, max=1.0,
-                                            help="P(a reviewer decides right)."),
+    dispute_wrong: float = typer.Option(
+        0.8,
+        "--dispute-wrong",
+        min=0.0,
+        max=1.0,
+        help="P(a driver disputes a trip none of whose alert kinds is what really happened).",
+    ),
+    dispute_right: float = typer.Option(
+        0.2,
+        "--dispute-right",
+        min=0.0,
+        max=1.0,
+        help="P(a driver disputes a trip that really was one of its alert kinds).",
+    ),
+    reviewer_accuracy: float = typer.Option(
+        0.95, "--reviewer-accuracy", min=0.0, max=1.0, help="P(a reviewer decides right)."
+    ),
 ) -> None:
     """Disputes and reviewers' decisions for a simulated run, from its labels (for replay --decisions and tune)."""
     from tripguard.codec import dumps
@@ -439,25 +568,37 @@ def simulate_reviews(
 @app.command()
 def serve(
     db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
-    ingest: Path | None = typer.Option(None, "--ingest", help="Replay output directory to load first "
-                                          "(alerts.jsonl, verdicts.jsonl); idempotent."),
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="HOST:PORT of Kafka: consume alerts and "
-                                            "verdicts, publish decisions (env TRIPGUARD_BOOTSTRAP). None = no Kafka."),
+    ingest: Path | None = typer.Option(
+        None, "--ingest", help="Replay output directory to load first (alerts.jsonl, verdicts.jsonl); idempotent."
+    ),
+    bootstrap: str | None = typer.Option(
+        None,
+        "--bootstrap",
+        help="HOST:PORT of Kafka: consume alerts and "
+        "verdicts, publish decisions (env TRIPGUARD_BOOTSTRAP). None = no Kafka.",
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     forwarded_allow_ips: str | None = typer.Option(
-        None, "--forwarded-allow-ips", help="Believe X-Forwarded-Proto/-For from these reverse proxies: comma-separated "
-        "IPs or CIDR ranges, '*' = any (env TRIPGUARD_FORWARDED_ALLOW_IPS). Default: the headers are ignored."),
+        None,
+        "--forwarded-allow-ips",
+        help="Believe X-Forwarded-Proto/-For from these reverse proxies: comma-separated "
+        "IPs or CIDR ranges, '*' = any (env TRIPGUARD_FORWARDED_ALLOW_IPS). Default: the headers are ignored.",
+    ),
     cookie_secure: bool | None = typer.Option(
-        None, "--cookie-secure/--no-cookie-secure", help="Always mark the session cookie Secure, for a TLS proxy in "
-        "front (env TRIPGUARD_COOKIE_SECURE). Default: Secure when the request came over https."),
+        None,
+        "--cookie-secure/--no-cookie-secure",
+        help="Always mark the session cookie Secure, for a TLS proxy in "
+        "front (env TRIPGUARD_COOKIE_SECURE). Default: Secure when the request came over https.",
+    ),
 ) -> None:
     """The review service: HTTP API (roles backend, reviewer, admin) and the review page."""
     from tripguard.review.serve import serve as run
     from tripguard.settings import load_settings
 
-    settings = load_settings(db=db, bootstrap=bootstrap, forwarded_allow_ips=forwarded_allow_ips,
-                             cookie_secure=cookie_secure)
+    settings = load_settings(
+        db=db, bootstrap=bootstrap, forwarded_allow_ips=forwarded_allow_ips, cookie_secure=cookie_secure
+    )
     run(settings, host, port, ingest=ingest, echo=typer.echo)
 
 

@@ -27,6 +27,7 @@ MOCK_UNKNOWN, MOCK_FALSE, MOCK_TRUE = -1, 0, 1
 
 NAN = float("nan")
 
+
 class PingRow(NamedTuple):
     """A validated ping as plain values; optional numbers are NaN when absent. A named tuple:
     one is built per ping on the hot path, and a tuple costs a third of a frozen dataclass."""
@@ -108,23 +109,42 @@ def ping_from_obj(obj: Any, where: str = "") -> PingRow:
     if type(obj) is dict:
         g = obj.get
         trip_id, driver_id, ts, lat, lon = g("trip_id"), g("driver_id"), g("ts"), g("lat"), g("lon")
-        acc, speed, bearing, provider, mock = g("accuracy_m"), g("speed_mps"), g("bearing_deg"), g("provider"), g("mock")
-        if (type(trip_id) is str and 0 < len(trip_id) <= MAX_ID_CHARS
-                and type(driver_id) is str and 0 < len(driver_id) <= MAX_ID_CHARS
-                and type(ts) is int and 0 <= ts <= MAX_TS_MS
-                and (type(lat) is float or type(lat) is int) and -90.0 <= lat <= 90.0
-                and (type(lon) is float or type(lon) is int) and -180.0 <= lon <= 180.0
-                and (acc is None or (type(acc) is float or type(acc) is int) and 0.0 <= acc < _INF)
-                and (speed is None or (type(speed) is float or type(speed) is int) and 0.0 <= speed < _INF)
-                and (bearing is None or (type(bearing) is float or type(bearing) is int) and 0.0 <= bearing < 360.0)
-                and (provider is None or type(provider) is str and provider in PROVIDER_CODE)
-                and (mock is None or type(mock) is bool)):
-            return PingRow(trip_id, driver_id, ts, float(lat), float(lon),
-                           NAN if acc is None else float(acc),
-                           NAN if speed is None else float(speed),
-                           NAN if bearing is None else float(bearing),
-                           PROVIDER_CODE[provider],
-                           MOCK_UNKNOWN if mock is None else int(mock))
+        acc, speed, bearing, provider, mock = (
+            g("accuracy_m"),
+            g("speed_mps"),
+            g("bearing_deg"),
+            g("provider"),
+            g("mock"),
+        )
+        if (
+            type(trip_id) is str
+            and 0 < len(trip_id) <= MAX_ID_CHARS
+            and type(driver_id) is str
+            and 0 < len(driver_id) <= MAX_ID_CHARS
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS_MS
+            and (type(lat) is float or type(lat) is int)
+            and -90.0 <= lat <= 90.0
+            and (type(lon) is float or type(lon) is int)
+            and -180.0 <= lon <= 180.0
+            and (acc is None or (type(acc) is float or type(acc) is int) and 0.0 <= acc < _INF)
+            and (speed is None or (type(speed) is float or type(speed) is int) and 0.0 <= speed < _INF)
+            and (bearing is None or (type(bearing) is float or type(bearing) is int) and 0.0 <= bearing < 360.0)
+            and (provider is None or type(provider) is str and provider in PROVIDER_CODE)
+            and (mock is None or type(mock) is bool)
+        ):
+            return PingRow(
+                trip_id,
+                driver_id,
+                ts,
+                float(lat),
+                float(lon),
+                NAN if acc is None else float(acc),
+                NAN if speed is None else float(speed),
+                NAN if bearing is None else float(bearing),
+                PROVIDER_CODE[provider],
+                MOCK_UNKNOWN if mock is None else int(mock),
+            )
     return checked_ping_from_obj(obj, where)
 
 

@@ -62,9 +62,21 @@ class PingColumns:
         a, b = int(self.row0[m]), int(self.row0[m] + self.n_rows[m])
         trip, driver = self.trips.names[self.trip[m]], self.drivers.names[self.driver[m]]
         c = self.cols
-        return [PingRow(trip, driver, int(c["ts"][r]), float(c["lat"][r]), float(c["lon"][r]),
-                        float(c["accuracy_m"][r]), float(c["speed_mps"][r]), float(c["bearing_deg"][r]),
-                        int(c["provider"][r]), int(c["mock"][r])) for r in range(a, b)]
+        return [
+            PingRow(
+                trip,
+                driver,
+                int(c["ts"][r]),
+                float(c["lat"][r]),
+                float(c["lon"][r]),
+                float(c["accuracy_m"][r]),
+                float(c["speed_mps"][r]),
+                float(c["bearing_deg"][r]),
+                int(c["provider"][r]),
+                int(c["mock"][r]),
+            )
+            for r in range(a, b)
+        ]
 
 
 def _names(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, Names]:
@@ -72,8 +84,9 @@ def _names(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray,
     return code, Names([buf[a:b].tobytes().decode("ascii") for a, b in zip(lo[first].tolist(), hi[first].tolist())])
 
 
-def decode_ping_messages(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                         slow: Callable[[int], list[PingRow]]) -> PingColumns:
+def decode_ping_messages(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, slow: Callable[[int], list[PingRow]]
+) -> PingColumns:
     """The ping messages buf[starts[m]:ends[m]]. slow(m) decodes message m the per-message way
     (a list of PingRows, or ContractError naming the broken rule); it is called for the messages
     the compiled decoder defers."""
@@ -101,8 +114,10 @@ def decode_ping_messages(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
         extra.extend(rows)
     if extra:
         fields = list(zip(*extra))  # PingRow: trip_id, driver_id, then COLUMNS in order
-        cols = {k: np.concatenate([cols[k], np.array(fields[2 + i], _DTYPES.get(k, np.float64))])
-                for i, k in enumerate(COLUMNS)}
+        cols = {
+            k: np.concatenate([cols[k], np.array(fields[2 + i], _DTYPES.get(k, np.float64))])
+            for i, k in enumerate(COLUMNS)
+        }
     n_rows[~valid] = 0
     trip[~valid] = -1
     driver[~valid] = -1
@@ -111,8 +126,9 @@ def decode_ping_messages(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     slow_msgs = np.flatnonzero(valid & (d.status != jsonpings.OK))
     owner = np.concatenate([np.repeat(fast_msgs, n_rows[fast_msgs]), np.repeat(slow_msgs, n_rows[slow_msgs])])
     row_trip, row_driver = trip[owner], driver[owner]
-    return PingColumns(valid, errors, row0, n_rows, trip, driver, cols, row_trip, row_driver, owner, trips, drivers,
-                       fast)
+    return PingColumns(
+        valid, errors, row0, n_rows, trip, driver, cols, row_trip, row_driver, owner, trips, drivers, fast
+    )
 
 
 def join_values(values: list[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -96,8 +96,10 @@ def params_from(cls: type[T], table: dict[str, Any], where: str) -> T:
                 continue
             raise ConfigError(f"{where}: missing key {name}")
         v = table[name]
-        want = f.type if isinstance(f.type, type) else {"float": float, "int": int, "bool": bool, "str": str}.get(
-            str(f.type)
+        want = (
+            f.type
+            if isinstance(f.type, type)
+            else {"float": float, "int": int, "bool": bool, "str": str}.get(str(f.type))
         )
         if want is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)

@@ -63,7 +63,9 @@ class Ping(_Strict):
     )
     bearing_deg: Annotated[float, Field(ge=0.0, lt=360.0, allow_inf_nan=False)] | None = None
     provider: Literal["gps", "network", "fused"] | None = None
-    mock: Annotated[bool, Field(strict=True)] | None = Field(None, description="The OS reported a mock-location provider.")
+    mock: Annotated[bool, Field(strict=True)] | None = Field(
+        None, description="The OS reported a mock-location provider."
+    )
 
     @field_validator("lat", "lon", "accuracy_m", "speed_mps", "bearing_deg", mode="before")
     @classmethod
@@ -199,11 +201,14 @@ class Verdict(_Strict):
         None, description="{h3_res, ring} of the route's corridor; its cells follow from the route."
     )
     # v1 additions for the driver-risk stage (absent in older verdicts)
-    started_ts: int | None = Field(None, description="Event time the trip started, ms: its trip_started, else its "
-                                   "first accepted fix.")
+    started_ts: int | None = Field(
+        None, description="Event time the trip started, ms: its trip_started, else its first accepted fix."
+    )
     path_times_s: str | None = Field(
-        None, description="Times of the path's fixes in whole seconds since the Unix epoch, one per fix of `path`, "
-        "encoded like a one-coordinate polyline (the first value, then differences; tripguard.geo.decode_integers).")
+        None,
+        description="Times of the path's fixes in whole seconds since the Unix epoch, one per fix of `path`, "
+        "encoded like a one-coordinate polyline (the first value, then differences; tripguard.geo.decode_integers).",
+    )
     claimed_distance_m: float | None = Field(None, description="The trip_ended's claimed distance, when it gave one.")
 
 
@@ -216,8 +221,9 @@ class Decision(_Strict):
     trip_id: TripId
     driver_id: DriverId
     city: str | None = None
-    decision: Literal["upheld", "overturned"] = Field(description="upheld: the trip's alerts stand; overturned: "
-                                                      "they were wrong.")
+    decision: Literal["upheld", "overturned"] = Field(
+        description="upheld: the trip's alerts stand; overturned: they were wrong."
+    )
     note: str | None = None
     decided_at: TsMs = Field(description="When the reviewer decided, ms: the decision's event time.")
     decided_by: int | None = None
@@ -228,14 +234,16 @@ class Decision(_Strict):
 
 RiskLevel = Literal["low", "medium", "high"]
 RISK_WINDOWS = ("1h", "24h", "30d")
-RiskPattern = Literal["overlapping_trips", "two_places_at_once", "repeated_fare_inflation",
-                      "repeated_distance_inflation"]
+RiskPattern = Literal[
+    "overlapping_trips", "two_places_at_once", "repeated_fare_inflation", "repeated_distance_inflation"
+]
 
 
 class RiskWindow(_Strict):
     trips: int = Field(description="Trips that ended in the window.")
-    alerts: dict[AlertKind, int] = Field(description="Per alert kind, trips with an alert of it (a trip counts once "
-                                         "per kind).")
+    alerts: dict[AlertKind, int] = Field(
+        description="Per alert kind, trips with an alert of it (a trip counts once per kind)."
+    )
     patterns: dict[RiskPattern, int] = Field(default_factory=dict, description="Per pattern, trips in it.")
     upheld: int = Field(description="Decisions in the window that upheld a trip's alerts.")
     overturned: int = Field(description="Decisions in the window that overturned them.")
@@ -244,8 +252,9 @@ class RiskWindow(_Strict):
 class RiskKind(_Strict):
     kind: AlertKind | RiskPattern
     trips: int = Field(description="Trips of the 30-day window that show it.")
-    precision: Annotated[float, Field(ge=0.0, le=1.0)] = Field(description="P(fraud) of an undecided trip showing "
-                                                                "it, in the driver's city.")
+    precision: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        description="P(fraud) of an undecided trip showing it, in the driver's city."
+    )
 
 
 class RiskDecision(_Strict):
@@ -258,8 +267,9 @@ class RiskDecision(_Strict):
 class RiskPatternFinding(_Strict):
     pattern: RiskPattern
     trip_ids: list[str]
-    detail: dict[str, Any] = Field(description="Pattern-specific: overlap seconds, distances, counts, the "
-                                   "probability for an honest driver.")
+    detail: dict[str, Any] = Field(
+        description="Pattern-specific: overlap seconds, distances, counts, the probability for an honest driver."
+    )
 
 
 class RiskEvidence(_Strict):
@@ -274,8 +284,10 @@ class RiskModel(_Strict):
     version: str
     params: dict[str, Any]
     trips_weighted: float = Field(description="Trips of the 30-day window, each weighted by its age's decay.")
-    fraud_weighted: float = Field(description="The same trips weighted by P(fraud): 1 upheld, 0 overturned, else "
-                                  "from their alert kinds and patterns.")
+    fraud_weighted: float = Field(
+        description="The same trips weighted by P(fraud): 1 upheld, 0 overturned, else "
+        "from their alert kinds and patterns."
+    )
     rate_mean: float = Field(description="Posterior mean of the driver's fraud rate per trip.")
 
 
@@ -285,8 +297,9 @@ class DriverRisk(_Strict):
     event_id: str = Field(description="Deterministic: the same input gives the same id.")
     driver_id: DriverId
     city: str
-    score: Annotated[float, Field(ge=0.0, le=1.0)] = Field(description="P(the driver's fraud rate per trip exceeds "
-                                                           "the city's reference rate), given the evidence.")
+    score: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        description="P(the driver's fraud rate per trip exceeds the city's reference rate), given the evidence."
+    )
     level: RiskLevel
     previous_level: RiskLevel
     ts: int = Field(description="Event time of the trip end or decision that changed the level, ms.")

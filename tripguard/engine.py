@@ -167,8 +167,17 @@ class Engine:
         live = np.flatnonzero(slot >= 0)
         t = self.trips
         action, started_at, closed_at, wm_end = L.gate(
-            slot[live], batch.kind[live], batch.ts[live], self.watermark,
-            t.phase, t.deadline, t.last_act, t.implicit, self.orphan_ms, self.idle_ms, self.grace_ms,
+            slot[live],
+            batch.kind[live],
+            batch.ts[live],
+            self.watermark,
+            t.phase,
+            t.deadline,
+            t.last_act,
+            t.implicit,
+            self.orphan_ms,
+            self.idle_ms,
+            self.grace_ms,
         )
         self.watermark = max(self.watermark, wm_end)
         row_action = np.full(n, L.ACT_LATE, np.int64)
@@ -231,8 +240,11 @@ class Engine:
             for k in np.argsort(first).tolist():
                 i = int(miss[first[k]])
                 trip_id = names.names[uniq[k]]
-                new[int(uniq[k])] = -1 if trip_id in self.closed else t.allocate(
-                    trip_id, batch.driver_names.names[batch.driver_code[i]], int(batch.partition[i]))
+                new[int(uniq[k])] = (
+                    -1
+                    if trip_id in self.closed
+                    else t.allocate(trip_id, batch.driver_names.names[batch.driver_code[i]], int(batch.partition[i]))
+                )
             slots[miss] = np.fromiter(map(new.__getitem__, codes.tolist()), np.int64, count=codes.size)
         return slots
 
@@ -258,7 +270,9 @@ class Engine:
                     self._attach_route(s, event)
             elif isinstance(event, TripEnded):
                 meta.ended = event
-                problem = self.fare_checkers[self._city_row(meta.city)].currency_problem(event) if meta.started else None
+                problem = (
+                    self.fare_checkers[self._city_row(meta.city)].currency_problem(event) if meta.started else None
+                )
                 if problem:
                     meta.ended_row_rejected = problem
                     out.rejected.append((row, problem))
@@ -284,8 +298,9 @@ class Engine:
             if t.meta[s].started is None:
                 t.city[s] = self.city_index[UNKNOWN_CITY]
 
-    def _run_kinematics(self, batch: Batch, slot: np.ndarray, row_action: np.ndarray, started: np.ndarray,
-                        out: Output, now_ms: int) -> None:
+    def _run_kinematics(
+        self, batch: Batch, slot: np.ndarray, row_action: np.ndarray, started: np.ndarray, out: Output, now_ms: int
+    ) -> None:
         t = self.trips
         ping = batch.kind == L.ROW_PING
         include = ping & (row_action == L.ACT_INCLUDE)
@@ -299,8 +314,15 @@ class Engine:
             if keep.size:
                 self._buffer_orphans(batch, slot, keep)
         rows = np.flatnonzero(include)
-        cols = [slot[rows], batch.ts[rows], batch.lat[rows], batch.lon[rows], batch.accuracy_m[rows],
-                batch.speed_mps[rows], batch.mock[rows]]
+        cols = [
+            slot[rows],
+            batch.ts[rows],
+            batch.lat[rows],
+            batch.lon[rows],
+            batch.accuracy_m[rows],
+            batch.speed_mps[rows],
+            batch.mock[rows],
+        ]
         order_key = rows.astype(np.int64)
         # pings buffered in earlier batches go first, in their order, for trips that started now
         old = [s for s in started if t.meta[s].orphans]
@@ -349,8 +371,9 @@ class Engine:
         for part in np.split(np.arange(rows.size), bounds):
             r = rows[part]
             s = int(s_rows[part[0]])
-            t.meta[s].orphans.append((batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r],
-                                      batch.speed_mps[r], batch.mock[r]))
+            t.meta[s].orphans.append(
+                (batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r], batch.speed_mps[r], batch.mock[r])
+            )
 
     def _keep_path(self, res: K.KinematicsOutput) -> None:
         self.paths.append(res.acc_slot, res.acc_ts, res.acc_lat, res.acc_lon, res.acc_flag)
@@ -370,8 +393,19 @@ class Engine:
         for r in np.unique(city_res).tolist():
             m = city_res == r
             cells[m] = latlng_to_cell(np.ascontiguousarray(lat[m]), np.ascontiguousarray(lon[m]), r)
-        events = C.excursions(slot, res.acc_ts[sel], lat, lon, res.acc_flag[sel], cells, t.route, t.route_cell,
-                              t.city, self.route_matrix, self.corridors)
+        events = C.excursions(
+            slot,
+            res.acc_ts[sel],
+            lat,
+            lon,
+            res.acc_flag[sel],
+            cells,
+            t.route,
+            t.route_cell,
+            t.city,
+            self.route_matrix,
+            self.corridors,
+        )
         self._route_alerts(events, out, now_ms)
 
     def _route_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
@@ -382,8 +416,9 @@ class Engine:
             if upfront_priced(meta.started):
                 continue
             planned = meta.started.planned_distance_m if meta.started else None
-            self._emit(meta, excursion_finding(e, self.route_params[t.city[s]], self.paths.path(s), planned),
-                       out, now_ms)
+            self._emit(
+                meta, excursion_finding(e, self.route_params[t.city[s]], self.paths.path(s), planned), out, now_ms
+            )
 
     def _kinematics_alerts(self, events: np.ndarray, out: Output, now_ms: int) -> None:
         t = self.trips
@@ -414,13 +449,15 @@ class Engine:
         slots = np.asarray(slots, np.int64)
         for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
             s = int(e[K.E_SLOT])
-            self._emit(t.meta[s], impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)),
-                       out, now_ms)
+            self._emit(
+                t.meta[s], impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)), out, now_ms
+            )
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
             last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
-            self._route_alerts(C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors),
-                               out, now_ms)
+            self._route_alerts(
+                C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors), out, now_ms
+            )
         verdicts = []
         for s in slots.tolist():
             meta = t.meta[s]
@@ -454,10 +491,17 @@ class Engine:
             notes.append(meta.ended_row_rejected)
         elif meta.ended is not None and meta.started is not None:
             assessment, findings = self.fare_checkers[city_row].assess(
-                meta.started, meta.ended, gps_distance_m, gps_duration_s,
-                gap_m=float(st[K.S_GAP_M]), gap_n=int(st[K.S_GAP_N]), gap_s=float(st[K.S_GAP_S]),
+                meta.started,
+                meta.ended,
+                gps_distance_m,
+                gps_duration_s,
+                gap_m=float(st[K.S_GAP_M]),
+                gap_n=int(st[K.S_GAP_N]),
+                gap_s=float(st[K.S_GAP_S]),
                 fix_interval_s=float(st[K.S_DT_SUM] / st[K.S_DT_N]) / 1000.0 if st[K.S_DT_N] else 0.0,
-                late_fixes=int(st[K.S_N_LATE]), used_fixes=int(st[K.S_N_USED]))
+                late_fixes=int(st[K.S_N_LATE]),
+                used_fixes=int(st[K.S_N_USED]),
+            )
             for finding in findings:
                 self._emit(meta, with_related(finding, meta.displaced_by), out, now_ms)
             if assessment is not None:
@@ -505,8 +549,16 @@ class Engine:
             "claimed_distance_m": meta.ended.claimed_distance_m if meta.ended else None,
         }
 
-    def _trip_detour(self, s: int, meta: TripMeta, gps_distance_m: float, gps_duration_s: float, end_ts: int,
-                     out: Output, now_ms: int) -> float | None:
+    def _trip_detour(
+        self,
+        s: int,
+        meta: TripMeta,
+        gps_distance_m: float,
+        gps_duration_s: float,
+        end_ts: int,
+        out: Output,
+        now_ms: int,
+    ) -> float | None:
         """Trip-level route_deviation (unless an excursion already said it); returns the planned
         distance used."""
         started = meta.started
@@ -527,16 +579,33 @@ class Engine:
             _, lat, lon, _ = self.paths.path(s)
             learned = self.corridor_model.score(lat, lon, rp.learned_min_pair_trips, rp.learned_rare_share)
         if planned is not None:
-            finding = detour_finding(rp, gps_distance_m, planned, "planned route", end_ts,
-                                     rp.trip_min_ratio, rp.trip_min_extra_m, gps_duration_s,
-                                     started.planned_duration_s, rp.trip_min_time_ratio)
+            finding = detour_finding(
+                rp,
+                gps_distance_m,
+                planned,
+                "planned route",
+                end_ts,
+                rp.trip_min_ratio,
+                rp.trip_min_extra_m,
+                gps_duration_s,
+                started.planned_duration_s,
+                rp.trip_min_time_ratio,
+            )
         elif learned is not None:
             finding = learned_finding(rp, learned, end_ts)
         elif started.dropoff is not None:
-            straight = float(haversine_m(started.pickup.lat, started.pickup.lon, started.dropoff.lat,
-                                         started.dropoff.lon))
-            finding = detour_finding(rp, gps_distance_m, straight, "straight line", end_ts,
-                                     rp.straight_line_factor, rp.straight_line_min_extra_m)
+            straight = float(
+                haversine_m(started.pickup.lat, started.pickup.lon, started.dropoff.lat, started.dropoff.lon)
+            )
+            finding = detour_finding(
+                rp,
+                gps_distance_m,
+                straight,
+                "straight line",
+                end_ts,
+                rp.straight_line_factor,
+                rp.straight_line_min_extra_m,
+            )
         if finding is not None:
             self._emit(meta, finding, out, now_ms)
         return planned
@@ -573,8 +642,14 @@ class Engine:
         s = t.slot_of.get(trip_id)
         if s is None:
             return None
-        return TripState(meta=t.meta[s], city=self.city_names[int(t.city[s])], rows=t.rows(s), held=t.held_fixes(s),
-                         path=t.paths.path(s), corridor=t.corridors.slice(s) if t.corridors.holds(s) else None)
+        return TripState(
+            meta=t.meta[s],
+            city=self.city_names[int(t.city[s])],
+            rows=t.rows(s),
+            held=t.held_fixes(s),
+            path=t.paths.path(s),
+            corridor=t.corridors.slice(s) if t.corridors.holds(s) else None,
+        )
 
     def import_trip(self, state: TripState) -> None:
         """Make a trip exported by export_trip (of this or another engine) live here."""

@@ -85,7 +85,7 @@ def _counts(lab: np.ndarray, hit: np.ndarray, honest: np.ndarray, w: np.ndarray)
 
 
 def _metrics(c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    tp, fp, fn = c[:k], c[k:2 * k], c[2 * k:3 * k]
+    tp, fp, fn = c[:k], c[k : 2 * k], c[2 * k : 3 * k]
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
         r = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
@@ -98,9 +98,9 @@ def wilson(successes: float, n: float) -> tuple[float, float]:
     if n <= 0:
         return (math.nan, math.nan)
     p = successes / n
-    d = 1 + Z95 ** 2 / n
-    centre = (p + Z95 ** 2 / (2 * n)) / d
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / d
+    d = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / d
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / d
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
@@ -108,7 +108,7 @@ def _interval(est: float, boot: np.ndarray, successes_units: float, n_units: flo
     if math.isnan(est):
         return None
     finite = boot[np.isfinite(boot)]
-    lo, hi = (np.percentile(finite, [2.5, 97.5]) if finite.size else (est, est))
+    lo, hi = np.percentile(finite, [2.5, 97.5]) if finite.size else (est, est)
     w_lo, w_hi = wilson(successes_units, n_units)
     if est <= 0.0 or lo == hi == est:
         hi = max(hi, w_hi)
@@ -117,8 +117,14 @@ def _interval(est: float, boot: np.ndarray, successes_units: float, n_units: flo
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
-def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: dict[str, str] | None = None,
-             seed: int = 0, samples: int = BOOTSTRAP_SAMPLES, secondary: dict[str, set[str]] | None = None) -> dict:
+def evaluate(
+    labels: dict[str, set[str]],
+    alerted: dict[str, set[str]],
+    base: dict[str, str] | None = None,
+    seed: int = 0,
+    samples: int = BOOTSTRAP_SAMPLES,
+    secondary: dict[str, set[str]] | None = None,
+) -> dict:
     trips = list(labels)
     k = len(ALERT_KINDS)
     lab = np.array([[kind in labels[t] for kind in ALERT_KINDS] for t in trips], bool).reshape(len(trips), k)
@@ -137,8 +143,10 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
         draws = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
         bp, br, bf, brate = _metrics(_counts(lab, hit, honest, draws[unit_of].astype(float)), k)  # type: ignore[arg-type]
         boot_p.append(bp), boot_r.append(br), boot_f1.append(bf), boot_rate.append(brate)  # type: ignore[func-returns-value]
-    boot = {name: (np.array(v) if v else np.full((1, k), np.nan)) for name, v in
-            (("p", boot_p), ("r", boot_r), ("f1", boot_f1))}
+    boot = {
+        name: (np.array(v) if v else np.full((1, k), np.nan))
+        for name, v in (("p", boot_p), ("r", boot_r), ("f1", boot_f1))
+    }
     boot_rate_a = np.array(boot_rate) if boot_rate else np.full(1, np.nan)
 
     def units_where(mask: np.ndarray) -> float:
@@ -150,19 +158,30 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
         alerted_units = units_where(hit[:, j])
         labelled_units = units_where(lab[:, j])
         per_kind[kind] = {
-            "labelled": tp + fn, "alerted": tp + fp, "tp": tp, "fp": fp, "fn": fn,
-            "precision": _num(p[j]), "precision_ci": _interval(p[j], boot["p"][:, j], units_where(lab[:, j] & hit[:, j]), alerted_units),
-            "recall": _num(r[j]), "recall_ci": _interval(r[j], boot["r"][:, j], units_where(lab[:, j] & hit[:, j]), labelled_units),
-            "f1": _num(f1[j]), "f1_ci": _interval(f1[j], boot["f1"][:, j], units_where(lab[:, j] & hit[:, j]),
-                                                   units_where(lab[:, j] | hit[:, j])),
+            "labelled": tp + fn,
+            "alerted": tp + fp,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "precision": _num(p[j]),
+            "precision_ci": _interval(p[j], boot["p"][:, j], units_where(lab[:, j] & hit[:, j]), alerted_units),
+            "recall": _num(r[j]),
+            "recall_ci": _interval(r[j], boot["r"][:, j], units_where(lab[:, j] & hit[:, j]), labelled_units),
+            "f1": _num(f1[j]),
+            "f1_ci": _interval(
+                f1[j], boot["f1"][:, j], units_where(lab[:, j] & hit[:, j]), units_where(lab[:, j] | hit[:, j])
+            ),
             "false_alert_rate_honest": (float(np.mean(hit[honest, j])) if honest.any() else None),
         }
     honest_any = int(counts[-2])
     confusion = {}
     for row_kind in (HONEST, *ALERT_KINDS):
         rows = honest if row_kind == HONEST else lab[:, ALERT_KINDS.index(row_kind)]
-        confusion[row_kind] = {"trips": int(rows.sum()), "none": int((rows & ~hit.any(axis=1)).sum()),
-                               **{kind: int((rows & hit[:, j]).sum()) for j, kind in enumerate(ALERT_KINDS)}}
+        confusion[row_kind] = {
+            "trips": int(rows.sum()),
+            "none": int((rows & ~hit.any(axis=1)).sum()),
+            **{kind: int((rows & hit[:, j]).sum()) for j, kind in enumerate(ALERT_KINDS)},
+        }
     return {
         "trips": len(trips),
         "units": n_units,
@@ -170,14 +189,19 @@ def evaluate(labels: dict[str, set[str]], alerted: dict[str, set[str]], base: di
         "fraud_trips": int((~honest).sum()),
         "honest_trips_alerted": honest_any,
         "false_alert_rate_honest": _num(rate),
-        "false_alert_rate_honest_ci": _interval(rate, boot_rate_a, units_where(honest & hit.any(axis=1)), units_where(honest)),  # type: ignore[arg-type]
+        "false_alert_rate_honest_ci": _interval(
+            rate, boot_rate_a, units_where(honest & hit.any(axis=1)), units_where(honest)
+        ),  # type: ignore[arg-type]
         "macro_f1": _num(float(np.nanmean(f1))) if np.isfinite(f1).any() else None,
         "alerts_for_unlabelled_trips": sum(1 for t in alerted if t not in labels),
         "kinds": per_kind,
         "confusion": confusion,
         # alerts that name the alert they follow from: trips by labelled kind and their kinds
-        "secondary": {row: {k: n for k, n in counts.items() if n}
-                      for row, counts in _secondary(labels, secondary or {}).items() if any(counts.values())},
+        "secondary": {
+            row: {k: n for k, n in counts.items() if n}
+            for row, counts in _secondary(labels, secondary or {}).items()
+            if any(counts.values())
+        },
     }
 
 
@@ -207,25 +231,41 @@ def format_table(report: dict) -> str:
     head = f"{'kind':18} {'labelled':>8} {'alerted':>7}  {'precision':<19} {'recall':<19} {'F1':<19}"
     lines = [head]
     for kind, r in report["kinds"].items():
-        lines.append(f"{kind:18} {r['labelled']:8d} {r['alerted']:7d}  "
-                     f"{f(r['precision']):>5} {_ci(r['precision_ci']):<13} {f(r['recall']):>5} {_ci(r['recall_ci']):<13} "
-                     f"{f(r['f1']):>5} {_ci(r['f1_ci']):<13}")
+        lines.append(
+            f"{kind:18} {r['labelled']:8d} {r['alerted']:7d}  "
+            f"{f(r['precision']):>5} {_ci(r['precision_ci']):<13} {f(r['recall']):>5} {_ci(r['recall_ci']):<13} "
+            f"{f(r['f1']):>5} {_ci(r['f1_ci']):<13}"
+        )
     rate = report["false_alert_rate_honest"]
     lines.append("")
     ci = report["false_alert_rate_honest_ci"]
-    lines.append(f"honest trips: {report['honest_trips']}, with any alert: {report['honest_trips_alerted']} "
-                 + (f"({rate:.2%}, 95 % CI [{ci[0]:.2%}, {ci[1]:.2%}])" if rate is not None else ""))
+    lines.append(
+        f"honest trips: {report['honest_trips']}, with any alert: {report['honest_trips_alerted']} "
+        + (f"({rate:.2%}, 95 % CI [{ci[0]:.2%}, {ci[1]:.2%}])" if rate is not None else "")
+    )
     if report["units"] != report["trips"]:
         lines.append(f"intervals resample {report['units']} independent base trips (of {report['trips']} trips)")
     lines.append("")
     lines.append("confusion: trips by labelled kind (rows) and the kinds alerted on them (columns)")
-    short = {"teleport": "tele", "impossible_speed": "speed", "route_deviation": "route", "fare_inflation": "fare",
-             "distance_mismatch": "dist", "gps_spoofing": "spoof"}
+    short = {
+        "teleport": "tele",
+        "impossible_speed": "speed",
+        "route_deviation": "route",
+        "fare_inflation": "fare",
+        "distance_mismatch": "dist",
+        "gps_spoofing": "spoof",
+    }
     lines.append(f"{'labelled':18} {'trips':>6} {'none':>6} " + " ".join(f"{short[k]:>6}" for k in ALERT_KINDS))
     for row_kind, row in report["confusion"].items():
-        lines.append(f"{row_kind:18} {row['trips']:6d} {row['none']:6d} " + " ".join(f"{row[k]:6d}" for k in ALERT_KINDS))
+        lines.append(
+            f"{row_kind:18} {row['trips']:6d} {row['none']:6d} " + " ".join(f"{row[k]:6d}" for k in ALERT_KINDS)
+        )
     if report.get("secondary"):
-        lines.append("secondary alerts (naming the alert they follow from), not scored: "
-                     + "; ".join(f"on {row}: " + ", ".join(f"{k} {n}" for k, n in kinds.items())
-                                 for row, kinds in report["secondary"].items()))
+        lines.append(
+            "secondary alerts (naming the alert they follow from), not scored: "
+            + "; ".join(
+                f"on {row}: " + ", ".join(f"{k} {n}" for k, n in kinds.items())
+                for row, kinds in report["secondary"].items()
+            )
+        )
     return "\n".join(lines)

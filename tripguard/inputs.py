@@ -104,8 +104,8 @@ def unflatten(row: dict[str, Any]) -> dict[str, Any]:
         if value is None or (isinstance(value, float) and value != value):
             continue
         for prefix in NESTED:
-            if key.startswith(prefix + "_") and key[len(prefix) + 1:] in ("lat", "lon"):
-                obj.setdefault(prefix, {})[key[len(prefix) + 1:]] = value
+            if key.startswith(prefix + "_") and key[len(prefix) + 1 :] in ("lat", "lon"):
+                obj.setdefault(prefix, {})[key[len(prefix) + 1 :]] = value
                 break
         else:
             obj[key] = value
@@ -118,8 +118,9 @@ def _table(path: Path, fmt: str, source: str) -> Iterator[Message]:
     try:
         if fmt == "csv":
             header = pl.read_csv(path, n_rows=0).columns
-            frame = pl.read_csv(path, schema_overrides={c: pl.Utf8 for c in header if c in ID_COLUMNS},
-                                infer_schema_length=100_000)
+            frame = pl.read_csv(
+                path, schema_overrides={c: pl.Utf8 for c in header if c in ID_COLUMNS}, infer_schema_length=100_000
+            )
         else:
             frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises many kinds; all mean "cannot read this file"

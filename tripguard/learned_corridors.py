@@ -47,8 +47,14 @@ class CorridorModel:
         known = (pos < cells.size) & (cells[np.minimum(pos, cells.size - 1)] == mine)
         share = np.where(known, counts[np.minimum(pos, cells.size - 1)] / n, 0.0)
         rare = share < rare_share
-        return {"pair_trips": int(n), "cells": int(mine.size), "rare_cells": int(rare.sum()),
-                "rare_fraction": float(rare.mean()), "od_res": self.od_res, "cell_res": self.cell_res}
+        return {
+            "pair_trips": int(n),
+            "cells": int(mine.size),
+            "rare_cells": int(rare.sum()),
+            "rare_fraction": float(rare.mean()),
+            "od_res": self.od_res,
+            "cell_res": self.cell_res,
+        }
 
 
 def od_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> tuple[int, int]:
@@ -100,16 +106,20 @@ def fit(path: Path, od_res: int = 6, cell_res: int = 9) -> pl.DataFrame:
         visits.append(pl.DataFrame({"origin": o, "dest": d, "cell": np.unique(path_cells(lat, lon, cell_res))}))
     if not pairs:
         raise InputError(f"{path}: no usable trip")
-    per_pair = (pl.DataFrame(pairs, schema=["origin", "dest"], orient="row")
-                .group_by("origin", "dest").agg(pl.len().alias("trips"))
-                .with_columns(pl.lit(PAIR_ROW).alias("cell")))
+    per_pair = (
+        pl.DataFrame(pairs, schema=["origin", "dest"], orient="row")
+        .group_by("origin", "dest")
+        .agg(pl.len().alias("trips"))
+        .with_columns(pl.lit(PAIR_ROW).alias("cell"))
+    )
     per_cell = pl.concat(visits).group_by("origin", "dest", "cell").agg(pl.len().alias("trips"))
     columns = ["origin", "dest", "cell", "trips"]
     as_int64 = [pl.col(c).cast(pl.Int64) for c in columns]
-    return (pl.concat([per_pair.select(as_int64), per_cell.select(as_int64)])
-            .with_columns(pl.lit(od_res).alias("od_res"),
-                          pl.lit(cell_res).alias("cell_res"))
-            .sort("origin", "dest", "cell"))
+    return (
+        pl.concat([per_pair.select(as_int64), per_cell.select(as_int64)])
+        .with_columns(pl.lit(od_res).alias("od_res"), pl.lit(cell_res).alias("cell_res"))
+        .sort("origin", "dest", "cell")
+    )
 
 
 def load(path: Path) -> CorridorModel:
@@ -124,6 +134,9 @@ def load(path: Path) -> CorridorModel:
     for (o, d), group in table.group_by("origin", "dest"):
         trips = group.filter(pl.col("cell") == PAIR_ROW)["trips"]
         cells = group.filter(pl.col("cell") != PAIR_ROW).sort("cell")
-        pairs[(int(o), int(d))] = (int(trips[0]) if len(trips) else 0, cells["cell"].to_numpy(),
-                                   cells["trips"].to_numpy())
+        pairs[(int(o), int(d))] = (
+            int(trips[0]) if len(trips) else 0,
+            cells["cell"].to_numpy(),
+            cells["trips"].to_numpy(),
+        )
     return CorridorModel(int(table["od_res"][0]), int(table["cell_res"][0]), pairs)

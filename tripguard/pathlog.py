@@ -58,6 +58,7 @@ class PathLog:
         live = self.live
         capacity = max(self.ts.size, 2 * (live + n))
         slots = np.flatnonzero(self.count > 0).astype(np.int64)
-        ts, lat, lon, flag, nxt, size = P.compact(slots, self.head, self.tail, self.nxt, self.count,
-                                                  self.ts, self.lat, self.lon, self.flag, capacity)
+        ts, lat, lon, flag, nxt, size = P.compact(
+            slots, self.head, self.tail, self.nxt, self.count, self.ts, self.lat, self.lon, self.flag, capacity
+        )
         self.ts, self.lat, self.lon, self.flag, self.nxt, self.size = ts, lat, lon, flag, nxt, size

@@ -125,8 +125,9 @@ def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
     return lambda dead, batch_rows: batches(stream, dead, batch_rows)
 
 
-def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = None,
-                corridors_path: Path | None = None, **kwargs) -> Engine:
+def make_engine(
+    tariffs_path: Path | None = None, cities_path: Path | None = None, corridors_path: Path | None = None, **kwargs
+) -> Engine:
     model = None
     if corridors_path is not None:
         from tripguard.learned_corridors import load
@@ -135,9 +136,19 @@ def make_engine(tariffs_path: Path | None = None, cities_path: Path | None = Non
     return Engine(CityTables.load(cities_path), load_tariffs(tariffs_path), corridor_model=model, **kwargs)
 
 
-def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None, cities: Path | None = None,
-           progress: bool | None = None, batch_rows: int = BATCH_ROWS, engine: Engine | None = None,
-           keep: bool = True, part: tuple[int, int] | None = None, decisions: Path | None = None) -> ReplayResult:
+def replay(
+    pings: Path,
+    trips: Path,
+    out_dir: Path,
+    tariffs: Path | None = None,
+    cities: Path | None = None,
+    progress: bool | None = None,
+    batch_rows: int = BATCH_ROWS,
+    engine: Engine | None = None,
+    keep: bool = True,
+    part: tuple[int, int] | None = None,
+    decisions: Path | None = None,
+) -> ReplayResult:
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
     (the files have them). part = (p, n): only the trips of partition p of n (replay_workers, which
     runs the driver-risk stage itself, over all partitions' verdicts: a driver's trips span them)."""
@@ -152,9 +163,13 @@ def replay(pings: Path, trips: Path, out_dir: Path, tariffs: Path | None = None,
     started = time.perf_counter()
     total_bytes = pings.stat().st_size + trips.stat().st_size
     show = progress if progress is not None else (total_bytes > 20_000_000 and sys.stderr.isatty())
-    with open(out_dir / "alerts.jsonl", "wb") as fa, open(out_dir / "verdicts.jsonl", "wb") as fv, \
-            open(out_dir / "dead_letters.jsonl", "wb") as fd, _progress(show, total_bytes) as advance, \
-            (open(out_dir / DRIVER_RISK_FILE, "wb") if part is None else nullcontext()) as fr:
+    with (
+        open(out_dir / "alerts.jsonl", "wb") as fa,
+        open(out_dir / "verdicts.jsonl", "wb") as fv,
+        open(out_dir / "dead_letters.jsonl", "wb") as fd,
+        _progress(show, total_bytes) as advance,
+        open(out_dir / DRIVER_RISK_FILE, "wb") if part is None else nullcontext() as fr,
+    ):
         risk = _risk_replay(engine, fr, decisions) if part is None else None
 
         def write(output: Output, row_message: list[Message] | None) -> None:
@@ -206,8 +221,12 @@ def _risk_replay(engine: Engine, out, decisions: Path | None) -> RiskReplay:
 
 
 def _dead_letter(m: Message, reason: str) -> bytes:
-    return orjson.dumps({"source": m.source, "position": m.position, "reason": reason,
-                         "value": m.raw.decode("utf-8", "replace")}) + b"\n"
+    return (
+        orjson.dumps(
+            {"source": m.source, "position": m.position, "reason": reason, "value": m.raw.decode("utf-8", "replace")}
+        )
+        + b"\n"
+    )
 
 
 def _order(name: str):
@@ -221,13 +240,21 @@ def _order(name: str):
 def _replay_part(args) -> dict:
     tune_gc_for_throughput()  # as the replay command does in its own process
     pings, trips, out_dir, part, engine_factory, batch_rows = args
-    return replay(pings, trips, out_dir, progress=False, batch_rows=batch_rows, engine=engine_factory(), keep=False,
-                  part=part).summary
+    return replay(
+        pings, trips, out_dir, progress=False, batch_rows=batch_rows, engine=engine_factory(), keep=False, part=part
+    ).summary
 
 
-def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine_factory: Callable[[], Engine],
-                   progress: bool | None = None, batch_rows: int = BATCH_ROWS,
-                   decisions: Path | None = None) -> ReplayResult:
+def replay_workers(
+    pings: Path,
+    trips: Path,
+    out_dir: Path,
+    workers: int,
+    engine_factory: Callable[[], Engine],
+    progress: bool | None = None,
+    batch_rows: int = BATCH_ROWS,
+    decisions: Path | None = None,
+) -> ReplayResult:
     """replay on `workers` processes: trips split by Kafka's default partitioner (the trip_id key,
     partition_of), one process and one Engine per partition (each its own watermark, as a
     consumer group of workers: docs/streaming.md, design decision 1). The outputs are merged into
@@ -237,8 +264,16 @@ def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine
     if workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
     if workers == 1:
-        return replay(pings, trips, out_dir, progress=progress, batch_rows=batch_rows, engine=engine_factory(),
-                      keep=False, decisions=decisions)
+        return replay(
+            pings,
+            trips,
+            out_dir,
+            progress=progress,
+            batch_rows=batch_rows,
+            engine=engine_factory(),
+            keep=False,
+            decisions=decisions,
+        )
     _feed(pings, trips)  # unreadable input: one reason here, before any process starts
     if decisions is not None:
         try:
@@ -252,8 +287,11 @@ def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine
     started = time.perf_counter()
     parts = [out_dir / f".part-{p}-of-{workers}" for p in range(workers)]
     with multiprocessing.get_context(_start_method(pings, trips, engine_factory)).Pool(workers) as pool:
-        summaries = pool.map(_replay_part, [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows)
-                                            for p in range(workers)], chunksize=1)
+        summaries = pool.map(
+            _replay_part,
+            [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows) for p in range(workers)],
+            chunksize=1,
+        )
     merged: dict[str, list[bytes]] = {}
     for name in OUTPUTS:
         docs = [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]
@@ -267,7 +305,9 @@ def replay_workers(pings: Path, trips: Path, out_dir: Path, workers: int, engine
         risk.verdicts([orjson.loads(line) for line in merged["verdicts.jsonl"]])
         risk_dead = [_dead_letter(m, reason).rstrip(b"\n") for m, reason in risk.finish()]
     key = _order("dead_letters.jsonl")
-    merged["dead_letters.jsonl"] = sorted(merged["dead_letters.jsonl"] + risk_dead, key=lambda line: key(orjson.loads(line)))
+    merged["dead_letters.jsonl"] = sorted(
+        merged["dead_letters.jsonl"] + risk_dead, key=lambda line: key(orjson.loads(line))
+    )
     for name, lines in merged.items():
         (out_dir / name).write_bytes(b"".join(line + b"\n" for line in lines))
     elapsed = time.perf_counter() - started
@@ -330,8 +370,9 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-        self.bar = Progress("replay", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=True)
+        self.bar = Progress(
+            "replay", BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True
+        )
         self.bar.start()
         task = self.bar.add_task("replay", total=self.total)
         return lambda n: self.bar.advance(task, n)

@@ -50,7 +50,7 @@ class PingFile:
         self.key = np.where(last >= 0, key[np.maximum(last, 0)], NO_KEY)
 
     def raw(self, m: int) -> bytes:
-        return self.data[self.starts[m]:self.ends[m]]
+        return self.data[self.starts[m] : self.ends[m]]
 
     def _slow(self, m: int):
         try:
@@ -86,14 +86,23 @@ class _Stream:
         self.trip_rows = trip_valid.astype(np.int64)
         self.row_src = M.expand(self.src, self.idx, c.row0, c.n_rows, self.trip_rows)
         ping_msg = self.src == M.PING
-        self.msg_rows = np.where(ping_msg, c.n_rows[np.where(ping_msg, self.idx, 0)],
-                                 self.trip_rows[np.where(ping_msg, 0, self.idx)] if trips else 0)
+        self.msg_rows = np.where(
+            ping_msg,
+            c.n_rows[np.where(ping_msg, self.idx, 0)],
+            self.trip_rows[np.where(ping_msg, 0, self.idx)] if trips else 0,
+        )
         self.msg_row_start = np.concatenate([[0], np.cumsum(self.msg_rows)])
-        sizes = np.where(ping_msg, (pings.ends - pings.starts + 1)[np.where(ping_msg, self.idx, 0)],
-                         np.array([len(t.message.raw) + 1 for t in trips] or [0], np.int64)[np.where(ping_msg, 0, self.idx)])
+        sizes = np.where(
+            ping_msg,
+            (pings.ends - pings.starts + 1)[np.where(ping_msg, self.idx, 0)],
+            np.array([len(t.message.raw) + 1 for t in trips] or [0], np.int64)[np.where(ping_msg, 0, self.idx)],
+        )
         self.msg_bytes = np.concatenate([[0], np.cumsum(sizes)])
-        valid = np.where(ping_msg, c.valid[np.where(ping_msg, self.idx, 0)], trip_valid[np.where(ping_msg, 0, self.idx)]
-                         if trips else False)
+        valid = np.where(
+            ping_msg,
+            c.valid[np.where(ping_msg, self.idx, 0)],
+            trip_valid[np.where(ping_msg, 0, self.idx)] if trips else False,
+        )
         self.bad = np.flatnonzero(~valid)  # merged positions of the dead letters
         self._columns(c, trip_valid)
 
@@ -105,11 +114,17 @@ class _Stream:
         c = self.pings.columns
         ping_part = np.array([partition_of(name.encode(), n) for name in c.trips.names] or [0], np.int64)
         ping_mine = np.where(c.valid, ping_part[np.maximum(c.trip, 0)] == p, p == 0)
-        trip_mine = np.array([p == (0 if t.error is not None else partition_of(t.event.trip_id.encode(), n))
-                              for t in self.trips] or [False], bool)
+        trip_mine = np.array(
+            [p == (0 if t.error is not None else partition_of(t.event.trip_id.encode(), n)) for t in self.trips]
+            or [False],
+            bool,
+        )
         is_ping = self.src == M.PING
-        return np.where(is_ping, ping_mine[np.where(is_ping, self.idx, 0)] if c.n_messages else False,
-                        trip_mine[np.where(is_ping, 0, self.idx)])
+        return np.where(
+            is_ping,
+            ping_mine[np.where(is_ping, self.idx, 0)] if c.n_messages else False,
+            trip_mine[np.where(is_ping, 0, self.idx)],
+        )
 
     def _columns(self, c: PingColumns, trip_valid: np.ndarray) -> None:
         """Whole-stream row columns; a batch takes slices of them."""
@@ -132,9 +147,13 @@ class _Stream:
         self.driver_code = np.empty(n, np.int64)
         self.driver_code[is_ping] = c.row_driver[pr]
         self.driver_code[self.event_rows] = [drivers.code(e.driver_id) for e in events]
-        for name, empty, dtype in (("lat", np.nan, np.float64), ("lon", np.nan, np.float64),
-                                   ("accuracy_m", np.nan, np.float64), ("speed_mps", np.nan, np.float64),
-                                   ("mock", -1, np.int8)):
+        for name, empty, dtype in (
+            ("lat", np.nan, np.float64),
+            ("lon", np.nan, np.float64),
+            ("accuracy_m", np.nan, np.float64),
+            ("speed_mps", np.nan, np.float64),
+            ("mock", -1, np.int8),
+        ):
             col = np.full(n, empty, dtype)
             col[is_ping] = c.cols[name][pr]
             setattr(self, name, col)
@@ -149,7 +168,7 @@ class _Stream:
     def dead_between(self, a: int, b: int) -> list[tuple[Message, str]]:
         """The dead letters of merged messages a..b-1, in order."""
         out = []
-        for k in self.bad[np.searchsorted(self.bad, a):np.searchsorted(self.bad, b)].tolist():
+        for k in self.bad[np.searchsorted(self.bad, a) : np.searchsorted(self.bad, b)].tolist():
             j = int(self.idx[k])
             if self.src[k] == M.PING:
                 out.append((self.pings.message(j), self.pings.columns.errors[j]))
@@ -161,14 +180,26 @@ class _Stream:
         c = self.pings.columns
         lo, hi = np.searchsorted(self.event_rows, [ra, rb])
         events = {int(self.event_rows[k]) - ra: self.events[k] for k in range(lo, hi)}
-        return Batch(trip_code=self.trip_code[ra:rb], trip_names=c.trips, driver_code=self.driver_code[ra:rb],
-                     driver_names=c.drivers, kind=self.kind[ra:rb], ts=self.ts[ra:rb], partition=self.zeros[ra:rb],
-                     lat=self.lat[ra:rb], lon=self.lon[ra:rb], accuracy_m=self.accuracy_m[ra:rb],
-                     speed_mps=self.speed_mps[ra:rb], mock=self.mock[ra:rb], events=events)
+        return Batch(
+            trip_code=self.trip_code[ra:rb],
+            trip_names=c.trips,
+            driver_code=self.driver_code[ra:rb],
+            driver_names=c.drivers,
+            kind=self.kind[ra:rb],
+            ts=self.ts[ra:rb],
+            partition=self.zeros[ra:rb],
+            lat=self.lat[ra:rb],
+            lon=self.lon[ra:rb],
+            accuracy_m=self.accuracy_m[ra:rb],
+            speed_mps=self.speed_mps[ra:rb],
+            mock=self.mock[ra:rb],
+            events=events,
+        )
 
 
-def columnar_batches(pings: Path, trips: Path, dead: list, batch_rows: int, checked,
-                     part: tuple[int, int] | None = None) -> Iterator[tuple]:
+def columnar_batches(
+    pings: Path, trips: Path, dead: list, batch_rows: int, checked, part: tuple[int, int] | None = None
+) -> Iterator[tuple]:
     """replay.batches(merge_on_ts(checked(pings), checked(trips))) for a JSONL pings file: the same
     (batch, the message of each row, input bytes consumed) and the same dead letters, in order.
     part = (p, n): only partition p's messages (_Stream._mine)."""

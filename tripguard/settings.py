@@ -24,32 +24,49 @@ class Settings(BaseSettings):
     verdicts_topic: str = "tripguard.verdicts"
     dlq_topic: str = "tripguard.dlq"
     decisions_topic: str = "tripguard.decisions"
-    changelog_topic: str = Field("tripguard.state-changelog", description="Compacted topic holding each input "
-                                 "partition's live trip state (one per group, like Kafka Streams' changelogs).")
+    changelog_topic: str = Field(
+        "tripguard.state-changelog",
+        description="Compacted topic holding each input "
+        "partition's live trip state (one per group, like Kafka Streams' changelogs).",
+    )
     # the driver-risk stage (`tripguard risk`, docs/risk.md)
-    risk_group: str = Field("tripguard.risk", description="Consumer group of the driver-risk stage (its "
-                            "repartitioner uses this + '.repartition').")
+    risk_group: str = Field(
+        "tripguard.risk",
+        description="Consumer group of the driver-risk stage (its repartitioner uses this + '.repartition').",
+    )
     by_driver_topic: str = Field("tripguard.by-driver", description="Verdicts and decisions keyed by driver_id.")
     driver_risk_topic: str = "tripguard.driver-risk"
-    risk_changelog_topic: str = Field("tripguard.risk-changelog", description="Compacted topic holding each "
-                                      "by-driver partition's driver histories.")
+    risk_changelog_topic: str = Field(
+        "tripguard.risk-changelog", description="Compacted topic holding each by-driver partition's driver histories."
+    )
     partitions: int = Field(4, ge=1)
     idempotent_producer: bool = Field(False, description="Tansu rejects InitProducerId; turn on against Apache Kafka.")
     batch_max_records: int = Field(10_000, ge=1)
     batch_max_ms: int = Field(200, ge=1)
     pause_close_s: float = Field(10.0, ge=0.0, description="Wall-clock pause after which ended trips close early.")
-    state_dir: Path = Field(Path(".tripguard/state"), description="Local cache of partition state (the "
-                            "changelog topic is the truth).")
-    metrics_host: str = Field("127.0.0.1", description="Address of the worker's /metrics and /healthz; 0.0.0.0 "
-                              "for a scraper on another host (docker-compose sets it).")
+    state_dir: Path = Field(
+        Path(".tripguard/state"), description="Local cache of partition state (the changelog topic is the truth)."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address of the worker's /metrics and /healthz; 0.0.0.0 "
+        "for a scraper on another host (docker-compose sets it).",
+    )
     metrics_port: int = Field(9464, ge=0, le=65535)
     checkpoint_interval_s: float = Field(5.0, gt=0.0, description="Wall-clock time between worker checkpoints.")
-    poison_attempts: int = Field(3, ge=1, description="Times a message may make the engine raise before it is "
-                                 "dead-lettered.")
-    engine_retry_s: float = Field(1.0, ge=0.0, description="First wait before a partition whose engine raised is "
-                                  "rebuilt and retried (doubling, up to 60 s).")
-    create_topics: bool = Field(False, description="The worker creates missing topics (at start and after a broker "
-                                "restart); always on with the embedded broker.")
+    poison_attempts: int = Field(
+        3, ge=1, description="Times a message may make the engine raise before it is dead-lettered."
+    )
+    engine_retry_s: float = Field(
+        1.0,
+        ge=0.0,
+        description="First wait before a partition whose engine raised is rebuilt and retried (doubling, up to 60 s).",
+    )
+    create_topics: bool = Field(
+        False,
+        description="The worker creates missing topics (at start and after a broker "
+        "restart); always on with the embedded broker.",
+    )
 
     # Engine
     tariffs: Path | None = Field(None, description="TOML tariffs overriding the shipped ones.")
@@ -61,14 +78,22 @@ class Settings(BaseSettings):
     # Review service
     db: Path = Path("tripguard.db")
     forwarded_allow_ips: str | None = Field(
-        None, description="Comma-separated addresses or CIDR ranges of the reverse proxies whose X-Forwarded-Proto "
-        "and X-Forwarded-For `serve` believes ('*': any peer); none = those headers are ignored.")
-    cookie_secure: bool = Field(False, description="Always mark the review page's cookies Secure (behind a TLS "
-                                "proxy); otherwise only when the request came over https.")
+        None,
+        description="Comma-separated addresses or CIDR ranges of the reverse proxies whose X-Forwarded-Proto "
+        "and X-Forwarded-For `serve` believes ('*': any peer); none = those headers are ignored.",
+    )
+    cookie_secure: bool = Field(
+        False,
+        description="Always mark the review page's cookies Secure (behind a TLS "
+        "proxy); otherwise only when the request came over https.",
+    )
 
     # Numba
-    numba_cache_dir: Path | None = Field(None, description="Numba's compile cache (NUMBA_CACHE_DIR); applied by "
-                                         "apply_numba_cache, since Numba reads it when it is imported.")
+    numba_cache_dir: Path | None = Field(
+        None,
+        description="Numba's compile cache (NUMBA_CACHE_DIR); applied by "
+        "apply_numba_cache, since Numba reads it when it is imported.",
+    )
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -51,8 +51,13 @@ class TripTable:
     """capacity, path_capacity and corridor_cells/points are starting sizes (tests make them tiny
     to drive the grow and compaction paths); every store grows on demand."""
 
-    def __init__(self, capacity: int = 1024, path_capacity: int = 1 << 16, corridor_cells: int = 1 << 16,
-                 corridor_points: int = 1 << 14):
+    def __init__(
+        self,
+        capacity: int = 1024,
+        path_capacity: int = 1 << 16,
+        corridor_cells: int = 1 << 16,
+        corridor_points: int = 1 << 14,
+    ):
         self.slot_of: dict[str, int] = {}
         self.index = SlotIndex(capacity)  # the same mapping, compiled: the engine's per-row lookup
         self.meta: list[TripMeta | None] = [None] * capacity
@@ -72,8 +77,15 @@ class TripTable:
 
     # the per-slot numeric columns and the value a free slot holds: a trip's numbers are these
     # columns' rows (tripguard.tripstate stores them by name and width, not field by field)
-    _COLUMNS = {"kin": 0.0, "route": 0.0, "route_cell": 0, "phase": PH_NONE, "deadline": 0, "last_act": NO_TS,
-                "implicit": 0}
+    _COLUMNS = {
+        "kin": 0.0,
+        "route": 0.0,
+        "route_cell": 0,
+        "phase": PH_NONE,
+        "deadline": 0,
+        "last_act": NO_TS,
+        "implicit": 0,
+    }
 
     @property
     def capacity(self) -> int:

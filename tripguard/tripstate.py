@@ -46,6 +46,7 @@ class StateFormatError(ValueError):
 
 # ---- a record: a JSON document and named arrays ---------------------------------------------------
 
+
 def pack(doc: dict, arrays: Mapping[str, np.ndarray] = {}) -> bytes:
     manifest = [[name, a.dtype.str, list(a.shape)] for name, a in arrays.items()]
     head = orjson.dumps({**doc, "arrays": manifest})
@@ -55,7 +56,7 @@ def pack(doc: dict, arrays: Mapping[str, np.ndarray] = {}) -> bytes:
 def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     """The document and read-only views of the arrays (whoever keeps one copies it)."""
     (n,) = struct.unpack_from("<I", blob)
-    doc = orjson.loads(blob[4:4 + n])
+    doc = orjson.loads(blob[4 : 4 + n])
     at = 4 + n
     arrays = {}
     for name, dtype, shape in doc.pop("arrays"):
@@ -84,6 +85,7 @@ def _started_from_json(doc: dict) -> TripStarted:
 
 # ---- one trip --------------------------------------------------------------------------------------
 
+
 def trip_record(state: TripState) -> bytes:
     m = state.meta
     arrays = {f"row.{name}": row for name, row in state.rows.items()}
@@ -92,32 +94,51 @@ def trip_record(state: TripState) -> bytes:
     if m.orphans:
         for k, dt in enumerate(_ORPHAN_DTYPES):
             arrays[f"orphan.{k}"] = np.concatenate([np.asarray(c[k], dt) for c in m.orphans])
-    return pack({"format": FORMAT, "driver_id": m.driver_id, "partition": m.partition, "city": state.city,
-                 "ended_row_rejected": m.ended_row_rejected, "alert_ids": m.alert_ids, "alert_scores": m.alert_scores,
-                 "displaced_by": m.displaced_by,
-                 "path_n": int(state.path[0].size)}, arrays)
+    return pack(
+        {
+            "format": FORMAT,
+            "driver_id": m.driver_id,
+            "partition": m.partition,
+            "city": state.city,
+            "ended_row_rejected": m.ended_row_rejected,
+            "alert_ids": m.alert_ids,
+            "alert_scores": m.alert_scores,
+            "displaced_by": m.displaced_by,
+            "path_n": int(state.path[0].size),
+        },
+        arrays,
+    )
 
 
 def events_record(state: TripState) -> bytes:
     arrays = {}
     if state.corridor is not None:
         arrays = {f"corridor.{k}": np.asarray(a, dt) for k, (a, dt) in enumerate(zip(state.corridor, _CORRIDOR_DTYPES))}
-    return pack({"format": FORMAT, "started": _event_json(state.meta.started), "ended": _event_json(state.meta.ended)},
-                arrays)
+    return pack(
+        {"format": FORMAT, "started": _event_json(state.meta.started), "ended": _event_json(state.meta.ended)}, arrays
+    )
 
 
 def path_record(path: tuple, chunk: int) -> bytes:
     a, b = chunk * PATH_CHUNK, (chunk + 1) * PATH_CHUNK
-    return pack({"format": FORMAT}, {f"path.{k}": np.asarray(col[a:b], dt) for k, (col, dt) in
-                                     enumerate(zip(path, _PATH_DTYPES))})
+    return pack(
+        {"format": FORMAT},
+        {f"path.{k}": np.asarray(col[a:b], dt) for k, (col, dt) in enumerate(zip(path, _PATH_DTYPES))},
+    )
 
 
 def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: list[bytes]) -> TripState:
     doc, arrays = unpack(trip)
     _check_format(doc, f"trip/{trip_id}")
-    meta = TripMeta(trip_id, doc["driver_id"], doc["partition"], ended_row_rejected=doc["ended_row_rejected"],
-                    alert_ids=list(doc["alert_ids"]), alert_scores=dict(doc["alert_scores"]),
-                    displaced_by=list(doc.get("displaced_by", [])))
+    meta = TripMeta(
+        trip_id,
+        doc["driver_id"],
+        doc["partition"],
+        ended_row_rejected=doc["ended_row_rejected"],
+        alert_ids=list(doc["alert_ids"]),
+        alert_scores=dict(doc["alert_scores"]),
+        displaced_by=list(doc.get("displaced_by", [])),
+    )
     corridor = None
     if events is not None:
         edoc, earrays = unpack(events)
@@ -129,10 +150,14 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
     if "orphan.0" in arrays:
         meta.orphans = [tuple(arrays[f"orphan.{k}"] for k in range(6))]
     parts = [unpack(c)[1] for c in chunks]
-    path = tuple(np.concatenate([np.empty(0, dt)] + [p[f"path.{k}"] for p in parts]).astype(dt, copy=False)
-                 for k, dt in enumerate(_PATH_DTYPES))
+    path = tuple(
+        np.concatenate([np.empty(0, dt)] + [p[f"path.{k}"] for p in parts]).astype(dt, copy=False)
+        for k, dt in enumerate(_PATH_DTYPES)
+    )
     if path[0].size != doc["path_n"]:
-        raise StateFormatError(f"trip {trip_id}: {path[0].size} path fixes in its chunks, its record says {doc['path_n']}")
+        raise StateFormatError(
+            f"trip {trip_id}: {path[0].size} path fixes in its chunks, its record says {doc['path_n']}"
+        )
     rows = {name[4:]: a for name, a in arrays.items() if name.startswith("row.")}
     return TripState(meta=meta, city=doc["city"], rows=rows, held=arrays.get("held"), path=path, corridor=corridor)  # type: ignore[arg-type]
 
@@ -151,6 +176,7 @@ def _path_key(trip_id: str, chunk: int) -> bytes:
 
 
 # ---- a partition's trips ----------------------------------------------------------------------------
+
 
 @dataclass
 class _Written:
@@ -216,8 +242,9 @@ class TripRecords:
         records, _ = self._diff(set(self.engine.live_trip_ids()), {}, set(), None)
         return dict(records)  # type: ignore[arg-type]
 
-    def _diff(self, trip_ids: set[str], written: dict[str, _Written], closed_written: set[str],
-              watermark_written: int | None) -> tuple[list[tuple[bytes, bytes | None]], dict[str, _Written]]:
+    def _diff(
+        self, trip_ids: set[str], written: dict[str, _Written], closed_written: set[str], watermark_written: int | None
+    ) -> tuple[list[tuple[bytes, bytes | None]], dict[str, _Written]]:
         engine = self.engine
         out: list[tuple[bytes, bytes | None]] = []
         now_written = {}
@@ -256,14 +283,14 @@ class TripRecords:
         closed = []
         for key, value in records.items():
             if key.startswith(TRIP):
-                trips[key[len(TRIP):].decode()] = value
+                trips[key[len(TRIP) :].decode()] = value
             elif key.startswith(EVENTS):
-                events[key[len(EVENTS):].decode()] = value
+                events[key[len(EVENTS) :].decode()] = value
             elif key.startswith(PATH):
-                trip_key, _, chunk = key[len(PATH):].rpartition(b"/")
+                trip_key, _, chunk = key[len(PATH) :].rpartition(b"/")
                 chunks.setdefault(trip_key.decode(), {})[int(chunk)] = value
             elif key.startswith(CLOSED):
-                closed.append((struct.unpack("<qq", value), key[len(CLOSED):].decode()))
+                closed.append((struct.unpack("<qq", value), key[len(CLOSED) :].decode()))
             elif key == WATERMARK:
                 (engine.watermark,) = struct.unpack("<q", value)
             else:
@@ -272,8 +299,9 @@ class TripRecords:
             mine = chunks.get(trip_id, {})
             state = trip_from_records(trip_id, record, events.get(trip_id), [mine[c] for c in sorted(mine)])
             engine.import_trip(state)
-            self.written[trip_id] = _Written(int(state.path[0].size), state.meta.started, state.meta.ended,
-                                             trip_id in events)
+            self.written[trip_id] = _Written(
+                int(state.path[0].size), state.meta.started, state.meta.ended, trip_id in events
+            )
         # oldest first, as the engine adds them (it forgets closed trips from the front)
         for (wm, partition), trip_id in sorted(closed):
             engine.closed[trip_id] = (wm, partition)

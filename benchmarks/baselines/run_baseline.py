@@ -34,8 +34,12 @@ def movingpandas(df, max_kmh, repeat):
         cleaned = mpd.OutlierCleaner(tc).clean(v_max=max_kmh, units=("km", "h"))
         best = min(best, time.perf_counter() - t)
     kept = sum(len(tr.df) for tr in cleaned.trajectories)
-    return {"library": f"movingpandas {mpd.__version__} OutlierCleaner.clean(v_max={max_kmh} km/h)",
-            "build_s": build, "filter_s": best, "fixes_kept": kept}
+    return {
+        "library": f"movingpandas {mpd.__version__} OutlierCleaner.clean(v_max={max_kmh} km/h)",
+        "build_s": build,
+        "filter_s": best,
+        "fixes_kept": kept,
+    }
 
 
 def skmob(df, max_kmh, repeat):
@@ -50,8 +54,12 @@ def skmob(df, max_kmh, repeat):
         t = time.perf_counter()
         out = filtering.filter(tdf, max_speed_kmh=max_kmh)
         best = min(best, time.perf_counter() - t)
-    return {"library": f"scikit-mobility {sk.__version__} preprocessing.filtering.filter(max_speed_kmh={max_kmh})",
-            "build_s": build, "filter_s": best, "fixes_kept": int(len(out))}
+    return {
+        "library": f"scikit-mobility {sk.__version__} preprocessing.filtering.filter(max_speed_kmh={max_kmh})",
+        "build_s": build,
+        "filter_s": best,
+        "fixes_kept": int(len(out)),
+    }
 
 
 if __name__ == "__main__":

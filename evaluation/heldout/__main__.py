@@ -18,8 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fraud-rate", type=float, default=0.3, help="share of trips with one injected fraud kind")
     p.add_argument("--replicas", type=int, default=3, help="generated trips per real trip (different draws each)")
     p.add_argument("--concurrent", type=int, default=150, help="trips running at once in the steady state")
-    p.add_argument("--part", choices=("eval", "tune"), default="eval",
-                   help="eval (the figures) or tune (diagnosing the detectors on the trips they are tuned on)")
+    p.add_argument(
+        "--part",
+        choices=("eval", "tune"),
+        default="eval",
+        help="eval (the figures) or tune (diagnosing the detectors on the trips they are tuned on)",
+    )
     a = p.parse_args(argv)
     if not 0.0 <= a.fraud_rate <= 1.0 or a.replicas < 1:
         p.error("--fraud-rate must be in [0, 1] and --replicas >= 1")

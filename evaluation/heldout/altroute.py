@@ -78,8 +78,10 @@ def alternative(rng: np.random.Generator, base: Base, roads: Roads) -> Injection
             longer = st.true_distance_m / plan.distance_m
             if st.track.duration_s + EVENT_OVERHEAD_S > plan.duration_s or not LONGER[0] <= longer <= LONGER[1]:
                 continue
-            detail = (f"honest alternative route ({how}): +{st.true_distance_m / plan.distance_m - 1:.0%} distance "
-                      f"over the plan, {st.track.duration_s / plan.duration_s:.0%} of the ETA")
+            detail = (
+                f"honest alternative route ({how}): +{st.true_distance_m / plan.distance_m - 1:.0%} distance "
+                f"over the plan, {st.track.duration_s / plan.duration_s:.0%} of the ETA"
+            )
             meta = {"alternative": how, "a": a, "b": b, "alt_m": st.drive_length_m, "max_over_limit": MAX_OVER_LIMIT}
             return Injection(st.track, st.true_distance_m, st.true_distance_m, detail, meta)
     return None

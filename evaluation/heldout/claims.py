@@ -74,8 +74,9 @@ class Claim:
     factor: float | None  # fare_inflation / distance_mismatch multiplier
 
 
-def make_claim(rng: np.random.Generator, kind: str, terms: Terms, meter_basis_m: float, duration_s: float,
-               plan=None) -> Claim:
+def make_claim(
+    rng: np.random.Generator, kind: str, terms: Terms, meter_basis_m: float, duration_s: float, plan=None
+) -> Claim:
     """meter_basis_m: the distance the meter measures (the driven one; the GPS one for the kinds that
     fake the GPS). duration_s: from trip_started to trip_ended."""
     distance = meter_basis_m * terms.meter_error

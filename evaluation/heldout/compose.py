@@ -61,8 +61,9 @@ class Stretch:
     b: int
 
 
-def replace_stretch(rng: np.random.Generator, base: Base, roads: Roads, a: int, b: int, nodes: np.ndarray,
-                    duration_s: float) -> Stretch:
+def replace_stretch(
+    rng: np.random.Generator, base: Base, roads: Roads, a: int, b: int, nodes: np.ndarray, duration_s: float
+) -> Stretch:
     """The real trace up to fix a, then a drive from fix a along `nodes` to fix b taking about
     duration_s at an irregular pace (fixes every 15 s), then the real trace from fix b on,
     delayed or advanced by the difference in time. Fix a is kept; fix b is kept as the first fix

@@ -41,6 +41,10 @@ def deliver(rng: np.random.Generator, fixes: list[dict]) -> tuple[list[tuple[int
     for f in dups:
         messages.append((f["ts"] + int(rng.uniform(*DUPLICATE_S) * 1000) + _latency_ms(rng), [f]))
     messages.sort(key=lambda m: m[0])
-    counts = {"late": len(late), "duplicates": len(dups), "messages": len(messages),
-              "array_messages": sum(1 for _, g in messages if len(g) > 1)}
+    counts = {
+        "late": len(late),
+        "duplicates": len(dups),
+        "messages": len(messages),
+        "array_messages": sum(1 for _, g in messages if len(g) > 1),
+    }
     return messages, counts

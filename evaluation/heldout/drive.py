@@ -114,8 +114,15 @@ def gps_error_m(rng: np.random.Generator, n: int, sigma_m: float = 4.0, rho: flo
     return e[:, 0], e[:, 1]
 
 
-def sample(rng: np.random.Generator, line, profile: Profile, t_start_s: float, interval_s: float = 15.0,
-           error_sigma_m: float = 4.0, first_s: float | None = None):
+def sample(
+    rng: np.random.Generator,
+    line,
+    profile: Profile,
+    t_start_s: float,
+    interval_s: float = 15.0,
+    error_sigma_m: float = 4.0,
+    first_s: float | None = None,
+):
     """Fixes of a drive every interval_s after t_start_s (the first at t_start_s + first_s, default
     one interval): times, positions along `line` with GPS error, the car's speed and heading."""
     first = interval_s if first_s is None else first_s

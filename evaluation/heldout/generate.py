@@ -74,8 +74,9 @@ def _quotas(rng: np.random.Generator, n_fraud: int) -> dict[str, int]:
     return q
 
 
-def _inject(seed: int, kind: str, variant: int, base: Base, replica: int, roads: Roads,
-            relaxed: bool = False) -> Injection | None:
+def _inject(
+    seed: int, kind: str, variant: int, base: Base, replica: int, roads: Roads, relaxed: bool = False
+) -> Injection | None:
     rng = _rng(seed, _INJECT, base.real.trip_id, replica, KINDS.index(kind) + 10 * int(relaxed))
     if kind in GPS_KINDS:
         return GPS_KINDS[kind](rng, variant, base, roads, relaxed)
@@ -145,10 +146,17 @@ def assign(seed: int, bases: list[Base], replicas: int, fraud_rate: float, roads
 
 def _started(t: Trip, ts: int, terms: claims.Terms) -> dict:
     real = t.base.real
-    ev = {"type": "trip_started", "trip_id": t.trip_id, "driver_id": t.driver_id, "city": CITY, "ts": ts,
-          "pickup": {"lat": round(float(real.lat[0]), 6), "lon": round(float(real.lon[0]), 6)},
-          "dropoff": {"lat": round(float(real.lat[-1]), 6), "lon": round(float(real.lon[-1]), 6)},
-          "surge": terms.surge, "product": "standard"}
+    ev = {
+        "type": "trip_started",
+        "trip_id": t.trip_id,
+        "driver_id": t.driver_id,
+        "city": CITY,
+        "ts": ts,
+        "pickup": {"lat": round(float(real.lat[0]), 6), "lon": round(float(real.lon[0]), 6)},
+        "dropoff": {"lat": round(float(real.lat[-1]), 6), "lon": round(float(real.lon[-1]), 6)},
+        "surge": terms.surge,
+        "product": "standard",
+    }
     plan = t.base.plan
     if plan is not None:
         ev["planned_route"] = plan.polyline
@@ -157,8 +165,13 @@ def _started(t: Trip, ts: int, terms: claims.Terms) -> dict:
     return ev
 
 
-def build(real_trips: list[RealTrip], seed: int, fraud_rate: float = 0.3, replicas: int = 3,
-          concurrent: int = schedule.CONCURRENT) -> Result:
+def build(
+    real_trips: list[RealTrip],
+    seed: int,
+    fraud_rate: float = 0.3,
+    replicas: int = 3,
+    concurrent: int = schedule.CONCURRENT,
+) -> Result:
     roads = Roads()
     bases = [make_base(t, roads) for t in real_trips]
     trips = assign(seed, bases, replicas, fraud_rate, roads)
@@ -195,9 +208,15 @@ def build(real_trips: list[RealTrip], seed: int, fraud_rate: float = 0.3, replic
         t.started = _started(t, s, terms)
         if t.claim.quoted_fare is not None:
             t.started["quoted_fare"] = t.claim.quoted_fare
-        t.ended = {"type": "trip_ended", "trip_id": t.trip_id, "driver_id": d, "ts": e,
-                   "claimed_fare": t.claim.claimed_fare, "currency": CURRENCY,
-                   "claimed_distance_m": t.claim.claimed_distance_m}
+        t.ended = {
+            "type": "trip_ended",
+            "trip_id": t.trip_id,
+            "driver_id": d,
+            "ts": e,
+            "claimed_fare": t.claim.claimed_fare,
+            "currency": CURRENCY,
+            "claimed_distance_m": t.claim.claimed_distance_m,
+        }
         if terms.tolls > 0:
             t.ended["tolls"] = terms.tolls
         if _rng(seed, _CLAIM, bid, r, 1).random() < 0.8:
@@ -211,6 +230,7 @@ def _summary(trips: list[Trip], bases: list[Base], spans, seed: int, fraud_rate:
     kinds = {k: sum(1 for t in trips if t.kind == k) for k in KINDS}
     honest_planned = [t for t in trips if t.kind == "" and t.base.plan is not None]
     plain = [t for t in honest_planned if t.inj.track is t.base.track]
+
     def event_ratio(ts: list[Trip]) -> list[float]:
         return [(t.ended["ts"] - t.started["ts"]) / 1000.0 / t.base.plan.duration_s for t in ts]
 
@@ -226,22 +246,34 @@ def _summary(trips: list[Trip], bases: list[Base], spans, seed: int, fraud_rate:
 
     alternative = sum(1 for t in trips if t.kind == "" and t.inj.detail.startswith("honest alternative"))
     return {
-        "seed": seed, "fraud_rate": fraud_rate, "replicas": replicas, "trips": len(trips),
-        "base_trips": len({t.base.real.trip_id for t in trips}), "honest": sum(1 for t in trips if t.kind == ""),
+        "seed": seed,
+        "fraud_rate": fraud_rate,
+        "replicas": replicas,
+        "trips": len(trips),
+        "base_trips": len({t.base.real.trip_id for t in trips}),
+        "honest": sum(1 for t in trips if t.kind == ""),
         "kinds": kinds,
         "honest_alternative_route": alternative,
         "with_plan": sum(1 for t in trips if t.base.plan is not None),
-        "eta_calibration_real": spread(real_ratio, "every input trip with a plan: real trace duration (first to last "
-                                                   "fix) / ETA"),
-        "eta_calibration": spread(event_ratio(honest_planned), "honest trips with a plan (alternative routes "
-                                  "included): (trip_ended - trip_started) / planned_duration_s"),
-        "eta_calibration_unmodified": spread(event_ratio(plain), "the same without the alternative routes (which "
-                                             "take the quicker trips, so the rest skew slow)"),
+        "eta_calibration_real": spread(
+            real_ratio, "every input trip with a plan: real trace duration (first to last fix) / ETA"
+        ),
+        "eta_calibration": spread(
+            event_ratio(honest_planned),
+            "honest trips with a plan (alternative routes included): (trip_ended - trip_started) / planned_duration_s",
+        ),
+        "eta_calibration_unmodified": spread(
+            event_ratio(plain),
+            "the same without the alternative routes (which take the quicker trips, so the rest skew slow)",
+        ),
         "concurrency": schedule.concurrency(spans),
-        "messages": msgs, "array_message_share": round(arrays / max(msgs, 1), 3),
+        "messages": msgs,
+        "array_message_share": round(arrays / max(msgs, 1), 3),
         "pings": sum(len(t.fixes) for t in trips),
-        "noise": {k: sum(t.counts.get(k, 0) for t in trips)
-                  for k in ("spikes", "tunnel_gaps", "tunnel_lost", "zero", "coarse", "late", "duplicates")},
+        "noise": {
+            k: sum(t.counts.get(k, 0) for t in trips)
+            for k in ("spikes", "tunnel_gaps", "tunnel_lost", "zero", "coarse", "late", "duplicates")
+        },
     }
 
 
@@ -285,7 +317,9 @@ def label_detail(t: Trip) -> str:
         parts.append(f"claimed fare x{c.factor:.2f} of honest {c.honest_fare:.2f} EUR")
     elif t.kind == "distance_mismatch":
         parts.append(f"claimed distance x{c.factor:.2f} of driven {t.inj.true_distance_m:.0f} m")
-    parts.append(f"driven {t.inj.true_distance_m:.0f} m, gps shows {t.inj.gps_distance_m:.0f} m, "
-                 f"wait {t.inj.meta.get('wait_s', 0):.0f}s, meter x{t.inj.meta.get('meter_error', 1):.3f}"
-                 + (", upfront quote" if c.quoted_fare is not None else ""))
+    parts.append(
+        f"driven {t.inj.true_distance_m:.0f} m, gps shows {t.inj.gps_distance_m:.0f} m, "
+        f"wait {t.inj.meta.get('wait_s', 0):.0f}s, meter x{t.inj.meta.get('meter_error', 1):.3f}"
+        + (", upfront quote" if c.quoted_fare is not None else "")
+    )
     return "; ".join(parts)

@@ -38,8 +38,9 @@ def _first_s_with_chord(line: Line, s_from: float, lat0: float, lon0: float, cho
     return float(grid[ok[0]]) if len(ok) else None
 
 
-def extension_line(roads: Roads, rng: np.random.Generator, lat: float, lon: float, heading: float,
-                   min_m: float) -> Line | None:
+def extension_line(
+    roads: Roads, rng: np.random.Generator, lat: float, lon: float, heading: float, min_m: float
+) -> Line | None:
     """A road onward from (lat, lon), at least min_m long, that leaves in the direction `heading` and
     keeps going away (no U-turn back past the start): where a position shifted ahead along the road
     goes once it passes the real dropoff."""
@@ -134,8 +135,9 @@ def _run_shift(rng, base: Base, k: int, steps: np.ndarray, line: Line):
     return out, float(g), base.true_distance_m, base.true_distance_m + float(g)
 
 
-def impossible_speed(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
-                     relaxed: bool = False) -> Injection | None:
+def impossible_speed(
+    rng: np.random.Generator, variant: int, base: Base, roads: Roads, relaxed: bool = False
+) -> Injection | None:
     """A fast-forward run of m intervals (2..8, cycled by variant) along the road ahead, each step
     1150-1500 m straight-line (log-uniform) in one 15 s interval, in one direction. Then, alternately
     (variant):
@@ -160,8 +162,9 @@ def _impossible_speed(rng: np.random.Generator, mode: str, m: int, base: Base, r
     tr = base.track
     chord = loguniform(rng, *RUN_STEP_M)
     gain = m * chord  # at least; the road between the fixes is longer than the straight line
-    cand = [int(k) for k in base.keep
-            if k >= 2 and tr.t_s[k] >= 30.0 and tr.speed_mps[k] > 2.0 and k + m + 2 <= tr.n - 1]
+    cand = [
+        int(k) for k in base.keep if k >= 2 and tr.t_s[k] >= 30.0 and tr.speed_mps[k] > 2.0 and k + m + 2 <= tr.n - 1
+    ]
     if mode == "resume":
         cand = [k for k in cand if base.s_fix[-1] - base.s_fix[k] >= gain + 300.0]
     line = None
@@ -194,15 +197,22 @@ TELEPORT_MIN_BEFORE_S = 90.0
 TELEPORT_MIN_AFTER_S = 60.0
 
 
-def teleport(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
-             relaxed: bool = False) -> Injection | None:
+def teleport(
+    rng: np.random.Generator, variant: int, base: Base, roads: Roads, relaxed: bool = False
+) -> Injection | None:
     """At one fix (>= 90 s into the trip, >= 60 s before its end) the position jumps 0.8-8 km
     (log-uniform) in a uniformly random direction, and every later fix carries the same offset."""
     tr = base.track
     keep = set(int(i) for i in base.keep)
     end = tr.t_s[-1]
-    cand = [j for j in range(1, tr.n - 1) if j in keep and (j - 1) in keep
-            and tr.t_s[j] >= TELEPORT_MIN_BEFORE_S and end - tr.t_s[j] >= TELEPORT_MIN_AFTER_S]
+    cand = [
+        j
+        for j in range(1, tr.n - 1)
+        if j in keep
+        and (j - 1) in keep
+        and tr.t_s[j] >= TELEPORT_MIN_BEFORE_S
+        and end - tr.t_s[j] >= TELEPORT_MIN_AFTER_S
+    ]
     if not cand:
         return None
     j = int(rng.choice(cand))
@@ -246,8 +256,9 @@ def _stratum(rng: np.random.Generator, variant: int, lo: float, hi: float, bins:
     return loguniform(rng, edges[b], edges[b + 1])
 
 
-def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
-                    relaxed: bool = False) -> Injection | None:
+def route_deviation(
+    rng: np.random.Generator, variant: int, base: Base, roads: Roads, relaxed: bool = False
+) -> Injection | None:
     """The driver leaves the real trace at a fix a (10-40 % into the trip), drives on the network to
     a waypoint 0.8-3 km off the planned route (log-uniform, stratified by variant), then to a fix b
     (60-90 %), and carries on with the real trace. The detour adds >= 25 % distance over both the
@@ -291,11 +302,19 @@ def route_deviation(rng: np.random.Generator, variant: int, base: Base, roads: R
         if st.true_distance_m < need or st.track.duration_s <= tr.duration_s:
             continue
         extra = st.true_distance_m / plan.distance_m - 1
-        detail = (f"route_deviation: waypoint {w_off:.0f} m off the plan, +{extra:.0%} "
-                  f"over the plan, +{st.track.duration_s - tr.duration_s:.0f}s; meter on the longer drive")
-        meta = {"waypoint": [w_lat, w_lon], "waypoint_off_plan_m": w_off, "a": a, "b": b,
-                "detour_m": st.drive_length_m, "replaced_m": st.replaced_m,
-                "detour_free_flow_s": roads.free_flow_s(route)}
+        detail = (
+            f"route_deviation: waypoint {w_off:.0f} m off the plan, +{extra:.0%} "
+            f"over the plan, +{st.track.duration_s - tr.duration_s:.0f}s; meter on the longer drive"
+        )
+        meta = {
+            "waypoint": [w_lat, w_lon],
+            "waypoint_off_plan_m": w_off,
+            "a": a,
+            "b": b,
+            "detour_m": st.drive_length_m,
+            "replaced_m": st.replaced_m,
+            "detour_free_flow_s": roads.free_flow_s(route),
+        }
         return Injection(st.track, st.true_distance_m, st.true_distance_m, detail, meta)
     return None
 
@@ -308,8 +327,7 @@ EXTRA_TELL_P = 0.3
 APP_SPEED_MPS = (6.0, 14.0)  # the app's chosen pace: 22-50 km/h
 
 
-def spoof(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
-          relaxed: bool = False) -> Injection | None:
+def spoof(rng: np.random.Generator, variant: int, base: Base, roads: Roads, relaxed: bool = False) -> Injection | None:
     """A fake ride made by an app: positions interpolated along the planned route (or the trace's own
     path without a plan) from pickup to dropoff, at the app's speed profile and on the app's clock.
     The car is not driving it. Tells (see TELLS) are written into the track's app dict; the noise and
@@ -336,8 +354,9 @@ def spoof(rng: np.random.Generator, variant: int, base: Base, roads: Roads,
         speed = np.full(len(rel), v)
     else:  # an app that simulates traffic: varying speed and stops, at the chosen mean pace
         k = max(1, int(line.length_m // 100.0))
-        prof = drive.irregular_profile(rng, np.full(k, line.length_m / k), np.full(k, v / 0.6),
-                                       rng.random(k) < 0.3, duration)
+        prof = drive.irregular_profile(
+            rng, np.full(k, line.length_m / k), np.full(k, v / 0.6), rng.random(k) < 0.3, duration
+        )
         rel = np.arange(0.0, prof.duration_s + 1e-9, interval)
         s = prof.s_at(rel)
         speed = prof.speed_at(rel)

@@ -79,14 +79,19 @@ def _tunnel(rng: np.random.Generator, track: Track, alive: np.ndarray) -> tuple[
     return None
 
 
-def _spikes(rng: np.random.Generator, track: Track, alive: np.ndarray, lat: np.ndarray, lon: np.ndarray,
-            role: list) -> int:
+def _spikes(
+    rng: np.random.Generator, track: Track, alive: np.ndarray, lat: np.ndarray, lon: np.ndarray, role: list
+) -> int:
     made = 0
     for _ in range(int(rng.poisson(SPIKES_PER_TRIP))):
         width = int(rng.integers(1, 3))
-        ok = [i for i in range(1, track.n - width)
-              if alive[i : i + width].all() and not track.protected[i : i + width].any()
-              and all(r == "fix" for r in role[i : i + width])]
+        ok = [
+            i
+            for i in range(1, track.n - width)
+            if alive[i : i + width].all()
+            and not track.protected[i : i + width].any()
+            and all(r == "fix" for r in role[i : i + width])
+        ]
         if not ok:
             continue
         i = int(rng.choice(ok))
@@ -161,7 +166,11 @@ def apply(rng: np.random.Generator, track: Track, device: Device, start_ms: int)
         fix["_protected"] = bool(track.protected[i])
         fix["_role"] = "coarse" if coarse else r
         fixes.append(fix)
-    counts = {"tunnel_gaps": int(tunnel is not None), "tunnel_lost": int(track.n - alive.sum()), "spikes": spikes,
-              "zero": sum(1 for f in fixes if f["_role"] == "zero"),
-              "coarse": sum(1 for f in fixes if f["_role"] == "coarse")}
+    counts = {
+        "tunnel_gaps": int(tunnel is not None),
+        "tunnel_lost": int(track.n - alive.sum()),
+        "spikes": spikes,
+        "zero": sum(1 for f in fixes if f["_role"] == "zero"),
+        "coarse": sum(1 for f in fixes if f["_role"] == "coarse"),
+    }
     return fixes, counts

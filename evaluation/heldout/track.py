@@ -39,14 +39,30 @@ class Track:
         return float(self.t_s[-1] - self.t_s[0])
 
     def take(self, idx) -> Track:
-        return Track(self.t_s[idx], self.lat[idx], self.lon[idx], self.speed_mps[idx], self.bearing_deg[idx],
-                     self.protected[idx], self.synthetic[idx], dict(self.app))
+        return Track(
+            self.t_s[idx],
+            self.lat[idx],
+            self.lon[idx],
+            self.speed_mps[idx],
+            self.bearing_deg[idx],
+            self.protected[idx],
+            self.synthetic[idx],
+            dict(self.app),
+        )
 
     @staticmethod
     def concat(*parts: Track) -> Track:
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-        return Track(cat("t_s"), cat("lat"), cat("lon"), cat("speed_mps"), cat("bearing_deg"), cat("protected"),
-                     cat("synthetic"), dict(parts[0].app))
+        return Track(
+            cat("t_s"),
+            cat("lat"),
+            cat("lon"),
+            cat("speed_mps"),
+            cat("bearing_deg"),
+            cat("protected"),
+            cat("synthetic"),
+            dict(parts[0].app),
+        )
 
 
 def motion_of(lat: np.ndarray, lon: np.ndarray, t_s: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,9 +98,15 @@ def from_real(trip: RealTrip) -> tuple[Track, np.ndarray]:
 def synthetic_track(t_s, lat, lon, speed_mps, bearing) -> Track:
     n = len(t_s)
     bearing = np.where(np.asarray(speed_mps) < STATIONARY_MPS, np.nan, bearing)
-    return Track(np.asarray(t_s, dtype=np.float64), np.asarray(lat), np.asarray(lon),
-                 np.asarray(speed_mps, dtype=np.float64), np.asarray(bearing, dtype=np.float64),
-                 np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
+    return Track(
+        np.asarray(t_s, dtype=np.float64),
+        np.asarray(lat),
+        np.asarray(lon),
+        np.asarray(speed_mps, dtype=np.float64),
+        np.asarray(bearing, dtype=np.float64),
+        np.zeros(n, dtype=bool),
+        np.ones(n, dtype=bool),
+    )
 
 
 def offset_latlon(lat, lon, east_m, north_m):

@@ -41,13 +41,38 @@ def _east(lat: float, metres: float) -> float:
 
 
 def _messages(trip_id: str, fixes, claimed_fare: float, claimed_distance_m: float) -> list[dict]:
-    start = {"type": "trip_started", "trip_id": trip_id, "driver_id": "d1", "city": "porto", "ts": T0,
-             "pickup": {"lat": fixes[0][1], "lon": fixes[0][2]}}
-    pings = [{"source": "pings", "value": {"trip_id": trip_id, "driver_id": "d1", "ts": ts, "lat": la, "lon": lo,
-                                           "accuracy_m": 5.0 + (k * 7) % 5}} for k, (ts, la, lo) in enumerate(fixes)]
-    end = {"type": "trip_ended", "trip_id": trip_id, "driver_id": "d1", "ts": fixes[-1][0] + 5_000,
-           "claimed_fare": claimed_fare, "currency": "EUR", "claimed_distance_m": claimed_distance_m,
-           "claimed_duration_s": (fixes[-1][0] + 5_000 - T0) / 1000.0}
+    start = {
+        "type": "trip_started",
+        "trip_id": trip_id,
+        "driver_id": "d1",
+        "city": "porto",
+        "ts": T0,
+        "pickup": {"lat": fixes[0][1], "lon": fixes[0][2]},
+    }
+    pings = [
+        {
+            "source": "pings",
+            "value": {
+                "trip_id": trip_id,
+                "driver_id": "d1",
+                "ts": ts,
+                "lat": la,
+                "lon": lo,
+                "accuracy_m": 5.0 + (k * 7) % 5,
+            },
+        }
+        for k, (ts, la, lo) in enumerate(fixes)
+    ]
+    end = {
+        "type": "trip_ended",
+        "trip_id": trip_id,
+        "driver_id": "d1",
+        "ts": fixes[-1][0] + 5_000,
+        "claimed_fare": claimed_fare,
+        "currency": "EUR",
+        "claimed_distance_m": claimed_distance_m,
+        "claimed_duration_s": (fixes[-1][0] + 5_000 - T0) / 1000.0,
+    }
     return [{"source": "trips", "value": start}, *pings, {"source": "trips", "value": end}]
 
 
@@ -85,8 +110,9 @@ def test_the_fare_alert_on_a_teleported_trip_names_the_teleport():
     before = _track(30, 9.0)
     ts, la, lo = before[-1]
     jump = 4000.0 / M_PER_DEG
-    after = [(t + 30 * 15_000, la2 + jump, lo2)
-             for t, la2, lo2 in _track(30, 9.0, lat0=la + 9.0 * 15 / M_PER_DEG, seed=1)]
+    after = [
+        (t + 30 * 15_000, la2 + jump, lo2) for t, la2, lo2 in _track(30, 9.0, lat0=la + 9.0 * 15 / M_PER_DEG, seed=1)
+    ]
     fixes = before + after
     driven_m = _length_m(before) + _length_m(after) + 4000.0  # what the car drove: the meter's honest claim
     duration_s = (fixes[-1][0] + 5_000 - T0) / 1000.0

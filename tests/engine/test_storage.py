@@ -32,6 +32,7 @@ def test_tiny_storage_grows_compacts_and_releases(monkeypatch):
         def wrapper(self, *args):
             calls[name] += 1
             return real(self, *args)
+
         return wrapper
 
     monkeypatch.setattr(PathLog, "_make_room", counting("path_compactions", PathLog._make_room))

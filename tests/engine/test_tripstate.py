@@ -26,8 +26,12 @@ def routed_stream(seed: int, n_trips: int) -> list[dict]:
         v = m["value"]
         if m["source"] == "trips" and v["type"] == "trip_started" and len(tracks.get(v["trip_id"], [])) > 2:
             track = np.array([p for p in tracks[v["trip_id"]] if p != (0.0, 0.0)][::3])
-            v = dict(v, planned_route=encode_polyline_array(track[:, 0], track[:, 1]) if i % 2 else
-                     {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in track.tolist()]})
+            v = dict(
+                v,
+                planned_route=encode_polyline_array(track[:, 0], track[:, 1])
+                if i % 2
+                else {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in track.tolist()]},
+            )
         out.append({"source": m["source"], "value": v})
     return out
 
@@ -131,7 +135,7 @@ def test_incremental_checkpoints_add_up_to_the_whole_state():
             if i == len(batches) // 2:
                 restored = make_engine(clock=lambda: 0)
                 TripRecords(restored).load(changelog)
-                a2, v2 = run(restored, batches[i + 1:])
+                a2, v2 = run(restored, batches[i + 1 :])
                 out = restored.flush()
                 assert comparable(alerts + a2 + out.alerts, verdicts + v2 + out.verdicts) == want
     assert tombstones > 0 and written > len(changelog)

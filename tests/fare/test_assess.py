@@ -35,8 +35,9 @@ def test_honest_trip_with_meter_noise_is_not_accused(porto_tariff, porto_params)
     # the meter saw 4 % more road than the GPS (corner cutting at 15 s sampling), odometer +1 %
     true_m = GPS_M * 1.04
     honest = round(porto_tariff.expected_fare(true_m, DUR_S) / 0.05) * 0.05
-    result = run(porto_tariff, porto_params, claimed_fare=honest, claimed_distance_m=true_m * 1.01,
-                 claimed_duration_s=DUR_S)
+    result = run(
+        porto_tariff, porto_params, claimed_fare=honest, claimed_distance_m=true_m * 1.01, claimed_duration_s=DUR_S
+    )
     assert result.findings == []
     assert result.expected_fare == pytest.approx(porto_tariff.expected_fare(GPS_M, DUR_S), abs=0.01)
 
@@ -63,8 +64,13 @@ def test_fare_just_under_threshold_or_tiny_excess_is_not_flagged(porto_tariff, p
     assert run(porto_tariff, porto_params, claimed_fare=expected * 1.09).findings == []
     # a minimum-fare ride: 15 % over is only ~0.5 EUR, under the absolute excess -> meter rounding, not fraud
     tiny = porto_tariff.expected_fare(50.0, 15.0)
-    r = run(porto_tariff, porto_params, gps_distance_m=50.0, gps_duration_s=15.0,
-            claimed_fare=tiny + porto_params.inflation_min_excess - 0.05)
+    r = run(
+        porto_tariff,
+        porto_params,
+        gps_distance_m=50.0,
+        gps_duration_s=15.0,
+        claimed_fare=tiny + porto_params.inflation_min_excess - 0.05,
+    )
     assert r.findings == []
 
 
@@ -96,35 +102,54 @@ def test_currency_mismatch_is_an_error_not_a_guess(porto_tariff, porto_params):
 
 def test_little_gps_coverage_skips_the_checks_with_a_note(porto_tariff, porto_params):
     # the phone stopped reporting after 5 of 15 minutes: the GPS cannot speak against the claim
-    result = run(porto_tariff, porto_params, gps_duration_s=300.0, gps_distance_m=2000.0,
-                 claimed_duration_s=900.0, claimed_distance_m=6000.0, claimed_fare=12.0)
+    result = run(
+        porto_tariff,
+        porto_params,
+        gps_duration_s=300.0,
+        gps_distance_m=2000.0,
+        claimed_duration_s=900.0,
+        claimed_distance_m=6000.0,
+        claimed_fare=12.0,
+    )
     assert result.findings == [] and result.expected_fare is None
     # 180 s of the claimed 900 s are credited as waiting: the GPS saw 300 of 720 s
     assert any("covered 42%" in n for n in result.notes)
 
 
 def test_upfront_trip_is_judged_against_its_quote_even_without_gps(porto_tariff, porto_params):
-    result = run(porto_tariff, porto_params, gps_duration_s=0.0, gps_distance_m=0.0, quoted_fare=10.0,
-                 claimed_fare=14.0)
+    result = run(
+        porto_tariff, porto_params, gps_duration_s=0.0, gps_distance_m=0.0, quoted_fare=10.0, claimed_fare=14.0
+    )
     assert kinds(result) == ["fare_inflation"]
     assert result.findings[0].evidence["basis"] == "quote"
-    assert run(porto_tariff, porto_params, gps_duration_s=0.0, gps_distance_m=0.0, quoted_fare=10.0,
-               claimed_fare=10.5).findings == []
+    assert (
+        run(
+            porto_tariff, porto_params, gps_duration_s=0.0, gps_distance_m=0.0, quoted_fare=10.0, claimed_fare=10.5
+        ).findings
+        == []
+    )
 
 
 def test_claim_over_the_quote_is_inflation_even_when_the_gps_path_would_justify_it(porto_tariff, porto_params):
     # upfront pricing: the rider agreed to the quote; a longer ride does not raise it
     driven = porto_tariff.expected_fare(GPS_M, DUR_S)
-    result = run(porto_tariff, porto_params, claimed_fare=driven, quoted_fare=driven / 1.4,
-                 planned_distance_m=GPS_M / 1.5, planned_duration_s=DUR_S / 1.3)
+    result = run(
+        porto_tariff,
+        porto_params,
+        claimed_fare=driven,
+        quoted_fare=driven / 1.4,
+        planned_distance_m=GPS_M / 1.5,
+        planned_duration_s=DUR_S / 1.3,
+    )
     assert kinds(result) == ["fare_inflation"] and result.findings[0].evidence["basis"] == "quote"
 
 
 def test_metered_longer_ride_priced_by_the_gps_path_is_not_fare_inflation(porto_tariff, porto_params):
     # no quote: a longer ride than planned is priced by what was driven; the detour is route_deviation's job
     driven = porto_tariff.expected_fare(GPS_M, DUR_S)
-    result = run(porto_tariff, porto_params, claimed_fare=driven,
-                 planned_distance_m=GPS_M / 1.5, planned_duration_s=DUR_S / 1.3)
+    result = run(
+        porto_tariff, porto_params, claimed_fare=driven, planned_distance_m=GPS_M / 1.5, planned_duration_s=DUR_S / 1.3
+    )
     assert result.findings == []
     assert result.detour_extra_fare == pytest.approx(driven - result.expected_fare_planned, abs=0.01)
     assert result.detour_extra_fare > 1.0
@@ -132,8 +157,9 @@ def test_metered_longer_ride_priced_by_the_gps_path_is_not_fare_inflation(porto_
 
 def test_detour_extra_fare_in_evidence(porto_tariff, porto_params):
     planned = porto_tariff.expected_fare(4000.0, 600.0)
-    result = run(porto_tariff, porto_params, planned_distance_m=4000.0, planned_duration_s=600.0,
-                 claimed_distance_m=GPS_M * 1.6)
+    result = run(
+        porto_tariff, porto_params, planned_distance_m=4000.0, planned_duration_s=600.0, claimed_distance_m=GPS_M * 1.6
+    )
     assert result.expected_fare_planned == pytest.approx(planned, abs=0.01)
     ev = result.findings[0].evidence
     assert ev["detour_extra_fare"] == pytest.approx(result.expected_fare - planned, abs=0.01)

@@ -84,8 +84,10 @@ def test_replace_city_tables_keeps_the_others():
 def test_fit_fare_command_on_real_slice_writes_a_loadable_tariff(data_dir, tmp_path):
     out = tmp_path / "tariffs.toml"
     runner = CliRunner()
-    res = runner.invoke(app, ["fit-fare", "--trips", str(data_dir / "nyc_tlc_2015_slice.csv"), "--city", "nyc",
-                              "--out", str(out), "--json"])
+    res = runner.invoke(
+        app,
+        ["fit-fare", "--trips", str(data_dir / "nyc_tlc_2015_slice.csv"), "--city", "nyc", "--out", str(out), "--json"],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
     assert report["cleaning"]["layout"] == "nyc_tlc"

@@ -36,11 +36,46 @@ def test_chicago_slice(data_dir):
 
 def test_verdicts_jsonl_filters_city_and_currency(tmp_path):
     rows = [
-        {"trip_id": "a", "city": "porto", "currency": "EUR", "gps_distance_m": 3000.0, "gps_duration_s": 600.0, "claimed_fare": 7.1},
-        {"trip_id": "b", "city": "nyc", "currency": "USD", "gps_distance_m": 3000.0, "gps_duration_s": 600.0, "claimed_fare": 9.0},
-        {"trip_id": "c", "city": "porto", "currency": "USD", "gps_distance_m": 3000.0, "gps_duration_s": 600.0, "claimed_fare": 9.0},
-        {"trip_id": "d", "city": "porto", "currency": "EUR", "gps_distance_m": 0.0, "gps_duration_s": 600.0, "claimed_fare": 4.0},
-        {"trip_id": "e", "city": "porto", "currency": "EUR", "gps_distance_m": 3000.0, "gps_duration_s": 600.0, "claimed_fare": None},
+        {
+            "trip_id": "a",
+            "city": "porto",
+            "currency": "EUR",
+            "gps_distance_m": 3000.0,
+            "gps_duration_s": 600.0,
+            "claimed_fare": 7.1,
+        },
+        {
+            "trip_id": "b",
+            "city": "nyc",
+            "currency": "USD",
+            "gps_distance_m": 3000.0,
+            "gps_duration_s": 600.0,
+            "claimed_fare": 9.0,
+        },
+        {
+            "trip_id": "c",
+            "city": "porto",
+            "currency": "USD",
+            "gps_distance_m": 3000.0,
+            "gps_duration_s": 600.0,
+            "claimed_fare": 9.0,
+        },
+        {
+            "trip_id": "d",
+            "city": "porto",
+            "currency": "EUR",
+            "gps_distance_m": 0.0,
+            "gps_duration_s": 600.0,
+            "claimed_fare": 4.0,
+        },
+        {
+            "trip_id": "e",
+            "city": "porto",
+            "currency": "EUR",
+            "gps_distance_m": 3000.0,
+            "gps_duration_s": 600.0,
+            "claimed_fare": None,
+        },
     ]
     path = tmp_path / "verdicts.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")

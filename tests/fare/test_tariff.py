@@ -79,7 +79,9 @@ def test_bad_tariff_tables_name_the_key(tmp_path, table, key):
 
 def test_override_file_replaces_coefficients(tmp_path):
     path = tmp_path / "t.toml"
-    path.write_text('[porto]\nper_km = 0.60\n\n[lisbon]\ncurrency = "EUR"\nbase = 3.0\nper_km = 0.5\nper_min = 0.2\nminimum = 3.0\n')
+    path.write_text(
+        '[porto]\nper_km = 0.60\n\n[lisbon]\ncurrency = "EUR"\nbase = 3.0\nper_km = 0.5\nper_min = 0.2\nminimum = 3.0\n'
+    )
     tariffs = load_tariffs(path)
     assert tariffs["porto"].per_km == 0.60 and tariffs["porto"].base == 3.25
     assert tariffs["lisbon"].residual is None

@@ -25,7 +25,9 @@ def real_trips():
 
 @pytest.fixture(scope="session")
 def result(real_trips):
-    return build(real_trips[:N_BASE], SEED, FRAUD_RATE, REPLICAS, concurrent=15)  # few trips: fewer at once, so drivers repeat
+    return build(
+        real_trips[:N_BASE], SEED, FRAUD_RATE, REPLICAS, concurrent=15
+    )  # few trips: fewer at once, so drivers repeat
 
 
 @pytest.fixture(scope="session")

@@ -143,12 +143,20 @@ def test_gps_spoofing_follows_the_route_and_betrays_itself(result, emitted):
         real = [f for f in t.fixes if f["_role"] == "fix"]
         if t.base.plan is not None:
             st = t.started  # the fake ride runs from the booked pickup along the plan to the dropoff
-            line = np.vstack([[st["pickup"]["lat"], st["pickup"]["lon"]], decode_polyline(st["planned_route"]),
-                              [st["dropoff"]["lat"], st["dropoff"]["lon"]]])
+            line = np.vstack(
+                [
+                    [st["pickup"]["lat"], st["pickup"]["lon"]],
+                    decode_polyline(st["planned_route"]),
+                    [st["dropoff"]["lat"], st["dropoff"]["lon"]],
+                ]
+            )
             assert max(distance_to_polyline_m(f["lat"], f["lon"], line) for f in real) < 30.0
         main = app["tells"][0]
         tells[main] += 1
-        assert _spoof_tell_visible(main, [f for f in fixes if f in real or f["ts"] in {r["ts"] for r in real}], app), (main, t.inj.detail)
+        assert _spoof_tell_visible(main, [f for f in fixes if f in real or f["ts"] in {r["ts"] for r in real}], app), (
+            main,
+            t.inj.detail,
+        )
     assert set(tells) == set(TELLS) or sum(tells.values()) < len(TELLS)
 
 
@@ -196,5 +204,7 @@ def test_gps_fraud_is_billed_on_what_the_gps_shows(result, kind):
 
 
 def test_eta_is_calibrated_on_the_real_pace(result):
-    ratios = [b.track.duration_s / b.plan.duration_s for b in {id(t.base): t.base for t in result.trips}.values() if b.plan]
+    ratios = [
+        b.track.duration_s / b.plan.duration_s for b in {id(t.base): t.base for t in result.trips}.values() if b.plan
+    ]
     assert 0.8 <= np.median(ratios) <= 1.25  # 1.005 on the full held-out half (summary.json)

@@ -129,7 +129,12 @@ def test_cli_writes_the_four_files(real_trips, tmp_path):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    assert main(["--real", str(src), "--seed", "5", "--out", str(tmp_path / "o"), "--fraud-rate", "0.5", "--replicas", "2"]) == 0
+    assert (
+        main(
+            ["--real", str(src), "--seed", "5", "--out", str(tmp_path / "o"), "--fraud-rate", "0.5", "--replicas", "2"]
+        )
+        == 0
+    )
     for name in ("pings.jsonl", "trips.jsonl", "labels.csv", "summary.json"):
         assert (tmp_path / "o" / name).stat().st_size > 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
@@ -161,7 +166,9 @@ def test_poisson_starts_give_the_wanted_concurrency():
 def test_honest_noise_is_on_every_kind_of_trip(result):
     per_kind = collections.defaultdict(collections.Counter)
     for t in result.trips:
-        per_kind[t.kind or "honest"].update({k: t.counts[k] for k in ("spikes", "zero", "coarse", "late", "duplicates", "tunnel_gaps")})
+        per_kind[t.kind or "honest"].update(
+            {k: t.counts[k] for k in ("spikes", "zero", "coarse", "late", "duplicates", "tunnel_gaps")}
+        )
         per_kind[t.kind or "honest"]["trips"] += 1
     for kind, c in per_kind.items():
         faults = c["spikes"] + c["zero"] + c["coarse"] + c["tunnel_gaps"]
@@ -188,7 +195,7 @@ def test_planned_route_comes_from_the_network_not_the_trace(result):
 
     roads = Roads()
     with_plan = 0
-    for t in result.trips[:: REPLICAS]:
+    for t in result.trips[::REPLICAS]:
         st = t.started
         if "planned_route" not in st:
             continue

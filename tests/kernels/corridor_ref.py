@@ -10,8 +10,22 @@ from tripguard.kernels import corridor as C
 
 
 class ExcursionsRef:
-    def __init__(self, cells, route_x, route_y, lat0, lon0, cos0, min_fixes, min_dist_m, min_extra_m, end_near_m,
-                 min_extra_s=-1e18, stop_s=1e18, ref_mps=0.0):
+    def __init__(
+        self,
+        cells,
+        route_x,
+        route_y,
+        lat0,
+        lon0,
+        cos0,
+        min_fixes,
+        min_dist_m,
+        min_extra_m,
+        end_near_m,
+        min_extra_s=-1e18,
+        stop_s=1e18,
+        ref_mps=0.0,
+    ):
         self.cells = set(int(c) for c in cells)
         self.line = LineString(list(zip(route_x, route_y))) if len(route_x) > 1 else None
         self.origin = (float(route_x[0]), float(route_y[0]))
@@ -57,8 +71,9 @@ class ExcursionsRef:
         else:
             d, _ = self._dist_along(x, y)
             if self.exc is None:
-                self.exc = dict(start=ts, len=step if self.last_in else 0.0, maxd=d, n=1,
-                                displaced=flag == C.F_TELEPORT, still=0.0)
+                self.exc = dict(
+                    start=ts, len=step if self.last_in else 0.0, maxd=d, n=1, displaced=flag == C.F_TELEPORT, still=0.0
+                )
             else:
                 self.exc["len"] += step
                 self.exc["n"] += 1
@@ -86,9 +101,27 @@ class ExcursionsRef:
             ref = C.DEFAULT_PACE_MPS
         extra_s = (ts - start) / 1000.0 - planned / ref
         arrived = back or ((x - self.end[0]) ** 2 + (y - self.end[1]) ** 2) ** 0.5 <= self.end_near_m
-        if (arrived and not e["displaced"] and not self.displaced and e["n"] >= self.min_fixes
-                and e["maxd"] >= self.min_dist_m and extra >= self.min_extra_m and extra_s >= self.min_extra_s
-                and e["still"] < self.stop_s):
-            self.events.append(dict(start=start, end=ts, len=e["len"], extra=extra, maxd=e["maxd"], n=e["n"],
-                                    closed=back, extra_s=extra_s, still=e["still"]))
+        if (
+            arrived
+            and not e["displaced"]
+            and not self.displaced
+            and e["n"] >= self.min_fixes
+            and e["maxd"] >= self.min_dist_m
+            and extra >= self.min_extra_m
+            and extra_s >= self.min_extra_s
+            and e["still"] < self.stop_s
+        ):
+            self.events.append(
+                dict(
+                    start=start,
+                    end=ts,
+                    len=e["len"],
+                    extra=extra,
+                    maxd=e["maxd"],
+                    n=e["n"],
+                    closed=back,
+                    extra_s=extra_s,
+                    still=e["still"],
+                )
+            )
         self.exc = None

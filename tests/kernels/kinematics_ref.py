@@ -62,9 +62,31 @@ class TripRef:
     soft: bool = False  # the first held fix was reachable, only suspect (too fast for the trip's pace)
     run: dict | None = None
     prev_vec: tuple = (0.0, 0.0)
-    counts: dict = field(default_factory=lambda: dict(
-        used=0, late=0, dup=0, invalid=0, spike=0, coarse=0, dist_m=0.0, gap_m=0.0, gap_n=0, gap_s=0.0, jump_m=0.0,
-        mock=0, mock_known=0, dev_n=0, dev_contra=0, v_n=0, dt_n=0, dt_repeat=0, acc_n=0, col_n=0, col_hits=0))
+    counts: dict = field(
+        default_factory=lambda: dict(
+            used=0,
+            late=0,
+            dup=0,
+            invalid=0,
+            spike=0,
+            coarse=0,
+            dist_m=0.0,
+            gap_m=0.0,
+            gap_n=0,
+            gap_s=0.0,
+            jump_m=0.0,
+            mock=0,
+            mock_known=0,
+            dev_n=0,
+            dev_contra=0,
+            v_n=0,
+            dt_n=0,
+            dt_repeat=0,
+            acc_n=0,
+            col_n=0,
+            col_hits=0,
+        )
+    )
     dt_prev: float = 0.0
 
     # -- output sinks, set by the caller
@@ -335,10 +357,24 @@ class TripRef:
     def _close_run(self):
         r, p = self.run, self.params
         duration_s = (r["last"][0] - r["first"][0]) / 1000.0
-        if r["steps"] >= p["speed_run_min_steps"] and r["eff"] >= p["speed_run_min_m"] and duration_s >= p["speed_run_min_s"]:
-            self.events.append(dict(kind=K.EV_IMPOSSIBLE_SPEED, ts=r["last"][0], dist_m=r["dist"],
-                                    eff_m=r["eff"], dt_s=duration_s, speed_mps=r["dist"] / duration_s,
-                                    max_speed_mps=r["maxv"], n_fixes=r["steps"] + 1, points=[r["first"], r["last"]]))
+        if (
+            r["steps"] >= p["speed_run_min_steps"]
+            and r["eff"] >= p["speed_run_min_m"]
+            and duration_s >= p["speed_run_min_s"]
+        ):
+            self.events.append(
+                dict(
+                    kind=K.EV_IMPOSSIBLE_SPEED,
+                    ts=r["last"][0],
+                    dist_m=r["dist"],
+                    eff_m=r["eff"],
+                    dt_s=duration_s,
+                    speed_mps=r["dist"] / duration_s,
+                    max_speed_mps=r["maxv"],
+                    n_fixes=r["steps"] + 1,
+                    points=[r["first"], r["last"]],
+                )
+            )
         self.run = None
         self.mode = "normal"
 
@@ -364,23 +400,47 @@ class TripRef:
             self.counts["used"] -= 1
             self.counts["spike"] += 1
             self.held[0].dist_m = 0.0
-        elif (self.lead >= p["speed_run_min_steps"] and self._along_travel()
-              and run_eff >= p["speed_run_min_m"] and run_s >= p["speed_run_min_s"]):
+        elif (
+            self.lead >= p["speed_run_min_steps"]
+            and self._along_travel()
+            and run_eff >= p["speed_run_min_m"]
+            and run_s >= p["speed_run_min_s"]
+        ):
             maxv, prev_ts = 0.0, a.ts
             for f in run:
                 maxv = max(maxv, f.dist_m / ((f.ts - prev_ts) / 1000.0))
                 prev_ts = f.ts
-            self.events.append(dict(kind=K.EV_IMPOSSIBLE_SPEED, ts=land.ts, dist_m=run_m, eff_m=run_eff, dt_s=run_s,
-                                    speed_mps=run_m / run_s, max_speed_mps=maxv, n_fixes=self.lead + 1,
-                                    points=[(a.ts, a.lat, a.lon), (land.ts, land.lat, land.lon)]))
+            self.events.append(
+                dict(
+                    kind=K.EV_IMPOSSIBLE_SPEED,
+                    ts=land.ts,
+                    dist_m=run_m,
+                    eff_m=run_eff,
+                    dt_s=run_s,
+                    speed_mps=run_m / run_s,
+                    max_speed_mps=maxv,
+                    n_fixes=self.lead + 1,
+                    points=[(a.ts, a.lat, a.lon), (land.ts, land.lat, land.lon)],
+                )
+            )
             lead_flag, n_lead = K.F_FAST, self.lead
         elif self._jump_is_teleport(eff_m, self.held[-1]):
             dt_s = (land.ts - a.ts) / 1000.0
-            after = self.held[self.lead - 1:]
+            after = self.held[self.lead - 1 :]
             chosen = after if len(after) <= K.N_EVENT_POINTS - 1 else after[: K.N_EVENT_POINTS - 2] + [after[-1]]
-            self.events.append(dict(kind=K.EV_TELEPORT, ts=land.ts, dist_m=jump_m, eff_m=eff_m, dt_s=dt_s,
-                                    speed_mps=eff_m / dt_s, max_speed_mps=jump_m / dt_s, n_fixes=len(self.held),
-                                    points=[(a.ts, a.lat, a.lon)] + [(f.ts, f.lat, f.lon) for f in chosen]))
+            self.events.append(
+                dict(
+                    kind=K.EV_TELEPORT,
+                    ts=land.ts,
+                    dist_m=jump_m,
+                    eff_m=eff_m,
+                    dt_s=dt_s,
+                    speed_mps=eff_m / dt_s,
+                    max_speed_mps=jump_m / dt_s,
+                    n_fixes=len(self.held),
+                    points=[(a.ts, a.lat, a.lon)] + [(f.ts, f.lat, f.lon) for f in chosen],
+                )
+            )
             lead_flag = K.F_TELEPORT
         elif self.soft and not self._in_warmup():
             lead_flag = K.F_NONE  # a possible step after all: the distance counts

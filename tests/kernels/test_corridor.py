@@ -42,7 +42,7 @@ def drive(rng, route, spacing_m=120.0, detour=None, noise_m=8.0):
         way = np.array(offset(*mid, away_m * math.sin(heading), away_m * math.cos(heading)))
         out_leg = np.linspace(a, way, 12)[1:]
         back_leg = np.linspace(way, b, 12)[1:]
-        pts = np.vstack([pts[: i + 1], out_leg, back_leg, pts[i + 4:]])
+        pts = np.vstack([pts[: i + 1], out_leg, back_leg, pts[i + 4 :]])
     noisy = np.array([offset(la, lo, rng.normal(0, noise_m), rng.normal(0, noise_m)) for la, lo in pts])
     ts = 1_700_000_000_000 + np.arange(len(noisy), dtype=np.int64) * 10_000
     return ts, noisy
@@ -97,7 +97,7 @@ def test_kernel_matches_shapely_twin(seed):
         if k % 5 == 4:
             flags[len(ts) // 2] = C.F_TELEPORT
         if k % 7 == 6:
-            flags[len(ts) // 3: len(ts) // 3 + 4] = C.F_FAST
+            flags[len(ts) // 3 : len(ts) // 3 + 4] = C.F_FAST
         trips.append((route, ts, pts, flags))
     kernel_events, refs = run_both(trips, rng)
     want = {(s, e["end"]): e for s, r in enumerate(refs) for e in r.events}
@@ -186,7 +186,7 @@ def test_parallel_street_and_tunnel_are_not_excursions():
     route = np.array([(41.15, -8.62), offset(41.15, -8.62, 4000, 0)])
     ts, pts = drive(rng, route, noise_m=5.0)
     pts[10:20] = [offset(la, lo, 0, 120) for la, lo in pts[10:20]]  # one block north for a while
-    tunnel = np.r_[0:5, 25:len(ts)]  # 200 s without fixes, straight line across
+    tunnel = np.r_[0:5, 25 : len(ts)]  # 200 s without fixes, straight line across
     events, _ = run_both([(route, ts[tunnel], pts[tunnel], np.zeros(tunnel.size, np.int8))], rng)
     assert events == []
 

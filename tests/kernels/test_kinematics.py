@@ -10,10 +10,22 @@ from tripguard.kernels import kinematics as K
 from tripguard.kernels.geo import haversine_m, haversine_m_np
 
 PARAMS = dict(
-    max_speed_mps=55.0, default_accuracy_m=10.0, coarse_accuracy_m=150.0, teleport_min_m=1000.0,
-    confirm_fixes=3, confirm_s=30.0, warmup_s=60.0, speed_run_min_m=1000.0, speed_run_min_s=10.0,
-    speed_run_min_steps=2, tunnel_gap_s=60.0, suspect_min_mps=15.0, suspect_pace_factor=2.0,
-    teleport_oblique_min_m=700.0, speed_run_direct_steps=3, suspect_min_m=200.0,
+    max_speed_mps=55.0,
+    default_accuracy_m=10.0,
+    coarse_accuracy_m=150.0,
+    teleport_min_m=1000.0,
+    confirm_fixes=3,
+    confirm_s=30.0,
+    warmup_s=60.0,
+    speed_run_min_m=1000.0,
+    speed_run_min_s=10.0,
+    speed_run_min_steps=2,
+    tunnel_gap_s=60.0,
+    suspect_min_mps=15.0,
+    suspect_pace_factor=2.0,
+    teleport_oblique_min_m=700.0,
+    speed_run_direct_steps=3,
+    suspect_min_m=200.0,
 )
 PARAM_ROW = np.array([[PARAMS[name] for name in K.PARAM_NAMES]], dtype=np.float64)
 M_PER_DEG = 111_195.0
@@ -117,9 +129,19 @@ def run_kernel(trips, rng, n_batches):
         rows = [trips[i][j] for i, j in chunk]
         slot = np.array([i for i, _ in chunk], np.int64)
         cols = list(zip(*rows))
-        out = K.kinematics(slot, np.array(cols[0], np.int64), np.array(cols[1]), np.array(cols[2]),
-                           np.array(cols[3]), np.array(cols[4]), np.array(cols[5], np.int8),
-                           city, state, held, PARAM_ROW)
+        out = K.kinematics(
+            slot,
+            np.array(cols[0], np.int64),
+            np.array(cols[1]),
+            np.array(cols[2]),
+            np.array(cols[3]),
+            np.array(cols[4]),
+            np.array(cols[5], np.int8),
+            city,
+            state,
+            held,
+            PARAM_ROW,
+        )
         for (i, j), st in zip(chunk, out.status):
             statuses[i][j] = int(st)
         for s, t, la, lo, f in zip(out.acc_slot, out.acc_ts, out.acc_lat, out.acc_lon, out.acc_flag):
@@ -147,11 +169,25 @@ def compare(trips, seed, n_batches):
             assert got[0] == want[0] and got[3] == want[3]
             assert got[1] == want[1] and got[2] == want[2]
         c = ref.counts
-        for col, key in [(K.S_N_USED, "used"), (K.S_N_LATE, "late"), (K.S_N_DUP, "dup"), (K.S_N_INVALID, "invalid"),
-                         (K.S_N_SPIKE, "spike"), (K.S_N_COARSE, "coarse"), (K.S_GAP_N, "gap_n"),
-                         (K.S_N_MOCK, "mock"), (K.S_N_MOCK_KNOWN, "mock_known"), (K.S_DEV_N, "dev_n"),
-                         (K.S_DEV_CONTRA, "dev_contra"), (K.S_V_N, "v_n"), (K.S_DT_N, "dt_n"), (K.S_DT_REPEAT, "dt_repeat"),
-                         (K.S_ACC_N, "acc_n"), (K.S_COL_N, "col_n"), (K.S_COL_HITS, "col_hits")]:
+        for col, key in [
+            (K.S_N_USED, "used"),
+            (K.S_N_LATE, "late"),
+            (K.S_N_DUP, "dup"),
+            (K.S_N_INVALID, "invalid"),
+            (K.S_N_SPIKE, "spike"),
+            (K.S_N_COARSE, "coarse"),
+            (K.S_GAP_N, "gap_n"),
+            (K.S_N_MOCK, "mock"),
+            (K.S_N_MOCK_KNOWN, "mock_known"),
+            (K.S_DEV_N, "dev_n"),
+            (K.S_DEV_CONTRA, "dev_contra"),
+            (K.S_V_N, "v_n"),
+            (K.S_DT_N, "dt_n"),
+            (K.S_DT_REPEAT, "dt_repeat"),
+            (K.S_ACC_N, "acc_n"),
+            (K.S_COL_N, "col_n"),
+            (K.S_COL_HITS, "col_hits"),
+        ]:
             assert state[s, col] == c[key], f"trip {s}: {key} {state[s, col]} != {c[key]}"
         for col, key in [(K.S_DIST_M, "dist_m"), (K.S_GAP_M, "gap_m"), (K.S_GAP_S, "gap_s"), (K.S_JUMP_M, "jump_m")]:
             assert state[s, col] == pytest.approx(c[key], rel=1e-9, abs=1e-6), f"trip {s}: {key}"
@@ -163,7 +199,7 @@ def compare(trips, seed, n_batches):
         assert e[K.E_DIST_M] == pytest.approx(w["dist_m"], rel=1e-9)
         assert e[K.E_SPEED_MPS] == pytest.approx(w["speed_mps"], rel=1e-9)
         assert e[K.E_N_FIXES] == w["n_fixes"]
-        pts = [tuple(e[K.E_POINTS + 3 * k: K.E_POINTS + 3 * k + 3]) for k in range(K.N_EVENT_POINTS)]
+        pts = [tuple(e[K.E_POINTS + 3 * k : K.E_POINTS + 3 * k + 3]) for k in range(K.N_EVENT_POINTS)]
         pts = [p for p in pts if not math.isnan(p[0])]
         assert pts == [tuple(map(float, p)) for p in w["points"]]
     return refs, events
@@ -302,7 +338,7 @@ def test_jump_during_warmup_is_reacquisition():
 
 def test_tunnel_gap_at_plausible_speed_is_not_a_teleport():
     pts = straight(40, 4.0, 41.15, -8.61, 15.0)
-    gapped = pts[:10] + pts[40 - 10:]  # 120 s without fixes, then continuing at 15 m/s
+    gapped = pts[:10] + pts[40 - 10 :]  # 120 s without fixes, then continuing at 15 m/s
     st, status, accepted, events = kernel_one(track(gapped))
     assert events == [] and st[K.S_GAP_N] == 1 and st[K.S_N_SPIKE] == 0
 
@@ -351,8 +387,19 @@ def test_parked_jitter_adds_no_distance():
 def test_wrapper_explains_bad_input():
     n = 3
     state, held, city = K.new_state(1), K.HeldPool(), np.zeros(1, np.int64)
-    args = [np.zeros(n, np.int64), np.arange(n, dtype=np.int64), np.zeros(n), np.zeros(n), np.zeros(n),
-            np.zeros(n), np.zeros(n, np.int8), city, state, held, PARAM_ROW]
+    args = [
+        np.zeros(n, np.int64),
+        np.arange(n, dtype=np.int64),
+        np.zeros(n),
+        np.zeros(n),
+        np.zeros(n),
+        np.zeros(n),
+        np.zeros(n, np.int8),
+        city,
+        state,
+        held,
+        PARAM_ROW,
+    ]
     bad = list(args)
     bad[2] = np.zeros(n, np.float32)
     with pytest.raises(TypeError, match="astype"):

@@ -47,8 +47,9 @@ def test_gate_matches_naive_twin_for_any_cut(seed):
             continue
         want_actions, want_started, want_closed = ref.batch(chunk)
         arr = np.array(chunk, np.int64)
-        action, started_at, closed_at, wm = L.gate(arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), wm,
-                                                   *cols, ORPHAN_MS, IDLE_MS, GRACE_MS)
+        action, started_at, closed_at, wm = L.gate(
+            arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), wm, *cols, ORPHAN_MS, IDLE_MS, GRACE_MS
+        )
         assert action.tolist() == want_actions
         assert set(np.flatnonzero(started_at != L.NO_ROW).tolist()) == want_started
         assert set(np.flatnonzero(closed_at != L.NO_ROW).tolist()) == want_closed
@@ -63,14 +64,31 @@ def test_every_action_occurs_across_seeds():
 
 
 def test_late_ping_within_grace_belongs_to_the_trip():
-    rows = np.array([(0, L.ROW_START, 0), (0, L.ROW_PING, 1000), (0, L.ROW_END, 60_000),
-                     (1, L.ROW_PING, 100_000), (0, L.ROW_PING, 59_000),  # late, within grace
-                     (1, L.ROW_PING, 125_000), (0, L.ROW_PING, 59_500)], np.int64)  # after grace
+    rows = np.array(
+        [
+            (0, L.ROW_START, 0),
+            (0, L.ROW_PING, 1000),
+            (0, L.ROW_END, 60_000),
+            (1, L.ROW_PING, 100_000),
+            (0, L.ROW_PING, 59_000),  # late, within grace
+            (1, L.ROW_PING, 125_000),
+            (0, L.ROW_PING, 59_500),
+        ],
+        np.int64,
+    )  # after grace
     cols = [np.zeros(2, np.int64) for _ in range(4)]
-    action, started_at, closed_at, wm = L.gate(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), 0, *cols,
-                                               ORPHAN_MS, IDLE_MS, GRACE_MS)
-    assert action.tolist() == [L.ACT_APPLY, L.ACT_INCLUDE, L.ACT_APPLY, L.ACT_BUFFER, L.ACT_INCLUDE,
-                               L.ACT_BUFFER, L.ACT_LATE]
+    action, started_at, closed_at, wm = L.gate(
+        rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), 0, *cols, ORPHAN_MS, IDLE_MS, GRACE_MS
+    )
+    assert action.tolist() == [
+        L.ACT_APPLY,
+        L.ACT_INCLUDE,
+        L.ACT_APPLY,
+        L.ACT_BUFFER,
+        L.ACT_INCLUDE,
+        L.ACT_BUFFER,
+        L.ACT_LATE,
+    ]
     assert closed_at[0] == 6 and wm == 125_000
 
 

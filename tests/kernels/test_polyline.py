@@ -8,7 +8,9 @@ from tripguard.kernels.polyline import decode, encode
 
 
 def test_google_example():
-    assert encode(np.array([38.5, 40.7, 43.252]), np.array([-120.2, -120.95, -126.453])) == "_p~iF~ps|U_ulLnnqC_mqNvxq`@"
+    assert (
+        encode(np.array([38.5, 40.7, 43.252]), np.array([-120.2, -120.95, -126.453])) == "_p~iF~ps|U_ulLnnqC_mqNvxq`@"
+    )
 
 
 def test_matches_pure_python_on_random_paths():
@@ -32,7 +34,11 @@ def test_decode_matches_pure_python_and_rejects_what_it_rejects():
         text = encode(rng.uniform(-90, 90, n), rng.uniform(-180, 180, n))
         np.testing.assert_array_equal(decode(text), decode_polyline(text))
     assert decode("").shape == (0, 2)
-    for bad, reason in (("_p~iF~ps|", "truncated"), ("_p~iF ~ps|U", "alphabet"), ("_p~iF~ps|Ué", "ASCII"),
-                        ("_" * 20, "too long")):
+    for bad, reason in (
+        ("_p~iF~ps|", "truncated"),
+        ("_p~iF ~ps|U", "alphabet"),
+        ("_p~iF~ps|Ué", "ASCII"),
+        ("_" * 20, "too long"),
+    ):
         with pytest.raises(ValueError, match=reason):
             decode(bad)

@@ -43,23 +43,48 @@ def _detector(name, **params):
 
 
 def _alert(alert_id, trip, driver, kind, severity, score, ts, evidence, detector):
-    return Alert.model_validate({
-        "alert_id": alert_id, "trip_id": trip, "driver_id": driver, "city": "porto", "kind": kind,
-        "severity": severity, "score": score, "ts": ts, "detected_at": ts + 1_200, "evidence": evidence,
-        "detector": detector,
-    }).model_dump(mode="json")
+    return Alert.model_validate(
+        {
+            "alert_id": alert_id,
+            "trip_id": trip,
+            "driver_id": driver,
+            "city": "porto",
+            "kind": kind,
+            "severity": severity,
+            "score": score,
+            "ts": ts,
+            "detected_at": ts + 1_200,
+            "evidence": evidence,
+            "detector": detector,
+        }
+    ).model_dump(mode="json")
 
 
 def _verdict(trip, driver, path, kinds, alert_ids, risk, extra=None, **fields):
     t_end = T0_MS + (len(path) - 1) * STEP_MS
-    dist = sum(math.dist((a[0] * M_PER_DEG_LAT, a[1] * M_PER_DEG_LAT * 0.75),
-                         (b[0] * M_PER_DEG_LAT, b[1] * M_PER_DEG_LAT * 0.75)) for a, b in zip(path, path[1:]))
+    dist = sum(
+        math.dist(
+            (a[0] * M_PER_DEG_LAT, a[1] * M_PER_DEG_LAT * 0.75), (b[0] * M_PER_DEG_LAT, b[1] * M_PER_DEG_LAT * 0.75)
+        )
+        for a, b in zip(path, path[1:])
+    )
     v = {
-        "trip_id": trip, "driver_id": driver, "city": "porto", "ts": t_end, "risk_score": risk, "kinds": kinds,
-        "alert_ids": alert_ids, "gps_distance_m": round(dist, 1), "gps_duration_s": (len(path) - 1) * 15.0,
-        "planned_distance_m": fields.get("planned_distance_m"), "expected_fare": fields.get("expected_fare", 8.9),
-        "claimed_fare": fields.get("claimed_fare", 9.2), "currency": "EUR", "path": encode_polyline(path),
-        "pings_used": len(path), "pings_dropped": {"late": 1, "duplicate": 2, "invalid": 0, "spike": 1, "coarse": 0},
+        "trip_id": trip,
+        "driver_id": driver,
+        "city": "porto",
+        "ts": t_end,
+        "risk_score": risk,
+        "kinds": kinds,
+        "alert_ids": alert_ids,
+        "gps_distance_m": round(dist, 1),
+        "gps_duration_s": (len(path) - 1) * 15.0,
+        "planned_distance_m": fields.get("planned_distance_m"),
+        "expected_fare": fields.get("expected_fare", 8.9),
+        "claimed_fare": fields.get("claimed_fare", 9.2),
+        "currency": "EUR",
+        "path": encode_polyline(path),
+        "pings_used": len(path),
+        "pings_dropped": {"late": 1, "duplicate": 2, "invalid": 0, "spike": 1, "coarse": 0},
         "ended_by": "trip_ended",
     }
     Verdict.model_validate(v)
@@ -80,20 +105,49 @@ def build() -> tuple[list[dict], list[dict]]:
     path1 = a + b + c
     ts = [T0_MS + i * STEP_MS for i in range(len(path1))]
     i_jump = len(a)
-    alerts.append(_alert(
-        "tel-0001", "porto-0001", "drv-17", "teleport", "high", 0.97, ts[i_jump],
-        {"points": [_fix(path1[i_jump - 1], ts[i_jump - 1]), _fix(path1[i_jump], ts[i_jump])],
-         "distance_m": 2400.0, "dt_s": 15.0, "implied_speed_mps": 160.0, "threshold_mps": 55.0,
-         "accuracy_m": [4.0, 5.0]},
-        _detector("teleport", max_speed_mps=55.0, min_jump_m=500.0)))
+    alerts.append(
+        _alert(
+            "tel-0001",
+            "porto-0001",
+            "drv-17",
+            "teleport",
+            "high",
+            0.97,
+            ts[i_jump],
+            {
+                "points": [_fix(path1[i_jump - 1], ts[i_jump - 1]), _fix(path1[i_jump], ts[i_jump])],
+                "distance_m": 2400.0,
+                "dt_s": 15.0,
+                "implied_speed_mps": 160.0,
+                "threshold_mps": 55.0,
+                "accuracy_m": [4.0, 5.0],
+            },
+            _detector("teleport", max_speed_mps=55.0, min_jump_m=500.0),
+        )
+    )
     s0 = i_jump
-    alerts.append(_alert(
-        "spd-0001", "porto-0001", "drv-17", "impossible_speed", "medium", 0.81, ts[s0 + 3],
-        {"points": [_fix(path1[i], ts[i]) for i in range(s0, s0 + 4)], "speed_mps": 70.0, "duration_s": 45.0,
-         "threshold_mps": 45.0, "window_fixes": 4},
-        _detector("impossible_speed", max_speed_mps=45.0, min_window_s=30.0)))
-    verdicts.append(_verdict("porto-0001", "drv-17", path1, ["teleport", "impossible_speed"],
-                             ["tel-0001", "spd-0001"], 0.97))
+    alerts.append(
+        _alert(
+            "spd-0001",
+            "porto-0001",
+            "drv-17",
+            "impossible_speed",
+            "medium",
+            0.81,
+            ts[s0 + 3],
+            {
+                "points": [_fix(path1[i], ts[i]) for i in range(s0, s0 + 4)],
+                "speed_mps": 70.0,
+                "duration_s": 45.0,
+                "threshold_mps": 45.0,
+                "window_fixes": 4,
+            },
+            _detector("impossible_speed", max_speed_mps=45.0, min_window_s=30.0),
+        )
+    )
+    verdicts.append(
+        _verdict("porto-0001", "drv-17", path1, ["teleport", "impossible_speed"], ["tel-0001", "spd-0001"], 0.97)
+    )
 
     # Trip 2: planned route straight east; the driver detours north and comes back.
     route = _walk(41.1610, -8.6290, 90, 200, 16)
@@ -106,27 +160,70 @@ def build() -> tuple[list[dict], list[dict]]:
     ts2 = [T0_MS + 3_600_000 + i * STEP_MS for i in range(len(path2))]
     cells = sorted({c for lat, lon in route for c in h3.grid_disk(h3.latlng_to_cell(lat, lon, 9), 1)})
     off = [i for i, p in enumerate(path2) if h3.latlng_to_cell(p[0], p[1], 9) not in set(cells)]
-    alerts.append(_alert(
-        "dev-0002", "porto-0002", "drv-42", "route_deviation", "high", 0.88, ts2[off[-1]],
-        {"points": [_fix(path2[i], ts2[i]) for i in off], "off_corridor_m": round(len(off) * 160.0, 1),
-         "max_distance_m": 1_380.0, "threshold_m": 500.0, "corridor_res": 9, "corridor_k": 1,
-         "extra_distance_m": 2_900.0},
-        _detector("route_deviation", h3_res=9, corridor_k=1, min_off_m=500.0)))
-    verdicts.append(_verdict(
-        "porto-0002", "drv-42", path2, ["route_deviation"], ["dev-0002"], 0.88,
-        extra={"planned_route": encode_polyline(route), "corridor_cells": cells},
-        planned_distance_m=3_000.0, expected_fare=7.4, claimed_fare=12.9))
+    alerts.append(
+        _alert(
+            "dev-0002",
+            "porto-0002",
+            "drv-42",
+            "route_deviation",
+            "high",
+            0.88,
+            ts2[off[-1]],
+            {
+                "points": [_fix(path2[i], ts2[i]) for i in off],
+                "off_corridor_m": round(len(off) * 160.0, 1),
+                "max_distance_m": 1_380.0,
+                "threshold_m": 500.0,
+                "corridor_res": 9,
+                "corridor_k": 1,
+                "extra_distance_m": 2_900.0,
+            },
+            _detector("route_deviation", h3_res=9, corridor_k=1, min_off_m=500.0),
+        )
+    )
+    verdicts.append(
+        _verdict(
+            "porto-0002",
+            "drv-42",
+            path2,
+            ["route_deviation"],
+            ["dev-0002"],
+            0.88,
+            extra={"planned_route": encode_polyline(route), "corridor_cells": cells},
+            planned_distance_m=3_000.0,
+            expected_fare=7.4,
+            claimed_fare=12.9,
+        )
+    )
 
     # Trip 3: an honest path, a claimed fare 2.6 times the metered one.
     path3 = _walk(41.1455, -8.6150, 200, 180, 30, 1.0)
     ts3 = T0_MS + 7_200_000 + (len(path3) - 1) * STEP_MS
-    alerts.append(_alert(
-        "fare-0003", "porto-0003", "drv-08", "fare_inflation", "medium", 0.74, ts3,
-        {"expected_fare": 9.4, "claimed_fare": 24.5, "ratio": 2.61, "currency": "EUR", "threshold_ratio": 1.5,
-         "tariff": {"base": 3.25, "per_km": 0.47, "per_min": 0.25, "minimum": 3.25}},
-        _detector("fare_inflation", max_ratio=1.5)))
-    verdicts.append(_verdict("porto-0003", "drv-08", path3, ["fare_inflation"], ["fare-0003"], 0.74,
-                             expected_fare=9.4, claimed_fare=24.5))
+    alerts.append(
+        _alert(
+            "fare-0003",
+            "porto-0003",
+            "drv-08",
+            "fare_inflation",
+            "medium",
+            0.74,
+            ts3,
+            {
+                "expected_fare": 9.4,
+                "claimed_fare": 24.5,
+                "ratio": 2.61,
+                "currency": "EUR",
+                "threshold_ratio": 1.5,
+                "tariff": {"base": 3.25, "per_km": 0.47, "per_min": 0.25, "minimum": 3.25},
+            },
+            _detector("fare_inflation", max_ratio=1.5),
+        )
+    )
+    verdicts.append(
+        _verdict(
+            "porto-0003", "drv-08", path3, ["fare_inflation"], ["fare-0003"], 0.74, expected_fare=9.4, claimed_fare=24.5
+        )
+    )
 
     # Trip 4: clean.
     path4 = _walk(41.1520, -8.6080, 300, 150, 25, 0.5)

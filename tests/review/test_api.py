@@ -24,11 +24,16 @@ def test_dispute_lifecycle(client, auth):
     queue = client.get("/disputes", params={"status": "open"}, headers=auth["reviewer"]).json()
     assert [q["id"] for q in queue] == [d["id"]]
 
-    r = client.post(f"/disputes/{d['id']}/decision", json={"decision": "overturned", "note": "tunnel: GPS lost"},
-                    headers=auth["reviewer"])
+    r = client.post(
+        f"/disputes/{d['id']}/decision",
+        json={"decision": "overturned", "note": "tunnel: GPS lost"},
+        headers=auth["reviewer"],
+    )
     assert r.status_code == 200
     decided = r.json()
-    assert decided["status"] == "decided" and decided["decision"] == "overturned" and decided["note"] == "tunnel: GPS lost"
+    assert (
+        decided["status"] == "decided" and decided["decision"] == "overturned" and decided["note"] == "tunnel: GPS lost"
+    )
     assert decided["decided_at"] >= d["created_at"]
 
     # once only
@@ -37,7 +42,9 @@ def test_dispute_lifecycle(client, auth):
     assert client.get(f"/disputes/{d['id']}", headers=auth["backend"]).json()["decision"] == "overturned"
 
     assert client.get("/disputes", params={"status": "open"}, headers=auth["backend"]).json() == []
-    assert [x["id"] for x in client.get("/disputes", params={"status": "decided"}, headers=auth["backend"]).json()] == [d["id"]]
+    assert [x["id"] for x in client.get("/disputes", params={"status": "decided"}, headers=auth["backend"]).json()] == [
+        d["id"]
+    ]
 
 
 def test_unknown_trip_is_404_and_second_open_dispute_is_409(client, auth):
@@ -55,7 +62,9 @@ def test_unknown_trip_is_404_and_second_open_dispute_is_409(client, auth):
 
 
 def test_decision_on_unknown_dispute_is_404(client, auth):
-    assert client.post("/disputes/999/decision", json={"decision": "upheld"}, headers=auth["reviewer"]).status_code == 404
+    assert (
+        client.post("/disputes/999/decision", json={"decision": "upheld"}, headers=auth["reviewer"]).status_code == 404
+    )
     assert client.get("/disputes/999", headers=auth["reviewer"]).status_code == 404
 
 
@@ -128,7 +137,9 @@ def test_audit_records_who_did_what(client, auth, tokens, db_path):
     with opened(db_path) as conn:
         ids = {role: principal_for(conn, t).token_id for role, t in tokens.items()}
     d = _file(client, auth).json()
-    client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld", "note": "clear jump"}, headers=auth["reviewer"])
+    client.post(
+        f"/disputes/{d['id']}/decision", json={"decision": "upheld", "note": "clear jump"}, headers=auth["reviewer"]
+    )
     made = client.post("/tokens", json={"role": "backend", "label": "partner"}, headers=auth["admin"]).json()
     client.delete(f"/tokens/{made['id']}", headers=auth["admin"])
 
@@ -186,7 +197,9 @@ def test_trip_ids_with_a_slash_work_everywhere(client, auth, db_path):
         r = client.get(path, headers=auth["reviewer"])
         assert r.status_code == 200, path
         assert r.json()["trip_id"] == trip and [x["id"] for x in r.json()["disputes"]] == [d.json()["id"]]
-    assert [a["alert_id"] for a in client.get("/alerts", params={"trip_id": trip}, headers=auth["reviewer"]).json()] == ["tel-slash"]
+    assert [
+        a["alert_id"] for a in client.get("/alerts", params={"trip_id": trip}, headers=auth["reviewer"]).json()
+    ] == ["tel-slash"]
     assert client.get("/trips/porto/2024", headers=auth["reviewer"]).status_code == 404  # a prefix is not the trip
 
 
@@ -202,7 +215,7 @@ def _follow(client, path, headers, **params) -> tuple[list, set[int]]:
         if link is None:
             return items, totals
         assert link.endswith('>; rel="next"') and link.startswith("</")
-        r = client.get(link[1:link.index(">")], headers=headers)
+        r = client.get(link[1 : link.index(">")], headers=headers)
 
 
 def test_lists_are_paged_with_a_total_and_a_next_link(client, auth, db_path):
@@ -285,7 +298,10 @@ def test_a_dispute_says_who_decided_it(client, auth, tokens, db_path):
     assert d["decided_by"] is None
     first = client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld"}, headers=auth["reviewer"])
     assert first.json()["decided_by"] == reviewer_id
-    retry = client.post(f"/disputes/{d['id']}/decision", json={"decision": "overturned"},
-                        headers={"Authorization": f"Bearer {other['token']}"})
+    retry = client.post(
+        f"/disputes/{d['id']}/decision",
+        json={"decision": "overturned"},
+        headers={"Authorization": f"Bearer {other['token']}"},
+    )
     assert retry.status_code == 409 and f"by token #{reviewer_id}" in retry.json()["detail"]
     assert client.get(f"/disputes/{d['id']}", headers=auth["backend"]).json()["decided_by"] == reviewer_id

@@ -43,7 +43,9 @@ def test_status(client, auth, method, template, body, allowed, ok, caller, junk_
     victim = client.post("/tokens", json={"role": "backend"}, headers=auth["admin"]).json()
     revoked = client.post("/tokens", json={"role": "admin"}, headers=auth["admin"]).json()
     client.delete(f"/tokens/{revoked['id']}", headers=auth["admin"])
-    path = template.format(trip_id="porto-0001", driver_id="drv-17", dispute_id=dispute.json()["id"], token_id=victim["id"])
+    path = template.format(
+        trip_id="porto-0001", driver_id="drv-17", dispute_id=dispute.json()["id"], token_id=victim["id"]
+    )
 
     headers = {
         "no token": {},

@@ -98,7 +98,7 @@ def test_malformed_json_and_wrong_content(client, auth):
 )
 def test_query_and_path_errors_name_the_field(client, auth, path, params, field):
     # a repeatable filter's loc goes on to the position of the bad value: ("query", "kind", 0)
-    assert any(loc[:len(field)] == field for loc in _fields(client.get(path, params=params, headers=auth["reviewer"])))
+    assert any(loc[: len(field)] == field for loc in _fields(client.get(path, params=params, headers=auth["reviewer"])))
 
 
 def test_body_size_limit(client, auth):
@@ -117,14 +117,22 @@ def test_body_size_limit(client, auth):
     assert r.status_code == 413
     # the limit applies before authentication too, and to the review page's forms
     assert client.post("/disputes", content=b"x" * (MAX_BODY_BYTES + 1)).status_code == 413
-    assert client.post("/review/login", content=b"x" * (MAX_BODY_BYTES + 1),
-                       headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 413
+    assert (
+        client.post(
+            "/review/login",
+            content=b"x" * (MAX_BODY_BYTES + 1),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 413
+    )
     assert client.get("/disputes", headers=auth["backend"]).json() == []
 
 
 def test_sql_is_data(client, auth):
     evil = "porto-0001' OR '1'='1"
-    assert client.post("/disputes", json={"trip_id": evil, "statement": "x"}, headers=auth["backend"]).status_code == 404
+    assert (
+        client.post("/disputes", json={"trip_id": evil, "statement": "x"}, headers=auth["backend"]).status_code == 404
+    )
     assert client.get("/alerts", params={"driver_id": "x' OR 1=1 --"}, headers=auth["reviewer"]).json() == []
     assert client.get("/trips/porto-0001'--", headers=auth["reviewer"]).status_code == 404
     statement = "'); DROP TABLE disputes; --"
@@ -171,14 +179,17 @@ def test_error_responses_never_carry_traces(client, auth):
 def test_errors_never_echo_the_input(client, auth, tokens):
     """A 422 names the field and the rule, not the value: the value may be a secret (a token
     pasted into the query) or a driver's 4,000-character statement."""
-    for params, field in (({"token": tokens["reviewer"]}, ("query", "token")),
-                          ({"since": tokens["reviewer"]}, ("query", "since"))):
+    for params, field in (
+        ({"token": tokens["reviewer"]}, ("query", "token")),
+        ({"since": tokens["reviewer"]}, ("query", "since")),
+    ):
         r = client.get("/alerts", params=params, headers=auth["reviewer"])
         assert _fields(r) == {field}
         assert tokens["reviewer"] not in r.text and '"input"' not in r.text
     secret = "my-secret-words-" + "x" * 50
-    r = client.post("/disputes", json={"trip_id": "porto-0001", "statement": secret, "extra": secret},
-                    headers=auth["backend"])
+    r = client.post(
+        "/disputes", json={"trip_id": "porto-0001", "statement": secret, "extra": secret}, headers=auth["backend"]
+    )
     assert _fields(r) == {("body", "extra")} and "my-secret-words" not in r.text
 
 
@@ -221,17 +232,29 @@ def _open_dispute(client, auth):
 
 # (what, send(client, auth, value) -> response, loc of the field)
 TEXT_FIELDS = {
-    "statement": (lambda c, a, v: c.post("/disputes", json={"trip_id": "porto-0002", "statement": v},
-                                         headers=a["backend"]), ("body", "statement")),
-    "dispute trip_id": (lambda c, a, v: c.post("/disputes", json={"trip_id": v, "statement": "x"},
-                                               headers=a["backend"]), ("body", "trip_id")),
-    "note": (lambda c, a, v: c.post(f"/disputes/{_open_dispute(c, a)}/decision", json={"decision": "upheld", "note": v},
-                                    headers=a["reviewer"]), ("body", "note")),
-    "label": (lambda c, a, v: c.post("/tokens", json={"role": "backend", "label": v}, headers=a["admin"]),
-              ("body", "label")),
+    "statement": (
+        lambda c, a, v: c.post("/disputes", json={"trip_id": "porto-0002", "statement": v}, headers=a["backend"]),
+        ("body", "statement"),
+    ),
+    "dispute trip_id": (
+        lambda c, a, v: c.post("/disputes", json={"trip_id": v, "statement": "x"}, headers=a["backend"]),
+        ("body", "trip_id"),
+    ),
+    "note": (
+        lambda c, a, v: c.post(
+            f"/disputes/{_open_dispute(c, a)}/decision", json={"decision": "upheld", "note": v}, headers=a["reviewer"]
+        ),
+        ("body", "note"),
+    ),
+    "label": (
+        lambda c, a, v: c.post("/tokens", json={"role": "backend", "label": v}, headers=a["admin"]),
+        ("body", "label"),
+    ),
     "trip path": (lambda c, a, v: c.get("/trips/" + quote(v, safe=""), headers=a["reviewer"]), ("path", "trip_id")),
-    "driver_id filter": (lambda c, a, v: c.get("/alerts", params={"driver_id": v}, headers=a["reviewer"]),
-                         ("query", "driver_id", 0)),
+    "driver_id filter": (
+        lambda c, a, v: c.get("/alerts", params={"driver_id": v}, headers=a["reviewer"]),
+        ("query", "driver_id", 0),
+    ),
 }
 
 
@@ -255,18 +278,26 @@ def test_real_text_with_format_characters_is_accepted(client, auth):
     statement = "Line one\nline two\twith a tab. 👩\u200d💻 قال\u200f السائق"
     r = client.post("/disputes", json={"trip_id": "porto-0001", "statement": statement}, headers=auth["backend"])
     assert r.status_code == 201 and r.json()["statement"] == statement
-    r = client.post(f"/disputes/{r.json()['id']}/decision", json={"decision": "upheld", "note": "checked\n\tok"},
-                    headers=auth["reviewer"])
+    r = client.post(
+        f"/disputes/{r.json()['id']}/decision",
+        json={"decision": "upheld", "note": "checked\n\tok"},
+        headers=auth["reviewer"],
+    )
     assert r.status_code == 200
-    assert client.post("/tokens", json={"role": "backend", "label": "Zoë's ops"}, headers=auth["admin"]).status_code == 201
+    assert (
+        client.post("/tokens", json={"role": "backend", "label": "Zoë's ops"}, headers=auth["admin"]).status_code == 201
+    )
 
 
 _SAMPLES = st.sampled_from(list("a é字 \t\n\r\x00\x1b\x85\x9b\xa0\xad\u200b\u200d\u200f\u2028\u202e\u2066\u3000\ufeff"))
 
 
 @settings(max_examples=1_000, deadline=None)
-@given(v=st.text(st.one_of(_SAMPLES, st.characters(exclude_categories=["Cs"])), max_size=8),
-       multiline=st.booleans(), required=st.booleans())
+@given(
+    v=st.text(st.one_of(_SAMPLES, st.characters(exclude_categories=["Cs"])), max_size=8),
+    multiline=st.booleans(),
+    required=st.booleans(),
+)
 def test_the_spec_pattern_states_the_text_rule(v, multiline, required):
     """The pattern in the OpenAPI spec (what schemathesis and clients read) accepts exactly what
     the check accepts."""

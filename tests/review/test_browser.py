@@ -39,9 +39,18 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,2200"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1280,2200",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -72,9 +81,13 @@ def test_review_flow_in_chromium(browser, tmp_path, replay_dir):
     with running_service(db, "--ingest", str(replay_dir)) as (base, _):
         hb = {"Authorization": f"Bearer {backend}"}
         disputes = {}
-        for trip, words in (("porto-0001", "My phone lost GPS in the tunnel; I never drove that fast."),
-                            ("porto-0002", "The road was closed; the app sent me around.")):
-            disputes[trip] = httpx.post(f"{base}/disputes", json={"trip_id": trip, "statement": words}, headers=hb).json()
+        for trip, words in (
+            ("porto-0001", "My phone lost GPS in the tunnel; I never drove that fast."),
+            ("porto-0002", "The road was closed; the app sent me around."),
+        ):
+            disputes[trip] = httpx.post(
+                f"{base}/disputes", json={"trip_id": trip, "statement": words}, headers=hb
+            ).json()
 
         # the queue needs a login first
         browser.get(f"{base}/review/")

@@ -45,9 +45,14 @@ def test_decision_survives_a_restart(tmp_path, replay_dir):
     hb, hr = {"Authorization": f"Bearer {backend}"}, {"Authorization": f"Bearer {reviewer}"}
 
     with running_service(db, "--ingest", str(replay_dir)) as (base, proc):
-        d = httpx.post(f"{base}/disputes", json={"trip_id": "porto-0002", "statement": "road closed"}, headers=hb).json()
-        r = httpx.post(f"{base}/disputes/{d['id']}/decision", json={"decision": "overturned", "note": "closure confirmed"},
-                       headers=hr)
+        d = httpx.post(
+            f"{base}/disputes", json={"trip_id": "porto-0002", "statement": "road closed"}, headers=hb
+        ).json()
+        r = httpx.post(
+            f"{base}/disputes/{d['id']}/decision",
+            json={"decision": "overturned", "note": "closure confirmed"},
+            headers=hr,
+        )
         assert r.status_code == 200
         decided = r.json()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal (returncode -15)
@@ -57,7 +62,10 @@ def test_decision_survives_a_restart(tmp_path, replay_dir):
     with running_service(db, "--ingest", str(replay_dir)) as (base, proc):
         after = httpx.get(f"{base}/disputes/{d['id']}", headers=hb).json()
         assert after == decided
-        assert httpx.post(f"{base}/disputes/{d['id']}/decision", json={"decision": "upheld"}, headers=hr).status_code == 409
+        assert (
+            httpx.post(f"{base}/disputes/{d['id']}/decision", json={"decision": "upheld"}, headers=hr).status_code
+            == 409
+        )
         actions = [e["action"] for e in httpx.get(f"{base}/audit", headers=hr).json()]
         assert actions[:2] == ["dispute.decide", "dispute.create"]
         assert len(httpx.get(f"{base}/alerts", headers=hr).json()) == 4  # the re-ingest added nothing
@@ -118,8 +126,11 @@ def test_access_log_never_records_query_values(tmp_path):
     with running_service(db) as (base, proc):
         statuses = [
             httpx.get(f"{base}/alerts", params={"token": reviewer}).status_code,
-            httpx.get(f"{base}/alerts", params={"token": reviewer, "kind": "teleport"},
-                      headers={"Authorization": f"Bearer {reviewer}"}).status_code,
+            httpx.get(
+                f"{base}/alerts",
+                params={"token": reviewer, "kind": "teleport"},
+                headers={"Authorization": f"Bearer {reviewer}"},
+            ).status_code,
             httpx.get(f"{base}/alerts?{reviewer}").status_code,  # a bare token as the query
         ]
     log = proc.stdout.read()

@@ -56,8 +56,10 @@ def _decided(db_path, tokens, trips=("porto-0001", "porto-0002", "porto-0003")) 
     with opened(db_path) as conn:
         backend = principal_for(conn, tokens["backend"])
         reviewer = principal_for(conn, tokens["reviewer"])
-        return [disputes.decide(conn, disputes.create_dispute(conn, t, "x", backend)["id"], "upheld", "", reviewer)
-                for t in trips]
+        return [
+            disputes.decide(conn, disputes.create_dispute(conn, t, "x", backend)["id"], "upheld", "", reviewer)
+            for t in trips
+        ]
 
 
 def test_publishers_claim_disjoint_decisions(db_path, tokens):

@@ -24,11 +24,16 @@ def test_a_reviewer_sees_the_drivers_score_history_and_evidence(client, auth):
 def test_an_upheld_decision_raises_the_score(client, auth, db_path):
     before = client.get("/drivers/drv-17", headers=auth["reviewer"]).json()["score"]
     d = client.post("/disputes", json={"trip_id": "porto-0001", "statement": "no"}, headers=auth["backend"]).json()
-    assert client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld"},
-                       headers=auth["reviewer"]).status_code == 200
+    assert (
+        client.post(f"/disputes/{d['id']}/decision", json={"decision": "upheld"}, headers=auth["reviewer"]).status_code
+        == 200
+    )
     with opened(db_path) as conn:  # decided an hour after the trip (the fixtures' trips are from 2024)
-        conn.execute("UPDATE disputes SET decided_at = (SELECT ts FROM verdicts WHERE trip_id = 'porto-0001')"
-                     " + 3600000 WHERE id = ?", (d["id"],))
+        conn.execute(
+            "UPDATE disputes SET decided_at = (SELECT ts FROM verdicts WHERE trip_id = 'porto-0001')"
+            " + 3600000 WHERE id = ?",
+            (d["id"],),
+        )
     after = client.get("/drivers/drv-17", headers=auth["reviewer"]).json()
     assert after["score"] > before and after["windows"]["30d"]["upheld"] == 1
     with opened(db_path) as conn:  # the page and the API share the one computation
@@ -53,8 +58,9 @@ def test_the_dispute_page_shows_the_driver_and_the_queue_is_ordered_by_risk(auth
     reviewer = client
     ids = {}
     for trip in ("porto-0004", "porto-0001"):  # the clean driver's dispute is filed first
-        ids[trip] = client.post("/disputes", json={"trip_id": trip, "statement": "no"},
-                                headers=auth["backend"]).json()["id"]
+        ids[trip] = client.post("/disputes", json={"trip_id": trip, "statement": "no"}, headers=auth["backend"]).json()[
+            "id"
+        ]
     page = reviewer.get(f"/review/disputes/{ids['porto-0001']}")
     assert page.status_code == 200 and 'id="driver-risk"' in page.text and "Driver drv-17" in page.text
     queue = reviewer.get("/review/").text

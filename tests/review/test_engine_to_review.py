@@ -82,13 +82,19 @@ def test_trip_view_draws_the_engines_evidence(replay_out, tmp_path):
     with TestClient(create_app(db), raise_server_exceptions=False) as client:
         trip = client.get(f"/trips/{alert['trip_id']}", headers={"Authorization": f"Bearer {token['reviewer']}"})
         assert trip.status_code == 200
-        fixes = [(f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0], f["properties"]["alert_id"])
-                 for f in trip.json()["geojson"]["features"] if f["properties"]["role"] == "flagged_fix"]
+        fixes = [
+            (f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0], f["properties"]["alert_id"])
+            for f in trip.json()["geojson"]["features"]
+            if f["properties"]["role"] == "flagged_fix"
+        ]
         mine = [(lat, lon) for lat, lon, aid in fixes if aid == alert["alert_id"]]
         assert mine == [(p["lat"], p["lon"]) for p in alert["evidence"]["points"]]
 
-        d = client.post("/disputes", json={"trip_id": alert["trip_id"], "statement": "not me"},
-                        headers={"Authorization": f"Bearer {token['backend']}"}).json()
+        d = client.post(
+            "/disputes",
+            json={"trip_id": alert["trip_id"], "statement": "not me"},
+            headers={"Authorization": f"Bearer {token['backend']}"},
+        ).json()
         import re
 
         form = client.get("/review/login").text

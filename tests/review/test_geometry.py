@@ -10,13 +10,20 @@ from tripguard.review.svgmap import project
 
 
 def test_flagged_finds_fixes_anywhere_in_the_evidence_and_skips_junk():
-    alert = {"evidence": {
-        "points": [{"ts": 1, "lat": 41.1, "lon": -8.6}, {"ts": 2, "lat": 41.2, "lon": -8.5}],
-        "jump": {"from": {"lat": 41.0, "lon": -8.0}, "to": {"lat": 41.5, "lon": -8.1, "ts": 3}},
-        "junk": [{"lat": True, "lon": 1.0}, {"lat": float("nan"), "lon": 0.0}, {"lat": 95.0, "lon": 0.0},
-                 {"lat": "41", "lon": "-8"}, {"lat": 41.0}],
-        "distance_m": 2400.0,
-    }}
+    alert = {
+        "evidence": {
+            "points": [{"ts": 1, "lat": 41.1, "lon": -8.6}, {"ts": 2, "lat": 41.2, "lon": -8.5}],
+            "jump": {"from": {"lat": 41.0, "lon": -8.0}, "to": {"lat": 41.5, "lon": -8.1, "ts": 3}},
+            "junk": [
+                {"lat": True, "lon": 1.0},
+                {"lat": float("nan"), "lon": 0.0},
+                {"lat": 95.0, "lon": 0.0},
+                {"lat": "41", "lon": "-8"},
+                {"lat": 41.0},
+            ],
+            "distance_m": 2400.0,
+        }
+    }
     fixes, segments = flagged(alert)
     assert [(lat, lon) for lat, lon, _ in fixes] == [(41.1, -8.6), (41.2, -8.5), (41.0, -8.0), (41.5, -8.1)]
     assert [ts for *_, ts in fixes] == [1, 2, None, 3]
@@ -63,8 +70,16 @@ def test_projection_of_nothing_and_of_one_point():
 
 
 def test_evidence_html_escapes_and_tabulates():
-    html = str(render_value({"<script>": "<b>x</b>", "points": [{"ts": 1_700_000_000_000, "lat": 41.1}, {"lon": -8.6}],
-                             "speeds": [1.5, 2.25], "nested": {"deep": None}}))
+    html = str(
+        render_value(
+            {
+                "<script>": "<b>x</b>",
+                "points": [{"ts": 1_700_000_000_000, "lat": 41.1}, {"lon": -8.6}],
+                "speeds": [1.5, 2.25],
+                "nested": {"deep": None},
+            }
+        )
+    )
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;x&lt;/b&gt;" in html
     assert "<th>ts</th><th>lat</th><th>lon</th>" in html  # union of the points' keys as columns
     assert "2023-11-14 22:13:20 UTC" in html

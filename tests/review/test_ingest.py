@@ -18,8 +18,9 @@ from tripguard.review.records import get_trip
 
 def _counts(db) -> tuple[int, int, int]:
     with opened(db) as conn:
-        return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                     for t in ("alerts", "verdicts", "trip_details"))
+        return tuple(
+            conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("alerts", "verdicts", "trip_details")
+        )
 
 
 def test_ingest_twice_changes_nothing(tmp_path, replay_dir):
@@ -52,9 +53,19 @@ def test_bad_lines_are_rejected_with_file_line_and_field(tmp_path):
     bad_cells = {**verdicts[0], "trip_id": "porto-9", "corridor_cells": ["not-a-cell"]}
     d = tmp_path / "replay"
     d.mkdir()
-    (d / "alerts.jsonl").write_bytes(b"\n".join([
-        orjson.dumps(alerts[0]), b"{not json", orjson.dumps(bad_alert), b"", orjson.dumps(wrong_kind), b"[1, 2]",
-    ]) + b"\n")
+    (d / "alerts.jsonl").write_bytes(
+        b"\n".join(
+            [
+                orjson.dumps(alerts[0]),
+                b"{not json",
+                orjson.dumps(bad_alert),
+                b"",
+                orjson.dumps(wrong_kind),
+                b"[1, 2]",
+            ]
+        )
+        + b"\n"
+    )
     (d / "verdicts.jsonl").write_bytes(orjson.dumps(verdicts[0]) + b"\n" + orjson.dumps(bad_cells) + b"\n")
     db = tmp_path / "r.db"
     init_db(db)
@@ -71,14 +82,22 @@ def test_bad_lines_are_rejected_with_file_line_and_field(tmp_path):
 def test_trip_detail_from_a_separate_file_fills_only_what_is_missing(tmp_path, replay_dir):
     route = [(41.15, -8.61), (41.151, -8.605), (41.152, -8.600)]
     cells = [h3.latlng_to_cell(lat, lon, 9) for lat, lon in route]
-    (replay_dir / "trip_details.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in [
-        # GeoJSON input is stored as an encoded polyline
-        {"trip_id": "porto-0001", "planned_route": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in route]},
-         "corridor_cells": cells},
-        # porto-0002 has both from its verdict already: the verdict's stay
-        {"trip_id": "porto-0002", "planned_route": encode_polyline(route), "corridor_cells": cells},
-        {"trip_id": "porto-0003", "planned_route": "!!! not a polyline"},
-    ]))
+    (replay_dir / "trip_details.jsonl").write_bytes(
+        b"".join(
+            orjson.dumps(x) + b"\n"
+            for x in [
+                # GeoJSON input is stored as an encoded polyline
+                {
+                    "trip_id": "porto-0001",
+                    "planned_route": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in route]},
+                    "corridor_cells": cells,
+                },
+                # porto-0002 has both from its verdict already: the verdict's stay
+                {"trip_id": "porto-0002", "planned_route": encode_polyline(route), "corridor_cells": cells},
+                {"trip_id": "porto-0003", "planned_route": "!!! not a polyline"},
+            ]
+        )
+    )
     db = tmp_path / "r.db"
     init_db(db)
     report = ingest_dir(db, replay_dir)
@@ -102,15 +121,18 @@ def test_missing_directory_or_files(tmp_path):
         ingest_dir(db, tmp_path / "empty")
 
 
-@pytest.mark.parametrize("kind,field,value", [
-    ("verdict", "risk_score", "0.5"),
-    ("verdict", "gps_distance_m", "3170.7"),
-    ("verdict", "ts", "123"),
-    ("verdict", "pings_used", 12.0),
-    ("verdict", "risk_score", True),
-    ("alert", "score", "0.5"),
-    ("alert", "ts", "123"),
-])
+@pytest.mark.parametrize(
+    "kind,field,value",
+    [
+        ("verdict", "risk_score", "0.5"),
+        ("verdict", "gps_distance_m", "3170.7"),
+        ("verdict", "ts", "123"),
+        ("verdict", "pings_used", 12.0),
+        ("verdict", "risk_score", True),
+        ("alert", "score", "0.5"),
+        ("alert", "ts", "123"),
+    ],
+)
 def test_numbers_must_be_json_numbers(tmp_path, kind, field, value):
     """Contract v1 is strict: "ts": "123" is an error, not a guess. A lax record used to be stored
     as sent (and broke the dispute page); a corrected record sent afterwards must then be taken,

@@ -27,8 +27,13 @@ pytestmark = pytest.mark.kafka
 def _settings(bootstrap: str) -> Settings:
     tag = uuid.uuid4().hex[:8]  # topics and group of this test only
     return Settings(
-        bootstrap=bootstrap, group=f"t-{tag}", pings_topic=f"t.{tag}.pings", trips_topic=f"t.{tag}.trips",
-        alerts_topic=f"t.{tag}.alerts", verdicts_topic=f"t.{tag}.verdicts", dlq_topic=f"t.{tag}.dlq",
+        bootstrap=bootstrap,
+        group=f"t-{tag}",
+        pings_topic=f"t.{tag}.pings",
+        trips_topic=f"t.{tag}.trips",
+        alerts_topic=f"t.{tag}.alerts",
+        verdicts_topic=f"t.{tag}.verdicts",
+        dlq_topic=f"t.{tag}.dlq",
         decisions_topic=f"t.{tag}.decisions",
     )
 
@@ -44,8 +49,13 @@ async def _produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> 
 
 
 async def _read_all(bootstrap: str, topic: str, want: int, timeout_s: float = 30.0) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"reader-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         got: list = []
@@ -64,8 +74,9 @@ async def _read_all(bootstrap: str, topic: str, want: int, timeout_s: float = 30
 
 def _messages(settings: Settings) -> list[tuple[str, bytes, bytes]]:
     alerts, verdicts = build()
-    return ([(settings.alerts_topic, a["trip_id"].encode(), orjson.dumps(a)) for a in alerts]
-            + [(settings.verdicts_topic, v["trip_id"].encode(), orjson.dumps(v)) for v in verdicts])
+    return [(settings.alerts_topic, a["trip_id"].encode(), orjson.dumps(a)) for a in alerts] + [
+        (settings.verdicts_topic, v["trip_id"].encode(), orjson.dumps(v)) for v in verdicts
+    ]
 
 
 def _wait(predicate, timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -94,7 +105,10 @@ def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path, monke
     db = tmp_path / "k.db"
     init_db(db)
     with opened(db) as conn:
-        h = {role: {"Authorization": f"Bearer {create_token(conn, role, '', CLI)[1]}"} for role in ("backend", "reviewer")}
+        h = {
+            role: {"Authorization": f"Bearer {create_token(conn, role, '', CLI)[1]}"}
+            for role in ("backend", "reviewer")
+        }
 
     messages = _messages(settings)
     bad = (settings.alerts_topic, b"porto-0009", b'{"alert_id": "x", "kind": "teleport"}')
@@ -110,20 +124,27 @@ def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path, monke
         assert trip["verdict"]["trip_id"] == "porto-0002" and trip["corridor_cells"]
         with opened(db) as conn:
             snapshot = [tuple(r) for r in conn.execute("SELECT alert_id, body, ingested_at FROM alerts ORDER BY 1")]
-            verdict_rows = [tuple(r) for r in conn.execute("SELECT trip_id, body, ingested_at FROM verdicts ORDER BY 1")]
+            verdict_rows = [
+                tuple(r) for r in conn.execute("SELECT trip_id, body, ingested_at FROM verdicts ORDER BY 1")
+            ]
 
         # the same topic content again (a producer's replay after a crash): nothing changes
         asyncio.run(_produce(kafka_bootstrap, messages))
         _wait(lambda: feed.stored >= 16, what="the replayed records")
         with opened(db) as conn:
-            assert [tuple(r) for r in conn.execute("SELECT alert_id, body, ingested_at FROM alerts ORDER BY 1")] == snapshot
-            assert [tuple(r) for r in conn.execute("SELECT trip_id, body, ingested_at FROM verdicts ORDER BY 1")] == verdict_rows
+            assert [
+                tuple(r) for r in conn.execute("SELECT alert_id, body, ingested_at FROM alerts ORDER BY 1")
+            ] == snapshot
+            assert [
+                tuple(r) for r in conn.execute("SELECT trip_id, body, ingested_at FROM verdicts ORDER BY 1")
+            ] == verdict_rows
         assert feed.dead_lettered == 1
 
         # a decision is published to the decisions topic, keyed by trip_id
         d = client.post("/disputes", json={"trip_id": "porto-0001", "statement": "tunnel"}, headers=h["backend"]).json()
-        r = client.post(f"/disputes/{d['id']}/decision", json={"decision": "overturned", "note": "GPS lost"},
-                        headers=h["reviewer"])
+        r = client.post(
+            f"/disputes/{d['id']}/decision", json={"decision": "overturned", "note": "GPS lost"}, headers=h["reviewer"]
+        )
         assert r.status_code == 200
         outbox = client.app.state.outbox
         _wait(lambda: outbox.published >= 1, what="the decision to be published")
@@ -153,7 +174,10 @@ def test_decisions_made_without_a_broker_are_published_later(kafka_bootstrap, tm
     init_db(db)
     ingest_dir(db, replay_dir)
     with opened(db) as conn:
-        h = {role: {"Authorization": f"Bearer {create_token(conn, role, '', CLI)[1]}"} for role in ("backend", "reviewer")}
+        h = {
+            role: {"Authorization": f"Bearer {create_token(conn, role, '', CLI)[1]}"}
+            for role in ("backend", "reviewer")
+        }
 
     with TestClient(create_app(db), raise_server_exceptions=False) as offline:  # no Kafka
         for trip in ("porto-0002", "porto-0003"):
@@ -211,6 +235,10 @@ def test_two_services_on_one_database_publish_each_decision_once(kafka_bootstrap
     assert sorted(m["dispute_id"] for m in messages) == sorted(d["id"] for d in decided)
     with opened(db) as conn:
         expected = {d["id"]: disputes.decision_event_id(disputes.get_dispute(conn, d["id"])) for d in decided}
-        assert conn.execute("SELECT COUNT(*) FROM disputes WHERE published_at IS NULL OR publish_claim IS NOT NULL"
-                            ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT COUNT(*) FROM disputes WHERE published_at IS NULL OR publish_claim IS NOT NULL"
+            ).fetchone()[0]
+            == 0
+        )
     assert {m["dispute_id"]: m["event_id"] for m in messages} == expected

@@ -40,8 +40,9 @@ def test_pages_need_a_session(client, disputed):
     for path in ("/review/", "/review/?status=decided", f"/review/disputes/{disputed[0]}"):
         r = client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/review/login", path
-    r = client.post(f"/review/disputes/{disputed[0]}/decision", data={"decision": "upheld", "csrf": "x"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/review/disputes/{disputed[0]}/decision", data={"decision": "upheld", "csrf": "x"}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == "/review/login"
     assert client.get("/", follow_redirects=False).headers["location"] == "/review/"
 
@@ -87,8 +88,11 @@ def test_queue_trip_view_and_decision(reviewer, disputed, db_path):
     assert "implied_speed_mps" in html and "2400" in html
     assert html.count('class="fix kind-teleport"') == 2 and html.count('class="fix kind-impossible_speed"') == 4
 
-    r = reviewer.post(f"/review/disputes/{disputed[0]}/decision",
-                      data={"decision": "overturned", "note": "tunnel exit", "csrf": _csrf(html)}, follow_redirects=False)
+    r = reviewer.post(
+        f"/review/disputes/{disputed[0]}/decision",
+        data={"decision": "overturned", "note": "tunnel exit", "csrf": _csrf(html)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/review/disputes/{disputed[0]}"
     after = reviewer.get(f"/review/disputes/{disputed[0]}").text
     assert 'id="decision-value">overturned<' in after and "tunnel exit" in after and 'id="decide-form"' not in after
@@ -96,8 +100,11 @@ def test_queue_trip_view_and_decision(reviewer, disputed, db_path):
     assert "porto-0001" in reviewer.get("/review/?status=decided").text
 
     # the same decision again (a second tab): 409, nothing changes
-    again = reviewer.post(f"/review/disputes/{disputed[0]}/decision",
-                          data={"decision": "upheld", "csrf": _csrf(html)}, follow_redirects=False)
+    again = reviewer.post(
+        f"/review/disputes/{disputed[0]}/decision",
+        data={"decision": "upheld", "csrf": _csrf(html)},
+        follow_redirects=False,
+    )
     assert again.status_code == 409 and "already decided" in again.text
     with opened(db_path) as conn:
         row = conn.execute("SELECT decision, decided_by FROM disputes WHERE id = ?", (disputed[0],)).fetchone()
@@ -105,8 +112,9 @@ def test_queue_trip_view_and_decision(reviewer, disputed, db_path):
 
 
 def test_decision_needs_the_session_csrf(reviewer, disputed):
-    r = reviewer.post(f"/review/disputes/{disputed[1]}/decision", data={"decision": "upheld", "csrf": "guess"},
-                      follow_redirects=False)
+    r = reviewer.post(
+        f"/review/disputes/{disputed[1]}/decision", data={"decision": "upheld", "csrf": "guess"}, follow_redirects=False
+    )
     assert r.status_code == 403
     assert reviewer.get(f"/review/disputes/{disputed[1]}").text.count('id="decide-form"') == 1  # still open
 
@@ -172,17 +180,39 @@ def test_pages_render_rows_stored_before_ingest_was_strict(client, auth, tokens,
     from review_fixtures import build
 
     alerts, verdicts = build()
-    verdict = {**verdicts[0], "trip_id": "legacy-1", "risk_score": "0.5", "gps_distance_m": "3170.7",
-               "gps_duration_s": "600", "expected_fare": "8.9", "claimed_fare": True, "ts": str(verdicts[0]["ts"])}
+    verdict = {
+        **verdicts[0],
+        "trip_id": "legacy-1",
+        "risk_score": "0.5",
+        "gps_distance_m": "3170.7",
+        "gps_duration_s": "600",
+        "expected_fare": "8.9",
+        "claimed_fare": True,
+        "ts": str(verdicts[0]["ts"]),
+    }
     alert = {**alerts[0], "alert_id": "legacy-a", "trip_id": "legacy-1", "score": "0.97", "ts": str(alerts[0]["ts"])}
     with opened(db_path) as conn:  # as the lax ingest stored them: the columns typed, the body as sent
-        conn.execute("INSERT INTO verdicts (trip_id, driver_id, city, ts, risk_score, body, ingested_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, 0)", ("legacy-1", verdict["driver_id"], "porto", verdicts[0]["ts"], 0.5,
-                                                       orjson.dumps(verdict).decode()))
-        conn.execute("INSERT INTO alerts (alert_id, trip_id, driver_id, city, kind, severity, score, ts, detected_at,"
-                     " body, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                     ("legacy-a", "legacy-1", alert["driver_id"], "porto", "teleport", "high", 0.97, alerts[0]["ts"],
-                      alert["detected_at"], orjson.dumps(alert).decode()))
+        conn.execute(
+            "INSERT INTO verdicts (trip_id, driver_id, city, ts, risk_score, body, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 0)",
+            ("legacy-1", verdict["driver_id"], "porto", verdicts[0]["ts"], 0.5, orjson.dumps(verdict).decode()),
+        )
+        conn.execute(
+            "INSERT INTO alerts (alert_id, trip_id, driver_id, city, kind, severity, score, ts, detected_at,"
+            " body, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (
+                "legacy-a",
+                "legacy-1",
+                alert["driver_id"],
+                "porto",
+                "teleport",
+                "high",
+                0.97,
+                alerts[0]["ts"],
+                alert["detected_at"],
+                orjson.dumps(alert).decode(),
+            ),
+        )
     d = client.post("/disputes", json={"trip_id": "legacy-1", "statement": "old row"}, headers=auth["backend"]).json()
     _login(client, tokens["reviewer"])
     page = client.get(f"/review/disputes/{d['id']}")
@@ -202,10 +232,12 @@ def test_the_queue_counts_and_pages_every_open_dispute(reviewer, db_path):
         conn.executemany(
             "INSERT INTO alerts (alert_id, trip_id, driver_id, city, kind, severity, score, ts, detected_at, body,"
             " ingested_at) VALUES (?, ?, 'drv', 'porto', 'teleport', 'high', 0.9, 1, 1, '{}', 0)",
-            [(f"a{i}", f"bulk-{i:04d}") for i in range(n)])
+            [(f"a{i}", f"bulk-{i:04d}") for i in range(n)],
+        )
         conn.executemany(
             "INSERT INTO disputes (trip_id, statement, status, created_at, created_by) VALUES (?, 'x', 'open', ?, 1)",
-            [(f"bulk-{i:04d}", 1_700_000_000_000 + i) for i in range(n)])
+            [(f"bulk-{i:04d}", 1_700_000_000_000 + i) for i in range(n)],
+        )
     seen, url = [], "/review/"
     while url:
         html = reviewer.get(url).text
@@ -214,17 +246,26 @@ def test_the_queue_counts_and_pages_every_open_dispute(reviewer, db_path):
         following = re.search(r'id="queue-next" href="([^"]+)"', html)
         url = following.group(1).replace("&amp;", "&") if following else None
     assert seen == [f"bulk-{i:04d}" for i in range(n)]
-    assert "1–100 of 501" in reviewer.get("/review/").text and "501–501 of 501" in reviewer.get("/review/?offset=500").text
+    assert (
+        "1–100 of 501" in reviewer.get("/review/").text and "501–501 of 501" in reviewer.get("/review/?offset=500").text
+    )
 
 
 def test_a_note_from_the_form_keeps_its_lines_and_refuses_escapes(reviewer, disputed, db_path):
     html = reviewer.get(f"/review/disputes/{disputed[1]}").text
-    bad = reviewer.post(f"/review/disputes/{disputed[1]}/decision",
-                        data={"decision": "upheld", "note": "ok\x1b[8m hidden", "csrf": _csrf(html)}, follow_redirects=False)
+    bad = reviewer.post(
+        f"/review/disputes/{disputed[1]}/decision",
+        data={"decision": "upheld", "note": "ok\x1b[8m hidden", "csrf": _csrf(html)},
+        follow_redirects=False,
+    )
     assert bad.status_code == 422 and "U+001B" in bad.text and 'id="decide-form"' in bad.text
-    ok = reviewer.post(f"/review/disputes/{disputed[1]}/decision",
-                       data={"decision": "upheld", "note": "line one\r\nline two", "csrf": _csrf(html)},
-                       follow_redirects=False)
+    ok = reviewer.post(
+        f"/review/disputes/{disputed[1]}/decision",
+        data={"decision": "upheld", "note": "line one\r\nline two", "csrf": _csrf(html)},
+        follow_redirects=False,
+    )
     assert ok.status_code == 303  # a browser sends a textarea's line breaks as CRLF
     with opened(db_path) as conn:
-        assert conn.execute("SELECT note FROM disputes WHERE id = ?", (disputed[1],)).fetchone()[0] == "line one\nline two"
+        assert (
+            conn.execute("SELECT note FROM disputes WHERE id = ?", (disputed[1],)).fetchone()[0] == "line one\nline two"
+        )

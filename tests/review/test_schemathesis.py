@@ -54,12 +54,14 @@ class Tokens:
 
 def _with_string_numbers(record: dict) -> dict:
     """The record as a lax upstream sends it: every number a string ("risk_score": "0.5")."""
+
     def lax(v):
         if isinstance(v, dict):
             return {k: lax(x) for k, x in v.items()}
         if isinstance(v, list):
             return [lax(x) for x in v]
         return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
     return {k: lax(v) for k, v in record.items()}
 
 
@@ -147,7 +149,9 @@ def fuzz_app(fuzz_db, fuzz_tokens):
 def test_no_5xx_and_responses_match_the_spec(case, fuzz_app):
     assert fuzz_app.state.db_path.exists()
     response = case.call()
-    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    )
     case.validate_response(response)
 
 

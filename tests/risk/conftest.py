@@ -13,8 +13,10 @@ from tripguard.simulate.simulator import SimConfig, simulate
 def make_fleet(d: Path, seed: int, trips: int = 900) -> Path:
     """A small fleet (60 drivers, 10 % repeat offenders, synthetic trips) replayed with simulated
     reviewers' decisions: DIR/{drivers.csv, labels.csv, decisions.jsonl, out/...}."""
-    simulate(SimConfig(out_dir=d, trips=trips, seed=seed, fleet=60, repeat_offenders=0.1, fraud_rate=0.01,
-                       concurrency=15), progress=False)
+    simulate(
+        SimConfig(out_dir=d, trips=trips, seed=seed, fleet=60, repeat_offenders=0.1, fraud_rate=0.01, concurrency=15),
+        progress=False,
+    )
     replay(d / "pings.jsonl", d / "trips.jsonl", d / "first", keep=False)
     decisions = simulate_reviews(d / "labels.csv", d / "first" / "alerts.jsonl", seed=seed)
     (d / "decisions.jsonl").write_bytes(b"".join(dumps(x) + b"\n" for x in decisions))

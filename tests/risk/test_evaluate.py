@@ -19,8 +19,9 @@ from tripguard.simulate.fleet import OFFENDER
 
 def test_top_k_by_risk_holds_the_repeat_offenders(fleet_run, tune_fleet, tmp_path):
     override = tmp_path / "precisions.toml"
-    override.write_text(precision_override(kind_precision(tune_fleet / "first" / "alerts.jsonl",
-                                                          tune_fleet / "labels.csv")))
+    override.write_text(
+        precision_override(kind_precision(tune_fleet / "first" / "alerts.jsonl", tune_fleet / "labels.csv"))
+    )
     cities = CityTables.load(override)
     drivers = read_drivers(fleet_run / "drivers.csv")
     offenders = {d for d, row in drivers.items() if row["role"] == OFFENDER}

@@ -26,17 +26,37 @@ PARTITIONS = 4
 
 def risk_settings() -> Settings:
     tag = f"risk.{uuid.uuid4().hex[:6]}"
-    return Settings(verdicts_topic=f"{tag}.verdicts", decisions_topic=f"{tag}.decisions", dlq_topic=f"{tag}.dlq",
-                    by_driver_topic=f"{tag}.by-driver", driver_risk_topic=f"{tag}.driver-risk",
-                    risk_changelog_topic=f"{tag}.risk-changelog", risk_group=f"{tag}.group",
-                    pings_topic=f"{tag}.pings", trips_topic=f"{tag}.trips", alerts_topic=f"{tag}.alerts",
-                    changelog_topic=f"{tag}.state-changelog", group=f"{tag}.trip-group")
+    return Settings(
+        verdicts_topic=f"{tag}.verdicts",
+        decisions_topic=f"{tag}.decisions",
+        dlq_topic=f"{tag}.dlq",
+        by_driver_topic=f"{tag}.by-driver",
+        driver_risk_topic=f"{tag}.driver-risk",
+        risk_changelog_topic=f"{tag}.risk-changelog",
+        risk_group=f"{tag}.group",
+        pings_topic=f"{tag}.pings",
+        trips_topic=f"{tag}.trips",
+        alerts_topic=f"{tag}.alerts",
+        changelog_topic=f"{tag}.state-changelog",
+        group=f"{tag}.trip-group",
+    )
 
 
 def env_of(s: Settings) -> dict[str, str]:
-    names = ("verdicts_topic", "decisions_topic", "dlq_topic", "by_driver_topic", "driver_risk_topic",
-             "risk_changelog_topic", "risk_group", "pings_topic", "trips_topic", "alerts_topic", "changelog_topic",
-             "group")
+    names = (
+        "verdicts_topic",
+        "decisions_topic",
+        "dlq_topic",
+        "by_driver_topic",
+        "driver_risk_topic",
+        "risk_changelog_topic",
+        "risk_group",
+        "pings_topic",
+        "trips_topic",
+        "alerts_topic",
+        "changelog_topic",
+        "group",
+    )
     return {f"TRIPGUARD_{n.upper()}": getattr(s, n) for n in names}
 
 
@@ -48,8 +68,10 @@ def clock_verdicts(last_ts: int) -> list[bytes]:
     """One verdict per upstream partition far after the run (a trip of a driver of its own): it moves
     every partition's watermark past everything, as continuing traffic would."""
     ts = last_ts + lateness_ms(1_800_000, 120_000) + 60 * MIN
-    return [orjson.dumps(verdict(trip_id_for_partition(p, PARTITIONS, "clock"), "clock", ts - 20 * MIN, ts + p))
-            for p in range(PARTITIONS)]
+    return [
+        orjson.dumps(verdict(trip_id_for_partition(p, PARTITIONS, "clock"), "clock", ts - 20 * MIN, ts + p))
+        for p in range(PARTITIONS)
+    ]
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -72,9 +94,14 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 def start(bootstrap, s: Settings, tmp_path, name: str) -> WorkerProcess:
-    return WorkerProcess(bootstrap, s, tmp_path / name, tmp_path / f"{name}.log", env=env_of(s),
-                         command=["risk", "--bootstrap", bootstrap, "--checkpoint-interval-s", "0.5",
-                                  "--batch-max-ms", "100"]).start()
+    return WorkerProcess(
+        bootstrap,
+        s,
+        tmp_path / name,
+        tmp_path / f"{name}.log",
+        env=env_of(s),
+        command=["risk", "--bootstrap", bootstrap, "--checkpoint-interval-s", "0.5", "--batch-max-ms", "100"],
+    ).start()
 
 
 def events(bootstrap: str, s: Settings) -> list[dict]:
@@ -103,21 +130,35 @@ def test_streamed_events_are_replays_and_bad_input_is_dead_lettered(kafka_bootst
         b"{not json",
     ]
     produce(kafka_bootstrap, s.decisions_topic, decisions + bad_decisions)
-    produce(kafka_bootstrap, s.verdicts_topic, verdicts[: len(verdicts) // 2] + [b'{"trip_id": "x"}']
-            + verdicts[len(verdicts) // 2:])
+    produce(
+        kafka_bootstrap,
+        s.verdicts_topic,
+        verdicts[: len(verdicts) // 2] + [b'{"trip_id": "x"}'] + verdicts[len(verdicts) // 2 :],
+    )
     w = start(kafka_bootstrap, s, tmp_path, "risk")
     try:
         expected = want(fleet_run)
-        got = wait_until(lambda: (lambda e: e if {x["event_id"] for x in e} >= set(expected) else None)(
-            events(kafka_bootstrap, s)), 90, what="every replay event on the driver-risk topic", worker=w)
+        got = wait_until(
+            lambda: (lambda e: e if {x["event_id"] for x in e} >= set(expected) else None)(events(kafka_bootstrap, s)),
+            90,
+            what="every replay event on the driver-risk topic",
+            worker=w,
+        )
         assert {e["event_id"]: e for e in got} == expected
-        dlq = wait_until(lambda: (lambda r: r if len(r) >= 4 else None)(read_topic(kafka_bootstrap, s.dlq_topic, 0.5)),
-                         30, what="four dead letters", worker=w)
+        dlq = wait_until(
+            lambda: (lambda r: r if len(r) >= 4 else None)(read_topic(kafka_bootstrap, s.dlq_topic, 0.5)),
+            30,
+            what="four dead letters",
+            worker=w,
+        )
         reasons = sorted(dict(r.headers)["error"].decode() for r in dlq)
         assert len(reasons) == 4
         assert any("unknown driver 'nobody'" in r for r in reasons)
         assert any(r.startswith("alert_ids: 1 alert(s)") for r in reasons)
-        assert sum(r.startswith("decision: ") for r in reasons) == 1 and sum(r.startswith("verdict: ") for r in reasons) == 1
+        assert (
+            sum(r.startswith("decision: ") for r in reasons) == 1
+            and sum(r.startswith("verdict: ") for r in reasons) == 1
+        )
         assert w.proc.poll() is None  # nothing crashed
     finally:
         w.stop()
@@ -134,17 +175,25 @@ def test_a_kill_mid_run_loses_no_event(kafka_bootstrap, fleet_run, tmp_path):
     try:
         wait_until(lambda: len(events(kafka_bootstrap, s)) >= 2, 60, what="a first event", worker=first)
         # a checkpoint marker in the risk changelog: the restart restores state, not only offsets
-        wait_until(lambda: any(r.key == MARKER_KEY for r in read_topic(kafka_bootstrap, s.risk_changelog_topic, 0.5)),
-                   30, what="a risk checkpoint", worker=first)
+        wait_until(
+            lambda: any(r.key == MARKER_KEY for r in read_topic(kafka_bootstrap, s.risk_changelog_topic, 0.5)),
+            30,
+            what="a risk checkpoint",
+            worker=first,
+        )
         first.kill()
     finally:
         first.stop()
     before = {e["event_id"] for e in events(kafka_bootstrap, s)}
-    produce(kafka_bootstrap, s.verdicts_topic, verdicts[len(verdicts) // 2:])
+    produce(kafka_bootstrap, s.verdicts_topic, verdicts[len(verdicts) // 2 :])
     second = start(kafka_bootstrap, s, tmp_path, "second")
     try:
-        got = wait_until(lambda: (lambda e: e if {x["event_id"] for x in e} >= set(expected) else None)(
-            events(kafka_bootstrap, s)), 90, what="every replay event after the restart", worker=second)
+        got = wait_until(
+            lambda: (lambda e: e if {x["event_id"] for x in e} >= set(expected) else None)(events(kafka_bootstrap, s)),
+            90,
+            what="every replay event after the restart",
+            worker=second,
+        )
         assert {e["event_id"]: e for e in got} == expected  # none lost, none made up (repeats share ids)
         assert 0 < len(before) < len(expected)
         assert re.search(r"restored [1-9]\d* driver", second.log()), second.log()[-3000:]

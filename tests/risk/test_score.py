@@ -29,8 +29,10 @@ def feed(st: RiskStage, *records: dict) -> list[dict]:
 
 def trips(driver: str, n: int, every_ms: int = 40 * MIN, **kinds_at) -> list[dict]:
     """n trips of 20 min, one every `every_ms`; kinds_at: {"k3": ("teleport",)} puts kinds on trip 3."""
-    return [verdict(f"{driver}-t{i}", driver, T0 + i * every_ms, T0 + i * every_ms + 20 * MIN,
-                    kinds_at.get(f"k{i}", ())) for i in range(n)]
+    return [
+        verdict(f"{driver}-t{i}", driver, T0 + i * every_ms, T0 + i * every_ms + 20 * MIN, kinds_at.get(f"k{i}", ()))
+        for i in range(n)
+    ]
 
 
 def test_one_ambiguous_alert_stays_low_and_repeated_evidence_climbs():
@@ -39,8 +41,12 @@ def test_one_ambiguous_alert_stays_low_and_repeated_evidence_climbs():
         assert feed(st, *trips("d", 10, k9=(kind,))) == []  # no event: the level stays low
         assert st.assess("d").level == "low"
     st = stage()
-    events = feed(st, *trips("d", 12, k2=("fare_inflation",), k5=("fare_inflation",), k8=("fare_inflation",),
-                              k11=("fare_inflation",)))
+    events = feed(
+        st,
+        *trips(
+            "d", 12, k2=("fare_inflation",), k5=("fare_inflation",), k8=("fare_inflation",), k11=("fare_inflation",)
+        ),
+    )
     assert [e["level"] for e in events][-1] == "high"
     assert events[-1]["evidence"]["kinds"] == [{"kind": "fare_inflation", "trips": 4, "precision": 0.95}]
     assert events[-1]["windows"]["30d"]["alerts"] == {"fare_inflation": 4}
@@ -57,8 +63,14 @@ def test_upheld_raises_and_overturned_lowers():
     scores = {}
     for outcome in (None, "upheld", "overturned"):
         st = stage()
-        ds = [] if outcome is None else [decision(base[3], outcome, T0 + 15 * 40 * MIN, 1),
-                                         decision(base[7], outcome, T0 + 15 * 40 * MIN + 1, 2)]
+        ds = (
+            []
+            if outcome is None
+            else [
+                decision(base[3], outcome, T0 + 15 * 40 * MIN, 1),
+                decision(base[7], outcome, T0 + 15 * 40 * MIN + 1, 2),
+            ]
+        )
         feed(st, *base, *ds)
         scores[outcome] = st.assess("d", T0 + 16 * 40 * MIN).score
     assert scores["upheld"] > scores[None] > scores["overturned"]
@@ -83,8 +95,13 @@ def test_a_trip_overlapping_another_far_away_is_two_places_at_once():
     st = stage()
     own = verdict("a-1", "a", T0, T0 + 30 * MIN)
     # someone else drives on the account 8 km away, at the same time
-    lent = verdict("a-2", "a", T0 + 5 * MIN, T0 + 25 * MIN, track=[((T0 + 5 * MIN) / 1000 + 30 * i, 41.22, -8.61 + 0.0004 * i)
-                                                               for i in range(40)])
+    lent = verdict(
+        "a-2",
+        "a",
+        T0 + 5 * MIN,
+        T0 + 25 * MIN,
+        track=[((T0 + 5 * MIN) / 1000 + 30 * i, 41.22, -8.61 + 0.0004 * i) for i in range(40)],
+    )
     feed(st, own, lent, *[verdict(f"a-{i}", "a", T0 + i * 40 * MIN, T0 + i * 40 * MIN + 20 * MIN) for i in range(3, 9)])
     patterns = {p["pattern"]: p for p in st.assess("a").evidence["patterns"]}
     assert set(patterns) == {"overlapping_trips", "two_places_at_once"}
@@ -107,13 +124,24 @@ def test_overlap_nearby_is_not_two_places_and_back_to_back_trips_are_nothing():
 
 def test_repeated_inflation_fires_on_a_skimmer_and_not_on_honest_spread():
     rng = np.random.default_rng(3)
-    p = CityTables.load().params(__import__("tripguard.risk.params", fromlist=["RiskParams"]).RiskParams, "porto",
-                                 "risk")
+    p = CityTables.load().params(
+        __import__("tripguard.risk.params", fromlist=["RiskParams"]).RiskParams, "porto", "risk"
+    )
     st = stage()
-    honest = [verdict(f"h-{i}", "h", T0 + i * 40 * MIN, T0 + i * 40 * MIN + 20 * MIN,
-                      fare_ratio=float(rng.normal(1.0, 0.03))) for i in range(40)]
-    skims = [verdict(f"s-{i}", "s", T0 + i * 40 * MIN, T0 + i * 40 * MIN + 20 * MIN,
-                     fare_ratio=p.inflation_fare_ratio + 0.02 if i % 2 else 1.0) for i in range(20)]
+    honest = [
+        verdict(f"h-{i}", "h", T0 + i * 40 * MIN, T0 + i * 40 * MIN + 20 * MIN, fare_ratio=float(rng.normal(1.0, 0.03)))
+        for i in range(40)
+    ]
+    skims = [
+        verdict(
+            f"s-{i}",
+            "s",
+            T0 + i * 40 * MIN,
+            T0 + i * 40 * MIN + 20 * MIN,
+            fare_ratio=p.inflation_fare_ratio + 0.02 if i % 2 else 1.0,
+        )
+        for i in range(20)
+    ]
     feed(st, *honest, *skims)
     assert st.assess("h").evidence["patterns"] == []
     (found,) = st.assess("s").evidence["patterns"]

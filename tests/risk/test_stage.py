@@ -48,7 +48,7 @@ def arrivals(run, rng: random.Random, repeat: float = 0.0) -> list[tuple[str, by
         decided_at = orjson.loads(d)["decided_at"]
         first_later = next((i for i, t in enumerate(ts) if t > decided_at), len(ts))
         placed.setdefault(rng.randint(0, first_later), []).append((DECISION, d, None))
-    stream = [x for i in range(len(stream) + 1) for x in placed.get(i, []) + stream[i:i + 1]]
+    stream = [x for i in range(len(stream) + 1) for x in placed.get(i, []) + stream[i : i + 1]]
     out = []
     for item in stream:
         out.append(item)
@@ -98,7 +98,7 @@ def test_a_restart_from_a_checkpoint_repeats_ids_and_loses_none(fleet_run, seed)
     saved = dict(first.all_records())
     resume = first.resume_offset()
     resume = at if resume is None else resume
-    _, lost = run_stage([(k, v, s) for k, v, s in items[at:at + rng.randint(1, 300)]], first)  # then the crash
+    _, lost = run_stage([(k, v, s) for k, v, s in items[at : at + rng.randint(1, 300)]], first)  # then the crash
     second = RiskStage(CityTables.load(), SOURCES, LATENESS)
     second.load({k: v for k, v in saved.items()})
     _, after = run_stage(items[resume:], second)
@@ -133,16 +133,22 @@ def test_bad_decisions_are_rejected_with_a_reason_and_change_nothing(fleet_run):
     assert not stage.add(Input(DECISION, parse(DECISION, raw(real)))).rejected  # the same decision, right, is taken
 
 
-@pytest.mark.parametrize("kind,value,field", [
-    (VERDICT, b"{not json", ""),
-    (VERDICT, b"[1, 2]", ""),
-    (VERDICT, raw({**verdict("t", "d", T0, T0 + MIN), "ts": "1717398000000"}), "ts"),
-    (VERDICT, raw({k: v for k, v in verdict("t", "d", T0, T0 + MIN).items() if k != "driver_id"}), "driver_id"),
-    (DECISION, raw({**decision(verdict("t", "d", T0, T0 + MIN), "upheld", T0), "decision": "maybe"}), "decision"),
-    (DECISION, raw({k: v for k, v in decision(verdict("t", "d", T0, T0 + MIN), "upheld", T0).items()
-                    if k != "event_id"}), "event_id"),
-    (DECISION, b"", ""),
-])
+@pytest.mark.parametrize(
+    "kind,value,field",
+    [
+        (VERDICT, b"{not json", ""),
+        (VERDICT, b"[1, 2]", ""),
+        (VERDICT, raw({**verdict("t", "d", T0, T0 + MIN), "ts": "1717398000000"}), "ts"),
+        (VERDICT, raw({k: v for k, v in verdict("t", "d", T0, T0 + MIN).items() if k != "driver_id"}), "driver_id"),
+        (DECISION, raw({**decision(verdict("t", "d", T0, T0 + MIN), "upheld", T0), "decision": "maybe"}), "decision"),
+        (
+            DECISION,
+            raw({k: v for k, v in decision(verdict("t", "d", T0, T0 + MIN), "upheld", T0).items() if k != "event_id"}),
+            "event_id",
+        ),
+        (DECISION, b"", ""),
+    ],
+)
 def test_malformed_records_are_contract_errors_naming_the_field(kind, value, field):
     with pytest.raises(ContractError) as err:
         parse(kind, value)

@@ -23,8 +23,16 @@ def write_inputs(tmp_path, n_route: int = 40, n_fare: int = 30):
         kind = "route_deviation" if i < n_route else "fare_inflation"
         v = verdict(f"t{i}", f"d{i % 7}", T0 + i * MIN, T0 + i * MIN + 20 * MIN, (kind,))
         score = round(i / n_route, 4) if i < n_route else 0.9
-        alerts.append({"alert_id": v["alert_ids"][0], "trip_id": v["trip_id"], "driver_id": v["driver_id"],
-                       "city": "porto", "kind": kind, "score": score})
+        alerts.append(
+            {
+                "alert_id": v["alert_ids"][0],
+                "trip_id": v["trip_id"],
+                "driver_id": v["driver_id"],
+                "city": "porto",
+                "kind": kind,
+                "score": score,
+            }
+        )
         upheld = i >= n_route or score >= 0.6
         decisions.append(decision(v, "upheld" if upheld else "overturned", v["ts"] + 60 * MIN, i + 1))
     (tmp_path / "alerts.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in alerts))
@@ -34,8 +42,20 @@ def write_inputs(tmp_path, n_route: int = 40, n_fare: int = 30):
 def test_overturned_kind_gets_a_higher_threshold_and_the_file_says_why(tmp_path):
     write_inputs(tmp_path)
     out = tmp_path / "tuned.toml"
-    result = CliRunner().invoke(app, ["tune", "--decisions", str(tmp_path / "decisions.jsonl"), "--alerts",
-                                      str(tmp_path / "alerts.jsonl"), "--out", str(out), "--target", "0.8"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "tune",
+            "--decisions",
+            str(tmp_path / "decisions.jsonl"),
+            "--alerts",
+            str(tmp_path / "alerts.jsonl"),
+            "--out",
+            str(out),
+            "--target",
+            "0.8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     shipped, tuned = CityTables.load(), CityTables.load(out)
     before = shipped.params(AlertThresholds, "porto", "alerts")
@@ -47,8 +67,12 @@ def test_overturned_kind_gets_a_higher_threshold_and_the_file_says_why(tmp_path)
     text = out.read_text()
     assert "format: tripguard-tune/1" in text
     why = next(line for line in text.splitlines() if line.startswith("# route_deviation:"))
-    assert "40 decided (16 upheld, 24 overturned)" in why and "precision 0.400" in why and "16 of 20 upheld" in why \
+    assert (
+        "40 decided (16 upheld, 24 overturned)" in why
+        and "precision 0.400" in why
+        and "16 of 20 upheld" in why
         and "min_score 0 -> 0.5" in why
+    )
     # the risk score weighs an undecided route_deviation alert by what the new threshold keeps
     assert tuned.params(RiskParams, "porto", "risk").route_deviation_precision == round(17 / 22, 4)
     assert shipped.params(RiskParams, "porto", "risk") != tuned.params(RiskParams, "porto", "risk")
@@ -57,8 +81,18 @@ def test_overturned_kind_gets_a_higher_threshold_and_the_file_says_why(tmp_path)
 def test_too_few_decisions_change_nothing(tmp_path):
     write_inputs(tmp_path, n_route=10, n_fare=5)
     out = tmp_path / "tuned.toml"
-    result = CliRunner().invoke(app, ["tune", "--decisions", str(tmp_path / "decisions.jsonl"), "--alerts",
-                                      str(tmp_path / "alerts.jsonl"), "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "tune",
+            "--decisions",
+            str(tmp_path / "decisions.jsonl"),
+            "--alerts",
+            str(tmp_path / "alerts.jsonl"),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert CityTables.load(out).section("porto", "alerts") == CityTables.load().section("porto", "alerts")
     assert "fewer than 20: unchanged" in out.read_text()
@@ -67,11 +101,12 @@ def test_too_few_decisions_change_nothing(tmp_path):
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     write_inputs(tmp_path)
     (tmp_path / "bad.jsonl").write_bytes(b'{"event_id": 1}\n')
-    cases = [["--decisions", str(tmp_path / "missing.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl")],
-             ["--decisions", str(tmp_path / "bad.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl")],
-             ["--decisions", str(tmp_path / "decisions.jsonl"), "--alerts", str(tmp_path / "decisions.jsonl")],
-             ["--decisions", str(tmp_path / "decisions.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl"),
-              "--target", "2"]]
+    cases = [
+        ["--decisions", str(tmp_path / "missing.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl")],
+        ["--decisions", str(tmp_path / "bad.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl")],
+        ["--decisions", str(tmp_path / "decisions.jsonl"), "--alerts", str(tmp_path / "decisions.jsonl")],
+        ["--decisions", str(tmp_path / "decisions.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl"), "--target", "2"],
+    ]
     words = [("missing.jsonl", "cannot read"), ("bad.jsonl:1",), ("--alerts", "not an alert"), ("--target",)]
     for args, expected in zip(cases, words):
         assert_one_line_error(tripguard_cli("tune", *args, "--out", str(tmp_path / "o.toml")), *expected)

@@ -72,8 +72,9 @@ def arrays(rows: list[PingRow]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def persistent_jumps(rows: list[PingRow], min_m: float, confirm: int = 3, warmup_s: float = 60.0,
-                     max_speed_mps: float = 55.0) -> list[tuple[int, float]]:
+def persistent_jumps(
+    rows: list[PingRow], min_m: float, confirm: int = 3, warmup_s: float = 60.0, max_speed_mps: float = 55.0
+) -> list[tuple[int, float]]:
     """Steps longer than min_m and faster than max_speed_mps after which the trace does not come
     back: none of the next `confirm` steps is a return jump (longer than half the jump and
     faster than max_speed_mps), which is what a multipath spike (1-2 fixes) does, and the step is

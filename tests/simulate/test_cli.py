@@ -46,7 +46,8 @@ def test_cli_bad_arguments_exit_non_zero_with_one_line(tmp_path, args, reason):
     # through main(), as the installed `tripguard` script runs it
     proc = subprocess.run(
         [sys.executable, "-c", "from tripguard.cli import main; main()", "simulate", "--out", str(tmp_path), *args],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()

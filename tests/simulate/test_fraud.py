@@ -90,10 +90,12 @@ def _honest_fare_range(run, tid):
         fare = started.quoted_fare + (ended.tolls or 0.0)
         return fare, fare
     tariff = load_tariffs()["porto"]
-    low = tariff.expected_fare(ended.claimed_distance_m, ended.claimed_duration_s - MAX_WAIT_S, started.surge,
-                               ended.tolls or 0.0)
-    high = tariff.expected_fare(ended.claimed_distance_m, ended.claimed_duration_s + MAX_WAIT_S, started.surge,
-                                ended.tolls or 0.0)
+    low = tariff.expected_fare(
+        ended.claimed_distance_m, ended.claimed_duration_s - MAX_WAIT_S, started.surge, ended.tolls or 0.0
+    )
+    high = tariff.expected_fare(
+        ended.claimed_distance_m, ended.claimed_duration_s + MAX_WAIT_S, started.surge, ended.tolls or 0.0
+    )
     return max(low, tariff.minimum), high
 
 

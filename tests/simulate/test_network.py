@@ -23,9 +23,19 @@ def test_network_is_one_strongly_connected_component_with_road_geometry(net):
     starts = net.geom_offsets[:-1]
     ends = net.geom_offsets[1:] - 1
     # every edge's geometry runs from its u node to its v node (micro-degree rounding: < 0.2 m)
-    assert haversine_m(net.geom_lat[starts], net.geom_lon[starts], net.node_lat[net.edge_u], net.node_lon[net.edge_u]).max() < 0.2
-    assert haversine_m(net.geom_lat[ends], net.geom_lon[ends], net.node_lat[net.edge_v], net.node_lon[net.edge_v]).max() < 0.2
-    chord = haversine_m(net.node_lat[net.edge_u], net.node_lon[net.edge_u], net.node_lat[net.edge_v], net.node_lon[net.edge_v])
+    assert (
+        haversine_m(
+            net.geom_lat[starts], net.geom_lon[starts], net.node_lat[net.edge_u], net.node_lon[net.edge_u]
+        ).max()
+        < 0.2
+    )
+    assert (
+        haversine_m(net.geom_lat[ends], net.geom_lon[ends], net.node_lat[net.edge_v], net.node_lon[net.edge_v]).max()
+        < 0.2
+    )
+    chord = haversine_m(
+        net.node_lat[net.edge_u], net.node_lon[net.edge_u], net.node_lat[net.edge_v], net.node_lon[net.edge_v]
+    )
     assert np.all(net.edge_length_m >= chord - 0.5)  # curves are at least as long as chords
     assert net.edge_length_m.sum() > 1.03 * chord.sum()  # ... and the recovered curves matter
     assert 2.0 < net.edge_speed_mps.min() and net.edge_speed_mps.max() < 40.0
@@ -73,7 +83,9 @@ def test_alternative_routes_are_nearly_as_fast_and_detours_go_far(net):
         alt = alternative_route(net, rng, o, d, planned)
         assert net.route_time_s(alt) <= 1.15 * net.route_time_s(planned) + 1e-6
         assert alt.length_m <= 1.2 * planned.length_m + 1e-6
-        detour = find_detour(net, rng, o, d, planned.lat, planned.lon, planned.lat, planned.lon, 1.25 * planned.length_m)
+        detour = find_detour(
+            net, rng, o, d, planned.lat, planned.lon, planned.lat, planned.lon, 1.25 * planned.length_m
+        )
         if detour is not None:
             assert 800.0 <= detour.off_route_m <= 3000.0
             assert detour.route.length_m >= 1.25 * planned.length_m

@@ -56,7 +56,11 @@ def test_zero_fixes_and_coarse_network_fixes(synthetic):
     assert 0.005 < len(network) / len(pings) < 0.02
     acc = np.array([p.accuracy_m for p in network])
     assert np.all((acc >= 300.0) & (acc <= 1500.0))
-    assert all(p.provider in (PROVIDER_CODE["gps"], PROVIDER_CODE["fused"]) for p in pings if p.provider != PROVIDER_CODE["network"])
+    assert all(
+        p.provider in (PROVIDER_CODE["gps"], PROVIDER_CODE["fused"])
+        for p in pings
+        if p.provider != PROVIDER_CODE["network"]
+    )
 
 
 def test_most_devices_report_accuracy_of_a_few_metres_and_some_none(synthetic):
@@ -84,7 +88,9 @@ def test_gps_error_matches_the_reported_accuracy():
     t = np.arange(n) * 4.0
     lat = np.full(n, 41.15)
     lon = np.full(n, -8.61)
-    trace = Trace(t, lat, lon, np.zeros(n), np.zeros(n), np.zeros(n), Path.of(lat[:2], lon[:2] + [0, 1e-4]), float(t[-1]), 0.0)
+    trace = Trace(
+        t, lat, lon, np.zeros(n), np.zeros(n), np.zeros(n), Path.of(lat[:2], lon[:2] + [0, 1e-4]), float(t[-1]), 0.0
+    )
     radii = []
     no_faults = NoiseRates(spike_per_fix=0.0, tunnel_trip_rate=0.0, zero_rate=0.0, network_rate=0.0)
     for _ in range(20):

@@ -80,7 +80,9 @@ def test_labels_cover_every_kind_with_even_quotas(synthetic, synthetic_dir):
 
 
 def test_kinds_option_restricts_the_injected_kinds(tmp_path):
-    simulate(SimConfig(out_dir=tmp_path, trips=20, seed=1, fraud_rate=0.5, kinds=("teleport", "fare_inflation")),
-             progress=False)
+    simulate(
+        SimConfig(out_dir=tmp_path, trips=20, seed=1, fraud_rate=0.5, kinds=("teleport", "fare_inflation")),
+        progress=False,
+    )
     kinds = {line.split(",")[1] for line in (tmp_path / "labels.csv").read_text().splitlines()[1:]}
     assert kinds == {"", "teleport", "fare_inflation"}

@@ -38,7 +38,9 @@ def test_real_fixes_keep_their_15_s_spacing_on_the_simulation_clock(real, real_s
         assert real.started[tid].ts >= 1_717_398_000_000  # re-timed onto the simulation clock
         # honest pickup = the first real fix
         assert (real.started[tid].pickup.lat, real.started[tid].pickup.lon) == (
-            round(float(source[tid].lat[0]), 6), round(float(source[tid].lon[0]), 6))
+            round(float(source[tid].lat[0]), 6),
+            round(float(source[tid].lon[0]), 6),
+        )
 
 
 def test_real_honest_trips_jump_only_where_the_real_data_does(real, real_sample_path):
@@ -55,7 +57,14 @@ def test_real_honest_trips_jump_only_where_the_real_data_does(real, real_sample_
 def test_real_run_injects_fraud_with_planned_routes_from_the_network(real, real_dir):
     _, summary = real_dir
     kinds = [r["kinds"] for r in real.labels.values()]
-    assert {"teleport", "impossible_speed", "route_deviation", "fare_inflation", "distance_mismatch", "gps_spoofing"} <= set(kinds)
+    assert {
+        "teleport",
+        "impossible_speed",
+        "route_deviation",
+        "fare_inflation",
+        "distance_mismatch",
+        "gps_spoofing",
+    } <= set(kinds)
     with_route = [st for st in real.started.values() if st.planned_route is not None]
     assert len(with_route) >= 0.6 * len(real.started)
     for st in with_route:

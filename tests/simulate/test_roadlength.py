@@ -71,7 +71,9 @@ def test_spikes_are_removed(roads, src, dst, seed):
         width = int(rng.integers(1, 3))
         d, a = rng.uniform(300, 1500), rng.uniform(0, 2 * np.pi)
         frame = LocalFrame(float(lat[i]), float(lon[i]))
-        lat[i : i + width], lon[i : i + width] = frame.offset(lat[i : i + width], lon[i : i + width], d * np.sin(a), d * np.cos(a))
+        lat[i : i + width], lon[i : i + width] = frame.offset(
+            lat[i : i + width], lon[i : i + width], d * np.sin(a), d * np.cos(a)
+        )
         hit += list(range(i, i + width))
     raw = path_length_m(lat, lon)
     est = driven_distance_m(lat, lon, t, roads.meter)
@@ -87,7 +89,9 @@ def test_stop_jitter_is_not_distance(roads, src, dst, seed):
     k = len(t) // 2
     n_stop = 30  # 7.5 minutes stopped, fixes jittering by a few metres
     frame = LocalFrame(float(lat[k]), float(lon[k]))
-    slat, slon = frame.offset(np.full(n_stop, lat[k]), np.full(n_stop, lon[k]), rng.normal(0, 4, n_stop), rng.normal(0, 4, n_stop))
+    slat, slon = frame.offset(
+        np.full(n_stop, lat[k]), np.full(n_stop, lon[k]), rng.normal(0, 4, n_stop), rng.normal(0, 4, n_stop)
+    )
     lat2, lon2 = np.r_[lat[:k], slat, lat[k:]], np.r_[lon[:k], slon, lon[k:]]
     t2 = np.arange(len(lat2)) * 15.0
     est = driven_distance_m(lat2, lon2, t2, roads.meter)

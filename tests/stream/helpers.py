@@ -30,9 +30,17 @@ TICK_AFTER_MS = 2_400_000
 def unique_settings(prefix: str, **overrides) -> Settings:
     """Topic names and a group of our own on the session broker."""
     tag = f"{prefix}.{uuid.uuid4().hex[:6]}"
-    return Settings(pings_topic=f"{tag}.pings", trips_topic=f"{tag}.trips", alerts_topic=f"{tag}.alerts",
-                    verdicts_topic=f"{tag}.verdicts", dlq_topic=f"{tag}.dlq", decisions_topic=f"{tag}.decisions",
-                    changelog_topic=f"{tag}.state-changelog", group=f"{tag}.group", **overrides)
+    return Settings(
+        pings_topic=f"{tag}.pings",
+        trips_topic=f"{tag}.trips",
+        alerts_topic=f"{tag}.alerts",
+        verdicts_topic=f"{tag}.verdicts",
+        dlq_topic=f"{tag}.dlq",
+        decisions_topic=f"{tag}.decisions",
+        changelog_topic=f"{tag}.state-changelog",
+        group=f"{tag}.group",
+        **overrides,
+    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -66,13 +74,18 @@ def tick_messages(messages: list[dict], n_partitions: int, tag: str) -> list[dic
     out = []
     for p in range(n_partitions):
         trip_id = trip_id_for_partition(p, n_partitions, f"tick-{tag}")
-        out.append({"source": "pings", "value": {"trip_id": trip_id, "driver_id": "clock", "ts": ts + p,
-                                                  "lat": 41.15, "lon": -8.61}})
+        out.append(
+            {
+                "source": "pings",
+                "value": {"trip_id": trip_id, "driver_id": "clock", "ts": ts + p, "lat": 41.15, "lon": -8.61},
+            }
+        )
     return out
 
 
-def write_traffic(directory: Path, messages: list[dict], extra_lines: dict[str, list[bytes]] | None = None
-                  ) -> tuple[Path, Path]:
+def write_traffic(
+    directory: Path, messages: list[dict], extra_lines: dict[str, list[bytes]] | None = None
+) -> tuple[Path, Path]:
     """pings.jsonl and trips.jsonl in the order of `messages`; extra_lines[source] are raw lines
     interleaved evenly (malformed input)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,8 +115,14 @@ def _interleave(base: list[bytes], extra: list[bytes]) -> list[bytes]:
     return out
 
 
-def traffic(directory: Path, seed: int, n_trips: int, n_partitions: int, shift_ms: int = 0,
-            extra_lines: dict[str, list[bytes]] | None = None) -> tuple[Path, Path, list[dict]]:
+def traffic(
+    directory: Path,
+    seed: int,
+    n_trips: int,
+    n_partitions: int,
+    shift_ms: int = 0,
+    extra_lines: dict[str, list[bytes]] | None = None,
+) -> tuple[Path, Path, list[dict]]:
     messages = make_stream(seed, n_trips)
     if shift_ms:
         messages = [_shift(m, shift_ms) for m in messages]
@@ -130,24 +149,38 @@ def base_env(extra: dict | None = None) -> dict[str, str]:
     return env
 
 
-def cli(args: list[str], env: dict | None = None, timeout_s: float = 300, check: bool = True
-        ) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "tripguard", *args], cwd=REPO, env=base_env(env),
-                          capture_output=True, timeout=timeout_s)
+def cli(
+    args: list[str], env: dict | None = None, timeout_s: float = 300, check: bool = True
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tripguard", *args], cwd=REPO, env=base_env(env), capture_output=True, timeout=timeout_s
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"tripguard {' '.join(args)} exited {proc.returncode}:\n{proc.stderr.decode()[-3000:]}")
     return proc
 
 
-def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, rate: float | None = None,
-            background: bool = False):
-    args = [sys.executable, "-m", "tripguard", "produce", "--bootstrap", bootstrap, "--pings", str(pings),
-            "--trips", str(trips)]
+def produce(
+    bootstrap: str, settings: Settings, pings: Path, trips: Path, rate: float | None = None, background: bool = False
+):
+    args = [
+        sys.executable,
+        "-m",
+        "tripguard",
+        "produce",
+        "--bootstrap",
+        bootstrap,
+        "--pings",
+        str(pings),
+        "--trips",
+        str(trips),
+    ]
     if rate:
         args += ["--rate", str(rate)]
     if background:
-        return subprocess.Popen(args, cwd=REPO, env=base_env(settings_env(settings)), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            args, cwd=REPO, env=base_env(settings_env(settings)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
     proc = subprocess.run(args, cwd=REPO, env=base_env(settings_env(settings)), capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     return proc
@@ -169,15 +202,32 @@ class WorkerProcess:
     command: list[str] | None = None  # another `tripguard` command line instead of `run` (with extra_args)
 
     def start(self) -> WorkerProcess:
-        command = self.command or ["run", "--bootstrap", self.bootstrap, "--state-dir", str(self.state_dir),
-                                   "--metrics-port", "0", "--checkpoint-interval-s", "1", "--pause-close-s", "2",
-                                   "--batch-max-ms", "100"]
+        command = self.command or [
+            "run",
+            "--bootstrap",
+            self.bootstrap,
+            "--state-dir",
+            str(self.state_dir),
+            "--metrics-port",
+            "0",
+            "--checkpoint-interval-s",
+            "1",
+            "--pause-close-s",
+            "2",
+            "--batch-max-ms",
+            "100",
+        ]
         args = [sys.executable, "-m", "tripguard", *command, *self.extra_args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._log_offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(args, cwd=self.cwd, env=base_env({**settings_env(self.settings), **self.env}),
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=self.cwd,
+            env=base_env({**settings_env(self.settings), **self.env}),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.metrics_port = None
         return self
 
@@ -256,8 +306,9 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 2.0) -> list:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def go():
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await consumer.start()
         try:
             await consumer.topics()
@@ -285,8 +336,9 @@ def alert_ids(bootstrap: str, topic: str) -> list[str]:
     return [json.loads(r.value)["alert_id"] for r in read_topic(bootstrap, topic)]
 
 
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition",
-               worker: WorkerProcess | None = None):
+def wait_until(
+    predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition", worker: WorkerProcess | None = None
+):
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
@@ -294,8 +346,9 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.5, what: str =
         if last:
             return last
         time.sleep(interval_s)
-    raise AssertionError(f"{what} not reached within {timeout_s} s (last: {last!r})" + (worker.diagnostics()
-                                                                                        if worker else ""))
+    raise AssertionError(
+        f"{what} not reached within {timeout_s} s (last: {last!r})" + (worker.diagnostics() if worker else "")
+    )
 
 
 def make_topics(bootstrap: str, settings: Settings, partitions: int) -> None:

@@ -42,17 +42,20 @@ def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts,
 
     def turn():
         # a side is caught up when everything it has was read (position == highwater)
-        out.extend(aligner.release(math.inf if fed[PINGS] == len(pings) else None,
-                                   math.inf if fed[TRIPS] == len(trips) else None))
+        out.extend(
+            aligner.release(
+                math.inf if fed[PINGS] == len(pings) else None, math.inf if fed[TRIPS] == len(trips) else None
+            )
+        )
 
     for from_pings, n in arrivals:  # fetches of random size from either topic, then a loop turn
         side = PINGS if from_pings else TRIPS
-        for it in source[side][fed[side]: fed[side] + n]:
+        for it in source[side][fed[side] : fed[side] + n]:
             aligner.add(it)
         fed[side] = min(len(source[side]), fed[side] + n)
         turn()
     for side in (PINGS, TRIPS):
-        for it in source[side][fed[side]:]:
+        for it in source[side][fed[side] :]:
             aligner.add(it)
         fed[side] = len(source[side])
     turn()
@@ -84,8 +87,11 @@ def _alerts(messages: list[dict]) -> set[str]:
 
 
 def _merge_dicts(messages: list[dict]) -> list[dict]:
-    msg = lambda source: (Message(source, i, b"", m, None, m["value"]["ts"])  # noqa: E731
-                          for i, m in enumerate(messages) if m["source"] == source)
+    def msg(source):
+        return (
+            Message(source, i, b"", m, None, m["value"]["ts"]) for i, m in enumerate(messages) if m["source"] == source
+        )
+
     return [m.value for m in merge_on_ts(msg(PINGS), msg(TRIPS))]
 
 

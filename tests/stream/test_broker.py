@@ -12,14 +12,27 @@ pytestmark = pytest.mark.kafka
 
 
 def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
-    settings = Settings(pings_topic="t.rt.pings", trips_topic="t.rt.trips", alerts_topic="t.rt.alerts",
-                        verdicts_topic="t.rt.verdicts", dlq_topic="t.rt.dlq", decisions_topic="t.rt.decisions",
-                        changelog_topic="t.rt.changelog")
+    settings = Settings(
+        pings_topic="t.rt.pings",
+        trips_topic="t.rt.trips",
+        alerts_topic="t.rt.alerts",
+        verdicts_topic="t.rt.verdicts",
+        dlq_topic="t.rt.dlq",
+        decisions_topic="t.rt.decisions",
+        changelog_topic="t.rt.changelog",
+    )
 
     async def scenario():
         created = await create_topics(kafka_bootstrap, settings, partitions=3)
-        assert set(created) == {"t.rt.pings", "t.rt.trips", "t.rt.alerts", "t.rt.verdicts", "t.rt.dlq",
-                                "t.rt.decisions", "t.rt.changelog"}
+        assert set(created) == {
+            "t.rt.pings",
+            "t.rt.trips",
+            "t.rt.alerts",
+            "t.rt.verdicts",
+            "t.rt.dlq",
+            "t.rt.decisions",
+            "t.rt.changelog",
+        }
         assert await topic_config(kafka_bootstrap, "t.rt.changelog") == CHANGELOG_CONFIGS  # compacted
         assert (await topic_config(kafka_bootstrap, "t.rt.pings")).get("cleanup.policy") != "compact"
         assert await create_topics(kafka_bootstrap, settings, partitions=3) == []  # idempotent
@@ -31,8 +44,13 @@ def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
                 await producer.send_and_wait("t.rt.pings", key=f"trip-{i % 7}".encode(), value=b"%d" % i)
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer("t.rt.pings", bootstrap_servers=kafka_bootstrap, group_id="t-rt",
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            "t.rt.pings",
+            bootstrap_servers=kafka_bootstrap,
+            group_id="t-rt",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         try:
             got = []
@@ -67,8 +85,11 @@ def test_refuses_a_changelog_with_another_partition_count(kafka_bootstrap, run_a
     settings = Settings(pings_topic="t.cl.pings", trips_topic="t.cl.trips", changelog_topic="t.cl.changelog")
 
     async def scenario():
-        await create_topics(kafka_bootstrap, settings.model_copy(update={"pings_topic": "t.cl.x",
-                                                                         "trips_topic": "t.cl.y"}), partitions=2)
+        await create_topics(
+            kafka_bootstrap,
+            settings.model_copy(update={"pings_topic": "t.cl.x", "trips_topic": "t.cl.y"}),
+            partitions=2,
+        )
         await create_topics(kafka_bootstrap, settings, partitions=3)  # the changelog exists with 2
         with pytest.raises(ConfigError, match="t.cl.changelog has 2 partitions and t.cl.pings has 3"):
             await check_copartitioned(kafka_bootstrap, settings)
@@ -80,8 +101,9 @@ def test_a_changelog_added_later_gets_the_inputs_partition_count(kafka_bootstrap
     settings = Settings(pings_topic="t.ad.pings", trips_topic="t.ad.trips", changelog_topic="t.ad.changelog")
 
     async def scenario():
-        await create_topics(kafka_bootstrap, settings.model_copy(update={"changelog_topic": "t.ad.unused"}),
-                            partitions=5)
+        await create_topics(
+            kafka_bootstrap, settings.model_copy(update={"changelog_topic": "t.ad.unused"}), partitions=5
+        )
         assert await create_topics(kafka_bootstrap, settings, partitions=2) == ["t.ad.changelog"]
         assert await check_copartitioned(kafka_bootstrap, settings) == 5
 

@@ -81,8 +81,10 @@ def compacted(log, upto: int, drop_tombstones: bool):
 
 
 @settings(max_examples=300, deadline=None)
-@given(seed=st.integers(0, 10**9), crashes=st.lists(st.sampled_from([None, None, "torn", "before_commit"]),
-                                                    min_size=1, max_size=12))
+@given(
+    seed=st.integers(0, 10**9),
+    crashes=st.lists(st.sampled_from([None, None, "torn", "before_commit"]), min_size=1, max_size=12),
+)
 def test_restore_is_the_committed_state_whatever_the_crash(seed, crashes):
     w = Writer(random.Random(seed))
     for crash in crashes:

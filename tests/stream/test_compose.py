@@ -61,7 +61,7 @@ def test_tripguard_services_reach_the_advertised_listener(compose):
         env = _env(compose["services"][name])
         assert env["TRIPGUARD_BOOTSTRAP"] == listener, name
         for key in env:  # a misspelt setting would be silently ignored by the container
-            assert key.startswith("TRIPGUARD_") and key[len("TRIPGUARD_"):].lower() in Settings.model_fields, key
+            assert key.startswith("TRIPGUARD_") and key[len("TRIPGUARD_") :].lower() in Settings.model_fields, key
 
 
 def test_topic_creation_is_a_one_shot_after_kafka_is_healthy(compose):
@@ -102,8 +102,11 @@ def test_review_service(compose):
 
 def test_readme_docker_commands_use_real_services_and_options(compose):
     # the README's Docker section: `docker compose exec|run ... SERVICE [tripguard] ARGS`
-    lines = [line.split("#")[0].split() for line in (REPO / "README.md").read_text().splitlines()
-             if line.startswith("docker compose ")]
+    lines = [
+        line.split("#")[0].split()
+        for line in (REPO / "README.md").read_text().splitlines()
+        if line.startswith("docker compose ")
+    ]
     assert any(line[2] == "up" for line in lines)
     commands = [line for line in lines if line[2] in ("exec", "run")]
     assert any(c[3:7] == ["review", "tripguard", "token", "create"] for c in commands)  # a reviewer's token

@@ -45,9 +45,14 @@ def alive(pid: int) -> bool:
 def interrupt_demo(env: dict, marker: str | None, after_s: float, deadline_s: float = 300.0):
     """Start the demo; SIGINT `after_s` seconds after `marker` appears in its output (after the
     start when None). Returns (output, seconds from SIGINT to exit, exit code, processes it had)."""
-    demo = subprocess.Popen([sys.executable, "-m", "tripguard", "demo", "--trips", "6"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, **env})
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "tripguard", "demo", "--trips", "6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **env},
+    )
     os.set_blocking(demo.stdout.fileno(), False)
     selector = selectors.DefaultSelector()
     selector.register(demo.stdout, selectors.EVENT_READ)

@@ -20,8 +20,9 @@ def test_worker_endpoint_binds_the_configured_address(tmp_path, host, expected):
         port = await worker.http.start()
         try:
             address = worker.http.server.sockets[0].getsockname()[0]
-            body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                                                          timeout=5).read())
+            body = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+            )
             return address, body
         finally:
             await worker.http.stop()

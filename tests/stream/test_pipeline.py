@@ -39,12 +39,17 @@ def records_of(messages: list[dict], extra: dict[int, FakeRecord] | None = None)
     for m in messages:
         side = PINGS if m["source"] == "pings" else TRIPS
         v = m["value"]
-        out[side].append(FakeRecord(TOPICS[side], 0, len(out[side]), v["trip_id"].encode(), json.dumps(v).encode(),
-                                    timestamp=v["ts"]))
+        out[side].append(
+            FakeRecord(
+                TOPICS[side], 0, len(out[side]), v["trip_id"].encode(), json.dumps(v).encode(), timestamp=v["ts"]
+            )
+        )
     return out
 
 
-def add_raw(recs: dict[str, list[FakeRecord]], side: str, at: int, key: bytes | None, value: bytes | None) -> FakeRecord:
+def add_raw(
+    recs: dict[str, list[FakeRecord]], side: str, at: int, key: bytes | None, value: bytes | None
+) -> FakeRecord:
     """Insert a raw record at position `at` of a topic (offsets renumbered)."""
     r = FakeRecord(TOPICS[side], 0, 0, key, value)
     recs[side].insert(at, r)
@@ -87,7 +92,7 @@ class Driver:
         while turn < max_turns:
             turn += 1
             for side in (PINGS, TRIPS):
-                self.dead += self.pipe.ingest_many(self.recs[side][pos[side]: pos[side] + self.fetch], now=0.0)
+                self.dead += self.pipe.ingest_many(self.recs[side][pos[side] : pos[side] + self.fetch], now=0.0)
                 pos[side] = min(len(self.recs[side]), pos[side] + self.fetch)
             caught = {side: math.inf if pos[side] == len(self.recs[side]) else None for side in (PINGS, TRIPS)}
             try:
@@ -153,10 +158,12 @@ def test_alerts_name_the_record_that_revealed_them(whole_fetch):
 def test_bad_records_are_dead_letters_and_the_rest_is_processed():
     messages = _stream(7, 20)
     recs = records_of(messages)
-    bad = [add_raw(recs, PINGS, 10, b"x", b"not json"),
-           add_raw(recs, PINGS, 30, b"someone-else", recs[PINGS][40].value),  # key is not its trip_id
-           add_raw(recs, TRIPS, 3, b"y", json.dumps({"type": "trip_paused", "trip_id": "y"}).encode()),
-           add_raw(recs, PINGS, 50, b"z", None)]
+    bad = [
+        add_raw(recs, PINGS, 10, b"x", b"not json"),
+        add_raw(recs, PINGS, 30, b"someone-else", recs[PINGS][40].value),  # key is not its trip_id
+        add_raw(recs, TRIPS, 3, b"y", json.dumps({"type": "trip_paused", "trip_id": "y"}).encode()),
+        add_raw(recs, PINGS, 50, b"z", None),
+    ]
     d = Driver(recs)
     d.run()
     reasons = {(x.record.topic, x.record.offset): x.reason for x in d.dead}
@@ -170,9 +177,15 @@ def test_a_poison_record_is_retried_then_dead_lettered_and_the_partition_moves_o
     messages = _stream(8, 30)
     recs = records_of(messages)
     poison_trip = "poison-trip"
-    poison = add_raw(recs, PINGS, len(recs[PINGS]) // 3, poison_trip.encode(),
-                     json.dumps({"trip_id": poison_trip, "driver_id": "d", "ts": messages[200]["value"]["ts"],
-                                 "lat": 41.15, "lon": -8.61}).encode())
+    poison = add_raw(
+        recs,
+        PINGS,
+        len(recs[PINGS]) // 3,
+        poison_trip.encode(),
+        json.dumps(
+            {"trip_id": poison_trip, "driver_id": "d", "ts": messages[200]["value"]["ts"], "lat": 41.15, "lon": -8.61}
+        ).encode(),
+    )
     real = Engine.process
     raised = {"n": 0}
 
@@ -188,7 +201,8 @@ def test_a_poison_record_is_retried_then_dead_lettered_and_the_partition_moves_o
     assert raised["n"] == 1 + 3  # the batch it was in, then three times alone
     assert d.rebuilds == 4
     assert [(x.record.offset, x.reason) for x in d.dead] == [
-        (poison.offset, "engine: RuntimeError: cannot digest this trip (raised on this message 3 times)")]
+        (poison.offset, "engine: RuntimeError: cannot digest this trip (raised on this message 3 times)")
+    ]
     assert {a["alert_id"] for a in d.alerts} == replay_alerts(messages)  # every other record processed
     assert not d.quarantine.suspects and not d.quarantine.poison  # forgotten once checkpointed past
 
@@ -236,8 +250,7 @@ def test_resume_offsets_are_the_first_records_not_given_to_the_engine():
 def test_an_input_pause_closes_ended_trips_once(pause_close_s):
     messages = make_stream(11, 12)  # no ticks: ended trips wait for their end grace
     recs = records_of(messages)
-    pipe = PartitionPipeline(0, make_engine(clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0},
-                             pause_close_s=pause_close_s)
+    pipe = PartitionPipeline(0, make_engine(clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0}, pause_close_s=pause_close_s)
     for side in (PINGS, TRIPS):
         for r in recs[side]:
             pipe.ingest(r, now=100.0)

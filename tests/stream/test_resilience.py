@@ -46,30 +46,39 @@ def test_broker_restart_mid_run_recovers_without_help(tmp_path):
     port = broker.port
     settings = unique_settings("restart")
     before_pings, before_trips, _ = traffic(tmp_path / "before", seed=31, n_trips=30, n_partitions=PARTITIONS)
-    after_pings, after_trips, _ = traffic(tmp_path / "after", seed=32, n_trips=30, n_partitions=PARTITIONS,
-                                          shift_ms=DAY_MS)
+    after_pings, after_trips, _ = traffic(
+        tmp_path / "after", seed=32, n_trips=30, n_partitions=PARTITIONS, shift_ms=DAY_MS
+    )
     want_before = {a["alert_id"] for a in replay_alerts(before_pings, before_trips, tmp_path / "replay-before")}
     want_after = {a["alert_id"] for a in replay_alerts(after_pings, after_trips, tmp_path / "replay-after")}
     assert want_after and not want_before & want_after
-    worker = WorkerProcess(broker.bootstrap, settings, tmp_path / "state", tmp_path / "worker.log",
-                           extra_args=["--create-topics", "--partitions", str(PARTITIONS)])
+    worker = WorkerProcess(
+        broker.bootstrap,
+        settings,
+        tmp_path / "state",
+        tmp_path / "worker.log",
+        extra_args=["--create-topics", "--partitions", str(PARTITIONS)],
+    )
     try:
         worker.start()
         worker.wait_for_log("assigned partitions")
         pid = worker.proc.pid
         produce(broker.bootstrap, settings, before_pings, before_trips)
-        wait_until(_complete(broker.bootstrap, settings.alerts_topic, want_before), 90, 1.0, "alerts before",
-                   worker=worker)
+        wait_until(
+            _complete(broker.bootstrap, settings.alerts_topic, want_before), 90, 1.0, "alerts before", worker=worker
+        )
 
         broker.stop()  # memory storage: topics, records and group offsets are gone
         time.sleep(3)
         broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log").start()
         worker.wait_for_log("re-created them", timeout_s=90)
-        worker.wait_for_log(r"assigned partitions \[0, 1, 2, 3\][\s\S]*assigned partitions \[0, 1, 2, 3\]",
-                            timeout_s=90)
+        worker.wait_for_log(
+            r"assigned partitions \[0, 1, 2, 3\][\s\S]*assigned partitions \[0, 1, 2, 3\]", timeout_s=90
+        )
         produce(broker.bootstrap, settings, after_pings, after_trips)
-        wait_until(_complete(broker.bootstrap, settings.alerts_topic, want_after), 120, 1.0, "alerts after",
-                   worker=worker)
+        wait_until(
+            _complete(broker.bootstrap, settings.alerts_topic, want_after), 120, 1.0, "alerts after", worker=worker
+        )
         time.sleep(3)
         assert set(alert_ids(broker.bootstrap, settings.alerts_topic)) == want_after
         assert worker.proc.pid == pid and worker.proc.poll() is None  # the same process, never restarted
@@ -111,8 +120,14 @@ def _bad_pings(rng: random.Random, n: int) -> list[bytes]:
 
 def _bad_trip_events(rng: random.Random, n: int) -> list[bytes]:
     def event(i, **over):
-        e = {"type": "trip_started", "trip_id": f"badtrip-{i}", "driver_id": "d", "city": "porto",
-             "ts": 1_600_000_000_000 + i, "pickup": {"lat": 41.1, "lon": -8.6}}
+        e = {
+            "type": "trip_started",
+            "trip_id": f"badtrip-{i}",
+            "driver_id": "d",
+            "city": "porto",
+            "ts": 1_600_000_000_000 + i,
+            "pickup": {"lat": 41.1, "lon": -8.6},
+        }
         e.update(over)
         return json.dumps({k: v for k, v in e.items() if v is not ...}).encode()
 
@@ -134,8 +149,13 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
     make_topics(kafka_bootstrap, settings, PARTITIONS)
     n_file_pings, n_file_trips, n_direct = 8_000, 1_000, 1_000
     bad_pings, bad_trips = _bad_pings(rng, n_file_pings), _bad_trip_events(rng, n_file_trips)
-    pings, trips, messages = traffic(tmp_path / "in", seed=41, n_trips=40, n_partitions=PARTITIONS,
-                                     extra_lines={"pings": bad_pings, "trips": bad_trips})
+    pings, trips, messages = traffic(
+        tmp_path / "in",
+        seed=41,
+        n_trips=40,
+        n_partitions=PARTITIONS,
+        extra_lines={"pings": bad_pings, "trips": bad_trips},
+    )
     want = {a["alert_id"] for a in replay_alerts(pings, trips, tmp_path / "replay")}
     summary = json.loads((tmp_path / "replay" / "summary.json").read_text())
     assert summary["dead_letters"] == n_file_pings + n_file_trips  # replay agrees they are all bad
@@ -151,8 +171,9 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
             for v in good:
                 await producer.send(settings.pings_topic, json.dumps(v).encode(), key=b"someone-else")
             for i in range(n_direct - len(good)):
-                await producer.send(settings.trips_topic if i % 2 else settings.pings_topic, None,
-                                    key=f"empty-{i}".encode())
+                await producer.send(
+                    settings.trips_topic if i % 2 else settings.pings_topic, None, key=f"empty-{i}".encode()
+                )
             await producer.flush()
         finally:
             await producer.stop()
@@ -165,9 +186,17 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
         asyncio.run(send_direct())
         assert producer.wait(120) == 0, producer.stderr.read().decode()
         n_bad = n_file_pings + n_file_trips + n_direct
-        wait_until(lambda: worker.metrics().get(f'tripguard_dlq_total{{source_topic="{settings.pings_topic}"}}', 0)
-                   + worker.metrics().get(f'tripguard_dlq_total{{source_topic="{settings.trips_topic}"}}', 0)
-                   >= n_bad, 120, 1.0, "every bad message counted", worker=worker)
+        wait_until(
+            lambda: (
+                worker.metrics().get(f'tripguard_dlq_total{{source_topic="{settings.pings_topic}"}}', 0)
+                + worker.metrics().get(f'tripguard_dlq_total{{source_topic="{settings.trips_topic}"}}', 0)
+                >= n_bad
+            ),
+            120,
+            1.0,
+            "every bad message counted",
+            worker=worker,
+        )
         wait_until(_complete(kafka_bootstrap, settings.alerts_topic, want), 90, 1.0, "alerts", worker=worker)
         dlq = read_topic(kafka_bootstrap, settings.dlq_topic)
         assert len(dlq) == n_bad
@@ -195,16 +224,21 @@ def test_ten_thousand_malformed_messages_go_to_the_dlq(kafka_bootstrap, tmp_path
         worker.stop()
 
 
-def test_an_engine_exception_rewinds_the_partition_and_loses_nothing(kafka_bootstrap, tmp_path, monkeypatch,
-                                                                     run_async):
+def test_an_engine_exception_rewinds_the_partition_and_loses_nothing(kafka_bootstrap, tmp_path, monkeypatch, run_async):
     """An unexpected exception inside Engine.process (injected here, in an in-process worker): the
     partition goes back to its last checkpoint and reads again; the error shows in the metrics;
     the worker keeps running and the alert set is still replay's."""
     from tripguard.engine import Engine
     from tripguard.stream.worker import Worker
 
-    settings = unique_settings("fault", state_dir=tmp_path / "state", metrics_port=0, checkpoint_interval_s=1,
-                               pause_close_s=2, batch_max_ms=100)
+    settings = unique_settings(
+        "fault",
+        state_dir=tmp_path / "state",
+        metrics_port=0,
+        checkpoint_interval_s=1,
+        pause_close_s=2,
+        batch_max_ms=100,
+    )
     make_topics(kafka_bootstrap, settings, PARTITIONS)
     pings, trips, _ = traffic(tmp_path / "in", seed=51, n_trips=30, n_partitions=PARTITIONS)
     want = {a["alert_id"] for a in replay_alerts(pings, trips, tmp_path / "replay")}

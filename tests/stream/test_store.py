@@ -12,8 +12,9 @@ from tripguard.stream.store import CachedState, StateCache
 
 
 def _state(partition: int, records: dict[bytes, bytes]) -> CachedState:
-    return CachedState("cluster-1", "t.changelog", partition, Checkpoint("ck", {"p": 4, "t": 2}, "cluster-1", "trips"),
-                       17, records)
+    return CachedState(
+        "cluster-1", "t.changelog", partition, Checkpoint("ck", {"p": 4, "t": 2}, "cluster-1", "trips"), 17, records
+    )
 
 
 def test_save_load_replace(tmp_path):

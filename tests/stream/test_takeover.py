@@ -46,8 +46,11 @@ def halves(directory: Path, seed: int, n_trips: int) -> tuple[tuple[Path, Path],
     first = [m for m in messages if m["value"]["ts"] < cut]
     second = [m for m in messages if m["value"]["ts"] >= cut]
     second += tick_messages(messages, PARTITIONS, str(seed))
-    return (write_traffic(directory / "first", first), write_traffic(directory / "second", second),
-            write_traffic(directory / "whole", first + second))
+    return (
+        write_traffic(directory / "first", first),
+        write_traffic(directory / "second", second),
+        write_traffic(directory / "whole", first + second),
+    )
 
 
 def pings_in(*files: Path) -> int:
@@ -82,21 +85,29 @@ def test_sigkill_with_live_trips_the_survivor_restores_them_from_the_changelog(k
     (p1, t1), (p2, t2), (pw, tw) = halves(tmp_path / "in", seed=61, n_trips=260)
     want = {a["alert_id"] for a in replay_alerts(pw, tw, tmp_path / "replay")}
     assert len(want) >= 20
-    a = WorkerProcess(kafka_bootstrap, settings, tmp_path / "state-a", tmp_path / "a.log",
-                      extra_args=NO_PAUSE_CLOSE).start()
-    b = WorkerProcess(kafka_bootstrap, settings, tmp_path / "state-b", tmp_path / "b.log",
-                      extra_args=NO_PAUSE_CLOSE).start()
+    a = WorkerProcess(
+        kafka_bootstrap, settings, tmp_path / "state-a", tmp_path / "a.log", extra_args=NO_PAUSE_CLOSE
+    ).start()
+    b = WorkerProcess(
+        kafka_bootstrap, settings, tmp_path / "state-b", tmp_path / "b.log", extra_args=NO_PAUSE_CLOSE
+    ).start()
     try:
-        wait_until(lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS, 60, 0.5,
-                   "the two workers splitting the partitions", worker=b)
+        wait_until(
+            lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS,
+            60,
+            0.5,
+            "the two workers splitting the partitions",
+            worker=b,
+        )
         own_b = b.owned()
         produce(kafka_bootstrap, settings, p1, t1)
         wait_until(lambda: pings_done(a, b) == pings_in(p1), 120, 0.5, "the first half processed", worker=a)
         live_a, live = live_trips(a), live_trips(a, b)
         assert live >= 100 and live_a > 0, (live_a, live)
         a.kill()  # SIGKILL while its trips are live: no checkpoint, no goodbye to the group
-        wait_until(lambda: b.owned() == set(range(PARTITIONS)), 60, 0.5, "the survivor owning every partition",
-                   worker=b)
+        wait_until(
+            lambda: b.owned() == set(range(PARTITIONS)), 60, 0.5, "the survivor owning every partition", worker=b
+        )
         produce(kafka_bootstrap, settings, p2, t2)
         got = wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want, b)
         assert got == want  # nothing lost, nothing invented (repeats of an id are allowed)
@@ -115,14 +126,23 @@ def test_a_third_worker_joining_mid_run_takes_partitions_with_their_live_trips(k
     make_topics(kafka_bootstrap, settings, PARTITIONS)
     (p1, t1), (p2, t2), (pw, tw) = halves(tmp_path / "in", seed=62, n_trips=260)
     want = {a["alert_id"] for a in replay_alerts(pw, tw, tmp_path / "replay")}
-    workers = [WorkerProcess(kafka_bootstrap, settings, tmp_path / f"state-{n}", tmp_path / f"{n}.log",
-                             extra_args=NO_PAUSE_CLOSE) for n in "abc"]
+    workers = [
+        WorkerProcess(
+            kafka_bootstrap, settings, tmp_path / f"state-{n}", tmp_path / f"{n}.log", extra_args=NO_PAUSE_CLOSE
+        )
+        for n in "abc"
+    ]
     a, b, c = workers
     try:
         a.start()
         b.start()
-        wait_until(lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS, 60, 0.5,
-                   "the two workers splitting the partitions", worker=b)
+        wait_until(
+            lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS,
+            60,
+            0.5,
+            "the two workers splitting the partitions",
+            worker=b,
+        )
         produce(kafka_bootstrap, settings, p1, t1)
         wait_until(lambda: pings_done(a, b) == pings_in(p1), 120, 0.5, "the first half processed", worker=a)
         assert live_trips(a, b) >= 100
@@ -178,23 +198,39 @@ def test_a_state_dir_from_another_broker_session_is_not_trusted(tmp_path):
 
 
 def test_a_poison_message_is_dead_lettered_after_retries_and_the_partition_goes_on(
-        kafka_bootstrap, tmp_path, monkeypatch, run_async):
+    kafka_bootstrap, tmp_path, monkeypatch, run_async
+):
     """A message that makes the engine raise (injected: an in-process worker whose engine fails on
     one trip) is retried --poison-attempts times, then dead-lettered with the exception's type and
     message; every other message of its partition is processed."""
     from tripguard.engine import Engine
     from tripguard.stream.worker import Worker
 
-    settings = unique_settings("poisoned", state_dir=tmp_path / "state", metrics_port=0, checkpoint_interval_s=1,
-                               pause_close_s=3600, batch_max_ms=100, poison_attempts=3, engine_retry_s=0.2)
+    settings = unique_settings(
+        "poisoned",
+        state_dir=tmp_path / "state",
+        metrics_port=0,
+        checkpoint_interval_s=1,
+        pause_close_s=3600,
+        batch_max_ms=100,
+        poison_attempts=3,
+        engine_retry_s=0.2,
+    )
     make_topics(kafka_bootstrap, settings, PARTITIONS)
     messages = make_stream(64, 40)
     messages = messages + tick_messages(messages, PARTITIONS, "64")
     pings, trips = write_traffic(tmp_path / "clean", messages)
     want = {a["alert_id"] for a in replay_alerts(pings, trips, tmp_path / "replay")}
-    poison = {"trip_id": "poison-1", "driver_id": "d", "ts": messages[len(messages) // 2]["value"]["ts"],
-              "lat": 41.15, "lon": -8.61}
-    with_poison = messages[: len(messages) // 2] + [{"source": "pings", "value": poison}] + messages[len(messages) // 2:]
+    poison = {
+        "trip_id": "poison-1",
+        "driver_id": "d",
+        "ts": messages[len(messages) // 2]["value"]["ts"],
+        "lat": 41.15,
+        "lon": -8.61,
+    }
+    with_poison = (
+        messages[: len(messages) // 2] + [{"source": "pings", "value": poison}] + messages[len(messages) // 2 :]
+    )
     pings, trips = write_traffic(tmp_path / "in", with_poison)
     real = Engine.process
     raised = {"n": 0}
@@ -234,7 +270,8 @@ def test_a_poison_message_is_dead_lettered_after_retries_and_the_partition_goes_
     assert len({(r.partition, r.offset) for r in dlq}) >= 1
     letters = {json.loads(r.value)["trip_id"]: dict(r.headers) for r in dlq}
     assert set(letters) == {"poison-1"}
-    assert letters["poison-1"]["error"].decode() == ("engine: RuntimeError: the engine cannot digest poison-1 "
-                                                      "(raised on this message 3 times)")
+    assert letters["poison-1"]["error"].decode() == (
+        "engine: RuntimeError: the engine cannot digest poison-1 (raised on this message 3 times)"
+    )
     # in its batch once (unless it came alone), then alone three times
     assert raised["n"] in (3, 4) and metrics.batch_errors._value.get() == raised["n"]

@@ -44,7 +44,9 @@ def _wait_for_alerts(bootstrap, topic, want: set[str], timeout_s: float = 180, w
         if worker:
             m = {k: v for k, v in worker.metrics().items() if "_bucket" not in k and "_created" not in k}
             log = f"{m}\n{worker.health()}\n{worker.log()[-3000:]}"
-        raise AssertionError(f"missing {len(want - set(got))} of {len(want)} alerts; unexpected: {extra}\n{log}") from err
+        raise AssertionError(
+            f"missing {len(want - set(got))} of {len(want)} alerts; unexpected: {extra}\n{log}"
+        ) from err
 
 
 def test_end_to_end_alerts_equal_replay(kafka_bootstrap, tmp_path):
@@ -67,13 +69,15 @@ def test_end_to_end_alerts_equal_replay(kafka_bootstrap, tmp_path):
         assert all(r.key.decode() == a.trip_id for r, a in zip(records, alerts))
         by_id = {a["alert_id"]: a for a in want}
         for a in alerts:  # same evidence as replay; only the wall clock differs
-            assert a.model_dump(mode="json", exclude={"detected_at"}) == \
-                {k: v for k, v in by_id[a.alert_id].items() if k != "detected_at"}
+            assert a.model_dump(mode="json", exclude={"detected_at"}) == {
+                k: v for k, v in by_id[a.alert_id].items() if k != "detected_at"
+            }
         verdicts = [Verdict.model_validate_json(r.value) for r in read_topic(kafka_bootstrap, settings.verdicts_topic)]
         replay_verdicts = (tmp_path / "replay" / "verdicts.jsonl").read_text().splitlines()
         # every traffic trip closed on the stream too (the partitions' clock ticks stay open)
-        assert {v.trip_id for v in verdicts} == {json.loads(v)["trip_id"] for v in replay_verdicts
-                                                 if not json.loads(v)["trip_id"].startswith("tick-")}
+        assert {v.trip_id for v in verdicts} == {
+            json.loads(v)["trip_id"] for v in replay_verdicts if not json.loads(v)["trip_id"].startswith("tick-")
+        }
         m = worker.metrics()
         assert m["tripguard_pings_total"] == sum(1 for _ in pings.open())
         # alerts revealed by a record have a ping->alert latency (those of trips closed by an input
@@ -100,8 +104,11 @@ def test_two_workers_split_partitions_and_take_over_after_sigkill(kafka_bootstra
 
         def split():
             owned_a, owned_b = a.owned(), b.owned()
-            return (owned_a, owned_b) if owned_a and owned_b and owned_a | owned_b == set(range(PARTITIONS)) \
-                and not owned_a & owned_b else None
+            return (
+                (owned_a, owned_b)
+                if owned_a and owned_b and owned_a | owned_b == set(range(PARTITIONS)) and not owned_a & owned_b
+                else None
+            )
 
         owned_a, owned_b = wait_until(split, 60, 0.5, "the two workers splitting the partitions")
         assert len(owned_a) == len(owned_b) == PARTITIONS // 2
@@ -133,7 +140,9 @@ def test_sigkill_at_five_random_moments(kafka_bootstrap, tmp_path):
     state = tmp_path / "state"
     worker = WorkerProcess(kafka_bootstrap, settings, state, tmp_path / "worker.log").start()
     worker.wait_for_log("assigned partitions")
-    producer = produce(kafka_bootstrap, settings, pings, trips, rate=n_pings / 120, background=True)  # ~2 min of traffic
+    producer = produce(
+        kafka_bootstrap, settings, pings, trips, rate=n_pings / 120, background=True
+    )  # ~2 min of traffic
     kills = 0
     try:
         for _ in range(5):
@@ -162,8 +171,12 @@ def test_refuses_topics_with_different_partition_counts(kafka_bootstrap, tmp_pat
     settings = unique_settings("copart")
     make_topics(kafka_bootstrap, settings.model_copy(update={"trips_topic": settings.trips_topic + ".x"}), 3)
     make_topics(kafka_bootstrap, settings, 2)  # pings exists with 3; trips gets 2
-    proc = cli(["run", "--bootstrap", kafka_bootstrap, "--metrics-port", "0", "--state-dir", str(tmp_path)],
-               env=settings_env(settings), check=False, timeout_s=60)
+    proc = cli(
+        ["run", "--bootstrap", kafka_bootstrap, "--metrics-port", "0", "--state-dir", str(tmp_path)],
+        env=settings_env(settings),
+        check=False,
+        timeout_s=60,
+    )
     assert proc.returncode == 2
     err = proc.stderr.decode()
     assert f"{settings.pings_topic} has 3 partitions and {settings.trips_topic} has 2: they must be equal" in err

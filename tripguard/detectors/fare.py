@@ -32,26 +32,62 @@ class FareChecker:
         """Why trip_ended cannot be assessed here, or None. A currency mismatch is an error with
         a reason, never a guessed exchange rate."""
         if self.tariff is not None and ended.currency != self.tariff.currency:
-            return str(CurrencyMismatch(
-                f"trip_ended.currency: {ended.currency} does not match the {self.city} tariff's "
-                f"{self.tariff.currency}; the fare was not assessed"))
+            return str(
+                CurrencyMismatch(
+                    f"trip_ended.currency: {ended.currency} does not match the {self.city} tariff's "
+                    f"{self.tariff.currency}; the fare was not assessed"
+                )
+            )
         return None
 
-    def assess(self, started: TripStarted, ended: TripEnded, gps_distance_m: float, gps_duration_s: float,
-               gap_m: float, gap_n: int, gap_s: float, fix_interval_s: float = 0.0, late_fixes: int = 0,
-               used_fixes: int = 0) -> tuple[FareAssessment | None, list[Finding]]:
+    def assess(
+        self,
+        started: TripStarted,
+        ended: TripEnded,
+        gps_distance_m: float,
+        gps_duration_s: float,
+        gap_m: float,
+        gap_n: int,
+        gap_s: float,
+        fix_interval_s: float = 0.0,
+        late_fixes: int = 0,
+        used_fixes: int = 0,
+    ) -> tuple[FareAssessment | None, list[Finding]]:
         if self.tariff is None:
             return None, []
         assessment = assess_fare(
-            city=self.city, tariff=self.tariff, params=self.params,
-            gps_distance_m=gps_distance_m, gps_duration_s=gps_duration_s,
-            gap_distance_m=min(gap_m, gps_distance_m), gap_count=gap_n, gap_duration_s=min(gap_s, gps_duration_s),
-            planned_distance_m=started.planned_distance_m, planned_duration_s=started.planned_duration_s,
-            surge=started.surge, tolls=ended.tolls, quoted_fare=started.quoted_fare,
-            claimed_fare=ended.claimed_fare, currency=ended.currency,
-            claimed_distance_m=ended.claimed_distance_m, claimed_duration_s=ended.claimed_duration_s,
-            fix_interval_s=fix_interval_s, late_fixes=late_fixes, used_fixes=used_fixes,
+            city=self.city,
+            tariff=self.tariff,
+            params=self.params,
+            gps_distance_m=gps_distance_m,
+            gps_duration_s=gps_duration_s,
+            gap_distance_m=min(gap_m, gps_distance_m),
+            gap_count=gap_n,
+            gap_duration_s=min(gap_s, gps_duration_s),
+            planned_distance_m=started.planned_distance_m,
+            planned_duration_s=started.planned_duration_s,
+            surge=started.surge,
+            tolls=ended.tolls,
+            quoted_fare=started.quoted_fare,
+            claimed_fare=ended.claimed_fare,
+            currency=ended.currency,
+            claimed_distance_m=ended.claimed_distance_m,
+            claimed_duration_s=ended.claimed_duration_s,
+            fix_interval_s=fix_interval_s,
+            late_fixes=late_fixes,
+            used_fixes=used_fixes,
         )
-        findings = [Finding(f.kind, f.score, ended.ts, f.evidence, DETECTOR_NAME, DETECTOR_VERSION, self.params_dict,
-                            severity=f.severity) for f in assessment.findings]
+        findings = [
+            Finding(
+                f.kind,
+                f.score,
+                ended.ts,
+                f.evidence,
+                DETECTOR_NAME,
+                DETECTOR_VERSION,
+                self.params_dict,
+                severity=f.severity,
+            )
+            for f in assessment.findings
+        ]
         return assessment, findings

@@ -46,7 +46,7 @@ def _point(ts: float, lat: float, lon: float, role: str) -> dict:
 def _event_points(e: np.ndarray) -> list[tuple[float, float, float]]:
     pts = []
     for k in range(K.N_EVENT_POINTS):
-        ts, lat, lon = e[K.E_POINTS + 3 * k: K.E_POINTS + 3 * k + 3]
+        ts, lat, lon = e[K.E_POINTS + 3 * k : K.E_POINTS + 3 * k + 3]
         if not math.isnan(ts):
             pts.append((ts, lat, lon))
     return pts

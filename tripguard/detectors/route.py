@@ -47,8 +47,17 @@ class RouteParams:
     learned_min_rare_cells: int
 
     def row(self) -> np.ndarray:
-        return np.array([self.min_fixes, self.excursion_min_dist_m, self.excursion_min_extra_m,
-                         self.excursion_end_near_m, self.excursion_min_extra_s, self.excursion_stop_s], np.float64)
+        return np.array(
+            [
+                self.min_fixes,
+                self.excursion_min_dist_m,
+                self.excursion_min_extra_m,
+                self.excursion_end_near_m,
+                self.excursion_min_extra_s,
+                self.excursion_stop_s,
+            ],
+            np.float64,
+        )
 
 
 def densify(route: np.ndarray, spacing_m: float) -> np.ndarray:
@@ -117,7 +126,8 @@ class Corridors:
         if grow > 0:
             self.cell_lo, self.cell_hi, self.route_lo, self.route_hi = (
                 np.concatenate([a, np.zeros(grow, np.int64)])
-                for a in (self.cell_lo, self.cell_hi, self.route_lo, self.route_hi))
+                for a in (self.cell_lo, self.cell_hi, self.route_lo, self.route_hi)
+            )
             self._live = np.concatenate([self._live, np.zeros(grow, bool)])
 
     def add(self, slot: int, cells: np.ndarray, x: np.ndarray, y: np.ndarray, cum: np.ndarray) -> None:
@@ -156,8 +166,8 @@ class Corridors:
         xs, ys, cums = (np.empty(cap_points, np.float64) for _ in range(3))
         a = c = 0
         for s, (pc, px, py, pcum) in zip(slots.tolist(), parts):
-            cells[a:a + pc.size] = pc
-            xs[c:c + px.size], ys[c:c + px.size], cums[c:c + px.size] = px, py, pcum
+            cells[a : a + pc.size] = pc
+            xs[c : c + px.size], ys[c : c + px.size], cums[c : c + px.size] = px, py, pcum
             self.cell_lo[s], self.cell_hi[s] = a, a + pc.size
             self.route_lo[s], self.route_hi[s] = c, c + px.size
             a += pc.size
@@ -179,15 +189,20 @@ def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, n
 
 def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:
     ts, lat, lon, _ = path
-    return [{"role": role, "ts": int(ts[i]), "lat": round(float(lat[i]), 6), "lon": round(float(lon[i]), 6)}
-            for i in fixes_between(ts, t0, t1, MAX_EVIDENCE_POINTS)]
+    return [
+        {"role": role, "ts": int(ts[i]), "lat": round(float(lat[i]), 6), "lon": round(float(lon[i]), 6)}
+        for i in fixes_between(ts, t0, t1, MAX_EVIDENCE_POINTS)
+    ]
 
 
 def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distance_m: float | None) -> Finding:
     extra = float(e[C.X_EXTRA_M])
     extra_s = float(e[C.X_EXTRA_S])
-    margin = min(extra / p.excursion_min_extra_m, float(e[C.X_MAXD_M]) / p.excursion_min_dist_m,
-                 extra_s / p.excursion_min_extra_s if p.excursion_min_extra_s > 0 else math.inf)
+    margin = min(
+        extra / p.excursion_min_extra_m,
+        float(e[C.X_MAXD_M]) / p.excursion_min_dist_m,
+        extra_s / p.excursion_min_extra_s if p.excursion_min_extra_s > 0 else math.inf,
+    )
     score = margin_score(max(margin, 1.0))
     ended_outside = e[C.X_CLOSED] == 0.0
     return Finding(
@@ -195,10 +210,11 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
         score=score,
         ts=int(e[C.X_END_TS]),
         evidence={
-            "summary": (f"left the planned route for {e[C.X_LEN_M] / 1000:.2f} km, "
-                        f"{extra / 1000:.2f} km and {extra_s / 60:.0f} min more than the route, "
-                        f"up to {e[C.X_MAXD_M]:.0f} m away"
-                        + (" (ended off the route)" if ended_outside else "")),
+            "summary": (
+                f"left the planned route for {e[C.X_LEN_M] / 1000:.2f} km, "
+                f"{extra / 1000:.2f} km and {extra_s / 60:.0f} min more than the route, "
+                f"up to {e[C.X_MAXD_M]:.0f} m away" + (" (ended off the route)" if ended_outside else "")
+            ),
             "points": path_points(path, e[C.X_START_TS], e[C.X_END_TS]),
             "excursion_length_m": round(float(e[C.X_LEN_M]), 1),
             "planned_length_m": round(float(e[C.X_PLANNED_M]), 1),
@@ -213,9 +229,13 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
             "rejoined_route": not ended_outside,
             "planned_distance_m": planned_distance_m,
             "corridor": {"h3_res": p.h3_res, "ring": p.ring},
-            "thresholds": {"min_fixes": p.min_fixes, "excursion_min_dist_m": p.excursion_min_dist_m,
-                           "excursion_min_extra_m": p.excursion_min_extra_m,
-                           "excursion_min_extra_s": p.excursion_min_extra_s, "excursion_stop_s": p.excursion_stop_s},
+            "thresholds": {
+                "min_fixes": p.min_fixes,
+                "excursion_min_dist_m": p.excursion_min_dist_m,
+                "excursion_min_extra_m": p.excursion_min_extra_m,
+                "excursion_min_extra_s": p.excursion_min_extra_s,
+                "excursion_stop_s": p.excursion_stop_s,
+            },
         },
         detector="route.excursion",
         version=VERSION,
@@ -223,9 +243,18 @@ def excursion_finding(e: np.ndarray, p: RouteParams, path: tuple, planned_distan
     )
 
 
-def detour_finding(p: RouteParams, gps_distance_m: float, reference_m: float, reference: str, ts: int,
-                   min_ratio: float, min_extra_m: float, duration_s: float | None = None,
-                   reference_duration_s: float | None = None, min_time_ratio: float | None = None) -> Finding | None:
+def detour_finding(
+    p: RouteParams,
+    gps_distance_m: float,
+    reference_m: float,
+    reference: str,
+    ts: int,
+    min_ratio: float,
+    min_extra_m: float,
+    duration_s: float | None = None,
+    reference_duration_s: float | None = None,
+    min_time_ratio: float | None = None,
+) -> Finding | None:
     """Trip level: the GPS distance against the planned (or straight-line) distance, and -- when
     the reference has a duration (the app's ETA) -- the trip's duration against it: a longer route
     that is not slower is an honest alternative, not a detour."""
@@ -273,13 +302,17 @@ def learned_finding(p: RouteParams, result: dict, ts: int) -> Finding | None:
         score=0.5 + 0.5 * result["rare_fraction"],
         ts=ts,
         evidence={
-            "summary": (f"{result['rare_cells']} of {result['cells']} cells of the trip are rarely used by the "
-                        f"{result['pair_trips']} known trips between the same origin and destination"),
+            "summary": (
+                f"{result['rare_cells']} of {result['cells']} cells of the trip are rarely used by the "
+                f"{result['pair_trips']} known trips between the same origin and destination"
+            ),
             **result,
-            "thresholds": {"learned_min_pair_trips": p.learned_min_pair_trips,
-                           "learned_rare_share": p.learned_rare_share,
-                           "learned_min_rare_fraction": p.learned_min_rare_fraction,
-                           "learned_min_rare_cells": p.learned_min_rare_cells},
+            "thresholds": {
+                "learned_min_pair_trips": p.learned_min_pair_trips,
+                "learned_rare_share": p.learned_rare_share,
+                "learned_min_rare_fraction": p.learned_min_rare_fraction,
+                "learned_min_rare_cells": p.learned_min_rare_cells,
+            },
         },
         detector="route.learned_corridor",
         version=VERSION,

@@ -64,8 +64,10 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
     hallmarks = {}
     n_dt = st[K.S_DT_N]
     if n_dt >= p.min_samples and st[K.S_DT_REPEAT] / (n_dt - 1) >= p.repeated_interval_fraction:
-        hallmarks["clockwork_intervals"] = {"repeated_fraction": round(st[K.S_DT_REPEAT] / (n_dt - 1), 3),
-                                            "intervals": int(n_dt)}
+        hallmarks["clockwork_intervals"] = {
+            "repeated_fraction": round(st[K.S_DT_REPEAT] / (n_dt - 1), 3),
+            "intervals": int(n_dt),
+        }
     acc_std = _std(st[K.S_ACC_N], st[K.S_ACC_SUM], st[K.S_ACC_SUM2])
     if st[K.S_ACC_N] >= p.min_samples and acc_std <= p.constant_accuracy_std_m:
         hallmarks["constant_accuracy"] = {"accuracy_std_m": round(acc_std, 4), "fixes": int(st[K.S_ACC_N])}
@@ -91,8 +93,11 @@ def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding 
             signals["device_speed_contradicts_positions"] = {"fraction": round(contra, 3), "checks": int(dev_n)}
             scores.append(0.85 + 0.1 * contra)
         elif dev_mean > 2.0 and dev_cv <= p.device_constant_cv and pos_cv > p.device_constant_position_cv:
-            signals["device_speed_constant"] = {"device_speed_cv": round(dev_cv, 4),
-                                                "position_speed_cv": round(pos_cv, 3), "checks": int(dev_n)}
+            signals["device_speed_constant"] = {
+                "device_speed_cv": round(dev_cv, 4),
+                "position_speed_cv": round(pos_cv, 3),
+                "checks": int(dev_n),
+            }
             scores.append(0.85)
 
     if not scores:
@@ -129,11 +134,15 @@ def describe(signals: dict) -> str:
     if m := signals.get("mock_flag"):
         parts.append(f"the phone flagged {m['mock_fixes']} of {m['reported']} fixes as mock locations")
     if c := signals.get("device_speed_contradicts_positions"):
-        parts.append(f"the phone's reported speed contradicts the distance between fixes in {c['fraction']:.0%} "
-                     f"of {c['checks']} checks")
+        parts.append(
+            f"the phone's reported speed contradicts the distance between fixes in {c['fraction']:.0%} "
+            f"of {c['checks']} checks"
+        )
     if c := signals.get("device_speed_constant"):
-        parts.append(f"the phone reported a near-constant speed (variation {c['device_speed_cv']:.2%}) while the "
-                     f"positions' speed varied by {c['position_speed_cv']:.0%}")
+        parts.append(
+            f"the phone reported a near-constant speed (variation {c['device_speed_cv']:.2%}) while the "
+            f"positions' speed varied by {c['position_speed_cv']:.0%}"
+        )
     if h := signals.get("too_regular"):
         parts.append("the trace is too regular for a phone: " + ", ".join(_HALLMARK_WORDS[k](v) for k, v in h.items()))
     return "; ".join(parts)

@@ -85,8 +85,9 @@ GAP_PACE_CAP_MPS = 15.0  # the pace a car is assumed to keep under a GPS gap is 
 GAP_PACE_FACTOR = 2.0
 
 
-def gap_allowance(params: FareParams, gps_distance_m: float, gps_duration_s: float, gap_distance_m: float,
-                  gap_duration_s: float) -> float:
+def gap_allowance(
+    params: FareParams, gps_distance_m: float, gps_duration_s: float, gap_distance_m: float, gap_duration_s: float
+) -> float:
     """What a straight line over the GPS gaps may have missed: gap_circuity of the straight
     line, or -- for long gaps, where the road driven is much longer than the line -- the trip's
     moving pace (GAP_PACE_FACTOR x its average outside the gaps) over the gap time, less the line."""
@@ -193,8 +194,11 @@ def assess_fare(
     expected_gps_only = tariff.expected_fare(gps_distance_m, metered_s, surge, tolls)
     expected = tariff.expected_fare(fare_distance_m, metered_s, surge, tolls) if gps_usable else None
     # the most an honest meter could charge for it: with all the waiting the GPS may not have seen
-    ceiling = (tariff.expected_fare(fare_distance_m, gps_duration_s + params.waiting_allowance_s, surge, tolls)
-               if gps_usable else None)
+    ceiling = (
+        tariff.expected_fare(fare_distance_m, gps_duration_s + params.waiting_allowance_s, surge, tolls)
+        if gps_usable
+        else None
+    )
 
     expected_planned = None
     planned_duration_used = planned_duration_s
@@ -255,10 +259,15 @@ def assess_fare(
                     score=round(score, 4),
                     severity=params.severity(score),
                     evidence={
-                        "summary": (f"claimed {claimed_fare:.2f} {currency}, {ratio - 1:.0%} over the "
-                                    + (f"quote ({reference:.2f} {currency})" if basis == "quote" else
-                                       f"tariff on the GPS path with {params.waiting_allowance_s / 60:.0f} min of "
-                                       f"waiting ({reference:.2f} {currency}; {expected:.2f} without)")),
+                        "summary": (
+                            f"claimed {claimed_fare:.2f} {currency}, {ratio - 1:.0%} over the "
+                            + (
+                                f"quote ({reference:.2f} {currency})"
+                                if basis == "quote"
+                                else f"tariff on the GPS path with {params.waiting_allowance_s / 60:.0f} min of "
+                                f"waiting ({reference:.2f} {currency}; {expected:.2f} without)"
+                            )
+                        ),
                         "basis": basis,
                         "expected": _money(reference),
                         "expected_without_waiting": _money(expected),
@@ -303,8 +312,10 @@ def assess_fare(
                     score=round(score, 4),
                     severity=params.severity(score),
                     evidence={
-                        "summary": (f"claimed {claimed_distance_m / 1000:.2f} km, {ratio_d - 1:.0%} more than the "
-                                    f"GPS saw ({allowed_m / 1000:.2f} km with the gap allowance)"),
+                        "summary": (
+                            f"claimed {claimed_distance_m / 1000:.2f} km, {ratio_d - 1:.0%} more than the "
+                            f"GPS saw ({allowed_m / 1000:.2f} km with the gap allowance)"
+                        ),
                         "claimed_distance_m": round(claimed_distance_m, 1),
                         "allowed_distance_m": round(allowed_m, 1),
                         "ratio": _ratio(ratio_d),

@@ -40,6 +40,8 @@ from tripguard.fare.tariff import Residual, Tariff, load_tariffs
 from tripguard.kernels.geo import haversine_m_np as haversine_m
 
 SAMPLE_S = 15.0
+
+
 def path_length_m(latlon: np.ndarray) -> float:
     if len(latlon) < 2:
         return 0.0
@@ -149,7 +151,9 @@ def simulate_trip(latlon: np.ndarray, tariff: Tariff, rng: np.random.Generator, 
     )
 
 
-def build_trips(polylines: list[np.ndarray], tariff: Tariff, replicas: int, seed: int, gap_share: float) -> list[SimTrip]:
+def build_trips(
+    polylines: list[np.ndarray], tariff: Tariff, replicas: int, seed: int, gap_share: float
+) -> list[SimTrip]:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(replicas):
@@ -242,8 +246,13 @@ def gap_circuity_quantiles(polylines: list[np.ndarray], seed: int) -> dict[str, 
         chord = float(haversine_m(window[0, 0], window[0, 1], window[-1, 0], window[-1, 1]))
         ratios.append(path_length_m(window) / max(chord, 1.0))
     q = np.quantile(ratios, [0.5, 0.8, 0.9, 0.95])
-    return {"n": len(ratios), "p50": round(float(q[0]), 3), "p80": round(float(q[1]), 3),
-            "p90": round(float(q[2]), 3), "p95": round(float(q[3]), 3)}
+    return {
+        "n": len(ratios),
+        "p50": round(float(q[0]), 3),
+        "p80": round(float(q[1]), 3),
+        "p90": round(float(q[2]), 3),
+        "p95": round(float(q[3]), 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -297,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{m['fare_inflation_recall']:11.4f}  {m['distance_mismatch_recall']:11.4f}  "
                     f"{m['wrong_kind_rate']:10.4f}"
                 )
+
 
 if __name__ == "__main__":
     main()

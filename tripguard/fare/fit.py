@@ -144,8 +144,13 @@ def fit_tariff(trips: pl.DataFrame, currency: str, source: str, shipped: Tariff 
 
     X = np.column_stack([np.ones_like(km), km, minutes])
     base, per_km, per_min = (float(c) for c in huber_fit(X[train], fare[train]))
-    fitted = Tariff(currency=currency, base=round(base, 4), per_km=round(per_km, 4), per_min=round(per_min, 4),
-                    minimum=round(minimum, 2))
+    fitted = Tariff(
+        currency=currency,
+        base=round(base, 4),
+        per_km=round(per_km, 4),
+        per_min=round(per_min, 4),
+        minimum=round(minimum, 2),
+    )
 
     Xb = np.column_stack([np.ones_like(km), km])
     a, b = (float(c) for c in huber_fit(Xb[train], fare[train]))

@@ -43,7 +43,12 @@ class CleanReport:
         return self.rows_read - sum(self.dropped.values())
 
     def as_dict(self) -> dict:
-        return {"layout": self.layout, "rows_read": self.rows_read, "rows_kept": self.rows_kept, "dropped": self.dropped}
+        return {
+            "layout": self.layout,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "dropped": self.dropped,
+        }
 
 
 def _drop(frame: pl.DataFrame, report: CleanReport, reason: str, bad: pl.Expr) -> pl.DataFrame:
@@ -61,26 +66,41 @@ def _row_key_all_columns(frame: pl.DataFrame) -> pl.Expr:
 
 
 def _common_cleaning(frame: pl.DataFrame, report: CleanReport) -> pl.DataFrame:
-    frame = _drop(frame, report, "missing distance, duration or fare", pl.any_horizontal(
-        pl.col("distance_m").is_null(), pl.col("duration_s").is_null(), pl.col("fare").is_null()
-    ))
-    frame = _drop(frame, report, "negative fare, distance or duration (refund or void)", (pl.col("fare") < 0)
-                  | (pl.col("distance_m") < 0) | (pl.col("duration_s") < 0))
+    frame = _drop(
+        frame,
+        report,
+        "missing distance, duration or fare",
+        pl.any_horizontal(pl.col("distance_m").is_null(), pl.col("duration_s").is_null(), pl.col("fare").is_null()),
+    )
+    frame = _drop(
+        frame,
+        report,
+        "negative fare, distance or duration (refund or void)",
+        (pl.col("fare") < 0) | (pl.col("distance_m") < 0) | (pl.col("duration_s") < 0),
+    )
     frame = _drop(frame, report, "zero fare", pl.col("fare") == 0)
     frame = _drop(frame, report, "zero distance with a fare", pl.col("distance_m") == 0)
     frame = _drop(frame, report, "zero duration with a fare", pl.col("duration_s") == 0)
     speed_kmh = pl.col("distance_m") / pl.col("duration_s") * 3.6
     frame = _drop(frame, report, f"absurd speed (> {MAX_SPEED_KMH:.0f} km/h average)", speed_kmh > MAX_SPEED_KMH)
-    frame = _drop(frame, report, f"absurd speed (< {MIN_SPEED_KMH:.0f} km/h average: distance not recorded or meter left running)",
-                  speed_kmh < MIN_SPEED_KMH)
+    frame = _drop(
+        frame,
+        report,
+        f"absurd speed (< {MIN_SPEED_KMH:.0f} km/h average: distance not recorded or meter left running)",
+        speed_kmh < MIN_SPEED_KMH,
+    )
     frame = _drop(frame, report, f"longer than {MAX_DURATION_S / 3600:.0f} h", pl.col("duration_s") > MAX_DURATION_S)
     return frame.select("row_key", "distance_m", "duration_s", "fare")
 
 
 def _read_nyc(frame: pl.DataFrame, report: CleanReport) -> pl.DataFrame:
     if "RateCodeID" in frame.columns:
-        frame = _drop(frame, report, "RateCodeID != 1 (JFK/Newark/Nassau flat or negotiated fares, not metered)",
-                      pl.col("RateCodeID").cast(pl.Int64, strict=False) != 1)
+        frame = _drop(
+            frame,
+            report,
+            "RateCodeID != 1 (JFK/Newark/Nassau flat or negotiated fares, not metered)",
+            pl.col("RateCodeID").cast(pl.Int64, strict=False) != 1,
+        )
     fmt = "%Y-%m-%d %H:%M:%S"
     frame = frame.with_columns(
         row_key=_row_key_all_columns(frame),
@@ -88,7 +108,9 @@ def _read_nyc(frame: pl.DataFrame, report: CleanReport) -> pl.DataFrame:
         duration_s=(
             pl.col("tpep_dropoff_datetime").cast(pl.Utf8).str.strptime(pl.Datetime, fmt, strict=False)
             - pl.col("tpep_pickup_datetime").cast(pl.Utf8).str.strptime(pl.Datetime, fmt, strict=False)
-        ).dt.total_seconds().cast(pl.Float64),
+        )
+        .dt.total_seconds()
+        .cast(pl.Float64),
         fare=pl.col("fare_amount").cast(pl.Float64, strict=False),
     )
     return _common_cleaning(frame, report)
@@ -145,12 +167,18 @@ def detect_layout(columns: list[str]) -> str:
         return "verdicts"
     raise InputError(
         "unknown trip layout: need the NYC TLC columns (" + ", ".join(sorted(NYC_COLUMNS)) + "), the Chicago "
-        "columns (" + ", ".join(sorted(CHICAGO_COLUMNS)) + ") or tripguard verdicts ("
-        + ", ".join(sorted(VERDICT_COLUMNS)) + "); got " + ", ".join(columns[:20])
+        "columns ("
+        + ", ".join(sorted(CHICAGO_COLUMNS))
+        + ") or tripguard verdicts ("
+        + ", ".join(sorted(VERDICT_COLUMNS))
+        + "); got "
+        + ", ".join(columns[:20])
     )
 
 
-def read_trips(path: Path | str, city: str | None = None, currency: str | None = None) -> tuple[pl.DataFrame, CleanReport]:
+def read_trips(
+    path: Path | str, city: str | None = None, currency: str | None = None
+) -> tuple[pl.DataFrame, CleanReport]:
     """Trips as (row_key, distance_m, duration_s, fare) after cleaning, and the cleaning report."""
     path = Path(path)
     frame = _load(path)

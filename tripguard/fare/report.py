@@ -35,7 +35,9 @@ def run_fit_fare(
     if out is not None:
         write_tariff(out, city, result, clean, trips)
     if as_json:
-        return json.dumps({"city": city, "trips": str(trips), "cleaning": clean.as_dict(), **result.as_dict()}, indent=2)
+        return json.dumps(
+            {"city": city, "trips": str(trips), "cleaning": clean.as_dict(), **result.as_dict()}, indent=2
+        )
     return render_text(city, trips, clean, result, out)
 
 
@@ -86,8 +88,7 @@ def render_text(city: str, trips: Path, clean: CleanReport, result: FitResult, o
             f"ratio p99 {r.ratio_p99:.4f}  (n={r.n})"
         )
     lines.append(
-        "held-out rows with fare/expected above: "
-        + "  ".join(f"{k}: {_pct(v)}" for k, v in result.share_above.items())
+        "held-out rows with fare/expected above: " + "  ".join(f"{k}: {_pct(v)}" for k, v in result.share_above.items())
     )
     lines += ["", f"held-out rows (n={result.fitted.n})      MAE     MAPE      R2"]
     rows = [("fitted tariff", result.fitted), ("distance-only baseline", result.baseline)]

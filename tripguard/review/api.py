@@ -64,8 +64,14 @@ TsQuery = Annotated[int | None, Query(ge=0, le=MAX_TS_MS, description="ms since 
 
 def _any_of(item, description: str):
     # A plain array with an empty default, not `list | None`: an absent filter is no filter.
-    return Annotated[list[item], Query(default_factory=list, max_length=MAX_FILTER_VALUES,
-                                       description=description + " Repeat it to match any of several values.")]
+    return Annotated[
+        list[item],
+        Query(
+            default_factory=list,
+            max_length=MAX_FILTER_VALUES,
+            description=description + " Repeat it to match any of several values.",
+        ),
+    ]
 
 
 if TYPE_CHECKING:  # as TripIdPath: the types the values have
@@ -81,16 +87,24 @@ else:
     StatusQuery = _any_of(DisputeStatus, "open or decided.")
     ActionsQuery = _any_of(_text(64), "An action, e.g. dispute.decide.")
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Missing, invalid or revoked token"}, 403: {"description": "The token's role may not do this"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid or revoked token"},
+    403: {"description": "The token's role may not do this"},
+}
 _404: dict[int | str, dict[str, Any]] = {404: {"description": "Not found"}}
-_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "The body is not parseable (not JSON, not UTF-8)"},
-         413: {"description": "The body is larger than 64 KiB"}}
+_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not parseable (not JSON, not UTF-8)"},
+    413: {"description": "The body is larger than 64 KiB"},
+}
 _409: dict[int | str, dict[str, Any]] = {409: {"description": "Conflicts with the current state"}}
 
 _PAGED = {
     "headers": {
-        "X-Total-Count": {"description": "How many items match the filters in all pages.", "required": True,
-                          "schema": {"type": "integer", "minimum": 0}},
+        "X-Total-Count": {
+            "description": "How many items match the filters in all pages.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        },
         "Link": {"description": 'The next page, `<URL>; rel="next"`, when there is one.', "schema": {"type": "string"}},
     }
 }
@@ -119,7 +133,9 @@ def check_query(request: Request) -> None:
         if field is None:
             errors.append({"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown query parameter"})
         elif not _takes_many(field) and len(request.query_params.getlist(name)) > 1:
-            errors.append({"type": "repeated", "loc": ("query", name), "msg": "Given more than once; it takes one value"})
+            errors.append(
+                {"type": "repeated", "loc": ("query", name), "msg": "Given more than once; it takes one value"}
+            )
     if errors:
         raise RequestValidationError(errors)
 
@@ -220,8 +236,13 @@ def list_alerts(
     return paged(request, response, rows, total, offset)
 
 
-@router.post("/disputes", status_code=201, response_model=Dispute, responses={**_AUTH, **_BODY, **_404, **_409},
-             tags=["disputes"])
+@router.post(
+    "/disputes",
+    status_code=201,
+    response_model=Dispute,
+    responses={**_AUTH, **_BODY, **_404, **_409},
+    tags=["disputes"],
+)
 def create_dispute(request: Request, body: DisputeIn, who: Principal = Backend) -> Dispute:
     """File a driver's dispute of a flagged trip. 404 when the trip is unknown, 409 while the
     trip has an open dispute. Role: backend."""
@@ -267,8 +288,12 @@ async def decide_and_publish(request: Request, dispute_id: int, decision: str, n
     return row
 
 
-@router.post("/disputes/{dispute_id}/decision", response_model=Dispute, responses={**_AUTH, **_BODY, **_404, **_409},
-             tags=["disputes"])
+@router.post(
+    "/disputes/{dispute_id}/decision",
+    response_model=Dispute,
+    responses={**_AUTH, **_BODY, **_404, **_409},
+    tags=["disputes"],
+)
 async def decide(request: Request, dispute_id: DisputeIdPath, body: DecisionIn, who: Principal = Reviewer) -> Dispute:
     """Decide a dispute: `upheld` (the alert stands) or `overturned` (the alert was wrong).
     Once only: 409 after. Published to tripguard.decisions (key trip_id). Role: reviewer."""
@@ -310,7 +335,9 @@ def list_tokens(request: Request, who: Principal = Admin) -> list[TokenInfo]:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo, responses={**_AUTH, **_404}, tags=["tokens"])
-def revoke_token(request: Request, token_id: Annotated[int, Path(ge=1, le=MAX_ID)], who: Principal = Admin) -> TokenInfo:
+def revoke_token(
+    request: Request, token_id: Annotated[int, Path(ge=1, le=MAX_ID)], who: Principal = Admin
+) -> TokenInfo:
     """Revoke a token at once (its browser sessions end too). Idempotent. Role: admin."""
     with db(request) as conn:
         return TokenInfo(**tokens.revoke_token(conn, token_id, who))

@@ -28,8 +28,10 @@ MAX_BODY_BYTES = 64 * 1024
 
 _HTML_HEADERS = [
     # Everything the page needs is served from here; no script runs at all.
-    (b"content-security-policy",
-     b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
@@ -121,8 +123,11 @@ def _public(error: dict) -> dict:
     """One validation error as the client sees it: loc, msg, type and the rule's parameters
     (ctx), never the rejected input -- it may be a secret (`?token=...`) or 60 KiB of text --
     and no string longer than MAX_ERROR_TEXT."""
-    out = {"type": str(error.get("type", "")), "loc": [_clip(p) for p in error.get("loc", ())],
-           "msg": _clip(str(error.get("msg", "")))}
+    out = {
+        "type": str(error.get("type", "")),
+        "loc": [_clip(p) for p in error.get("loc", ())],
+        "msg": _clip(str(error.get("msg", ""))),
+    }
     ctx = error.get("ctx")
     if ctx:
         out["ctx"] = {str(k): v if isinstance(v, (int, float, bool)) else _clip(str(v)) for k, v in ctx.items()}
@@ -135,7 +140,9 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     errors = exc.errors()
     detail = [_public(e) for e in errors[:MAX_ERRORS_SHOWN]]
     if len(errors) > MAX_ERRORS_SHOWN:
-        detail.append({"type": "too_many_errors", "loc": [], "msg": f"{len(errors) - MAX_ERRORS_SHOWN} more errors not shown"})
+        detail.append(
+            {"type": "too_many_errors", "loc": [], "msg": f"{len(errors) - MAX_ERRORS_SHOWN} more errors not shown"}
+        )
     return JSONResponse({"detail": _json_safe(detail)}, status_code=422)
 
 

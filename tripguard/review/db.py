@@ -19,8 +19,10 @@ SCHEMA_VERSION = 2
 
 # Statements that bring a database of the previous version to this one.
 _MIGRATIONS = {
-    2: ["ALTER TABLE disputes ADD COLUMN publish_claim TEXT",
-        "ALTER TABLE disputes ADD COLUMN publish_claim_until INTEGER"],
+    2: [
+        "ALTER TABLE disputes ADD COLUMN publish_claim TEXT",
+        "ALTER TABLE disputes ADD COLUMN publish_claim_until INTEGER",
+    ],
 }
 
 _SCHEMA = """
@@ -213,14 +215,16 @@ class Where:
         return " WHERE " + " AND ".join(self.parts) if self.parts else ""
 
 
-def page(conn: sqlite3.Connection, columns: str, table: str, where: Where, order_by: str, limit: int,
-         offset: int) -> tuple[list[sqlite3.Row], int]:
+def page(
+    conn: sqlite3.Connection, columns: str, table: str, where: Where, order_by: str, limit: int, offset: int
+) -> tuple[list[sqlite3.Row], int]:
     """One page of the rows of `table` matching `where`, and how many match in all, read from
     one snapshot (a read transaction), so that the two agree."""
     conn.execute("BEGIN")
     try:
         rows = conn.execute(
-            f"SELECT {columns} FROM {table}{where.sql} ORDER BY {order_by} LIMIT ? OFFSET ?", (*where.args, limit, offset)
+            f"SELECT {columns} FROM {table}{where.sql} ORDER BY {order_by} LIMIT ? OFFSET ?",
+            (*where.args, limit, offset),
         ).fetchall()
         total = conn.execute(f"SELECT COUNT(*) FROM {table}{where.sql}", where.args).fetchone()[0]
     finally:

@@ -40,9 +40,7 @@ def create_dispute(conn: sqlite3.Connection, trip_id: str, statement: str, actor
     with transaction(conn):
         if not records.trip_exists(conn, trip_id):
             raise NotFound(f"no verdict or alert for trip {trip_id!r}")
-        open_row = conn.execute(
-            "SELECT id FROM disputes WHERE trip_id = ? AND status = 'open'", (trip_id,)
-        ).fetchone()
+        open_row = conn.execute("SELECT id FROM disputes WHERE trip_id = ? AND status = 'open'", (trip_id,)).fetchone()
         if open_row is not None:
             raise Conflict(f"trip {trip_id!r} already has an open dispute (id {open_row['id']})")
         cur = conn.execute(
@@ -51,7 +49,12 @@ def create_dispute(conn: sqlite3.Connection, trip_id: str, statement: str, actor
         )
         dispute_id = int(cur.lastrowid)  # type: ignore[arg-type]
         audit.record(
-            conn, actor, "dispute.create", f"dispute:{dispute_id}", {"trip_id": trip_id, "statement_chars": len(statement)}, at
+            conn,
+            actor,
+            "dispute.create",
+            f"dispute:{dispute_id}",
+            {"trip_id": trip_id, "statement_chars": len(statement)},
+            at,
         )
         row = conn.execute(f"SELECT {_COLUMNS} FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
     return _row(row)
@@ -65,20 +68,23 @@ def get_dispute(conn: sqlite3.Connection, dispute_id: int) -> dict[str, Any]:
 
 
 def list_disputes(
-    conn: sqlite3.Connection, statuses: Sequence[str] | None = None, trip_ids: Sequence[str] | None = None, limit: int = 100,
+    conn: sqlite3.Connection,
+    statuses: Sequence[str] | None = None,
+    trip_ids: Sequence[str] | None = None,
+    limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of disputes and how many match in all. Open disputes alone are listed oldest first
     (the review queue: first come, first served); otherwise newest first."""
     where = Where().any_of("status", statuses).any_of("trip_id", trip_ids)
     queue = bool(statuses) and set(statuses) == {"open"}  # type: ignore[arg-type]
-    rows, total = page(conn, _COLUMNS, "disputes", where, "created_at ASC, id ASC" if queue else "id DESC", limit, offset)
+    rows, total = page(
+        conn, _COLUMNS, "disputes", where, "created_at ASC, id ASC" if queue else "id DESC", limit, offset
+    )
     return [_row(r) for r in rows], total
 
 
-def decide(
-    conn: sqlite3.Connection, dispute_id: int, decision: str, note: str, actor: Principal
-) -> dict[str, Any]:
+def decide(conn: sqlite3.Connection, dispute_id: int, decision: str, note: str, actor: Principal) -> dict[str, Any]:
     """Record the decision once. NotFound for an unknown dispute, Conflict when already decided."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
@@ -93,8 +99,10 @@ def decide(
             row = conn.execute("SELECT decision, decided_by FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no dispute with id {dispute_id}")
-            raise Conflict(f"dispute {dispute_id} is already decided ({row['decision']}, by token #{row['decided_by']});"
-                           " a decision is final")
+            raise Conflict(
+                f"dispute {dispute_id} is already decided ({row['decision']}, by token #{row['decided_by']});"
+                " a decision is final"
+            )
         row = conn.execute(f"SELECT {_COLUMNS} FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
         audit.record(
             conn,
@@ -117,8 +125,12 @@ def decision_event_id(dispute: dict[str, Any]) -> str:
 def decision_message(conn: sqlite3.Connection, dispute: dict[str, Any]) -> dict[str, Any]:
     """The JSON published to tripguard.decisions (key trip_id)."""
     summary = records.trip_summary(conn, dispute["trip_id"])
-    alert_ids = [r["alert_id"] for r in conn.execute(
-        "SELECT alert_id FROM alerts WHERE trip_id = ? ORDER BY ts, alert_id", (dispute["trip_id"],))]
+    alert_ids = [
+        r["alert_id"]
+        for r in conn.execute(
+            "SELECT alert_id FROM alerts WHERE trip_id = ? ORDER BY ts, alert_id", (dispute["trip_id"],)
+        )
+    ]
     return {
         "event_id": decision_event_id(dispute),
         "dispute_id": dispute["id"],
@@ -140,8 +152,9 @@ CLAIM_MS = 120_000
 claim when half of it has passed (and claims again), so a claim never lapses while in use."""
 
 
-def claim_unpublished(conn: sqlite3.Connection, claimant: str, limit: int = 100, lease_ms: int = CLAIM_MS
-                      ) -> list[dict[str, Any]]:
+def claim_unpublished(
+    conn: sqlite3.Connection, claimant: str, limit: int = 100, lease_ms: int = CLAIM_MS
+) -> list[dict[str, Any]]:
     """Claim for `claimant` (one publishing process) up to `limit` decided, unpublished disputes,
     in decision order: those nobody claimed, its own, and those whose claim lapsed."""
     at = now_ms()
@@ -152,8 +165,10 @@ def claim_unpublished(conn: sqlite3.Connection, claimant: str, limit: int = 100,
             " ORDER BY decided_at, id LIMIT ?",
             (claimant, at, limit),
         ).fetchall()
-        conn.executemany("UPDATE disputes SET publish_claim = ?, publish_claim_until = ? WHERE id = ?",
-                         [(claimant, at + lease_ms, r["id"]) for r in rows])
+        conn.executemany(
+            "UPDATE disputes SET publish_claim = ?, publish_claim_until = ? WHERE id = ?",
+            [(claimant, at + lease_ms, r["id"]) for r in rows],
+        )
     return [_row(r) for r in rows]
 
 

@@ -21,13 +21,20 @@ MAX_TRIPS = 50  # the newest trips listed
 
 def driver_risk(conn: sqlite3.Connection, driver_id: str, cities: CityTables) -> dict[str, Any]:
     """NotFound when no verdict of the driver is stored."""
-    verdicts = [orjson.loads(r["body"]) for r in conn.execute(
-        "SELECT body FROM verdicts WHERE driver_id = ? ORDER BY ts, trip_id", (driver_id,))]
+    verdicts = [
+        orjson.loads(r["body"])
+        for r in conn.execute("SELECT body FROM verdicts WHERE driver_id = ? ORDER BY ts, trip_id", (driver_id,))
+    ]
     if not verdicts:
         raise NotFound("no verdict of this driver")
-    decided = [dict(r) for r in conn.execute(
-        "SELECT d.* FROM disputes d JOIN verdicts v ON v.trip_id = d.trip_id WHERE v.driver_id = ?"
-        " AND d.decision IS NOT NULL ORDER BY d.decided_at, d.id", (driver_id,))]
+    decided = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT d.* FROM disputes d JOIN verdicts v ON v.trip_id = d.trip_id WHERE v.driver_id = ?"
+            " AND d.decision IS NOT NULL ORDER BY d.decided_at, d.id",
+            (driver_id,),
+        )
+    ]
     stage = RiskStage(cities, [RiskReplay.SOURCE], 0)
     skipped = 0
     for dispute in decided:
@@ -45,11 +52,23 @@ def driver_risk(conn: sqlite3.Connection, driver_id: str, cities: CityTables) ->
         raise NotFound("no readable verdict of this driver")
     a = stage.assess(driver_id)
     history = stage.histories[driver_id]
-    trips = [{"trip_id": v["trip_id"], "ts": v["ts"], "kinds": v.get("kinds", []), "risk_score": v.get("risk_score")}
-             for v in reversed(verdicts[-MAX_TRIPS:])]
-    return {"driver_id": driver_id, "city": history.city, "score": a.score, "level": a.level,
-            "ts": history.newest_ts, "windows": a.windows, "evidence": a.evidence, "model": a.model,
-            "trips": trips, "trips_total": len(verdicts), "records_skipped": skipped}
+    trips = [
+        {"trip_id": v["trip_id"], "ts": v["ts"], "kinds": v.get("kinds", []), "risk_score": v.get("risk_score")}
+        for v in reversed(verdicts[-MAX_TRIPS:])
+    ]
+    return {
+        "driver_id": driver_id,
+        "city": history.city,
+        "score": a.score,
+        "level": a.level,
+        "ts": history.newest_ts,
+        "windows": a.windows,
+        "evidence": a.evidence,
+        "model": a.model,
+        "trips": trips,
+        "trips_total": len(verdicts),
+        "records_skipped": skipped,
+    }
 
 
 def queue_by_risk(conn: sqlite3.Connection, rows: list[dict[str, Any]], cities: CityTables) -> list[dict[str, Any]]:

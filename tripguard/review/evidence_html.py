@@ -84,7 +84,13 @@ def render_value(v: Any, key: str = "", depth: int = 0) -> Markup:
                 )
                 for i, x in enumerate(v[:MAX_ROWS])
             )
-            more = Markup('<tr><td colspan="{}">… {} more</td></tr>').format(len(cols) + 1, len(v) - MAX_ROWS) if len(v) > MAX_ROWS else ""
-            return Markup('<table class="list"><thead><tr>{}</tr></thead><tbody>{}{}</tbody></table>').format(head, body, more)
+            more = (
+                Markup('<tr><td colspan="{}">… {} more</td></tr>').format(len(cols) + 1, len(v) - MAX_ROWS)
+                if len(v) > MAX_ROWS
+                else ""
+            )
+            return Markup('<table class="list"><thead><tr>{}</tr></thead><tbody>{}{}</tbody></table>').format(
+                head, body, more
+            )
         return Markup(", ").join(render_value(x, key, depth + 1) for x in v[:MAX_ROWS])
     return _scalar(key, v)

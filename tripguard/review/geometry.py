@@ -38,7 +38,9 @@ class TripShapes:
     planned_route: list[tuple[float, float]] = field(default_factory=list)
     corridor: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)  # (cell, ring)
     flagged_fixes: list[FlaggedFix] = field(default_factory=list)
-    flagged_segments: list[tuple[str, str, list[tuple[float, float]]]] = field(default_factory=list)  # (alert_id, kind, line)
+    flagged_segments: list[tuple[str, str, list[tuple[float, float]]]] = field(
+        default_factory=list
+    )  # (alert_id, kind, line)
 
 
 def _fix(obj: Any) -> tuple[float, float, int | None] | None:
@@ -46,7 +48,12 @@ def _fix(obj: Any) -> tuple[float, float, int | None] | None:
     if type(obj) is not dict:
         return None
     lat, lon = obj.get("lat"), obj.get("lon")
-    if isinstance(lat, bool) or isinstance(lon, bool) or not isinstance(lat, (int, float)) or not isinstance(lon, (int, float)):
+    if (
+        isinstance(lat, bool)
+        or isinstance(lon, bool)
+        or not isinstance(lat, (int, float))
+        or not isinstance(lon, (int, float))
+    ):
         return None
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
@@ -118,20 +125,44 @@ def trip_geojson(shapes: TripShapes) -> dict[str, Any]:
     gps_path, planned_route, corridor_cell, flagged_segment, flagged_fix."""
     features: list[dict[str, Any]] = []
     if len(shapes.gps_path) >= 2:
-        features.append({"type": "Feature", "properties": {"role": "gps_path"},
-                         "geometry": {"type": "LineString", "coordinates": _lonlat(shapes.gps_path)}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"role": "gps_path"},
+                "geometry": {"type": "LineString", "coordinates": _lonlat(shapes.gps_path)},
+            }
+        )
     if len(shapes.planned_route) >= 2:
-        features.append({"type": "Feature", "properties": {"role": "planned_route"},
-                         "geometry": {"type": "LineString", "coordinates": _lonlat(shapes.planned_route)}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"role": "planned_route"},
+                "geometry": {"type": "LineString", "coordinates": _lonlat(shapes.planned_route)},
+            }
+        )
     for cell, ring in shapes.corridor:
         closed = _lonlat(ring) + _lonlat(ring[:1])
-        features.append({"type": "Feature", "properties": {"role": "corridor_cell", "cell": cell},
-                         "geometry": {"type": "Polygon", "coordinates": [closed]}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"role": "corridor_cell", "cell": cell},
+                "geometry": {"type": "Polygon", "coordinates": [closed]},
+            }
+        )
     for aid, kind, seg in shapes.flagged_segments:
-        features.append({"type": "Feature", "properties": {"role": "flagged_segment", "alert_id": aid, "kind": kind},
-                         "geometry": {"type": "LineString", "coordinates": _lonlat(seg)}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"role": "flagged_segment", "alert_id": aid, "kind": kind},
+                "geometry": {"type": "LineString", "coordinates": _lonlat(seg)},
+            }
+        )
     for f in shapes.flagged_fixes:
-        features.append({"type": "Feature",
-                         "properties": {"role": "flagged_fix", "alert_id": f.alert_id, "kind": f.kind, "ts": f.ts},
-                         "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"role": "flagged_fix", "alert_id": f.alert_id, "kind": f.kind, "ts": f.ts},
+                "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
+            }
+        )
     return {"type": "FeatureCollection", "features": features}

@@ -210,8 +210,11 @@ def ingest_dir(db_path: Path | str, directory: Path | str) -> IngestReport:
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory (expected the output of `tripguard replay`)")
-    files = [(directory / ALERTS_FILE, "alert"), (directory / VERDICTS_FILE, "verdict"),
-             (directory / TRIP_DETAILS_FILE, "detail")]
+    files = [
+        (directory / ALERTS_FILE, "alert"),
+        (directory / VERDICTS_FILE, "verdict"),
+        (directory / TRIP_DETAILS_FILE, "detail"),
+    ]
     if not any(p.exists() for p, _ in files[:2]):
         raise InputError(f"{directory}: neither {ALERTS_FILE} nor {VERDICTS_FILE} is there")
     report = IngestReport()

@@ -64,8 +64,10 @@ class DecisionOutbox:
 
     def _claim(self) -> list[tuple[int, str, bytes]]:
         with opened(self.db_path) as conn:
-            return [(d["id"], d["trip_id"], dumps(disputes.decision_message(conn, d)))
-                    for d in disputes.claim_unpublished(conn, self.claimant, lease_ms=self.lease_ms)]
+            return [
+                (d["id"], d["trip_id"], dumps(disputes.decision_message(conn, d)))
+                for d in disputes.claim_unpublished(conn, self.claimant, lease_ms=self.lease_ms)
+            ]
 
     def _mark(self, dispute_id: int) -> None:
         with opened(self.db_path) as conn:
@@ -153,7 +155,9 @@ class TopicFeed:
             ("service", b"review"),
         ]
         await self.producer.send_and_wait(
-            self.settings.dlq_topic, key=record.key, value=record.value if record.value is not None else b"",
+            self.settings.dlq_topic,
+            key=record.key,
+            value=record.value if record.value is not None else b"",
             headers=headers,
         )
         self.dead_lettered += 1
@@ -225,7 +229,9 @@ class ReviewKafka:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         try:
-            await asyncio.wait_for(self.outbox.flush(), 10.0)  # what was decided is sent before the process exits, if possible
+            await asyncio.wait_for(
+                self.outbox.flush(), 10.0
+            )  # what was decided is sent before the process exits, if possible
         except Exception as exc:
             log.warning("decisions not published at shutdown (sent at next start): %s", exc)
         try:

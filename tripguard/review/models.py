@@ -18,8 +18,9 @@ TRIP_DISPUTES = 100  # disputes shown with a trip
 def _text(check, multiline: bool = False, required: bool = False):
     """A text field under the rules of text.py (no control characters, bidi overrides, unpaired
     surrogates, invisible-only text; 422 naming the field), stated in the spec as a pattern."""
-    return Annotated[str, AfterValidator(check),
-                     Field(json_schema_extra={"pattern": text.schema_pattern(multiline, required)})]
+    return Annotated[
+        str, AfterValidator(check), Field(json_schema_extra={"pattern": text.schema_pattern(multiline, required)})
+    ]
 
 
 if TYPE_CHECKING:  # to the type checker these are str; pydantic sees the constraints (below)
@@ -41,8 +42,13 @@ class _In(BaseModel):
 class DisputeIn(_In):
     trip_id: Annotated[Identifier, Field(min_length=1, max_length=128, examples=["porto-0001"])]
     statement: Annotated[
-        Statement, Field(min_length=1, max_length=MAX_STATEMENT_CHARS, description="The driver's words.",
-                         examples=["The app sent me around a closed road."]),
+        Statement,
+        Field(
+            min_length=1,
+            max_length=MAX_STATEMENT_CHARS,
+            description="The driver's words.",
+            examples=["The app sent me around a closed road."],
+        ),
     ]
 
 
@@ -81,8 +87,10 @@ class TripOut(BaseModel):
         description="FeatureCollection: gps_path, planned_route, corridor_cell, flagged_segment and "
         "flagged_fix features (properties.role), coordinates [lon, lat] WGS 84."
     )
-    disputes: list[Dispute] = Field(description=f"The newest {TRIP_DISPUTES} disputes of the trip; all of them "
-                                    "page by page with GET /disputes?trip_id=.")
+    disputes: list[Dispute] = Field(
+        description=f"The newest {TRIP_DISPUTES} disputes of the trip; all of them "
+        "page by page with GET /disputes?trip_id=."
+    )
     disputes_total: int = Field(description="How many disputes the trip has in all.")
 
 
@@ -107,8 +115,7 @@ class DriverOut(BaseModel):
     model: dict[str, Any]
     trips: list[DriverTrip] = Field(description="The newest 50 trips, newest first.")
     trips_total: int
-    records_skipped: int = Field(description="Stored rows the stage could not read (stored before strict "
-                                 "validation).")
+    records_skipped: int = Field(description="Stored rows the stage could not read (stored before strict validation).")
 
 
 Role = Literal["backend", "reviewer", "admin"]

@@ -72,26 +72,47 @@ def _render(request: Request, name: str, status_code: int = 200, **context) -> H
 def login_form(request: Request) -> Response:
     csrf = secrets.token_urlsafe(32)
     resp = _render(request, "login.html", csrf=csrf, error=None)
-    resp.set_cookie(sessions.LOGIN_CSRF_COOKIE, csrf, max_age=900, path="/review", httponly=True,
-                    samesite="strict", secure=_secure(request))
+    resp.set_cookie(
+        sessions.LOGIN_CSRF_COOKIE,
+        csrf,
+        max_age=900,
+        path="/review",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
     return resp
 
 
 @router.post("/login")
 def login(request: Request, token: Annotated[str, Form(max_length=MAX_TOKEN_CHARS)], csrf: CsrfField) -> Response:
     if not sessions.csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), csrf):
-        return _render(request, "login.html", 403, csrf="", error="The login form expired: reload the page and try again.")
+        return _render(
+            request, "login.html", 403, csrf="", error="The login form expired: reload the page and try again."
+        )
     with opened(request.app.state.db_path) as conn:
         principal = principal_for(conn, token.strip())
         if principal is None:
             return _render(request, "login.html", 401, csrf=csrf, error="Unknown or revoked token.")
         if principal.role != REVIEWER:
-            return _render(request, "login.html", 403, csrf=csrf,
-                           error=f"A {principal.role} token cannot review: use a reviewer token.")
+            return _render(
+                request,
+                "login.html",
+                403,
+                csrf=csrf,
+                error=f"A {principal.role} token cannot review: use a reviewer token.",
+            )
         sid, _ = sessions.start(conn, principal)
     resp = RedirectResponse("/review/", status_code=303)
-    resp.set_cookie(sessions.COOKIE, sid, max_age=sessions.SESSION_TTL_MS // 1000, path="/review", httponly=True,
-                    samesite="strict", secure=_secure(request))
+    resp.set_cookie(
+        sessions.COOKIE,
+        sid,
+        max_age=sessions.SESSION_TTL_MS // 1000,
+        path="/review",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
     resp.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/review")
     return resp
 
@@ -116,18 +137,23 @@ def queue(request: Request, status: Literal["open", "decided"] = "open", offset:
         if status == "open":  # ordered by the driver's risk (docs/risk.md), then first come, first served
             rows, total = disputes.list_disputes(conn, [status], limit=QUEUE_RISK_MAX)
             summaries = [{**r, **records.trip_summary(conn, r["trip_id"])} for r in rows]
-            items = queue_by_risk(conn, summaries, _cities(request))[offset:offset + QUEUE_PAGE]
+            items = queue_by_risk(conn, summaries, _cities(request))[offset : offset + QUEUE_PAGE]
         else:
             rows, total = disputes.list_disputes(conn, [status], limit=QUEUE_PAGE, offset=offset)
             items = [{**r, **records.trip_summary(conn, r["trip_id"])} for r in rows]
-    pages = {"first": offset + 1, "last": offset + len(items), "total": total,
-             "previous": max(offset - QUEUE_PAGE, 0) if offset > 0 else None,
-             "next": offset + len(items) if offset + len(items) < total else None}
+    pages = {
+        "first": offset + 1,
+        "last": offset + len(items),
+        "total": total,
+        "previous": max(offset - QUEUE_PAGE, 0) if offset > 0 else None,
+        "next": offset + len(items) if offset + len(items) < total else None,
+    }
     return _render(request, "queue.html", items=items, status=status, session=session, pages=pages)
 
 
-def _dispute_page(request: Request, session: sessions.Session, dispute_id: int, status_code: int = 200,
-                  error: str | None = None) -> Response:
+def _dispute_page(
+    request: Request, session: sessions.Session, dispute_id: int, status_code: int = 200, error: str | None = None
+) -> Response:
     with opened(request.app.state.db_path) as conn:
         try:
             dispute = disputes.get_dispute(conn, dispute_id)
@@ -136,8 +162,13 @@ def _dispute_page(request: Request, session: sessions.Session, dispute_id: int, 
         try:
             trip = records.get_trip(conn, dispute["trip_id"])
         except NotFound:  # cannot happen (a dispute needs a trip), but never a 500 for it
-            trip = {"trip_id": dispute["trip_id"], "verdict": None, "alerts": [], "planned_route": None,
-                    "corridor_cells": None}
+            trip = {
+                "trip_id": dispute["trip_id"],
+                "verdict": None,
+                "alerts": [],
+                "planned_route": None,
+                "corridor_cells": None,
+            }
         driver = None
         if trip["verdict"] and trip["verdict"].get("driver_id"):
             try:
@@ -145,9 +176,20 @@ def _dispute_page(request: Request, session: sessions.Session, dispute_id: int, 
             except NotFound:
                 driver = None
     shapes = trip_shapes(trip)
-    return _render(request, "dispute.html", status_code, session=session, dispute=dispute, trip=trip,
-                   verdict=trip["verdict"], alerts=trip["alerts"], map=project(shapes), shapes=shapes, error=error,
-                   driver=driver)
+    return _render(
+        request,
+        "dispute.html",
+        status_code,
+        session=session,
+        dispute=dispute,
+        trip=trip,
+        verdict=trip["verdict"],
+        alerts=trip["alerts"],
+        map=project(shapes),
+        shapes=shapes,
+        error=error,
+        driver=driver,
+    )
 
 
 def _cities(request: Request) -> CityTables:
@@ -174,8 +216,14 @@ async def decide(
     if session is None:
         return _to_login()
     if not sessions.csrf_ok(session.csrf, csrf):
-        return await run_in_threadpool(_dispute_page, request, session, dispute_id, 403,
-                                       "The form was not sent by this page (CSRF check failed): reload and try again.")
+        return await run_in_threadpool(
+            _dispute_page,
+            request,
+            session,
+            dispute_id,
+            403,
+            "The form was not sent by this page (CSRF check failed): reload and try again.",
+        )
     note = note.replace("\r\n", "\n")  # browsers send a textarea's line breaks as CRLF
     try:
         text.note(note)

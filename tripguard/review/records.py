@@ -109,9 +109,7 @@ def get_trip(conn: sqlite3.Connection, trip_id: str) -> dict[str, Any]:
     ]
     if v is None and not alerts:
         raise NotFound(f"no verdict or alert for trip {trip_id!r}")
-    d = conn.execute(
-        "SELECT planned_route, corridor_cells FROM trip_details WHERE trip_id = ?", (trip_id,)
-    ).fetchone()
+    d = conn.execute("SELECT planned_route, corridor_cells FROM trip_details WHERE trip_id = ?", (trip_id,)).fetchone()
     return {
         "trip_id": trip_id,
         "verdict": orjson.loads(v["body"]) if v else None,
@@ -135,8 +133,15 @@ def list_alerts(
     """A page of the alerts matching every given filter (a list matches any of its values),
     newest event time first, and how many match in all. since/until bound `ts` (event time of
     the evidence): since inclusive, until exclusive."""
-    where = (Where().any_of("kind", kinds).any_of("driver_id", driver_ids).any_of("city", cities)
-             .any_of("trip_id", trip_ids).compare("ts", ">=", since_ms).compare("ts", "<", until_ms))
+    where = (
+        Where()
+        .any_of("kind", kinds)
+        .any_of("driver_id", driver_ids)
+        .any_of("city", cities)
+        .any_of("trip_id", trip_ids)
+        .compare("ts", ">=", since_ms)
+        .compare("ts", "<", until_ms)
+    )
     rows, total = page(conn, "body", "alerts", where, "ts DESC, alert_id", limit, offset)
     return [orjson.loads(r["body"]) for r in rows], total
 
@@ -144,8 +149,9 @@ def list_alerts(
 def trip_summary(conn: sqlite3.Connection, trip_id: str) -> dict[str, Any]:
     """Driver, city, risk score and alert kinds of a trip, for the review queue."""
     v = conn.execute("SELECT driver_id, city, risk_score FROM verdicts WHERE trip_id = ?", (trip_id,)).fetchone()
-    kinds = [r["kind"] for r in conn.execute(
-        "SELECT DISTINCT kind FROM alerts WHERE trip_id = ? ORDER BY kind", (trip_id,))]
+    kinds = [
+        r["kind"] for r in conn.execute("SELECT DISTINCT kind FROM alerts WHERE trip_id = ? ORDER BY kind", (trip_id,))
+    ]
     a = None
     if v is None:
         a = conn.execute(

@@ -69,8 +69,9 @@ def listen(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, log_level: str = "info",
-          echo=print) -> None:
+def serve(
+    settings: Settings, host: str, port: int, ingest: Path | None = None, log_level: str = "info", echo=print
+) -> None:
     import uvicorn
 
     from tripguard.review.app import create_app
@@ -86,14 +87,23 @@ def serve(settings: Settings, host: str, port: int, ingest: Path | None = None, 
         echo(f"ingested {ingest}: {report.summary()}")
     app = create_app(settings.db, settings, kafka=bool(settings.bootstrap))
     if settings.bootstrap:
-        echo(f"consuming {settings.alerts_topic}, {settings.verdicts_topic} from {settings.bootstrap}; "
-             f"decisions go to {settings.decisions_topic}")
+        echo(
+            f"consuming {settings.alerts_topic}, {settings.verdicts_topic} from {settings.bootstrap}; "
+            f"decisions go to {settings.decisions_topic}"
+        )
     if settings.forwarded_allow_ips:
         echo(f"trusting X-Forwarded-Proto/-For from {settings.forwarded_allow_ips}")
     echo(f"review service on http://{host}:{port}/review/ (API spec: /openapi.json), database {settings.db}")
     # Proxy headers are believed only from the configured proxies (off by default): anyone else
     # could claim https, or another client address.
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=log_config(),
-                            server_header=False, proxy_headers=bool(settings.forwarded_allow_ips),
-                            forwarded_allow_ips=settings.forwarded_allow_ips)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config(),
+        server_header=False,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
     uvicorn.Server(config).run(sockets=[sock])

@@ -42,8 +42,12 @@ def _nice_length_m(target_m: float) -> float:
 
 def project(shapes: TripShapes, width: int = 800, height: int = 560, pad_px: int = 24) -> SvgMap:
     out = SvgMap(width, height)
-    pts = [*shapes.gps_path, *shapes.planned_route, *(p for _, ring in shapes.corridor for p in ring),
-           *((f.lat, f.lon) for f in shapes.flagged_fixes)]
+    pts = [
+        *shapes.gps_path,
+        *shapes.planned_route,
+        *(p for _, ring in shapes.corridor for p in ring),
+        *((f.lat, f.lon) for f in shapes.flagged_fixes),
+    ]
     if not pts:
         return out
     out.empty = False
@@ -82,7 +86,9 @@ def project(shapes: TripShapes, width: int = 800, height: int = 560, pad_px: int
     out.segments = [(aid, kind, points(seg)) for aid, kind, seg in shapes.flagged_segments]
     for f in shapes.flagged_fixes:
         x, y = xy(f.lat, f.lon)
-        out.fixes.append({"x": x, "y": y, "alert_id": f.alert_id, "kind": f.kind, "ts": f.ts, "lat": f.lat, "lon": f.lon})
+        out.fixes.append(
+            {"x": x, "y": y, "alert_id": f.alert_id, "kind": f.kind, "ts": f.ts, "lat": f.lat, "lon": f.lon}
+        )
     if shapes.gps_path:
         out.start = xy(*shapes.gps_path[0])
         out.end = xy(*shapes.gps_path[-1])

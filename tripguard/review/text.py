@@ -64,8 +64,11 @@ def check_text(v: str, *, multiline: bool = False, required: bool = False) -> st
     if bad:
         raise ValueError(f"contains U+{ord(bad.group()):04X}, {_what(bad.group())}")
     if (v or required) and not _VISIBLE_RE[multiline].search(v):
-        raise ValueError("must not be blank: it has no visible character" if required
-                         else "has no visible character: leave it empty or write something")
+        raise ValueError(
+            "must not be blank: it has no visible character"
+            if required
+            else "has no visible character: leave it empty or write something"
+        )
     return v
 
 

@@ -92,9 +92,7 @@ def get_token(conn: sqlite3.Connection, token_id: int) -> dict:
 
 
 def list_tokens(conn: sqlite3.Connection) -> list[dict]:
-    rows = conn.execute(
-        "SELECT id, role, label, created_at, created_by, revoked_at FROM tokens ORDER BY id"
-    ).fetchall()
+    rows = conn.execute("SELECT id, role, label, created_at, created_by, revoked_at FROM tokens ORDER BY id").fetchall()
     return [token_row(r) for r in rows]
 
 

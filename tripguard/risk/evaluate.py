@@ -30,8 +30,9 @@ def read_drivers(path: Path) -> dict[str, dict]:
         raise InputError(f"{path}: no such file") from None
 
 
-def final_stage(verdicts: Path, decisions: Path | None, cities: CityTables | None = None,
-                lateness_ms: int = 2_220_000) -> RiskStage:
+def final_stage(
+    verdicts: Path, decisions: Path | None, cities: CityTables | None = None, lateness_ms: int = 2_220_000
+) -> RiskStage:
     """The stage after a run's verdicts (in their file's order) and decisions."""
     stage = RiskStage(cities or CityTables.load(), [RiskReplay.SOURCE], lateness_ms)
     if decisions is not None:
@@ -72,8 +73,9 @@ def kind_precision(alerts: Path, labels: Path) -> dict[str, tuple[int, int]]:
 def precision_override(precision: dict[str, tuple[int, int]], city: str = "default") -> str:
     """A cities.toml override setting [<city>.risk] <kind>_precision to each kind's smoothed
     precision, (true + 1) / (alerts + 2)."""
-    lines = [f"[{city}.risk]"] + [f"{k}_precision = {round((tp + 1) / (n + 2), 4)!r}"
-                                  for k, (tp, n) in sorted(precision.items())]
+    lines = [f"[{city}.risk]"] + [
+        f"{k}_precision = {round((tp + 1) / (n + 2), 4)!r}" for k, (tp, n) in sorted(precision.items())
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -87,5 +89,3 @@ def top_k_hits(scores: dict[str, float], offenders: set[str], drivers: list[str]
     tied = [d for d in ranked if scores.get(d, 0.0) == cut]
     room = k - len(above)
     return sum(d in offenders for d in above) + room * sum(d in offenders for d in tied) / len(tied)
-
-

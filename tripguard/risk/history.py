@@ -54,11 +54,23 @@ class TripFact:
     def from_verdict(cls, v: Verdict) -> TripFact:
         root, secondary = root_kinds(list(v.kinds))
         fare = v.claimed_fare / v.expected_fare if v.claimed_fare is not None and v.expected_fare else None
-        dist = v.claimed_distance_m / v.gps_distance_m if v.claimed_distance_m is not None and v.gps_distance_m > 0 \
+        dist = (
+            v.claimed_distance_m / v.gps_distance_m
+            if v.claimed_distance_m is not None and v.gps_distance_m > 0
             else None
-        return cls(v.trip_id, v.city, v.started_ts if v.started_ts is not None else v.ts, v.ts, root, secondary,
-                   list(v.alert_ids), round(fare, 4) if fare else None, round(dist, 4) if dist else None,
-                   coarse_track(v.path, v.path_times_s))
+        )
+        return cls(
+            v.trip_id,
+            v.city,
+            v.started_ts if v.started_ts is not None else v.ts,
+            v.ts,
+            root,
+            secondary,
+            list(v.alert_ids),
+            round(fare, 4) if fare else None,
+            round(dist, 4) if dist else None,
+            coarse_track(v.path, v.path_times_s),
+        )
 
 
 def coarse_track(path: str, times_s: str | None) -> list[list[float]] | None:
@@ -130,15 +142,26 @@ class DriverHistory:
                 t.track = None
 
     def encode(self) -> bytes:
-        return orjson.dumps({
-            "format": FORMAT, "driver_id": self.driver_id, "level": self.level, "newest_ts": self.newest_ts,
-            "trips": [t.__dict__ for t in self.trips], "decisions": [d.__dict__ for d in self.decisions],
-        })
+        return orjson.dumps(
+            {
+                "format": FORMAT,
+                "driver_id": self.driver_id,
+                "level": self.level,
+                "newest_ts": self.newest_ts,
+                "trips": [t.__dict__ for t in self.trips],
+                "decisions": [d.__dict__ for d in self.decisions],
+            }
+        )
 
     @classmethod
     def decode(cls, value: bytes) -> DriverHistory:
         d = orjson.loads(value)
         if d.get("format") != FORMAT:
             raise ValueError(f"driver history format {d.get('format')!r}, this version reads {FORMAT}")
-        return cls(d["driver_id"], [TripFact(**t) for t in d["trips"]], [DecisionFact(**x) for x in d["decisions"]],
-                   d["level"], d["newest_ts"])
+        return cls(
+            d["driver_id"],
+            [TripFact(**t) for t in d["trips"]],
+            [DecisionFact(**x) for x in d["decisions"]],
+            d["level"],
+            d["newest_ts"],
+        )

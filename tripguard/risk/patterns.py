@@ -66,8 +66,10 @@ def repeated_inflation(trips: list[TripFact], p: RiskParams) -> list[tuple[str, 
     """(pattern, the trips that claimed too much, detail) for each repeated inflation the
     window's trips show. A trip whose alerts a reviewer overturned is not counted as inflated."""
     found = []
-    for attr, pattern, ratio in (("fare_ratio", "repeated_fare_inflation", p.inflation_fare_ratio),
-                                 ("distance_ratio", "repeated_distance_inflation", p.inflation_distance_ratio)):
+    for attr, pattern, ratio in (
+        ("fare_ratio", "repeated_fare_inflation", p.inflation_fare_ratio),
+        ("distance_ratio", "repeated_distance_inflation", p.inflation_distance_ratio),
+    ):
         claims = [t for t in trips if getattr(t, attr) is not None]
         if len(claims) < p.inflation_min_trips:
             continue
@@ -77,8 +79,18 @@ def repeated_inflation(trips: list[TripFact], p: RiskParams) -> list[tuple[str, 
         # P(X >= k) for X ~ Binomial(n, q) is the regularized incomplete beta I_q(k, n - k + 1)
         p_honest = float(betainc(len(high), len(claims) - len(high) + 1, p.inflation_honest_share))
         if p_honest <= p.inflation_max_p:
-            found.append((pattern, high, {
-                "trips": len(high), "of": len(claims), "ratio_at_least": ratio,
-                "median_ratio": round(float(np.median([getattr(t, attr) for t in high])), 3),
-                "honest_share": p.inflation_honest_share, "p_honest": float(f"{p_honest:.3g}")}))
+            found.append(
+                (
+                    pattern,
+                    high,
+                    {
+                        "trips": len(high),
+                        "of": len(claims),
+                        "ratio_at_least": ratio,
+                        "median_ratio": round(float(np.median([getattr(t, attr) for t in high])), 3),
+                        "honest_share": p.inflation_honest_share,
+                        "p_honest": float(f"{p_honest:.3g}"),
+                    },
+                )
+            )
     return found

@@ -59,21 +59,28 @@ def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = Tr
     decisions = [d for d in history.decisions if at_ms - WINDOW_MS < d.decided_at <= at_ms]
     # patterns per trip: the pairwise ones are stored with the trips, inflation is over the window
     in_window = {t.trip_id for t in trips}
-    in_pattern: dict[str, set[str]] = {t.trip_id: {k for k, others in t.patterns.items()
-                                                   if any(o in in_window for o in others)} for t in trips}
+    in_pattern: dict[str, set[str]] = {
+        t.trip_id: {k for k, others in t.patterns.items() if any(o in in_window for o in others)} for t in trips
+    }
     findings = []
     for pattern, high, detail in repeated_inflation(trips, p):
         for t in high:
             in_pattern[t.trip_id].add(pattern)
-        findings.append({"pattern": pattern, "trip_ids": [t.trip_id for t in high][-MAX_EVIDENCE_TRIPS:],
-                         "detail": detail})
+        findings.append(
+            {"pattern": pattern, "trip_ids": [t.trip_id for t in high][-MAX_EVIDENCE_TRIPS:], "detail": detail}
+        )
     for pattern in ("overlapping_trips", "two_places_at_once"):
         members = [t for t in trips if pattern in in_pattern[t.trip_id]]
         if members:
             measures = [m for t in members for m in t.patterns[pattern].values()]
             key = "max_overlap_s" if pattern == "overlapping_trips" else "max_apart_m"
-            findings.append({"pattern": pattern, "trip_ids": [t.trip_id for t in members][-MAX_EVIDENCE_TRIPS:],
-                             "detail": {"trips": len(members), key: max(measures)}})
+            findings.append(
+                {
+                    "pattern": pattern,
+                    "trip_ids": [t.trip_id for t in members][-MAX_EVIDENCE_TRIPS:],
+                    "detail": {"trips": len(members), key: max(measures)},
+                }
+            )
 
     half_life_ms = p.half_life_days * 86_400_000
     n = c = 0.0
@@ -100,12 +107,19 @@ def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = Tr
     evidence = {
         "trip_ids": sorted(weight, key=lambda tid: (-weight[tid], tid))[:MAX_EVIDENCE_TRIPS],
         "kinds": kinds,
-        "decisions": [{"event_id": d.event_id, "trip_id": d.trip_id, "decision": d.decision,
-                       "decided_at": d.decided_at} for d in reversed(decisions)][:MAX_DECISIONS],
+        "decisions": [
+            {"event_id": d.event_id, "trip_id": d.trip_id, "decision": d.decision, "decided_at": d.decided_at}
+            for d in reversed(decisions)
+        ][:MAX_DECISIONS],
         "patterns": findings,
     }
-    model = {**MODEL, "params": p.model_params(), "trips_weighted": round(n, 4), "fraud_weighted": round(c, 4),
-             "rate_mean": round(a / (a + b), 5)}
+    model = {
+        **MODEL,
+        "params": p.model_params(),
+        "trips_weighted": round(n, 4),
+        "fraud_weighted": round(c, 4),
+        "rate_mean": round(a / (a + b), 5),
+    }
     return Assessment(score, level_of(score, p), windows(trips, decisions, in_pattern, at_ms), evidence, model)
 
 
@@ -116,8 +130,11 @@ def windows(trips: list[TripFact], decisions, in_pattern: dict[str, set[str]], a
         ds = [d for d in decisions if d.decided_at > at_ms - span]
         alerts = {k: sum(1 for t in ts if k in t.kinds or k in t.secondary) for k in ALERT_KINDS}
         patterns = {k: sum(1 for t in ts if k in in_pattern[t.trip_id]) for k in PATTERNS}
-        out[name] = {"trips": len(ts), "alerts": {k: v for k, v in alerts.items() if v},
-                     "patterns": {k: v for k, v in patterns.items() if v},
-                     "upheld": sum(1 for d in ds if d.decision == "upheld"),
-                     "overturned": sum(1 for d in ds if d.decision == "overturned")}
+        out[name] = {
+            "trips": len(ts),
+            "alerts": {k: v for k, v in alerts.items() if v},
+            "patterns": {k: v for k, v in patterns.items() if v},
+            "upheld": sum(1 for d in ds if d.decision == "upheld"),
+            "overturned": sum(1 for d in ds if d.decision == "overturned"),
+        }
     return out

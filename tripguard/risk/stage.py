@@ -207,8 +207,10 @@ class RiskStage:
             return f"trip_id: driver {d.driver_id!r} has no trip {d.trip_id!r} in the last 30 days"
         unknown = [a for a in d.alert_ids if a not in trip.alert_ids]
         if unknown:
-            return (f"alert_ids: {len(unknown)} alert(s) trip {d.trip_id!r} did not have: "
-                    f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+            return (
+                f"alert_ids: {len(unknown)} alert(s) trip {d.trip_id!r} did not have: "
+                f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
+            )
         return None
 
     def assess(self, driver_id: str, at_ms: int | None = None, explain: bool = True) -> Assessment:
@@ -267,6 +269,6 @@ class RiskStage:
                 history = DriverHistory.decode(value)
                 self.histories[history.driver_id] = history
             elif key.startswith(MARK_PREFIX):
-                self.marks[key[len(MARK_PREFIX):].decode()] = int(value)
+                self.marks[key[len(MARK_PREFIX) :].decode()] = int(value)
             else:
                 raise ValueError(f"not a driver-risk state record: {key[:60]!r}")

@@ -95,8 +95,10 @@ def choose(ev: KindEvidence, scored: list[tuple[float, bool]], target: float, mi
     if ev.observed >= target:
         ev.kept, ev.kept_upheld = ev.decided, ev.upheld
         ev.precision = round((ev.upheld + 1) / (ev.decided + 2), 4)
-        ev.why = (f"precision {ev.observed:.3f} of {ev.decided} decided >= target {target:g}: threshold unchanged, "
-                  f"risk precision {ev.current_precision:g} -> {ev.precision:g}")
+        ev.why = (
+            f"precision {ev.observed:.3f} of {ev.decided} decided >= target {target:g}: threshold unchanged, "
+            f"risk precision {ev.current_precision:g} -> {ev.precision:g}"
+        )
         return
     for t in sorted({s for s, _ in scored}):
         if t < ev.current_min_score:
@@ -105,28 +107,38 @@ def choose(ev: KindEvidence, scored: list[tuple[float, bool]], target: float, mi
         if len(kept) >= min_kept and sum(kept) / len(kept) >= target:
             ev.min_score, ev.kept, ev.kept_upheld = round(t, 6), len(kept), sum(kept)
             ev.precision = round((ev.kept_upheld + 1) / (ev.kept + 2), 4)
-            ev.why = (f"precision {ev.observed:.3f} of {ev.decided} decided < target {target:g}: at score >= {t:.4g} "
-                      f"{ev.kept_upheld} of {ev.kept} upheld (precision {ev.kept_upheld / ev.kept:.3f}): "
-                      f"min_score {ev.current_min_score:g} -> {ev.min_score:g}")
+            ev.why = (
+                f"precision {ev.observed:.3f} of {ev.decided} decided < target {target:g}: at score >= {t:.4g} "
+                f"{ev.kept_upheld} of {ev.kept} upheld (precision {ev.kept_upheld / ev.kept:.3f}): "
+                f"min_score {ev.current_min_score:g} -> {ev.min_score:g}"
+            )
             return
     top = max(s for s, _ in scored)
     ev.min_score = round(top + MUTE_ABOVE, 6)
     ev.precision = round((ev.upheld + 1) / (ev.decided + 2), 4)
-    ev.why = (f"precision {ev.observed:.3f} of {ev.decided} decided < target {target:g} and no score keeps "
-              f"{min_kept}+ alerts at the target: muted (min_score {ev.current_min_score:g} -> {ev.min_score:g}, above "
-              f"every decided alert)")
+    ev.why = (
+        f"precision {ev.observed:.3f} of {ev.decided} decided < target {target:g} and no score keeps "
+        f"{min_kept}+ alerts at the target: muted (min_score {ev.current_min_score:g} -> {ev.min_score:g}, above "
+        f"every decided alert)"
+    )
 
 
-def tune(decisions: Path, alerts: Path, cities: CityTables, target: float = 0.8, min_decided: int = 20,
-         min_kept: int = 5) -> list[KindEvidence]:
+def tune(
+    decisions: Path, alerts: Path, cities: CityTables, target: float = 0.8, min_decided: int = 20, min_kept: int = 5
+) -> list[KindEvidence]:
     decided, _ = read_decided(decisions, alerts)
     out = []
     for (city, kind), scored in sorted(decided.items()):
         if kind not in ALERT_KINDS:
             continue
-        ev = KindEvidence(city, kind, len(scored), sum(u for _, u in scored),
-                          cities.params(AlertThresholds, city, "alerts").min_score(kind),
-                          cities.params(RiskParams, city, "risk").precision(kind))
+        ev = KindEvidence(
+            city,
+            kind,
+            len(scored),
+            sum(u for _, u in scored),
+            cities.params(AlertThresholds, city, "alerts").min_score(kind),
+            cities.params(RiskParams, city, "risk").precision(kind),
+        )
         choose(ev, scored, target, min_decided, min_kept)
         out.append(ev)
     return out
@@ -136,8 +148,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def override_text(evidence: list[KindEvidence], decisions: Path, alerts: Path, target: float, min_decided: int,
-                  min_kept: int, base: str) -> str:
+def override_text(
+    evidence: list[KindEvidence],
+    decisions: Path,
+    alerts: Path,
+    target: float,
+    min_decided: int,
+    min_kept: int,
+    base: str,
+) -> str:
     lines = [
         "# A cities.toml override written by `tripguard tune`: nothing changes until it is passed with",
         "# `--cities FILE`. Every value has its evidence in the comment above it.",
@@ -156,8 +175,9 @@ def override_text(evidence: list[KindEvidence], decisions: Path, alerts: Path, t
                 continue
             lines += ["", f"[{city}.{section}]"]
             for e in changed:
-                lines.append(f"# {e.kind}: {e.decided} decided ({e.upheld} upheld, {e.decided - e.upheld} overturned); "
-                             f"{e.why}")
+                lines.append(
+                    f"# {e.kind}: {e.decided} decided ({e.upheld} upheld, {e.decided - e.upheld} overturned); {e.why}"
+                )
                 lines.append(f"{key.format(e.kind)} = {getattr(e, attr)!r}")
         unchanged = [e for e in mine if e.min_score is None and e.precision is None]
         if unchanged:

@@ -36,15 +36,38 @@ from tripguard.simulate.geodesy import haversine_m
 # Road classes, in the order of the int8 code. The speed is the default when OSM has no maxspeed
 # (Portuguese urban limit 50 km/h; residential streets and living streets are slower in practice).
 CLASSES = (
-    "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
-    "living_street", "motorway_link", "trunk_link", "primary_link", "secondary_link",
-    "tertiary_link", "service", "other",
+    "motorway",
+    "trunk",
+    "primary",
+    "secondary",
+    "tertiary",
+    "unclassified",
+    "residential",
+    "living_street",
+    "motorway_link",
+    "trunk_link",
+    "primary_link",
+    "secondary_link",
+    "tertiary_link",
+    "service",
+    "other",
 )
 CLASS_SPEED_KMH = {
-    "motorway": 90.0, "trunk": 80.0, "primary": 50.0, "secondary": 50.0, "tertiary": 40.0,
-    "unclassified": 40.0, "residential": 30.0, "living_street": 20.0, "motorway_link": 50.0,
-    "trunk_link": 50.0, "primary_link": 40.0, "secondary_link": 40.0, "tertiary_link": 30.0,
-    "service": 20.0, "other": 30.0,
+    "motorway": 90.0,
+    "trunk": 80.0,
+    "primary": 50.0,
+    "secondary": 50.0,
+    "tertiary": 40.0,
+    "unclassified": 40.0,
+    "residential": 30.0,
+    "living_street": 20.0,
+    "motorway_link": 50.0,
+    "trunk_link": 50.0,
+    "primary_link": 40.0,
+    "secondary_link": 40.0,
+    "tertiary_link": 30.0,
+    "service": 20.0,
+    "other": 30.0,
 }
 
 
@@ -83,8 +106,13 @@ def read_osm(path: Path) -> tuple[dict[int, tuple[float, float]], dict[int, list
 
 
 def edge_geometry(
-    u: int, v: int, way_ids: list[int], length_m: float, ways: dict[int, list[int]],
-    graph_nodes: set[int], coords: dict[int, tuple[float, float]],
+    u: int,
+    v: int,
+    way_ids: list[int],
+    length_m: float,
+    ways: dict[int, list[int]],
+    graph_nodes: set[int],
+    coords: dict[int, tuple[float, float]],
 ) -> list[int] | None:
     """OSM node ids from u to v along the edge's ways, through no other graph node; among the
     candidate chains (parallel edges share ends) the one whose length best matches length_m."""
@@ -119,8 +147,11 @@ def edge_geometry(
 
 
 def build(source_dir: Path, out_path: Path) -> dict[str, float]:
-    edges = pl.read_csv(source_dir / "porto_drive_edges.csv.gz", infer_schema_length=None,
-                        schema_overrides={"osmid": pl.String, "maxspeed": pl.String, "name": pl.String})
+    edges = pl.read_csv(
+        source_dir / "porto_drive_edges.csv.gz",
+        infer_schema_length=None,
+        schema_overrides={"osmid": pl.String, "maxspeed": pl.String, "name": pl.String},
+    )
     nodes_csv = pl.read_csv(source_dir / "porto_drive_nodes.csv.gz")
     coords, ways, tunnel_ways = read_osm(source_dir / "porto_drive.osm.bz2")
 

@@ -39,7 +39,9 @@ def ping_objects(fixes: Fixes, trip_id: str, driver_id: str) -> list[dict[str, A
     return out
 
 
-def schedule(fixes: Fixes, objects: list[dict[str, Any]], rng: np.random.Generator, rates: NoiseRates) -> list[tuple[int, Any]]:
+def schedule(
+    fixes: Fixes, objects: list[dict[str, Any]], rng: np.random.Generator, rates: NoiseRates
+) -> list[tuple[int, Any]]:
     """(delivery_ms, message value) in delivery order for one trip.
 
     In-order fixes are grouped into messages (60 % single pings, 40 % arrays of 2-10) sent when

@@ -124,7 +124,9 @@ def drive_route(net: RoadNetwork, route: Route, rng: np.random.Generator, params
         p_stop = np.where(is_major, params.stop_prob_major, params.stop_prob_minor) * crossing
         stop = rng.random(len(idx)) < p_stop
         cap[idx[stop]] = 0.0
-        dwell[idx[stop]] = np.minimum(rng.lognormal(np.log(params.stop_s_median), 0.6, int(stop.sum())), params.stop_s_max)
+        dwell[idx[stop]] = np.minimum(
+            rng.lognormal(np.log(params.stop_s_median), 0.6, int(stop.sum())), params.stop_s_max
+        )
     n_mid = rng.poisson(params.traffic_stops_per_km * length / 1000.0)
     if n_mid and n_grid > 2:
         idx = rng.integers(1, n_grid, n_mid)

@@ -92,7 +92,9 @@ def teleport(trace: Trace, rng: np.random.Generator) -> Injection:
     ang = rng.uniform(0.0, 2.0 * np.pi)
     lat, lon = trace.lat.copy(), trace.lon.copy()
     lat[k:], lon[k:] = _frame(trace).offset(lat[k:], lon[k:], dist * np.sin(ang), dist * np.cos(ang))
-    detail = f"from fix {k} (t+{trace.t_s[k]:.0f} s) every fix moved {dist:.0f} m toward {np.degrees(ang) % 360:.0f} deg"
+    detail = (
+        f"from fix {k} (t+{trace.t_s[k]:.0f} s) every fix moved {dist:.0f} m toward {np.degrees(ang) % 360:.0f} deg"
+    )
     return Injection("teleport", detail, trace.with_(lat=lat, lon=lon))
 
 
@@ -154,8 +156,15 @@ def impossible_speed(trace: Trace, rng: np.random.Generator) -> Injection:
         speed = np.concatenate([run_speed, trace.speed_mps[m:]])
         s_m = np.concatenate([trace.s_m[: k + 1], trace.s_m[k] + v * seg_t, trace.s_m[m:]])
         after = f"then the trace from the path {trace.s_m[m] - trace.s_m[k]:.0f} m ahead ({m - end - 1} fixes skipped)"
-        new = trace.with_(t_s=t, lat=lat, lon=lon, bearing_deg=brg, speed_mps=speed, s_m=np.maximum.accumulate(s_m),
-                          duration_s=float(t[-1]) + max(trace.duration_s - float(trace.t_s[-1]), 0.0))
+        new = trace.with_(
+            t_s=t,
+            lat=lat,
+            lon=lon,
+            bearing_deg=brg,
+            speed_mps=speed,
+            s_m=np.maximum.accumulate(s_m),
+            duration_s=float(t[-1]) + max(trace.duration_s - float(trace.t_s[-1]), 0.0),
+        )
     else:
         x_true, y_true = frame.to_xy(trace.lat[end], trace.lon[end])
         x_rep, y_rep = frame.to_xy(lat_p[-1], lon_p[-1])
@@ -194,9 +203,17 @@ def gps_spoofing(trace: Trace, rng: np.random.Generator, planned: Route | None, 
         lat, lon, brg = position_on(path.lat, path.lon, path.s_m, np.minimum(v * t, path.length_m))
         acc = float(rng.choice([3.0, 4.0, 5.0, 8.0, 10.0]))
         inj.trace = Trace(
-            t_s=t, lat=lat, lon=lon, s_m=np.minimum(v * t, path.length_m), speed_mps=np.full(len(t), v),
-            bearing_deg=brg, path=path, duration_s=float(t[-1]), true_distance_m=path.length_m,
-            real=False, regular=True,
+            t_s=t,
+            lat=lat,
+            lon=lon,
+            s_m=np.minimum(v * t, path.length_m),
+            speed_mps=np.full(len(t), v),
+            bearing_deg=brg,
+            path=path,
+            duration_s=float(t[-1]),
+            true_distance_m=path.length_m,
+            real=False,
+            regular=True,
         )
         inj.position_jitter = False
         inj.constant_accuracy_m = acc
@@ -281,8 +298,15 @@ def real_detour(trace: Trace, net: RoadNetwork, planned: Route | None, rng: np.r
         path = Path.of(lat[keep], lon[keep])
         s = np.interp(t, t[keep], path.s_m)
         new = trace.with_(
-            t_s=t, lat=lat, lon=lon, s_m=s, speed_mps=speed, bearing_deg=brg, path=path,
-            duration_s=trace.duration_s + shift, true_distance_m=trace.true_distance_m + added_m,
+            t_s=t,
+            lat=lat,
+            lon=lon,
+            s_m=s,
+            speed_mps=speed,
+            bearing_deg=brg,
+            path=path,
+            duration_s=trace.duration_s + shift,
+            true_distance_m=trace.true_distance_m + added_m,
         )
         detail = (
             f"between real fixes {i} and {j}: detour via a waypoint {detour.off_route_m:.0f} m off the planned route, "

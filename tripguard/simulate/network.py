@@ -106,7 +106,9 @@ class RoadNetwork:
     def edge_between(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         key = np.asarray(u, dtype=np.int64) * self.n_nodes + np.asarray(v, dtype=np.int64)
         pos = np.searchsorted(self._pair_key, key)
-        if np.any(pos >= len(self._pair_key)) or np.any(self._pair_key[np.minimum(pos, len(self._pair_key) - 1)] != key):
+        if np.any(pos >= len(self._pair_key)) or np.any(
+            self._pair_key[np.minimum(pos, len(self._pair_key) - 1)] != key
+        ):
             raise ValueError("consecutive nodes are not joined by an edge")
         return self._pair_edge[pos]
 

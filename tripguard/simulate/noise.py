@@ -101,7 +101,9 @@ class Device:
 def draw_device(rng: np.random.Generator, rates: NoiseRates) -> Device:
     return Device(
         provider=int(rng.integers(0, 2)),
-        accuracy_median_m=float(np.exp(rng.uniform(np.log(rates.accuracy_median_low_m), np.log(rates.accuracy_median_high_m)))),
+        accuracy_median_m=float(
+            np.exp(rng.uniform(np.log(rates.accuracy_median_low_m), np.log(rates.accuracy_median_high_m)))
+        ),
         reports_accuracy=bool(rng.random() >= rates.no_accuracy_trip_rate),
         reports_speed=bool(rng.random() < rates.device_speed_trip_rate),
         reports_mock=bool(rng.random() < rates.mock_field_trip_rate),
@@ -186,9 +188,13 @@ def apply_noise(
         lat, lon = frame.offset(lat, lon, ex, ey)
 
     provider = np.full(m, device.provider, dtype=np.int8)
-    speed = np.where(device.reports_speed, np.maximum(true_speed + rng.normal(0.0, rates.device_speed_sigma_mps, m), 0.0), np.nan)
+    speed = np.where(
+        device.reports_speed, np.maximum(true_speed + rng.normal(0.0, rates.device_speed_sigma_mps, m), 0.0), np.nan
+    )
     bearing = np.where(
-        device.reports_speed & (true_speed > 1.0), np.mod(true_bearing + rng.normal(0.0, rates.bearing_sigma_deg, m), 360.0), np.nan
+        device.reports_speed & (true_speed > 1.0),
+        np.mod(true_bearing + rng.normal(0.0, rates.bearing_sigma_deg, m), 360.0),
+        np.nan,
     )
 
     free = np.ones(m, dtype=bool)

@@ -46,7 +46,7 @@ SPLITS = ("tune", "eval", "all")
 
 
 def split_of(trip_id: str) -> str:
-    """"tune" or "eval": the fixed part of the real data a trip belongs to."""
+    """ "tune" or "eval": the fixed part of the real data a trip belongs to."""
     return "eval" if zlib.crc32(trip_id.encode("utf-8")) % 2 else "tune"
 
 
@@ -116,7 +116,11 @@ def read_real_trips(path: FsPath | str, limit: int | None = None, split: str = "
                     short += 1
                     continue
                 seen.add(trip_id)
-                trips.append(RealTrip(trip_id, (row.get("TAXI_ID") or "").strip(), start, coords[:, 1].copy(), coords[:, 0].copy()))
+                trips.append(
+                    RealTrip(
+                        trip_id, (row.get("TAXI_ID") or "").strip(), start, coords[:, 1].copy(), coords[:, 0].copy()
+                    )
+                )
         except UnicodeDecodeError:
             raise InputError(f"{path}: not UTF-8 text") from None
         except csv.Error as exc:

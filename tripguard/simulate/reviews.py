@@ -49,8 +49,9 @@ def read_alerts_by_trip(path: Path) -> dict[str, list[dict]]:
     return by_trip
 
 
-def simulate_reviews(labels_path: Path, alerts_path: Path, seed: int = 0, model: ReviewModel = ReviewModel()
-                     ) -> list[dict]:
+def simulate_reviews(
+    labels_path: Path, alerts_path: Path, seed: int = 0, model: ReviewModel = ReviewModel()
+) -> list[dict]:
     """Decision events (tripguard.decisions values), in decided_at order."""
     labels, _ = read_labels(labels_path)
     out = []
@@ -66,19 +67,21 @@ def simulate_reviews(labels_path: Path, alerts_path: Path, seed: int = 0, model:
         disputed_at = last_ts + int(rng.uniform(0.2, 2.0) * HOUR_MS)
         decided_at = disputed_at + int(rng.uniform(2.0, 72.0) * HOUR_MS)
         dispute = {"id": n + 1, "trip_id": trip_id, "decided_at": decided_at, "decision": decision}
-        out.append({
-            "event_id": decision_event_id(dispute),
-            "dispute_id": n + 1,
-            "trip_id": trip_id,
-            "driver_id": alerts[0]["driver_id"],
-            "city": alerts[0]["city"],
-            "decision": decision,
-            "note": "simulated review",
-            "decided_at": decided_at,
-            "decided_by": None,
-            "disputed_at": disputed_at,
-            "kinds": kinds,
-            "alert_ids": sorted(a["alert_id"] for a in alerts),
-        })
+        out.append(
+            {
+                "event_id": decision_event_id(dispute),
+                "dispute_id": n + 1,
+                "trip_id": trip_id,
+                "driver_id": alerts[0]["driver_id"],
+                "city": alerts[0]["city"],
+                "decision": decision,
+                "note": "simulated review",
+                "decided_at": decided_at,
+                "decided_by": None,
+                "disputed_at": disputed_at,
+                "kinds": kinds,
+                "alert_ids": sorted(a["alert_id"] for a in alerts),
+            }
+        )
     out.sort(key=lambda d: (d["decided_at"], d["event_id"]))
     return out

@@ -47,6 +47,8 @@ DENSIFY_M = 5.0
 SNAP_SD_M = 5.0
 TRANSITION_M = 30.0
 ROAD_OVER_CHORD = (0.8, 1.6)  # outside this the road path is not the one driven: keep the chord
+
+
 def _xy(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     frame = LocalFrame(float(np.median(lat)), float(np.median(lon)))
     return frame.to_xy(lat, lon)
@@ -214,6 +216,7 @@ class RoadMeter:
     def _viterbi(self, cands, chords, dist, row) -> float:
         """Road length of the best projection sequence; a stretch whose road disagrees with its
         chord counts its chord."""
+
         def leg(a, b, chord: float) -> tuple[float, float]:
             road = self._road_m(a, b, dist, row)
             if np.isfinite(road) and ROAD_OVER_CHORD[0] * chord <= road <= ROAD_OVER_CHORD[1] * chord + 100.0:

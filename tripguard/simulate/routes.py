@@ -27,7 +27,9 @@ def draw_od(net: RoadNetwork, rng: np.random.Generator, min_straight_m: float = 
     distance in a random direction (snapped to the nearest node, which must be close)."""
     while True:
         o = int(rng.integers(0, net.n_nodes))
-        dist = float(np.clip(rng.lognormal(np.log(TRIP_MEDIAN_M), TRIP_SIGMA), max(min_straight_m, TRIP_MIN_M), TRIP_MAX_M))
+        dist = float(
+            np.clip(rng.lognormal(np.log(TRIP_MEDIAN_M), TRIP_SIGMA), max(min_straight_m, TRIP_MIN_M), TRIP_MAX_M)
+        )
         ang = rng.uniform(0.0, 2.0 * np.pi)
         lat, lon = net.frame.offset(net.node_lat[o], net.node_lon[o], dist * np.sin(ang), dist * np.cos(ang))
         d, snap_m = net.nearest_node(float(lat), float(lon))
@@ -44,7 +46,10 @@ def alternative_route(net: RoadNetwork, rng: np.random.Generator, o: int, d: int
     for _ in range(3):
         weights = net.typical_time_s * rng.lognormal(0.0, ALT_ROUTE_SIGMA, len(net.typical_time_s))
         alt = net.route(net.shortest_path(o, d, net.graph(weights)))
-        if net.route_time_s(alt) <= ALT_ROUTE_MAX_SLOWER * planned_s and alt.length_m <= ALT_ROUTE_MAX_LONGER * planned.length_m:
+        if (
+            net.route_time_s(alt) <= ALT_ROUTE_MAX_SLOWER * planned_s
+            and alt.length_m <= ALT_ROUTE_MAX_LONGER * planned.length_m
+        ):
             return alt
     return planned
 

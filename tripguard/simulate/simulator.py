@@ -60,7 +60,14 @@ WAIT_SHARE = 0.5
 MAX_WAIT_S = 180.0  # synthetic: expected trip duration before any trip is generated
 # Most constrained kinds are assigned first so the quotas are met on real data.
 PLANS = ("fastest", "shortest")
-ASSIGN_ORDER = ("route_deviation", "impossible_speed", "teleport", "gps_spoofing", "fare_inflation", "distance_mismatch")
+ASSIGN_ORDER = (
+    "route_deviation",
+    "impossible_speed",
+    "teleport",
+    "gps_spoofing",
+    "fare_inflation",
+    "distance_mismatch",
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,9 @@ class SimConfig:
             raise ConfigError(f"--fraud-rate must be in [0, 1], got {self.fraud_rate}")
         unknown = [k for k in self.kinds if k not in ALERT_KINDS]
         if unknown or not self.kinds:
-            raise ConfigError(f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ALERT_KINDS)}")
+            raise ConfigError(
+                f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ALERT_KINDS)}"
+            )
         if self.interval_s is not None:
             if self.from_real is not None:
                 raise ConfigError("--interval-s does not apply to --from-real (the real fixes are 15 s apart)")
@@ -115,7 +124,9 @@ class SimConfig:
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
         if not 0 <= self.start_ts_ms <= 4_000_000_000_000:
-            raise ConfigError(f"--start-ts must be milliseconds since the Unix epoch (before 2096), got {self.start_ts_ms}")
+            raise ConfigError(
+                f"--start-ts must be milliseconds since the Unix epoch (before 2096), got {self.start_ts_ms}"
+            )
         if self.from_real is not None and not FsPath(self.from_real).is_file():
             raise InputError(f"--from-real {self.from_real}: no such file")
 
@@ -144,32 +155,47 @@ class SimSummary:
     lent_trips: int = 0  # fleet trips driven by someone else on a sharer's account
 
     def lines(self) -> list[str]:
-        out = [f"mode {self.mode}: {self.trips} trips, {self.kinds.get('', 0)} honest, "
-               + ", ".join(f"{k} {self.kinds.get(k, 0)}" for k in ALERT_KINDS if self.kinds.get(k) or self.quota.get(k))]
+        out = [
+            f"mode {self.mode}: {self.trips} trips, {self.kinds.get('', 0)} honest, "
+            + ", ".join(f"{k} {self.kinds.get(k, 0)}" for k in ALERT_KINDS if self.kinds.get(k) or self.quota.get(k))
+        ]
         short = {k: (q, self.kinds.get(k, 0)) for k, q in self.quota.items() if self.kinds.get(k, 0) < q}
         if short:
-            out.append("fraud quota not met (too few eligible trips): "
-                       + ", ".join(f"{k} {got}/{q}" for k, (q, got) in short.items()))
+            out.append(
+                "fraud quota not met (too few eligible trips): "
+                + ", ".join(f"{k} {got}/{q}" for k, (q, got) in short.items())
+            )
         if self.mode == "real":
-            out.append(f"real rows read {self.real_rows}: skipped {self.real_skipped_short} with < 5 fixes, "
-                       f"{self.real_skipped_bad} unreadable; {self.without_planned_route} trips without a planned route "
-                       f"(an end > {PLANNED_MAX_SNAP_M:.0f} m from the network, or the ends < {TRIP_MIN_M:.0f} m apart)")
+            out.append(
+                f"real rows read {self.real_rows}: skipped {self.real_skipped_short} with < 5 fixes, "
+                f"{self.real_skipped_bad} unreadable; {self.without_planned_route} trips without a planned route "
+                f"(an end > {PLANNED_MAX_SNAP_M:.0f} m from the network, or the ends < {TRIP_MIN_M:.0f} m apart)"
+            )
         else:
             out.append(f"honest alternative routes {self.honest_alternative_routes}")
         if self.fleet is not None:
             f = self.fleet
             offenders = Counter(d.profile for d in f.drivers if d.role == fleet_model.OFFENDER)
             trips = sorted(d.trips for d in f.drivers)
-            out.append(f"fleet: {len(f.drivers)} drivers, {sum(offenders.values())} repeat offenders ("
-                       + ", ".join(f"{p} {offenders.get(p, 0)}" for p in dict.fromkeys(fleet_model.PROFILES))
-                       + f"); trips per driver: median {trips[len(trips) // 2]}, max {trips[-1]}; "
-                       f"{self.lent_trips} lent-account trips"
-                       + (f"; {self.fleet_not_eligible} planned frauds no real trip could carry"
-                          if self.fleet_not_eligible else ""))
-        out.append(f"{self.pings} pings in {self.messages} messages ({self.array_messages} arrays); noise "
-                   + ", ".join(f"{k} {v}" for k, v in sorted(self.noise.items())))
-        out.append(f"time span {self.span_s / 3600:.2f} h; concurrent trips: {self.median_concurrency:.0f} at the median "
-                   f"trip start, {self.mean_concurrency:.0f} on average over the span; took {self.seconds:.1f} s")
+            out.append(
+                f"fleet: {len(f.drivers)} drivers, {sum(offenders.values())} repeat offenders ("
+                + ", ".join(f"{p} {offenders.get(p, 0)}" for p in dict.fromkeys(fleet_model.PROFILES))
+                + f"); trips per driver: median {trips[len(trips) // 2]}, max {trips[-1]}; "
+                f"{self.lent_trips} lent-account trips"
+                + (
+                    f"; {self.fleet_not_eligible} planned frauds no real trip could carry"
+                    if self.fleet_not_eligible
+                    else ""
+                )
+            )
+        out.append(
+            f"{self.pings} pings in {self.messages} messages ({self.array_messages} arrays); noise "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.noise.items()))
+        )
+        out.append(
+            f"time span {self.span_s / 3600:.2f} h; concurrent trips: {self.median_concurrency:.0f} at the median "
+            f"trip start, {self.mean_concurrency:.0f} on average over the span; took {self.seconds:.1f} s"
+        )
         return out
 
 
@@ -222,7 +248,9 @@ def _trip_rng(seed: int, stream: int, i: int) -> np.random.Generator:
 
 
 # ------------------------------------------------------------------------- trip bases
-def _synthetic_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> Iterator[tuple[TripBase, np.random.Generator]]:
+def _synthetic_bases(
+    cfg: SimConfig, net: RoadNetwork, summary: SimSummary
+) -> Iterator[tuple[TripBase, np.random.Generator]]:
     n = cfg.trips or DEFAULT_TRIPS
     interval = cfg.interval_s or 4.0
     rng = _trip_rng(cfg.seed, 0, 0)
@@ -251,16 +279,19 @@ def _synthetic_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> I
             inj = fraud.honest(trace)
         note = "" if kind == "route_deviation" else base.note
         planned = base.planned
-        yield TripBase(
-            trip_id=f"sim-{i:0{width}d}",
-            injection=inj,
-            planned=planned,
-            planned_duration_s=base.planned_duration_s,
-            pickup=(float(planned.lat[0]), float(planned.lon[0])),
-            dropoff=(float(planned.lat[-1]), float(planned.lon[-1])),
-            note=note,
-            stale_first_fix_allowed=True,
-        ), trng
+        yield (
+            TripBase(
+                trip_id=f"sim-{i:0{width}d}",
+                injection=inj,
+                planned=planned,
+                planned_duration_s=base.planned_duration_s,
+                pickup=(float(planned.lat[0]), float(planned.lon[0])),
+                dropoff=(float(planned.lat[-1]), float(planned.lon[-1])),
+                note=note,
+                stale_first_fix_allowed=True,
+            ),
+            trng,
+        )
 
 
 def _inject(kind: str, trace, rng, planned: Route | None, interval_s: float, net: RoadNetwork) -> fraud.Injection:
@@ -339,7 +370,9 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
             if idx in injections:
                 continue
             try:
-                injections[idx] = _inject(kind, traces[idx], _trip_rng(cfg.seed, 2, idx), plans[idx][0], REAL_INTERVAL_S, net)
+                injections[idx] = _inject(
+                    kind, traces[idx], _trip_rng(cfg.seed, 2, idx), plans[idx][0], REAL_INTERVAL_S, net
+                )
                 want -= 1
             except fraud.NotEligible:
                 continue
@@ -349,17 +382,22 @@ def _real_bases(cfg: SimConfig, net: RoadNetwork, summary: SimSummary) -> list[t
         planned, eta = plans[i]
         if planned is None:
             summary.without_planned_route += 1
-        out.append((TripBase(
-            trip_id=f"porto-{trip.trip_id}",
-            injection=inj,
-            planned=planned,
-            planned_duration_s=eta,
-            pickup=(float(trip.lat[0]), float(trip.lon[0])),
-            dropoff=(float(trip.lat[-1]), float(trip.lon[-1])),
-            note="",
-            stale_first_fix_allowed=False,  # real traces have their own
-            base_id=trip.trip_id,
-        ), _trip_rng(cfg.seed, 1, i)))
+        out.append(
+            (
+                TripBase(
+                    trip_id=f"porto-{trip.trip_id}",
+                    injection=inj,
+                    planned=planned,
+                    planned_duration_s=eta,
+                    pickup=(float(trip.lat[0]), float(trip.lon[0])),
+                    dropoff=(float(trip.lat[-1]), float(trip.lon[-1])),
+                    note="",
+                    stale_first_fix_allowed=False,  # real traces have their own
+                    base_id=trip.trip_id,
+                ),
+                _trip_rng(cfg.seed, 1, i),
+            )
+        )
     return out
 
 
@@ -401,8 +439,14 @@ def build_trip(
         device = replace(device, reports_mock=True)
     stale = base.stale_first_fix_allowed and rng.random() < rates.stale_first_fix_rate
     fixes = apply_noise(
-        trace, rng, rates, device, start_ms, position_jitter=inj.position_jitter,
-        constant_accuracy_m=inj.constant_accuracy_m, stale_first_fix=stale,
+        trace,
+        rng,
+        rates,
+        device,
+        start_ms,
+        position_jitter=inj.position_jitter,
+        constant_accuracy_m=inj.constant_accuracy_m,
+        stale_first_fix=stale,
     )
     if inj.segment_speed and device.reports_speed:
         for row, src in enumerate(fixes.src):
@@ -443,13 +487,28 @@ def build_trip(
         claimed_distance = trace.true_distance_m * inj.distance_factor
         inj.detail += f" ({trace.true_distance_m:.0f} -> {claimed_distance:.0f} m)"
     started = trip_started(
-        base.trip_id, driver, start_ms, base.pickup, base.dropoff,
+        base.trip_id,
+        driver,
+        start_ms,
+        base.pickup,
+        base.dropoff,
         np.column_stack([planned.lat, planned.lon]) if planned is not None else None,
-        planned.length_m if planned is not None else None, base.planned_duration_s, surge, quoted,
+        planned.length_m if planned is not None else None,
+        base.planned_duration_s,
+        surge,
+        quoted,
     )
     reported_wait_s = waited_s if rng.random() < 0.5 else 0.0
-    ended = trip_ended(base.trip_id, driver, end_ms, claimed_fare, tariff.currency, claimed_distance,
-                       duration_s + reported_wait_s, tolls)
+    ended = trip_ended(
+        base.trip_id,
+        driver,
+        end_ms,
+        claimed_fare,
+        tariff.currency,
+        claimed_distance,
+        duration_s + reported_wait_s,
+        tolls,
+    )
     noise_note, counts = _noise_note(fixes)
     detail = "; ".join(p for p in (inj.detail, base.note, f"noise: {noise_note}" if noise_note else "") if p)
     label = (base.trip_id, inj.kind or "", detail, base.base_id or base.trip_id)
@@ -503,8 +562,9 @@ class _FleetSource:
 
     def __init__(self, cfg: SimConfig, net: RoadNetwork, summary: SimSummary):
         self.cfg, self.net, self.summary = cfg, net, summary
-        self.fleet = fleet_model.Fleet(cfg.fleet, cfg.repeat_offenders, cfg.fraud_rate, cfg.kinds,
-                                       _trip_rng(cfg.seed, 7, 0))
+        self.fleet = fleet_model.Fleet(
+            cfg.fleet, cfg.repeat_offenders, cfg.fraud_rate, cfg.kinds, _trip_rng(cfg.seed, 7, 0)
+        )
         self.real = _prepare_real(cfg, net, summary, None) if cfg.from_real is not None else None
         self.interval_s = REAL_INTERVAL_S if self.real else (cfg.interval_s or 4.0)
         self.total = cfg.trips or DEFAULT_TRIPS
@@ -546,14 +606,27 @@ class _FleetSource:
         trip_id = f"fleet-{n:0{self.width}d}"
         kind = plan.kind
         if self.real is None:
-            b = synthetic_base(self.net, rng, kind, self.interval_s, self.cfg.drive,
-                               min_duration_s=fraud.min_duration_s(kind, self.interval_s))
+            b = synthetic_base(
+                self.net,
+                rng,
+                kind,
+                self.interval_s,
+                self.cfg.drive,
+                min_duration_s=fraud.min_duration_s(kind, self.interval_s),
+            )
             if b.note.startswith("honest alternative"):
                 self.summary.honest_alternative_routes += 1
             inj = self._injection(kind, plan, b.trace, rng, b.planned, b.note)
-            return TripBase(trip_id, inj, b.planned, b.planned_duration_s, (float(b.planned.lat[0]),
-                            float(b.planned.lon[0])), (float(b.planned.lat[-1]), float(b.planned.lon[-1])),
-                            "" if kind == "route_deviation" else b.note, True)
+            return TripBase(
+                trip_id,
+                inj,
+                b.planned,
+                b.planned_duration_s,
+                (float(b.planned.lat[0]), float(b.planned.lon[0])),
+                (float(b.planned.lat[-1]), float(b.planned.lon[-1])),
+                "" if kind == "route_deviation" else b.note,
+                True,
+            )
         pick = _trip_rng(self.cfg.seed, 2, n)
         for _ in range(50):  # a real trip that can carry the kind
             r = self.real[int(pick.integers(len(self.real)))]
@@ -565,8 +638,17 @@ class _FleetSource:
         else:
             self.summary.fleet_not_eligible += 1
             inj = fraud.honest(r.trace)
-        return TripBase(trip_id, inj, r.planned, r.eta_s, (float(r.trip.lat[0]), float(r.trip.lon[0])),
-                        (float(r.trip.lat[-1]), float(r.trip.lon[-1])), "", False, base_id=r.trip.trip_id)
+        return TripBase(
+            trip_id,
+            inj,
+            r.planned,
+            r.eta_s,
+            (float(r.trip.lat[0]), float(r.trip.lon[0])),
+            (float(r.trip.lat[-1]), float(r.trip.lon[-1])),
+            "",
+            False,
+            base_id=r.trip.trip_id,
+        )
 
     def _injection(self, kind, plan, trace, rng, planned, note) -> fraud.Injection:
         if plan.fare_factor != 1.0 or plan.distance_factor != 1.0:  # a skimmer's small inflation
@@ -605,11 +687,16 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
         source: Any = _FleetSource(cfg, net, summary)
     elif real:
         bases = _real_bases(cfg, net, summary)
-        source = _Plain(bases, len(bases), float(np.mean([b.injection.trace.duration_s for b, _ in bases])),
-                        DriverPool(_trip_rng(cfg.seed, 8, 0)))
+        source = _Plain(
+            bases,
+            len(bases),
+            float(np.mean([b.injection.trace.duration_s for b, _ in bases])),
+            DriverPool(_trip_rng(cfg.seed, 8, 0)),
+        )
     else:
-        source = _Plain(_synthetic_bases(cfg, net, summary), cfg.trips or DEFAULT_TRIPS, None,
-                        DriverPool(_trip_rng(cfg.seed, 8, 0)))
+        source = _Plain(
+            _synthetic_bases(cfg, net, summary), cfg.trips or DEFAULT_TRIPS, None, DriverPool(_trip_rng(cfg.seed, 8, 0))
+        )
     total, mean_s = source.total, source.mean_s
 
     pings_heap: list[tuple[int, int, int, bytes]] = []
@@ -619,9 +706,11 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
     durations_sum = 0.0
     last_end = cfg.start_ts_ms
     intervals: list[tuple[int, int]] = []
-    with open(out / "pings.jsonl", "wb") as pings_fh, open(out / "trips.jsonl", "wb") as trips_fh, _progress(
-        progress and total >= 200, total, "simulating trips"
-    ) as advance:
+    with (
+        open(out / "pings.jsonl", "wb") as pings_fh,
+        open(out / "trips.jsonl", "wb") as trips_fh,
+        _progress(progress and total >= 200, total, "simulating trips") as advance,
+    ):
 
         def flush(heap: list, fh, before_ms: int | None) -> None:
             while heap and (before_ms is None or heap[0][0] < before_ms):
@@ -705,8 +794,12 @@ class _progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
         )
         self.bar.__enter__()
         task = self.bar.add_task(self.label, total=self.total)

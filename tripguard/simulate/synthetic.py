@@ -15,6 +15,7 @@ from tripguard.simulate.trace import Path, Trace
 HONEST_ALT_ROUTE_RATE = 0.18
 DETOUR_MIN_EXTRA = 0.25  # a fraudulent detour adds at least this share of the planned distance
 
+
 @dataclass(frozen=True)
 class SyntheticBase:
     planned: Route
@@ -65,7 +66,14 @@ def synthetic_base(
         driven, note, off = planned, "", None
         if kind == "route_deviation":
             detour = find_detour(
-                net, rng, o, d, planned.lat, planned.lon, planned.lat, planned.lon,
+                net,
+                rng,
+                o,
+                d,
+                planned.lat,
+                planned.lon,
+                planned.lat,
+                planned.lon,
                 min_length_m=(1.0 + DETOUR_MIN_EXTRA) * planned.length_m,
             )
             if detour is None:

@@ -64,8 +64,14 @@ class Checkpoint:
     @classmethod
     def decode(cls, value: bytes) -> Checkpoint:
         d = orjson.loads(value)
-        return cls(id=str(d["id"]), offsets={str(k): int(v) for k, v in d["offsets"].items()}, cluster=d.get("cluster"),
-                   store=str(d["store"]), writer=str(d.get("writer", "")), written_at_ms=int(d.get("written_at_ms", 0)))
+        return cls(
+            id=str(d["id"]),
+            offsets={str(k): int(v) for k, v in d["offsets"].items()},
+            cluster=d.get("cluster"),
+            store=str(d["store"]),
+            writer=str(d.get("writer", "")),
+            written_at_ms=int(d.get("written_at_ms", 0)),
+        )
 
 
 @dataclass
@@ -80,8 +86,13 @@ class Restored:
     problem: str | None = None  # why a state the changelog holds was set aside
 
 
-def fold(records: Iterable[tuple[int, bytes, bytes | None]], end: int, committed: dict[str, int] | None,
-         cluster: str | None, store: str) -> Restored:
+def fold(
+    records: Iterable[tuple[int, bytes, bytes | None]],
+    end: int,
+    committed: dict[str, int] | None,
+    cluster: str | None,
+    store: str,
+) -> Restored:
     """The state of one changelog partition (records: (offset, key, value) in log order) that
     matches the group's committed offsets. Pure: no I/O."""
     log = list(records)
@@ -92,8 +103,14 @@ def fold(records: Iterable[tuple[int, bytes, bytes | None]], end: int, committed
                 markers.append((offset, Checkpoint.decode(value)))
             except Exception:  # unreadable marker: it matches nothing
                 markers.append((offset, None))
-    chosen = next(((o, m) for o, m in reversed(markers) if m is not None and m.store == store
-                   and committed is not None and m.offsets == committed), None)
+    chosen = next(
+        (
+            (o, m)
+            for o, m in reversed(markers)
+            if m is not None and m.store == store and committed is not None and m.offsets == committed
+        ),
+        None,
+    )
     problem = None
     if chosen is not None and chosen[1].cluster != cluster:
         problem = f"its checkpoint was written on cluster {chosen[1].cluster!r}, this is {cluster!r}"
@@ -107,15 +124,18 @@ def fold(records: Iterable[tuple[int, bytes, bytes | None]], end: int, committed
         elif set(last.offsets) != set(committed):
             problem = f"it holds state for topics {sorted(last.offsets)}, not {sorted(committed)}"
         else:
-            problem = (f"the group's committed offsets {committed} match none of its checkpoints "
-                       f"(the last is at {last.offsets})")
+            problem = (
+                f"the group's committed offsets {committed} match none of its checkpoints "
+                f"(the last is at {last.offsets})"
+            )
     if chosen is None:
         last_values: dict[bytes, bytes | None] = {}
         for _, key, value in log:
             if key != MARKER_KEY:
                 last_values[key] = value
-        return Restored({}, None, None, end, repair={k: None for k, v in last_values.items() if v is not None},
-                        problem=problem)
+        return Restored(
+            {}, None, None, end, repair={k: None for k, v in last_values.items() if v is not None}, problem=problem
+        )
     at, checkpoint = chosen
     state: dict[bytes, bytes | None] = {}
     after: set[bytes] = set()
@@ -130,8 +150,9 @@ def fold(records: Iterable[tuple[int, bytes, bytes | None]], end: int, committed
     return Restored(values, checkpoint, at, end, repair={k: values.get(k) for k in after})
 
 
-async def read_partitions(consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int | None],
-                          timeout_s: float = 120.0) -> dict[TopicPartition, tuple[list[tuple[int, bytes, bytes | None]], int]]:
+async def read_partitions(
+    consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int | None], timeout_s: float = 120.0
+) -> dict[TopicPartition, tuple[list[tuple[int, bytes, bytes | None]], int]]:
     """Every record of each partition from its start (None: the beginning) to its end, read
     together, and that end. The end is the highwater of the fetch responses, not ListOffsets:
     Tansu answers ListOffsets(latest) with the last batch's base offset + 1."""
@@ -160,8 +181,9 @@ async def read_partitions(consumer: AIOKafkaConsumer, starts: dict[TopicPartitio
     return {tp: (out[tp], ends[tp]) for tp in starts}
 
 
-async def read_partition(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int | None = None,
-                         timeout_s: float = 120.0) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
+async def read_partition(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int | None = None, timeout_s: float = 120.0
+) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
     return (await read_partitions(consumer, {tp: start}, timeout_s))[tp]
 
 
@@ -170,8 +192,13 @@ class ChangelogMoved(Exception):
     partition was re-created (a memory-only broker restarted) or someone else wrote to it."""
 
 
-async def write_checkpoint(producer: AIOKafkaProducer, tp: TopicPartition, records: list[tuple[bytes, bytes | None]],
-                           checkpoint: Checkpoint, expected_start: int | None) -> int:
+async def write_checkpoint(
+    producer: AIOKafkaProducer,
+    tp: TopicPartition,
+    records: list[tuple[bytes, bytes | None]],
+    checkpoint: Checkpoint,
+    expected_start: int | None,
+) -> int:
     """Append the records, then (once they are all acknowledged) the marker. Returns the offset
     of the marker. Raises ChangelogMoved when the first record did not land at expected_start
     (the marker is still written: it is harmless, as no commit will name its offsets)."""
@@ -184,6 +211,7 @@ async def write_checkpoint(producer: AIOKafkaProducer, tp: TopicPartition, recor
     marker = await (await producer.send(tp.topic, checkpoint.encode(), key=MARKER_KEY, partition=tp.partition))
     first = acked[0].offset if acked else marker.offset
     if expected_start is not None and first != expected_start:
-        raise ChangelogMoved(f"{tp.topic}[{tp.partition}]: records landed at {first}, the last checkpoint "
-                             f"ended at {expected_start}")
+        raise ChangelogMoved(
+            f"{tp.topic}[{tp.partition}]: records landed at {first}, the last checkpoint ended at {expected_start}"
+        )
     return marker.offset

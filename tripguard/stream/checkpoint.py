@@ -59,8 +59,17 @@ class ChangelogPosition:
 
 
 class Checkpointer:
-    def __init__(self, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, publisher: Publisher,
-                 changelog_topic: str, cluster: str | None, writer: str, metrics=None, store: str = STORE):
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        consumer: AIOKafkaConsumer,
+        publisher: Publisher,
+        changelog_topic: str,
+        cluster: str | None,
+        writer: str,
+        metrics=None,
+        store: str = STORE,
+    ):
         self.store = store  # named in the markers: a restore takes only its own store's state
         self.producer, self.consumer, self.publisher = producer, consumer, publisher
         self.changelog_topic, self.cluster, self.writer, self.metrics = changelog_topic, cluster, writer, metrics
@@ -77,8 +86,11 @@ class Checkpointer:
         started = time.perf_counter()
         if not await self.publisher.drain(DRAIN_TIMEOUT_S):
             self._failed()
-            log.warning("checkpoint skipped: %d output message(s) not acknowledged within %.0f s",
-                        len(self.publisher), DRAIN_TIMEOUT_S)
+            log.warning(
+                "checkpoint skipped: %d output message(s) not acknowledged within %.0f s",
+                len(self.publisher),
+                DRAIN_TIMEOUT_S,
+            )
             return False
         commit: dict[TopicPartition, int] = {}
         ok = True
@@ -91,7 +103,9 @@ class Checkpointer:
                 ok = False  # the caller re-syncs it first (Worker._resync_changelogs)
                 continue
             offsets = pipe.resume_offsets()
-            marker = Checkpoint(uuid.uuid4().hex, offsets, self.cluster, self.store, self.writer, int(time.time() * 1000))
+            marker = Checkpoint(
+                uuid.uuid4().hex, offsets, self.cluster, self.store, self.writer, int(time.time() * 1000)
+            )
             tp = TopicPartition(self.changelog_topic, p)
             write = write_checkpoint(self.producer, tp, pipe.changed_state(), marker, position.end)
             writes[p] = (offsets, marker, asyncio.wait_for(write, WRITE_TIMEOUT_S))

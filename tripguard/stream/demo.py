@@ -43,9 +43,21 @@ KIND_STYLE = {
 async def simulate_traffic(directory: Path, trips: int, seed: int) -> Path:
     """pings.jsonl, trips.jsonl and labels.csv from `tripguard simulate`, starting now (a child
     process: a few seconds that would otherwise keep Ctrl-C waiting)."""
-    code, err = await run_child("-m", "tripguard", "simulate", "--out", str(directory), "--trips", str(trips),
-                                "--seed", str(seed), "--start-ts", str(int(time.time() * 1000)),
-                                "--concurrency", str(min(trips, 40)))
+    code, err = await run_child(
+        "-m",
+        "tripguard",
+        "simulate",
+        "--out",
+        str(directory),
+        "--trips",
+        str(trips),
+        "--seed",
+        str(seed),
+        "--start-ts",
+        str(int(time.time() * 1000)),
+        "--concurrency",
+        str(min(trips, 40)),
+    )
     if code != 0:
         raise TripguardError(f"simulating the traffic failed: {err.decode(errors='replace').strip()}")
     return directory
@@ -66,8 +78,9 @@ def describe(alert: dict) -> str:
 
 
 async def print_alerts(bootstrap: str, topic: str, console: Console, seen: list[dict], stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     async with started(consumer):
         await consumer.topics()
         consumer.assign([TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())])
@@ -83,9 +96,13 @@ async def print_alerts(bootstrap: str, topic: str, console: Console, seen: list[
                     ids.add(a["alert_id"])
                     seen.append(a)
                     style = KIND_STYLE.get(a["kind"], "bold")
-                    console.print(f"{time.strftime('%H:%M:%S')}  [{style}]{a['kind']:<17}[/] {a['severity']:<6} "
-                                  f"score {a['score']:.2f}  trip {a['trip_id']}  driver {a['driver_id']}  "
-                                  f"[dim]{describe(a)}[/]", highlight=False, soft_wrap=True)
+                    console.print(
+                        f"{time.strftime('%H:%M:%S')}  [{style}]{a['kind']:<17}[/] {a['severity']:<6} "
+                        f"score {a['score']:.2f}  trip {a['trip_id']}  driver {a['driver_id']}  "
+                        f"[dim]{describe(a)}[/]",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
 
 
 async def demo(settings: Settings, trips: int, rate: float, seed: int, console: Console) -> int:
@@ -104,17 +121,22 @@ async def demo(settings: Settings, trips: int, rate: float, seed: int, console: 
                     if worker_task.done():
                         return await worker_task
                     await asyncio.sleep(0.2)
-                console.print(f"[bold]sending {trips} simulated Porto trips at {rate:g} pings/s to {bootstrap}; "
-                              f"alerts appear as the worker raises them (Ctrl-C stops)[/]")
-                producing = asyncio.create_task(produce(bootstrap, settings, traffic / "pings.jsonl",
-                                                        traffic / "trips.jsonl", rate=rate))
+                console.print(
+                    f"[bold]sending {trips} simulated Porto trips at {rate:g} pings/s to {bootstrap}; "
+                    f"alerts appear as the worker raises them (Ctrl-C stops)[/]"
+                )
+                producing = asyncio.create_task(
+                    produce(bootstrap, settings, traffic / "pings.jsonl", traffic / "trips.jsonl", rate=rate)
+                )
                 done, _ = await asyncio.wait({producing, worker_task}, return_when=asyncio.FIRST_COMPLETED)
                 if worker_task in done:  # Ctrl-C or an error stopped the worker
                     producing.cancel()
                     return await worker_task
                 summary = producing.result()
-                console.print(f"[dim]{summary.line()}; waiting {settings.pause_close_s:g} s of quiet for the last "
-                              f"trips to close[/]")
+                console.print(
+                    f"[dim]{summary.line()}; waiting {settings.pause_close_s:g} s of quiet for the last "
+                    f"trips to close[/]"
+                )
                 await asyncio.wait({worker_task}, timeout=settings.pause_close_s + 3)
                 worker.stopping.set()
                 code = await worker_task
@@ -125,8 +147,10 @@ async def demo(settings: Settings, trips: int, rate: float, seed: int, console: 
         count = next(x.value for x in latency if x.name.endswith("_count"))
         total = next(x.value for x in latency if x.name.endswith("_sum"))
         if count:
-            console.print(f"ping -> alert latency (alert detected_at minus the ping's Kafka timestamp): mean "
-                          f"{1000 * total / count:.0f} ms over {count:.0f} alerts")
+            console.print(
+                f"ping -> alert latency (alert detected_at minus the ping's Kafka timestamp): mean "
+                f"{1000 * total / count:.0f} ms over {count:.0f} alerts"
+            )
         by_kind = Counter(a["kind"] for a in seen)
         console.print(f"\n[bold]{len(seen)} alerts[/]: " + ", ".join(f"{k} {n}" for k, n in by_kind.most_common()))
         alerted: dict[str, set[str]] = {}

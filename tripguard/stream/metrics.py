@@ -28,35 +28,57 @@ class WorkerMetrics:
             self.alerts.labels(kind)
         self.verdicts = Counter("tripguard_verdicts", "Verdicts emitted (trips closed).", registry=r)
         self.dlq = Counter("tripguard_dlq", "Messages sent to the dead-letter topic.", ["source_topic"], registry=r)
-        self.batch_seconds = Histogram("tripguard_batch_seconds", "Engine time per micro-batch.",
-                                       buckets=_LATENCY_BUCKETS_S, registry=r)
+        self.batch_seconds = Histogram(
+            "tripguard_batch_seconds", "Engine time per micro-batch.", buckets=_LATENCY_BUCKETS_S, registry=r
+        )
         self.ping_to_alert_seconds = Histogram(
             "tripguard_ping_to_alert_seconds",
             "Alert detected_at minus the Kafka timestamp of the record that revealed it.",
-            buckets=_LATENCY_BUCKETS_S, registry=r)
-        self.lag = Gauge("tripguard_consumer_lag", "Highwater minus the next offset to read.",
-                         ["topic", "partition"], registry=r)
-        self.trips_in_state = Gauge("tripguard_trips_in_state", "Live trips held by the engine.", ["partition"],
-                                    registry=r)
-        self.buffered = Gauge("tripguard_aligner_buffered", "Records held by the event-time aligner.",
-                              ["partition"], registry=r)
-        self.owned = Gauge("tripguard_partition_owned", "1 for each input partition this worker owns.",
-                           ["partition"], registry=r)
-        self.checkpoint_seconds = Histogram("tripguard_checkpoint_seconds",
-                                            "Checkpoint: deliveries awaited, state persisted, offsets committed.",
-                                            buckets=_LATENCY_BUCKETS_S, registry=r)
-        self.checkpoints_failed = Counter("tripguard_checkpoints_failed", "Checkpoints skipped (deliveries "
-                                          "not confirmed); state and offsets stay at the previous one.", registry=r)
-        self.batch_errors = Counter("tripguard_batch_errors", "Micro-batches that raised; the partition is "
-                                    "rewound to its last checkpoint.", registry=r)
-        self.broker_errors = Counter("tripguard_broker_errors", "Kafka errors the worker recovered from.",
-                                     registry=r)
-        self.pause_closes = Counter("tripguard_pause_closes", "Trips closed early because the input paused "
-                                    "(wall clock) after their trip_ended.", registry=r)
-        self.late_after_close = Counter("tripguard_pings_late_after_close",
-                                        "Rows of trips already closed (counted, not in any verdict).", registry=r)
-        self.delivery_retries = Counter("tripguard_delivery_retries", "Output messages re-sent after a failed "
-                                        "delivery.", registry=r)
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "tripguard_consumer_lag", "Highwater minus the next offset to read.", ["topic", "partition"], registry=r
+        )
+        self.trips_in_state = Gauge(
+            "tripguard_trips_in_state", "Live trips held by the engine.", ["partition"], registry=r
+        )
+        self.buffered = Gauge(
+            "tripguard_aligner_buffered", "Records held by the event-time aligner.", ["partition"], registry=r
+        )
+        self.owned = Gauge(
+            "tripguard_partition_owned", "1 for each input partition this worker owns.", ["partition"], registry=r
+        )
+        self.checkpoint_seconds = Histogram(
+            "tripguard_checkpoint_seconds",
+            "Checkpoint: deliveries awaited, state persisted, offsets committed.",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.checkpoints_failed = Counter(
+            "tripguard_checkpoints_failed",
+            "Checkpoints skipped (deliveries not confirmed); state and offsets stay at the previous one.",
+            registry=r,
+        )
+        self.batch_errors = Counter(
+            "tripguard_batch_errors",
+            "Micro-batches that raised; the partition is rewound to its last checkpoint.",
+            registry=r,
+        )
+        self.broker_errors = Counter("tripguard_broker_errors", "Kafka errors the worker recovered from.", registry=r)
+        self.pause_closes = Counter(
+            "tripguard_pause_closes",
+            "Trips closed early because the input paused (wall clock) after their trip_ended.",
+            registry=r,
+        )
+        self.late_after_close = Counter(
+            "tripguard_pings_late_after_close",
+            "Rows of trips already closed (counted, not in any verdict).",
+            registry=r,
+        )
+        self.delivery_retries = Counter(
+            "tripguard_delivery_retries", "Output messages re-sent after a failed delivery.", registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -94,12 +116,13 @@ class HttpEndpoint:
             else:
                 status, ctype, body = 404, "text/plain", b"not found: try /metrics or /healthz\n"
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-            writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                         f"Connection: close\r\n\r\n".encode() + body)
+            writer.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()
-
-

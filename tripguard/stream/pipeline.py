@@ -64,6 +64,7 @@ class Quarantine:
 
     def forget_before(self, offsets: dict[str, int]) -> None:
         """A checkpoint at these offsets (per side): the records before them are never read again."""
+
         def ahead(pos: tuple[str, int]) -> bool:
             return pos[1] >= offsets[pos[0]]
 
@@ -79,14 +80,23 @@ class EngineFailed(Exception):
 
     def __init__(self, partition: int, n_records: int, first_offset: int, poisoned: str | None):
         self.partition, self.n_records, self.first_offset, self.poisoned = partition, n_records, first_offset, poisoned
-        super().__init__(f"partition {partition}: the engine raised on {n_records} record(s) from offset "
-                         f"{first_offset}" + (f"; dead-lettering {poisoned}" if poisoned else ""))
+        super().__init__(
+            f"partition {partition}: the engine raised on {n_records} record(s) from offset "
+            f"{first_offset}" + (f"; dead-lettering {poisoned}" if poisoned else "")
+        )
 
 
 class PartitionPipeline:
-    def __init__(self, partition: int, engine: Engine, topics: dict[str, str], next_read: dict[str, int],
-                 records: TripRecords | None = None, quarantine: Quarantine | None = None,
-                 pause_close_s: float = 10.0):
+    def __init__(
+        self,
+        partition: int,
+        engine: Engine,
+        topics: dict[str, str],
+        next_read: dict[str, int],
+        records: TripRecords | None = None,
+        quarantine: Quarantine | None = None,
+        pause_close_s: float = 10.0,
+    ):
         self.partition = partition
         self.engine = engine
         self.topics = topics  # side -> topic name
@@ -136,8 +146,9 @@ class PartitionPipeline:
                     dead.append(_wrong_key(record, trip_id))
                     continue
                 r0 = row0[m]
-                self.aligner.add(Pending(side, int(ts[r0]), record.offset, record, (cols, r0, n_rows[m]), None,
-                                         read_at_ms))
+                self.aligner.add(
+                    Pending(side, int(ts[r0]), record.offset, record, (cols, r0, n_rows[m]), None, read_at_ms)
+                )
             return dead
         for record in records:
             try:
@@ -164,8 +175,13 @@ class PartitionPipeline:
         items = self.aligner.release(caught_up_at_ms[PINGS], caught_up_at_ms[TRIPS])
         if items:
             self._process(items, out)
-        elif (not len(self.aligner) and caught_up_at_ms[PINGS] is not None and caught_up_at_ms[TRIPS] is not None
-              and not self.pause_closed and now - self.last_record_at >= self.pause_close_s):
+        elif (
+            not len(self.aligner)
+            and caught_up_at_ms[PINGS] is not None
+            and caught_up_at_ms[TRIPS] is not None
+            and not self.pause_closed
+            and now - self.last_record_at >= self.pause_close_s
+        ):
             # The input paused: trips whose trip_ended arrived need not wait for event time.
             self.pause_closed = True
             closed = self.engine.close_ended()
@@ -227,8 +243,7 @@ class PartitionPipeline:
             q.attempts[pos] = q.attempts.get(pos, 0) + 1
             poisoned = None
             if q.attempts[pos] >= q.max_attempts:
-                q.poison[pos] = (f"engine: {type(exc).__name__}: {exc} (raised on this message "
-                                 f"{q.attempts[pos]} times)")
+                q.poison[pos] = f"engine: {type(exc).__name__}: {exc} (raised on this message {q.attempts[pos]} times)"
                 poisoned = f"{self.topics[it.side]}[{self.partition}]@{it.offset}"
             raise EngineFailed(self.partition, 1, it.offset, poisoned) from exc
         q.suspects.discard(pos)
@@ -304,8 +319,11 @@ def _key_of(record) -> str | None:
 
 
 def _wrong_key(record, trip_id: str) -> DeadLetter:
-    return DeadLetter(record, f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
-                              f"co-partitioned by it), got {_key_of(record)!r}")
+    return DeadLetter(
+        record,
+        f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
+        f"co-partitioned by it), got {_key_of(record)!r}",
+    )
 
 
 def _decode_pings(value) -> list:
@@ -369,11 +387,21 @@ def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarra
         trip_code[row] = trips.code(event.trip_id)
         driver_code[row] = drivers.code(event.driver_id)
         batch_events[row] = event
-    batch = Batch(trip_code=trip_code.astype(np.int64), trip_names=trips, driver_code=driver_code.astype(np.int64),
-                  driver_names=drivers, kind=kind, ts=columns["ts"].astype(np.int64),
-                  partition=np.full(n, partition, np.int64), lat=columns["lat"], lon=columns["lon"],
-                  accuracy_m=columns["accuracy_m"], speed_mps=columns["speed_mps"],
-                  mock=columns["mock"].astype(np.int8), events=batch_events)
+    batch = Batch(
+        trip_code=trip_code.astype(np.int64),
+        trip_names=trips,
+        driver_code=driver_code.astype(np.int64),
+        driver_names=drivers,
+        kind=kind,
+        ts=columns["ts"].astype(np.int64),
+        partition=np.full(n, partition, np.int64),
+        lat=columns["lat"],
+        lon=columns["lon"],
+        accuracy_m=columns["accuracy_m"],
+        speed_mps=columns["speed_mps"],
+        mock=columns["mock"].astype(np.int8),
+        events=batch_events,
+    )
     return batch, owner
 
 

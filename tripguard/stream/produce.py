@@ -32,8 +32,10 @@ class ProduceSummary:
 
     def line(self) -> str:
         rate = self.pings / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return (f"produced {self.messages} messages ({self.pings} pings, {self.trip_events} trip events, "
-                f"{self.unkeyed} without a readable trip_id) in {self.elapsed_s:.1f} s, {rate:.0f} pings/s")
+        return (
+            f"produced {self.messages} messages ({self.pings} pings, {self.trip_events} trip events, "
+            f"{self.unkeyed} without a readable trip_id) in {self.elapsed_s:.1f} s, {rate:.0f} pings/s"
+        )
 
 
 def trip_id_of(value: Any) -> str | None:
@@ -49,15 +51,21 @@ def pings_in(value: Any) -> int:
     return len(value) if isinstance(value, list) and value else 1
 
 
-async def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, rate: float | None = None,
-                  progress=None) -> ProduceSummary:
+async def produce(
+    bootstrap: str, settings: Settings, pings: Path, trips: Path, rate: float | None = None, progress=None
+) -> ProduceSummary:
     """Send the merged inputs; rate = pings per second (None: as fast as the broker takes them)."""
     n_partitions = await check_copartitioned(bootstrap, settings)  # refuse missing or broken topics
     stream = merge_on_ts(read_messages(pings, PINGS), read_messages(trips, TRIPS))
     # linger 0: a topic switch waits for the other topic's last send (below), so no batch should sit
     # waiting for company; under load the producer still batches what accumulates meanwhile
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=settings.idempotent_producer,
-                                linger_ms=0, request_timeout_ms=30_000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=settings.idempotent_producer,
+        linger_ms=0,
+        request_timeout_ms=30_000,
+    )
     unkeyed = itertools.cycle(range(n_partitions))
     # Kafka orders a partition, not two topics: batches of pings-p and trips-p may reach the broker
     # in either order. Replay's order is kept per partition by letting a message wait until the
@@ -80,8 +88,11 @@ async def produce(bootstrap: str, settings: Settings, pings: Path, trips: Path, 
         for m in stream:
             key = trip_id_of(m.value)
             key_bytes = key.encode() if key else None
-            topic, other = ((settings.pings_topic, settings.trips_topic) if m.source == PINGS
-                            else (settings.trips_topic, settings.pings_topic))
+            topic, other = (
+                (settings.pings_topic, settings.trips_topic)
+                if m.source == PINGS
+                else (settings.trips_topic, settings.pings_topic)
+            )
             partition = partition_of(key_bytes, n_partitions) if key_bytes else next(unkeyed)
             before = last_sent.pop((other, partition), None)
             if before is not None and not before.done():

@@ -38,8 +38,15 @@ async def rewind_truncated_logs(consumer: AIOKafkaConsumer, pipelines: dict[int,
             if hw is None or pipe.next_read[side] <= hw:
                 continue
             start = (await consumer.beginning_offsets([tp]))[tp]
-            log.warning("%s[%d]: position %d is past the end of the log (%d): the topic was re-created; "
-                        "reading it from offset %d", tp.topic, p, pipe.next_read[side], hw, start)
+            log.warning(
+                "%s[%d]: position %d is past the end of the log (%d): the topic was re-created; "
+                "reading it from offset %d",
+                tp.topic,
+                p,
+                pipe.next_read[side],
+                hw,
+                start,
+            )
             consumer.seek(tp, start)
             pipe.next_read[side] = start
 

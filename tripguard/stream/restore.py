@@ -29,9 +29,13 @@ class RestoreReport:
     seconds: float
 
 
-async def restore(consumer: AIOKafkaConsumer, cache: StateCache | None,
-                  committed: dict[TopicPartition, dict[str, int] | None], cluster: str | None,
-                  store: str) -> dict[TopicPartition, RestoreReport]:
+async def restore(
+    consumer: AIOKafkaConsumer,
+    cache: StateCache | None,
+    committed: dict[TopicPartition, dict[str, int] | None],
+    cluster: str | None,
+    store: str,
+) -> dict[TopicPartition, RestoreReport]:
     """committed: per changelog partition, the group's committed offsets of its input partition."""
     started = time.perf_counter()
     cached = {}
@@ -44,21 +48,37 @@ async def restore(consumer: AIOKafkaConsumer, cache: StateCache | None,
         tails = await read_partitions(consumer, {tp: c.offset for tp, c in cached.items()})
         for tp, c in cached.items():
             tail, end = tails[tp]
-            if len(tail) == 1 and tail[0][0] == c.offset and tail[0][1] == MARKER_KEY \
-                    and _marker_id(tail[0][2]) == c.checkpoint.id and end == c.offset + 1:
-                out[tp] = RestoreReport(Restored(c.records, c.checkpoint, c.offset, end), "cache", 1,
-                                        time.perf_counter() - started)
+            if (
+                len(tail) == 1
+                and tail[0][0] == c.offset
+                and tail[0][1] == MARKER_KEY
+                and _marker_id(tail[0][2]) == c.checkpoint.id
+                and end == c.offset + 1
+            ):
+                out[tp] = RestoreReport(
+                    Restored(c.records, c.checkpoint, c.offset, end), "cache", 1, time.perf_counter() - started
+                )
             else:
-                log.info("partition %d: local state cache %s set aside: the changelog does not end with its "
-                         "checkpoint %s at offset %d (it ends at %d)", tp.partition, cache.path(tp.topic, tp.partition),
-                         c.checkpoint.id, c.offset, end)
+                log.info(
+                    "partition %d: local state cache %s set aside: the changelog does not end with its "
+                    "checkpoint %s at offset %d (it ends at %d)",
+                    tp.partition,
+                    cache.path(tp.topic, tp.partition),
+                    c.checkpoint.id,
+                    c.offset,
+                    end,
+                )
     rest = [tp for tp in committed if tp not in out]
     if rest:
         logs = await read_partitions(consumer, {tp: None for tp in rest})
         for tp in rest:
             records, end = logs[tp]
-            out[tp] = RestoreReport(fold(records, end, committed[tp], cluster, store), "changelog", len(records),
-                                    time.perf_counter() - started)
+            out[tp] = RestoreReport(
+                fold(records, end, committed[tp], cluster, store),
+                "changelog",
+                len(records),
+                time.perf_counter() - started,
+            )
     return out
 
 
@@ -66,8 +86,12 @@ def _plausible_cache(cache: StateCache, tp: TopicPartition, committed, cluster) 
     try:
         cached = cache.load(tp.topic, tp.partition)
     except (OSError, ValueError) as exc:
-        log.warning("partition %d: local state cache %s unreadable (%s): restoring from the changelog",
-                    tp.partition, cache.path(tp.topic, tp.partition), exc)
+        log.warning(
+            "partition %d: local state cache %s unreadable (%s): restoring from the changelog",
+            tp.partition,
+            cache.path(tp.topic, tp.partition),
+            exc,
+        )
         return None
     if cached is None:
         return None
@@ -77,8 +101,9 @@ def _plausible_cache(cache: StateCache, tp: TopicPartition, committed, cluster) 
     elif committed != cached.checkpoint.offsets:
         why = f"it is for offsets {cached.checkpoint.offsets}, the group's committed offsets are {committed}"
     if why is not None:
-        log.info("partition %d: local state cache %s set aside: %s", tp.partition, cache.path(tp.topic, tp.partition),
-                 why)
+        log.info(
+            "partition %d: local state cache %s set aside: %s", tp.partition, cache.path(tp.topic, tp.partition), why
+        )
         return None
     return cached
 

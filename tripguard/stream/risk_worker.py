@@ -59,19 +59,30 @@ def source_name(topic: str, partition: int) -> str:
 
 
 def dead_letter(publisher: Publisher, topic: str, record, reason: str) -> None:
-    publisher.send(topic, record.key, record.value, [
-        ("error", reason.encode()[:1000]),
-        ("source_topic", record.topic.encode()),
-        ("source_partition", str(record.partition).encode()),
-        ("source_offset", str(record.offset).encode()),
-    ])
+    publisher.send(
+        topic,
+        record.key,
+        record.value,
+        [
+            ("error", reason.encode()[:1000]),
+            ("source_topic", record.topic.encode()),
+            ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode()),
+        ],
+    )
 
 
 class RiskPartition:
     """One by-driver partition's stage and what its checkpoint needs (tripguard.stream.checkpoint.PartitionState)."""
 
-    def __init__(self, partition: int, stage: RiskStage, topic: str, next_read: int,
-                 owed: dict[bytes, bytes | None] | None = None):
+    def __init__(
+        self,
+        partition: int,
+        stage: RiskStage,
+        topic: str,
+        next_read: int,
+        owed: dict[bytes, bytes | None] | None = None,
+    ):
         self.partition, self.stage, self.topic, self.next_read = partition, stage, topic, next_read
         self.owed: dict[bytes, bytes | None] = dict(owed or {})  # changelog records not acknowledged yet
         self.saved: dict[str, int] | None = None
@@ -162,24 +173,56 @@ class RiskWorker:
                 log.warning("broker %s not reachable yet (%r); retrying in %.1f s", self.bootstrap, exc, backoff)
                 await self._sleep(backoff)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
-        common = dict(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                      request_timeout_ms=20_000, retry_backoff_ms=200)
-        self.repartition_consumer = AIOKafkaConsumer(group_id=f"{s.risk_group}.repartition", fetch_max_wait_ms=100,
-                                                     client_id=f"tripguard-risk-{self.worker_id}-repartition",
-                                                     session_timeout_ms=6_000, heartbeat_interval_ms=1_000, **common)
-        self.consumer = AIOKafkaConsumer(group_id=s.risk_group, fetch_max_wait_ms=100,
-                                         client_id=f"tripguard-risk-{self.worker_id}", session_timeout_ms=6_000,
-                                         heartbeat_interval_ms=1_000, **common)
-        self.restore_consumer = AIOKafkaConsumer(group_id=None, fetch_max_wait_ms=50,
-                                                 client_id=f"tripguard-risk-{self.worker_id}-restore",
-                                                 max_partition_fetch_bytes=MAX_RECORD_BYTES, **common)
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                                         enable_idempotence=s.idempotent_producer,
-                                         max_request_size=MAX_RECORD_BYTES + (1 << 16), request_timeout_ms=10_000,
-                                         retry_backoff_ms=200, client_id=f"tripguard-risk-{self.worker_id}")
+        common = dict(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=20_000,
+            retry_backoff_ms=200,
+        )
+        self.repartition_consumer = AIOKafkaConsumer(
+            group_id=f"{s.risk_group}.repartition",
+            fetch_max_wait_ms=100,
+            client_id=f"tripguard-risk-{self.worker_id}-repartition",
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=1_000,
+            **common,
+        )
+        self.consumer = AIOKafkaConsumer(
+            group_id=s.risk_group,
+            fetch_max_wait_ms=100,
+            client_id=f"tripguard-risk-{self.worker_id}",
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=1_000,
+            **common,
+        )
+        self.restore_consumer = AIOKafkaConsumer(
+            group_id=None,
+            fetch_max_wait_ms=50,
+            client_id=f"tripguard-risk-{self.worker_id}-restore",
+            max_partition_fetch_bytes=MAX_RECORD_BYTES,
+            **common,
+        )
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            linger_ms=5,
+            enable_idempotence=s.idempotent_producer,
+            max_request_size=MAX_RECORD_BYTES + (1 << 16),
+            request_timeout_ms=10_000,
+            retry_backoff_ms=200,
+            client_id=f"tripguard-risk-{self.worker_id}",
+        )
         self.publisher = Publisher(self.producer)
-        self.checkpointer = Checkpointer(self.producer, self.consumer, self.publisher, s.risk_changelog_topic,
-                                         self.cluster, self.worker_id, store=STORE)
+        self.checkpointer = Checkpointer(
+            self.producer,
+            self.consumer,
+            self.publisher,
+            s.risk_changelog_topic,
+            self.cluster,
+            self.worker_id,
+            store=STORE,
+        )
         for client in (self.producer, self.restore_consumer, self.repartition_consumer, self.consumer):
             await client.start()
         await self.consumer.topics()
@@ -187,16 +230,24 @@ class RiskWorker:
         self.sources = [source_name(s.verdicts_topic, p) for p in sorted(verdict_parts)]
         self.repartition_consumer.subscribe([s.verdicts_topic, s.decisions_topic])
         self.consumer.subscribe([s.by_driver_topic], listener=_Listener(self))
-        log.info("driver-risk stage: %s + %s -> %s -> %s; state in %s; %d upstream verdict partition(s); group %s",
-                 s.verdicts_topic, s.decisions_topic, s.by_driver_topic, s.driver_risk_topic, s.risk_changelog_topic,
-                 len(self.sources), s.risk_group)
+        log.info(
+            "driver-risk stage: %s + %s -> %s -> %s; state in %s; %d upstream verdict partition(s); group %s",
+            s.verdicts_topic,
+            s.decisions_topic,
+            s.by_driver_topic,
+            s.driver_risk_topic,
+            s.risk_changelog_topic,
+            len(self.sources),
+            s.risk_group,
+        )
 
     # ---- one turn: repartition, then the stage ---------------------------------------------------
 
     async def _step(self) -> None:
         await self._repartition()
-        records = await self.consumer.getmany(timeout_ms=self.settings.batch_max_ms,
-                                              max_records=self.settings.batch_max_records)
+        records = await self.consumer.getmany(
+            timeout_ms=self.settings.batch_max_ms, max_records=self.settings.batch_max_records
+        )
         async with self.lock:
             await self._restore_awaiting()
             for tp, batch in records.items():
@@ -229,9 +280,14 @@ class RiskWorker:
                     dead_letter(dead, s.dlq_topic, record, f"{kind}: {exc}")
                     continue
                 headers = [("kind", kind.encode()), ("source", source.encode())]
-                futures.append(await self.producer.send(s.by_driver_topic, record.value,
-                                                        key=r.driver_id.encode("utf-8", "surrogatepass"),
-                                                        headers=headers))
+                futures.append(
+                    await self.producer.send(
+                        s.by_driver_topic,
+                        record.value,
+                        key=r.driver_id.encode("utf-8", "surrogatepass"),
+                        headers=headers,
+                    )
+                )
                 if kind == VERDICT and r.ts > self.marks.get(source, -(2**62)):
                     self.marks[source] = r.ts
         partitions = sorted(await self.producer.partitions_for(s.by_driver_topic))
@@ -239,9 +295,15 @@ class RiskWorker:
             if self.marks_sent.get(source) == ts:
                 continue
             for p in partitions:
-                futures.append(await self.producer.send(s.by_driver_topic, str(ts).encode(), key=source.encode(),
-                                                        partition=p, headers=[("kind", MARK.encode()),
-                                                                              ("source", source.encode())]))
+                futures.append(
+                    await self.producer.send(
+                        s.by_driver_topic,
+                        str(ts).encode(),
+                        key=source.encode(),
+                        partition=p,
+                        headers=[("kind", MARK.encode()), ("source", source.encode())],
+                    )
+                )
         await asyncio.gather(*futures)
         if not await dead.drain(15.0):
             raise KafkaError("dead letters not acknowledged")
@@ -256,8 +318,9 @@ class RiskWorker:
             if kind == MARK:
                 out = part.stage.mark(source, int(record.value))
             elif kind in (VERDICT, DECISION):
-                item = Input(kind, parse(kind, record.value), record, source if kind == VERDICT else None,
-                             record.offset)
+                item = Input(
+                    kind, parse(kind, record.value), record, source if kind == VERDICT else None, record.offset
+                )
                 out = part.stage.add(item)
             else:
                 raise ContractError("kind", "a by-driver record needs a kind header: verdict, decision or mark")
@@ -281,9 +344,11 @@ class RiskWorker:
             position = self.checkpointer.positions.get(p)
             if position is not None and position.end is None and position.last_good is not None:
                 try:
-                    _, end = await read_partition(self.restore_consumer,
-                                                  TopicPartition(self.settings.risk_changelog_topic, p),
-                                                  start=position.last_good)
+                    _, end = await read_partition(
+                        self.restore_consumer,
+                        TopicPartition(self.settings.risk_changelog_topic, p),
+                        start=position.last_good,
+                    )
                     position.end = end
                 except (TimeoutError, KafkaError) as exc:
                     log.warning("partition %d: cannot read the risk changelog (%r)", p, exc)
@@ -314,8 +379,10 @@ class RiskWorker:
         inputs = [TopicPartition(s.by_driver_topic, p) for p in ready]
         offsets = await asyncio.gather(*(self.consumer.committed(tp) for tp in inputs))
         beginnings = await self.consumer.beginning_offsets(inputs)
-        committed = {TopicPartition(s.risk_changelog_topic, p): (None if o is None else {s.by_driver_topic: o})
-                     for p, o in zip(ready, offsets)}
+        committed = {
+            TopicPartition(s.risk_changelog_topic, p): (None if o is None else {s.by_driver_topic: o})
+            for p, o in zip(ready, offsets)
+        }
         reports = await restore(self.restore_consumer, None, committed, self.cluster, STORE)
         for tp, report in reports.items():
             p = tp.partition
@@ -333,9 +400,13 @@ class RiskWorker:
             elif restored.problem:
                 log.warning("partition %d: risk state set aside: %s", p, restored.problem)
             committed_offset = committed[tp][s.by_driver_topic] if committed[tp] else None
-            start = (checkpoint.offsets[s.by_driver_topic] if checkpoint is not None
-                     else committed_offset if committed_offset is not None
-                     else beginnings[TopicPartition(s.by_driver_topic, p)])
+            start = (
+                checkpoint.offsets[s.by_driver_topic]
+                if checkpoint is not None
+                else committed_offset
+                if committed_offset is not None
+                else beginnings[TopicPartition(s.by_driver_topic, p)]
+            )
             part = RiskPartition(p, stage, s.by_driver_topic, start, owed)
             part.saved = dict(checkpoint.offsets) if checkpoint is not None and not owed else None
             self.parts[p] = part
@@ -344,8 +415,13 @@ class RiskWorker:
             source_tp = TopicPartition(s.by_driver_topic, p)
             self.consumer.seek(source_tp, start)
             self.consumer.resume(source_tp)
-            log.info("partition %d: restored %d driver(s) from the %s, reading from %d", p, len(stage.histories),
-                     report.source, start)
+            log.info(
+                "partition %d: restored %d driver(s) from the %s, reading from %d",
+                p,
+                len(stage.histories),
+                report.source,
+                start,
+            )
 
 
 async def run_risk(settings: Settings) -> int:

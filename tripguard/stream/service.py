@@ -21,8 +21,9 @@ C = TypeVar("C")
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -41,8 +42,11 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, bool]]:
     starting = asyncio.ensure_future(asyncio.to_thread(broker.start))
     try:
         await asyncio.shield(starting)  # a Ctrl-C now must not leave the process starting behind
-        log.info("no --bootstrap and no TRIPGUARD_BOOTSTRAP: started the embedded Kafka-protocol broker (Tansu, "
-                 "data in memory only) on %s", broker.bootstrap)
+        log.info(
+            "no --bootstrap and no TRIPGUARD_BOOTSTRAP: started the embedded Kafka-protocol broker (Tansu, "
+            "data in memory only) on %s",
+            broker.bootstrap,
+        )
         created = await create_topics(broker.bootstrap, settings)
         log.info("created topics %s with %d partitions", ", ".join(created), settings.partitions)
         yield broker.bootstrap, True
@@ -73,8 +77,10 @@ def run_client(main: Coroutine[Any, Any, T], bootstrap: str) -> T:
     try:
         return asyncio.run(main)
     except KafkaConnectionError:
-        raise BrokerError(f"cannot connect to Kafka at {bootstrap} (is a broker running there? --bootstrap "
-                          "HOST:PORT or TRIPGUARD_BOOTSTRAP names it)") from None
+        raise BrokerError(
+            f"cannot connect to Kafka at {bootstrap} (is a broker running there? --bootstrap "
+            "HOST:PORT or TRIPGUARD_BOOTSTRAP names it)"
+        ) from None
     except KafkaError as exc:
         raise BrokerError(f"Kafka at {bootstrap}: {exc}") from None
 
@@ -82,8 +88,13 @@ def run_client(main: Coroutine[Any, Any, T], bootstrap: str) -> T:
 async def run_child(*args: str) -> tuple[int, bytes]:
     """`python ARGS` as a child process, awaited without blocking the event loop; (exit code,
     stderr). Killed at once when the awaiting task is cancelled (Ctrl-C), so none is left behind."""
-    child = await asyncio.create_subprocess_exec(sys.executable, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         _, err = await child.communicate()
         return child.returncode, err
@@ -95,8 +106,10 @@ async def run_child(*args: str) -> tuple[int, bytes]:
 
 def require_bootstrap(settings: Settings) -> str:
     if not settings.bootstrap:
-        raise ConfigError("no broker: give --bootstrap HOST:PORT or set TRIPGUARD_BOOTSTRAP (a worker started "
-                          "without one logs the address of its embedded broker)")
+        raise ConfigError(
+            "no broker: give --bootstrap HOST:PORT or set TRIPGUARD_BOOTSTRAP (a worker started "
+            "without one logs the address of its embedded broker)"
+        )
     return settings.bootstrap
 
 

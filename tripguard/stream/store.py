@@ -65,23 +65,36 @@ class StateCache:
     def _parse(blob: bytes) -> CachedState:
         at = len(_MAGIC)
         (n,) = struct.unpack_from("<I", blob, at)
-        head = orjson.loads(blob[at + 4:at + 4 + n])
+        head = orjson.loads(blob[at + 4 : at + 4 + n])
         at += 4 + n
         records = {}
         while at < len(blob):
             klen, vlen = struct.unpack_from("<II", blob, at)
             at += 8
-            records[blob[at:at + klen]] = blob[at + klen:at + klen + vlen]
+            records[blob[at : at + klen]] = blob[at + klen : at + klen + vlen]
             at += klen + vlen
         if at != len(blob) or len(records) != head["records"]:
             raise ValueError("truncated state cache file")
-        return CachedState(head["cluster"], head["topic"], head["partition"], Checkpoint.decode(head["checkpoint"]),
-                           head["offset"], records)
+        return CachedState(
+            head["cluster"],
+            head["topic"],
+            head["partition"],
+            Checkpoint.decode(head["checkpoint"]),
+            head["offset"],
+            records,
+        )
 
     def save(self, state: CachedState) -> None:
-        head = orjson.dumps({"cluster": state.cluster, "topic": state.topic, "partition": state.partition,
-                             "checkpoint": state.checkpoint.encode().decode(), "offset": state.offset,
-                             "records": len(state.records)})
+        head = orjson.dumps(
+            {
+                "cluster": state.cluster,
+                "topic": state.topic,
+                "partition": state.partition,
+                "checkpoint": state.checkpoint.encode().decode(),
+                "offset": state.offset,
+                "records": len(state.records),
+            }
+        )
         parts = [_MAGIC, struct.pack("<I", len(head)), head]
         for k, v in state.records.items():
             parts += [struct.pack("<II", len(k), len(v)), k, v]

@@ -38,11 +38,18 @@ def render(record, wrap: bool) -> bytes:
     return orjson.dumps(envelope(record))
 
 
-async def tail(bootstrap: str, topic: str, write: Callable[[bytes], None], count: int | None = None,
-               timeout_s: float | None = None, wrap: bool = False) -> int:
+async def tail(
+    bootstrap: str,
+    topic: str,
+    write: Callable[[bytes], None],
+    count: int | None = None,
+    timeout_s: float | None = None,
+    wrap: bool = False,
+) -> int:
     """Print messages until `count` were printed or none arrived for `timeout_s` (None: follow)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     async with started(consumer):
         if topic not in await consumer.topics():
             raise ConfigError(f"topic {topic} does not exist on {bootstrap}")

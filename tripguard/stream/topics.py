@@ -39,8 +39,9 @@ def co_partitioned_topics(settings: Settings) -> list[str]:
     return [settings.pings_topic, settings.trips_topic, settings.changelog_topic]
 
 
-async def create_topics(bootstrap: str, settings: Settings, partitions: int | None = None,
-                        only: list[str] | None = None) -> list[str]:
+async def create_topics(
+    bootstrap: str, settings: Settings, partitions: int | None = None, only: list[str] | None = None
+) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. The co-partitioned
     topics (pings, trips, the state changelog) get the same partition count: the inputs' when
     they exist already (a changelog added to an older deployment), else `partitions`. The
@@ -58,8 +59,9 @@ async def create_topics(bootstrap: str, settings: Settings, partitions: int | No
         for name in wanted:
             configs = CHANGELOG_CONFIGS if name in (settings.changelog_topic, settings.risk_changelog_topic) else None
             try:
-                await admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=1,
-                                                    topic_configs=configs)])
+                await admin.create_topics(
+                    [NewTopic(name, num_partitions=n, replication_factor=1, topic_configs=configs)]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
@@ -90,8 +92,9 @@ async def check_copartitioned(bootstrap: str, settings: Settings) -> int:
     counts = await partition_counts(bootstrap, names)
     missing = [t for t in names if t not in counts]
     if missing:
-        raise MissingTopics(f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`",
-                            missing)
+        raise MissingTopics(
+            f"topic(s) {', '.join(missing)} do not exist on {bootstrap}: run `tripguard topics create`", missing
+        )
     p, t = counts[settings.pings_topic], counts[settings.trips_topic]
     if p != t:
         raise ConfigError(

@@ -42,20 +42,52 @@ def warm_up(engine) -> float:
     lon = np.full(n, -8.61)
     route = encode_polyline(np.column_stack([lat, lon]))
     builder = BatchBuilder()
-    builder.add_trip_event(trip_event_from_obj({
-        "type": "trip_started", "trip_id": "warm-up", "driver_id": "warm-up", "city": "porto", "ts": _T0_MS,
-        "pickup": {"lat": float(lat[0]), "lon": float(lon[0])}, "planned_route": route,
-        "planned_distance_m": 2300.0, "planned_duration_s": 450.0, "quoted_fare": 6.0}))
-    values = [orjson.dumps({"trip_id": "warm-up", "driver_id": "warm-up", "ts": _T0_MS + 1000 + 15_000 * i,
-                            "lat": float(lat[i] + (0.03 if i > n // 2 else 0.0)), "lon": float(lon[i]),
-                            "accuracy_m": 5.0}) for i in range(n)]
+    builder.add_trip_event(
+        trip_event_from_obj(
+            {
+                "type": "trip_started",
+                "trip_id": "warm-up",
+                "driver_id": "warm-up",
+                "city": "porto",
+                "ts": _T0_MS,
+                "pickup": {"lat": float(lat[0]), "lon": float(lon[0])},
+                "planned_route": route,
+                "planned_distance_m": 2300.0,
+                "planned_duration_s": 450.0,
+                "quoted_fare": 6.0,
+            }
+        )
+    )
+    values = [
+        orjson.dumps(
+            {
+                "trip_id": "warm-up",
+                "driver_id": "warm-up",
+                "ts": _T0_MS + 1000 + 15_000 * i,
+                "lat": float(lat[i] + (0.03 if i > n // 2 else 0.0)),
+                "lon": float(lon[i]),
+                "accuracy_m": 5.0,
+            }
+        )
+        for i in range(n)
+    ]
     buf, starts, ends = join_values(values)  # the worker decodes a fetch's pings with these kernels
     cols = decode_ping_messages(buf, starts, ends, lambda m: decode_pings(values[m]))
     for m in range(n):
         builder.add_pings(cols.rows(m))
-    builder.add_trip_event(trip_event_from_obj({
-        "type": "trip_ended", "trip_id": "warm-up", "driver_id": "warm-up", "ts": _T0_MS + 15_000 * n + 2000,
-        "claimed_fare": 25.0, "currency": "EUR", "claimed_distance_m": 2300.0}))
+    builder.add_trip_event(
+        trip_event_from_obj(
+            {
+                "type": "trip_ended",
+                "trip_id": "warm-up",
+                "driver_id": "warm-up",
+                "ts": _T0_MS + 15_000 * n + 2000,
+                "claimed_fare": 25.0,
+                "currency": "EUR",
+                "claimed_distance_m": 2300.0,
+            }
+        )
+    )
     engine.process(builder.build(), now_ms=_T0_MS)
     engine.flush(now_ms=_T0_MS)
     return time.perf_counter() - started
@@ -78,8 +110,11 @@ async def warm_up_off_loop(engine, stop: asyncio.Event) -> float | None:
             return None
         code, err = child.result()
         if code != 0:  # the batches will show whether it is real; here it only costs time
-            log.warning("compiling the kernels in a child process failed (exit %d): %s; compiling here", code,
-                        err.decode(errors="replace").strip().splitlines()[-1:])
+            log.warning(
+                "compiling the kernels in a child process failed (exit %d): %s; compiling here",
+                code,
+                err.decode(errors="replace").strip().splitlines()[-1:],
+            )
     finally:
         stopped.cancel()
         child.cancel()  # kills the child if it still runs

@@ -109,9 +109,17 @@ class Worker:
             partitions = await self._prepare_topics()
             if partitions is None:
                 return 0  # stopped while waiting for the broker
-            log.info("%s and %s have %d partitions each (co-partitioned by trip_id), state in %s; cluster %s, "
-                     "group %s, worker %s", self.topic[PINGS], self.topic[TRIPS], partitions,
-                     self.settings.changelog_topic, self.cluster, self.settings.group, self.worker_id)
+            log.info(
+                "%s and %s have %d partitions each (co-partitioned by trip_id), state in %s; cluster %s, "
+                "group %s, worker %s",
+                self.topic[PINGS],
+                self.topic[TRIPS],
+                partitions,
+                self.settings.changelog_topic,
+                self.cluster,
+                self.settings.group,
+                self.worker_id,
+            )
             try:
                 seconds = await warm_up_off_loop(self._new_engine(), self.stopping)
                 if seconds is None:
@@ -229,8 +237,9 @@ class Worker:
             retry_backoff_ms=200,
         )
         self.publisher = Publisher(self.producer, self.metrics)
-        self.checkpointer = Checkpointer(self.producer, self.consumer, self.publisher, s.changelog_topic,
-                                         self.cluster, self.worker_id, self.metrics)
+        self.checkpointer = Checkpointer(
+            self.producer, self.consumer, self.publisher, s.changelog_topic, self.cluster, self.worker_id, self.metrics
+        )
         backoff = 0.5
         while True:
             try:
@@ -282,8 +291,12 @@ class Worker:
                     self._engine_failed(pipe, exc)
                     continue
                 if out.pause_closed:
-                    log.info("partition %d: input paused %.0f s, closed %d ended trip(s)", p, now - pipe.last_record_at,
-                             out.pause_closed)
+                    log.info(
+                        "partition %d: input paused %.0f s, closed %d ended trip(s)",
+                        p,
+                        now - pipe.last_record_at,
+                        out.pause_closed,
+                    )
                 self._publish(out)
                 self._bound_buffers(pipe)
             await self.publisher.pump()  # hand outputs to the producer (and re-send failed ones)
@@ -351,11 +364,19 @@ class Worker:
         q.failures += 1
         delay = min(ENGINE_RETRY_MAX_S, self.settings.engine_retry_s * 2.0 ** (q.failures - 1))
         self.metrics.batch_errors.inc()
-        log.error("%s; rebuilding the partition from its last checkpoint in %.0f s", exc, delay,
-                  exc_info=exc.__cause__ or exc.__context__)
+        log.error(
+            "%s; rebuilding the partition from its last checkpoint in %.0f s",
+            exc,
+            delay,
+            exc_info=exc.__cause__ or exc.__context__,
+        )
         if exc.poisoned:
-            log.error("partition %d: %s made the engine raise %d times: it goes to the DLQ when read again",
-                      p, exc.poisoned, q.max_attempts)
+            log.error(
+                "partition %d: %s made the engine raise %d times: it goes to the DLQ when read again",
+                p,
+                exc.poisoned,
+                q.max_attempts,
+            )
         self._close(p)
         self.awaiting[p] = Awaiting(q, not_before=time.monotonic() + delay)
         self.consumer.pause(*[self._tp(side, p) for side in SIDES])
@@ -379,8 +400,16 @@ class Worker:
             if pipe is None or position is None or position.checkpoint is None or pipe.needs_checkpoint():
                 continue
             try:
-                self.cache.save(CachedState(self.cluster, self.settings.changelog_topic, p, position.checkpoint,
-                                            position.marker_offset, pipe.records.snapshot()))
+                self.cache.save(
+                    CachedState(
+                        self.cluster,
+                        self.settings.changelog_topic,
+                        p,
+                        position.checkpoint,
+                        position.marker_offset,
+                        pipe.records.snapshot(),
+                    )
+                )
             except OSError as exc:  # the cache is only a shortcut
                 log.warning("partition %d: local state cache not written (%s)", p, exc)
         return ok
@@ -398,20 +427,28 @@ class Worker:
             tp = TopicPartition(self.settings.changelog_topic, p)
             try:
                 if position.last_good is not None:
-                    _, end = await read_partition(self.restore_consumer, tp, start=position.last_good,
-                                                  timeout_s=RESTORE_TIMEOUT_S)
+                    _, end = await read_partition(
+                        self.restore_consumer, tp, start=position.last_good, timeout_s=RESTORE_TIMEOUT_S
+                    )
                     if end >= position.last_good:
                         position.end = end
                         continue
                 records, end = await read_partition(self.restore_consumer, tp, timeout_s=RESTORE_TIMEOUT_S)
             except (TimeoutError, KafkaError) as exc:
-                log.warning("partition %d: cannot read %s[%d] (%r); retrying at the next checkpoint", p, tp.topic, p, exc)
+                log.warning(
+                    "partition %d: cannot read %s[%d] (%r); retrying at the next checkpoint", p, tp.topic, p, exc
+                )
                 continue
             pipe.repair = {key: None for _, key, value in records if key != MARKER_KEY}
             pipe.records.rewrite_all()
             self.checkpointer.positions[p] = ChangelogPosition(end, last_good=end)
-            log.warning("partition %d: %s[%d] is not what this worker wrote (%d record(s)): its whole state is "
-                        "written again", p, tp.topic, p, len(records))
+            log.warning(
+                "partition %d: %s[%d] is not what this worker wrote (%d record(s)): its whole state is written again",
+                p,
+                tp.topic,
+                p,
+                len(records),
+            )
 
     # ---- rebalancing ----------------------------------------------------------------------------
 
@@ -425,8 +462,11 @@ class Worker:
                 self._close(p)
                 self.awaiting.pop(p, None)
             if owned:
-                log.info("revoked partitions %s (checkpoint %s)", sorted(owned),
-                         "done" if ok else "FAILED: the next owner resumes from the previous one")
+                log.info(
+                    "revoked partitions %s (checkpoint %s)",
+                    sorted(owned),
+                    "done" if ok else "FAILED: the next owner resumes from the previous one",
+                )
 
     async def on_assigned(self, assigned) -> None:
         async with self.lock:
@@ -437,8 +477,13 @@ class Worker:
                     sides.setdefault(tp.partition, set()).add(self.side_of[tp.topic])
             for p, got in sorted(sides.items()):
                 if got != set(SIDES):
-                    log.error("partition %d: assigned only %s; co-partitioning needs both topics' partition %d on "
-                              "one worker (range assignment, equal partition counts)", p, got, p)
+                    log.error(
+                        "partition %d: assigned only %s; co-partitioning needs both topics' partition %d on "
+                        "one worker (range assignment, equal partition counts)",
+                        p,
+                        got,
+                        p,
+                    )
                     self.consumer.pause(*[self._tp(side, p) for side in got])
                     continue
                 if p not in self.parts and p not in self.awaiting:
@@ -461,17 +506,21 @@ class Worker:
             committed = {}
             for p in ready:
                 each = {self.topic[side]: offsets[self._tp(side, p)] for side in SIDES}
-                committed[TopicPartition(self.settings.changelog_topic, p)] = \
+                committed[TopicPartition(self.settings.changelog_topic, p)] = (
                     None if all(v is None for v in each.values()) else each
-            reports = await asyncio.wait_for(restore(self.restore_consumer, self.cache, committed, self.cluster, STORE),
-                                             RESTORE_TIMEOUT_S)
-            pipes = {tp.partition: self._pipeline(tp.partition, report, committed[tp], beginnings)
-                     for tp, report in reports.items()}
+                )
+            reports = await asyncio.wait_for(
+                restore(self.restore_consumer, self.cache, committed, self.cluster, STORE), RESTORE_TIMEOUT_S
+            )
+            pipes = {
+                tp.partition: self._pipeline(tp.partition, report, committed[tp], beginnings)
+                for tp, report in reports.items()
+            }
         except (TimeoutError, KafkaError, OSError) as exc:
             for p in ready:
                 waiting = self.awaiting[p]
                 waiting.attempts += 1
-                waiting.not_before = time.monotonic() + min(BACKOFF_MAX_S, 0.5 * 2 ** waiting.attempts)
+                waiting.not_before = time.monotonic() + min(BACKOFF_MAX_S, 0.5 * 2**waiting.attempts)
             log.warning("partitions %s: restore failed (%r); retrying", ready, exc)
             return
         for p, pipe in pipes.items():
@@ -503,23 +552,39 @@ class Worker:
             log.warning("partition %d: the state in %s[%d] is set aside: %s", p, changelog, p, restored.problem)
         if checkpoint is not None:
             start = {side: checkpoint.offsets[self.topic[side]] for side in SIDES}
-            log.info("partition %d: restored %d live trip(s) from the %s (%s[%d], checkpoint %s, %d record(s) read "
-                     "in %.2f s), reading from %s", p, engine.live_trips, report.source, changelog, p,
-                     checkpoint.id[:8], report.records_read, report.seconds, start)
+            log.info(
+                "partition %d: restored %d live trip(s) from the %s (%s[%d], checkpoint %s, %d record(s) read "
+                "in %.2f s), reading from %s",
+                p,
+                engine.live_trips,
+                report.source,
+                changelog,
+                p,
+                checkpoint.id[:8],
+                report.records_read,
+                report.seconds,
+                start,
+            )
         elif committed is not None and None not in committed.values():
             start = {side: committed[self.topic[side]] for side in SIDES}
-            log.warning("partition %d: no state for the group's committed offsets; reading from them %s (trips live "
-                        "before them are not restored)", p, start)
+            log.warning(
+                "partition %d: no state for the group's committed offsets; reading from them %s (trips live "
+                "before them are not restored)",
+                p,
+                start,
+            )
         else:
             start = {side: beginnings[self._tp(side, p)] for side in SIDES}
             log.info("partition %d: no committed offsets: reading from the beginning %s", p, start)
-        pipe = PartitionPipeline(p, engine, self.topic, start, records, self.awaiting[p].quarantine,
-                                 self.settings.pause_close_s)
+        pipe = PartitionPipeline(
+            p, engine, self.topic, start, records, self.awaiting[p].quarantine, self.settings.pause_close_s
+        )
         pipe.repair = repair
         pipe.saved_offsets = dict(checkpoint.offsets) if checkpoint is not None and not repair else None
         at_end = checkpoint is not None and not repair and restored.offset == restored.end - 1
-        self.checkpointer.positions[p] = ChangelogPosition(restored.end, restored.end, checkpoint if at_end else None,
-                                                           restored.offset if at_end else None)
+        self.checkpointer.positions[p] = ChangelogPosition(
+            restored.end, restored.end, checkpoint if at_end else None, restored.offset if at_end else None
+        )
         return pipe
 
     def _close(self, p: int) -> None:
@@ -555,8 +620,7 @@ class Worker:
 
     def _new_engine(self) -> Engine:
         s = self.settings
-        return make_engine(s.tariffs, s.cities, s.corridors, end_grace_s=s.end_grace_s,
-                           idle_timeout_s=s.idle_timeout_s)
+        return make_engine(s.tariffs, s.cities, s.corridors, end_grace_s=s.end_grace_s, idle_timeout_s=s.idle_timeout_s)
 
     # ---- observability --------------------------------------------------------------------------
 
