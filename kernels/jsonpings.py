@@ -27,9 +27,13 @@ Compiled without fastmath (`njit_exact`): reciprocal approximation would change 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ._jit import njit_exact
+from ._types import F64, I8, I64, U8, Bool
 
 OK, DEFER = 1, 0
 MAX_ID_CHARS = 128
@@ -82,7 +86,7 @@ _V_FAIL, _V_STR, _V_INT, _V_FLOAT, _V_TRUE, _V_FALSE, _V_NULL = range(7)
 
 
 @njit_exact
-def _key_index(ka, kb, n):
+def _key_index(ka: np.uint64, kb: np.uint64, n: int) -> int:
     """Which known key the packed bytes are (K_OTHER for none). Scalars only: a helper that takes
     an array pays its reference counting on every call, so the kernel below calls none."""
     for k in range(_KEY_LEN.shape[0]):
@@ -92,7 +96,7 @@ def _key_index(ka, kb, n):
 
 
 @njit_exact
-def _provider_index(va, n):
+def _provider_index(va: np.uint64, n: int) -> int:
     if n > 8:
         return -1
     for k in range(3):
@@ -102,7 +106,7 @@ def _provider_index(va, n):
 
 
 @njit_exact
-def _exact_float(mant, e10, neg):
+def _exact_float(mant: int, e10: int, neg: bool) -> float:
     """mant x 10^e10 when one IEEE operation gives it correctly rounded (Clinger), else NaN."""
     if mant == 0:
         f = 0.0
@@ -120,7 +124,23 @@ def _exact_float(mant, e10, neg):
 
 
 @njit_exact
-def _decode(buf, starts, ends, status, row0, n_rows, id_spans, ts, lat, lon, acc, speed, bearing, provider, mock):
+def _decode(
+    buf: U8,
+    starts: I64,
+    ends: I64,
+    status: I8,
+    row0: I64,
+    n_rows: I64,
+    id_spans: I64,
+    ts: I64,
+    lat: F64,
+    lon: F64,
+    acc: F64,
+    speed: F64,
+    bearing: F64,
+    provider: I8,
+    mock: I8,
+) -> int:
     """One function with its loops written out (see _key_index for why)."""
     cap = ts.shape[0]
     row = 0
@@ -403,7 +423,7 @@ def _decode(buf, starts, ends, status, row0, n_rows, id_spans, ts, lat, lon, acc
 
 
 @njit_exact
-def _intern(buf, lo, hi, code, first):
+def _intern(buf: U8, lo: I64, hi: I64, code: I64, first: I64) -> int:
     """Equal byte spans get equal codes 0, 1, ... in order of first appearance; first[c] is the
     span that introduced code c. Spans with lo < 0 get code -1. Returns the number of codes."""
     n = lo.shape[0]
@@ -441,7 +461,7 @@ def _intern(buf, lo, hi, code, first):
     return n_codes
 
 
-def _need(name, arr, dtype):
+def _need(name: str, arr: Any, dtype: DTypeLike) -> None:
     if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != 1:
         raise TypeError(f"{name} must be a 1-D {np.dtype(dtype).name} numpy array")
     if not arr.flags.c_contiguous:
@@ -471,21 +491,36 @@ class DecodedPings:
         "provider",
         "mock",
     )
+    status: I8
+    row0: I64
+    n_rows: I64
+    trip_lo: I64
+    trip_hi: I64
+    driver_lo: I64
+    driver_hi: I64
+    ts: I64
+    lat: F64
+    lon: F64
+    accuracy_m: F64
+    speed_mps: F64
+    bearing_deg: F64
+    provider: I8
+    mock: I8
 
-    def __init__(self, **kw):
+    def __init__(self, **kw: NDArray[Any]) -> None:
         for k, v in kw.items():
             setattr(self, k, v)
 
 
 @njit_exact
-def _spans_inside(starts, ends, size):
+def _spans_inside(starts: I64, ends: I64, size: int) -> bool:
     for m in range(starts.shape[0]):
         if not 0 <= starts[m] <= ends[m] <= size:
             return False
     return True
 
 
-def decode(buf, starts, ends):
+def decode(buf: U8, starts: I64, ends: I64) -> DecodedPings:
     """Decode the messages buf[starts[m]:ends[m]] (uint8 buffer, int64 spans)."""
     _need("buf", buf, np.uint8)
     _need("starts", starts, np.int64)
@@ -525,7 +560,7 @@ def decode(buf, starts, ends):
     )
 
 
-def intern(buf, lo, hi):
+def intern(buf: U8, lo: I64, hi: I64) -> tuple[I64, I64]:
     """(code per span, index of the first span of each code): equal byte spans, equal codes;
     lo = -1 gives code -1."""
     _need("buf", buf, np.uint8)
@@ -538,7 +573,7 @@ def intern(buf, lo, hi):
 
 
 @njit_exact
-def _lines(buf, starts, ends):
+def _lines(buf: U8, starts: I64, ends: I64) -> int:
     """Lines of a file as Python's binary line iteration gives them (split after b"\\n"), each
     with trailing \\r and \\n removed. Returns the number of lines."""
     n = 0
@@ -563,7 +598,7 @@ def _lines(buf, starts, ends):
 
 
 @njit_exact
-def _count_newlines(buf):
+def _count_newlines(buf: U8) -> int:
     n = 0
     for i in range(buf.shape[0]):
         if buf[i] == 10:
@@ -572,7 +607,7 @@ def _count_newlines(buf):
 
 
 @njit_exact
-def _blank(buf, starts, ends, out):
+def _blank(buf: U8, starts: I64, ends: I64, out: Bool) -> None:
     """bytes.strip() would leave nothing: ASCII whitespace only (space, \\t \\n \\r \\x0b \\x0c)."""
     for k in range(starts.shape[0]):
         b = True
@@ -584,7 +619,7 @@ def _blank(buf, starts, ends, out):
         out[k] = b
 
 
-def lines(buf):
+def lines(buf: U8) -> tuple[I64, I64, Bool]:
     """(starts, ends, blank) of the lines of a file's bytes: the spans `for line in open(path, "rb")`
     gives, trailing \\r\\n removed (as tripguard.inputs reads JSONL), and which are blank."""
     _need("buf", buf, np.uint8)

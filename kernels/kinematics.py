@@ -677,10 +677,8 @@ def _jump_is_teleport(st: F64, held: F64, p: F64, eff_m: float, post: int) -> bo
 @njit(inline="always")
 def _landing_eff(st: F64, held: F64) -> float:
     land = int(st[S_HELD_LEAD]) - 1
-    return (
-        haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON])  # type: ignore[no-any-return]
-        - st[S_A_ACC]
-        - held[land, H_ACC]
+    return (  # type: ignore[no-any-return]
+        haversine_m(st[S_A_LAT], st[S_A_LON], held[land, H_LAT], held[land, H_LON]) - st[S_A_ACC] - held[land, H_ACC]
     )
 
 

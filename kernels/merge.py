@@ -8,14 +8,16 @@ keys (a trip_started precedes its first ping) -- exactly heapq.merge over (key, 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._jit import njit
+from ._types import I8, I64
 
 PING, TRIP = 0, 1
 
 
 @njit
-def _merge(ping_key, trip_key, src, idx):
+def _merge(ping_key: I64, trip_key: I64, src: I8, idx: I64) -> None:
     i = 0
     j = 0
     k = 0
@@ -33,7 +35,7 @@ def _merge(ping_key, trip_key, src, idx):
         k += 1
 
 
-def merge(ping_key, trip_key):
+def merge(ping_key: ArrayLike, trip_key: ArrayLike) -> tuple[I8, I64]:
     """(source, index within its input) of every message in merged order."""
     ping_key = np.ascontiguousarray(ping_key, np.int64)
     trip_key = np.ascontiguousarray(trip_key, np.int64)
@@ -45,7 +47,7 @@ def merge(ping_key, trip_key):
 
 
 @njit
-def _cuts(rows, batch_rows, out):
+def _cuts(rows: I64, batch_rows: int, out: I64) -> int:
     n_cut = 0
     acc = 0
     for m in range(rows.shape[0]):
@@ -57,7 +59,7 @@ def _cuts(rows, batch_rows, out):
     return n_cut
 
 
-def cuts(rows, batch_rows):
+def cuts(rows: ArrayLike, batch_rows: int) -> I64:
     """Where batches end (message index after the last message of each): a batch ends after the
     message that brings it to at least batch_rows rows, as replay's BatchBuilder loop cuts."""
     rows = np.ascontiguousarray(rows, np.int64)
@@ -67,7 +69,7 @@ def cuts(rows, batch_rows):
 
 
 @njit
-def _expand(src, idx, ping_row0, ping_rows, trip_rows, out):
+def _expand(src: I8, idx: I64, ping_row0: I64, ping_rows: I64, trip_rows: I64, out: I64) -> int:
     k = 0
     for m in range(src.shape[0]):
         if src[m] == PING:
@@ -81,7 +83,7 @@ def _expand(src, idx, ping_row0, ping_rows, trip_rows, out):
     return k
 
 
-def expand(src, idx, ping_row0, ping_rows, trip_rows):
+def expand(src: I8, idx: I64, ping_row0: I64, ping_rows: I64, trip_rows: I64) -> I64:
     """The engine rows of merged messages: a ping message's rows (its row numbers, >= 0) and a trip
     event's row (-1 - its index) in merged order; messages with no rows (invalid) add none."""
     n = int(ping_rows.sum() + trip_rows.sum())

@@ -14,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
+from ._types import I64, U8, U64
 
 EMPTY, DELETED = -1, -2
 NOT_SEEN = -3
 
 
 @njit
-def fnv1a(buf, lo, hi):
+def fnv1a(buf: U8, lo: int, hi: int) -> np.uint64:
     h = np.uint64(14695981039346656037)
     for k in range(lo, hi):
         h = (h ^ np.uint64(buf[k])) * np.uint64(1099511628211)
@@ -28,7 +29,7 @@ def fnv1a(buf, lo, hi):
 
 
 @njit
-def _same(a, a_lo, a_hi, b, b_lo, b_hi):
+def _same(a: U8, a_lo: int, a_hi: int, b: U8, b_lo: int, b_hi: int) -> bool:
     if a_hi - a_lo != b_hi - b_lo:
         return False
     for k in range(a_hi - a_lo):
@@ -38,11 +39,13 @@ def _same(a, a_lo, a_hi, b, b_lo, b_hi):
 
 
 @njit
-def _find(table, hashes, ids, id_lo, id_hi, key, lo, hi, h):
+def _find(
+    table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8, lo: int, hi: int, h: np.uint64
+) -> tuple[int, int | np.int64]:
     """(slot of the key or -1, the table position to insert it at)."""
     mask = table.shape[0] - 1
     p = np.int64(h & np.uint64(mask))
-    free = -1
+    free: int | np.int64 = -1
     while True:
         s = table[p]
         if s == EMPTY:
@@ -56,7 +59,9 @@ def _find(table, hashes, ids, id_lo, id_hi, key, lo, hi, h):
 
 
 @njit
-def _lookup(codes, blob, offsets, table, hashes, ids, id_lo, id_hi, memo, out):
+def _lookup(
+    codes: I64, blob: U8, offsets: I64, table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, memo: I64, out: I64
+) -> None:
     for i in range(codes.shape[0]):
         c = codes[i]
         s = memo[c]
@@ -68,7 +73,7 @@ def _lookup(codes, blob, offsets, table, hashes, ids, id_lo, id_hi, memo, out):
 
 
 @njit
-def _insert(table, hashes, ids, id_lo, id_hi, key, slot):
+def _insert(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8, slot: int) -> bool:
     """Insert key -> slot; returns False when the key is there already."""
     h = fnv1a(key, 0, key.shape[0])
     s, p = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], h)
@@ -80,7 +85,7 @@ def _insert(table, hashes, ids, id_lo, id_hi, key, slot):
 
 
 @njit
-def _remove(table, hashes, ids, id_lo, id_hi, key):
+def _remove(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8) -> int:
     h = fnv1a(key, 0, key.shape[0])
     s, p = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], h)
     if s >= 0:
@@ -89,7 +94,7 @@ def _remove(table, hashes, ids, id_lo, id_hi, key):
 
 
 @njit
-def _rebuild(live, table, hashes, ids, id_lo, id_hi):
+def _rebuild(live: I64, table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64) -> None:
     """Insert the live slots' ids into an empty table."""
     mask = table.shape[0] - 1
     for k in range(live.shape[0]):

@@ -19,4 +19,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run())  # type: ignore[func-returns-value]

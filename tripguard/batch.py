@@ -11,6 +11,7 @@ one string per distinct id, and the engine looks a row's trip up by its code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -56,15 +57,15 @@ class Names:
 
     @property
     def blob(self) -> np.ndarray:
-        if self._blob is None or self._offsets.size != len(self.names) + 1:
+        if self._blob is None or cast(np.ndarray, self._offsets).size != len(self.names) + 1:
             self._build()
-        return self._blob
+        return cast(np.ndarray, self._blob)
 
     @property
     def offsets(self) -> np.ndarray:
-        if self._blob is None or self._offsets.size != len(self.names) + 1:
+        if self._blob is None or cast(np.ndarray, self._offsets).size != len(self.names) + 1:
             self._build()
-        return self._offsets
+        return cast(np.ndarray, self._offsets)
 
 
 @dataclass
@@ -201,5 +202,5 @@ class BatchBuilder:
             self._mock,
             self._events,
         )
-        self.__init__()
+        self.__init__()  # type: ignore[misc]
         return batch

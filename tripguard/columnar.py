@@ -17,7 +17,7 @@ of objects, so they would need the contract re-checked afterwards and a fallback
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +131,7 @@ def decode_ping_messages(
     )
 
 
-def join_values(values: list[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def join_values(values: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kafka record values as one buffer and their spans (a None value becomes an empty span,
     which the fast path defers)."""
     parts = [v if v is not None else b"" for v in values]

@@ -8,11 +8,14 @@ the checked-in files drift. The streaming hot path does not build these models p
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tripguard.geo import route_latlon, route_length_m
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CONTRACT_VERSION = 1
 
@@ -35,7 +38,7 @@ ALERT_KINDS = (
 )
 """Fixed vocabulary. New kinds are appended, never renamed."""
 
-AlertKind = Literal[ALERT_KINDS]
+AlertKind = Literal[ALERT_KINDS]  # type: ignore[valid-type]
 Severity = Literal["low", "medium", "high"]
 PROVIDERS = ("gps", "network", "fused")
 MAX_ROUTE_M = 1_000_000.0  # a planned route longer than this is not a ride (and would be costly to index)
@@ -122,7 +125,7 @@ class TripStarted(_Strict):
                 route = route_latlon(v)
             except ValueError as exc:
                 raise ValueError(f"not a usable route: {exc}") from None
-            length_m = route_length_m(route)
+            length_m = route_length_m(cast("np.ndarray", route))
             if length_m > MAX_ROUTE_M:
                 raise ValueError(f"route is {length_m / 1000:,.0f} km long, the limit is {MAX_ROUTE_M / 1000:,.0f} km")
         return v

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -259,7 +260,7 @@ class Engine:
                 self.stats.duplicate_events += 1
                 continue
             s = t.slot_of[event.trip_id]
-            meta = t.meta[s]
+            meta = cast(TripMeta, t.meta[s])
             if isinstance(event, TripStarted):
                 meta.started = event
                 if act == L.ACT_APPLY:
@@ -280,7 +281,7 @@ class Engine:
     def _attach_route(self, s: int, started: TripStarted) -> None:
         """Build the trip's corridor (off the hot path: once per trip) and start its excursion state."""
         rp = self.route_params[int(self.trips.city[s])]
-        route = route_latlon(started.planned_route)
+        route = cast(np.ndarray, route_latlon(started.planned_route))
         cells = build_corridor(route, rp.h3_res, rp.ring)
         lat0, lon0, cos0, x, y, cum = project_route(route)
         self.corridors.add(s, cells, x, y, cum)
@@ -335,7 +336,7 @@ class Engine:
             return
         order = np.lexsort((order_key, cols[0]))
         cols = [np.ascontiguousarray(c[order]) for c in cols]
-        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
+        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)  # type: ignore[call-arg, arg-type]
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
         self._route_step(res, out, now_ms)
@@ -357,7 +358,7 @@ class Engine:
         cols = self._take_orphans(slots)
         order = np.argsort(cols[0], kind="stable")
         cols = [np.ascontiguousarray(c[order]) for c in cols]
-        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)
+        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)  # type: ignore[call-arg, arg-type]
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
         self._route_step(res, out, now_ms)
@@ -371,7 +372,7 @@ class Engine:
         for part in np.split(np.arange(rows.size), bounds):
             r = rows[part]
             s = int(s_rows[part[0]])
-            t.meta[s].orphans.append(
+            cast(TripMeta, t.meta[s]).orphans.append(
                 (batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r], batch.speed_mps[r], batch.mock[r])
             )
 
@@ -412,7 +413,7 @@ class Engine:
         t = self.trips
         for e in events:
             s = int(e[C.X_SLOT])
-            meta = t.meta[s]
+            meta = cast(TripMeta, t.meta[s])
             if upfront_priced(meta.started):
                 continue
             planned = meta.started.planned_distance_m if meta.started else None
@@ -424,7 +425,7 @@ class Engine:
         t = self.trips
         for e in events:
             s = int(e[K.E_SLOT])
-            meta = t.meta[s]
+            meta = cast(TripMeta, t.meta[s])
             kp = self.kin_params[t.city[s]]
             if e[K.E_KIND] == K.EV_TELEPORT:
                 finding = teleport_finding(e, kp)
@@ -450,7 +451,10 @@ class Engine:
         for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
             s = int(e[K.E_SLOT])
             self._emit(
-                t.meta[s], impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)), out, now_ms
+                cast(TripMeta, t.meta[s]),
+                impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)),
+                out,
+                now_ms,
             )
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
@@ -618,7 +622,7 @@ class Engine:
         rp = self.route_params[int(self.trips.city[s])]
         planned = meta.started.planned_route
         if not isinstance(planned, str):  # a GeoJSON LineString: the verdict carries a polyline
-            route = route_latlon(planned)
+            route = cast(np.ndarray, route_latlon(planned))
             planned = encode_polyline_array(route[:, 0], route[:, 1])
         return {"planned_route": planned, "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
 
@@ -643,7 +647,7 @@ class Engine:
         if s is None:
             return None
         return TripState(
-            meta=t.meta[s],
+            meta=cast(TripMeta, t.meta[s]),
             city=self.city_names[int(t.city[s])],
             rows=t.rows(s),
             held=t.held_fixes(s),

@@ -21,6 +21,7 @@ import csv
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import orjson
@@ -190,8 +191,11 @@ def evaluate(
         "honest_trips_alerted": honest_any,
         "false_alert_rate_honest": _num(rate),
         "false_alert_rate_honest_ci": _interval(
-            rate, boot_rate_a, units_where(honest & hit.any(axis=1)), units_where(honest)
-        ),  # type: ignore[arg-type]
+            rate,
+            boot_rate_a,
+            units_where(cast(np.ndarray, honest & hit.any(axis=1))),
+            units_where(cast(np.ndarray, honest)),
+        ),
         "macro_f1": _num(float(np.nanmean(f1))) if np.isfinite(f1).any() else None,
         "alerts_for_unlabelled_trips": sum(1 for t in alerted if t not in labels),
         "kinds": per_kind,

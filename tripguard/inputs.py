@@ -15,13 +15,21 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 from aiokafka.partitioner import murmur2
 
 from tripguard.codec import MAX_TS_MS
 from tripguard.errors import InputError
+
+if TYPE_CHECKING:
+
+    class _Keyed(Protocol):  # what merge_on_ts reads: a Message, or replay's Checked
+        @property
+        def key_ts(self) -> int: ...
+
+    _K = TypeVar("_K", bound=_Keyed)
 
 PINGS, TRIPS = "pings", "trips"
 NESTED = ("pickup", "dropoff")
@@ -144,7 +152,7 @@ def read_messages(path: Path | str, source: str) -> Iterator[Message]:
     return _table(path, fmt, source)
 
 
-def merge_on_ts(pings: Iterator[Message], trips: Iterator[Message]) -> Iterator[Message]:
+def merge_on_ts(pings: Iterator[_K], trips: Iterator[_K]) -> Iterator[_K]:
     """Two-way merge on ts that keeps each input's own order: a ping that sits late in its file
     stays late. On equal ts the trip event goes first (a trip_started precedes its first ping)."""
     keyed = (

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import orjson
 
@@ -29,6 +30,9 @@ from tripguard.inputs import PINGS, Message, check_readable, input_format, merge
 from tripguard.replay_columnar import columnar_batches
 from tripguard.risk.offline import DRIVER_RISK_FILE, RiskReplay, lateness_ms
 from tripguard.runtime import tune_gc_for_throughput
+
+if TYPE_CHECKING:
+    from tripguard.contract import TripEnded, TripStarted
 
 BATCH_ROWS = 20_000
 
@@ -56,7 +60,7 @@ class Checked:
     message: Message
     key_ts: int  # the merge key: an invalid message keeps the previous valid one's, so it can
     rows: list | None  # never hold back the good messages behind it
-    event: object
+    event: TripStarted | TripEnded | None
     error: str | None
 
 
@@ -87,7 +91,7 @@ def batches(items: Iterable[Checked], dead: list, batch_rows: int = BATCH_ROWS) 
             builder.add_pings(c.rows)
             row_message.extend([m] * len(c.rows))
         else:
-            builder.add_trip_event(c.event)
+            builder.add_trip_event(cast("TripStarted | TripEnded", c.event))
             row_message.append(m)
         if len(builder) >= batch_rows:
             yield builder.build(), row_message, n_bytes
@@ -104,7 +108,7 @@ def mine(items: Iterable[Checked], part: tuple[int, int]) -> Iterator[Checked]:
         if c.error is not None:
             keep = p == 0
         else:
-            keep = partition_of((c.rows[0].trip_id if c.rows is not None else c.event.trip_id).encode(), n) == p
+            keep = partition_of((c.rows[0].trip_id if c.rows is not None else c.event.trip_id).encode(), n) == p  # type: ignore[union-attr]
         if keep:
             yield c
 
@@ -181,7 +185,7 @@ def replay(
                 result.alerts.extend(output.alerts)
                 result.verdicts.extend(output.verdicts)
             for row, reason in output.rejected:
-                dead.append((row_message[row], reason))
+                dead.append((cast("list[Message]", row_message)[row], reason))
             if risk is not None:
                 risk.verdicts(output.verdicts)
 
@@ -334,7 +338,7 @@ def _start_method(pings: Path, trips: Path, engine_factory: Callable[[], Engine]
     with tempfile.TemporaryDirectory(prefix="tripguard-warm-") as tmp:
         if input_format(pings) == "jsonl" and input_format(trips) == "jsonl":
             # the first lines of the inputs through a throwaway engine: every kernel replay calls
-            heads = []
+            heads: list[Path] = []
             for path in (pings, trips):
                 with open(path, "rb") as fh:
                     heads.append(Path(tmp) / f"head-{len(heads)}.jsonl")

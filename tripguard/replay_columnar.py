@@ -74,6 +74,12 @@ class _RowMessages:
 
 
 class _Stream:
+    lat: np.ndarray  # these five: set by name in __init__
+    lon: np.ndarray
+    accuracy_m: np.ndarray
+    speed_mps: np.ndarray
+    mock: np.ndarray
+
     def __init__(self, pings: PingFile, trips: list, part: tuple[int, int] | None = None):
         self.pings, self.trips = pings, trips
         c = pings.columns

@@ -11,6 +11,7 @@ the one place that makes room for more trips. Slots of closed trips are reused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class TripTable:
 
     def release(self, s: int) -> None:
         """Give back everything the trip in slot s holds: its held-fix buffer, path, corridor, row."""
-        meta = self.meta[s]
+        meta = cast(TripMeta, self.meta[s])
         del self.slot_of[meta.trip_id]
         self.index.remove(meta.trip_id)
         self.meta[s] = None

@@ -5,7 +5,7 @@ score a reviewer sees is the one the stream computes from the same records."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -79,7 +79,7 @@ def queue_by_risk(conn: sqlite3.Connection, rows: list[dict[str, Any]], cities: 
         driver = r.get("driver_id")
         if driver not in risk:
             try:
-                d = driver_risk(conn, driver, cities)
+                d = driver_risk(conn, cast(str, driver), cities)
                 risk[driver] = (d["score"], d["level"])
             except NotFound:
                 risk[driver] = (None, None)

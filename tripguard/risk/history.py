@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import orjson
@@ -127,7 +128,7 @@ class DriverHistory:
     def add_decision(self, d: Decision) -> None:
         fact = DecisionFact(d.event_id, d.trip_id, d.decision, d.decided_at)
         bisect.insort(self.decisions, fact, key=lambda x: (x.decided_at, x.event_id))
-        trip = self.trip(d.trip_id)
+        trip = cast(TripFact, self.trip(d.trip_id))
         if trip.decided_at is None or (d.decided_at, d.event_id) >= (trip.decided_at, ""):
             trip.decision, trip.decided_at = d.decision, d.decided_at  # an appeal's decision replaces the first
         self.newest_ts = max(self.newest_ts, d.decided_at)

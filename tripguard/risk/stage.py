@@ -26,7 +26,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -46,7 +46,7 @@ DRIVER_PREFIX, MARK_PREFIX = b"driver/", b"mark/"
 def parse(kind: str, value: bytes | None) -> Verdict | Decision:
     """A verdict or decision message, validated strictly (contract v1); ContractError naming the
     field otherwise."""
-    obj = loads(value)
+    obj = loads(cast(bytes, value))
     if type(obj) is not dict:
         raise ContractError("", "a record must be a JSON object")
     try:
@@ -69,12 +69,12 @@ class Input:
 
     @property
     def ts(self) -> int:
-        return self.record.ts if self.kind == VERDICT else self.record.decided_at
+        return cast(Verdict, self.record).ts if self.kind == VERDICT else cast(Decision, self.record).decided_at
 
     @property
     def key(self) -> tuple[int, int, str]:
         r = self.record
-        return (self.ts, 0, r.trip_id) if self.kind == VERDICT else (self.ts, 1, r.event_id)
+        return (self.ts, 0, r.trip_id) if self.kind == VERDICT else (self.ts, 1, cast(Decision, r).event_id)
 
 
 @dataclass
@@ -170,16 +170,16 @@ class RiskStage:
             if history.trip(r.trip_id) is not None:
                 self.stats["duplicates"] += 1
                 return
-            if r.ts <= history.newest_ts - WINDOW_MS:
+            if cast(Verdict, r).ts <= history.newest_ts - WINDOW_MS:
                 self.stats["older_than_window"] += 1
                 return
-            fact = TripFact.from_verdict(r)
+            fact = TripFact.from_verdict(cast(Verdict, r))
             link_overlaps(history, fact, self.params(fact.city))
             history.add_trip(fact)
             self.stats["verdicts"] += 1
             trigger = {"type": VERDICT, "id": r.trip_id}
         else:
-            reason = self._check_decision(history, r)
+            reason = self._check_decision(history, cast(Decision, r))
             if reason == "duplicate":
                 self.stats["duplicates"] += 1
                 return
@@ -187,9 +187,10 @@ class RiskStage:
                 self.stats["rejected"] += 1
                 out.rejected.append((item, reason))
                 return
-            history.add_decision(r)
+            assert history is not None  # _check_decision gave a reason (returned above) for no history
+            history.add_decision(cast(Decision, r))
             self.stats["decisions"] += 1
-            trigger = {"type": DECISION, "id": r.event_id}
+            trigger = {"type": DECISION, "id": cast(Decision, r).event_id}
         history.forget_before(history.newest_ts)
         self.changed.add(history.driver_id)
         event = self._evaluate(history, trigger)

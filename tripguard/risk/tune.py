@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import orjson
 
 from tripguard.alerts import AlertThresholds
 from tripguard.config import CityTables
-from tripguard.contract import ALERT_KINDS
+from tripguard.contract import ALERT_KINDS, Decision
 from tripguard.errors import ContractError, InputError
 from tripguard.risk.params import RiskParams
 from tripguard.risk.stage import DECISION, parse
@@ -68,10 +69,10 @@ def read_decided(decisions: Path, alerts: Path) -> tuple[dict[tuple[str, str], l
             by_id[a["alert_id"]] = {"city": a["city"], "kind": a["kind"], "score": float(a["score"])}
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise InputError(f"--alerts {alerts}:{n}: not an alert (needs alert_id, city, kind, score)") from None
-    latest: dict[str, object] = {}
+    latest: dict[str, Decision] = {}
     for n, line in _read_jsonl(decisions, "decisions"):
         try:
-            d = parse(DECISION, line)
+            d = cast(Decision, parse(DECISION, line))
         except ContractError as exc:
             raise InputError(f"--decisions {decisions}:{n}: {exc}") from None
         seen = latest.get(d.trip_id)

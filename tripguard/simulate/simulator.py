@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -321,7 +321,7 @@ class RealBase:
 
 
 def _prepare_real(cfg: SimConfig, net: RoadNetwork, summary: SimSummary, limit: int | None) -> list[RealBase]:
-    read = read_real_trips(cfg.from_real, limit=limit, split=cfg.split)
+    read = read_real_trips(cast(FsPath, cfg.from_real), limit=limit, split=cfg.split)
     summary.real_rows = read.rows
     summary.real_skipped_short = read.skipped_short
     summary.real_skipped_bad = read.skipped_bad
@@ -468,7 +468,7 @@ def build_trip(
     quoted = None
     # a detour pads only a metered fare: no fraudster detours on an upfront price
     if planned is not None and inj.kind != "route_deviation" and rng.random() < QUOTED_FARE_RATE:
-        quoted = meter_round(tariff.expected_fare(planned.length_m, base.planned_duration_s, surge))
+        quoted = meter_round(tariff.expected_fare(planned.length_m, cast(float, base.planned_duration_s), surge))
     # An upfront-priced trip charges its quote (plus tolls); a metered one the meter on the
     # distance it measured (a meter is not the GPS: within 3 % of the road driven) and the time,
     # with the waiting it charged before the trip began on the app.
@@ -563,7 +563,7 @@ class _FleetSource:
     def __init__(self, cfg: SimConfig, net: RoadNetwork, summary: SimSummary):
         self.cfg, self.net, self.summary = cfg, net, summary
         self.fleet = fleet_model.Fleet(
-            cfg.fleet, cfg.repeat_offenders, cfg.fraud_rate, cfg.kinds, _trip_rng(cfg.seed, 7, 0)
+            cast(int, cfg.fleet), cfg.repeat_offenders, cfg.fraud_rate, cfg.kinds, _trip_rng(cfg.seed, 7, 0)
         )
         self.real = _prepare_real(cfg, net, summary, None) if cfg.from_real is not None else None
         self.interval_s = REAL_INTERVAL_S if self.real else (cfg.interval_s or 4.0)
@@ -587,7 +587,7 @@ class _FleetSource:
     def done(self, planned: _Planned, trip: TripOutput) -> None:
         fraud = bool(planned.base.injection.kind) or planned.host is not None
         self.fleet.busy(planned.driver, trip.end_ms, fraud)
-        if planned.plan.lend:  # someone else starts a trip on the account while this one runs
+        if cast(fleet_model.Plan, planned.plan).lend:  # someone else starts a trip on the account while this one runs
             at = planned.start_ms + int(planned.rng.uniform(0.1, 0.6) * (trip.end_ms - planned.start_ms))
             heapq.heappush(self.lent, (at, self.n, planned.driver, planned.base.trip_id))
 
@@ -701,7 +701,7 @@ def simulate(cfg: SimConfig, progress: bool = True) -> SimSummary:
 
     pings_heap: list[tuple[int, int, int, bytes]] = []
     trips_heap: list[tuple[int, int, int, bytes]] = []
-    labels: list[tuple[str, str, str]] = []
+    labels: list[tuple[str, str, str, str]] = []
     start_ms = cfg.start_ts_ms
     durations_sum = 0.0
     last_end = cfg.start_ts_ms

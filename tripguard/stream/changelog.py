@@ -29,6 +29,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -100,7 +101,7 @@ def fold(
     for offset, key, value in log:
         if key == MARKER_KEY:
             try:
-                markers.append((offset, Checkpoint.decode(value)))
+                markers.append((offset, Checkpoint.decode(cast(bytes, value))))
             except Exception:  # unreadable marker: it matches nothing
                 markers.append((offset, None))
     chosen = next(

@@ -143,7 +143,7 @@ async def demo(settings: Settings, trips: int, rate: float, seed: int, console: 
             finally:
                 stop.set()
                 await printer
-        latency = worker.metrics.ping_to_alert_seconds.collect()[0].samples
+        latency = worker.metrics.ping_to_alert_seconds.collect()[0].samples  # type: ignore[index]
         count = next(x.value for x in latency if x.name.endswith("_count"))
         total = next(x.value for x in latency if x.name.endswith("_sum"))
         if count:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from tripguard.errors import ContractError
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
 from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
 from tripguard.tripstate import TripRecords
+
+if TYPE_CHECKING:
+    from tripguard.contract import TripEnded, TripStarted
 
 SIDES = (PINGS, TRIPS)
 
@@ -350,7 +353,7 @@ def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarra
     base: list[int] = []  # first row of each fetch in the concatenated columns
     first = np.empty(len(items), np.int64)
     length = np.ones(len(items), np.int64)
-    events: list[tuple[int, object]] = []  # (item index, event)
+    events: list[tuple[int, TripStarted | TripEnded]] = []  # (item index, event)
     n_decoded_rows = 0
     for k, it in enumerate(items):
         if it.pings is None:
@@ -413,6 +416,7 @@ def _revealed_by(alerts: list[dict], batch: Batch, owner: np.ndarray, items: lis
     rows = np.flatnonzero(np.isin(batch.trip_code, np.fromiter(codes.values(), np.int64, len(codes))))
     at: dict[tuple[int, int], int] = {}
     latest: dict[int, Pending] = {}
+    row: int | None  # a row below; at.get's None where no row of the trip has the alert's ts
     for row, code, ts in zip(rows.tolist(), batch.trip_code[rows].tolist(), batch.ts[rows].tolist()):
         at.setdefault((code, ts), row)
         it = items[owner[row]]

@@ -12,7 +12,7 @@ import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 
@@ -81,7 +81,7 @@ async def produce(
     def done(fut: asyncio.Future) -> None:
         pending.discard(fut)
         if not fut.cancelled() and fut.exception() is not None:
-            failures.append(fut.exception())
+            failures.append(cast(BaseException, fut.exception()))
 
     started = time.monotonic()
     try:

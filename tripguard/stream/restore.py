@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -63,7 +64,7 @@ async def restore(
                     "partition %d: local state cache %s set aside: the changelog does not end with its "
                     "checkpoint %s at offset %d (it ends at %d)",
                     tp.partition,
-                    cache.path(tp.topic, tp.partition),
+                    cast(StateCache, cache).path(tp.topic, tp.partition),
                     c.checkpoint.id,
                     c.offset,
                     end,
@@ -110,6 +111,6 @@ def _plausible_cache(cache: StateCache, tp: TopicPartition, committed, cluster) 
 
 def _marker_id(value: bytes | None) -> str | None:
     try:
-        return Checkpoint.decode(value).id
+        return Checkpoint.decode(cast(bytes, value)).id
     except Exception:
         return None

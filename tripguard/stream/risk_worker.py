@@ -30,12 +30,14 @@ import os
 import signal
 import socket
 import time
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tripguard.codec import dumps
 from tripguard.config import CityTables
+from tripguard.contract import Verdict
 from tripguard.errors import ContractError
 from tripguard.risk.offline import lateness_ms
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, StageOutput, parse
@@ -104,6 +106,11 @@ class RiskPartition:
 
 
 class RiskWorker:
+    consumer: AIOKafkaConsumer  # the four clients: None until start (aiokafka is untyped: Any)
+    repartition_consumer: AIOKafkaConsumer
+    restore_consumer: AIOKafkaConsumer
+    producer: AIOKafkaProducer
+
     def __init__(self, settings: Settings, bootstrap: str, create_missing_topics: bool = False):
         self.settings, self.bootstrap, self.create_missing_topics = settings, bootstrap, create_missing_topics
         self.cities = CityTables.load(settings.cities)  # bad city tables fail here, before joining
@@ -288,8 +295,8 @@ class RiskWorker:
                         headers=headers,
                     )
                 )
-                if kind == VERDICT and r.ts > self.marks.get(source, -(2**62)):
-                    self.marks[source] = r.ts
+                if kind == VERDICT and cast(Verdict, r).ts > self.marks.get(source, -(2**62)):
+                    self.marks[source] = cast(Verdict, r).ts
         partitions = sorted(await self.producer.partitions_for(s.by_driver_topic))
         for source, ts in sorted(self.marks.items()):
             if self.marks_sent.get(source) == ts:
@@ -316,7 +323,7 @@ class RiskWorker:
         source = headers.get("source", b"").decode("utf-8", "replace") or None
         try:
             if kind == MARK:
-                out = part.stage.mark(source, int(record.value))
+                out = part.stage.mark(cast(str, source), int(record.value))
             elif kind in (VERDICT, DECISION):
                 item = Input(
                     kind, parse(kind, record.value), record, source if kind == VERDICT else None, record.offset
@@ -399,7 +406,7 @@ class RiskWorker:
                     checkpoint = None
             elif restored.problem:
                 log.warning("partition %d: risk state set aside: %s", p, restored.problem)
-            committed_offset = committed[tp][s.by_driver_topic] if committed[tp] else None
+            committed_offset = cast("dict[str, Any]", committed[tp])[s.by_driver_topic] if committed[tp] else None
             start = (
                 checkpoint.offsets[s.by_driver_topic]
                 if checkpoint is not None

@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tripguard.errors import BrokerError, ConfigError
 from tripguard.settings import Settings
@@ -17,7 +17,7 @@ from tripguard.settings import Settings
 log = logging.getLogger("tripguard.stream")
 
 T = TypeVar("T")
-C = TypeVar("C")
+C = TypeVar("C", bound=Any)  # an aiokafka client (untyped)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -97,7 +97,7 @@ async def run_child(*args: str) -> tuple[int, bytes]:
     )
     try:
         _, err = await child.communicate()
-        return child.returncode, err
+        return cast(int, child.returncode), err  # set once communicate() returns
     finally:
         if child.returncode is None:
             child.kill()

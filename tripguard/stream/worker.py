@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -41,6 +42,9 @@ from tripguard.stream.topics import MissingTopics, check_copartitioned, cluster_
 from tripguard.stream.warmup import warm_up_off_loop
 from tripguard.tripstate import TripRecords
 
+if TYPE_CHECKING:
+    from tripguard.stream.risk_worker import RiskWorker
+
 log = logging.getLogger("tripguard.stream")
 
 TOPIC_CHECK_S = 5.0
@@ -59,7 +63,7 @@ class Awaiting:
 
 
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self, worker: Worker):
+    def __init__(self, worker: Worker | RiskWorker):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked):
@@ -87,9 +91,9 @@ class Worker:
         self.generation = 0  # bumped by every rebalance callback
         self.stopping = asyncio.Event()
         self.cluster: str | None = None
-        self.consumer: AIOKafkaConsumer | None = None
-        self.restore_consumer: AIOKafkaConsumer | None = None
-        self.producer: AIOKafkaProducer | None = None
+        self.consumer: AIOKafkaConsumer = None  # (until _start_clients; aiokafka is untyped: Any)
+        self.restore_consumer: AIOKafkaConsumer = None  # (until _start_clients; aiokafka is untyped: Any)
+        self.producer: AIOKafkaProducer = None  # (until _start_clients)
         self.publisher: Publisher | None = None
         self.checkpointer: Checkpointer | None = None
         self.last_loop_at = time.monotonic()
@@ -299,7 +303,7 @@ class Worker:
                     )
                 self._publish(out)
                 self._bound_buffers(pipe)
-            await self.publisher.pump()  # hand outputs to the producer (and re-send failed ones)
+            await cast(Publisher, self.publisher).pump()  # hand outputs to the producer (and re-send failed ones)
             if now - self.last_checkpoint_at >= s.checkpoint_interval_s:
                 await self._checkpoint(set(self.parts))
             self._update_gauges()
@@ -334,12 +338,12 @@ class Worker:
         m.late_after_close.inc(out.late_after_close)
         m.pause_closes.inc(out.pause_closed)
         for alert, record in out.alerts:
-            self.publisher.send(s.alerts_topic, alert["trip_id"].encode(), dumps(alert))
+            cast(Publisher, self.publisher).send(s.alerts_topic, alert["trip_id"].encode(), dumps(alert))
             m.alerts.labels(alert["kind"]).inc()
             if record is not None and record.timestamp is not None and record.timestamp >= 0:
                 m.ping_to_alert_seconds.observe(max(0.0, (alert["detected_at"] - record.timestamp) / 1000))
         for verdict in out.verdicts:
-            self.publisher.send(s.verdicts_topic, verdict["trip_id"].encode(), dumps(verdict))
+            cast(Publisher, self.publisher).send(s.verdicts_topic, verdict["trip_id"].encode(), dumps(verdict))
             m.verdicts.inc()
         self._dead_letters(out.dead_letters)
 
@@ -352,7 +356,7 @@ class Worker:
                 ("source_partition", str(record.partition).encode()),
                 ("source_offset", str(record.offset).encode()),
             ]
-            self.publisher.send(self.settings.dlq_topic, record.key, record.value, headers)
+            cast(Publisher, self.publisher).send(self.settings.dlq_topic, record.key, record.value, headers)
             self.metrics.dlq.labels(record.topic).inc()
 
     def _engine_failed(self, pipe: PartitionPipeline, exc: EngineFailed) -> None:
@@ -406,7 +410,7 @@ class Worker:
                         self.settings.changelog_topic,
                         p,
                         position.checkpoint,
-                        position.marker_offset,
+                        cast(int, position.marker_offset),
                         pipe.records.snapshot(),
                     )
                 )
@@ -420,7 +424,7 @@ class Worker:
         when it moved under us (re-created, or written by someone else), delete every key it
         holds at the next checkpoint and write the whole state after them."""
         for p in sorted(partitions):
-            position = self.checkpointer.positions.get(p)
+            position = cast(Checkpointer, self.checkpointer).positions.get(p)
             pipe = self.parts.get(p)
             if pipe is None or position is None or position.end is not None:
                 continue
@@ -441,7 +445,7 @@ class Worker:
                 continue
             pipe.repair = {key: None for _, key, value in records if key != MARKER_KEY}
             pipe.records.rewrite_all()
-            self.checkpointer.positions[p] = ChangelogPosition(end, last_good=end)
+            cast(Checkpointer, self.checkpointer).positions[p] = ChangelogPosition(end, last_good=end)
             log.warning(
                 "partition %d: %s[%d] is not what this worker wrote (%d record(s)): its whole state is written again",
                 p,
@@ -582,7 +586,7 @@ class Worker:
         pipe.repair = repair
         pipe.saved_offsets = dict(checkpoint.offsets) if checkpoint is not None and not repair else None
         at_end = checkpoint is not None and not repair and restored.offset == restored.end - 1
-        self.checkpointer.positions[p] = ChangelogPosition(
+        cast(Checkpointer, self.checkpointer).positions[p] = ChangelogPosition(
             restored.end, restored.end, checkpoint if at_end else None, restored.offset if at_end else None
         )
         return pipe
