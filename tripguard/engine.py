@@ -19,8 +19,9 @@ Per batch:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -51,6 +52,9 @@ from tripguard.kernels.geo import haversine_m
 from tripguard.pathlog import PathLog
 from tripguard.trips import NO_TS, TripMeta, TripTable
 
+if TYPE_CHECKING:
+    from tripguard.learned_corridors import CorridorModel
+
 UNKNOWN_CITY = "unknown"
 # Kinds that displace the trace: the GPS distance of such a trip no longer measures the road
 # driven, so a fare or distance finding on it follows from them (evidence.related names them).
@@ -65,8 +69,8 @@ def upfront_priced(started: TripStarted | None) -> bool:
 
 @dataclass
 class Output:
-    alerts: list[dict] = field(default_factory=list)
-    verdicts: list[dict] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (row of the batch, reason): dead letters
 
     def extend(self, other: Output) -> None:
@@ -86,8 +90,8 @@ class EngineStats:
     start_after_implicit: int = 0
     trips_closed: int = 0
     used: int = 0
-    dropped: dict = field(default_factory=lambda: dict(late=0, duplicate=0, invalid=0, spike=0, coarse=0))
-    alerts_by_kind: dict = field(default_factory=lambda: {k: 0 for k in ALERT_KINDS})
+    dropped: dict[str, int] = field(default_factory=lambda: dict(late=0, duplicate=0, invalid=0, spike=0, coarse=0))
+    alerts_by_kind: dict[str, int] = field(default_factory=lambda: {k: 0 for k in ALERT_KINDS})
     alerts_below_threshold: int = 0  # findings under their city's [alerts] min_score, not raised
 
 
@@ -99,8 +103,8 @@ class Engine:
         end_grace_s: float = 120.0,
         idle_timeout_s: float = 1800.0,
         orphan_wait_s: float = 120.0,
-        clock=None,
-        corridor_model=None,
+        clock: Callable[[], int] | None = None,
+        corridor_model: CorridorModel | None = None,
     ):
         self.cities = cities
         self.tariffs = tariffs
@@ -341,14 +345,14 @@ class Engine:
         self._kinematics_alerts(res.events, out, now_ms)
         self._route_step(res, out, now_ms)
 
-    def _take_orphans(self, slots) -> list[np.ndarray]:
+    def _take_orphans(self, slots: Iterable[int]) -> list[np.ndarray]:
         """The pings buffered for these trips, as kinematics columns (slot first), in order."""
         t = self.trips
         parts = []
         for s in slots:
-            for chunk in t.meta[s].orphans:
+            for chunk in cast(TripMeta, t.meta[s]).orphans:
                 parts.append((np.full(len(chunk[0]), s, np.int64),) + tuple(chunk))
-            t.meta[s].orphans = []
+            cast(TripMeta, t.meta[s]).orphans = []
         return [np.concatenate([p[k] for p in parts]) for k in range(7)]
 
     def _run_orphans(self, slots: np.ndarray, out: Output, now_ms: int) -> None:
@@ -474,7 +478,7 @@ class Engine:
         verdicts.sort(key=lambda v: (v["ts"], v["trip_id"]))
         out.verdicts.extend(verdicts)
 
-    def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict:
+    def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict[str, Any]:
         t = self.trips
         st = t.kin[s]
         ts, lat, lon, flag = self.paths.path(s)
@@ -614,7 +618,7 @@ class Engine:
             self._emit(meta, finding, out, now_ms)
         return planned
 
-    def _route_view(self, s: int, meta: TripMeta) -> dict:
+    def _route_view(self, s: int, meta: TripMeta) -> dict[str, Any]:
         """What a reviewer needs to draw the planned route and its corridor (the cells follow
         from the route, the resolution and the ring: tripguard.detectors.route.build_corridor)."""
         if meta.started is None or meta.started.planned_route is None:

@@ -33,7 +33,7 @@ class Pending:
     ts: int
     offset: int
     record: Any
-    pings: tuple | None = None
+    pings: tuple[Any, ...] | None = None
     event: Any = None
     read_at_ms: float = 0.0  # wall clock when the worker read it
 

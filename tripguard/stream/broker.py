@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import cast
 
 from tripguard.errors import TripguardError
 
@@ -19,7 +20,7 @@ from tripguard.errors import TripguardError
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        return cast(int, s.getsockname()[1])
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -37,7 +38,7 @@ class EmbeddedBroker:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -91,5 +92,5 @@ class EmbeddedBroker:
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

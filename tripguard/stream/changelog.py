@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -164,7 +164,7 @@ async def read_partitions(
     for tp, start in starts.items():
         if start is not None:
             consumer.seek(tp, start)
-    out: dict[TopicPartition, list] = {tp: [] for tp in starts}
+    out: dict[TopicPartition, list[Any]] = {tp: [] for tp in starts}
     ends: dict[TopicPartition, int] = {}
     deadline = time.monotonic() + timeout_s
     while len(ends) < len(starts):
@@ -215,4 +215,4 @@ async def write_checkpoint(
         raise ChangelogMoved(
             f"{tp.topic}[{tp.partition}]: records landed at {first}, the last checkpoint ended at {expected_start}"
         )
-    return marker.offset
+    return cast(int, marker.offset)

@@ -14,13 +14,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tripguard.stream.changelog import ChangelogMoved, Checkpoint, write_checkpoint
 from tripguard.stream.publisher import Publisher
+
+if TYPE_CHECKING:
+    from tripguard.stream.metrics import WorkerMetrics
 
 log = logging.getLogger("tripguard.stream")
 
@@ -67,7 +70,7 @@ class Checkpointer:
         changelog_topic: str,
         cluster: str | None,
         writer: str,
-        metrics=None,
+        metrics: WorkerMetrics | None = None,
         store: str = STORE,
     ):
         self.store = store  # named in the markers: a restore takes only its own store's state

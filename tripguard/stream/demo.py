@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -63,11 +64,11 @@ async def simulate_traffic(directory: Path, trips: int, seed: int) -> Path:
     return directory
 
 
-def describe(alert: dict) -> str:
+def describe(alert: dict[str, Any]) -> str:
     """One readable line: the numbers a reviewer looks at first."""
     ev = alert.get("evidence") or {}
     if isinstance(ev.get("summary"), str):  # the detectors write one sentence for people
-        return ev["summary"]
+        return cast(str, ev["summary"])
     parts = []
     for key, value in ev.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -77,7 +78,9 @@ def describe(alert: dict) -> str:
     return ", ".join(parts)
 
 
-async def print_alerts(bootstrap: str, topic: str, console: Console, seen: list[dict], stop: asyncio.Event) -> None:
+async def print_alerts(
+    bootstrap: str, topic: str, console: Console, seen: list[dict[str, Any]], stop: asyncio.Event
+) -> None:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -114,7 +117,7 @@ async def demo(settings: Settings, trips: int, rate: float, seed: int, console: 
             worker = Worker(settings, bootstrap, create_missing_topics=True)
             worker_task = asyncio.create_task(worker.run())
             stop = asyncio.Event()
-            seen: list[dict] = []
+            seen: list[dict[str, Any]] = []
             printer = asyncio.create_task(print_alerts(bootstrap, settings.alerts_topic, console, seen, stop))
             try:
                 while not worker.parts:  # joined the group and was given its partitions

@@ -7,6 +7,8 @@ the endpoint lives on the worker's own event loop and /healthz can tell whether 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -87,7 +89,13 @@ class WorkerMetrics:
 class HttpEndpoint:
     """GET /metrics (Prometheus text) and GET /healthz (JSON; 503 when the loop has stalled)."""
 
-    def __init__(self, metrics: WorkerMetrics, health, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        metrics: WorkerMetrics,
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.metrics, self.health, self.host, self.port = metrics, health, host, port
         self.server: asyncio.base_events.Server | None = None
 

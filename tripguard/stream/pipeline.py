@@ -45,8 +45,9 @@ class DeadLetter:
 
 @dataclass
 class PipelineOutput:
-    alerts: list[tuple[dict, Any]] = field(default_factory=list)  # (alert, the record that revealed it, or None)
-    verdicts: list[dict] = field(default_factory=list)
+    # (alert, the record that revealed it, or None)
+    alerts: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     pings: int = 0
     trip_events: int = 0
@@ -117,11 +118,11 @@ class PartitionPipeline:
 
     # ---- records in ---------------------------------------------------------------------------
 
-    def ingest(self, record, now: float | None = None) -> list[DeadLetter]:
+    def ingest(self, record: Any, now: float | None = None) -> list[DeadLetter]:
         """One Kafka record of pings-p or trips-p (ingest_many of one)."""
         return self.ingest_many([record], now)
 
-    def ingest_many(self, records: list, now: float | None = None) -> list[DeadLetter]:
+    def ingest_many(self, records: list[Any], now: float | None = None) -> list[DeadLetter]:
         """Records of one topic (pings-p or trips-p), in offset order, e.g. one fetch: a malformed
         one is a dead letter at once, a good one waits in the aligner. Ping values are decoded
         together, in one call of the columnar decoder (tripguard.columnar; the per-message path
@@ -317,11 +318,11 @@ class PartitionPipeline:
         return self.engine.live_trips
 
 
-def _key_of(record) -> str | None:
+def _key_of(record: Any) -> str | None:
     return record.key.decode("utf-8", "replace") if record.key is not None else None
 
 
-def _wrong_key(record, trip_id: str) -> DeadLetter:
+def _wrong_key(record: Any, trip_id: str) -> DeadLetter:
     return DeadLetter(
         record,
         f"key: must be the message's trip_id {trip_id!r} (pings and trips are "
@@ -329,7 +330,7 @@ def _wrong_key(record, trip_id: str) -> DeadLetter:
     )
 
 
-def _decode_pings(value) -> list:
+def _decode_pings(value: Any) -> list[Any]:
     """The per-message path for what the columnar decoder defers; a decoder bug must not stop the
     stream, so it becomes a dead letter too."""
     try:
@@ -349,7 +350,7 @@ def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarra
     from those with one index array (no Python per ping), trip and driver codes translated into
     the batch's own Names once per distinct id of each fetch."""
     fetches: dict[int, int] = {}  # id(PingColumns) -> its index in `decoded`
-    decoded: list = []
+    decoded: list[Any] = []
     base: list[int] = []  # first row of each fetch in the concatenated columns
     first = np.empty(len(items), np.int64)
     length = np.ones(len(items), np.int64)
@@ -408,7 +409,7 @@ def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarra
     return batch, owner
 
 
-def _revealed_by(alerts: list[dict], batch: Batch, owner: np.ndarray, items: list[Pending]) -> list:
+def _revealed_by(alerts: list[dict[str, Any]], batch: Batch, owner: np.ndarray, items: list[Pending]) -> list[Any]:
     """The record that revealed each alert: its trip's first row at the alert's ts, else the trip's
     latest record in the batch (a trip-end alert). One pass over the alerted trips' rows, however
     many alerts."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -52,7 +53,12 @@ def pings_in(value: Any) -> int:
 
 
 async def produce(
-    bootstrap: str, settings: Settings, pings: Path, trips: Path, rate: float | None = None, progress=None
+    bootstrap: str,
+    settings: Settings,
+    pings: Path,
+    trips: Path,
+    rate: float | None = None,
+    progress: Callable[[ProduceSummary], object] | None = None,
 ) -> ProduceSummary:
     """Send the merged inputs; rate = pings per second (None: as fast as the broker takes them)."""
     n_partitions = await check_copartitioned(bootstrap, settings)  # refuse missing or broken topics
@@ -72,13 +78,13 @@ async def produce(
     # other topic's last message on the same partition is acknowledged (a trip_started is on the
     # broker before the trip's first ping is sent). The worker's aligner relies on this to equal
     # replay on a live stream.
-    last_sent: dict[tuple[str, int], asyncio.Future] = {}
+    last_sent: dict[tuple[str, int], asyncio.Future[Any]] = {}
     await producer.start()
     summary = ProduceSummary()
     failures: list[BaseException] = []
-    pending: set[asyncio.Future] = set()
+    pending: set[asyncio.Future[Any]] = set()
 
-    def done(fut: asyncio.Future) -> None:
+    def done(fut: asyncio.Future[Any]) -> None:
         pending.discard(fut)
         if not fut.cancelled() and fut.exception() is not None:
             failures.append(cast(BaseException, fut.exception()))

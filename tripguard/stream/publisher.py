@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+
+if TYPE_CHECKING:
+    from tripguard.stream.metrics import WorkerMetrics
 
 log = logging.getLogger("tripguard.stream")
 
@@ -26,16 +30,18 @@ class Envelope:
 
 
 class Publisher:
-    def __init__(self, producer: AIOKafkaProducer, metrics=None):
+    def __init__(self, producer: AIOKafkaProducer, metrics: WorkerMetrics | None = None):
         self.producer = producer
         self.metrics = metrics
         self.queued: list[Envelope] = []  # not handed to the producer yet (or to be re-sent)
-        self.inflight: list[tuple[Envelope, asyncio.Future]] = []
+        self.inflight: list[tuple[Envelope, asyncio.Future[Any]]] = []
 
     def __len__(self) -> int:
         return len(self.queued) + len(self.inflight)
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None, headers=None) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         self.queued.append(Envelope(topic, key, value, headers))
 
     async def pump(self) -> None:

@@ -83,7 +83,9 @@ async def restore(
     return out
 
 
-def _plausible_cache(cache: StateCache, tp: TopicPartition, committed, cluster) -> CachedState | None:
+def _plausible_cache(
+    cache: StateCache, tp: TopicPartition, committed: dict[str, int] | None, cluster: str | None
+) -> CachedState | None:
     try:
         cached = cache.load(tp.topic, tp.partition)
     except (OSError, ValueError) as exc:

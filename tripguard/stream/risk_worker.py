@@ -60,7 +60,7 @@ def source_name(topic: str, partition: int) -> str:
     return f"{topic}[{partition}]"
 
 
-def dead_letter(publisher: Publisher, topic: str, record, reason: str) -> None:
+def dead_letter(publisher: Publisher, topic: str, record: Any, reason: str) -> None:
     publisher.send(
         topic,
         record.key,
@@ -317,7 +317,7 @@ class RiskWorker:
         self.marks_sent.update(self.marks)
         await self.repartition_consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
 
-    def _ingest(self, part: RiskPartition, record) -> None:
+    def _ingest(self, part: RiskPartition, record: Any) -> None:
         headers = dict(record.headers or ())
         kind = headers.get("kind", b"").decode("utf-8", "replace")
         source = headers.get("source", b"").decode("utf-8", "replace") or None
@@ -361,14 +361,14 @@ class RiskWorker:
                     log.warning("partition %d: cannot read the risk changelog (%r)", p, exc)
         return await self.checkpointer.checkpoint(dict(self.parts))
 
-    async def on_assigned(self, assigned) -> None:
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         for tp in assigned:
             if tp.topic == self.settings.by_driver_topic and tp.partition not in self.parts:
                 self.awaiting.add(tp.partition)
                 self.consumer.pause(tp)
         log.info("assigned by-driver partitions %s", sorted(tp.partition for tp in assigned))
 
-    async def on_revoked(self, revoked) -> None:
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.lock:
             gone = {tp.partition for tp in revoked}
             if gone & set(self.parts):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -17,7 +18,7 @@ from tripguard.errors import ConfigError
 from tripguard.stream.service import started
 
 
-def envelope(record) -> dict:
+def envelope(record: Any) -> dict[str, Any]:
     return {
         "topic": record.topic,
         "partition": record.partition,
@@ -29,7 +30,7 @@ def envelope(record) -> dict:
     }
 
 
-def render(record, wrap: bool) -> bytes:
+def render(record: Any, wrap: bool) -> bytes:
     if not wrap and record.value is not None:
         try:
             return orjson.dumps(orjson.loads(record.value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -115,6 +117,6 @@ async def cluster_id(bootstrap: str) -> str | None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
-        return (await admin.describe_cluster()).get("cluster_id")
+        return cast(str | None, (await admin.describe_cluster()).get("cluster_id"))
     finally:
         await admin.close()

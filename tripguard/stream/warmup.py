@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -25,6 +26,9 @@ from tripguard.codec import decode_pings, trip_event_from_obj
 from tripguard.columnar import decode_ping_messages, join_values
 from tripguard.geo import encode_polyline
 
+if TYPE_CHECKING:
+    from tripguard.engine import Engine
+
 log = logging.getLogger("tripguard.stream")
 
 _T0_MS = 1_500_000_000_000
@@ -33,7 +37,7 @@ _T0_MS = 1_500_000_000_000
 COMPILE_NOTICE_S = 3.0
 
 
-def warm_up(engine) -> float:
+def warm_up(engine: Engine) -> float:
     """Run one trip with a planned route, a teleport and a fare claim through `engine`; returns
     the seconds it took. The engine must be thrown away afterwards."""
     started = time.perf_counter()
@@ -93,7 +97,7 @@ def warm_up(engine) -> float:
     return time.perf_counter() - started
 
 
-async def warm_up_off_loop(engine, stop: asyncio.Event) -> float | None:
+async def warm_up_off_loop(engine: Engine, stop: asyncio.Event) -> float | None:
     """warm_up(engine) after a child process has compiled the kernels into the cache; the seconds
     it all took, or None when `stop` was set first (the child is killed)."""
     from tripguard.stream.service import run_child

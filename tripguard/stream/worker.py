@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -36,13 +36,14 @@ from tripguard.stream.checkpoint import STORE, ChangelogPosition, Checkpointer
 from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
 from tripguard.stream.pipeline import SIDES, EngineFailed, PartitionPipeline, PipelineOutput, Quarantine
 from tripguard.stream.publisher import Publisher
-from tripguard.stream.restore import restore
+from tripguard.stream.restore import RestoreReport, restore
 from tripguard.stream.store import CachedState, StateCache
 from tripguard.stream.topics import MissingTopics, check_copartitioned, cluster_id, create_topics
 from tripguard.stream.warmup import warm_up_off_loop
 from tripguard.tripstate import TripRecords
 
 if TYPE_CHECKING:
+    from tripguard.stream.pipeline import DeadLetter
     from tripguard.stream.risk_worker import RiskWorker
 
 log = logging.getLogger("tripguard.stream")
@@ -62,14 +63,14 @@ class Awaiting:
     attempts: int = 0  # restores that failed (broker away): the retry waits longer
 
 
-class _Listener(ConsumerRebalanceListener):
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker | RiskWorker):
         self.worker = worker
 
-    async def on_partitions_revoked(self, revoked):
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self.worker.on_revoked(revoked)
 
-    async def on_partitions_assigned(self, assigned):
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self.worker.on_assigned(assigned)
 
 
@@ -155,7 +156,7 @@ class Worker:
             await self._stop_clients()
             await self.http.stop()
 
-    def _stop_requested(self, sig) -> None:
+    def _stop_requested(self, sig: int) -> None:
         log.info("%s received: finishing the current batch, then a final checkpoint", signal.Signals(sig).name)
         self.stopping.set()
 
@@ -317,7 +318,7 @@ class Worker:
         hw = self.consumer.highwater(tp)
         if hw is None or pipe.next_read[side] < hw:
             return None
-        return self.consumer.last_poll_timestamp(tp)
+        return cast(float | None, self.consumer.last_poll_timestamp(tp))
 
     def _bound_buffers(self, pipe: PartitionPipeline) -> None:
         """Stop fetching a side that is far ahead of the other."""
@@ -347,7 +348,7 @@ class Worker:
             m.verdicts.inc()
         self._dead_letters(out.dead_letters)
 
-    def _dead_letters(self, letters) -> None:
+    def _dead_letters(self, letters: list[DeadLetter]) -> None:
         for letter in letters:
             record = letter.record
             headers = [
@@ -456,7 +457,7 @@ class Worker:
 
     # ---- rebalancing ----------------------------------------------------------------------------
 
-    async def on_revoked(self, revoked) -> None:
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.lock:
             self.generation += 1
             gone = {tp.partition for tp in revoked}
@@ -472,7 +473,7 @@ class Worker:
                     "done" if ok else "FAILED: the next owner resumes from the previous one",
                 )
 
-    async def on_assigned(self, assigned) -> None:
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self.lock:
             self.generation += 1
             sides: dict[int, set[str]] = {}
@@ -535,7 +536,9 @@ class Worker:
                 self.consumer.seek(tp, pipe.next_read[side])
                 self.consumer.resume(tp)
 
-    def _pipeline(self, p: int, report, committed: dict[str, int] | None, beginnings) -> PartitionPipeline:
+    def _pipeline(
+        self, p: int, report: RestoreReport, committed: dict[str, int] | None, beginnings: dict[TopicPartition, int]
+    ) -> PartitionPipeline:
         """Partition p's pipeline from what was restored, reading from where that state ends."""
         changelog = self.settings.changelog_topic
         restored = report.restored
@@ -638,7 +641,7 @@ class Worker:
                 if hw is not None:
                     self.metrics.lag.labels(tp.topic, str(p)).set(max(0, hw - pipe.next_read[side]))
 
-    def health(self) -> tuple[bool, dict]:
+    def health(self) -> tuple[bool, dict[str, Any]]:
         stalled_s = time.monotonic() - self.last_loop_at
         ok = stalled_s < 60.0 and not self.stopping.is_set()
         return ok, {
