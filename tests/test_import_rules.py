@@ -56,12 +56,9 @@ def _files(*paths: str) -> list[Path]:
 
 def _imports(path: Path) -> set[str]:
     """Absolute names of every module the file imports (relative imports resolved to its package)."""
-    package = ".".join(
-        ("tripguard",)
-        + path.relative_to(ROOT).parent.parts[1 if path.relative_to(ROOT).parts[0] == "tripguard" else 0 :]
-    )
-    if path.relative_to(ROOT).parts[0] == "kernels":
-        package = "tripguard.kernels"
+    rel = path.relative_to(ROOT)
+    # kernels/ installs as tripguard.kernels; tripguard/x/y.py is in package tripguard.x
+    package = "tripguard.kernels" if rel.parts[0] == "kernels" else ".".join(rel.parent.parts)
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
