@@ -46,6 +46,7 @@ from tripguard.stream.changelog import MAX_RECORD_BYTES, read_partition
 from tripguard.stream.checkpoint import ChangelogPosition, Checkpointer
 from tripguard.stream.publisher import Publisher
 from tripguard.stream.restore import restore
+from tripguard.stream.retry import BACKOFF_FIRST_S, BACKOFF_MAX_S, run_until_stopped, sleep_unless_stopped
 from tripguard.stream.topics import cluster_id, create_topics
 from tripguard.stream.worker import _Listener  # the rebalance callbacks, as the trip worker's
 
@@ -53,7 +54,6 @@ log = logging.getLogger("tripguard.risk")
 
 STORE = "driver-risk"
 MARK = "mark"
-BACKOFF_MAX_S = 10.0
 
 
 def source_name(topic: str, partition: int) -> str:
@@ -135,19 +135,7 @@ class RiskWorker:
             loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self._prepare()
-            backoff = 0.5
-            while not self.stopping.is_set():
-                try:
-                    await self._step()
-                    backoff = 0.5
-                except KafkaError as exc:
-                    log.warning("Kafka error (%r); retrying in %.1f s", exc, backoff)
-                    await self._sleep(backoff)
-                    backoff = min(BACKOFF_MAX_S, backoff * 2)
-                except Exception:  # a bug must not stop the stream; nothing is committed past it
-                    log.exception("unexpected error in the risk loop; retrying in %.1f s", backoff)
-                    await self._sleep(backoff)
-                    backoff = min(BACKOFF_MAX_S, backoff * 2)
+            await run_until_stopped(self._step, self.stopping, log, "risk")
             async with self.lock:
                 ok = await self._checkpoint()
             log.info("stopping: final checkpoint %s", "done" if ok else "FAILED")
@@ -162,14 +150,11 @@ class RiskWorker:
                     log.warning("closing %s: %r", type(client).__name__, exc)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self.stopping.wait(), seconds)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(self.stopping, seconds)
 
     async def _prepare(self) -> None:
         s = self.settings
-        backoff = 0.5
+        backoff = BACKOFF_FIRST_S
         while not self.stopping.is_set():
             try:
                 if self.create_missing_topics:

@@ -37,6 +37,7 @@ from tripguard.stream.metrics import HttpEndpoint, WorkerMetrics
 from tripguard.stream.pipeline import SIDES, EngineFailed, PartitionPipeline, PipelineOutput, Quarantine
 from tripguard.stream.publisher import Publisher
 from tripguard.stream.restore import RestoreReport, restore
+from tripguard.stream.retry import BACKOFF_FIRST_S, BACKOFF_MAX_S, run_until_stopped, sleep_unless_stopped
 from tripguard.stream.store import CachedState, StateCache
 from tripguard.stream.topics import MissingTopics, check_copartitioned, cluster_id, create_topics
 from tripguard.stream.warmup import warm_up_off_loop
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tripguard.stream")
 
 TOPIC_CHECK_S = 5.0
-BACKOFF_MAX_S = 10.0
 ENGINE_RETRY_MAX_S = 60.0
 RESTORE_TIMEOUT_S = 120.0
 
@@ -133,21 +133,9 @@ class Worker:
             except Exception:  # the batches will show whether it is real; they are handled one by one
                 log.exception("engine warm-up failed")
             await self._start_clients()
-            backoff = 0.5
-            while not self.stopping.is_set():
-                try:
-                    await self._step()
-                    backoff = 0.5
-                except KafkaError as exc:
-                    self.metrics.broker_errors.inc()
-                    log.warning("Kafka error (%r); retrying in %.1f s", exc, backoff)
-                    await self._sleep(backoff)
-                    backoff = min(BACKOFF_MAX_S, backoff * 2)
-                except Exception:  # a bug must not stop the stream; nothing is committed past it
-                    self.metrics.batch_errors.inc()
-                    log.exception("unexpected error in the worker loop; retrying in %.1f s", backoff)
-                    await self._sleep(backoff)
-                    backoff = min(BACKOFF_MAX_S, backoff * 2)
+            await run_until_stopped(
+                self._step, self.stopping, log, "worker", self.metrics.broker_errors.inc, self.metrics.batch_errors.inc
+            )
             async with self.lock:
                 ok = await self._checkpoint_and_cache(set(self.parts))
             log.info("stopping: final checkpoint %s", "done" if ok else "FAILED (deliveries not confirmed)")
@@ -161,16 +149,13 @@ class Worker:
         self.stopping.set()
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self.stopping.wait(), seconds)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(self.stopping, seconds)
 
     async def _prepare_topics(self) -> int | None:
         """Create the topics when configured (the state changelog always), then check
         co-partitioning and learn the cluster's id. Retries while the broker is unreachable; a partition-count mismatch is a ConfigError
         (the worker refuses to start)."""
-        backoff = 0.5
+        backoff = BACKOFF_FIRST_S
         while not self.stopping.is_set():
             try:
                 if self.create_missing_topics:
@@ -245,7 +230,7 @@ class Worker:
         self.checkpointer = Checkpointer(
             self.producer, self.consumer, self.publisher, s.changelog_topic, self.cluster, self.worker_id, self.metrics
         )
-        backoff = 0.5
+        backoff = BACKOFF_FIRST_S
         while True:
             try:
                 await self.producer.start()
@@ -525,7 +510,7 @@ class Worker:
             for p in ready:
                 waiting = self.awaiting[p]
                 waiting.attempts += 1
-                waiting.not_before = time.monotonic() + min(BACKOFF_MAX_S, 0.5 * 2**waiting.attempts)
+                waiting.not_before = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**waiting.attempts)
             log.warning("partitions %s: restore failed (%r); retrying", ready, exc)
             return
         for p, pipe in pipes.items():
