@@ -196,7 +196,7 @@ def replay(
         if risk is not None:
             dead.extend(risk.finish())
         for m, reason in dead:
-            fd.write(_dead_letter(m, reason))
+            fd.write(orjson.dumps(_dead_letter(m, reason)) + b"\n")
     elapsed = time.perf_counter() - started
     s = engine.stats
     result.summary = {
@@ -224,13 +224,8 @@ def _risk_replay(engine: Engine, out, decisions: Path | None) -> RiskReplay:
     return RiskReplay(engine.cities, out, lateness_ms(engine.idle_ms, engine.grace_ms), decisions)
 
 
-def _dead_letter(m: Message, reason: str) -> bytes:
-    return (
-        orjson.dumps(
-            {"source": m.source, "position": m.position, "reason": reason, "value": m.raw.decode("utf-8", "replace")}
-        )
-        + b"\n"
-    )
+def _dead_letter(m: Message, reason: str) -> dict:
+    return {"source": m.source, "position": m.position, "reason": reason, "value": m.raw.decode("utf-8", "replace")}
 
 
 def _order(name: str):
@@ -296,24 +291,27 @@ def replay_workers(
             [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows) for p in range(workers)],
             chunksize=1,
         )
-    merged: dict[str, list[bytes]] = {}
-    for name in OUTPUTS:
-        docs = [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]
-        key = _order(name)
-        docs.sort(key=lambda x: key(x[0]))
-        merged[name] = [line for _, line in docs]
+    # each output: (document, its line), from every partition
+    docs = {
+        name: [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]
+        for name in OUTPUTS
+    }
     for d in parts:
         shutil.rmtree(d)
-    with open(out_dir / DRIVER_RISK_FILE, "wb") as fr:
+    for name, pairs in docs.items():
+        key = _order(name)
+        pairs.sort(key=lambda x: key(x[0]))
+    with open(out_dir / DRIVER_RISK_FILE, "wb") as fr:  # over the merged verdicts, in their order
         risk = _risk_replay(engine_factory(), fr, decisions)
-        risk.verdicts([orjson.loads(line) for line in merged["verdicts.jsonl"]])
-        risk_dead = [_dead_letter(m, reason).rstrip(b"\n") for m, reason in risk.finish()]
-    key = _order("dead_letters.jsonl")
-    merged["dead_letters.jsonl"] = sorted(
-        merged["dead_letters.jsonl"] + risk_dead, key=lambda line: key(orjson.loads(line))
-    )
-    for name, lines in merged.items():
-        (out_dir / name).write_bytes(b"".join(line + b"\n" for line in lines))
+        risk.verdicts([v for v, _ in docs["verdicts.jsonl"]])
+        risk_dead = [_dead_letter(m, reason) for m, reason in risk.finish()]
+    if risk_dead:  # rejected decisions join the dead letters, in their order
+        key = _order("dead_letters.jsonl")
+        docs["dead_letters.jsonl"] = sorted(
+            docs["dead_letters.jsonl"] + [(d, orjson.dumps(d)) for d in risk_dead], key=lambda x: key(x[0])
+        )
+    for name, pairs in docs.items():
+        (out_dir / name).write_bytes(b"".join(line + b"\n" for _, line in pairs))
     elapsed = time.perf_counter() - started
     summary = _sum_summaries(summaries)
     summary["dead_letters"] += len(risk_dead)
