@@ -1,7 +1,6 @@
 """`tripguard` (the console script) and `python -m tripguard`."""
 
 import signal
-import sys
 
 
 def _interrupted_while_loading(signum, frame):
@@ -19,4 +18,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run())  # type: ignore[func-returns-value]
+    run()  # main() exits with the command's status
