@@ -39,24 +39,18 @@ def write_inputs(tmp_path, n_route: int = 40, n_fare: int = 30):
     (tmp_path / "decisions.jsonl").write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in decisions))
 
 
+def tune(tmp_path, *options: str):
+    """`tripguard tune` over write_inputs' files; the override file it wrote."""
+    out = tmp_path / "tuned.toml"
+    args = ["tune", "--decisions", str(tmp_path / "decisions.jsonl"), "--alerts", str(tmp_path / "alerts.jsonl")]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 def test_overturned_kind_gets_a_higher_threshold_and_the_file_says_why(tmp_path):
     write_inputs(tmp_path)
-    out = tmp_path / "tuned.toml"
-    result = CliRunner().invoke(
-        app,
-        [
-            "tune",
-            "--decisions",
-            str(tmp_path / "decisions.jsonl"),
-            "--alerts",
-            str(tmp_path / "alerts.jsonl"),
-            "--out",
-            str(out),
-            "--target",
-            "0.8",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    out = tune(tmp_path, "--target", "0.8")
     shipped, tuned = CityTables.load(), CityTables.load(out)
     before = shipped.params(AlertThresholds, "porto", "alerts")
     after = tuned.params(AlertThresholds, "porto", "alerts")
@@ -80,20 +74,7 @@ def test_overturned_kind_gets_a_higher_threshold_and_the_file_says_why(tmp_path)
 
 def test_too_few_decisions_change_nothing(tmp_path):
     write_inputs(tmp_path, n_route=10, n_fare=5)
-    out = tmp_path / "tuned.toml"
-    result = CliRunner().invoke(
-        app,
-        [
-            "tune",
-            "--decisions",
-            str(tmp_path / "decisions.jsonl"),
-            "--alerts",
-            str(tmp_path / "alerts.jsonl"),
-            "--out",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    out = tune(tmp_path)
     assert CityTables.load(out).section("porto", "alerts") == CityTables.load().section("porto", "alerts")
     assert "fewer than 20: unchanged" in out.read_text()
 
