@@ -613,8 +613,8 @@ def token_create(
     db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
 ) -> None:
     """Create a token. It is printed once, as the last word of the output; only its hash is kept."""
-    from tripguard.review.db import init_db, opened
-    from tripguard.review.tokens import CLI, ROLES, create_token
+    from tripguard.review.store.db import init_db, opened
+    from tripguard.review.store.tokens import CLI, ROLES, create_token
     from tripguard.settings import load_settings
 
     if role not in ROLES:
@@ -632,10 +632,10 @@ def token_create(
 @token_app.command("list")
 def token_list(db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
     """List tokens (id, role, label, created, revoked); never the secrets."""
-    from tripguard.review.db import init_db, opened
     from tripguard.review.evidence_html import utc_ms
+    from tripguard.review.store.db import init_db, opened
+    from tripguard.review.store.tokens import list_tokens
     from tripguard.review.text import visible
-    from tripguard.review.tokens import list_tokens
     from tripguard.settings import load_settings
 
     settings = load_settings(db=db)
@@ -652,9 +652,9 @@ def token_revoke(
     db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
 ) -> None:
     """Revoke a token at once."""
-    from tripguard.review.db import init_db, opened
     from tripguard.review.errors import NotFound
-    from tripguard.review.tokens import CLI, revoke_token
+    from tripguard.review.store.db import init_db, opened
+    from tripguard.review.store.tokens import CLI, revoke_token
     from tripguard.settings import load_settings
 
     settings = load_settings(db=db)

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from review_fixtures import write_replay_dir
 
 from tripguard.review.app import create_app
-from tripguard.review.db import init_db, opened
-from tripguard.review.ingest import ingest_dir
-from tripguard.review.tokens import CLI, ROLES, create_token
+from tripguard.review.store.db import init_db, opened
+from tripguard.review.store.ingest import ingest_dir
+from tripguard.review.store.tokens import CLI, ROLES, create_token
 
 
 @pytest.fixture

@@ -131,8 +131,8 @@ def test_alert_filters(client, auth):
 
 
 def test_audit_records_who_did_what(client, auth, tokens, db_path):
-    from tripguard.review.db import opened
-    from tripguard.review.tokens import principal_for
+    from tripguard.review.store.db import opened
+    from tripguard.review.store.tokens import principal_for
 
     with opened(db_path) as conn:
         ids = {role: principal_for(conn, t).token_id for role, t in tokens.items()}
@@ -184,7 +184,7 @@ def test_healthz_is_open(client, path):
 def test_trip_ids_with_a_slash_work_everywhere(client, auth, db_path):
     """Contract v1 allows "/" in a trip id; such a trip is ingested, can be disputed, and is
     found at /trips/a/b as well as at /trips/a%2Fb (it used to be 404 at both)."""
-    from tripguard.review.ingest import ingest_records
+    from tripguard.review.store.ingest import ingest_records
 
     alerts, verdicts = build()
     trip = "porto/2024/0005"
@@ -219,9 +219,9 @@ def _follow(client, path, headers, **params) -> tuple[list, set[int]]:
 
 
 def test_lists_are_paged_with_a_total_and_a_next_link(client, auth, db_path):
-    from tripguard.review import disputes
-    from tripguard.review.db import opened
-    from tripguard.review.tokens import principal_for
+    from tripguard.review.store import disputes
+    from tripguard.review.store.db import opened
+    from tripguard.review.store.tokens import principal_for
 
     with opened(db_path) as conn:  # 7 disputes: porto-0003 filed and decided 6 times, then once more
         backend, reviewer = (principal_for(conn, auth[r]["Authorization"].split()[1]) for r in ("backend", "reviewer"))
@@ -245,9 +245,9 @@ def test_lists_are_paged_with_a_total_and_a_next_link(client, auth, db_path):
 def test_a_trip_shows_its_newest_disputes_and_how_many_there_are(client, auth, db_path):
     """The trip view shows its newest 100 disputes and says how many there are (it used to show
     up to 500 with no sign of the rest); GET /disputes?trip_id= pages through all of them."""
-    from tripguard.review import disputes
-    from tripguard.review.db import opened
-    from tripguard.review.tokens import principal_for
+    from tripguard.review.store import disputes
+    from tripguard.review.store.db import opened
+    from tripguard.review.store.tokens import principal_for
 
     n, shown = 105, 100
     with opened(db_path) as conn:
@@ -288,8 +288,8 @@ def test_a_repeated_filter_matches_any_of_its_values(client, auth):
 def test_a_dispute_says_who_decided_it(client, auth, tokens, db_path):
     """A client retrying a decision after a timeout gets 409 and can see whether the decision
     that stands is its own."""
-    from tripguard.review.db import opened
-    from tripguard.review.tokens import principal_for
+    from tripguard.review.store.db import opened
+    from tripguard.review.store.tokens import principal_for
 
     with opened(db_path) as conn:
         reviewer_id = principal_for(conn, tokens["reviewer"]).token_id

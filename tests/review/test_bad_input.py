@@ -144,8 +144,8 @@ def test_sql_is_data(client, auth):
 def test_internal_error_has_no_stack_trace(db_path, auth, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from tripguard.review import records
     from tripguard.review.app import create_app
+    from tripguard.review.store import records
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals at /srv/app/records.py line 42")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from review_service import new_token, running_service, tripguard
 
-from tripguard.review.tokens import hash_token
+from tripguard.review.store.tokens import hash_token
 
 
 def test_token_create_prints_the_token_once_and_stores_its_hash(tmp_path):
@@ -143,7 +143,7 @@ def test_access_log_never_records_query_values(tmp_path):
 def test_token_list_never_prints_raw_escapes(tmp_path):
     """A label stored before labels were checked (or by hand) is printed escaped: a terminal
     must not run its ESC sequences or let \\r overwrite the line."""
-    from tripguard.review.db import opened
+    from tripguard.review.store.db import opened
 
     db = tmp_path / "t.db"
     new_token(db, "backend")
@@ -169,7 +169,7 @@ def test_a_database_of_the_previous_schema_is_upgraded(tmp_path):
     its decisions and tokens stay."""
     import sqlite3
 
-    from tripguard.review.db import SCHEMA_VERSION, init_db, opened
+    from tripguard.review.store.db import SCHEMA_VERSION, init_db, opened
 
     db = tmp_path / "v1.db"
     conn = sqlite3.connect(db)

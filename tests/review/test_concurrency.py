@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tripguard.review import disputes
-from tripguard.review.db import opened
 from tripguard.review.errors import Conflict
-from tripguard.review.tokens import principal_for
+from tripguard.review.store import disputes
+from tripguard.review.store.db import opened
+from tripguard.review.store.tokens import principal_for
 
 N = 8
 

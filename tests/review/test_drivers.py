@@ -5,8 +5,8 @@ trip; an upheld decision raises the score."""
 from __future__ import annotations
 
 from tripguard.config import CityTables
-from tripguard.review.db import opened
-from tripguard.review.drivers import driver_risk
+from tripguard.review.store.db import opened
+from tripguard.review.store.drivers import driver_risk
 
 
 def test_a_reviewer_sees_the_drivers_score_history_and_evidence(client, auth):

@@ -14,10 +14,10 @@ from tripguard.detectors.route import build_corridor
 from tripguard.geo import decode_polyline, encode_polyline
 from tripguard.replay import replay
 from tripguard.review.app import create_app
-from tripguard.review.db import init_db, opened
-from tripguard.review.ingest import ingest_dir
-from tripguard.review.records import get_trip
-from tripguard.review.tokens import CLI, create_token
+from tripguard.review.store.db import init_db, opened
+from tripguard.review.store.ingest import ingest_dir
+from tripguard.review.store.records import get_trip
+from tripguard.review.store.tokens import CLI, create_token
 
 
 @pytest.fixture(scope="module")

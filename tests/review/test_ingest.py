@@ -11,9 +11,9 @@ from review_fixtures import build
 
 from tripguard.errors import InputError
 from tripguard.geo import encode_polyline
-from tripguard.review.db import init_db, opened
-from tripguard.review.ingest import ingest_dir
-from tripguard.review.records import get_trip
+from tripguard.review.store.db import init_db, opened
+from tripguard.review.store.ingest import ingest_dir
+from tripguard.review.store.records import get_trip
 
 
 def _counts(db) -> tuple[int, int, int]:

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from review_fixtures import build
 
 from tripguard.review.app import create_app
-from tripguard.review.db import init_db, opened
-from tripguard.review.tokens import CLI, create_token
+from tripguard.review.store.db import init_db, opened
+from tripguard.review.store.tokens import CLI, create_token
 from tripguard.settings import Settings
 from tripguard.stream.topics import create_topics
 
@@ -166,7 +166,7 @@ def test_topics_to_api_replay_dlq_and_decisions(kafka_bootstrap, tmp_path, monke
 
 
 def test_decisions_made_without_a_broker_are_published_later(kafka_bootstrap, tmp_path, replay_dir):
-    from tripguard.review.ingest import ingest_dir
+    from tripguard.review.store.ingest import ingest_dir
 
     settings = _settings(kafka_bootstrap)
     asyncio.run(create_topics(kafka_bootstrap, settings, partitions=1))
@@ -198,10 +198,10 @@ def test_decisions_made_without_a_broker_are_published_later(kafka_bootstrap, tm
 def test_two_services_on_one_database_publish_each_decision_once(kafka_bootstrap, tmp_path, replay_dir):
     """Two `serve` processes on one file both run an outbox: each decision is claimed by one of
     them and reaches the topic once, with a deterministic event_id to dedupe a crash's repeat."""
-    from tripguard.review import disputes
-    from tripguard.review.ingest import ingest_dir
     from tripguard.review.kafka import DecisionOutbox, make_producer
-    from tripguard.review.tokens import principal_for
+    from tripguard.review.store import disputes
+    from tripguard.review.store.ingest import ingest_dir
+    from tripguard.review.store.tokens import principal_for
 
     settings = _settings(kafka_bootstrap)
     asyncio.run(create_topics(kafka_bootstrap, settings, partitions=1))

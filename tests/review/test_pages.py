@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tripguard.review.db import opened
+from tripguard.review.store.db import opened
 
 
 def _csrf(html: str) -> str:
@@ -148,7 +148,7 @@ def test_logout_ends_the_session(reviewer):
 
 
 def test_revoking_the_token_ends_its_sessions(reviewer, auth, tokens, db_path):
-    from tripguard.review.tokens import principal_for
+    from tripguard.review.store.tokens import principal_for
 
     with opened(db_path) as conn:
         token_id = principal_for(conn, tokens["reviewer"]).token_id

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, settings
 from review_fixtures import build, write_replay_dir
 
 from tripguard.review.app import create_app
-from tripguard.review.db import init_db, opened
-from tripguard.review.disputes import create_dispute
-from tripguard.review.ingest import ingest_dir, ingest_records
-from tripguard.review.tokens import CLI, create_token, principal_for
+from tripguard.review.store.db import init_db, opened
+from tripguard.review.store.disputes import create_dispute
+from tripguard.review.store.ingest import ingest_dir, ingest_records
+from tripguard.review.store.tokens import CLI, create_token, principal_for
 
 MAX_EXAMPLES = 100  # per operation and generation phase: the whole test runs in well under 2 min
 

@@ -6,7 +6,7 @@ import orjson
 
 from tripguard.alerts import alert_id
 from tripguard.geo import encode_integers, encode_polyline
-from tripguard.review.disputes import decision_event_id
+from tripguard.review.store.disputes import decision_event_id
 
 T0 = 1_717_398_000_000
 MIN = 60_000

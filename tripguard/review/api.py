@@ -18,9 +18,7 @@ from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.contract import MAX_TS_MS, Alert, AlertKind
-from tripguard.review import audit, disputes, records, tokens
 from tripguard.review.auth import ADMIN, BACKEND, REVIEWER, require
-from tripguard.review.db import opened
 from tripguard.review.geometry import trip_geojson, trip_shapes
 from tripguard.review.models import (
     TRIP_DISPUTES,
@@ -37,7 +35,9 @@ from tripguard.review.models import (
     TokenInfo,
     TripOut,
 )
-from tripguard.review.tokens import Principal
+from tripguard.review.store import audit, disputes, records, tokens
+from tripguard.review.store.db import opened
+from tripguard.review.store.tokens import Principal
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER
 
@@ -208,7 +208,7 @@ def get_driver(request: Request, driver_id: DriverIdPath, who: Principal = Revie
     """A driver's risk score and level (the driver-risk stage over the stored verdicts and decided
     disputes: docs/risk.md), its windows and evidence, and the newest trips. Role: reviewer."""
     from tripguard.config import CityTables
-    from tripguard.review.drivers import driver_risk
+    from tripguard.review.store.drivers import driver_risk
 
     cities = CityTables.load(request.app.state.settings.cities)
     with db(request) as conn:

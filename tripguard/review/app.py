@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tripguard.review import api, pages
-from tripguard.review.db import init_db
 from tripguard.review.errors import Conflict, NotFound
+from tripguard.review.store.db import init_db
 from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.review")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tripguard.review.db import opened
-from tripguard.review.tokens import Principal, principal_for
+from tripguard.review.store.db import opened
+from tripguard.review.store.tokens import Principal, principal_for
 
 BACKEND, REVIEWER, ADMIN = "backend", "reviewer", "admin"
 

@@ -9,7 +9,7 @@ headers naming the error and where it came from; it never stops the feed.
 Publishing uses an outbox: a decision is stored first (disputes.published_at NULL), then
 claimed by this process, sent and acknowledged, then marked published. A decision made while
 the broker is away, or before a restart, is sent when the broker is back; one claimed by another
-`serve` process on the same database is left to it (disputes.py).
+`serve` process on the same database is left to it (store/disputes.py).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tripguard.codec import dumps, loads
 from tripguard.errors import ContractError
-from tripguard.review import disputes, ingest
-from tripguard.review.db import opened, transaction
+from tripguard.review.store import disputes, ingest
+from tripguard.review.store.db import opened, transaction
 from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.review.kafka")

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tripguard.contract import Alert, Verdict
 from tripguard.review import text
-from tripguard.review.tokens import MAX_LABEL_CHARS
+from tripguard.review.store.tokens import MAX_LABEL_CHARS
 
 MAX_STATEMENT_CHARS = 4_000
 MAX_NOTE_CHARS = 2_000

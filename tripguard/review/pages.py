@@ -20,17 +20,18 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from tripguard.config import CityTables
-from tripguard.review import disputes, records, sessions, text
+from tripguard.review import text
 from tripguard.review.api import MAX_ID, Offset, decide_and_publish
 from tripguard.review.auth import REVIEWER
-from tripguard.review.db import opened
-from tripguard.review.drivers import driver_risk, queue_by_risk
 from tripguard.review.errors import Conflict, NotFound
 from tripguard.review.evidence_html import number, render_value, utc_ms
 from tripguard.review.geometry import trip_shapes
 from tripguard.review.models import MAX_NOTE_CHARS
+from tripguard.review.store import disputes, records, sessions
+from tripguard.review.store.db import opened
+from tripguard.review.store.drivers import driver_risk, queue_by_risk
+from tripguard.review.store.tokens import MAX_TOKEN_CHARS, principal_for
 from tripguard.review.svgmap import project
-from tripguard.review.tokens import MAX_TOKEN_CHARS, principal_for
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["utc"] = utc_ms

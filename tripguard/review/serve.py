@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 from tripguard.errors import ConfigError
-from tripguard.review.ingest import IngestReport, ingest_dir
+from tripguard.review.store.ingest import IngestReport, ingest_dir
 from tripguard.settings import Settings
 
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
@@ -75,7 +75,7 @@ def serve(
     import uvicorn
 
     from tripguard.review.app import create_app
-    from tripguard.review.db import init_db
+    from tripguard.review.store.db import init_db
 
     sock = listen(host, port)
     port = sock.getsockname()[1]  # the one chosen, with --port 0

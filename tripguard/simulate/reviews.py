@@ -6,7 +6,7 @@ kinds is what the trip really was (the driver is right to complain), `dispute_ri
 (a fraudster tries their luck). A reviewer decides correctly with probability `reviewer_accuracy`:
 upheld when the trip really was one of its alert kinds, else overturned. Decisions come hours to
 days after the trip (decided_at), in the review service's format with its deterministic event_id
-(tripguard.review.disputes), so they can be replayed (`tripguard replay --decisions`) or fed to
+(tripguard.review.store.disputes), so they can be replayed (`tripguard replay --decisions`) or fed to
 `tripguard tune`.
 """
 
@@ -21,7 +21,7 @@ import orjson
 
 from tripguard.errors import InputError
 from tripguard.evaluate import read_labels
-from tripguard.review.disputes import decision_event_id
+from tripguard.review.store.disputes import decision_event_id
 
 HOUR_MS = 3_600_000
 

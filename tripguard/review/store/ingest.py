@@ -1,7 +1,7 @@
 """Validate alerts, verdicts and trip details (contract v1) and store them idempotently.
 
 Two feeds share this code: a replay output directory (`tripguard serve --ingest DIR`, files
-alerts.jsonl and verdicts.jsonl, optional trip_details.jsonl) and the Kafka topics (kafka.py).
+alerts.jsonl and verdicts.jsonl, optional trip_details.jsonl) and the Kafka topics (review/kafka.py).
 A bad record is rejected with the field and the rule, counted and reported, never fatal.
 """
 
@@ -19,8 +19,9 @@ from tripguard.codec import contract_error_from, loads
 from tripguard.contract import Alert, Verdict
 from tripguard.errors import ContractError, InputError
 from tripguard.geo import encode_polyline, route_latlon
-from tripguard.review import records, text
-from tripguard.review.db import opened, transaction
+from tripguard.review import text
+from tripguard.review.store import records
+from tripguard.review.store.db import opened, transaction
 
 ALERTS_FILE = "alerts.jsonl"
 VERDICTS_FILE = "verdicts.jsonl"
@@ -64,7 +65,7 @@ IDS = ("alert_id", "trip_id", "driver_id")
 def _validate(model: type[Alert] | type[Verdict], obj: Any) -> Any:
     """Contract v1 in strict mode: a number is a JSON number ("risk_score": "0.5" and "ts": "123"
     are errors, not guesses), an integer is not 3.0, a bool is not a number. Ids must also be
-    text the API accepts (text.py), or the trip could be stored but never be disputed."""
+    text the API accepts (review/text.py), or the trip could be stored but never be disputed."""
     obj = _object(obj)
     try:
         record = model.model_validate(obj, strict=True)

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from tripguard.contract import Alert, Verdict
-from tripguard.review.db import Where, now_ms, page
 from tripguard.review.errors import NotFound
+from tripguard.review.store.db import Where, now_ms, page
 
 
 def _body(record: Alert | Verdict, raw: dict[str, Any]) -> str:

@@ -11,8 +11,8 @@ import orjson
 
 from tripguard.config import CityTables
 from tripguard.errors import ContractError
-from tripguard.review.disputes import decision_message
 from tripguard.review.errors import NotFound
+from tripguard.review.store.disputes import decision_message
 from tripguard.risk.offline import RiskReplay
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, parse
 

@@ -16,10 +16,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from tripguard.review import audit, records
-from tripguard.review.db import Where, now_ms, page, transaction
 from tripguard.review.errors import Conflict, NotFound
-from tripguard.review.tokens import Principal
+from tripguard.review.store import audit, records
+from tripguard.review.store.db import Where, now_ms, page, transaction
+from tripguard.review.store.tokens import Principal
 
 STATUSES = ("open", "decided")
 DECISIONS = ("upheld", "overturned")

@@ -13,9 +13,9 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from tripguard.review import audit
-from tripguard.review.db import now_ms, transaction
-from tripguard.review.tokens import Principal, hash_token
+from tripguard.review.store import audit
+from tripguard.review.store.db import now_ms, transaction
+from tripguard.review.store.tokens import Principal, hash_token
 
 COOKIE = "tg_session"
 LOGIN_CSRF_COOKIE = "tg_login_csrf"

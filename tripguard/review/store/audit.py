@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tripguard.review.db import Where, page
+from tripguard.review.store.db import Where, page
 
 if TYPE_CHECKING:
-    from tripguard.review.tokens import Principal
+    from tripguard.review.store.tokens import Principal
 
 ACTIONS = (
     "token.create",

@@ -9,9 +9,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-from tripguard.review import audit, text
-from tripguard.review.db import now_ms, transaction
+from tripguard.review import text
 from tripguard.review.errors import NotFound
+from tripguard.review.store import audit
+from tripguard.review.store.db import now_ms, transaction
 
 Role = Literal["backend", "reviewer", "admin"]
 ROLES: tuple[str, ...] = ("backend", "reviewer", "admin")
