@@ -632,7 +632,7 @@ def token_create(
 @token_app.command("list")
 def token_list(db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
     """List tokens (id, role, label, created, revoked); never the secrets."""
-    from tripguard.review.evidence_html import utc_ms
+    from tripguard.review.pages.evidence_html import utc_ms
     from tripguard.review.store.db import init_db, opened
     from tripguard.review.store.tokens import list_tokens
     from tripguard.review.text import visible

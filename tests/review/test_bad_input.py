@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tripguard.review import text
 from tripguard.review.app import MAX_BODY_BYTES
-from tripguard.review.models import MAX_NOTE_CHARS, MAX_STATEMENT_CHARS
+from tripguard.review.store.disputes import MAX_NOTE_CHARS, MAX_STATEMENT_CHARS
 
 
 def _fields(response) -> set[tuple]:

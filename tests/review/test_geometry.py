@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from tripguard.review.evidence_html import render_value
 from tripguard.review.geometry import FlaggedFix, TripShapes, flagged
-from tripguard.review.svgmap import project
+from tripguard.review.pages.evidence_html import render_value
+from tripguard.review.pages.svgmap import project
 
 
 def test_flagged_finds_fixes_anywhere_in_the_evidence_and_skips_junk():

@@ -1,4 +1,5 @@
-"""The FastAPI application of `tripguard serve`: routes, limits, error handling, Kafka lifecycle."""
+"""The FastAPI application of `tripguard serve`: the API (api/) and page (pages/) routes, limits,
+error handling, Kafka lifecycle."""
 
 from __future__ import annotations
 

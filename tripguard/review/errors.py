@@ -1,4 +1,4 @@
-"""Errors the review service maps to HTTP statuses (api.py)."""
+"""Errors the review service maps to HTTP statuses (app.py)."""
 
 from tripguard.errors import TripguardError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,17 @@ def opened(path: Path | str) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The database file of a running service, as routes receive it (review/common.py: DB). It
+    holds no connection: each operation opens its own (`opened`), in the thread that runs it."""
+
+    path: Path
+
+    def opened(self) -> AbstractContextManager[sqlite3.Connection]:
+        return opened(self.path)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from tripguard.review.store.db import Where, now_ms, page, transaction
 from tripguard.review.store.tokens import Principal
 
 STATUSES = ("open", "decided")
+MAX_STATEMENT_CHARS = 4_000  # the longest statement and note the API takes (api/models.py); the page: note
+MAX_NOTE_CHARS = 2_000
 DECISIONS = ("upheld", "overturned")
 
 _COLUMNS = (

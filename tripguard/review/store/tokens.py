@@ -15,7 +15,8 @@ from tripguard.review.store import audit
 from tripguard.review.store.db import now_ms, transaction
 
 Role = Literal["backend", "reviewer", "admin"]
-ROLES: tuple[str, ...] = ("backend", "reviewer", "admin")
+BACKEND, REVIEWER, ADMIN = "backend", "reviewer", "admin"  # what each may do: api/deps.py
+ROLES: tuple[str, ...] = (BACKEND, REVIEWER, ADMIN)
 TOKEN_PREFIX = "tg_"
 MAX_TOKEN_CHARS = 200  # anything longer cannot be one of ours: refuse before hashing
 MAX_LABEL_CHARS = 100

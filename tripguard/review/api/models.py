@@ -8,15 +8,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tripguard.contract import Alert, Verdict
 from tripguard.review import text
+from tripguard.review.store.disputes import MAX_NOTE_CHARS, MAX_STATEMENT_CHARS
 from tripguard.review.store.tokens import MAX_LABEL_CHARS
 
-MAX_STATEMENT_CHARS = 4_000
-MAX_NOTE_CHARS = 2_000
 TRIP_DISPUTES = 100  # disputes shown with a trip
 
 
 def _text(check, multiline: bool = False, required: bool = False):
-    """A text field under the rules of text.py (no control characters, bidi overrides, unpaired
+    """A text field under the rules of review/text.py (no control characters, bidi overrides, unpaired
     surrogates, invisible-only text; 422 naming the field), stated in the spec as a pattern."""
     return Annotated[
         str, AfterValidator(check), Field(json_schema_extra={"pattern": text.schema_pattern(multiline, required)})
@@ -75,6 +74,11 @@ class Dispute(BaseModel):
         description="Id of the reviewer token that decided (the `#ID` of `tripguard token create`, the `id` of "
         "POST /tokens): a client retrying after a timeout sees whether its own decision won."
     )
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Dispute:
+        """A stored dispute (a row of store/disputes.py) as the API shows it: the columns this model has."""
+        return cls(**{k: row[k] for k in cls.model_fields})
 
 
 class TripOut(BaseModel):
