@@ -6,6 +6,9 @@ module that breaks one fails here, not in a review.
 - The engine (engine, batch, trip storage, detectors, fare assessment) imports no I/O: no Kafka, no
   HTTP, no files-to-events code (inputs, replay), no stream/ or review/.
 - stream/ and review/ do not import each other: the review service reads what the workers publish.
+- Inside review/: store/ (data access) imports no HTTP framework and nothing of api/ or pages/;
+  pages/ imports nothing of api/; what both need is in review/common.py, which imports neither.
+  api/ may import store/ and pages/.
 """
 
 from __future__ import annotations
@@ -63,12 +66,15 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
             if node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                names.add(f"{base}.{node.module}" if node.module else base)
-            elif node.module != "__future__":
-                names.add(node.module)
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = str(node.module)
+            names.add(module)
+            # the names may be modules: `from tripguard.review import api` imports tripguard.review.api
+            names.update(f"{module}.{a.name}" for a in node.names if a.name != "*")
     return names
 
 
@@ -103,8 +109,27 @@ def test_stream_and_review_do_not_import_each_other(package, other):
     assert not {k: v for k, v in bad.items() if v}
 
 
+REVIEW = "tripguard.review"
+REVIEW_LAYERS = [
+    ("store", ("fastapi", "starlette", f"{REVIEW}.api", f"{REVIEW}.pages")),
+    ("pages", (f"{REVIEW}.api",)),
+    ("common.py", (f"{REVIEW}.api", f"{REVIEW}.pages")),
+]
+
+
+@pytest.mark.parametrize(("part", "forbidden"), REVIEW_LAYERS, ids=[p for p, _ in REVIEW_LAYERS])
+def test_review_layers(part, forbidden):
+    files = _files(f"tripguard/review/{part}")
+    assert files and all(f.exists() for f in files)
+    bad = {str(f.relative_to(ROOT)): sorted(n for n in _imports(f) if _under(n, forbidden)) for f in files}
+    assert not {k: v for k, v in bad.items() if v}
+
+
 def test_the_rules_see_imports():
     """The scanner itself: relative imports resolve, so a rule cannot pass by reading nothing."""
     assert "tripguard.kernels._jit" in _imports(ROOT / "kernels" / "kinematics.py")
     assert "tripguard.detectors.route" in _imports(ROOT / "tripguard" / "engine.py")
     assert _kernel_files() and all(f.exists() for f in _files(*ENGINE))
+    # what a review layer rule forbids is seen where it is allowed
+    assert {"fastapi", "tripguard.review.store.tokens"} <= _imports(ROOT / "tripguard" / "review" / "api" / "deps.py")
+    assert "tripguard.review.pages" in _imports(ROOT / "tripguard" / "review" / "app.py")
