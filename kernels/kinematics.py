@@ -224,6 +224,10 @@ PACE_TAU_S = 66.8
 OBLIQUE_COS = math.cos(math.radians(45.0))
 HEADING_MIN_M = 30.0
 RUN_MAX_TURN_COS = math.cos(math.radians(135.0))
+# how far ahead a track is carried on at its last velocity: a car's velocity says where it is a
+# fix or two later, not a minute later (it turns, stops at lights); beyond this a fix is compared
+# with where the track was heading at this horizon
+TRACK_HORIZON_S = 30.0
 
 
 def new_state(n_slots: int) -> F64:
@@ -653,8 +657,8 @@ def _back_on_track(st: F64, held: F64, last: int, lat: float, lon: float, ts: fl
         vy = st[S_PREV_DY] / dt
     nx, ny = _step_vec(st[S_A_LAT], st[S_A_LON], lat, lon)
     hx, hy = _step_vec(st[S_A_LAT], st[S_A_LON], held[last, H_LAT], held[last, H_LON])
-    t_a = (ts - st[S_A_POS_TS]) / 1000.0
-    t_h = (ts - held[last, H_TS]) / 1000.0
+    t_a = min((ts - st[S_A_POS_TS]) / 1000.0, TRACK_HORIZON_S)
+    t_h = min((ts - held[last, H_TS]) / 1000.0, TRACK_HORIZON_S)
     ax = nx - vx * t_a
     ay = ny - vy * t_a
     bx = nx - hx - vx * t_h

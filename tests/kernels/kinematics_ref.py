@@ -219,7 +219,7 @@ class TripRef:
 
     def _back_on_track(self, ts, lat, lon):
         """Closer to where the anchor's track leads at ts than to where the last held fix leads,
-        both carried on at the anchor's last velocity."""
+        both carried on at the anchor's last velocity, for at most K.TRACK_HORIZON_S."""
         a, pr = self.anchor, self.predecessor
         v = (0.0, 0.0)
         if pr is not None and self.anchor_pos_ts > pr.ts:
@@ -227,8 +227,8 @@ class TripRef:
             v = (self.prev_vec[0] / dt, self.prev_vec[1] / dt)
         n = _vec(a, Fix(ts, lat, lon, 0.0))
         h = _vec(a, self.held[-1])
-        t_a = (ts - self.anchor_pos_ts) / 1000.0
-        t_h = (ts - self.held[-1].ts) / 1000.0
+        t_a = min((ts - self.anchor_pos_ts) / 1000.0, K.TRACK_HORIZON_S)
+        t_h = min((ts - self.held[-1].ts) / 1000.0, K.TRACK_HORIZON_S)
         da = (n[0] - v[0] * t_a, n[1] - v[1] * t_a)
         dh = (n[0] - h[0] - v[0] * t_h, n[1] - h[1] - v[1] * t_h)
         return _dot(da, da) <= _dot(dh, dh)

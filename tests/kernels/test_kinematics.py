@@ -314,6 +314,19 @@ def test_two_fix_excursion_is_ignored():
     assert events == [] and st[K.S_N_SPIKE] == 2
 
 
+def test_spike_followed_by_a_long_gap_is_ignored():
+    """A spike 1.2 km out, then a minute without usable fixes (late ones dropped), then the trace
+    near where it was: the way back from a spike, not a teleport that stayed. The anchor's
+    velocity, carried on for the whole minute, would have put its track further from the return
+    than the spike's."""
+    pts = straight(12, 15.0, 41.15, -8.61, 7.5, heading=-math.pi / 2)  # westwards, 7.5 m/s
+    t, la, lo = pts[-1]
+    spike = (t + 15.0, *move(la, lo, 1200.0, math.pi / 2))  # 1.2 km east
+    back = straight(10, 15.0, *move(la, lo, 200.0, 0.5), 7.5, heading=0.0, t0=t + 90.0)
+    st, status, accepted, events = kernel_one(track(pts + [spike] + back))
+    assert events == [] and st[K.S_N_SPIKE] == 1
+
+
 def test_persistent_jump_is_a_teleport_with_evidence():
     pts = straight(30, 15.0, 41.15, -8.61, 10.0)
     dlat, dlon = move(0.0, 0.0, 3000.0, 0.0)  # 3 km north, along the direction of travel
