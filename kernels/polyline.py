@@ -1,4 +1,5 @@
-"""Google encoded polyline of (lat, lon) arrays, compiled: every verdict carries its trip's path.
+"""Google encoded polyline of (lat, lon) arrays, and integer sequences in the same alphabet,
+compiled: every verdict carries its trip's path and the times of its fixes.
 
 Its pure-Python twin is tests/kernels/polyline_ref.py (tests/kernels/test_polyline.py compares them)."""
 
@@ -7,19 +8,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._jit import njit, njit_exact
-from ._types import F64, U8
+from ._jit import njit
+from ._types import F64, I64, U8
 
 
 @njit
-def _encode(lat: F64, lon: F64, factor: float, out: U8) -> int:
+def _encode(values: I64, out: U8) -> int:
+    """Rows of integers, each column as differences to the row before, in the polyline alphabet."""
     k = 0
-    prev_a = 0
-    prev_b = 0
-    for i in range(lat.shape[0]):
-        a = int(np.round(lat[i] * factor))
-        b = int(np.round(lon[i] * factor))
-        for delta in (a - prev_a, b - prev_b):
+    dims = values.shape[1]
+    for i in range(values.shape[0]):
+        for c in range(dims):
+            delta = values[i, c] - (values[i - 1, c] if i > 0 else 0)
             v = ~(delta << 1) if delta < 0 else delta << 1
             while v >= 0x20:
                 out[k] = (0x20 | (v & 0x1F)) + 63
@@ -27,9 +27,12 @@ def _encode(lat: F64, lon: F64, factor: float, out: U8) -> int:
                 v >>= 5
             out[k] = v + 63
             k += 1
-        prev_a = a
-        prev_b = b
     return k
+
+
+def _encode_rows(values: I64) -> str:
+    out = np.empty(values.size * 13, np.uint8)  # a 64-bit difference takes at most 13 characters
+    return out[: _encode(values, out)].tobytes().decode("ascii")
 
 
 def encode(lat: ArrayLike, lon: ArrayLike, precision: int = 5) -> str:
@@ -38,9 +41,14 @@ def encode(lat: ArrayLike, lon: ArrayLike, precision: int = 5) -> str:
     lo = np.ascontiguousarray(lon, dtype=np.float64)
     if la.shape != lo.shape or la.ndim != 1:
         raise ValueError("lat and lon must be 1-D arrays of the same length")
-    out = np.empty(la.size * 2 * 7, np.uint8)  # a coordinate difference takes at most 7 characters
-    n = _encode(la, lo, float(10**precision), out)
-    return out[:n].tobytes().decode("ascii")
+    factor = float(10**precision)
+    return _encode_rows(np.column_stack([np.round(la * factor), np.round(lo * factor)]).astype(np.int64))
+
+
+def encode_integers(values: ArrayLike) -> str:
+    """Integers in the polyline alphabet: the first value, then each difference to the one
+    before (a verdict's fix times in seconds: about one character per fix)."""
+    return _encode_rows(np.asarray(values, dtype=np.int64).reshape(-1, 1))
 
 
 ERR_TRUNCATED = 1
@@ -48,16 +56,16 @@ ERR_CHARACTER = 2
 ERR_TOO_LONG = 3
 
 
-@njit_exact  # a division, not fastmath's reciprocal: the same digits as the pure-Python decoder
-def _decode(chars: U8, factor: float, out: F64) -> tuple[int, int, int]:
-    """Returns (points, error code, position); error code 0 when the text is well formed."""
+@njit
+def _decode(chars: U8, out: I64) -> tuple[int, int, int]:
+    """Rows of out.shape[1] integers (each column summed from its differences); returns (rows,
+    error code, position), the error code 0 when the text is well formed."""
     n = chars.shape[0]
+    dims = out.shape[1]
     i = 0
     k = 0
-    lat = 0
-    lon = 0
     while i < n:
-        for c in range(2):
+        for c in range(dims):
             shift = 0
             result = 0
             while True:
@@ -74,28 +82,32 @@ def _decode(chars: U8, factor: float, out: F64) -> tuple[int, int, int]:
                 if shift > 60:
                     return k, ERR_TOO_LONG, i - 1
             delta = ~(result >> 1) if result & 1 else result >> 1
-            if c == 0:
-                lat += delta
-            else:
-                lon += delta
-        out[k, 0] = lat / factor
-        out[k, 1] = lon / factor
+            out[k, c] = (out[k - 1, c] if k > 0 else 0) + delta
         k += 1
     return k, 0, i
 
 
-def decode(text: str, precision: int = 5) -> F64:
-    """(n, 2) lat/lon of an encoded polyline; ValueError (with the position) when malformed."""
+def _decode_rows(text: str, dims: int, what: str) -> I64:
     try:
         chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
     except UnicodeEncodeError:
-        raise ValueError("a polyline is ASCII text") from None
-    out = np.empty((chars.size // 2 + 1, 2), np.float64)
-    n, err, pos = _decode(chars, float(10**precision), out)
+        raise ValueError(f"a {what} is ASCII text") from None
+    out = np.empty((chars.size // dims + 1, dims), np.int64)
+    n, err, pos = _decode(chars, out)
     if err == ERR_TRUNCATED:
-        raise ValueError("truncated polyline")
+        raise ValueError(f"truncated {what}")
     if err == ERR_CHARACTER:
         raise ValueError(f"character {text[pos]!r} at {pos} is not polyline alphabet")
     if err == ERR_TOO_LONG:
-        raise ValueError("polyline value too long")
+        raise ValueError(f"{what} value too long")
     return out[:n]
+
+
+def decode(text: str, precision: int = 5) -> F64:
+    """(n, 2) lat/lon of an encoded polyline; ValueError (with the position) when malformed."""
+    return _decode_rows(text, 2, "polyline") / float(10**precision)  # type: ignore[no-any-return]
+
+
+def decode_integers(text: str) -> I64:
+    """The inverse of encode_integers, as an int64 array; ValueError when malformed."""
+    return _decode_rows(text, 1, "integer sequence")[:, 0]

@@ -19,26 +19,6 @@ def encode_polyline(latlon: np.ndarray | list, precision: int = 5) -> str:
     return encode(arr[:, 0], arr[:, 1], precision)
 
 
-def _read_signed(text: str, index: int, what: str) -> tuple[int, int]:
-    """One zigzag varint of the polyline alphabet at text[index]: (value, the index after it)."""
-    n = len(text)
-    shift = result = 0
-    while True:
-        if index >= n:
-            raise ValueError(f"truncated {what}")
-        b = ord(text[index]) - 63
-        index += 1
-        if not 0 <= b < 64:
-            raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
-        result |= (b & 0x1F) << shift
-        shift += 5
-        if b < 0x20:
-            break
-        if shift > 60:
-            raise ValueError(f"{what} value too long")
-    return (~(result >> 1) if result & 1 else result >> 1), index
-
-
 def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
     """Decode a Google encoded polyline into (n, 2) (lat, lon) (compiled: every trip_started's
     route is decoded). ValueError when malformed or outside lat [-90, 90] / lon [-180, 180]."""
@@ -82,27 +62,15 @@ def route_length_m(route: np.ndarray) -> float:
 
 def encode_integers(values) -> str:
     """Integers in the polyline alphabet: the first value, then each difference to the one
-    before (a verdict's fix times in seconds: about one character per fix)."""
-    out: list[str] = []
-    prev = 0
-    for value in values:
-        delta = int(value) - prev
-        prev = int(value)
-        v = ~(delta << 1) if delta < 0 else delta << 1
-        while v >= 0x20:
-            out.append(chr((0x20 | (v & 0x1F)) + 63))
-            v >>= 5
-        out.append(chr(v + 63))
-    return "".join(out)
+    before (a verdict's fix times in seconds: about one character per fix; compiled,
+    kernels/polyline.py)."""
+    from tripguard.kernels.polyline import encode_integers as encode
+
+    return encode(values)
 
 
 def decode_integers(text: str) -> list[int]:
     """The inverse of encode_integers. ValueError when malformed."""
-    values: list[int] = []
-    index = prev = 0
-    n = len(text)
-    while index < n:
-        delta, index = _read_signed(text, index, "integer sequence")
-        prev += delta
-        values.append(prev)
-    return values
+    from tripguard.kernels.polyline import decode_integers as decode
+
+    return decode(text).tolist()  # type: ignore[no-any-return]

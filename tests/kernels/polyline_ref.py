@@ -24,6 +24,46 @@ def encode_polyline(latlon, precision: int = 5) -> str:
     return "".join(out)
 
 
+def encode_integers(values) -> str:
+    """Integers as a one-coordinate polyline: the first value, then differences."""
+    out: list[str] = []
+    prev = 0
+    for value in values:
+        delta = int(value) - prev
+        prev = int(value)
+        v = ~(delta << 1) if delta < 0 else delta << 1
+        while v >= 0x20:
+            out.append(chr((0x20 | (v & 0x1F)) + 63))
+            v >>= 5
+        out.append(chr(v + 63))
+    return "".join(out)
+
+
+def decode_integers(text: str) -> list[int]:
+    """The inverse of encode_integers. ValueError when malformed."""
+    values: list[int] = []
+    index = prev = 0
+    n = len(text)
+    while index < n:
+        shift = result = 0
+        while True:
+            if index >= n:
+                raise ValueError("truncated integer sequence")
+            b = ord(text[index]) - 63
+            index += 1
+            if not 0 <= b < 64:
+                raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
+            result |= (b & 0x1F) << shift
+            shift += 5
+            if b < 0x20:
+                break
+            if shift > 60:
+                raise ValueError("integer sequence value too long")
+        prev += ~(result >> 1) if result & 1 else result >> 1
+        values.append(prev)
+    return values
+
+
 def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
     """Decode a Google encoded polyline into (n, 2) (lat, lon). ValueError when malformed."""
     factor = float(10**precision)

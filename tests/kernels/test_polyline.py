@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tests.kernels.polyline_ref import decode_polyline, encode_polyline
+from tests.kernels.polyline_ref import decode_integers, decode_polyline, encode_integers, encode_polyline
+from tripguard.kernels import polyline as P
 from tripguard.kernels.polyline import decode, encode
 
 
@@ -42,3 +43,16 @@ def test_decode_matches_pure_python_and_rejects_what_it_rejects():
     ):
         with pytest.raises(ValueError, match=reason):
             decode(bad)
+
+
+def test_integer_sequences_match_pure_python_and_reject_what_it_rejects():
+    rng = np.random.default_rng(2)
+    for values in ([], [0], [1_719_821_300, 1_719_821_315, 1_719_821_329], rng.integers(-(2**40), 2**40, 300)):
+        text = P.encode_integers(values)
+        assert text == encode_integers(values)
+        assert P.decode_integers(text).tolist() == decode_integers(text) == [int(v) for v in values]
+    for bad, reason in (("_p~iF~ps|", "truncated"), ("_p~iF ~ps", "alphabet"), ("_" * 20, "too long")):
+        with pytest.raises(ValueError, match=reason):
+            decode_integers(bad)
+        with pytest.raises(ValueError, match=reason):
+            P.decode_integers(bad)
