@@ -105,7 +105,7 @@ def _decode_rows(text: str, dims: int, what: str) -> I64:
 
 def decode(text: str, precision: int = 5) -> F64:
     """(n, 2) lat/lon of an encoded polyline; ValueError (with the position) when malformed."""
-    return _decode_rows(text, 2, "polyline") / float(10**precision)  # type: ignore[no-any-return]
+    return _decode_rows(text, 2, "polyline") / float(10**precision)
 
 
 def decode_integers(text: str) -> I64:
