@@ -27,7 +27,7 @@ from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError, InputError
 from tripguard.fare.tariff import load_tariffs
 from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, partition_of, read_messages
-from tripguard.replay_columnar import columnar_batches
+from tripguard.replay_columnar import ColumnarInputs, columnar_batches
 from tripguard.risk.offline import DRIVER_RISK_FILE, RiskReplay, lateness_ms
 from tripguard.runtime import tune_gc_for_throughput
 
@@ -121,7 +121,15 @@ def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
     if input_format(pings) == "jsonl":
         check_readable(trips)
         input_format(trips)
-        return lambda dead, batch_rows: columnar_batches(pings, trips, dead, batch_rows, checked, part)
+
+        def columnar(dead: list, batch_rows: int) -> Iterator[tuple]:
+            inherited = _decoded_for_workers
+            inputs = (
+                inherited if inherited and inherited.paths == (pings, trips) else ColumnarInputs(pings, trips, checked)
+            )
+            return columnar_batches(inputs, dead, batch_rows, part)
+
+        return columnar
     sides = [checked(read_messages(pings, PINGS)), checked(read_messages(trips, "trips"))]
     if part is not None:
         sides = [mine(side, part) for side in sides]
@@ -236,6 +244,11 @@ def _order(name: str):
     return lambda d: (d["ts"], d["alert_id"] if "alert_id" in d else d["trip_id"])
 
 
+# replay_workers: the inputs decoded once in the parent, before it forks its workers (None with
+# the spawn start method, or when the pings are not JSONL: each worker reads them itself)
+_decoded_for_workers: ColumnarInputs | None = None
+
+
 def _replay_part(args) -> dict:
     tune_gc_for_throughput()  # as the replay command does in its own process
     pings, trips, out_dir, part, engine_factory, batch_rows = args
@@ -285,12 +298,19 @@ def replay_workers(
         raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from None
     started = time.perf_counter()
     parts = [out_dir / f".part-{p}-of-{workers}" for p in range(workers)]
-    with multiprocessing.get_context(_start_method(pings, trips, engine_factory)).Pool(workers) as pool:
-        summaries = pool.map(
-            _replay_part,
-            [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows) for p in range(workers)],
-            chunksize=1,
-        )
+    global _decoded_for_workers
+    method = _start_method(pings, trips, engine_factory)
+    if method == "fork" and input_format(pings) == "jsonl":
+        _decoded_for_workers = ColumnarInputs(pings, trips, checked)
+    try:
+        with multiprocessing.get_context(method).Pool(workers) as pool:
+            summaries = pool.map(
+                _replay_part,
+                [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows) for p in range(workers)],
+                chunksize=1,
+            )
+    finally:
+        _decoded_for_workers = None
     # each output: (document, its line), from every partition
     docs = {
         name: [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]

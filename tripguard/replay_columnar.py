@@ -203,13 +203,23 @@ class _Stream:
         )
 
 
+class ColumnarInputs:
+    """The two inputs decoded: the pings file as columns, the trip events checked. Decoded once
+    for every partition of `replay --workers` (forked processes inherit it)."""
+
+    def __init__(self, pings: Path, trips: Path, checked):
+        self.paths = (pings, trips)
+        self.pings = PingFile(pings)
+        self.trips = list(checked(read_messages(trips, TRIPS)))
+
+
 def columnar_batches(
-    pings: Path, trips: Path, dead: list, batch_rows: int, checked, part: tuple[int, int] | None = None
+    inputs: ColumnarInputs, dead: list, batch_rows: int, part: tuple[int, int] | None = None
 ) -> Iterator[tuple]:
     """replay.batches(merge_on_ts(checked(pings), checked(trips))) for a JSONL pings file: the same
     (batch, the message of each row, input bytes consumed) and the same dead letters, in order.
     part = (p, n): only partition p's messages (_Stream._mine)."""
-    stream = _Stream(PingFile(pings), list(checked(read_messages(trips, TRIPS))), part)
+    stream = _Stream(inputs.pings, inputs.trips, part)
     start = 0
     for end in [*M.cuts(stream.msg_rows, batch_rows).tolist(), len(stream.src)]:
         dead.extend(stream.dead_between(start, end))
