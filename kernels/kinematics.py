@@ -1302,8 +1302,10 @@ def _kinematics(
 ) -> tuple[int, int, int]:
     """Fixes grouped by trip. A trip's state is copied to a contiguous row for its group; the
     common case -- a valid, in-order, not coarse fix reachable from the anchor while nothing is
-    held -- runs on local variables (the fast path); everything else goes through _step on the
-    row. Both do exactly the same arithmetic (tests compare the kernel with its twin).
+    held -- runs on local variables (the fast path); at the first fix it does not take, the locals
+    go back to the row, that fix goes through _step, and the locals are loaded again. Both do
+    exactly the same arithmetic (tests compare the kernel with its twin). Locals, not the row:
+    LLVM keeps them in registers, which makes the fast path about 4x faster than _step.
 
     Starts at fix `start` (a trip's first) and returns where it stopped: before a trip when the
     pool of held-fix buffers is empty (a trip needs at most one), so the caller grows it and
@@ -1323,75 +1325,78 @@ def _kinematics(
         for k in range(N_STATE):
             row[k] = state[s, k]
         start_ts = row[S_START_TS]  # set by a trip's first fix (never on the fast path)
-        # ---- hot state in locals
-        (
-            mode,
-            n_seen,
-            seen_ts,
-            seen_lat,
-            seen_lon,
-            dt_n,
-            dt_sum,
-            dt_sum2,
-            dt_prev,
-            dt_rep,
-            mock_n,
-            mock_known,
-            acc_n,
-            acc_sum,
-            acc_sum2,
-            used,
-            a_ts,
-            a_lat,
-            a_lon,
-            a_acc,
-            a_sin,
-            a_cos,
-            a_pos_ts,
-            dist,
-            gap_m,
-            gap_n,
-            gap_s,
-            v_n,
-            v_sum,
-            v_sum2,
-            dev_n,
-            dev_sum,
-            dev_sum2,
-            dev_contra,
-            col_n,
-            col_hits,
-            prev_dx,
-            prev_dy,
-            pace,
-            p_pace,
-            p_valid,
-            p_ts,
-            p_lat,
-            p_lon,
-            p_acc,
-            a_step,
-        ) = _load_hot(row)
         while i < n and slot[i] == s:
-            la = lat[i]
-            lo = lon[i]
-            t = float(ts[i])
-            a_in = acc[i]
-            a = a_in if a_in == a_in else default_acc
-            fast = False
-            if (
-                mode == MODE_NORMAL
-                and n_seen > 0.0
-                and la == la
-                and lo == lo
-                and not (la == 0.0 and lo == 0.0)
-                and t > seen_ts
-                and a <= coarse
-            ):
-                d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
-                dt_s = (t - a_ts) / 1000.0
-                fast = _plain(d, d - a_acc - a, pace, p, dt_s)
-            if fast:
+            # ---- hot state in locals
+            (
+                mode,
+                n_seen,
+                seen_ts,
+                seen_lat,
+                seen_lon,
+                dt_n,
+                dt_sum,
+                dt_sum2,
+                dt_prev,
+                dt_rep,
+                mock_n,
+                mock_known,
+                acc_n,
+                acc_sum,
+                acc_sum2,
+                used,
+                a_ts,
+                a_lat,
+                a_lon,
+                a_acc,
+                a_sin,
+                a_cos,
+                a_pos_ts,
+                dist,
+                gap_m,
+                gap_n,
+                gap_s,
+                v_n,
+                v_sum,
+                v_sum2,
+                dev_n,
+                dev_sum,
+                dev_sum2,
+                dev_contra,
+                col_n,
+                col_hits,
+                prev_dx,
+                prev_dy,
+                pace,
+                p_pace,
+                p_valid,
+                p_ts,
+                p_lat,
+                p_lon,
+                p_acc,
+                a_step,
+            ) = _load_hot(row)
+            # the fast path, on the locals, while the trip's fixes take it
+            while i < n and slot[i] == s:
+                la = lat[i]
+                lo = lon[i]
+                t = float(ts[i])
+                a_in = acc[i]
+                a = a_in if a_in == a_in else default_acc
+                fast = False
+                if (
+                    mode == MODE_NORMAL
+                    and n_seen > 0.0
+                    and la == la
+                    and lo == lo
+                    and not (la == 0.0 and lo == 0.0)
+                    and t > seen_ts
+                    and a <= coarse
+                ):
+                    d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
+                    dt_s = (t - a_ts) / 1000.0
+                    fast = _plain(d, d - a_acc - a, pace, p, dt_s)
+                if not fast:
+                    break
                 dt_ms = t - seen_ts
                 if dt_n > 0.0 and dt_ms == dt_prev:
                     dt_rep += 1.0
@@ -1472,63 +1477,64 @@ def _kinematics(
                     out_flag[n_out] = flag
                     n_out += 1
                 status[i] = ST_ACCEPTED
-            else:
-                # everything else on the row: store the locals, step, load them back
-                _store_hot(
-                    row,
-                    mode,
-                    n_seen,
-                    seen_ts,
-                    seen_lat,
-                    seen_lon,
-                    dt_n,
-                    dt_sum,
-                    dt_sum2,
-                    dt_prev,
-                    dt_rep,
-                    mock_n,
-                    mock_known,
-                    acc_n,
-                    acc_sum,
-                    acc_sum2,
-                    used,
-                    a_ts,
-                    a_lat,
-                    a_lon,
-                    a_acc,
-                    a_sin,
-                    a_cos,
-                    a_pos_ts,
-                    dist,
-                    gap_m,
-                    gap_n,
-                    gap_s,
-                    v_n,
-                    v_sum,
-                    v_sum2,
-                    dev_n,
-                    dev_sum,
-                    dev_sum2,
-                    dev_contra,
-                    col_n,
-                    col_hits,
-                    prev_dx,
-                    prev_dy,
-                    pace,
-                    p_pace,
-                    p_valid,
-                    p_ts,
-                    p_lat,
-                    p_lon,
-                    p_acc,
-                    a_step,
-                )
+                i += 1
+            # everything else on the row: the locals stored, one step, then loaded again
+            _store_hot(
+                row,
+                mode,
+                n_seen,
+                seen_ts,
+                seen_lat,
+                seen_lon,
+                dt_n,
+                dt_sum,
+                dt_sum2,
+                dt_prev,
+                dt_rep,
+                mock_n,
+                mock_known,
+                acc_n,
+                acc_sum,
+                acc_sum2,
+                used,
+                a_ts,
+                a_lat,
+                a_lon,
+                a_acc,
+                a_sin,
+                a_cos,
+                a_pos_ts,
+                dist,
+                gap_m,
+                gap_n,
+                gap_s,
+                v_n,
+                v_sum,
+                v_sum2,
+                dev_n,
+                dev_sum,
+                dev_sum2,
+                dev_contra,
+                col_n,
+                col_hits,
+                prev_dx,
+                prev_dy,
+                pace,
+                p_pace,
+                p_valid,
+                p_ts,
+                p_lat,
+                p_lon,
+                p_acc,
+                a_step,
+            )
+            if i < n and slot[i] == s:
                 st_i, n_out, n_ev = _step(
                     s,
                     ts[i],
-                    la,
-                    lo,
-                    a_in,
+                    lat[i],
+                    lon[i],
+                    acc[i],
                     dev[i],
                     mock[i],
                     row,
@@ -1546,105 +1552,8 @@ def _kinematics(
                     n_ev,
                 )
                 status[i] = st_i
-                (
-                    mode,
-                    n_seen,
-                    seen_ts,
-                    seen_lat,
-                    seen_lon,
-                    dt_n,
-                    dt_sum,
-                    dt_sum2,
-                    dt_prev,
-                    dt_rep,
-                    mock_n,
-                    mock_known,
-                    acc_n,
-                    acc_sum,
-                    acc_sum2,
-                    used,
-                    a_ts,
-                    a_lat,
-                    a_lon,
-                    a_acc,
-                    a_sin,
-                    a_cos,
-                    a_pos_ts,
-                    dist,
-                    gap_m,
-                    gap_n,
-                    gap_s,
-                    v_n,
-                    v_sum,
-                    v_sum2,
-                    dev_n,
-                    dev_sum,
-                    dev_sum2,
-                    dev_contra,
-                    col_n,
-                    col_hits,
-                    prev_dx,
-                    prev_dy,
-                    pace,
-                    p_pace,
-                    p_valid,
-                    p_ts,
-                    p_lat,
-                    p_lon,
-                    p_acc,
-                    a_step,
-                ) = _load_hot(row)
                 start_ts = row[S_START_TS]
-            i += 1
-        _store_hot(
-            row,
-            mode,
-            n_seen,
-            seen_ts,
-            seen_lat,
-            seen_lon,
-            dt_n,
-            dt_sum,
-            dt_sum2,
-            dt_prev,
-            dt_rep,
-            mock_n,
-            mock_known,
-            acc_n,
-            acc_sum,
-            acc_sum2,
-            used,
-            a_ts,
-            a_lat,
-            a_lon,
-            a_acc,
-            a_sin,
-            a_cos,
-            a_pos_ts,
-            dist,
-            gap_m,
-            gap_n,
-            gap_s,
-            v_n,
-            v_sum,
-            v_sum2,
-            dev_n,
-            dev_sum,
-            dev_sum2,
-            dev_contra,
-            col_n,
-            col_hits,
-            prev_dx,
-            prev_dy,
-            pace,
-            p_pace,
-            p_valid,
-            p_ts,
-            p_lat,
-            p_lon,
-            p_acc,
-            a_step,
-        )
+                i += 1
         for k in range(N_STATE):
             state[s, k] = row[k]
     return n, n_out, n_ev
