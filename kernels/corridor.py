@@ -37,10 +37,9 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._jit import njit, njit_exact
 from ._types import F64, I8, I64, U64
-from .geo import DEG, EARTH_RADIUS_M, haversine_m
+from .geo import M_PER_DEG, haversine_m
 from .h3index import _latlng_deg_to_cell_step, new_trajectory_state
 
-M_PER_DEG = EARTH_RADIUS_M * DEG
 F_BREAK = 1  # kinematics.F_BREAK: a jump (GPS re-acquisition) precedes the fix
 F_FAST = 4  # kinematics.F_FAST: the fix belongs to an impossible-speed run
 F_TELEPORT = 8  # kinematics.F_TELEPORT: a teleport precedes the fix

@@ -11,6 +11,7 @@ from ._jit import njit
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 DEG = math.pi / 180.0
+M_PER_DEG = EARTH_RADIUS_M * DEG  # metres per degree of latitude (of longitude at the equator)
 
 
 @njit

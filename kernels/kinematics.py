@@ -45,7 +45,7 @@ from numpy.typing import DTypeLike
 
 from ._jit import njit
 from ._types import F64, I8, I64
-from .geo import DEG, EARTH_RADIUS_M, haversine_m, haversine_step
+from .geo import DEG, M_PER_DEG, haversine_m, haversine_step
 
 # ---- parameters: params[city, P_*] ------------------------------------------------------------
 P_MAX_SPEED_MPS = 0
@@ -206,7 +206,6 @@ E_POINTS = 9  # N_EVENT_POINTS x (ts, lat, lon); NaN where unused
 N_EVENT_POINTS = 6
 N_EVENT = E_POINTS + 3 * N_EVENT_POINTS
 
-M_PER_DEG = EARTH_RADIUS_M * DEG
 COLLINEAR_SIN = 1e-3  # |sin(angle)| below this (0.06 deg) counts as exactly straight
 # A fix closer to the anchor than this many times the two accuracy radii (68 % each) is the same
 # place seen again: with Gaussian noise a parked phone exceeds 1.5x in well under 1 % of fixes.

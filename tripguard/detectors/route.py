@@ -17,7 +17,7 @@ import numpy as np
 
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
-from tripguard.kernels.geo import haversine_m_np
+from tripguard.kernels.geo import M_PER_DEG, haversine_m_np
 from tripguard.kernels.h3index import latlng_to_cell_trajectory
 
 VERSION = "1.0"
@@ -181,8 +181,8 @@ def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, n
     lat0, lon0 = float(route[0, 0]), float(route[0, 1])
     cos0 = math.cos(math.radians(lat0))
     dlon = (route[:, 1] - lon0 + 540.0) % 360.0 - 180.0
-    x = dlon * C.M_PER_DEG * cos0
-    y = (route[:, 0] - lat0) * C.M_PER_DEG
+    x = dlon * M_PER_DEG * cos0
+    y = (route[:, 0] - lat0) * M_PER_DEG
     cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
     return lat0, lon0, cos0, x, y, cum
 

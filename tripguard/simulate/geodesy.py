@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 # one geometry: the kernels' (the simulator measures with the detectors' own distance)
-from tripguard.kernels.geo import EARTH_RADIUS_M
+from tripguard.kernels.geo import EARTH_RADIUS_M, M_PER_DEG
 from tripguard.kernels.geo import haversine_m_np as haversine_m
 
 __all__ = ["EARTH_RADIUS_M", "haversine_m"]  # re-exported for the simulator and the held-out generator
@@ -35,7 +35,7 @@ class LocalFrame:
     def __init__(self, lat0: float, lon0: float):
         self.lat0 = float(lat0)
         self.lon0 = float(lon0)
-        self.m_per_deg_lat = np.pi * EARTH_RADIUS_M / 180.0
+        self.m_per_deg_lat = M_PER_DEG
         self.m_per_deg_lon = self.m_per_deg_lat * np.cos(np.radians(lat0))
 
     def to_xy(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tripguard.kernels.geo import EARTH_RADIUS_M
+from tripguard.kernels.geo import M_PER_DEG
 from tripguard.review.geometry import TripShapes
-
-M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 
 
 @dataclass
