@@ -37,6 +37,7 @@ from tripguard.errors import InputError
 from tripguard.fare.assess import assess_fare
 from tripguard.fare.params import FareParams
 from tripguard.fare.tariff import Residual, Tariff, load_tariffs
+from tripguard.kernels.geo import M_PER_DEG
 from tripguard.kernels.geo import haversine_m_np as haversine_m
 
 SAMPLE_S = 15.0
@@ -114,8 +115,8 @@ def _jitter(latlon: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Position error consistent with a device accuracy (68 % radius) drawn lognormal ~5-15 m."""
     acc_m = rng.lognormal(mean=math.log(8.0), sigma=0.4)
     sigma_m = acc_m / 1.515  # 68 % of a 2-D normal lies within 1.515 sigma
-    dlat = rng.normal(0.0, sigma_m, len(latlon)) / 111_195.0
-    dlon = rng.normal(0.0, sigma_m, len(latlon)) / (111_195.0 * np.cos(np.radians(latlon[:, 0])))
+    dlat = rng.normal(0.0, sigma_m, len(latlon)) / M_PER_DEG
+    dlon = rng.normal(0.0, sigma_m, len(latlon)) / (M_PER_DEG * np.cos(np.radians(latlon[:, 0])))
     return latlon + np.column_stack([dlat, dlon])
 
 
