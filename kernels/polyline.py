@@ -8,7 +8,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._jit import njit, njit_exact
-from ._types import F64, U8
+from ._types import F64, I64, U8
+
+
+@njit(inline="always")
+def _put(delta: int, out: U8, k: int) -> int:
+    """One zigzag varint of the polyline alphabet at out[k]; returns the position after it."""
+    v = ~(delta << 1) if delta < 0 else delta << 1
+    while v >= 0x20:
+        out[k] = (0x20 | (v & 0x1F)) + 63
+        k += 1
+        v >>= 5
+    out[k] = v + 63
+    return k + 1
 
 
 @njit
@@ -19,14 +31,8 @@ def _encode(lat: F64, lon: F64, factor: float, out: U8) -> int:
     for i in range(lat.shape[0]):
         a = int(np.round(lat[i] * factor))
         b = int(np.round(lon[i] * factor))
-        for delta in (a - prev_a, b - prev_b):
-            v = ~(delta << 1) if delta < 0 else delta << 1
-            while v >= 0x20:
-                out[k] = (0x20 | (v & 0x1F)) + 63
-                k += 1
-                v >>= 5
-            out[k] = v + 63
-            k += 1
+        k = _put(a - prev_a, out, k)
+        k = _put(b - prev_b, out, k)
         prev_a = a
         prev_b = b
     return k
@@ -40,6 +46,27 @@ def encode(lat: ArrayLike, lon: ArrayLike, precision: int = 5) -> str:
         raise ValueError("lat and lon must be 1-D arrays of the same length")
     out = np.empty(la.size * 2 * 7, np.uint8)  # a coordinate difference takes at most 7 characters
     n = _encode(la, lo, float(10**precision), out)
+    return out[:n].tobytes().decode("ascii")
+
+
+@njit
+def _encode_integers(values: I64, out: U8) -> int:
+    k = 0
+    prev = 0
+    for i in range(values.shape[0]):
+        k = _put(values[i] - prev, out, k)
+        prev = values[i]
+    return k
+
+
+def encode_integers(values: ArrayLike) -> str:
+    """Integers in the polyline alphabet: the first value, then each difference to the one before
+    (every verdict carries its fix times this way). Differences must fit in int64."""
+    v = np.ascontiguousarray(values, dtype=np.int64)
+    if v.ndim != 1:
+        raise ValueError("values must be a 1-D array")
+    out = np.empty(v.size * 13, np.uint8)  # a 64-bit zigzag difference takes at most 13 characters
+    n = _encode_integers(v, out)
     return out[:n].tobytes().decode("ascii")
 
 

@@ -553,7 +553,7 @@ class Engine:
             **self._route_view(s, meta),
             # what the driver-risk stage needs of the trip (tripguard/risk): when it ran and where
             "started_ts": int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
-            "path_times_s": encode_integers(np.round(ts / 1000.0).astype(np.int64).tolist()),
+            "path_times_s": encode_integers(np.round(ts / 1000.0).astype(np.int64)),
             "claimed_distance_m": meta.ended.claimed_distance_m if meta.ended else None,
         }
 

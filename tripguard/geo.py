@@ -82,18 +82,11 @@ def route_length_m(route: np.ndarray) -> float:
 
 def encode_integers(values) -> str:
     """Integers in the polyline alphabet: the first value, then each difference to the one
-    before (a verdict's fix times in seconds: about one character per fix)."""
-    out: list[str] = []
-    prev = 0
-    for value in values:
-        delta = int(value) - prev
-        prev = int(value)
-        v = ~(delta << 1) if delta < 0 else delta << 1
-        while v >= 0x20:
-            out.append(chr((0x20 | (v & 0x1F)) + 63))
-            v >>= 5
-        out.append(chr(v + 63))
-    return "".join(out)
+    before (a verdict's fix times in seconds: about one character per fix; compiled,
+    kernels/polyline.py)."""
+    from tripguard.kernels.polyline import encode_integers
+
+    return encode_integers(values)
 
 
 def decode_integers(text: str) -> list[int]:

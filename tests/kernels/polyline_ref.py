@@ -55,3 +55,18 @@ def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
     if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
         raise ValueError("polyline decodes outside lat [-90, 90] / lon [-180, 180]")
     return arr
+
+
+def encode_integers_ref(values) -> str:
+    """Integers in the polyline alphabet: the first value, then each difference to the one before."""
+    out: list[str] = []
+    prev = 0
+    for value in values:
+        delta = int(value) - prev
+        prev = int(value)
+        v = ~(delta << 1) if delta < 0 else delta << 1
+        while v >= 0x20:
+            out.append(chr((0x20 | (v & 0x1F)) + 63))
+            v >>= 5
+        out.append(chr(v + 63))
+    return "".join(out)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tests.kernels.polyline_ref import decode_polyline, encode_polyline
-from tripguard.kernels.polyline import decode, encode
+from tests.kernels.polyline_ref import decode_polyline, encode_integers_ref, encode_polyline
+from tripguard.kernels.polyline import decode, encode, encode_integers
 
 
 def test_google_example():
@@ -42,3 +42,10 @@ def test_decode_matches_pure_python_and_rejects_what_it_rejects():
     ):
         with pytest.raises(ValueError, match=reason):
             decode(bad)
+
+
+def test_integers_match_pure_python():
+    rng = np.random.default_rng(2)
+    times = 1_717_398_000 + np.cumsum(rng.integers(-3, 30, 400))  # a verdict's fix times, seconds
+    for values in ([], [0], [-1, 1, -(2**40), 2**40], times, rng.integers(-(2**60), 2**60, 300)):
+        assert encode_integers(np.asarray(values, np.int64)) == encode_integers_ref(list(values))
