@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import h3.api.basic_int as h3i
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
 from tripguard.kernels.geo import haversine_m_np
+from tripguard.kernels.h3disk import DiskTable
 from tripguard.kernels.h3index import latlng_to_cell_trajectory
 
 VERSION = "1.0"
@@ -81,25 +82,35 @@ def latlng_to_cell(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
     return latlng_to_cell_trajectory(lat, lon, res).view(np.int64)
 
 
-@lru_cache(maxsize=200_000)
-def _disk(cell: int, ring: int) -> np.ndarray:
-    # routes of a city share their streets: most cells were dilated before
+def _grid_disk(cell: int, ring: int) -> np.ndarray:
     return np.array(h3i.grid_disk(cell, ring), np.int64)
+
+
+# ring -> the disks of the cells seen so far: routes of a city share their streets, so nearly
+# every cell was dilated before and a corridor is one compiled union (kernels/h3disk.py)
+_DISKS: dict[int, DiskTable] = {}
+
+
+@lru_cache(maxsize=16)
+def _inner_radius_m(res: int) -> float:
+    return float(h3i.average_hexagon_edge_length(res, "m")) * math.sqrt(3) / 2
 
 
 def route_cells(route: np.ndarray, res: int) -> np.ndarray:
     """The cells the route passes through, in route order, consecutive duplicates removed: the
     route densified to half a cell's inner radius, so consecutive cells are equal or neighbours."""
-    inner_radius_m = h3i.average_hexagon_edge_length(res, "m") * math.sqrt(3) / 2
-    return C.route_cells(route[:, 0], route[:, 1], 0.5 * inner_radius_m, res).view(np.int64)
+    return C.route_cells(route[:, 0], route[:, 1], 0.5 * _inner_radius_m(res), res).view(np.int64)
 
 
 def build_corridor(route: np.ndarray, res: int, ring: int) -> np.ndarray:
     """Sorted unique int64 H3 cells: the route's cells dilated by ring."""
-    core = np.unique(route_cells(route, res))
+    core = route_cells(route, res)
     if ring == 0:
-        return core
-    return np.unique(np.concatenate([_disk(int(c), ring) for c in core]))
+        return np.unique(core)
+    table = _DISKS.get(ring)
+    if table is None:
+        table = _DISKS[ring] = DiskTable(ring, partial(_grid_disk, ring=ring))
+    return table.union(core)
 
 
 class Corridors:
