@@ -187,17 +187,6 @@ class Corridors:
         self.n_cells, self.n_points = a, c
 
 
-def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
-    """(lat0, lon0, cos0, x, y, cumulative length) of the route in the local metric frame."""
-    lat0, lon0 = float(route[0, 0]), float(route[0, 1])
-    cos0 = math.cos(math.radians(lat0))
-    dlon = (route[:, 1] - lon0 + 540.0) % 360.0 - 180.0
-    x = dlon * C.M_PER_DEG * cos0
-    y = (route[:, 0] - lat0) * C.M_PER_DEG
-    cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
-    return lat0, lon0, cos0, x, y, cum
-
-
 def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:
     ts, lat, lon, _ = path
     return [
