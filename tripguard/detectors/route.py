@@ -168,23 +168,32 @@ class Corridors:
 
     def _make_room(self, more_cells: int, more_points: int) -> None:
         slots = np.flatnonzero(self._live)
-        parts = [self.slice(int(s)) for s in slots]
-        live_cells = sum(p[0].size for p in parts)
-        live_points = sum(p[1].size for p in parts)
-        cap_cells = max(self.cells.size, 2 * (live_cells + more_cells))
-        cap_points = max(self.route_x.size, 2 * (live_points + more_points))
-        cells = np.empty(cap_cells, np.int64)
-        xs, ys, cums = (np.empty(cap_points, np.float64) for _ in range(3))
-        a = c = 0
-        for s, (pc, px, py, pcum) in zip(slots.tolist(), parts):
-            cells[a : a + pc.size] = pc
-            xs[c : c + px.size], ys[c : c + px.size], cums[c : c + px.size] = px, py, pcum
-            self.cell_lo[s], self.cell_hi[s] = a, a + pc.size
-            self.route_lo[s], self.route_hi[s] = c, c + px.size
-            a += pc.size
-            c += px.size
-        self.cells, self.route_x, self.route_y, self.route_cum = cells, xs, ys, cums
-        self.n_cells, self.n_points = a, c
+        n_cells = self.cell_hi[slots] - self.cell_lo[slots]
+        n_points = self.route_hi[slots] - self.route_lo[slots]
+        cap_cells = max(self.cells.size, 2 * (int(n_cells.sum()) + more_cells))
+        cap_points = max(self.route_x.size, 2 * (int(n_points.sum()) + more_points))
+        (self.cells,), self.n_cells = _packed(slots, self.cell_lo, self.cell_hi, n_cells, cap_cells, self.cells)
+        (self.route_x, self.route_y, self.route_cum), self.n_points = _packed(
+            slots, self.route_lo, self.route_hi, n_points, cap_points, self.route_x, self.route_y, self.route_cum
+        )
+
+
+def _packed(
+    slots: np.ndarray, lo: np.ndarray, hi: np.ndarray, lengths: np.ndarray, capacity: int, *arrays: np.ndarray
+) -> tuple[list[np.ndarray], int]:
+    """The slots' [lo, hi) spans of each array moved to the front of new arrays of `capacity`, in
+    slot order (lo and hi updated), and the length they take: one gather, no loop over the trips."""
+    total = int(lengths.sum())
+    new_lo = np.cumsum(lengths) - lengths
+    take = np.repeat(lo[slots] - new_lo, lengths) + np.arange(total)
+    out = []
+    for a in arrays:
+        b = np.empty(capacity, a.dtype)
+        b[:total] = a[take]
+        out.append(b)
+    lo[slots] = new_lo
+    hi[slots] = new_lo + lengths
+    return out, total
 
 
 def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:
