@@ -14,7 +14,8 @@ through the route kernels.
 
 Memory per active trip: tracemalloc (numpy reports to it) of the engine after warm-up divided by
 the active trips, without the path log (the accepted fixes, "the path buffer") and, separately,
-without the corridors.
+without the corridors (each taken out at the size tracemalloc counted of it). Batches are let go
+once processed, as a stream does.
 """
 
 from __future__ import annotations
