@@ -2,8 +2,10 @@
 
 The corridor of a trip is built once, at trip_started, off the hot path: the planned route is
 densified so that consecutive points are closer than a cell's inner radius (consecutive cells are
-then equal or neighbours: no gaps), indexed, and dilated by `ring` with H3's grid_disk. It is kept
-in one arena for all trips (sorted cells per trip) that the excursion kernel searches.
+then equal or neighbours: no gaps), indexed, and dilated by `ring`: the union of the cells' H3
+disks (grid_disk), compiled over a table of the disks seen before (kernels/h3disk.py). Each step
+is a kernel: one trip start costs a few kernel calls, no Python loop over its points or cells. It
+is kept in one arena for all trips (sorted cells per trip) that the excursion kernel searches.
 """
 
 from __future__ import annotations
