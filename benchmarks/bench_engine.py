@@ -14,12 +14,14 @@ through the route kernels.
 
 Memory per active trip: tracemalloc (numpy reports to it) of the engine after warm-up divided by
 the active trips, without the path log (the accepted fixes, "the path buffer") and, separately,
-without the corridors.
+without the corridors (each taken out at the size tracemalloc counted of it). Batches are let go
+once processed, as a stream does.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import sys
 import time
@@ -158,14 +160,20 @@ def _batch(buf, n) -> Batch:
     )
 
 
+def traced_bytes(arrays) -> int:
+    """What tracemalloc counts of these arrays: those allocated since it started (an arena that
+    grew during the warm-up is counted whole, the one it replaced not at all)."""
+    return sum(a.nbytes for a in arrays if tracemalloc.get_object_traceback(a) is not None)
+
+
 def path_bytes(engine) -> int:
     p = engine.paths
-    return sum(a.nbytes for a in (p.ts, p.lat, p.lon, p.flag, p.nxt))
+    return traced_bytes((p.ts, p.lat, p.lon, p.flag, p.nxt))
 
 
 def corridor_bytes(engine) -> int:
     c = engine.corridors
-    return sum(a.nbytes for a in (c.cells, c.route_x, c.route_y, c.route_cum))
+    return traced_bytes((c.cells, c.route_x, c.route_y, c.route_cum))
 
 
 def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
@@ -173,21 +181,23 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
     warm_ticks = min(warm_ticks, max(10, 3_000_000 // lanes))
     all_batches = batches(lanes, warm_ticks + measure_ticks, routes)
     n_warm = (warm_ticks * lanes) // BATCH_ROWS
+    # a stream lets go of a batch once it is processed: what the engine builds on one (its ids'
+    # bytes for the compiled slot lookup) must not count as the engine's memory
+    warm = collections.deque(all_batches[: n_warm + 1])
+    timed = all_batches[n_warm + 1 :]
+    del all_batches
     engine = make_engine(clock=lambda: 0)
-    engine.process(all_batches[0])  # kernels loaded from the cache before memory is counted
+    engine.process(warm.popleft())  # kernels loaded from the cache before memory is counted
     gc.collect()
-    path0, corridor0 = path_bytes(engine), corridor_bytes(engine)
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    for b in all_batches[1 : n_warm + 1]:
-        engine.process(b)
+    while warm:
+        engine.process(warm.popleft())
     gc.collect()
     mem = tracemalloc.get_traced_memory()[0] - base
+    path, corridor = path_bytes(engine), corridor_bytes(engine)
     tracemalloc.stop()
     live = engine.live_trips
-    path = path_bytes(engine) - path0  # what the buffers grew by while memory was counted
-    corridor = corridor_bytes(engine) - corridor0
-    timed = all_batches[n_warm + 1 :]
     pings = sum(b.n_pings for b in timed)
     gc.collect()
     t = time.perf_counter()

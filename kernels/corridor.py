@@ -143,6 +143,29 @@ def project(lat: float, lon: float, lat0: float, lon0: float, cos0: float) -> tu
     return dlon * M_PER_DEG * cos0, (lat - lat0) * M_PER_DEG
 
 
+@njit_exact  # numpy's operations in numpy's order: the same frame as the numpy projection it replaced
+def _project_route(route: F64, lat0: float, lon0: float, cos0: float, out: F64) -> None:
+    for i in range(route.shape[0]):
+        dlon = (route[i, 1] - lon0 + 540.0) % 360.0 - 180.0
+        out[0, i] = dlon * M_PER_DEG * cos0
+        out[1, i] = (route[i, 0] - lat0) * M_PER_DEG
+    out[2, 0] = 0.0
+    for i in range(1, route.shape[0]):
+        out[2, i] = out[2, i - 1] + math.hypot(out[0, i] - out[0, i - 1], out[1, i] - out[1, i - 1])
+
+
+def project_route(route: F64) -> tuple[float, float, float, F64, F64, F64]:
+    """(lat0, lon0, cos0, x, y, cumulative length) of the (n, 2) (lat, lon) route in the local
+    metric frame around its first point (what excursions() measures against)."""
+    if route.ndim != 2 or route.shape[1] != 2 or route.shape[0] == 0:
+        raise ValueError("route must be a non-empty (n, 2) array of (lat, lon)")
+    lat0, lon0 = float(route[0, 0]), float(route[0, 1])
+    cos0 = math.cos(math.radians(lat0))
+    out = np.empty((3, route.shape[0]), np.float64)
+    _project_route(np.asarray(route, np.float64), lat0, lon0, cos0, out)
+    return lat0, lon0, cos0, out[0], out[1], out[2]
+
+
 @njit
 def nearest_on_route(px: float, py: float, rx: F64, ry: F64, rcum: F64) -> tuple[float, float]:
     """(distance to the polyline, distance along it of the nearest point), metres."""

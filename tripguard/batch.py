@@ -50,10 +50,16 @@ class Names:
         return np.fromiter(map(self.code, names), np.int64, count=len(names))
 
     def _build(self) -> None:
-        encoded = [n.encode() for n in self.names]
-        self._offsets = np.zeros(len(encoded) + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, encoded), np.int64, count=len(encoded)), out=self._offsets[1:])
-        self._blob = np.frombuffer(b"".join(encoded), np.uint8) if encoded else np.zeros(0, np.uint8)
+        n = len(self.names)
+        blob = "".join(self.names).encode()
+        # ids are nearly always ASCII: then a name's bytes are its characters, and one join and
+        # one encode of the whole batch replace an encode per name
+        lengths = (
+            map(len, self.names) if len(blob) == sum(map(len, self.names)) else (len(x.encode()) for x in self.names)
+        )
+        self._offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(lengths, np.int64, count=n), out=self._offsets[1:])
+        self._blob = np.frombuffer(blob, np.uint8) if n else np.zeros(0, np.uint8)
 
     @property
     def blob(self) -> np.ndarray:

@@ -40,7 +40,6 @@ from tripguard.detectors.route import (
     excursion_finding,
     latlng_to_cell,
     learned_finding,
-    project_route,
 )
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.fare.tariff import Tariff
@@ -287,7 +286,7 @@ class Engine:
         rp = self.route_params[int(self.trips.city[s])]
         route = cast(np.ndarray, route_latlon(started.planned_route))
         cells = build_corridor(route, rp.h3_res, rp.ring)
-        lat0, lon0, cos0, x, y, cum = project_route(route)
+        lat0, lon0, cos0, x, y, cum = C.project_route(route)
         self.corridors.add(s, cells, x, y, cum)
         st = self.trips.route[s]
         st[:] = 0.0
@@ -553,7 +552,7 @@ class Engine:
             **self._route_view(s, meta),
             # what the driver-risk stage needs of the trip (tripguard/risk): when it ran and where
             "started_ts": int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
-            "path_times_s": encode_integers(np.round(ts / 1000.0).astype(np.int64).tolist()),
+            "path_times_s": encode_integers(np.round(ts / 1000.0).astype(np.int64)),
             "claimed_distance_m": meta.ended.claimed_distance_m if meta.ended else None,
         }
 

@@ -26,7 +26,7 @@ from tripguard.pathlog import PathLog
 NO_TS = -(2**62)
 
 
-@dataclass
+@dataclass(slots=True)  # no __dict__ per live trip
 class TripMeta:
     """What Python keeps per trip besides the arrays."""
 

@@ -4,6 +4,9 @@ Distances to the route and along it come from shapely's LineString (in the same 
 frame), membership from a Python set -- independent of the kernel's binary search and segment scan.
 """
 
+import math
+
+import numpy as np
 from shapely.geometry import LineString, Point
 
 from tripguard.kernels import corridor as C
@@ -125,3 +128,14 @@ class ExcursionsRef:
                 )
             )
         self.exc = None
+
+
+def project_route_np(route: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
+    """(lat0, lon0, cos0, x, y, cumulative length) of the route in the local metric frame, numpy."""
+    lat0, lon0 = float(route[0, 0]), float(route[0, 1])
+    cos0 = math.cos(math.radians(lat0))
+    dlon = (route[:, 1] - lon0 + 540.0) % 360.0 - 180.0
+    x = dlon * C.M_PER_DEG * cos0
+    y = (route[:, 0] - lat0) * C.M_PER_DEG
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+    return lat0, lon0, cos0, x, y, cum

@@ -6,8 +6,8 @@ import h3.api.basic_int as h3i
 import numpy as np
 import pytest
 
-from tests.kernels.corridor_ref import ExcursionsRef
-from tripguard.detectors.route import Corridors, build_corridor, densify, project_route, route_cells
+from tests.kernels.corridor_ref import ExcursionsRef, project_route_np
+from tripguard.detectors.route import Corridors, build_corridor, densify, route_cells
 from tripguard.kernels import corridor as C
 
 M_PER_DEG = 111_195.0
@@ -57,7 +57,7 @@ def run_both(trips, rng):
     refs = []
     for s, (route, _ts, _pts, _flags) in enumerate(trips):
         cells = build_corridor(route, RES, RING)
-        lat0, lon0, cos0, x, y, cum = project_route(route)
+        lat0, lon0, cos0, x, y, cum = C.project_route(route)
         arena.add(s, cells, x, y, cum)
         state[s, C.R_ACTIVE], state[s, C.R_LAT0], state[s, C.R_LON0], state[s, C.R_COS0] = 1, lat0, lon0, cos0
         refs.append(ExcursionsRef(cells, x, y, lat0, lon0, cos0, *PARAMS[0]))
@@ -212,3 +212,14 @@ def test_route_cells_kernel_matches_numpy_densify_and_h3py():
             want = np.array([h3i.latlng_to_cell(a, b, res) for a, b in pts], np.int64)
             want = want[np.concatenate([[True], want[1:] != want[:-1]])]
             np.testing.assert_array_equal(route_cells(route, res), want)
+
+
+def test_project_route_kernel_matches_numpy():
+    rng = np.random.default_rng(5)
+    for lat0, lon0 in ((41.15, -8.61), (-33.9, 151.2), (64.1, 179.999)):  # one across the antimeridian
+        route = random_route(rng, lat0, lon0, n=int(rng.integers(2, 60)))
+        route[:, 1] = (route[:, 1] + 540.0) % 360.0 - 180.0
+        got, want = C.project_route(route), project_route_np(route)
+        assert got[:3] == want[:3]
+        for a, b in zip(got[3:], want[3:]):
+            np.testing.assert_array_equal(a, b)  # bit for bit: the frame excursions are measured in

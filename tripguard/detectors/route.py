@@ -2,22 +2,25 @@
 
 The corridor of a trip is built once, at trip_started, off the hot path: the planned route is
 densified so that consecutive points are closer than a cell's inner radius (consecutive cells are
-then equal or neighbours: no gaps), indexed, and dilated by `ring` with H3's grid_disk. It is kept
-in one arena for all trips (sorted cells per trip) that the excursion kernel searches.
+then equal or neighbours: no gaps), indexed, and dilated by `ring`: the union of the cells' H3
+disks (grid_disk), compiled over a table of the disks seen before (kernels/h3disk.py). Each step
+is a kernel: one trip start costs a few kernel calls, no Python loop over its points or cells. It
+is kept in one arena for all trips (sorted cells per trip) that the excursion kernel searches.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import h3.api.basic_int as h3i
 import numpy as np
 
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
-from tripguard.kernels.geo import M_PER_DEG, haversine_m_np
+from tripguard.kernels.geo import haversine_m_np
+from tripguard.kernels.h3disk import DiskTable
 from tripguard.kernels.h3index import latlng_to_cell_trajectory
 
 VERSION = "1.0"
@@ -81,25 +84,35 @@ def latlng_to_cell(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
     return latlng_to_cell_trajectory(lat, lon, res).view(np.int64)
 
 
-@lru_cache(maxsize=200_000)
-def _disk(cell: int, ring: int) -> np.ndarray:
-    # routes of a city share their streets: most cells were dilated before
+def _grid_disk(cell: int, ring: int) -> np.ndarray:
     return np.array(h3i.grid_disk(cell, ring), np.int64)
+
+
+# ring -> the disks of the cells seen so far: routes of a city share their streets, so nearly
+# every cell was dilated before and a corridor is one compiled union (kernels/h3disk.py)
+_DISKS: dict[int, DiskTable] = {}
+
+
+@lru_cache(maxsize=16)
+def _inner_radius_m(res: int) -> float:
+    return float(h3i.average_hexagon_edge_length(res, "m")) * math.sqrt(3) / 2
 
 
 def route_cells(route: np.ndarray, res: int) -> np.ndarray:
     """The cells the route passes through, in route order, consecutive duplicates removed: the
     route densified to half a cell's inner radius, so consecutive cells are equal or neighbours."""
-    inner_radius_m = h3i.average_hexagon_edge_length(res, "m") * math.sqrt(3) / 2
-    return C.route_cells(route[:, 0], route[:, 1], 0.5 * inner_radius_m, res).view(np.int64)
+    return C.route_cells(route[:, 0], route[:, 1], 0.5 * _inner_radius_m(res), res).view(np.int64)
 
 
 def build_corridor(route: np.ndarray, res: int, ring: int) -> np.ndarray:
     """Sorted unique int64 H3 cells: the route's cells dilated by ring."""
-    core = np.unique(route_cells(route, res))
+    core = route_cells(route, res)
     if ring == 0:
-        return core
-    return np.unique(np.concatenate([_disk(int(c), ring) for c in core]))
+        return np.unique(core)
+    table = _DISKS.get(ring)
+    if table is None:
+        table = _DISKS[ring] = DiskTable(ring, partial(_grid_disk, ring=ring))
+    return table.union(core)
 
 
 class Corridors:
@@ -157,34 +170,32 @@ class Corridors:
 
     def _make_room(self, more_cells: int, more_points: int) -> None:
         slots = np.flatnonzero(self._live)
-        parts = [self.slice(int(s)) for s in slots]
-        live_cells = sum(p[0].size for p in parts)
-        live_points = sum(p[1].size for p in parts)
-        cap_cells = max(self.cells.size, 2 * (live_cells + more_cells))
-        cap_points = max(self.route_x.size, 2 * (live_points + more_points))
-        cells = np.empty(cap_cells, np.int64)
-        xs, ys, cums = (np.empty(cap_points, np.float64) for _ in range(3))
-        a = c = 0
-        for s, (pc, px, py, pcum) in zip(slots.tolist(), parts):
-            cells[a : a + pc.size] = pc
-            xs[c : c + px.size], ys[c : c + px.size], cums[c : c + px.size] = px, py, pcum
-            self.cell_lo[s], self.cell_hi[s] = a, a + pc.size
-            self.route_lo[s], self.route_hi[s] = c, c + px.size
-            a += pc.size
-            c += px.size
-        self.cells, self.route_x, self.route_y, self.route_cum = cells, xs, ys, cums
-        self.n_cells, self.n_points = a, c
+        n_cells = self.cell_hi[slots] - self.cell_lo[slots]
+        n_points = self.route_hi[slots] - self.route_lo[slots]
+        cap_cells = max(self.cells.size, 2 * (int(n_cells.sum()) + more_cells))
+        cap_points = max(self.route_x.size, 2 * (int(n_points.sum()) + more_points))
+        (self.cells,), self.n_cells = _packed(slots, self.cell_lo, self.cell_hi, n_cells, cap_cells, self.cells)
+        (self.route_x, self.route_y, self.route_cum), self.n_points = _packed(
+            slots, self.route_lo, self.route_hi, n_points, cap_points, self.route_x, self.route_y, self.route_cum
+        )
 
 
-def project_route(route: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
-    """(lat0, lon0, cos0, x, y, cumulative length) of the route in the local metric frame."""
-    lat0, lon0 = float(route[0, 0]), float(route[0, 1])
-    cos0 = math.cos(math.radians(lat0))
-    dlon = (route[:, 1] - lon0 + 540.0) % 360.0 - 180.0
-    x = dlon * M_PER_DEG * cos0
-    y = (route[:, 0] - lat0) * M_PER_DEG
-    cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
-    return lat0, lon0, cos0, x, y, cum
+def _packed(
+    slots: np.ndarray, lo: np.ndarray, hi: np.ndarray, lengths: np.ndarray, capacity: int, *arrays: np.ndarray
+) -> tuple[list[np.ndarray], int]:
+    """The slots' [lo, hi) spans of each array moved to the front of new arrays of `capacity`, in
+    slot order (lo and hi updated), and the length they take: one gather, no loop over the trips."""
+    total = int(lengths.sum())
+    new_lo = np.cumsum(lengths) - lengths
+    take = np.repeat(lo[slots] - new_lo, lengths) + np.arange(total)
+    out = []
+    for a in arrays:
+        b = np.empty(capacity, a.dtype)
+        b[:total] = a[take]
+        out.append(b)
+    lo[slots] = new_lo
+    hi[slots] = new_lo + lengths
+    return out, total
 
 
 def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:
