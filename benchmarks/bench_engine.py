@@ -35,11 +35,12 @@ import numpy as np  # noqa: E402
 
 from tripguard.batch import Batch  # noqa: E402
 from tripguard.contract import TripEnded, TripStarted  # noqa: E402
+from tripguard.engine import Engine  # noqa: E402
 from tripguard.fare.tariff import load_tariffs  # noqa: E402
 from tripguard.geo import encode_polyline_array  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START  # noqa: E402
-from tripguard.replay import make_engine  # noqa: E402
+from tripguard.settings import Settings  # noqa: E402
 
 TICK_MS = 4000
 BATCH_ROWS = 10_000
@@ -173,7 +174,7 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
     warm_ticks = min(warm_ticks, max(10, 3_000_000 // lanes))
     all_batches = batches(lanes, warm_ticks + measure_ticks, routes)
     n_warm = (warm_ticks * lanes) // BATCH_ROWS
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     engine.process(all_batches[0])  # kernels loaded from the cache before memory is counted
     gc.collect()
     path0, corridor0 = path_bytes(engine), corridor_bytes(engine)
