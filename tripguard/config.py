@@ -110,7 +110,9 @@ def _problem(cls: type, err: Any) -> str:
         return f"unknown key {key}; known: {known}"
     if err["type"] == "missing":
         return f"missing key {key}"
-    return f"{key}: {err['msg']}, got {err['input']!r}"
+    field = getattr(cls, "__pydantic_fields__", {}).get(key)
+    what = f" ({field.description})" if field is not None and field.description else ""
+    return f"{key}: {err['msg']}{what}, got {err['input']!r}"
 
 
 @cache
