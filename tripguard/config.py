@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from tripguard.errors import ConfigError
 
@@ -26,6 +26,11 @@ T = TypeVar("T")
 PARAMS = ConfigDict(extra="forbid", strict=True)
 """The config of every parameter dataclass read from a TOML table: an unknown key is an error and
 values are not coerced (an int may stand for a float; a bool or a string for a number may not)."""
+
+
+def number(gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+    """The constraint of a finite number within bounds: `Annotated[float, number(ge=0.0)]`."""
+    return Field(allow_inf_nan=False, gt=gt, ge=ge, le=le)
 
 
 def shipped_path(name: str) -> Path:

@@ -8,18 +8,12 @@ Porto trajectories (`python -m tripguard.fare.calibrate`, see docs/fare.md).
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS
+from tripguard.config import PARAMS, number
 from tripguard.errors import ConfigError
-
-
-def _number(gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
-    """A finite number within bounds."""
-    return Field(allow_inf_nan=False, gt=gt, ge=ge, le=le)
 
 
 @dataclass(frozen=True, config=PARAMS)
@@ -28,31 +22,31 @@ class FareParams:
     value is a finite number in the range its annotation gives."""
 
     # fare_inflation: claimed / expected must exceed this ratio ...
-    inflation_ratio: Annotated[float, _number(gt=1.0)]
+    inflation_ratio: Annotated[float, number(gt=1.0)]
     # ... and exceed the expected fare by at least this much money (meter rounding, short trips)
-    inflation_min_excess: Annotated[float, _number(ge=0.0)]
+    inflation_min_excess: Annotated[float, number(ge=0.0)]
     # distance_mismatch: claimed distance / (GPS distance + gap allowance) must exceed this ...
-    distance_ratio: Annotated[float, _number(gt=1.0)]
+    distance_ratio: Annotated[float, number(gt=1.0)]
     # ... by at least this many metres (GPS warm-up at pickup matters on short trips)
-    distance_min_excess_m: Annotated[float, _number(ge=0.0)]
+    distance_min_excess_m: Annotated[float, number(ge=0.0)]
     # honest spread of ln(claimed distance / GPS distance); turns the distance ratio into a score
-    distance_log_scale: Annotated[float, _number(gt=0.0)]
+    distance_log_scale: Annotated[float, number(gt=0.0)]
     # A GPS gap is bridged by a straight line, which under-measures the road driven under it:
     # allowance = gap_circuity * straight-line gap distance is added to the GPS distance.
-    gap_circuity: Annotated[float, _number(ge=0.0, le=2.0)]
+    gap_circuity: Annotated[float, number(ge=0.0, le=2.0)]
     # Chords between fixes 15 s apart cut the road's corners: a meter reads this share more than
     # they do (scaled down for closer fixes); it is added to the GPS distance, like the gap allowance.
-    sparse_gps_undercount: Annotated[float, _number(ge=0.0, le=0.5)]
+    sparse_gps_undercount: Annotated[float, number(ge=0.0, le=0.5)]
     # The meter runs while the taxi waits for the rider before the trip moves: a claimed duration
     # longer than the GPS one is credited as waiting, up to this many seconds (beyond it, the
     # GPS saw too little of the claimed time)
-    waiting_allowance_s: Annotated[float, _number(ge=0.0)]
+    waiting_allowance_s: Annotated[float, number(ge=0.0)]
     # GPS must cover at least this share of the claimed duration for the GPS-based fare check;
     # below it the GPS saw too little of the trip to accuse anyone (verdict note instead).
-    min_gps_coverage: Annotated[float, _number(ge=0.0, le=1.0)]
+    min_gps_coverage: Annotated[float, number(ge=0.0, le=1.0)]
     # scores at or above these are high / medium severity; below, low
-    severity_high_score: Annotated[float, _number(gt=0.0, le=1.0)]
-    severity_medium_score: Annotated[float, _number(gt=0.0, le=1.0)]
+    severity_high_score: Annotated[float, number(gt=0.0, le=1.0)]
+    severity_medium_score: Annotated[float, number(gt=0.0, le=1.0)]
 
     def __post_init__(self) -> None:
         if self.severity_medium_score > self.severity_high_score:

@@ -14,12 +14,12 @@ from typing import Annotated
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS, load_shipped, validated
+from tripguard.config import PARAMS, load_shipped, number, validated
 from tripguard.errors import ConfigError
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Positive = Annotated[float, Field(allow_inf_nan=False, gt=0.0)]
-NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0.0)]
+Finite = Annotated[float, number()]
+Positive = Annotated[float, number(gt=0.0)]
+NonNegative = Annotated[float, number(ge=0.0)]
 
 
 @dataclass(frozen=True, config=PARAMS)
