@@ -37,11 +37,12 @@ import numpy as np  # noqa: E402
 
 from tripguard.batch import Batch  # noqa: E402
 from tripguard.contract import TripEnded, TripStarted  # noqa: E402
+from tripguard.engine import Engine  # noqa: E402
 from tripguard.fare.tariff import load_tariffs  # noqa: E402
 from tripguard.geo import encode_polyline_array  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START  # noqa: E402
-from tripguard.replay import make_engine  # noqa: E402
+from tripguard.settings import Settings  # noqa: E402
 
 TICK_MS = 4000
 BATCH_ROWS = 10_000
@@ -186,7 +187,7 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
     warm = collections.deque(all_batches[: n_warm + 1])
     timed = all_batches[n_warm + 1 :]
     del all_batches
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     engine.process(warm.popleft())  # kernels loaded from the cache before memory is counted
     gc.collect()
     tracemalloc.start()

@@ -22,7 +22,8 @@ import json, os, time
 t0 = time.perf_counter()
 from tests.streams import build_batches, make_stream
 from tripguard.geo import encode_polyline
-from tripguard.replay import make_engine
+from tripguard.engine import Engine
+from tripguard.settings import Settings
 t_import = time.perf_counter() - t0
 
 def with_routes(messages):  # every trip_started plans the trip's own track: all kernels run
@@ -37,7 +38,7 @@ def with_routes(messages):  # every trip_started plans the trip's own track: all
             v["planned_route"] = encode_polyline(track[v["trip_id"]][::3])
     return messages
 
-engine = make_engine(clock=lambda: 0)
+engine = Engine.from_settings(Settings(), clock=lambda: 0)
 batches = build_batches(with_routes(make_stream(3, n_trips=12)), [])
 t1 = time.perf_counter()
 for b in batches:

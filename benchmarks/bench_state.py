@@ -44,9 +44,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 
 from benchmarks.bench_stream import PARTITIONS, ping_count, reshape, simulate, wait_for_pings  # noqa: E402
 from tests.stream.helpers import WorkerProcess, alert_ids, make_topics, produce, unique_settings  # noqa: E402
+from tripguard.engine import Engine  # noqa: E402
 from tripguard.inputs import merge_on_ts, read_messages  # noqa: E402
-from tripguard.replay import batches, checked, make_engine, replay  # noqa: E402
+from tripguard.replay import batches, checked, replay  # noqa: E402
 from tripguard.runtime import tune_gc_for_throughput  # noqa: E402
+from tripguard.settings import Settings  # noqa: E402
 from tripguard.stream.broker import EmbeddedBroker  # noqa: E402
 from tripguard.stream.changelog import Checkpoint, fold, read_partition, write_checkpoint  # noqa: E402
 from tripguard.stream.topics import create_topics  # noqa: E402
@@ -61,7 +63,7 @@ CHECKPOINT_S = 5.0
 def engine_at_peak(pings: Path, trips: Path, want_live: int):
     """An engine replayed up to the moment it holds want_live live trips (or its peak), the
     batches after that moment, and how many live trips it holds."""
-    engine = make_engine()
+    engine = Engine.from_settings(Settings())
     stream = merge_on_ts(checked(read_messages(pings, "pings")), checked(read_messages(trips, "trips")))
     it = batches(stream, [], 2000)
     for batch, _, _ in it:
@@ -174,7 +176,7 @@ async def state_costs(bootstrap: str, pings: Path, trips: Path, want_live: int) 
         t1 = time.perf_counter()
         restored = fold(log, end, {"pings": 2, "trips": 2}, "bench", "trips")
         t2 = time.perf_counter()
-        fresh = make_engine()
+        fresh = Engine.from_settings(Settings())
         TripRecords(fresh).load(restored.records)
         t3 = time.perf_counter()
     finally:

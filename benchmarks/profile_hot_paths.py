@@ -117,7 +117,7 @@ import bench_engine as B
 lanes, routes = 10_000, {routes}
 batches = B.batches(lanes, 340 + 200, routes)
 n_warm = (340 * lanes) // B.BATCH_ROWS
-engine = B.make_engine(clock=lambda: 0)
+engine = B.Engine.from_settings(B.Settings(), clock=lambda: 0)
 for b in batches[:n_warm + 1]:
     engine.process(b)
 print("READY", flush=True)

@@ -6,6 +6,8 @@ module that breaks one fails here, not in a review.
 - The engine (engine, batch, trip storage, detectors, fare assessment) imports no I/O: no Kafka, no
   HTTP, no files-to-events code (inputs, replay), no stream/ or review/.
 - stream/ and review/ do not import each other: the review service reads what the workers publish.
+- stream/ does not import tripguard.replay (files in, files out): a worker builds its engine with
+  Engine.from_settings, as `tripguard replay` does.
 - Inside review/: store/ (data access) imports no HTTP framework and nothing of api/ or pages/;
   pages/ imports nothing of api/; what both need is in review/common.py, which imports neither.
   api/ may import store/ and pages/.
@@ -101,8 +103,16 @@ def test_the_engine_imports_no_io(path):
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize(("package", "other"), [("stream", "tripguard.review"), ("review", "tripguard.stream")])
-def test_stream_and_review_do_not_import_each_other(package, other):
+APART = [
+    ("stream", "tripguard.review"),
+    ("review", "tripguard.stream"),
+    ("stream", "tripguard.replay"),
+]
+
+
+@pytest.mark.parametrize(("package", "other"), APART, ids=[f"{p}-{o}" for p, o in APART])
+def test_package_does_not_import_other(package, other):
+    """stream/ and review/ do not import each other; stream/ does not import replay."""
     files = _files(f"tripguard/{package}")
     assert files
     bad = {str(f.relative_to(ROOT)): sorted(n for n in _imports(f) if _under(n, [other])) for f in files}
@@ -129,6 +139,7 @@ def test_the_rules_see_imports():
     """The scanner itself: relative imports resolve, so a rule cannot pass by reading nothing."""
     assert "tripguard.kernels._jit" in _imports(ROOT / "kernels" / "kinematics.py")
     assert "tripguard.detectors.route" in _imports(ROOT / "tripguard" / "engine.py")
+    assert "tripguard.replay" in _imports(ROOT / "tripguard" / "cli.py")  # imported inside a function
     assert _kernel_files() and all(f.exists() for f in _files(*ENGINE))
     # what a review layer rule forbids is seen where it is allowed
     assert {"fastapi", "tripguard.review.store.tokens"} <= _imports(ROOT / "tripguard" / "review" / "api" / "deps.py")

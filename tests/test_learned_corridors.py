@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from tests.streams import build_batches
+from tripguard.engine import Engine
 from tripguard.errors import InputError
 from tripguard.geo import encode_polyline
 from tripguard.learned_corridors import fit, load
-from tripguard.replay import make_engine
+from tripguard.settings import Settings
 
 A = (41.150, -8.640)  # origin and destination 3 km apart, east-west
 B = (41.150, -8.604)
@@ -57,7 +58,7 @@ def test_detour_scores_high_and_an_ordinary_trip_low(model_path):
 
 def test_engine_flags_a_detour_without_planned_route(model_path):
     rng = np.random.default_rng(3)
-    engine = make_engine(corridors_path=model_path, clock=lambda: 0)
+    engine = Engine.from_settings(Settings(corridors=model_path), clock=lambda: 0)
     messages = []
     for trip, pts in (("ok", line(A, B, 40, rng)), ("detour", line(A, B, 40, rng, via=(41.175, -8.62)))):
         t0 = 1_700_000_000_000

@@ -198,10 +198,16 @@ def test_replay_on_two_workers_writes_one_workers_alerts_verdicts_and_dead_lette
 
 def test_the_message_path_splits_by_partition_too(stream, tmp_path):
     """CSV input goes message by message (replay.mine): the partitions together are one replay."""
-    from tripguard.replay import make_engine, replay_workers
+    from functools import partial
+
+    from tripguard.engine import Engine
+    from tripguard.replay import replay_workers
+    from tripguard.settings import Settings
 
     one = replay(stream / "pings.csv", stream / "trips.csv", tmp_path / "one")
-    two = replay_workers(stream / "pings.csv", stream / "trips.csv", tmp_path / "two", 2, make_engine)
+    two = replay_workers(
+        stream / "pings.csv", stream / "trips.csv", tmp_path / "two", 2, partial(Engine.from_settings, Settings())
+    )
     assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
     assert two.summary["trips"] == one.summary["trips"] == 12
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
+from pydantic.dataclasses import dataclass
+
+from tripguard.config import PARAMS
 from tripguard.detectors import Finding
 from tripguard.trips import TripMeta
 
@@ -35,7 +37,7 @@ def make_alert(meta: TripMeta, finding: Finding, now_ms: int) -> dict:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=PARAMS)
 class AlertThresholds:
     """[<city>.alerts] of cities.toml: the least score an alert of each kind needs to be raised.
     0 everywhere in the shipped file; `tripguard tune` proposes higher ones where reviewers'

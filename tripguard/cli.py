@@ -86,20 +86,14 @@ def replay(
     driver_risk.jsonl (the driver-risk stage over the verdicts and the decisions)."""
     from functools import partial
 
-    from tripguard.replay import make_engine, replay_workers
+    from tripguard.engine import Engine
+    from tripguard.replay import replay_workers
     from tripguard.runtime import tune_gc_for_throughput
     from tripguard.settings import load_settings
 
     tune_gc_for_throughput()
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
-    engine_factory = partial(
-        make_engine,
-        settings.tariffs,
-        settings.cities,
-        settings.corridors,
-        end_grace_s=settings.end_grace_s,
-        idle_timeout_s=settings.idle_timeout_s,
-    )
+    engine_factory = partial(Engine.from_settings, settings)
     result = replay_workers(pings, trips, out, workers, engine_factory, progress=progress, decisions=decisions)
     s = result.summary
     kinds = ", ".join(f"{k} {v}" for k, v in s["alerts_by_kind"].items() if v) or "none"

@@ -1,9 +1,11 @@
 """Shipped configuration (data/*.toml) and user overrides.
 
 City parameters live in data/cities.toml as one table per city and detector section
-(`[porto.kinematics]`), over a `[default.<section>]` table. Each detector declares its
-parameters as a frozen dataclass and reads them with `city_params`. Unknown keys, missing keys
-and wrong types are ConfigErrors naming the file, table and key.
+(`[porto.kinematics]`), over a `[default.<section>]` table; tariffs in data/tariffs.toml. Each
+detector declares its parameters as a frozen pydantic dataclass with the `PARAMS` config (strict
+types, no unknown keys; ranges as `Field` constraints) and reads them with `CityTables.params`.
+`validated` turns pydantic's errors into one ConfigError naming the file, table and key(s).
+Settings (environment and CLI flags) are pydantic-settings: tripguard.settings.
 """
 
 from __future__ import annotations
@@ -15,9 +17,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ConfigDict, Field, ValidationError
+
 from tripguard.errors import ConfigError
 
 T = TypeVar("T")
+
+PARAMS = ConfigDict(extra="forbid", strict=True)
+"""The config of every parameter dataclass read from a TOML table: an unknown key is an error and
+values are not coerced (an int may stand for a float; a bool or a string for a number may not)."""
+
+
+def number(gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+    """The constraint of a finite number within bounds: `Annotated[float, number(ge=0.0)]`."""
+    return Field(allow_inf_nan=False, gt=gt, ge=ge, le=le)
 
 
 def shipped_path(name: str) -> Path:
@@ -80,33 +93,31 @@ class CityTables:
         return merge_tables(base, own)
 
     def params(self, cls: type[T], city: str, section: str) -> T:
-        return params_from(cls, self.section(city, section), f"{self.source} [{city}.{section}]")
+        return validated(cls, self.section(city, section), f"{self.source} [{city}.{section}]")
 
 
-def params_from(cls: type[T], table: dict[str, Any], where: str) -> T:
-    """Build a frozen params dataclass from a TOML table, strictly."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
-    values = {}
-    for name, f in fields.items():
-        if name not in table:
-            if f.default is not dataclasses.MISSING:
-                continue
-            raise ConfigError(f"{where}: missing key {name}")
-        v = table[name]
-        want = (
-            f.type
-            if isinstance(f.type, type)
-            else {"float": float, "int": int, "bool": bool, "str": str}.get(str(f.type))
-        )
-        if want is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if want is not None and not (isinstance(v, want) and not (want is not bool and isinstance(v, bool))):
-            raise ConfigError(f"{where}: {name} must be {want.__name__}, got {v!r}")
-        values[name] = v
-    return cls(**values)
+def validated(cls: type[T], table: dict[str, Any], where: str) -> T:
+    """A parameter dataclass (pydantic, config PARAMS) from a TOML table; every problem in the
+    table in one ConfigError that names `where` (file and table) and each key."""
+    try:
+        return cls(**table)
+    except ValidationError as exc:
+        problems = [_problem(cls, err) for err in exc.errors(include_url=False)]
+        raise ConfigError(f"{where}: {'; '.join(problems)}") from None
+    except ConfigError as exc:  # a check across keys (__post_init__)
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _problem(cls: type, err: Any) -> str:
+    key = ".".join(str(part) for part in err["loc"])
+    if err["type"] == "unexpected_keyword_argument":
+        known = ", ".join(sorted(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+        return f"unknown key {key}; known: {known}"
+    if err["type"] == "missing":
+        return f"missing key {key}"
+    field = getattr(cls, "__pydantic_fields__", {}).get(key)
+    what = f" ({field.description})" if field is not None and field.description else ""
+    return f"{key}: {err['msg']}{what}, got {err['input']!r}"
 
 
 @cache

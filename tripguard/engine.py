@@ -42,13 +42,14 @@ from tripguard.detectors.route import (
     learned_finding,
 )
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
-from tripguard.fare.tariff import Tariff
+from tripguard.fare.tariff import Tariff, load_tariffs
 from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels import lifecycle as L
 from tripguard.kernels.geo import haversine_m
 from tripguard.pathlog import PathLog
+from tripguard.settings import Settings
 from tripguard.trips import NO_TS, TripMeta, TripTable
 
 if TYPE_CHECKING:
@@ -99,8 +100,8 @@ class Engine:
         self,
         cities: CityTables,
         tariffs: dict[str, Tariff],
-        end_grace_s: float = 120.0,
-        idle_timeout_s: float = 1800.0,
+        end_grace_s: float = Settings.model_fields["end_grace_s"].default,
+        idle_timeout_s: float = Settings.model_fields["idle_timeout_s"].default,
         orphan_wait_s: float = 120.0,
         clock: Callable[[], int] | None = None,
         corridor_model: CorridorModel | None = None,
@@ -128,6 +129,25 @@ class Engine:
         self.params_matrix = np.empty((0, K.N_PARAMS), np.float64)
         self.route_matrix = np.empty((0, C.N_ROUTE_PARAMS), np.float64)
         self._city_row(UNKNOWN_CITY)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Callable[[], int] | None = None) -> Engine:
+        """The engine the settings describe: the shipped tariffs and city parameters with the
+        settings' override files on top, the learned-corridor model when one is named, and the
+        trip-end timing (whose defaults, here and in __init__, are the settings' field defaults)."""
+        model = None
+        if settings.corridors is not None:
+            from tripguard.learned_corridors import load
+
+            model = load(settings.corridors)
+        return cls(
+            CityTables.load(settings.cities),
+            load_tariffs(settings.tariffs),
+            end_grace_s=settings.end_grace_s,
+            idle_timeout_s=settings.idle_timeout_s,
+            clock=clock,
+            corridor_model=model,
+        )
 
     # a trip's storage belongs to the TripTable (one grow and one release path); these are views
     @property

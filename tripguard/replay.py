@@ -22,14 +22,13 @@ import orjson
 
 from tripguard.batch import BatchBuilder
 from tripguard.codec import dumps, pings_from_value, trip_event_from_obj
-from tripguard.config import CityTables
 from tripguard.engine import Engine, Output
 from tripguard.errors import ContractError, InputError
-from tripguard.fare.tariff import load_tariffs
 from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, partition_of, read_messages
 from tripguard.replay_columnar import ColumnarInputs, columnar_batches
 from tripguard.risk.offline import DRIVER_RISK_FILE, RiskReplay, lateness_ms
 from tripguard.runtime import tune_gc_for_throughput
+from tripguard.settings import load_settings
 
 if TYPE_CHECKING:
     from tripguard.contract import TripEnded, TripStarted
@@ -137,17 +136,6 @@ def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
     return lambda dead, batch_rows: batches(stream, dead, batch_rows)
 
 
-def make_engine(
-    tariffs_path: Path | None = None, cities_path: Path | None = None, corridors_path: Path | None = None, **kwargs
-) -> Engine:
-    model = None
-    if corridors_path is not None:
-        from tripguard.learned_corridors import load
-
-        model = load(corridors_path)
-    return Engine(CityTables.load(cities_path), load_tariffs(tariffs_path), corridor_model=model, **kwargs)
-
-
 def replay(
     pings: Path,
     trips: Path,
@@ -164,7 +152,7 @@ def replay(
     """Replay two files through an Engine. keep=False does not hold alerts and verdicts in memory
     (the files have them). part = (p, n): only the trips of partition p of n (replay_workers, which
     runs the driver-risk stage itself, over all partitions' verdicts: a driver's trips span them)."""
-    engine = engine or make_engine(tariffs, cities)
+    engine = engine or Engine.from_settings(load_settings(tariffs=tariffs, cities=cities))
     feed = _feed(pings, trips, part)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.streams import build_batches, comparable, make_stream
-from tripguard.replay import make_engine
+from tripguard.engine import Engine
+from tripguard.settings import Settings
 
 
 def run(batches):
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     alerts, verdicts = [], []
     for b in batches:
         out = engine.process(b)

@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 from tests.streams import build_batches
-from tripguard.replay import make_engine
+from tripguard.engine import Engine
+from tripguard.settings import Settings
 
 T0 = 1_717_398_000_000
 M_PER_DEG = 111_195.0
@@ -77,7 +78,7 @@ def _messages(trip_id: str, fixes, claimed_fare: float, claimed_distance_m: floa
 
 
 def _run(messages):
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     out = engine.process(build_batches(messages, [])[0])
     rest = engine.flush()
     return out.alerts + rest.alerts, out.verdicts + rest.verdicts

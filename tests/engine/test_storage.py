@@ -9,9 +9,10 @@ import numpy as np
 from tests.engine.test_tripstate import routed_stream, whole_run
 from tests.streams import build_batches, comparable
 from tripguard.detectors.route import Corridors
+from tripguard.engine import Engine
 from tripguard.kernels import kinematics as K
 from tripguard.pathlog import PathLog
-from tripguard.replay import make_engine
+from tripguard.settings import Settings
 from tripguard.trips import TripTable
 
 
@@ -41,7 +42,7 @@ def test_tiny_storage_grows_compacts_and_releases(monkeypatch):
     batches = build_batches(messages, list(range(25, len(messages), 37)))
     want = whole_run(messages, batches)
 
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     engine.trips = TripTable(capacity=2, path_capacity=16, corridor_cells=8, corridor_points=4)
     t = engine.trips
     alerts, verdicts = [], []

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from tests.streams import build_batches, comparable, make_stream
+from tripguard.engine import Engine
 from tripguard.geo import encode_polyline_array
-from tripguard.replay import make_engine
+from tripguard.settings import Settings
 from tripguard.tripstate import PATH_CHUNK, StateFormatError, TripRecords, pack, unpack
 
 
@@ -48,7 +49,7 @@ def run(engine, batches, records: TripRecords | None = None):
 
 
 def whole_run(messages, batches):
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     a, v = run(engine, batches)
     out = engine.flush()
     return comparable(a + out.alerts, v + out.verdicts)
@@ -59,12 +60,12 @@ def test_restored_records_continue_exactly():
     batches = build_batches(messages, list(range(50, len(messages), 97)))
     want = whole_run(messages, batches)
     for cut in (1, len(batches) // 2, len(batches) - 1):
-        first = make_engine(clock=lambda: 0)
+        first = Engine.from_settings(Settings(), clock=lambda: 0)
         a1, v1 = run(first, batches[:cut])
         records = TripRecords(first).snapshot()
         kinds = {k.split(b"/")[0] for k in records}
         assert first.live_trips and {b"trip", b"events", b"path"} <= kinds
-        second = make_engine(clock=lambda: 0)
+        second = Engine.from_settings(Settings(), clock=lambda: 0)
         TripRecords(second).load(records)
         assert second.live_trips == first.live_trips and second.watermark == first.watermark
         assert second.closed == first.closed
@@ -77,7 +78,7 @@ def test_the_state_holds_corridors_held_fixes_and_orphans():
     """The parts of a trip most easily forgotten are in the records and come back."""
     messages = routed_stream(12, n_trips=30)
     batches = build_batches(messages, list(range(20, len(messages), 41)))
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     seen = {"corridor": 0, "held": 0, "orphans": 0, "long_path": 0}
     for b in batches:
         engine.process(b)
@@ -90,7 +91,7 @@ def test_the_state_holds_corridors_held_fixes_and_orphans():
         if all(seen.values()):
             break
     assert all(seen.values()), seen
-    other = make_engine(clock=lambda: 0)
+    other = Engine.from_settings(Settings(), clock=lambda: 0)
     TripRecords(other).load(TripRecords(engine).snapshot())
     for trip_id in engine.live_trip_ids():
         a, b = engine.export_trip(trip_id), other.export_trip(trip_id)
@@ -112,7 +113,7 @@ def test_incremental_checkpoints_add_up_to_the_whole_state():
     messages = routed_stream(13, n_trips=40)
     batches = build_batches(messages, list(range(30, len(messages), 53)))
     want = whole_run(messages, batches)
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     records = TripRecords(engine)
     changelog: dict[bytes, bytes] = {}
     tombstones = written = 0
@@ -133,7 +134,7 @@ def test_incremental_checkpoints_add_up_to_the_whole_state():
             records.saved()
             assert changelog == records.snapshot()
             if i == len(batches) // 2:
-                restored = make_engine(clock=lambda: 0)
+                restored = Engine.from_settings(Settings(), clock=lambda: 0)
                 TripRecords(restored).load(changelog)
                 a2, v2 = run(restored, batches[i + 1 :])
                 out = restored.flush()
@@ -144,7 +145,7 @@ def test_incremental_checkpoints_add_up_to_the_whole_state():
 def test_a_failed_checkpoint_writes_its_changes_again():
     messages = routed_stream(14, n_trips=12)
     batches = build_batches(messages, list(range(40, len(messages), 60)))
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     records = TripRecords(engine)
     run(engine, batches[:3], records)
     lost = dict(records.changes())  # never acknowledged: no saved()
@@ -157,14 +158,14 @@ def test_a_failed_checkpoint_writes_its_changes_again():
 
 def test_a_row_of_another_width_refuses_to_load():
     messages = routed_stream(15, n_trips=6)
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     run(engine, build_batches(messages[: len(messages) // 2], []))
     records = TripRecords(engine).snapshot()
     key = next(k for k in records if k.startswith(b"trip/"))
     doc, arrays = unpack(records[key])
     arrays["row.kin"] = np.concatenate([arrays["row.kin"], [0.0]])  # a kinematics field more than this version has
     with pytest.raises(ValueError, match="kin"):
-        TripRecords(make_engine(clock=lambda: 0)).load({**records, key: pack(doc, arrays)})
+        TripRecords(Engine.from_settings(Settings(), clock=lambda: 0)).load({**records, key: pack(doc, arrays)})
     doc["format"] = 99
     with pytest.raises(StateFormatError, match="format 99"):
-        TripRecords(make_engine(clock=lambda: 0)).load({**records, key: pack(doc, arrays)})
+        TripRecords(Engine.from_settings(Settings(), clock=lambda: 0)).load({**records, key: pack(doc, arrays)})

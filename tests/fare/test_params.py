@@ -41,7 +41,7 @@ def test_out_of_range_values_name_the_key(tmp_path, key, value):
     path.write_text(f"[porto.fare]\n{key} = {value}\n")
     with pytest.raises(ConfigError) as err:
         CityTables.load(path).params(FareParams, "porto", "fare")
-    assert f"fare.{key}" in str(err.value)
+    assert f"c.toml [porto.fare]: {key}: " in str(err.value)
 
 
 def test_unknown_and_mistyped_keys_name_the_key(tmp_path):

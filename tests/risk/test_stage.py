@@ -158,14 +158,18 @@ def test_malformed_records_are_contract_errors_naming_the_field(kind, value, fie
 def test_replay_on_two_workers_writes_one_replay_s_driver_risk_events(fleet_run, tmp_path):
     """replay --workers 2 splits the trips, but a driver's trips span the partitions: the stage runs
     over the merged verdicts (and the decisions) and writes what one process writes."""
-    from tripguard.replay import make_engine, replay_workers
+    from functools import partial
+
+    from tripguard.engine import Engine
+    from tripguard.replay import replay_workers
+    from tripguard.settings import Settings
 
     replay_workers(
         fleet_run / "pings.jsonl",
         fleet_run / "trips.jsonl",
         tmp_path / "two",
         2,
-        make_engine,
+        partial(Engine.from_settings, Settings()),
         progress=False,
         decisions=fleet_run / "decisions.jsonl",
     )

@@ -13,8 +13,9 @@ from tests.stream.helpers import tick_messages
 from tests.streams import make_stream
 from tripguard.batch import BatchBuilder
 from tripguard.codec import pings_from_value, trip_event_from_obj
+from tripguard.engine import Engine
 from tripguard.inputs import PINGS, TRIPS, Message, merge_on_ts
-from tripguard.replay import make_engine
+from tripguard.settings import Settings
 from tripguard.stream.aligner import Aligner, Pending
 
 
@@ -73,7 +74,7 @@ def test_an_empty_side_that_is_behind_blocks_the_other():
 
 
 def _alerts(messages: list[dict]) -> set[str]:
-    engine = make_engine(clock=lambda: 0)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
     alerts = []
     for m in messages:  # one message per batch: the engine is batch-invariant
         b = BatchBuilder()

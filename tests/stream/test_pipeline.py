@@ -14,7 +14,7 @@ import pytest
 from tests.stream.helpers import tick_messages
 from tests.streams import make_stream
 from tripguard.engine import Engine
-from tripguard.replay import make_engine
+from tripguard.settings import Settings
 from tripguard.stream.aligner import PINGS, TRIPS
 from tripguard.stream.pipeline import EngineFailed, PartitionPipeline, Quarantine
 from tripguard.tripstate import TripRecords
@@ -81,7 +81,7 @@ class Driver:
         self.pipe = self._build()
 
     def _build(self) -> PartitionPipeline:
-        engine = make_engine(clock=lambda: 0)
+        engine = Engine.from_settings(Settings(), clock=lambda: 0)
         records = TripRecords(engine)
         records.load(self.changelog)
         return PartitionPipeline(0, engine, TOPICS, dict(self.checkpoint), records, self.quarantine, pause_close_s=1e9)
@@ -140,7 +140,7 @@ def test_a_partition_through_the_pipeline_gives_replays_alerts():
 @pytest.mark.parametrize("whole_fetch", [False, True])
 def test_alerts_name_the_record_that_revealed_them(whole_fetch):
     messages = _stream(6, 20)
-    pipe = PartitionPipeline(0, make_engine(clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0})
+    pipe = PartitionPipeline(0, Engine.from_settings(Settings(), clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0})
     recs = records_of(messages)
     for side in (PINGS, TRIPS):
         if whole_fetch:
@@ -228,7 +228,7 @@ def test_a_fault_that_goes_away_dead_letters_nothing(monkeypatch):
 def test_resume_offsets_are_the_first_records_not_given_to_the_engine():
     messages = _stream(10, 10)
     recs = records_of(messages)
-    pipe = PartitionPipeline(0, make_engine(clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0})
+    pipe = PartitionPipeline(0, Engine.from_settings(Settings(), clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0})
     for r in recs[PINGS][:20]:
         pipe.ingest(r, now=0.0)
     assert pipe.resume_offsets() == {TOPICS[PINGS]: 0, TOPICS[TRIPS]: 0}  # trips not caught up: all held
@@ -250,7 +250,9 @@ def test_resume_offsets_are_the_first_records_not_given_to_the_engine():
 def test_an_input_pause_closes_ended_trips_once(pause_close_s):
     messages = make_stream(11, 12)  # no ticks: ended trips wait for their end grace
     recs = records_of(messages)
-    pipe = PartitionPipeline(0, make_engine(clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0}, pause_close_s=pause_close_s)
+    pipe = PartitionPipeline(
+        0, Engine.from_settings(Settings(), clock=lambda: 0), TOPICS, {PINGS: 0, TRIPS: 0}, pause_close_s=pause_close_s
+    )
     for side in (PINGS, TRIPS):
         for r in recs[side]:
             pipe.ingest(r, now=100.0)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic.dataclasses import dataclass
 
+from tripguard.config import PARAMS
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import kinematics as K
 
@@ -14,7 +15,7 @@ VERSION = "1.0"
 MAX_EVIDENCE_POINTS = 60
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=PARAMS)
 class KinematicsParams:
     """data/cities.toml [<city>.kinematics]; see the comments there."""
 

@@ -11,12 +11,13 @@ is kept in one arena for all trips (sorted cells per trip) that the excursion ke
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache, partial
 
 import h3.api.basic_int as h3i
 import numpy as np
+from pydantic.dataclasses import dataclass
 
+from tripguard.config import PARAMS
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
 from tripguard.kernels.geo import haversine_m_np
@@ -27,7 +28,7 @@ VERSION = "1.0"
 MAX_EVIDENCE_POINTS = 80
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=PARAMS)
 class RouteParams:
     """data/cities.toml [<city>.route]."""
 

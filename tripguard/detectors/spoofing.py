@@ -5,17 +5,18 @@ trip end; an alert is raised only when the combined score is strong (`alert_scor
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic.dataclasses import dataclass
 
+from tripguard.config import PARAMS
 from tripguard.detectors import Finding, params_dict
 from tripguard.kernels import kinematics as K
 
 VERSION = "1.0"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=PARAMS)
 class SpoofingParams:
     """data/cities.toml [<city>.spoofing]."""
 

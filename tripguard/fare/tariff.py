@@ -8,14 +8,21 @@ calibration), which turns a claimed/expected ratio into a score.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from tripguard.config import load_shipped, params_from
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from tripguard.config import PARAMS, load_shipped, number, validated
 from tripguard.errors import ConfigError
 
+Finite = Annotated[float, number()]
+Positive = Annotated[float, number(gt=0.0)]
+NonNegative = Annotated[float, number(ge=0.0)]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, config=PARAMS)
 class Residual:
     """Honest spread of ln(claimed / expected) in a city.
 
@@ -24,9 +31,9 @@ class Residual:
     source: what it was estimated from (file and command), so a reviewer can trace a score.
     """
 
-    center: float
-    scale: float
-    ratio_p99: float
+    center: Finite
+    scale: Positive
+    ratio_p99: Positive
     n: int
     source: str = ""
 
@@ -42,14 +49,14 @@ class Residual:
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=PARAMS)
 class Tariff:
-    currency: str
-    base: float
-    per_km: float
-    per_min: float
-    minimum: float
-    booking_fee: float = 0.0
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="an ISO 4217 code like EUR")]
+    base: NonNegative
+    per_km: NonNegative
+    per_min: NonNegative
+    minimum: NonNegative
+    booking_fee: NonNegative = 0.0
     residual: Residual | None = None
 
     def expected_fare(self, distance_m: float, duration_s: float, surge: float = 1.0, tolls: float = 0.0) -> float:
@@ -70,36 +77,17 @@ class Tariff:
         }
 
 
-_NON_NEGATIVE = ("base", "per_km", "per_min", "minimum", "booking_fee")
-
-
 def tariff_from_table(table: dict, where: str) -> Tariff:
     """One city table -> Tariff, strictly: every error names the table and the key."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table")
     table = dict(table)
-    residual_table = table.pop("residual", None)
-    residual = None
-    if residual_table is not None:
-        if not isinstance(residual_table, dict):
-            raise ConfigError(f"{where}: residual must be a table ([<city>.residual])")
-        residual = params_from(Residual, residual_table, f"{where}.residual")
-        if not (math.isfinite(residual.scale) and residual.scale > 0.0):
-            raise ConfigError(f"{where}.residual: scale must be > 0, got {residual.scale!r}")
-        if not (math.isfinite(residual.ratio_p99) and residual.ratio_p99 > 0.0):
-            raise ConfigError(f"{where}.residual: ratio_p99 must be > 0, got {residual.ratio_p99!r}")
-        if not math.isfinite(residual.center):
-            raise ConfigError(f"{where}.residual: center must be finite, got {residual.center!r}")
-    tariff = params_from(Tariff, table, where)
-    if len(tariff.currency) != 3 or not tariff.currency.isupper():
-        raise ConfigError(f"{where}: currency must be an ISO 4217 code like EUR, got {tariff.currency!r}")
-    for key in _NON_NEGATIVE:
-        value = getattr(tariff, key)
-        if not (math.isfinite(value) and value >= 0.0):
-            raise ConfigError(f"{where}: {key} must be a finite number >= 0, got {value!r}")
+    residual = table.pop("residual", None)
     if residual is not None:
-        tariff = Tariff(**{**tariff.__dict__, "residual": residual})
-    return tariff
+        if not isinstance(residual, dict):
+            raise ConfigError(f"{where}: residual must be a table ([<city>.residual])")
+        table["residual"] = validated(Residual, residual, f"{where}.residual")
+    return validated(Tariff, table, where)
 
 
 def load_tariffs(override: Path | str | None = None) -> dict[str, Tariff]:

@@ -4,15 +4,16 @@ the formula they enter and how the shipped values were chosen."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic.dataclasses import dataclass
 
+from tripguard.config import PARAMS
 from tripguard.contract import ALERT_KINDS
 
 PATTERNS = ("overlapping_trips", "two_places_at_once", "repeated_fare_inflation", "repeated_distance_inflation")
 """Findings about a driver that no single trip shows (tripguard.risk.patterns)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=PARAMS)
 class RiskParams:
     """No defaults here: data/cities.toml [default.risk] is the one place the values live."""
 

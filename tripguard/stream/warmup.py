@@ -128,6 +128,7 @@ async def warm_up_off_loop(engine: Engine, stop: asyncio.Event) -> float | None:
 
 
 if __name__ == "__main__":
-    from tripguard.replay import make_engine
+    from tripguard.engine import Engine
+    from tripguard.settings import load_settings
 
-    warm_up(make_engine())
+    warm_up(Engine.from_settings(load_settings()))

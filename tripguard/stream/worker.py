@@ -27,7 +27,6 @@ from aiokafka.errors import KafkaError
 
 from tripguard.codec import dumps
 from tripguard.engine import Engine
-from tripguard.replay import make_engine
 from tripguard.settings import Settings
 from tripguard.stream import recovery
 from tripguard.stream.aligner import PINGS, TRIPS
@@ -611,8 +610,7 @@ class Worker:
         return TopicPartition(self.topic[side], partition)
 
     def _new_engine(self) -> Engine:
-        s = self.settings
-        return make_engine(s.tariffs, s.cities, s.corridors, end_grace_s=s.end_grace_s, idle_timeout_s=s.idle_timeout_s)
+        return Engine.from_settings(self.settings)
 
     # ---- observability --------------------------------------------------------------------------
 
