@@ -20,6 +20,9 @@ def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
         dlq_topic="t.rt.dlq",
         decisions_topic="t.rt.decisions",
         changelog_topic="t.rt.changelog",
+        by_driver_topic="t.rt.by-driver",
+        driver_risk_topic="t.rt.driver-risk",
+        risk_changelog_topic="t.rt.risk-changelog",
     )
 
     async def scenario():
@@ -32,6 +35,9 @@ def test_create_topics_and_roundtrip(kafka_bootstrap, run_async):
             "t.rt.dlq",
             "t.rt.decisions",
             "t.rt.changelog",
+            "t.rt.by-driver",
+            "t.rt.driver-risk",
+            "t.rt.risk-changelog",
         }
         assert await topic_config(kafka_bootstrap, "t.rt.changelog") == CHANGELOG_CONFIGS  # compacted
         assert (await topic_config(kafka_bootstrap, "t.rt.pings")).get("cleanup.policy") != "compact"
