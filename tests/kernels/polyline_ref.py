@@ -6,6 +6,34 @@ from __future__ import annotations
 import numpy as np
 
 
+def _write_signed(delta: int, out: list[str]) -> None:
+    """One zigzag varint of the polyline alphabet."""
+    v = ~(delta << 1) if delta < 0 else delta << 1
+    while v >= 0x20:
+        out.append(chr((0x20 | (v & 0x1F)) + 63))
+        v >>= 5
+    out.append(chr(v + 63))
+
+
+def _read_signed(text: str, index: int, what: str) -> tuple[int, int]:
+    """The zigzag varint at text[index]: (value, the index after it). ValueError when malformed."""
+    shift = result = 0
+    while True:
+        if index >= len(text):
+            raise ValueError(f"truncated {what}")
+        b = ord(text[index]) - 63
+        index += 1
+        if not 0 <= b < 64:
+            raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
+        result |= (b & 0x1F) << shift
+        shift += 5
+        if b < 0x20:
+            break
+        if shift > 60:
+            raise ValueError(f"{what} value too long")
+    return (~(result >> 1) if result & 1 else result >> 1), index
+
+
 def encode_polyline(latlon, precision: int = 5) -> str:
     """Google encoded polyline of (lat, lon) pairs."""
     factor = 10**precision
@@ -14,12 +42,8 @@ def encode_polyline(latlon, precision: int = 5) -> str:
     for lat, lon in latlon:
         ilat = int(round(lat * factor))
         ilon = int(round(lon * factor))
-        for delta in (ilat - prev_lat, ilon - prev_lon):
-            v = ~(delta << 1) if delta < 0 else delta << 1
-            while v >= 0x20:
-                out.append(chr((0x20 | (v & 0x1F)) + 63))
-                v >>= 5
-            out.append(chr(v + 63))
+        _write_signed(ilat - prev_lat, out)
+        _write_signed(ilon - prev_lon, out)
         prev_lat, prev_lon = ilat, ilon
     return "".join(out)
 
@@ -29,13 +53,8 @@ def encode_integers(values) -> str:
     out: list[str] = []
     prev = 0
     for value in values:
-        delta = int(value) - prev
+        _write_signed(int(value) - prev, out)
         prev = int(value)
-        v = ~(delta << 1) if delta < 0 else delta << 1
-        while v >= 0x20:
-            out.append(chr((0x20 | (v & 0x1F)) + 63))
-            v >>= 5
-        out.append(chr(v + 63))
     return "".join(out)
 
 
@@ -43,23 +62,9 @@ def decode_integers(text: str) -> list[int]:
     """The inverse of encode_integers. ValueError when malformed."""
     values: list[int] = []
     index = prev = 0
-    n = len(text)
-    while index < n:
-        shift = result = 0
-        while True:
-            if index >= n:
-                raise ValueError("truncated integer sequence")
-            b = ord(text[index]) - 63
-            index += 1
-            if not 0 <= b < 64:
-                raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
-            result |= (b & 0x1F) << shift
-            shift += 5
-            if b < 0x20:
-                break
-            if shift > 60:
-                raise ValueError("integer sequence value too long")
-        prev += ~(result >> 1) if result & 1 else result >> 1
+    while index < len(text):
+        delta, index = _read_signed(text, index, "integer sequence")
+        prev += delta
         values.append(prev)
     return values
 
@@ -69,27 +74,11 @@ def decode_polyline(text: str, precision: int = 5) -> np.ndarray:
     factor = float(10**precision)
     coords: list[tuple[float, float]] = []
     index = lat = lon = 0
-    n = len(text)
-    while index < n:
-        deltas = []
-        for _ in range(2):
-            shift = result = 0
-            while True:
-                if index >= n:
-                    raise ValueError("truncated polyline")
-                b = ord(text[index]) - 63
-                index += 1
-                if not 0 <= b < 64:
-                    raise ValueError(f"character {text[index - 1]!r} at {index - 1} is not polyline alphabet")
-                result |= (b & 0x1F) << shift
-                shift += 5
-                if b < 0x20:
-                    break
-                if shift > 60:
-                    raise ValueError("polyline value too long")
-            deltas.append(~(result >> 1) if result & 1 else result >> 1)
-        lat += deltas[0]
-        lon += deltas[1]
+    while index < len(text):
+        dlat, index = _read_signed(text, index, "polyline")
+        dlon, index = _read_signed(text, index, "polyline")
+        lat += dlat
+        lon += dlon
         coords.append((lat / factor, lon / factor))
     arr = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
     if arr.size and (np.abs(arr[:, 0]).max() > 90.0 or np.abs(arr[:, 1]).max() > 180.0):
