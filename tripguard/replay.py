@@ -7,6 +7,7 @@ driver-risk stage over the verdicts, and reviewers' decisions when given: tripgu
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import shutil
@@ -216,8 +217,8 @@ def replay(
 OUTPUTS = ("alerts.jsonl", "verdicts.jsonl", "dead_letters.jsonl")
 
 
-def _risk_replay(engine: Engine, out, decisions: Path | None) -> RiskReplay:
-    return RiskReplay(engine.cities, out, lateness_ms(engine.idle_ms, engine.grace_ms), decisions)
+def _risk_replay(engine: Engine, out, decisions: Path | None, part: tuple[int, int] | None = None) -> RiskReplay:
+    return RiskReplay(engine.cities, out, lateness_ms(engine.idle_ms, engine.grace_ms), decisions, part)
 
 
 def _dead_letter(m: Message, reason: str) -> dict:
@@ -259,8 +260,8 @@ def replay_workers(
     partition_of), one process and one Engine per partition (each its own watermark, as a
     consumer group of workers: docs/streaming.md, design decision 1). The outputs are merged into
     out_dir in a fixed order (`_order`); alerts (as a set), verdicts and dead letters are one
-    replay's. The driver-risk stage runs here, over the merged verdicts (a driver's trips span the
-    partitions). engine_factory is called in each process (picklable, for the spawn start method)."""
+    replay's. The driver-risk stage then runs over the merged verdicts (a driver's trips span the
+    partitions), split by driver_id over the workers (`_risk_by_driver`). engine_factory is called in each process (picklable, for the spawn start method)."""
     if workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
     if workers == 1:
@@ -309,10 +310,10 @@ def replay_workers(
     for name, pairs in docs.items():
         key = _order(name)
         pairs.sort(key=lambda x: key(x[0]))
-    with open(out_dir / DRIVER_RISK_FILE, "wb") as fr:  # over the merged verdicts, in their order
-        risk = _risk_replay(engine_factory(), fr, decisions)
-        risk.verdicts([v for v, _ in docs["verdicts.jsonl"]])
-        risk_dead = [_dead_letter(m, reason) for m, reason in risk.finish()]
+    events, risk_dead = _risk_by_driver(
+        [v for v, _ in docs["verdicts.jsonl"]], decisions, workers, engine_factory, method
+    )
+    (out_dir / DRIVER_RISK_FILE).write_bytes(b"".join(line + b"\n" for line in events))
     if risk_dead:  # rejected decisions join the dead letters, in their order
         key = _order("dead_letters.jsonl")
         docs["dead_letters.jsonl"] = sorted(
@@ -328,6 +329,59 @@ def replay_workers(
     summary["workers"] = workers
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return ReplayResult(summary=summary)
+
+
+# replay_workers' second phase: the merged verdicts, inherited (fork) by the workers that run the
+# driver-risk stage by driver_id
+_verdicts_for_workers: list[dict] | None = None
+
+
+def _risk_part(args) -> tuple[list[tuple[tuple, bytes]], list[dict]]:
+    """The driver-risk stage over the drivers of partition part[0] of part[1]: their verdicts (in
+    the merged order) and decisions; its events with their order key, and its dead letters."""
+    decisions, part, engine_factory = args
+    out = io.BytesIO()
+    verdicts = cast("list[dict]", _verdicts_for_workers)
+    if part is not None:
+        p, n = part
+        verdicts = [v for v in verdicts if partition_of(v["driver_id"].encode(), n) == p]
+    risk = _risk_replay(engine_factory(), out, decisions, part)
+    risk.verdicts(verdicts)
+    dead = [_dead_letter(m, reason) for m, reason in risk.finish()]
+    return [(_event_order(orjson.loads(line)), line) for line in out.getvalue().splitlines()], dead
+
+
+def _event_order(event: dict) -> tuple[int, int, str]:
+    """Where one stage over every driver emits a driver_risk event: it processes the records in
+    (ts, verdict before decision, id) order (tripguard.risk.stage), an event as its record comes."""
+    trigger = event["trigger"]
+    return (event["ts"], 0 if trigger["type"] == "verdict" else 1, trigger["id"])
+
+
+def _risk_by_driver(
+    verdicts: list[dict],
+    decisions: Path | None,
+    workers: int,
+    engine_factory: Callable[[], Engine],
+    method: str,
+) -> tuple[list[bytes], list[dict]]:
+    """The driver-risk stage over the merged verdicts, split by driver_id over the workers (a
+    driver's events depend on that driver's records alone, taken in order), merged in the order
+    one stage emits them. In this process when the workers cannot inherit the verdicts (spawn)."""
+    global _verdicts_for_workers
+    _verdicts_for_workers = verdicts
+    try:
+        if method == "fork":
+            with multiprocessing.get_context(method).Pool(workers) as pool:
+                parts = pool.map(
+                    _risk_part, [(decisions, (p, workers), engine_factory) for p in range(workers)], chunksize=1
+                )
+        else:
+            parts = [_risk_part((decisions, None, engine_factory))]
+    finally:
+        _verdicts_for_workers = None
+    events = sorted((e for events, _ in parts for e in events), key=lambda e: e[0])
+    return [line for _, line in events], [d for _, dead in parts for d in dead]
 
 
 def _start_method(pings: Path, trips: Path, engine_factory: Callable[[], Engine]) -> str:

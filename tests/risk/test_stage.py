@@ -157,7 +157,8 @@ def test_malformed_records_are_contract_errors_naming_the_field(kind, value, fie
 
 def test_replay_on_two_workers_writes_one_replay_s_driver_risk_events(fleet_run, tmp_path):
     """replay --workers 2 splits the trips, but a driver's trips span the partitions: the stage runs
-    over the merged verdicts (and the decisions) and writes what one process writes."""
+    over the merged verdicts (and the decisions), split again by driver over the workers, and
+    writes what one process writes, in the same order."""
     from functools import partial
 
     from tripguard.engine import Engine

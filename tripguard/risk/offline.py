@@ -11,7 +11,7 @@ from typing import BinaryIO
 from tripguard.codec import dumps
 from tripguard.config import CityTables
 from tripguard.errors import ContractError, InputError
-from tripguard.inputs import Message
+from tripguard.inputs import Message, partition_of
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, StageOutput, parse
 
 DRIVER_RISK_FILE = "driver_risk.jsonl"
@@ -28,11 +28,22 @@ def lateness_ms(idle_timeout_ms: int, end_grace_ms: int) -> int:
 class RiskReplay:
     SOURCE = "replay"
 
-    def __init__(self, cities: CityTables, out: BinaryIO, lateness: int, decisions: Path | None = None):
+    def __init__(
+        self,
+        cities: CityTables,
+        out: BinaryIO,
+        lateness: int,
+        decisions: Path | None = None,
+        part: tuple[int, int] | None = None,
+    ):
+        """part = (p, n): only the decisions of the drivers of partition p of n (replay --workers
+        splits the stage by driver_id, the caller the verdicts); the ones that do not parse go to
+        partition 0, as replay's partitions split their input."""
         self.stage = RiskStage(cities, [self.SOURCE], lateness)
         self.out = out
         self.events = 0
         self.dead: list[tuple[Message, str]] = []
+        self.part = part
         if decisions is not None:
             self._read_decisions(decisions)  # they wait in the stage for the verdicts' watermark
 
@@ -47,9 +58,13 @@ class RiskReplay:
                     continue
                 message = Message(DECISIONS, number, line.rstrip(b"\r\n"), None, None, 0)
                 try:
-                    self._write(self.stage.add(Input(DECISION, parse(DECISION, message.raw), message)))
+                    record = parse(DECISION, message.raw)
                 except ContractError as exc:
-                    self.dead.append((message, str(exc)))
+                    if self.part is None or self.part[0] == 0:
+                        self.dead.append((message, str(exc)))
+                    continue
+                if self.part is None or partition_of(record.driver_id.encode(), self.part[1]) == self.part[0]:
+                    self._write(self.stage.add(Input(DECISION, record, message)))
 
     def verdicts(self, verdicts: list[dict]) -> None:
         for v in verdicts:
