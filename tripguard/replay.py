@@ -261,7 +261,8 @@ def replay_workers(
     consumer group of workers: docs/streaming.md, design decision 1). The outputs are merged into
     out_dir in a fixed order (`_order`); alerts (as a set), verdicts and dead letters are one
     replay's. The driver-risk stage then runs over the merged verdicts (a driver's trips span the
-    partitions), split by driver_id over the workers (`_risk_by_driver`). engine_factory is called in each process (picklable, for the spawn start method)."""
+    partitions), split by driver_id over the workers (`_risk_by_driver`). engine_factory is called
+    in each process (picklable, for the spawn start method)."""
     if workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
     if workers == 1:
