@@ -14,10 +14,10 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -123,7 +123,7 @@ def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
         input_format(trips)
 
         def columnar(dead: list, batch_rows: int) -> Iterator[tuple]:
-            inherited = _decoded_for_workers
+            inherited = _for_workers.get("inputs")
             inputs = (
                 inherited if inherited and inherited.paths == (pings, trips) else ColumnarInputs(pings, trips, checked)
             )
@@ -233,9 +233,22 @@ def _order(name: str):
     return lambda d: (d["ts"], d["alert_id"] if "alert_id" in d else d["trip_id"])
 
 
-# replay_workers: the inputs decoded once in the parent, before it forks its workers (None with
-# the spawn start method, or when the pings are not JSONL: each worker reads them itself)
-_decoded_for_workers: ColumnarInputs | None = None
+# What replay_workers hands to the processes it forks (they inherit this module's memory, nothing
+# is pickled): "inputs", the files decoded once (absent with the spawn start method or input
+# that is not JSONL: each worker reads the files itself); "risk", the merged verdicts and the
+# engine whose cities and lateness the driver-risk stage takes.
+_for_workers: dict[str, Any] = {}
+
+
+@contextmanager
+def _handed_to_workers(**values: Any) -> Iterator[None]:
+    """values in _for_workers while the processes forked inside the block start and run."""
+    _for_workers.update(values)
+    try:
+        yield
+    finally:
+        for name in values:
+            _for_workers.pop(name, None)
 
 
 def _replay_part(args) -> dict:
@@ -288,19 +301,16 @@ def replay_workers(
         raise InputError(f"--out {out_dir}: cannot create ({exc.strerror})") from None
     started = time.perf_counter()
     parts = [out_dir / f".part-{p}-of-{workers}" for p in range(workers)]
-    global _decoded_for_workers
     method = _start_method(pings, trips, engine_factory)
-    if method == "fork" and input_format(pings) == "jsonl":
-        _decoded_for_workers = ColumnarInputs(pings, trips, checked)
-    try:
-        with multiprocessing.get_context(method).Pool(workers) as pool:
-            summaries = pool.map(
-                _replay_part,
-                [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows) for p in range(workers)],
-                chunksize=1,
-            )
-    finally:
-        _decoded_for_workers = None
+    decoded = (
+        {"inputs": ColumnarInputs(pings, trips, checked)} if method == "fork" and input_format(pings) == "jsonl" else {}
+    )
+    with _handed_to_workers(**decoded), multiprocessing.get_context(method).Pool(workers) as pool:
+        summaries = pool.map(
+            _replay_part,
+            [(pings, trips, parts[p], (p, workers), engine_factory, batch_rows) for p in range(workers)],
+            chunksize=1,
+        )
     # each output: (document, its line), from every partition
     docs = {
         name: [(orjson.loads(line), line) for d in parts for line in (d / name).read_bytes().splitlines() if line]
@@ -332,21 +342,14 @@ def replay_workers(
     return ReplayResult(summary=summary)
 
 
-# replay_workers' second phase: the merged verdicts, inherited (fork) by the workers that run the
-# driver-risk stage by driver_id
-_verdicts_for_workers: list[dict] | None = None
-
-
 def _risk_part(args) -> tuple[list[tuple[tuple, bytes]], list[dict]]:
-    """The driver-risk stage over the drivers of partition part[0] of part[1]: their verdicts (in
-    the merged order) and decisions; its events with their order key, and its dead letters."""
-    decisions, part, engine_factory = args
+    """The driver-risk stage over the drivers of partition part (all of them for None), from the
+    handed-over verdicts and the decisions file: its events with their order key, and its dead
+    letters."""
+    decisions, part = args
+    verdicts, engine = _for_workers["risk"]
     out = io.BytesIO()
-    verdicts = cast("list[dict]", _verdicts_for_workers)
-    if part is not None:
-        p, n = part
-        verdicts = [v for v in verdicts if partition_of(v["driver_id"].encode(), n) == p]
-    risk = _risk_replay(engine_factory(), out, decisions, part)
+    risk = _risk_replay(engine, out, decisions, part)
     risk.verdicts(verdicts)
     dead = [_dead_letter(m, reason) for m, reason in risk.finish()]
     return [(_event_order(orjson.loads(line)), line) for line in out.getvalue().splitlines()], dead
@@ -369,18 +372,12 @@ def _risk_by_driver(
     """The driver-risk stage over the merged verdicts, split by driver_id over the workers (a
     driver's events depend on that driver's records alone, taken in order), merged in the order
     one stage emits them. In this process when the workers cannot inherit the verdicts (spawn)."""
-    global _verdicts_for_workers
-    _verdicts_for_workers = verdicts
-    try:
+    with _handed_to_workers(risk=(verdicts, engine_factory())):
         if method == "fork":
             with multiprocessing.get_context(method).Pool(workers) as pool:
-                parts = pool.map(
-                    _risk_part, [(decisions, (p, workers), engine_factory) for p in range(workers)], chunksize=1
-                )
+                parts = pool.map(_risk_part, [(decisions, (p, workers)) for p in range(workers)], chunksize=1)
         else:
-            parts = [_risk_part((decisions, None, engine_factory))]
-    finally:
-        _verdicts_for_workers = None
+            parts = [_risk_part((decisions, None))]
     events = sorted((e for events, _ in parts for e in events), key=lambda e: e[0])
     return [line for _, line in events], [d for _, dead in parts for d in dead]
 

@@ -36,9 +36,9 @@ class RiskReplay:
         decisions: Path | None = None,
         part: tuple[int, int] | None = None,
     ):
-        """part = (p, n): only the decisions of the drivers of partition p of n (replay --workers
-        splits the stage by driver_id, the caller the verdicts); the ones that do not parse go to
-        partition 0, as replay's partitions split their input."""
+        """part = (p, n): only the verdicts and decisions of the drivers of partition p of n (replay
+        --workers splits the stage by driver_id); decisions that do not parse go to partition 0,
+        as replay's partitions split their input."""
         self.stage = RiskStage(cities, [self.SOURCE], lateness)
         self.out = out
         self.events = 0
@@ -63,11 +63,16 @@ class RiskReplay:
                     if self.part is None or self.part[0] == 0:
                         self.dead.append((message, str(exc)))
                     continue
-                if self.part is None or partition_of(record.driver_id.encode(), self.part[1]) == self.part[0]:
+                if self._mine(record.driver_id):
                     self._write(self.stage.add(Input(DECISION, record, message)))
+
+    def _mine(self, driver_id: str) -> bool:
+        return self.part is None or partition_of(driver_id.encode(), self.part[1]) == self.part[0]
 
     def verdicts(self, verdicts: list[dict]) -> None:
         for v in verdicts:
+            if not self._mine(v["driver_id"]):
+                continue
             # through its bytes, as the stream reads it
             self._write(self.stage.add(Input(VERDICT, parse(VERDICT, dumps(v)), None, self.SOURCE)))
 
