@@ -3,27 +3,27 @@
 These models are the single definition of the contract: the JSON Schema files under
 data/schemas/ are generated from them (`tripguard schemas --write`) and a test fails when
 the checked-in files drift. The streaming hot path does not build these models per ping --
-`tripguard.codec` validates pings with the same rules, and a test checks the two agree.
+`tripguard.io.codec` validates pings with the same rules, and a test checks the two agree.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tripguard.geo import route_latlon, route_length_m
+from tripguard.kernels.limits import MAX_ID_CHARS, MAX_TS_MS
 
 if TYPE_CHECKING:
     import numpy as np
 
 CONTRACT_VERSION = 1
 
-TripId = Annotated[str, Field(min_length=1, max_length=128)]
-DriverId = Annotated[str, Field(min_length=1, max_length=128)]
-# Integer milliseconds since the Unix epoch, UTC. Bounded to 1970..2100 so that a seconds
-# value or a microseconds value is rejected instead of silently misread.
-MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: rejects microseconds and other unit mix-ups
+TripId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+DriverId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+# Integer milliseconds since the Unix epoch, UTC (MAX_TS_MS: 2100-01-01, so that seconds or
+# microseconds are rejected instead of silently misread).
 TsMs = Annotated[int, Field(ge=0, le=MAX_TS_MS, strict=True)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
@@ -48,6 +48,22 @@ class _Strict(BaseModel):
     # Unknown fields are ignored (forward compatibility for producers), types are strict
     # enough that "ts": "123" or "lat": "41.1" is an error rather than a guess.
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PingRow(NamedTuple):
+    """A validated ping as plain values; optional numbers are NaN when absent. A named tuple:
+    one is built per ping on the hot path, and a tuple costs a third of a frozen dataclass."""
+
+    trip_id: str
+    driver_id: str
+    ts: int
+    lat: float
+    lon: float
+    accuracy_m: float
+    speed_mps: float
+    bearing_deg: float
+    provider: int
+    mock: int
 
 
 class Ping(_Strict):
