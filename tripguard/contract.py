@@ -8,6 +8,7 @@ the checked-in files drift. The streaming hot path does not build these models p
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -326,6 +327,30 @@ class DriverRisk(_Strict):
     windows: dict[Literal["1h", "24h", "30d"], RiskWindow]
     evidence: RiskEvidence
     model: RiskModel
+
+
+@functools.cache
+def _field_names(model: type[BaseModel]) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
+    fields = model.model_fields
+    return tuple(fields), frozenset(fields), frozenset(n for n, f in fields.items() if f.is_required())
+
+
+def record(model: type[BaseModel], **values: Any) -> dict[str, Any]:
+    """An output of the contract (an Alert, a Verdict, their parts) as the plain dict its consumers
+    read, keyed and ordered by the model's own fields: a field the model does not have, or a
+    required one left out, is a TypeError here, so the engine's outputs cannot drift from the
+    contract. The values are not validated per output (pydantic would cost the engine about a
+    tenth of its time at 10k live trips); tests/test_outputs.py validates a replay's outputs
+    against the models."""
+    names, known, required = _field_names(model)
+    if tuple(values) == names:  # every field, in the model's order: as the engine passes them
+        return values
+    given = values.keys()
+    if not given <= known or not required <= given:
+        raise TypeError(
+            f"{model.__name__}: unknown fields {sorted(given - known)}, missing fields {sorted(required - given)}"
+        )
+    return {n: values[n] for n in names if n in values}
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {

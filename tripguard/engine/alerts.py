@@ -8,7 +8,7 @@ from typing import Any
 from pydantic.dataclasses import dataclass
 
 from tripguard.config.files import PARAMS
-from tripguard.contract import Alert, DetectorInfo
+from tripguard.contract import Alert, DetectorInfo, record
 from tripguard.detectors import Finding
 from tripguard.engine.trips import TripMeta
 
@@ -23,22 +23,22 @@ def severity(score: float) -> str:
 
 
 def make_alert(meta: TripMeta, finding: Finding, now_ms: int) -> dict[str, Any]:
-    """The contract's Alert of a finding (validated: an engine bug that breaks the contract fails
-    here, not in a consumer), as the plain dict the outputs carry."""
+    """The contract's Alert of a finding, as the plain dict the outputs carry (contract.record)."""
     score = round(min(1.0, max(0.0, finding.score)), 4)
-    return Alert(
+    return record(
+        Alert,
         alert_id=alert_id(meta.trip_id, finding.kind, finding.ts),
         trip_id=meta.trip_id,
         driver_id=meta.driver_id,
         city=meta.city,
-        kind=finding.kind,  # type: ignore[arg-type]  # a detector's kind; validated as an AlertKind
-        severity=finding.severity or severity(score),  # type: ignore[arg-type]
+        kind=finding.kind,
+        severity=finding.severity or severity(score),
         score=score,
         ts=int(finding.ts),
         detected_at=int(now_ms),
         evidence=finding.evidence,
-        detector=DetectorInfo(name=finding.detector, version=finding.version, params=finding.params),
-    ).model_dump()
+        detector=record(DetectorInfo, name=finding.detector, version=finding.version, params=finding.params),
+    )
 
 
 @dataclass(frozen=True, config=PARAMS)

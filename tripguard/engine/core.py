@@ -27,7 +27,7 @@ import numpy as np
 
 from tripguard.config.files import CityTables
 from tripguard.config.settings import Settings
-from tripguard.contract import ALERT_KINDS, DroppedCounts, TripEnded, TripStarted, Verdict
+from tripguard.contract import ALERT_KINDS, DroppedCounts, TripEnded, TripStarted, Verdict, record
 from tripguard.detectors import Finding, with_related
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
@@ -548,7 +548,8 @@ class Engine:
         scores = list(meta.alert_scores.values())
         risk = 1.0 - float(np.prod([1.0 - sc for sc in scores])) if scores else 0.0
         started = meta.started
-        return Verdict(
+        return record(
+            Verdict,
             trip_id=meta.trip_id,
             driver_id=meta.driver_id,
             city=meta.city,
@@ -566,7 +567,7 @@ class Engine:
             currency=meta.ended.currency if meta.ended else None,
             path=encode_polyline_array(lat, lon),
             pings_used=used,
-            pings_dropped=DroppedCounts(**dropped),
+            pings_dropped=record(DroppedCounts, **dropped),
             ended_by="trip_ended" if meta.ended else ended_by_default,
             notes=notes,
             **self._route_view(s, meta),
@@ -574,7 +575,7 @@ class Engine:
             started_ts=int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
             path_times_s=encode_integers(np.round(ts / 1000.0).astype(np.int64)),
             claimed_distance_m=meta.ended.claimed_distance_m if meta.ended else None,
-        ).model_dump()  # validated against the contract, as the plain dict the outputs carry
+        )  # the contract's Verdict, as the plain dict the outputs carry
 
     def _trip_detour(
         self,
