@@ -23,7 +23,7 @@ RUN pip install uv==0.13.8 \
 USER tripguard
 # Compile the Numba kernels into the image's cache, so a worker joins its group without a
 # cold compile (it logs the time it took: well under a second from this cache).
-RUN python -m tripguard.stream.warmup
+RUN python -m tripguard.runtime
 
 EXPOSE 9464 8000
 ENTRYPOINT ["tripguard"]

@@ -21,7 +21,7 @@ $(BIN)/uv:
 $(STAMP): pyproject.toml uv.lock | $(BIN)/uv
 	$(UV_SYNC) --extra dev
 	@echo "compiling the kernels into their cache (once, at install)..."
-	NUMBA_CACHE_DIR="$$TRIPGUARD_NUMBA_CACHE_DIR" $(BIN)/python -m tripguard.stream.warmup
+	NUMBA_CACHE_DIR="$$TRIPGUARD_NUMBA_CACHE_DIR" $(BIN)/python -m tripguard.runtime
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -35,14 +35,14 @@ pin_one_core()
 
 import numpy as np  # noqa: E402
 
-from tripguard.batch import Batch  # noqa: E402
+from tripguard.config.settings import Settings  # noqa: E402
 from tripguard.contract import TripEnded, TripStarted  # noqa: E402
-from tripguard.engine import Engine  # noqa: E402
+from tripguard.engine.batch import Batch  # noqa: E402
+from tripguard.engine.core import Engine  # noqa: E402
 from tripguard.fare.tariff import load_tariffs  # noqa: E402
 from tripguard.geo import encode_polyline_array  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START  # noqa: E402
-from tripguard.settings import Settings  # noqa: E402
 
 TICK_MS = 4000
 BATCH_ROWS = 10_000

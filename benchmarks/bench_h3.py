@@ -241,23 +241,15 @@ def main() -> None:
     eq_mismatch = 0
     eq_checked = 0
     t_ref = 0.0
-    chunks = np.array_split(np.arange(len(eq_lat)), 16)
-    for res, idx in enumerate(chunks):
-        a, b = np.ascontiguousarray(eq_lat[idx]), np.ascontiguousarray(eq_lng[idx])
-        t0 = time.perf_counter()
-        ref = h3py_reference(a, b, res)
-        t_ref += time.perf_counter() - t0
-        eq_mismatch += int((latlng_to_cell(a, b, res) != ref).sum())
-        eq_mismatch += int((latlng_to_cell_trajectory(a, b, res) != ref).sum())
-        eq_checked += len(a)
-    for res, idx in enumerate(np.array_split(np.arange(len(w_lat)), 16)):
-        a, b = np.ascontiguousarray(w_lat[idx]), np.ascontiguousarray(w_lng[idx])
-        t0 = time.perf_counter()
-        ref = h3py_reference(a, b, res)
-        t_ref += time.perf_counter() - t0
-        eq_mismatch += int((latlng_to_cell(a, b, res) != ref).sum())
-        eq_mismatch += int((latlng_to_cell_trajectory(a, b, res) != ref).sum())
-        eq_checked += len(a)
+    for lat_all, lng_all in ((eq_lat, eq_lng), (w_lat, w_lng)):
+        for res, idx in enumerate(np.array_split(np.arange(len(lat_all)), 16)):
+            a, b = np.ascontiguousarray(lat_all[idx]), np.ascontiguousarray(lng_all[idx])
+            t0 = time.perf_counter()
+            ref = h3py_reference(a, b, res)
+            t_ref += time.perf_counter() - t0
+            eq_mismatch += int((latlng_to_cell(a, b, res) != ref).sum())
+            eq_mismatch += int((latlng_to_cell_trajectory(a, b, res) != ref).sum())
+            eq_checked += len(a)
     mismatches_total += eq_mismatch
     checked_total += eq_checked
 

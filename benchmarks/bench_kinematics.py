@@ -35,7 +35,7 @@ pin_one_core()
 import numpy as np  # noqa: E402
 
 from tests.kernels.kinematics_ref import TripRef  # noqa: E402
-from tripguard.config import CityTables  # noqa: E402
+from tripguard.config.files import CityTables  # noqa: E402
 from tripguard.detectors.kinematics import KinematicsParams  # noqa: E402
 from tripguard.kernels import kinematics as K  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402

@@ -95,7 +95,7 @@ def main() -> None:
 
         # one core: replay in this process (kernels loaded by a warm-up run) beside orjson
         pin_one_core()
-        from tripguard.replay import replay
+        from tripguard.io.replay import replay
         from tripguard.runtime import tune_gc_for_throughput
 
         tune_gc_for_throughput()

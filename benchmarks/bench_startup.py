@@ -22,8 +22,8 @@ import json, os, time
 t0 = time.perf_counter()
 from tests.streams import build_batches, make_stream
 from tripguard.geo import encode_polyline
-from tripguard.engine import Engine
-from tripguard.settings import Settings
+from tripguard.engine.core import Engine
+from tripguard.config.settings import Settings
 t_import = time.perf_counter() - t0
 
 def with_routes(messages):  # every trip_started plans the trip's own track: all kernels run

@@ -7,7 +7,7 @@
 1. State at N live trips. One engine (one partition) holding N live trips, built by replaying the
    first part of a simulation with about N trips running at once (`tripguard simulate
    --concurrency`), then, on the embedded broker:
-   - bytes per live trip: the whole state as changelog records (tripguard.tripstate), by kind;
+   - bytes per live trip: the whole state as changelog records (tripguard.engine.tripstate), by kind;
    - a checkpoint after CHECKPOINT_S of traffic (what a 5 s checkpoint interval writes at the
      trace's ping rate) and one where every live trip changed: records, bytes, the time to encode
      them and to write them (records, then the marker, acks=all);
@@ -44,15 +44,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 
 from benchmarks.bench_stream import PARTITIONS, ping_count, reshape, simulate, wait_for_pings  # noqa: E402
 from tests.stream.helpers import WorkerProcess, alert_ids, make_topics, produce, unique_settings  # noqa: E402
-from tripguard.engine import Engine  # noqa: E402
-from tripguard.inputs import merge_on_ts, read_messages  # noqa: E402
-from tripguard.replay import batches, checked, replay  # noqa: E402
+from tripguard.config.settings import Settings  # noqa: E402
+from tripguard.engine.core import Engine  # noqa: E402
+from tripguard.engine.tripstate import TripRecords  # noqa: E402
+from tripguard.io.inputs import merge_on_ts, read_messages  # noqa: E402
+from tripguard.io.replay import batches, checked, replay  # noqa: E402
 from tripguard.runtime import tune_gc_for_throughput  # noqa: E402
-from tripguard.settings import Settings  # noqa: E402
 from tripguard.stream.broker import EmbeddedBroker  # noqa: E402
 from tripguard.stream.changelog import Checkpoint, fold, read_partition, write_checkpoint  # noqa: E402
 from tripguard.stream.topics import create_topics  # noqa: E402
-from tripguard.tripstate import TripRecords  # noqa: E402
 
 CHECKPOINT_S = 5.0
 

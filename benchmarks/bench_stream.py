@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 import orjson  # noqa: E402
 
 from tests.stream.helpers import WorkerProcess, alert_ids, make_topics, produce, unique_settings  # noqa: E402
-from tripguard.replay import replay  # noqa: E402
+from tripguard.io.replay import replay  # noqa: E402
 from tripguard.runtime import tune_gc_for_throughput  # noqa: E402
 from tripguard.stream.broker import EmbeddedBroker  # noqa: E402
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 WORKER_CATEGORIES = [
     ("aiokafka: fetch and record unpacking", "AIOKafkaConsumer.getmany"),
-    ("JSON parsing (orjson)", "loads (tripguard/codec.py"),
+    ("JSON parsing (orjson)", "loads (tripguard/io/codec.py"),
     ("ping validation", "ping_from_obj"),
     ("trip-event validation (pydantic)", "decode_trip_event"),
     ("engine (Engine.process)", "Engine.process"),

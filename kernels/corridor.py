@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._jit import njit, njit_exact
 from ._types import F64, I8, I64, U64
-from .geo import M_PER_DEG, haversine_m
+from .geo import haversine_m, local_xy
 from .h3index import _latlng_deg_to_cell_step, new_trajectory_state
 
 F_BREAK = 1  # kinematics.F_BREAK: a jump (GPS re-acquisition) precedes the fix
@@ -133,22 +133,10 @@ def new_route_state(n_slots: int) -> F64:
     return np.zeros((n_slots, N_ROUTE_STATE), dtype=np.float64)  # a row per trip, like the kinematics state
 
 
-@njit
-def project(lat: float, lon: float, lat0: float, lon0: float, cos0: float) -> tuple[float, float]:
-    dlon = lon - lon0
-    if dlon > 180.0:
-        dlon -= 360.0
-    elif dlon < -180.0:
-        dlon += 360.0
-    return dlon * M_PER_DEG * cos0, (lat - lat0) * M_PER_DEG
-
-
 @njit_exact  # numpy's operations in numpy's order: the same frame as the numpy projection it replaced
 def _project_route(route: F64, lat0: float, lon0: float, cos0: float, out: F64) -> None:
     for i in range(route.shape[0]):
-        dlon = (route[i, 1] - lon0 + 540.0) % 360.0 - 180.0
-        out[0, i] = dlon * M_PER_DEG * cos0
-        out[1, i] = (route[i, 0] - lat0) * M_PER_DEG
+        out[0, i], out[1, i] = local_xy(route[i, 0], route[i, 1], lat0, lon0, cos0)
     out[2, 0] = 0.0
     for i in range(1, route.shape[0]):
         out[2, i] = out[2, i - 1] + math.hypot(out[0, i] - out[0, i - 1], out[1, i] - out[1, i - 1])
@@ -315,7 +303,7 @@ def _excursions(
             ry = route_y[route_lo[s] : route_hi[s]]
             rc = route_cum[route_lo[s] : route_hi[s]]
             prev_s = s
-        x, y = project(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
+        x, y = local_xy(lat[i], lon[i], st[s, R_LAT0], st[s, R_LON0], st[s, R_COS0])
         jump = flag[i] == F_BREAK or flag[i] == F_TELEPORT
         if flag[i] == F_TELEPORT or flag[i] == F_FAST:
             st[s, R_DISPLACED] = 1.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import njit
+from ._jit import njit, njit_exact
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 DEG = math.pi / 180.0
@@ -33,6 +33,20 @@ def haversine_m_np(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     p2 = np.radians(lat2)
     h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+
+
+# ---- the local metric frame ------------------------------------------------------------------------
+def local_xy_np(lat: Any, lon: Any, lat0: float, lon0: float, cos_lat0: float) -> tuple[Any, Any]:
+    """East and north metres of (lat, lon) from the origin (lat0, lon0), on the origin's local
+    equirectangular frame (cos_lat0 = cos(lat0)): the one local projection (route corridors, the
+    simulator's frames, the review map). The longitude difference goes the short way round, so a
+    trip across the antimeridian stays whole. Floats or numpy arrays; `local_xy` is it compiled."""
+    dlon = (lon - lon0 + 540.0) % 360.0 - 180.0
+    return dlon * M_PER_DEG * cos_lat0, (lat - lat0) * M_PER_DEG
+
+
+# without fastmath, so compiled and numpy give the same bits (the corridor's route and its fixes)
+local_xy = njit_exact(local_xy_np)
 
 
 # ---- haversine along a track ---------------------------------------------------------------------

@@ -571,18 +571,25 @@ def _cell_exact_from_vec3(px: float, py: float, pz: float, face: int, sqd: float
     return _face_ijk_to_h3(face, i, j, k, res)
 
 
+@njit_exact(inline="always")
+def _indexable(lat_rad: float, lng_rad: float, res: int) -> bool:
+    """H3 indexes finite angles at resolutions 0..15; anything else is H3_NULL."""
+    return 0 <= res <= MAX_H3_RES and math.isfinite(lat_rad) and math.isfinite(lng_rad)
+
+
+@njit_exact(inline="always")
+def _unit_vector(lat_rad: float, lng_rad: float) -> tuple[float, float, float]:
+    """H3's latLngToVec3: the point on the unit sphere, with H3's operations in H3's order."""
+    rc = math.cos(lat_rad)
+    return math.cos(lng_rad) * rc, math.sin(lng_rad) * rc, math.sin(lat_rad)
+
+
 @njit_exact
 def _latlng_to_cell_exact(lat_rad: float, lng_rad: float, res: int) -> np.uint64:
     """The plain port of H3's latLngToCell (radians), no shortcut; 0 for NaN/inf or bad res."""
-    if res < 0 or res > MAX_H3_RES:
+    if not _indexable(lat_rad, lng_rad, res):
         return np.uint64(H3_NULL)
-    if not (math.isfinite(lat_rad) and math.isfinite(lng_rad)):
-        return np.uint64(H3_NULL)
-    # latLngToVec3
-    rc = math.cos(lat_rad)
-    px = math.cos(lng_rad) * rc
-    py = math.sin(lng_rad) * rc
-    pz = math.sin(lat_rad)
+    px, py, pz = _unit_vector(lat_rad, lng_rad)
     face, sqd, _ = _closest_face(px, py, pz)
     return np.uint64(_cell_exact_from_vec3(px, py, pz, face, sqd, res))
 
@@ -597,14 +604,9 @@ def _latlng_to_cell_point(lat_rad: float, lng_rad: float, res: int) -> np.uint64
     in the same hexagon and only the digit walk remains. Otherwise (a point within ~1e-10 cell
     widths of an edge, or within 1e-3 rad of a face centre) H3's own operations decide.
     """
-    if res < 0 or res > MAX_H3_RES:
+    if not _indexable(lat_rad, lng_rad, res):
         return np.uint64(H3_NULL)
-    if not (math.isfinite(lat_rad) and math.isfinite(lng_rad)):
-        return np.uint64(H3_NULL)
-    rc = math.cos(lat_rad)
-    px = math.cos(lng_rad) * rc
-    py = math.sin(lng_rad) * rc
-    pz = math.sin(lat_rad)
+    px, py, pz = _unit_vector(lat_rad, lng_rad)
     face, sqd, _ = _closest_face(px, py, pz)
     if sqd >= _SQD_MIN:
         vx, vy = _gnomonic_hex2d(px, py, pz, face, res)

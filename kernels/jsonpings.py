@@ -1,6 +1,6 @@
 """Ping messages (JSON, event contract v1) decoded into columns, many messages per call, compiled.
 
-The per-message path (tripguard.codec: orjson, then the contract's rules in Python) costs a few
+The per-message path (tripguard.io.codec: orjson, then the contract's rules in Python) costs a few
 microseconds a ping; this kernel reads a whole buffer of messages -- a file's lines or a Kafka
 fetch's values, each a [start, end) span of one uint8 array -- and writes the pings it accepts
 straight into column arrays. It accepts only messages it can decide exactly as the per-message
@@ -9,7 +9,7 @@ path, which accepts it or names the broken rule. So the fast path never invents 
 property test (tests/test_columnar_decode.py) holds the two paths to the same rows and the same
 dead letters.
 
-Accepted here: a ping object, or a non-empty array (at most MAX_PINGS) of ping objects of one
+Accepted here: a ping object, or a non-empty array (at most MAX_PINGS_PER_MESSAGE) of ping objects of one
 trip and one driver, with JSON whitespace anywhere JSON allows it, where
 - strings are printable ASCII without escapes (anything else -- a backslash, a control or a
   non-ASCII byte -- defers: its length in characters and its value need the full decoder);
@@ -34,12 +34,9 @@ from numpy.typing import DTypeLike, NDArray
 
 from ._jit import njit_exact
 from ._types import F64, I8, I64, U8, Bool
+from .limits import MAX_ID_CHARS, MAX_MESSAGE_BYTES, MAX_PINGS_PER_MESSAGE, MAX_TS_MS
 
 OK, DEFER = 1, 0
-MAX_ID_CHARS = 128
-MAX_TS_MS = 4_102_444_800_000
-MAX_PINGS = 10_000
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MIN_PING_BYTES = 54  # {"trip_id":"a","driver_id":"b","ts":0,"lat":0,"lon":0}: bounds the rows a buffer holds
 MOCK_UNKNOWN = -1
 
@@ -166,7 +163,7 @@ def _decode(
         ok = False
         t_lo = t_hi = d_lo = d_hi = -1
         while True:  # the ping objects
-            if i >= end or buf[i] != 123 or row >= cap or row - first >= MAX_PINGS:
+            if i >= end or buf[i] != 123 or row >= cap or row - first >= MAX_PINGS_PER_MESSAGE:
                 break
             i += 1
             seen = 0
@@ -621,7 +618,7 @@ def _blank(buf: U8, starts: I64, ends: I64, out: Bool) -> None:
 
 def lines(buf: U8) -> tuple[I64, I64, Bool]:
     """(starts, ends, blank) of the lines of a file's bytes: the spans `for line in open(path, "rb")`
-    gives, trailing \\r\\n removed (as tripguard.inputs reads JSONL), and which are blank."""
+    gives, trailing \\r\\n removed (as tripguard.io.inputs reads JSONL), and which are blank."""
     _need("buf", buf, np.uint8)
     n_max = _count_newlines(buf) + 1
     starts = np.empty(n_max, np.int64)

@@ -1,5 +1,5 @@
 """Replay's two-way merge of pings and trip events on ts, and the expansion of merged messages into
-engine rows, compiled (the twin is tripguard.inputs.merge_on_ts, a heapq merge; tests compare).
+engine rows, compiled (the twin is tripguard.io.inputs.merge_on_ts, a heapq merge; tests compare).
 
 merge: each input keeps its own order; the smaller head key goes first, the trip event on equal
 keys (a trip_started precedes its first ping) -- exactly heapq.merge over (key, 0 trips / 1 pings).

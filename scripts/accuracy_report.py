@@ -30,9 +30,9 @@ import numpy as np
 import orjson
 
 from tripguard.contract import ALERT_KINDS
-from tripguard.evaluate import evaluate, read_alerted, read_labels
 from tripguard.geo import decode_polyline
 from tripguard.kernels.geo import EARTH_RADIUS_M
+from tripguard.offline.evaluate import evaluate, read_alerted, read_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIPGUARD = str(Path(sys.executable).parent / "tripguard")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import orjson
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.contract import ALERT_KINDS
 from tripguard.risk.evaluate import alert_counts, final_stage, kind_precision, read_drivers, scores_at_end, top_k_hits
 from tripguard.simulate.fleet import OFFENDER, PROFILES

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tripguard.batch import BatchBuilder
-from tripguard.codec import pings_from_value, trip_event_from_obj
+from tripguard.engine.batch import BatchBuilder
+from tripguard.io.codec import pings_from_value, trip_event_from_obj
 
 FIXTURE = Path(__file__).parent / "data" / "porto-trips-200.csv"
 

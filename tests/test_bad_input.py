@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from tests.streams import make_stream
-from tripguard.replay import replay
+from tripguard.io.replay import replay
 
 T = 1_700_000_000_000
 GOOD = {"trip_id": "bad-trip", "driver_id": "d1", "ts": T, "lat": 41.15, "lon": -8.61}

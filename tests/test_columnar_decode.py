@@ -1,7 +1,7 @@
 """The compiled columnar ping decoder against the per-message path: same rows, same dead letters.
 
-tripguard.columnar.decode_ping_messages (the compiled decoder, with the per-message path for what
-it defers) must give every message exactly what tripguard.codec.decode_pings gives it alone: the
+tripguard.io.columnar.decode_ping_messages (the compiled decoder, with the per-message path for what
+it defers) must give every message exactly what tripguard.io.codec.decode_pings gives it alone: the
 same PingRows for a valid message (every field, bit for bit), the same ContractError text for an
 invalid one. Messages are generated as JSON text, valid ones and mutations of them (spacing,
 number spellings, escapes, repeated and unknown fields, wrong types, ranges, arrays that mix
@@ -18,9 +18,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tripguard.codec import decode_pings
-from tripguard.columnar import decode_ping_messages, join_values
 from tripguard.errors import ContractError
+from tripguard.io.codec import decode_pings
+from tripguard.io.columnar import decode_ping_messages, join_values
 from tripguard.kernels import jsonpings
 
 
@@ -213,8 +213,8 @@ def test_numbers_are_read_bit_for_bit_as_orjson_reads_them():
 def test_message_size_limits_hold_on_the_fast_path():
     ping = b'{"trip_id":"t","driver_id":"d","ts":1,"lat":1,"lon":2}'
     values = [
-        b"[" + b",".join([ping] * jsonpings.MAX_PINGS) + b"]",
-        b"[" + b",".join([ping] * (jsonpings.MAX_PINGS + 1)) + b"]",
+        b"[" + b",".join([ping] * jsonpings.MAX_PINGS_PER_MESSAGE) + b"]",
+        b"[" + b",".join([ping] * (jsonpings.MAX_PINGS_PER_MESSAGE + 1)) + b"]",
         b'{"trip_id":"t","driver_id":"d","ts":1,"lat":1,"lon":2,"pad":"' + b"x" * jsonpings.MAX_MESSAGE_BYTES + b'"}',
     ]
     cols = assert_same(values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.detectors.kinematics import KinematicsParams
 from tripguard.detectors.route import RouteParams
 from tripguard.errors import ConfigError

@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tripguard.codec import MOCK_UNKNOWN, PROVIDER_CODE, checked_ping_from_obj, ping_from_obj
-from tripguard.config import shipped_path
+from tripguard.config.files import shipped_path
 from tripguard.contract import Ping
 from tripguard.errors import ContractError
-from tripguard.schemas import render_schemas
+from tripguard.io.codec import MOCK_UNKNOWN, PROVIDER_CODE, checked_ping_from_obj, ping_from_obj
+from tripguard.offline.schemas import render_schemas
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tripguard.errors import InputError
-from tripguard.evaluate import evaluate, read_alerted, read_labels
+from tripguard.offline.evaluate import evaluate, read_alerted, read_labels
 
 TRIPGUARD = str(Path(sys.executable).parent / "tripguard")
 

@@ -3,10 +3,12 @@ module that breaks one fails here, not in a review.
 
 - kernels/ imports no tripguard module outside the kernels and nothing but numpy, numba and the
   standard library: kernels take arrays and know nothing of Kafka, HTTP or files.
-- The engine (engine, batch, trip storage, detectors, fare assessment) imports no I/O: no Kafka, no
-  HTTP, no files-to-events code (inputs, replay), no stream/ or review/.
+- config/ imports nothing of tripguard but errors: everything reads configuration, it reads nothing.
+- The engine (engine/, detectors/, the fare assessment and tariffs) imports no I/O: no Kafka, no
+  HTTP, no files, no io/ (codec, inputs, replay), no stream/, review/, risk/ or offline tools.
+- io/ and risk/ import no stream/, review/ or CLI: the worker and the review service build on them.
 - stream/ and review/ do not import each other: the review service reads what the workers publish.
-- stream/ does not import tripguard.replay (files in, files out): a worker builds its engine with
+- stream/ does not import tripguard.io.replay (files in, files out): a worker builds its engine with
   Engine.from_settings, as `tripguard replay` does.
 - Inside review/: store/ (data access) imports no HTTP framework and nothing of api/ or pages/;
   pages/ imports nothing of api/; what both need is in review/common.py, which imports neither.
@@ -24,31 +26,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_ALLOWED = {"numpy", "numba", "tripguard.kernels"}
 ENGINE = [
-    "tripguard/engine.py",
-    "tripguard/batch.py",
-    "tripguard/trips.py",
-    "tripguard/pathlog.py",
-    "tripguard/alerts.py",
-    "tripguard/tripstate.py",
+    "tripguard/engine",
     "tripguard/detectors",
     "tripguard/fare/assess.py",
     "tripguard/fare/tariff.py",
     "tripguard/fare/params.py",
 ]
-IO = (
-    "tripguard.inputs",
-    "tripguard.replay",
-    "tripguard.stream",
-    "tripguard.review",
-    "tripguard.cli",
-    "aiokafka",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "httpx",
-    "sqlite3",
-    "socket",
-)
+NETWORK_AND_FILES = ("aiokafka", "fastapi", "starlette", "uvicorn", "httpx", "sqlite3", "socket")
+OUTER = ("tripguard.stream", "tripguard.review", "tripguard.cli")
+IO = ("tripguard.io", "tripguard.risk", "tripguard.offline", *OUTER, *NETWORK_AND_FILES)
 
 
 def _files(*paths: str) -> list[Path]:
@@ -103,19 +89,35 @@ def test_the_engine_imports_no_io(path):
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+def test_config_imports_nothing_of_tripguard_but_errors():
+    files = _files("tripguard/config")
+    assert files
+    bad = {
+        str(f.relative_to(ROOT)): sorted(
+            n
+            for n in _imports(f)
+            if _under(n, ["tripguard"]) and not _under(n, ["tripguard.config", "tripguard.errors"])
+        )
+        for f in files
+    }
+    assert not {k: v for k, v in bad.items() if v}
+
+
 APART = [
-    ("stream", "tripguard.review"),
-    ("review", "tripguard.stream"),
-    ("stream", "tripguard.replay"),
+    ("io", OUTER),
+    ("risk", OUTER),
+    ("stream", ("tripguard.review",)),
+    ("review", ("tripguard.stream",)),
+    ("stream", ("tripguard.io.replay",)),
 ]
 
 
-@pytest.mark.parametrize(("package", "other"), APART, ids=[f"{p}-{o}" for p, o in APART])
-def test_package_does_not_import_other(package, other):
-    """stream/ and review/ do not import each other; stream/ does not import replay."""
+@pytest.mark.parametrize(("package", "others"), APART, ids=[f"{p}-{o[0]}" for p, o in APART])
+def test_package_does_not_import_other(package, others):
+    """io/ builds on neither stream/ nor review/; they do not import each other; stream/ does not import replay."""
     files = _files(f"tripguard/{package}")
     assert files
-    bad = {str(f.relative_to(ROOT)): sorted(n for n in _imports(f) if _under(n, [other])) for f in files}
+    bad = {str(f.relative_to(ROOT)): sorted(n for n in _imports(f) if _under(n, others)) for f in files}
     assert not {k: v for k, v in bad.items() if v}
 
 
@@ -138,8 +140,10 @@ def test_review_layers(part, forbidden):
 def test_the_rules_see_imports():
     """The scanner itself: relative imports resolve, so a rule cannot pass by reading nothing."""
     assert "tripguard.kernels._jit" in _imports(ROOT / "kernels" / "kinematics.py")
-    assert "tripguard.detectors.route" in _imports(ROOT / "tripguard" / "engine.py")
-    assert "tripguard.replay" in _imports(ROOT / "tripguard" / "cli.py")  # imported inside a function
+    assert "tripguard.detectors.route" in _imports(ROOT / "tripguard" / "engine" / "core.py")
+    assert "tripguard.io.replay" in _imports(ROOT / "tripguard" / "cli.py")  # imported inside a function
+    assert "tripguard.errors" in _imports(ROOT / "tripguard" / "config" / "files.py")
+    assert "tripguard.io.codec" in _imports(ROOT / "tripguard" / "risk" / "stage.py")
     assert _kernel_files() and all(f.exists() for f in _files(*ENGINE))
     # what a review layer rule forbids is seen where it is allowed
     assert {"fastapi", "tripguard.review.store.tokens"} <= _imports(ROOT / "tripguard" / "review" / "api" / "deps.py")

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from tests.streams import build_batches
-from tripguard.engine import Engine
+from tripguard.config.settings import Settings
+from tripguard.detectors.learned_corridors import fit, load
+from tripguard.engine.core import Engine
 from tripguard.errors import InputError
 from tripguard.geo import encode_polyline
-from tripguard.learned_corridors import fit, load
-from tripguard.settings import Settings
 
 A = (41.150, -8.640)  # origin and destination 3 km apart, east-west
 B = (41.150, -8.604)

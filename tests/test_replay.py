@@ -11,10 +11,19 @@ import polars as pl
 import pytest
 
 from tests.streams import make_stream
-from tripguard.inputs import PINGS, TRIPS, Message, merge_on_ts
-from tripguard.replay import replay
+from tripguard.io.inputs import PINGS, TRIPS, Message, merge_on_ts
+from tripguard.io.replay import replay
 
 TRIPGUARD = str(Path(sys.executable).parent / "tripguard")
+
+
+def replay_cli(pings: Path, trips: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`tripguard replay` as a user runs it: its exit code and what it printed."""
+    return subprocess.run(
+        [TRIPGUARD, "replay", "--pings", str(pings), "--trips", str(trips), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+    )
 
 
 def flat(obj: dict) -> dict:
@@ -92,20 +101,7 @@ def test_merge_keeps_each_files_order_a_late_ping_stays_late():
 def test_unreadable_input_is_one_line_and_exit_2(tmp_path, stream, bad):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
-    done = subprocess.run(
-        [
-            TRIPGUARD,
-            "replay",
-            "--pings",
-            str(tmp_path / bad),
-            "--trips",
-            str(stream / "trips.jsonl"),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = replay_cli(tmp_path / bad, stream / "trips.jsonl", tmp_path / "out")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("tripguard: ")
 
@@ -127,7 +123,7 @@ def test_a_bad_message_with_a_later_ts_holds_nothing_back(stream, tmp_path):
 def porto_sample(tmp_path_factory):
     """The shipped Porto sample (planned routes, all six fraud kinds) as replay input, with a
     malformed ping line and a ping that breaks the contract."""
-    from tripguard.config import shipped_path
+    from tripguard.config.files import shipped_path
     from tripguard.simulate.simulator import SimConfig, simulate
 
     out = tmp_path_factory.mktemp("porto-sample")
@@ -150,21 +146,8 @@ def dead_letters(out: Path):
 def test_replay_on_two_workers_writes_one_workers_alerts_verdicts_and_dead_letters(porto_sample, tmp_path):
     runs = {}
     for n in (1, 2, 3):
-        done = subprocess.run(
-            [
-                TRIPGUARD,
-                "replay",
-                "--pings",
-                str(porto_sample / "pings.jsonl"),
-                "--trips",
-                str(porto_sample / "trips.jsonl"),
-                "--out",
-                str(tmp_path / f"w{n}"),
-                "--workers",
-                str(n),
-            ],
-            capture_output=True,
-            text=True,
+        done = replay_cli(
+            porto_sample / "pings.jsonl", porto_sample / "trips.jsonl", tmp_path / f"w{n}", "--workers", str(n)
         )
         assert done.returncode == 0, done.stderr
         runs[n] = outputs(tmp_path / f"w{n}"), dead_letters(tmp_path / f"w{n}")
@@ -176,22 +159,8 @@ def test_replay_on_two_workers_writes_one_workers_alerts_verdicts_and_dead_lette
         assert one[k] == two[k], k
     assert two["workers"] == 2 and not list((tmp_path / "w2").glob(".part-*"))
     # the order of the merged files is fixed: a second run writes the same bytes
-    subprocess.run(
-        [
-            TRIPGUARD,
-            "replay",
-            "--pings",
-            str(porto_sample / "pings.jsonl"),
-            "--trips",
-            str(porto_sample / "trips.jsonl"),
-            "--out",
-            str(tmp_path / "again"),
-            "--workers",
-            "2",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    again = replay_cli(porto_sample / "pings.jsonl", porto_sample / "trips.jsonl", tmp_path / "again", "--workers", "2")
+    assert again.returncode == 0, again.stderr
     for name in ("verdicts.jsonl", "dead_letters.jsonl"):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
 
@@ -200,9 +169,9 @@ def test_the_message_path_splits_by_partition_too(stream, tmp_path):
     """CSV input goes message by message (replay.mine): the partitions together are one replay."""
     from functools import partial
 
-    from tripguard.engine import Engine
-    from tripguard.replay import replay_workers
-    from tripguard.settings import Settings
+    from tripguard.config.settings import Settings
+    from tripguard.engine.core import Engine
+    from tripguard.io.replay import replay_workers
 
     one = replay(stream / "pings.csv", stream / "trips.csv", tmp_path / "one")
     two = replay_workers(
@@ -213,21 +182,6 @@ def test_the_message_path_splits_by_partition_too(stream, tmp_path):
 
 
 def test_workers_0_is_one_line_and_exit_2(stream, tmp_path):
-    done = subprocess.run(
-        [
-            TRIPGUARD,
-            "replay",
-            "--pings",
-            str(stream / "pings.jsonl"),
-            "--trips",
-            str(stream / "trips.jsonl"),
-            "--out",
-            str(tmp_path / "out"),
-            "--workers",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = replay_cli(stream / "pings.jsonl", stream / "trips.jsonl", tmp_path / "out", "--workers", "0")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "--workers" in done.stderr

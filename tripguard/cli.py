@@ -29,7 +29,7 @@ def _root(
     ),
 ) -> None:
     """Real-time GPS trip-fraud analyzer: replay, simulate, evaluate, run, serve."""
-    from tripguard.settings import apply_numba_cache
+    from tripguard.config.settings import apply_numba_cache
 
     apply_numba_cache()
 
@@ -46,8 +46,8 @@ def schemas(
     directory: Path | None = typer.Option(None, "--dir", help="Schema directory (default: the shipped one)."),
 ) -> None:
     """Check the JSON Schema files of event contract v1 against the models (--write: write them)."""
-    from tripguard.config import shipped_path
-    from tripguard.schemas import render_schemas, write_schemas
+    from tripguard.config.files import shipped_path
+    from tripguard.offline.schemas import render_schemas, write_schemas
 
     target = directory or shipped_path("schemas")
     if write:
@@ -86,10 +86,10 @@ def replay(
     driver_risk.jsonl (the driver-risk stage over the verdicts and the decisions)."""
     from functools import partial
 
-    from tripguard.engine import Engine
-    from tripguard.replay import replay_workers
+    from tripguard.config.settings import load_settings
+    from tripguard.engine.core import Engine
+    from tripguard.io.replay import replay_workers
     from tripguard.runtime import tune_gc_for_throughput
-    from tripguard.settings import load_settings
 
     tune_gc_for_throughput()
     settings = load_settings(tariffs=tariffs, cities=cities, corridors=corridors)
@@ -118,8 +118,8 @@ def evaluate(
     confusion table of labelled kind x alerted kinds."""
     import json
 
-    from tripguard.evaluate import evaluate as run_evaluate
-    from tripguard.evaluate import format_table, read_alerted, read_labels
+    from tripguard.offline.evaluate import evaluate as run_evaluate
+    from tripguard.offline.evaluate import format_table, read_alerted, read_labels
 
     labelled, base = read_labels(labels)
     report = run_evaluate(labelled, read_alerted(alerts), base, secondary=read_alerted(alerts, secondary=True))
@@ -196,7 +196,7 @@ def run(
     """The streaming worker: pings + trips in, alerts, verdicts and dead letters out (a consumer group member)."""
     import asyncio
 
-    from tripguard.settings import load_settings
+    from tripguard.config.settings import load_settings
     from tripguard.stream.service import configure_logging, run_worker
 
     settings = load_settings(
@@ -251,7 +251,7 @@ def risk(
     """The driver-risk stage: verdicts + decisions in, by driver, driver_risk events and dead letters out."""
     import asyncio
 
-    from tripguard.settings import load_settings
+    from tripguard.config.settings import load_settings
     from tripguard.stream.risk_worker import run_risk
     from tripguard.stream.service import configure_logging
 
@@ -282,7 +282,7 @@ def topics_create(
 ) -> None:
     """Create the topics that do not exist yet: pings, trips, alerts, verdicts, dlq, decisions, the state
     changelog, and the driver-risk stage's by-driver, driver-risk and risk changelog."""
-    from tripguard.settings import load_settings
+    from tripguard.config.settings import load_settings
     from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.topics import check_copartitioned, create_topics, topic_names
 
@@ -311,7 +311,7 @@ def produce(
     ),
 ) -> None:
     """Send replay's inputs to the pings and trips topics, merged on ts as replay reads them, keyed by trip_id."""
-    from tripguard.settings import load_settings
+    from tripguard.config.settings import load_settings
     from tripguard.stream.produce import produce as run_produce
     from tripguard.stream.service import require_bootstrap, run_client
 
@@ -334,7 +334,7 @@ def tail(
     ),
 ) -> None:
     """Print a topic's messages from the beginning as JSON lines (the DLQ with its headers)."""
-    from tripguard.settings import load_settings
+    from tripguard.config.settings import load_settings
     from tripguard.stream.service import require_bootstrap, run_client
     from tripguard.stream.tail import tail as run_tail
 
@@ -366,7 +366,7 @@ def demo(
 
     from rich.console import Console
 
-    from tripguard.settings import load_settings
+    from tripguard.config.settings import load_settings
     from tripguard.stream.demo import demo as run_demo
     from tripguard.stream.service import configure_logging
 
@@ -388,7 +388,7 @@ def fit_corridors(
     cell_res: int = typer.Option(9, "--cell-res", min=0, max=15, help="H3 resolution of the cells trips pass."),
 ) -> None:
     """Learn which H3 cells honest trips between an origin and a destination cell use."""
-    from tripguard.learned_corridors import fit
+    from tripguard.detectors.learned_corridors import fit
 
     table = fit(trips, od_res=od_res, cell_res=cell_res)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -505,7 +505,7 @@ def tune(
 ) -> None:
     """Per city and kind: the precision of the decided alerts and the score threshold that keeps it at
     --target; writes a cities.toml override with that evidence (nothing changes until it is passed)."""
-    from tripguard.config import CityTables
+    from tripguard.config.files import CityTables
     from tripguard.risk.tune import override_text
     from tripguard.risk.tune import tune as run
 
@@ -548,7 +548,7 @@ def simulate_reviews(
     ),
 ) -> None:
     """Disputes and reviewers' decisions for a simulated run, from its labels (for replay --decisions and tune)."""
-    from tripguard.codec import dumps
+    from tripguard.io.codec import dumps
     from tripguard.simulate.reviews import ReviewModel
     from tripguard.simulate.reviews import simulate_reviews as run
 
@@ -587,8 +587,8 @@ def serve(
     ),
 ) -> None:
     """The review service: HTTP API (roles backend, reviewer, admin) and the review page."""
+    from tripguard.config.settings import load_settings
     from tripguard.review.serve import serve as run
-    from tripguard.settings import load_settings
 
     settings = load_settings(
         db=db, bootstrap=bootstrap, forwarded_allow_ips=forwarded_allow_ips, cookie_secure=cookie_secure
@@ -607,9 +607,9 @@ def token_create(
     db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
 ) -> None:
     """Create a token. It is printed once, as the last word of the output; only its hash is kept."""
+    from tripguard.config.settings import load_settings
     from tripguard.review.store.db import init_db, opened
     from tripguard.review.store.tokens import CLI, ROLES, create_token
-    from tripguard.settings import load_settings
 
     if role not in ROLES:
         fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -626,11 +626,11 @@ def token_create(
 @token_app.command("list")
 def token_list(db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB).")) -> None:
     """List tokens (id, role, label, created, revoked); never the secrets."""
+    from tripguard.config.settings import load_settings
     from tripguard.review.pages.evidence_html import utc_ms
     from tripguard.review.store.db import init_db, opened
     from tripguard.review.store.tokens import list_tokens
     from tripguard.review.text import visible
-    from tripguard.settings import load_settings
 
     settings = load_settings(db=db)
     init_db(settings.db)
@@ -646,10 +646,10 @@ def token_revoke(
     db: Path | None = typer.Option(None, "--db", help="SQLite database file (env TRIPGUARD_DB)."),
 ) -> None:
     """Revoke a token at once."""
+    from tripguard.config.settings import load_settings
     from tripguard.review.errors import NotFound
     from tripguard.review.store.db import init_db, opened
     from tripguard.review.store.tokens import CLI, revoke_token
-    from tripguard.settings import load_settings
 
     settings = load_settings(db=db)
     init_db(settings.db)

@@ -3,27 +3,28 @@
 These models are the single definition of the contract: the JSON Schema files under
 data/schemas/ are generated from them (`tripguard schemas --write`) and a test fails when
 the checked-in files drift. The streaming hot path does not build these models per ping --
-`tripguard.codec` validates pings with the same rules, and a test checks the two agree.
+`tripguard.io.codec` validates pings with the same rules, and a test checks the two agree.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+import functools
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tripguard.geo import route_latlon, route_length_m
+from tripguard.kernels.limits import MAX_ID_CHARS, MAX_TS_MS
 
 if TYPE_CHECKING:
     import numpy as np
 
 CONTRACT_VERSION = 1
 
-TripId = Annotated[str, Field(min_length=1, max_length=128)]
-DriverId = Annotated[str, Field(min_length=1, max_length=128)]
-# Integer milliseconds since the Unix epoch, UTC. Bounded to 1970..2100 so that a seconds
-# value or a microseconds value is rejected instead of silently misread.
-MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: rejects microseconds and other unit mix-ups
+TripId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+DriverId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+# Integer milliseconds since the Unix epoch, UTC (MAX_TS_MS: 2100-01-01, so that seconds or
+# microseconds are rejected instead of silently misread).
 TsMs = Annotated[int, Field(ge=0, le=MAX_TS_MS, strict=True)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
@@ -48,6 +49,22 @@ class _Strict(BaseModel):
     # Unknown fields are ignored (forward compatibility for producers), types are strict
     # enough that "ts": "123" or "lat": "41.1" is an error rather than a guess.
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PingRow(NamedTuple):
+    """A validated ping as plain values; optional numbers are NaN when absent. A named tuple:
+    one is built per ping on the hot path, and a tuple costs a third of a frozen dataclass."""
+
+    trip_id: str
+    driver_id: str
+    ts: int
+    lat: float
+    lon: float
+    accuracy_m: float
+    speed_mps: float
+    bearing_deg: float
+    provider: int
+    mock: int
 
 
 class Ping(_Strict):
@@ -310,6 +327,30 @@ class DriverRisk(_Strict):
     windows: dict[Literal["1h", "24h", "30d"], RiskWindow]
     evidence: RiskEvidence
     model: RiskModel
+
+
+@functools.cache
+def _field_names(model: type[BaseModel]) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
+    fields = model.model_fields
+    return tuple(fields), frozenset(fields), frozenset(n for n, f in fields.items() if f.is_required())
+
+
+def record(model: type[BaseModel], **values: Any) -> dict[str, Any]:
+    """An output of the contract (an Alert, a Verdict, their parts) as the plain dict its consumers
+    read, keyed and ordered by the model's own fields: a field the model does not have, or a
+    required one left out, is a TypeError here, so the engine's outputs cannot drift from the
+    contract. The values are not validated per output (pydantic would cost the engine about a
+    tenth of its time at 10k live trips); tests/test_outputs.py validates a replay's outputs
+    against the models."""
+    names, known, required = _field_names(model)
+    if tuple(values) == names:  # every field, in the model's order: as the engine passes them
+        return values
+    given = values.keys()
+    if not given <= known or not required <= given:
+        raise TypeError(
+            f"{model.__name__}: unknown fields {sorted(given - known)}, missing fields {sorted(required - given)}"
+        )
+    return {n: values[n] for n in names if n in values}
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {

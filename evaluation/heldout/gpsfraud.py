@@ -16,6 +16,7 @@ from evaluation.heldout.porto import SAMPLING_S
 from evaluation.heldout.roads import Line, Roads
 from evaluation.heldout.track import Track, offset_latlon, synthetic_track
 from tripguard.simulate.geodesy import LocalFrame, bearing_deg, haversine_m
+from tripguard.simulate.network import point_to_polyline_m
 
 # ---------------------------------------------------------------- impossible_speed
 RUN_STEPS = (2, 8)  # intervals in the run, uniform
@@ -237,17 +238,6 @@ DETOUR_TRIES = 25
 DETOUR_MAX_FREE_FLOW = 0.75
 
 
-def _distance_to_line_m(lat: float, lon: float, line_lat: np.ndarray, line_lon: np.ndarray) -> float:
-    frame = LocalFrame(lat, lon)
-    x, y = frame.to_xy(line_lat, line_lon)
-    if len(x) == 1:
-        return float(np.hypot(x[0], y[0]))
-    ax, ay, dx, dy = x[:-1], y[:-1], np.diff(x), np.diff(y)
-    seg2 = dx * dx + dy * dy
-    u = np.clip(-(ax * dx + ay * dy) / np.where(seg2 > 0, seg2, 1.0), 0.0, 1.0)
-    return float(np.min(np.hypot(ax + u * dx, ay + u * dy)))
-
-
 def _stratum(rng: np.random.Generator, variant: int, lo: float, hi: float, bins: int = 4) -> float:
     """Log-uniform within the variant's bin of [lo, hi]: far waypoints fit fewer trips, so a plain
     draw would under-represent them among the trips made."""
@@ -286,7 +276,7 @@ def route_deviation(
         wlat, wlon = frame.offset(mlat, mlon, off * np.sin(np.radians(head)), off * np.cos(np.radians(head)))
         w, _ = roads.net.nearest_node(float(wlat), float(wlon))
         w_lat, w_lon = roads.node_latlon(w)
-        w_off = _distance_to_line_m(w_lat, w_lon, plan.route.lat, plan.route.lon)
+        w_off = point_to_polyline_m(LocalFrame(w_lat, w_lon), w_lat, w_lon, plan.route.lat, plan.route.lon)
         if not DETOUR_OFF_M[0] <= w_off <= DETOUR_OFF_M[1]:
             continue
         na, _ = roads.net.nearest_node(tr.lat[a], tr.lon[a])

@@ -4,8 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.streams import build_batches, comparable, make_stream
-from tripguard.engine import Engine
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
+from tripguard.engine.core import Engine
 
 
 def run(batches):

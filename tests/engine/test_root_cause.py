@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from tests.streams import build_batches
-from tripguard.engine import Engine
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
+from tripguard.engine.core import Engine
 
 T0 = 1_717_398_000_000
 M_PER_DEG = 111_195.0

@@ -8,12 +8,12 @@ import numpy as np
 
 from tests.engine.test_tripstate import routed_stream, whole_run
 from tests.streams import build_batches, comparable
+from tripguard.config.settings import Settings
 from tripguard.detectors.route import Corridors
-from tripguard.engine import Engine
+from tripguard.engine.core import Engine
+from tripguard.engine.pathlog import PathLog
+from tripguard.engine.trips import TripTable
 from tripguard.kernels import kinematics as K
-from tripguard.pathlog import PathLog
-from tripguard.settings import Settings
-from tripguard.trips import TripTable
 
 
 def test_release_gives_back_the_held_fix_buffer():

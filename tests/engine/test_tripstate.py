@@ -1,4 +1,4 @@
-"""A partition's engine state as changelog records (tripguard.tripstate): restored mid-stream into
+"""A partition's engine state as changelog records (tripguard.engine.tripstate): restored mid-stream into
 a fresh engine it carries on exactly as an uninterrupted run; the records a checkpoint writes
 (only what changed) always add up to the whole state."""
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from tests.streams import build_batches, comparable, make_stream
-from tripguard.engine import Engine
+from tripguard.config.settings import Settings
+from tripguard.engine.core import Engine
+from tripguard.engine.tripstate import PATH_CHUNK, StateFormatError, TripRecords, pack, unpack
 from tripguard.geo import encode_polyline_array
-from tripguard.settings import Settings
-from tripguard.tripstate import PATH_CHUNK, StateFormatError, TripRecords, pack, unpack
 
 
 def routed_stream(seed: int, n_trips: int) -> list[dict]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.fare.params import FareParams
 from tripguard.fare.tariff import load_tariffs
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.errors import ConfigError
 from tripguard.fare.params import FareParams
 

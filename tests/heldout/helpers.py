@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tripguard.simulate.geodesy import LocalFrame
+from tripguard.simulate.network import point_to_polyline_m
 
 COARSE_M = 300.0
 
@@ -46,11 +47,4 @@ def fast_forward_run(fixes: list[dict], min_mps: float = 64.0) -> bool:
 
 
 def distance_to_polyline_m(lat: float, lon: float, line: np.ndarray) -> float:
-    frame = LocalFrame(lat, lon)
-    x, y = frame.to_xy(line[:, 0], line[:, 1])
-    if len(x) == 1:
-        return float(np.hypot(x[0], y[0]))
-    ax, ay, dx, dy = x[:-1], y[:-1], np.diff(x), np.diff(y)
-    seg2 = dx * dx + dy * dy
-    u = np.clip(-(ax * dx + ay * dy) / np.where(seg2 > 0, seg2, 1.0), 0.0, 1.0)
-    return float(np.min(np.hypot(ax + u * dx, ay + u * dy)))
+    return point_to_polyline_m(LocalFrame(lat, lon), lat, lon, line[:, 0], line[:, 1])

@@ -16,9 +16,9 @@ from evaluation.heldout.__main__ import main
 from evaluation.heldout.generate import KINDS, build, write
 from evaluation.heldout.porto import load_eval_trips
 from tests.heldout.conftest import FRAUD_RATE, N_BASE, REAL, REPLICAS
-from tripguard.codec import decode_pings, decode_trip_event
 from tripguard.contract import Ping, TripEnded, TripStarted
 from tripguard.geo import decode_polyline, route_length_m
+from tripguard.io.codec import decode_pings, decode_trip_event
 
 
 def test_every_ping_message_decodes_and_validates(out_dir):

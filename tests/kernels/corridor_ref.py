@@ -10,6 +10,7 @@ import numpy as np
 from shapely.geometry import LineString, Point
 
 from tripguard.kernels import corridor as C
+from tripguard.kernels.geo import local_xy_np
 
 
 class ExcursionsRef:
@@ -52,7 +53,7 @@ class ExcursionsRef:
         return self.line.distance(p), self.line.project(p)
 
     def fix(self, ts, lat, lon, flag, cell):
-        x, y = C.project(lat, lon, *self.frame)
+        x, y = local_xy_np(lat, lon, *self.frame)
         self.displaced |= flag in (C.F_TELEPORT, C.F_FAST)
         jump = flag in (C.F_BREAK, C.F_TELEPORT)
         step = dt_s = 0.0
@@ -134,8 +135,6 @@ def project_route_np(route: np.ndarray) -> tuple[float, float, float, np.ndarray
     """(lat0, lon0, cos0, x, y, cumulative length) of the route in the local metric frame, numpy."""
     lat0, lon0 = float(route[0, 0]), float(route[0, 1])
     cos0 = math.cos(math.radians(lat0))
-    dlon = (route[:, 1] - lon0 + 540.0) % 360.0 - 180.0
-    x = dlon * C.M_PER_DEG * cos0
-    y = (route[:, 0] - lat0) * C.M_PER_DEG
+    x, y = local_xy_np(route[:, 0], route[:, 1], lat0, lon0, cos0)
     cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
     return lat0, lon0, cos0, x, y, cum

@@ -4,7 +4,7 @@ trip; an upheld decision raises the score."""
 
 from __future__ import annotations
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.review.store.db import opened
 from tripguard.review.store.drivers import driver_risk
 

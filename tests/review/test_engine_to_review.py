@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tests.streams import make_stream
 from tripguard.detectors.route import build_corridor
 from tripguard.geo import decode_polyline, encode_polyline
-from tripguard.replay import replay
+from tripguard.io.replay import replay
 from tripguard.review.app import create_app
 from tripguard.review.store.db import init_db, opened
 from tripguard.review.store.ingest import ingest_dir

@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi.testclient import TestClient
 from review_fixtures import build
 
+from tripguard.config.settings import Settings
 from tripguard.review.app import create_app
 from tripguard.review.store.db import init_db, opened
 from tripguard.review.store.tokens import CLI, create_token
-from tripguard.settings import Settings
 from tripguard.stream.topics import create_topics
 
 pytestmark = pytest.mark.kafka

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tripguard.codec import dumps
-from tripguard.replay import replay
+from tripguard.io.codec import dumps
+from tripguard.io.replay import replay
 from tripguard.simulate.reviews import simulate_reviews
 from tripguard.simulate.simulator import SimConfig, simulate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tripguard.alerts import alert_id
+from tripguard.engine.alerts import alert_id
 from tripguard.geo import encode_integers, encode_polyline
 from tripguard.review.store.disputes import decision_event_id
 

@@ -5,7 +5,7 @@ a ranking that cannot tell drivers apart."""
 
 from __future__ import annotations
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.risk.evaluate import (
     final_stage,
     kind_precision,

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from tests.risk.helpers import MIN, decision, verdict
 from tests.stream.helpers import WorkerProcess, make_topics, read_topic, trip_id_for_partition, wait_until
+from tripguard.config.settings import Settings
 from tripguard.risk.offline import lateness_ms
-from tripguard.settings import Settings
 from tripguard.stream.changelog import MARKER_KEY
 
 pytestmark = pytest.mark.kafka

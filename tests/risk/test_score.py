@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.risk.helpers import MIN, T0, decision, raw, verdict
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, parse
 
 LATENESS = 0

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tests.risk.helpers import MIN, T0, decision, raw, verdict
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.errors import ContractError
 from tripguard.risk.offline import lateness_ms
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, parse
@@ -161,9 +161,9 @@ def test_replay_on_two_workers_writes_one_replay_s_driver_risk_events(fleet_run,
     writes what one process writes, in the same order."""
     from functools import partial
 
-    from tripguard.engine import Engine
-    from tripguard.replay import replay_workers
-    from tripguard.settings import Settings
+    from tripguard.config.settings import Settings
+    from tripguard.engine.core import Engine
+    from tripguard.io.replay import replay_workers
 
     replay_workers(
         fleet_run / "pings.jsonl",

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from tests.risk.helpers import MIN, T0, decision, verdict
 from tests.test_cli import assert_one_line_error, tripguard_cli
-from tripguard.alerts import AlertThresholds
 from tripguard.cli import app
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
+from tripguard.engine.alerts import AlertThresholds
 from tripguard.risk.params import RiskParams
 
 

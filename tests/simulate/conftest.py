@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tripguard.config import shipped_path
+from tripguard.config.files import shipped_path
 from tripguard.simulate.simulator import SimConfig, simulate
 
 from .helpers import load_run

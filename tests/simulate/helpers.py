@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tripguard.codec import PROVIDER_CODE, PingRow, decode_pings, decode_trip_event
-from tripguard.contract import TripEnded, TripStarted
+from tripguard.contract import PingRow, TripEnded, TripStarted
+from tripguard.io.codec import PROVIDER_CODE, decode_pings, decode_trip_event
 from tripguard.simulate.geodesy import haversine_m
 from tripguard.simulate.real import spike_mask
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tripguard.cli import app
-from tripguard.config import shipped_path
+from tripguard.config.files import shipped_path
 
 runner = CliRunner()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tripguard.codec import PROVIDER_CODE
+from tripguard.io.codec import PROVIDER_CODE
 from tripguard.simulate.geodesy import haversine_m
 
 from .helpers import arrays, clean_fixes

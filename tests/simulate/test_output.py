@@ -21,7 +21,7 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
 
 
 def test_every_line_is_contract_v1_and_every_trip_has_both_events(synthetic):
-    # load_run decoded every line through tripguard.codec (it raises ContractError otherwise)
+    # load_run decoded every line through tripguard.io.codec (it raises ContractError otherwise)
     assert set(synthetic.pings) == set(synthetic.started) == set(synthetic.ended) == set(synthetic.labels)
     for tid, st in synthetic.started.items():
         assert st.city == "porto" and st.product == "standard" and st.driver_id

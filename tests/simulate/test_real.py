@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tripguard.contract import ALERT_KINDS
 from tripguard.errors import InputError
 from tripguard.geo import decode_polyline
 from tripguard.simulate.geodesy import haversine_m
@@ -57,14 +58,7 @@ def test_real_honest_trips_jump_only_where_the_real_data_does(real, real_sample_
 def test_real_run_injects_fraud_with_planned_routes_from_the_network(real, real_dir):
     _, summary = real_dir
     kinds = [r["kinds"] for r in real.labels.values()]
-    assert {
-        "teleport",
-        "impossible_speed",
-        "route_deviation",
-        "fare_inflation",
-        "distance_mismatch",
-        "gps_spoofing",
-    } <= set(kinds)
+    assert set(ALERT_KINDS) <= set(kinds)
     with_route = [st for st in real.started.values() if st.planned_route is not None]
     assert len(with_route) >= 0.6 * len(real.started)
     for st in with_route:

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiokafka.partitioner import DefaultPartitioner
 
 from tests.streams import make_stream
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
 from tripguard.stream.topics import create_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -353,3 +353,17 @@ def wait_until(
 
 def make_topics(bootstrap: str, settings: Settings, partitions: int) -> None:
     asyncio.run(create_topics(bootstrap, settings, partitions=partitions))
+
+
+async def start_worker_with_traffic(bootstrap: str, settings: Settings, pings: Path, trips: Path):
+    """A Worker running on this event loop, once it holds its partitions, and the traffic produced
+    to it: (worker, its task)."""
+    from tripguard.stream.worker import Worker
+
+    worker = Worker(settings, bootstrap)
+    task = asyncio.create_task(worker.run())
+    while not worker.parts:
+        assert not task.done(), task
+        await asyncio.sleep(0.1)
+    await asyncio.to_thread(produce, bootstrap, settings, pings, trips)
+    return worker, task

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from tests.stream.helpers import tick_messages
 from tests.streams import make_stream
-from tripguard.batch import BatchBuilder
-from tripguard.codec import pings_from_value, trip_event_from_obj
-from tripguard.engine import Engine
-from tripguard.inputs import PINGS, TRIPS, Message, merge_on_ts
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
+from tripguard.engine.batch import BatchBuilder
+from tripguard.engine.core import Engine
+from tripguard.io.codec import pings_from_value, trip_event_from_obj
+from tripguard.io.inputs import PINGS, TRIPS, Message, merge_on_ts
 from tripguard.stream.aligner import Aligner, Pending
 
 

@@ -3,8 +3,8 @@
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from tripguard.config.settings import Settings
 from tripguard.errors import ConfigError
-from tripguard.settings import Settings
 from tripguard.stream.changelog import CHANGELOG_CONFIGS
 from tripguard.stream.topics import check_copartitioned, create_topics, partition_counts
 

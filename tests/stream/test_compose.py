@@ -11,7 +11,7 @@ import typer
 import yaml
 
 from tripguard.cli import app
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

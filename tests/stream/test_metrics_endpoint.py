@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
 from tripguard.stream.worker import Worker
 
 

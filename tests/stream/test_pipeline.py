@@ -13,11 +13,11 @@ import pytest
 
 from tests.stream.helpers import tick_messages
 from tests.streams import make_stream
-from tripguard.engine import Engine
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
+from tripguard.engine.core import Engine
+from tripguard.engine.tripstate import TripRecords
 from tripguard.stream.aligner import PINGS, TRIPS
 from tripguard.stream.pipeline import EngineFailed, PartitionPipeline, Quarantine
-from tripguard.tripstate import TripRecords
 
 TOPICS = {PINGS: "t.pings", TRIPS: "t.trips"}
 CAUGHT_UP = {PINGS: math.inf, TRIPS: math.inf}

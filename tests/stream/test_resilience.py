@@ -18,6 +18,7 @@ from tests.stream.helpers import (
     produce,
     read_topic,
     replay_alerts,
+    start_worker_with_traffic,
     traffic,
     unique_settings,
     wait_until,
@@ -228,8 +229,7 @@ def test_an_engine_exception_rewinds_the_partition_and_loses_nothing(kafka_boots
     """An unexpected exception inside Engine.process (injected here, in an in-process worker): the
     partition goes back to its last checkpoint and reads again; the error shows in the metrics;
     the worker keeps running and the alert set is still replay's."""
-    from tripguard.engine import Engine
-    from tripguard.stream.worker import Worker
+    from tripguard.engine.core import Engine
 
     settings = unique_settings(
         "fault",
@@ -255,12 +255,7 @@ def test_an_engine_exception_rewinds_the_partition_and_loses_nothing(kafka_boots
     monkeypatch.setattr(Engine, "process", flaky_process)
 
     async def scenario():
-        worker = Worker(settings, kafka_bootstrap)
-        task = asyncio.create_task(worker.run())
-        while not worker.parts:
-            assert not task.done(), task
-            await asyncio.sleep(0.1)
-        await asyncio.to_thread(produce, kafka_bootstrap, settings, pings, trips)
+        worker, task = await start_worker_with_traffic(kafka_bootstrap, settings, pings, trips)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             got = set(await asyncio.to_thread(alert_ids, kafka_bootstrap, settings.alerts_topic))

@@ -20,6 +20,7 @@ from tests.stream.helpers import (
     produce,
     read_topic,
     replay_alerts,
+    start_worker_with_traffic,
     tick_messages,
     unique_settings,
     wait_until,
@@ -79,6 +80,16 @@ def wait_for_alerts(bootstrap: str, topic: str, want: set[str], worker: WorkerPr
     return set(alert_ids(bootstrap, topic))
 
 
+def wait_for_split(a: WorkerProcess, b: WorkerProcess) -> None:
+    wait_until(
+        lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS,
+        60,
+        0.5,
+        "the two workers splitting the partitions",
+        worker=b,
+    )
+
+
 def test_sigkill_with_live_trips_the_survivor_restores_them_from_the_changelog(kafka_bootstrap, tmp_path):
     settings = unique_settings("takeover")
     make_topics(kafka_bootstrap, settings, PARTITIONS)
@@ -92,13 +103,7 @@ def test_sigkill_with_live_trips_the_survivor_restores_them_from_the_changelog(k
         kafka_bootstrap, settings, tmp_path / "state-b", tmp_path / "b.log", extra_args=NO_PAUSE_CLOSE
     ).start()
     try:
-        wait_until(
-            lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS,
-            60,
-            0.5,
-            "the two workers splitting the partitions",
-            worker=b,
-        )
+        wait_for_split(a, b)
         own_b = b.owned()
         produce(kafka_bootstrap, settings, p1, t1)
         wait_until(lambda: pings_done(a, b) == pings_in(p1), 120, 0.5, "the first half processed", worker=a)
@@ -136,13 +141,7 @@ def test_a_third_worker_joining_mid_run_takes_partitions_with_their_live_trips(k
     try:
         a.start()
         b.start()
-        wait_until(
-            lambda: a.owned() and b.owned() and len(a.owned() | b.owned()) == PARTITIONS,
-            60,
-            0.5,
-            "the two workers splitting the partitions",
-            worker=b,
-        )
+        wait_for_split(a, b)
         produce(kafka_bootstrap, settings, p1, t1)
         wait_until(lambda: pings_done(a, b) == pings_in(p1), 120, 0.5, "the first half processed", worker=a)
         assert live_trips(a, b) >= 100
@@ -203,8 +202,7 @@ def test_a_poison_message_is_dead_lettered_after_retries_and_the_partition_goes_
     """A message that makes the engine raise (injected: an in-process worker whose engine fails on
     one trip) is retried --poison-attempts times, then dead-lettered with the exception's type and
     message; every other message of its partition is processed."""
-    from tripguard.engine import Engine
-    from tripguard.stream.worker import Worker
+    from tripguard.engine.core import Engine
 
     settings = unique_settings(
         "poisoned",
@@ -244,12 +242,7 @@ def test_a_poison_message_is_dead_lettered_after_retries_and_the_partition_goes_
     monkeypatch.setattr(Engine, "process", process)
 
     async def scenario():
-        worker = Worker(settings, kafka_bootstrap)
-        task = asyncio.create_task(worker.run())
-        while not worker.parts:
-            assert not task.done(), task
-            await asyncio.sleep(0.1)
-        await asyncio.to_thread(produce, kafka_bootstrap, settings, pings, trips)
+        worker, task = await start_worker_with_traffic(kafka_bootstrap, settings, pings, trips)
         deadline = time.monotonic() + 180
         got: set[str] = set()
         while time.monotonic() < deadline:

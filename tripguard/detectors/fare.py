@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.contract import TripEnded, TripStarted
 from tripguard.detectors import Finding
 from tripguard.errors import CurrencyMismatch
-from tripguard.fare.assess import DETECTOR_NAME, DETECTOR_VERSION, FareAssessment, assess_fare
+from tripguard.fare.assess import FareAssessment, assess_fare
 from tripguard.fare.params import FareParams
 from tripguard.fare.tariff import Tariff
 
@@ -20,9 +20,6 @@ class FareChecker:
     city: str
     tariff: Tariff | None
     params: FareParams
-
-    def __post_init__(self) -> None:
-        self.params_dict = self.params.as_dict()  # every finding carries it; built once
 
     @classmethod
     def for_city(cls, cities: CityTables, tariffs: dict[str, Tariff], city: str) -> FareChecker:
@@ -76,18 +73,6 @@ class FareChecker:
             fix_interval_s=fix_interval_s,
             late_fixes=late_fixes,
             used_fixes=used_fixes,
+            ended_ts=ended.ts,
         )
-        findings = [
-            Finding(
-                f.kind,
-                f.score,
-                ended.ts,
-                f.evidence,
-                DETECTOR_NAME,
-                DETECTOR_VERSION,
-                self.params_dict,
-                severity=f.severity,
-            )
-            for f in assessment.findings
-        ]
-        return assessment, findings
+        return assessment, assessment.findings

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS
+from tripguard.config.files import PARAMS
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import kinematics as K
 

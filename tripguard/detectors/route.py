@@ -17,7 +17,7 @@ import h3.api.basic_int as h3i
 import numpy as np
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS
+from tripguard.config.files import PARAMS
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
 from tripguard.kernels.geo import haversine_m_np
@@ -306,7 +306,7 @@ def detour_finding(
 
 def learned_finding(p: RouteParams, result: dict, ts: int) -> Finding | None:
     """Trip level, no planned route: the share of the trip's cells that honest trips between the
-    same origin and destination rarely use (tripguard.learned_corridors)."""
+    same origin and destination rarely use (tripguard.detectors.learned_corridors)."""
     if result["rare_fraction"] < p.learned_min_rare_fraction or result["rare_cells"] < p.learned_min_rare_cells:
         return None
     return Finding(

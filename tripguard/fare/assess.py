@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tripguard.detectors import Finding, params_dict
 from tripguard.errors import CurrencyMismatch, InputError
 from tripguard.fare.params import FareParams
 from tripguard.fare.tariff import Residual, Tariff
@@ -29,19 +30,11 @@ _Z99 = 2.326
 
 
 @dataclass(frozen=True)
-class FareFinding:
-    kind: str  # "fare_inflation" | "distance_mismatch"
-    score: float
-    severity: str
-    evidence: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class FareAssessment:
     expected_fare: float | None  # GPS path (+ gap allowance); None when the GPS saw too little
     expected_fare_planned: float | None  # planned route, when the trip had one
     detour_extra_fare: float | None  # expected_fare - expected_fare_planned
-    findings: list[FareFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why a check was skipped, for the verdict
 
 
@@ -125,13 +118,15 @@ def assess_fare(
     fix_interval_s: float = 0.0,
     late_fixes: int = 0,
     used_fixes: int = 0,
+    ended_ts: int = 0,
 ) -> FareAssessment:
     """Expected fares and fare findings of one ended trip.
 
     gps_distance_m includes the straight lines bridged over GPS gaps; gap_distance_m is the part
     of it that was bridged (gap_count gaps). claimed_fare is what the rider is charged, tolls
     included. Raises CurrencyMismatch when the claim is not in the tariff's currency (no rate is
-    guessed) and InputError naming the field for a negative or non-finite input.
+    guessed) and InputError naming the field for a negative or non-finite input. ended_ts (the
+    trip_ended's event time, ms) is the findings' time.
     """
     _check_number("gps_distance_m", gps_distance_m)
     _check_number("gps_duration_s", gps_duration_s)
@@ -212,9 +207,9 @@ def assess_fare(
 
     residual = tariff.residual or fallback_residual(params)
 
-    def context() -> dict:
-        # evidence shared by both findings; built only when there is one (most trips have none)
-        return {
+    def finding(kind: str, score: float, evidence: dict[str, Any]) -> Finding:
+        # the evidence both kinds share is built only when there is a finding (most trips have none)
+        shared = {
             "gps_distance_m": round(gps_distance_m, 1),
             "gps_duration_s": round(gps_duration_s, 1),
             "gap_count": gap_count,
@@ -235,8 +230,18 @@ def assess_fare(
             "planned_duration_s": None if planned_duration_used is None else round(planned_duration_used, 1),
             "detour_extra_fare": _money(detour_extra),
         }
+        return Finding(
+            kind=kind,
+            score=round(score, 4),
+            ts=ended_ts,
+            evidence={**evidence, "score": round(score, 4), **shared},
+            detector=DETECTOR_NAME,
+            version=DETECTOR_VERSION,
+            params=params_dict(params),
+            severity=params.severity(score),
+        )
 
-    findings: list[FareFinding] = []
+    findings: list[Finding] = []
 
     # --- fare_inflation: an upfront-priced trip (quoted_fare) charges its quote plus tolls, so the
     # claim is judged against that; a metered trip against the tariff on the GPS path.
@@ -254,11 +259,10 @@ def assess_fare(
         if ratio > params.inflation_ratio and excess >= params.inflation_min_excess:
             score = residual.score(ratio)
             findings.append(
-                FareFinding(
-                    kind="fare_inflation",
-                    score=round(score, 4),
-                    severity=params.severity(score),
-                    evidence={
+                finding(
+                    "fare_inflation",
+                    score,
+                    {
                         "summary": (
                             f"claimed {claimed_fare:.2f} {currency}, {ratio - 1:.0%} over the "
                             + (
@@ -292,8 +296,6 @@ def assess_fare(
                             "n": residual.n,
                             "source": residual.source,
                         },
-                        "score": round(score, 4),
-                        **context(),
                     },
                 )
             )
@@ -307,11 +309,10 @@ def assess_fare(
             # 0.5 at the threshold, one honest spread further per logistic unit
             score = _logistic((math.log(ratio_d) - math.log(params.distance_ratio)) / params.distance_log_scale)
             findings.append(
-                FareFinding(
-                    kind="distance_mismatch",
-                    score=round(score, 4),
-                    severity=params.severity(score),
-                    evidence={
+                finding(
+                    "distance_mismatch",
+                    score,
+                    {
                         "summary": (
                             f"claimed {claimed_distance_m / 1000:.2f} km, {ratio_d - 1:.0%} more than the "
                             f"GPS saw ({allowed_m / 1000:.2f} km with the gap allowance)"
@@ -329,8 +330,6 @@ def assess_fare(
                             "distance_log_scale": params.distance_log_scale,
                             "gap_circuity": params.gap_circuity,
                         },
-                        "score": round(score, 4),
-                        **context(),
                     },
                 )
             )

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tripguard.config import shipped_cities
+from tripguard.config.files import shipped_cities
 from tripguard.errors import InputError
 from tripguard.fare.assess import assess_fare
 from tripguard.fare.params import FareParams

@@ -7,12 +7,11 @@ Porto trajectories (`python -m tripguard.fare.calibrate`, see docs/fare.md).
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Annotated
 
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS, number
+from tripguard.config.files import PARAMS, number
 from tripguard.errors import ConfigError
 
 
@@ -61,6 +60,3 @@ class FareParams:
         if score >= self.severity_medium_score:
             return "medium"
         return "low"
-
-    def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}

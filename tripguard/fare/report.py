@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tripguard.config import load_toml
+from tripguard.config.files import load_toml
 from tripguard.errors import ConfigError
 from tripguard.fare.fit import FitResult, fit_tariff, replace_city_tables, tariff_toml
 from tripguard.fare.readers import CleanReport, read_trips

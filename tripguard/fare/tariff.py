@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS, load_shipped, number, validated
+from tripguard.config.files import PARAMS, load_shipped, number, validated
 from tripguard.errors import ConfigError
 
 Finite = Annotated[float, number()]

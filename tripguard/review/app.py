@@ -17,10 +17,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from tripguard.config.settings import Settings
 from tripguard.review import api, pages
 from tripguard.review.errors import Conflict, NotFound
 from tripguard.review.store.db import init_db
-from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.review")
 

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from tripguard.config.settings import Settings
 from tripguard.review.store import disputes
 from tripguard.review.store.db import Database
 from tripguard.review.store.tokens import Principal
-from tripguard.settings import Settings
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER
 

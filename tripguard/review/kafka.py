@@ -24,11 +24,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tripguard.codec import dumps, loads
+from tripguard.config.settings import Settings
 from tripguard.errors import ContractError
+from tripguard.io.codec import dumps, loads
 from tripguard.review.store import disputes, ingest
 from tripguard.review.store.db import opened, transaction
-from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.review.kafka")
 

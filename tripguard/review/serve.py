@@ -8,9 +8,9 @@ import re
 import socket
 from pathlib import Path
 
+from tripguard.config.settings import Settings
 from tripguard.errors import ConfigError
 from tripguard.review.store.ingest import IngestReport, ingest_dir
-from tripguard.settings import Settings
 
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.errors import InputError
 from tripguard.risk.offline import RiskReplay
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, parse
@@ -57,7 +57,7 @@ def alert_counts(alerts: Path) -> Counter:
 
 def kind_precision(alerts: Path, labels: Path) -> dict[str, tuple[int, int]]:
     """Per alert kind: (alerts whose kind is their trip's labelled fraud, alerts)."""
-    from tripguard.evaluate import read_labels
+    from tripguard.offline.evaluate import read_labels
 
     truth, _ = read_labels(labels)
     out: dict[str, list[int]] = {}

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from tripguard.contract import Decision, Verdict
-from tripguard.engine import DISPLACING_KINDS
+from tripguard.engine.core import DISPLACING_KINDS
 from tripguard.geo import decode_integers
 from tripguard.kernels.polyline import decode as decode_polyline
 

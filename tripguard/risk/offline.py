@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from tripguard.codec import dumps
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.errors import ContractError, InputError
-from tripguard.inputs import Message, partition_of
+from tripguard.io.codec import dumps
+from tripguard.io.inputs import Message, partition_of
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, StageOutput, parse
 
 DRIVER_RISK_FILE = "driver_risk.jsonl"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS
+from tripguard.config.files import PARAMS
 from tripguard.contract import ALERT_KINDS
 
 PATTERNS = ("overlapping_trips", "two_places_at_once", "repeated_fare_inflation", "repeated_distance_inflation")

@@ -30,10 +30,10 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from tripguard.codec import contract_error_from, loads
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.contract import Decision, Verdict
 from tripguard.errors import ContractError
+from tripguard.io.codec import contract_error_from, loads
 from tripguard.risk.history import WINDOW_MS, DriverHistory, TripFact
 from tripguard.risk.params import RiskParams
 from tripguard.risk.patterns import link_overlaps

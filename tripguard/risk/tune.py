@@ -21,9 +21,9 @@ from typing import cast
 
 import orjson
 
-from tripguard.alerts import AlertThresholds
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.contract import ALERT_KINDS, Decision
+from tripguard.engine.alerts import AlertThresholds
 from tripguard.errors import ContractError, InputError
 from tripguard.risk.params import RiskParams
 from tripguard.risk.stage import DECISION, parse

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 # one geometry: the kernels' (the simulator measures with the detectors' own distance)
-from tripguard.kernels.geo import EARTH_RADIUS_M, M_PER_DEG
+from tripguard.kernels.geo import EARTH_RADIUS_M, M_PER_DEG, local_xy_np
 from tripguard.kernels.geo import haversine_m_np as haversine_m
 
 __all__ = ["EARTH_RADIUS_M", "haversine_m"]  # re-exported for the simulator and the held-out generator
@@ -30,18 +30,19 @@ def cumulative_m(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 class LocalFrame:
-    """East/north metres around (lat0, lon0)."""
+    """East/north metres around (lat0, lon0): the kernels' local projection (kernels/geo.local_xy)
+    and its inverse."""
 
     def __init__(self, lat0: float, lon0: float):
         self.lat0 = float(lat0)
         self.lon0 = float(lon0)
+        self.cos_lat0 = float(np.cos(np.radians(lat0)))
         self.m_per_deg_lat = M_PER_DEG
-        self.m_per_deg_lon = self.m_per_deg_lat * np.cos(np.radians(lat0))
+        self.m_per_deg_lon = self.m_per_deg_lat * self.cos_lat0
 
     def to_xy(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            (np.asarray(lon) - self.lon0) * self.m_per_deg_lon,
-            (np.asarray(lat) - self.lat0) * self.m_per_deg_lat,
+        return local_xy_np(
+            np.asarray(lat, np.float64), np.asarray(lon, np.float64), self.lat0, self.lon0, self.cos_lat0
         )
 
     def to_latlon(self, x, y) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from tripguard.config import shipped_path
+from tripguard.config.files import shipped_path
 from tripguard.errors import InputError
 from tripguard.simulate.geodesy import LocalFrame, cumulative_m, haversine_m
 

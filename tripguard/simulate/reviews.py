@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from tripguard.errors import InputError
-from tripguard.evaluate import read_labels
+from tripguard.offline.evaluate import read_labels
 from tripguard.review.store.disputes import decision_event_id
 
 HOUR_MS = 3_600_000

@@ -3,7 +3,7 @@
 The worker reads the two topics independently, so after a restart it may hold pings far ahead of
 the trip events (or the other way round). Released as they come, a trip_started would reach the
 engine "late" in event time and the result would differ from replay. The aligner releases the
-buffered records with the same two-way merge as `tripguard.inputs.merge_on_ts`: each topic keeps
+buffered records with the same two-way merge as `tripguard.io.inputs.merge_on_ts`: each topic keeps
 its own order, the smaller head ts goes first, on equal ts the trip event first.
 
 A side whose buffer is empty blocks the release unless it is caught up (nothing more to read)

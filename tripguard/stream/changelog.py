@@ -1,6 +1,6 @@
 """Keyed state in a compacted changelog topic, as Kafka Streams and quix-streams keep it.
 
-A stage's state (the trip stage: `tripguard.tripstate`) is a set of keyed records per input
+A stage's state (the trip stage: `tripguard.engine.tripstate`) is a set of keyed records per input
 partition p, kept in partition p of its changelog topic (co-partitioned with the inputs,
 cleanup.policy=compact). A checkpoint appends the records that changed since the last one (a
 tombstone -- value None -- deletes a key) and then a *checkpoint marker* (key MARKER_KEY) naming

@@ -22,9 +22,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
+from tripguard.config.settings import Settings
 from tripguard.errors import TripguardError
-from tripguard.evaluate import evaluate, format_table, read_labels
-from tripguard.settings import Settings
+from tripguard.offline.evaluate import evaluate, format_table, read_labels
 from tripguard.stream.produce import produce
 from tripguard.stream.service import broker_for, run_child, started
 from tripguard.stream.worker import Worker  # imported here, not on the event loop (numba takes a while)
@@ -158,7 +158,7 @@ async def demo(settings: Settings, trips: int, rate: float, seed: int, console: 
         console.print(f"\n[bold]{len(seen)} alerts[/]: " + ", ".join(f"{k} {n}" for k, n in by_kind.most_common()))
         alerted: dict[str, set[str]] = {}
         for a in seen:
-            if not a["evidence"].get("related"):  # scored on root causes (tripguard.evaluate)
+            if not a["evidence"].get("related"):  # scored on root causes (tripguard.offline.evaluate)
                 alerted.setdefault(a["trip_id"], set()).add(a["kind"])
         console.print("Against the simulator's labels (injected fraud):")
         labels, _ = read_labels(traffic / "labels.csv")

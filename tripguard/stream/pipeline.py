@@ -1,7 +1,7 @@
 """One input partition's processing, with no I/O: records in, outputs and state records out.
 
 A PartitionPipeline holds partition p's Aligner (event-time merge of pings-p and trips-p), its
-Engine, its state records (tripguard.tripstate) and where reading resumes. The worker feeds it
+Engine, its state records (tripguard.engine.tripstate) and where reading resumes. The worker feeds it
 Kafka records (`ingest`), asks it for output (`advance`), and at a checkpoint takes the state
 records that changed (`changed_state`) and the offsets they correspond to (`resume_offsets`).
 It is unit-tested with fake records (tests/stream/test_pipeline.py).
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tripguard.batch import Batch, Names
-from tripguard.codec import decode_pings, decode_trip_event
-from tripguard.columnar import decode_ping_messages, join_values
-from tripguard.engine import Engine
+from tripguard.engine.batch import Batch, Names
+from tripguard.engine.core import Engine
+from tripguard.engine.tripstate import TripRecords
 from tripguard.errors import ContractError
+from tripguard.io.codec import decode_pings, decode_trip_event
+from tripguard.io.columnar import decode_ping_messages, join_values
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
 from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
-from tripguard.tripstate import TripRecords
 
 if TYPE_CHECKING:
     from tripguard.contract import TripEnded, TripStarted
@@ -125,7 +125,7 @@ class PartitionPipeline:
     def ingest_many(self, records: list[Any], now: float | None = None) -> list[DeadLetter]:
         """Records of one topic (pings-p or trips-p), in offset order, e.g. one fetch: a malformed
         one is a dead letter at once, a good one waits in the aligner. Ping values are decoded
-        together, in one call of the columnar decoder (tripguard.columnar; the per-message path
+        together, in one call of the columnar decoder (tripguard.io.columnar; the per-message path
         names the broken rule of what it defers)."""
         if not records:
             return []

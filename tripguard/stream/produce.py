@@ -1,6 +1,6 @@
 """`tripguard produce`: the inputs of `tripguard replay` onto the pings and trips topics.
 
-The same reading and merge as replay (`tripguard.inputs`), so a worker sees what replay sees.
+The same reading and merge as replay (`tripguard.io.inputs`), so a worker sees what replay sees.
 Each message goes out as it was read (`Message.raw`: a malformed line reaches the topic as it
 is, and the worker dead-letters it), keyed by its trip_id when that can be read, else unkeyed.
 """
@@ -17,9 +17,9 @@ from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 
+from tripguard.config.settings import Settings
 from tripguard.errors import TripguardError
-from tripguard.inputs import PINGS, TRIPS, merge_on_ts, partition_of, read_messages
-from tripguard.settings import Settings
+from tripguard.io.inputs import PINGS, TRIPS, merge_on_ts, partition_of, read_messages
 from tripguard.stream.topics import check_copartitioned
 
 

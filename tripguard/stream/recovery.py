@@ -23,7 +23,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
 from tripguard.stream.pipeline import SIDES, PartitionPipeline
 from tripguard.stream.topics import create_topics
 

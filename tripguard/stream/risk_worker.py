@@ -35,13 +35,13 @@ from typing import Any, cast
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from tripguard.codec import dumps
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
+from tripguard.config.settings import Settings
 from tripguard.contract import Verdict
 from tripguard.errors import ContractError
+from tripguard.io.codec import dumps
 from tripguard.risk.offline import lateness_ms
 from tripguard.risk.stage import DECISION, VERDICT, Input, RiskStage, StageOutput, parse
-from tripguard.settings import Settings
 from tripguard.stream.changelog import MAX_RECORD_BYTES, read_partition
 from tripguard.stream.checkpoint import ChangelogPosition, Checkpointer
 from tripguard.stream.publisher import Publisher

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
+from tripguard.config.settings import Settings
 from tripguard.errors import BrokerError, ConfigError
-from tripguard.settings import Settings
 
 log = logging.getLogger("tripguard.stream")
 

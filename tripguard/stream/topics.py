@@ -7,8 +7,8 @@ from typing import cast
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from tripguard.config.settings import Settings
 from tripguard.errors import ConfigError
-from tripguard.settings import Settings
 from tripguard.stream.changelog import CHANGELOG_CONFIGS
 
 

@@ -25,9 +25,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
-from tripguard.codec import dumps
-from tripguard.engine import Engine
-from tripguard.settings import Settings
+from tripguard.config.settings import Settings
+from tripguard.engine.core import Engine
+from tripguard.engine.tripstate import TripRecords
+from tripguard.io.codec import dumps
 from tripguard.stream import recovery
 from tripguard.stream.aligner import PINGS, TRIPS
 from tripguard.stream.changelog import MARKER_KEY, MAX_RECORD_BYTES, read_partition
@@ -40,7 +41,6 @@ from tripguard.stream.retry import BACKOFF_FIRST_S, BACKOFF_MAX_S, run_until_sto
 from tripguard.stream.store import CachedState, StateCache
 from tripguard.stream.topics import MissingTopics, check_copartitioned, cluster_id, create_topics
 from tripguard.stream.warmup import warm_up_off_loop
-from tripguard.tripstate import TripRecords
 
 if TYPE_CHECKING:
     from tripguard.stream.pipeline import DeadLetter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.review.api.deps import Reviewer
 from tripguard.review.api.models import DriverOut
 from tripguard.review.api.params import AUTH, NOT_FOUND, DriverIdPath

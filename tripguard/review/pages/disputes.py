@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
+from tripguard.config.settings import Settings
 from tripguard.review import text
 from tripguard.review.common import DB, AppSettings, DisputeIdPath, Offset, decide_and_publish
 from tripguard.review.errors import Conflict, NotFound
@@ -20,7 +21,6 @@ from tripguard.review.store import disputes, records, sessions
 from tripguard.review.store.db import Database
 from tripguard.review.store.disputes import MAX_NOTE_CHARS
 from tripguard.review.store.drivers import driver_risk, queue_by_risk
-from tripguard.settings import Settings
 
 router = APIRouter()
 

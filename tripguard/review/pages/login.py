@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from tripguard.config.settings import Settings
 from tripguard.review.common import DB, AppSettings
 from tripguard.review.pages.render import render
 from tripguard.review.store import sessions
 from tripguard.review.store.db import Database
 from tripguard.review.store.tokens import MAX_TOKEN_CHARS, REVIEWER, principal_for
-from tripguard.settings import Settings
 
 router = APIRouter()
 

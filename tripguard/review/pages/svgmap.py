@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tripguard.kernels.geo import M_PER_DEG
+from tripguard.kernels.geo import local_xy_np
 from tripguard.review.geometry import TripShapes
 
 
@@ -49,17 +49,14 @@ def project(shapes: TripShapes, width: int = 800, height: int = 560, pad_px: int
     if not pts:
         return out
     out.empty = False
-    lons = [lon for _, lon in pts]
-    # A trip across the antimeridian: work in [0, 360) so that it is not drawn around the world.
-    wrap = max(lons) - min(lons) > 180.0
-
-    def lon_of(lon: float) -> float:
-        return lon + 360.0 if wrap and lon < 0 else lon
-
+    # the local frame around the first point: a trip across the antimeridian stays whole
     lat0 = (max(lat for lat, _ in pts) + min(lat for lat, _ in pts)) / 2.0
-    kx = M_PER_DEG * math.cos(math.radians(lat0))
-    xs = [lon_of(lon) * kx for _, lon in pts]
-    ys = [lat * M_PER_DEG for lat, _ in pts]
+    lon0, cos0 = pts[0][1], math.cos(math.radians(lat0))
+
+    def local(lat: float, lon: float) -> tuple[float, float]:
+        return local_xy_np(lat, lon, lat0, lon0, cos0)
+
+    xs, ys = zip(*(local(lat, lon) for lat, lon in pts))
     x_min, x_max, y_min, y_max = min(xs), max(xs), min(ys), max(ys)
     span_x, span_y = x_max - x_min, y_max - y_min
     inner_w, inner_h = width - 2 * pad_px, height - 2 * pad_px
@@ -71,9 +68,9 @@ def project(shapes: TripShapes, width: int = 800, height: int = 560, pad_px: int
     off_y = pad_px + (inner_h - span_y * px_per_m) / 2.0
 
     def xy(lat: float, lon: float) -> tuple[float, float]:
-        x = off_x + (lon_of(lon) * kx - x_min) * px_per_m
-        y = off_y + (y_max - lat * M_PER_DEG) * px_per_m  # north up: SVG y grows downwards
-        return round(x, 1), round(y, 1)
+        x, y = local(lat, lon)
+        # north up: SVG y grows downwards
+        return round(off_x + (x - x_min) * px_per_m, 1), round(off_y + (y_max - y) * px_per_m, 1)
 
     def points(line: list[tuple[float, float]]) -> str:
         return " ".join("{:g},{:g}".format(*xy(lat, lon)) for lat, lon in line)

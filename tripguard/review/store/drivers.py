@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import orjson
 
-from tripguard.config import CityTables
+from tripguard.config.files import CityTables
 from tripguard.errors import ContractError
 from tripguard.review.errors import NotFound
 from tripguard.review.store.disputes import decision_message

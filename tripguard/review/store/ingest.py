@@ -15,10 +15,11 @@ from typing import Any
 import h3
 from pydantic import ValidationError
 
-from tripguard.codec import contract_error_from, loads
 from tripguard.contract import Alert, Verdict
 from tripguard.errors import ContractError, InputError
 from tripguard.geo import encode_polyline, route_latlon
+from tripguard.io.codec import contract_error_from, loads
+from tripguard.kernels.limits import MAX_ID_CHARS
 from tripguard.review import text
 from tripguard.review.store import records
 from tripguard.review.store.db import opened, transaction
@@ -159,8 +160,8 @@ def ingest_verdict(conn: sqlite3.Connection, obj: Any) -> tuple[bool, bool]:
 def ingest_trip_detail(conn: sqlite3.Connection, obj: Any) -> bool:
     obj = _object(obj)
     trip_id = obj.get("trip_id")
-    if type(trip_id) is not str or not 0 < len(trip_id) <= 128:
-        raise ContractError("trip_id", "required, a string of 1..128 characters")
+    if type(trip_id) is not str or not 0 < len(trip_id) <= MAX_ID_CHARS:
+        raise ContractError("trip_id", f"required, a string of 1..{MAX_ID_CHARS} characters")
     planned, corridor = trip_detail_fields(obj)
     return records.put_trip_detail(conn, trip_id, planned, corridor)
 

@@ -1,8 +1,8 @@
 """Replay's input, columnar: a JSONL pings file and a trips file as engine batches.
 
-The same batches, dead letters and order as the per-message path (`tripguard.replay.batches`
+The same batches, dead letters and order as the per-message path (`tripguard.io.replay.batches`
 over `merge_on_ts(checked(...))`), built without Python per ping: the pings file is read whole
-and decoded by tripguard.columnar (the per-message path for what the compiled decoder defers);
+and decoded by tripguard.io.columnar (the per-message path for what the compiled decoder defers);
 trip events -- about one message in a hundred, each validated by the contract's pydantic models
 -- are read as before. The merge on ts, the cut into batches and the rows' order are compiled
 (tripguard/kernels/merge.py); a batch's columns are slices of whole-stream arrays.
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from tripguard.batch import Batch
-from tripguard.codec import pings_from_value
-from tripguard.columnar import PingColumns, decode_ping_messages
+from tripguard.engine.batch import Batch
 from tripguard.errors import ContractError, InputError
-from tripguard.inputs import PINGS, TRIPS, Message, partition_of, read_messages
+from tripguard.io.codec import pings_from_value
+from tripguard.io.columnar import PingColumns, decode_ping_messages
+from tripguard.io.inputs import PINGS, TRIPS, Message, partition_of, read_messages
 from tripguard.kernels import jsonpings
 from tripguard.kernels import merge as M
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
@@ -29,7 +29,7 @@ NO_KEY = -(2**62)
 
 
 class PingFile:
-    """A JSONL pings file decoded into columns; `message(m)` is message m as tripguard.inputs gives it."""
+    """A JSONL pings file decoded into columns; `message(m)` is message m as tripguard.io.inputs gives it."""
 
     def __init__(self, path: Path):
         try:
@@ -114,7 +114,7 @@ class _Stream:
 
     def _mine(self, part: tuple[int, int]) -> np.ndarray:
         """The merged messages of partition part[0] of part[1] (replay --workers): a valid
-        message's by its trip_id (tripguard.inputs.partition_of); the invalid ones all go to
+        message's by its trip_id (tripguard.io.inputs.partition_of); the invalid ones all go to
         partition 0, so the partitions' dead letters together are one replay's."""
         p, n = part
         c = self.pings.columns

@@ -3,7 +3,7 @@ values (the worker), into column arrays.
 
 The compiled decoder (tripguard/kernels/jsonpings.py) accepts the messages it can decide exactly
 as the per-message path does and defers the others; those go through the per-message path
-(`slow`: tripguard.codec's rules), which accepts them or names the broken rule. Valid messages'
+(`slow`: tripguard.io.codec's rules), which accepts them or names the broken rule. Valid messages'
 pings end up in the same columns either way. tests/test_columnar_decode.py holds the two paths
 to the same rows and the same dead letters.
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripguard.batch import Names
-from tripguard.codec import PingRow
+from tripguard.contract import PingRow
+from tripguard.engine.batch import Names
 from tripguard.errors import ContractError
 from tripguard.kernels import jsonpings
 

@@ -2,7 +2,7 @@
 
 Numbers the kernels need live in arrays (one column per field, contiguous); what only Python
 reads (ids, the trip events) lives in lists indexed by the same slot; the accepted fixes live in
-a PathLog (tripguard/pathlog.py) and planned-route corridors in a Corridors arena
+a PathLog (tripguard/engine/pathlog.py) and planned-route corridors in a Corridors arena
 (tripguard/detectors/route.py). TripTable owns all of a trip's storage: `allocate` is the one way
 in, `release` the one way out (every piece of the trip's storage is given back there), `_grow`
 the one place that makes room for more trips. Slots of closed trips are reused.
@@ -17,11 +17,11 @@ import numpy as np
 
 from tripguard.contract import TripEnded, TripStarted
 from tripguard.detectors.route import Corridors
+from tripguard.engine.pathlog import PathLog
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.lifecycle import PH_NONE
 from tripguard.kernels.slotindex import SlotIndex
-from tripguard.pathlog import PathLog
 
 NO_TS = -(2**62)
 
@@ -77,7 +77,7 @@ class TripTable:
         self.corridors = Corridors(capacity, corridor_cells, corridor_points)
 
     # the per-slot numeric columns and the value a free slot holds: a trip's numbers are these
-    # columns' rows (tripguard.tripstate stores them by name and width, not field by field)
+    # columns' rows (tripguard.engine.tripstate stores them by name and width, not field by field)
     _COLUMNS = {
         "kin": 0.0,
         "route": 0.0,
@@ -123,7 +123,7 @@ class TripTable:
     def live_slots(self) -> np.ndarray:
         return np.array(sorted(self.slot_of.values()), dtype=np.int64)
 
-    # ---- a trip's rows, for checkpoints (tripguard.tripstate) -----------------------------------
+    # ---- a trip's rows, for checkpoints (tripguard.engine.tripstate) -----------------------------------
 
     def rows(self, s: int) -> dict[str, np.ndarray]:
         """Copies of slot s's rows of every numeric column. The held-fix entry inside the

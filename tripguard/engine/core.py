@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from tripguard.alerts import AlertThresholds, make_alert
-from tripguard.batch import Batch
-from tripguard.config import CityTables
-from tripguard.contract import ALERT_KINDS, TripEnded, TripStarted
+from tripguard.config.files import CityTables
+from tripguard.config.settings import Settings
+from tripguard.contract import ALERT_KINDS, DroppedCounts, TripEnded, TripStarted, Verdict, record
 from tripguard.detectors import Finding, with_related
 from tripguard.detectors.fare import FareChecker
 from tripguard.detectors.kinematics import KinematicsParams, impossible_speed_finding, teleport_finding
@@ -42,18 +41,19 @@ from tripguard.detectors.route import (
     learned_finding,
 )
 from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
+from tripguard.engine.alerts import AlertThresholds, make_alert
+from tripguard.engine.batch import Batch
+from tripguard.engine.pathlog import PathLog
+from tripguard.engine.trips import NO_TS, TripMeta, TripTable
 from tripguard.fare.tariff import Tariff, load_tariffs
 from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels import lifecycle as L
 from tripguard.kernels.geo import haversine_m
-from tripguard.pathlog import PathLog
-from tripguard.settings import Settings
-from tripguard.trips import NO_TS, TripMeta, TripTable
 
 if TYPE_CHECKING:
-    from tripguard.learned_corridors import CorridorModel
+    from tripguard.detectors.learned_corridors import CorridorModel
 
 UNKNOWN_CITY = "unknown"
 # Kinds that displace the trace: the GPS distance of such a trip no longer measures the road
@@ -112,7 +112,7 @@ class Engine:
         self.idle_ms = int(idle_timeout_s * 1000)
         self.orphan_ms = int(orphan_wait_s * 1000)
         self.clock = clock or (lambda: int(time.time() * 1000))
-        self.corridor_model = corridor_model  # tripguard.learned_corridors.CorridorModel, optional
+        self.corridor_model = corridor_model  # tripguard.detectors.learned_corridors.CorridorModel, optional
         self.trips = TripTable()
         self.watermark = NO_TS
         # trip_id -> (watermark at close, partition) of recently closed trips, to recognise late rows
@@ -137,7 +137,7 @@ class Engine:
         trip-end timing (whose defaults, here and in __init__, are the settings' field defaults)."""
         model = None
         if settings.corridors is not None:
-            from tripguard.learned_corridors import load
+            from tripguard.detectors.learned_corridors import load
 
             model = load(settings.corridors)
         return cls(
@@ -548,33 +548,34 @@ class Engine:
         scores = list(meta.alert_scores.values())
         risk = 1.0 - float(np.prod([1.0 - sc for sc in scores])) if scores else 0.0
         started = meta.started
-        return {
-            "trip_id": meta.trip_id,
-            "driver_id": meta.driver_id,
-            "city": meta.city,
-            "ts": int(end_ts),
-            "risk_score": round(risk, 4),
-            "kinds": [k for k in ALERT_KINDS if k in meta.alert_scores],
-            "alert_ids": list(meta.alert_ids),
-            "gps_distance_m": round(gps_distance_m, 1),
-            "gps_duration_s": round(gps_duration_s, 3),
-            "planned_distance_m": planned_distance_m,
-            "expected_fare": assessment.expected_fare if assessment else None,
-            "expected_fare_planned": assessment.expected_fare_planned if assessment else None,
-            "detour_extra_fare": assessment.detour_extra_fare if assessment else None,
-            "claimed_fare": meta.ended.claimed_fare if meta.ended else None,
-            "currency": meta.ended.currency if meta.ended else None,
-            "path": encode_polyline_array(lat, lon),
-            "pings_used": used,
-            "pings_dropped": dropped,
-            "ended_by": "trip_ended" if meta.ended else ended_by_default,
-            "notes": notes,
+        return record(
+            Verdict,
+            trip_id=meta.trip_id,
+            driver_id=meta.driver_id,
+            city=meta.city,
+            ts=int(end_ts),
+            risk_score=round(risk, 4),
+            kinds=[k for k in ALERT_KINDS if k in meta.alert_scores],
+            alert_ids=list(meta.alert_ids),
+            gps_distance_m=round(gps_distance_m, 1),
+            gps_duration_s=round(gps_duration_s, 3),
+            planned_distance_m=planned_distance_m,
+            expected_fare=assessment.expected_fare if assessment else None,
+            expected_fare_planned=assessment.expected_fare_planned if assessment else None,
+            detour_extra_fare=assessment.detour_extra_fare if assessment else None,
+            claimed_fare=meta.ended.claimed_fare if meta.ended else None,
+            currency=meta.ended.currency if meta.ended else None,
+            path=encode_polyline_array(lat, lon),
+            pings_used=used,
+            pings_dropped=record(DroppedCounts, **dropped),
+            ended_by="trip_ended" if meta.ended else ended_by_default,
+            notes=notes,
             **self._route_view(s, meta),
             # what the driver-risk stage needs of the trip (tripguard/risk): when it ran and where
-            "started_ts": int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
-            "path_times_s": encode_integers(np.round(ts / 1000.0).astype(np.int64)),
-            "claimed_distance_m": meta.ended.claimed_distance_m if meta.ended else None,
-        }
+            started_ts=int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
+            path_times_s=encode_integers(np.round(ts / 1000.0).astype(np.int64)),
+            claimed_distance_m=meta.ended.claimed_distance_m if meta.ended else None,
+        )  # the contract's Verdict, as the plain dict the outputs carry
 
     def _trip_detour(
         self,
@@ -657,7 +658,7 @@ class Engine:
         if next(iter(self.closed.values()))[0] < horizon:
             self.closed = {k: v for k, v in self.closed.items() if v[0] >= horizon}
 
-    # ---- checkpoints: one trip's state out and in (tripguard.tripstate turns it into bytes) ------
+    # ---- checkpoints: one trip's state out and in (tripguard.engine.tripstate turns it into bytes) ------
 
     def live_trip_ids(self) -> list[str]:
         return list(self.trips.slot_of)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from pydantic.dataclasses import dataclass
 
-from tripguard.config import PARAMS
+from tripguard.config.files import PARAMS
+from tripguard.contract import Alert, DetectorInfo, record
 from tripguard.detectors import Finding
-from tripguard.trips import TripMeta
+from tripguard.engine.trips import TripMeta
 
 
 def alert_id(trip_id: str, kind: str, ts: int) -> str:
@@ -20,21 +22,23 @@ def severity(score: float) -> str:
     return "high" if score >= 0.8 else "medium" if score >= 0.5 else "low"
 
 
-def make_alert(meta: TripMeta, finding: Finding, now_ms: int) -> dict:
+def make_alert(meta: TripMeta, finding: Finding, now_ms: int) -> dict[str, Any]:
+    """The contract's Alert of a finding, as the plain dict the outputs carry (contract.record)."""
     score = round(min(1.0, max(0.0, finding.score)), 4)
-    return {
-        "alert_id": alert_id(meta.trip_id, finding.kind, finding.ts),
-        "trip_id": meta.trip_id,
-        "driver_id": meta.driver_id,
-        "city": meta.city,
-        "kind": finding.kind,
-        "severity": finding.severity or severity(score),
-        "score": score,
-        "ts": int(finding.ts),
-        "detected_at": int(now_ms),
-        "evidence": finding.evidence,
-        "detector": {"name": finding.detector, "version": finding.version, "params": finding.params},
-    }
+    return record(
+        Alert,
+        alert_id=alert_id(meta.trip_id, finding.kind, finding.ts),
+        trip_id=meta.trip_id,
+        driver_id=meta.driver_id,
+        city=meta.city,
+        kind=finding.kind,
+        severity=finding.severity or severity(score),
+        score=score,
+        ts=int(finding.ts),
+        detected_at=int(now_ms),
+        evidence=finding.evidence,
+        detector=record(DetectorInfo, name=finding.detector, version=finding.version, params=finding.params),
+    )
 
 
 @dataclass(frozen=True, config=PARAMS)

@@ -4,7 +4,7 @@ Every row is one ping or one trip event. Rows keep the order in which they arriv
 (and nothing about where the batch was cut) decides late pings and trip closing.
 
 Trip and driver ids are codes into a `Names` table (the distinct ids, with their UTF-8 bytes for
-compiled lookups), not a Python string per row: the columnar decoders (tripguard.columnar) make
+compiled lookups), not a Python string per row: the columnar decoders (tripguard.io.columnar) make
 one string per distinct id, and the engine looks a row's trip up by its code.
 """
 
@@ -15,8 +15,7 @@ from typing import cast
 
 import numpy as np
 
-from tripguard.codec import PingRow
-from tripguard.contract import TripEnded, TripStarted
+from tripguard.contract import PingRow, TripEnded, TripStarted
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
 
 
@@ -149,7 +148,7 @@ class Batch:
 
 class BatchBuilder:
     """Collects decoded messages in arrival order (the per-message path; the columnar decoders
-    build their batches in tripguard.columnar)."""
+    build their batches in tripguard.io.columnar)."""
 
     def __init__(self) -> None:
         self._trip: list[str] = []

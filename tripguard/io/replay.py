@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from tripguard.batch import BatchBuilder
-from tripguard.codec import dumps, pings_from_value, trip_event_from_obj
-from tripguard.engine import Engine, Output
+from tripguard.config.settings import load_settings
+from tripguard.engine.batch import BatchBuilder
+from tripguard.engine.core import Engine, Output
 from tripguard.errors import ContractError, InputError
-from tripguard.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, partition_of, read_messages
-from tripguard.replay_columnar import ColumnarInputs, columnar_batches
+from tripguard.io.codec import dumps, pings_from_value, trip_event_from_obj
+from tripguard.io.inputs import PINGS, Message, check_readable, input_format, merge_on_ts, partition_of, read_messages
+from tripguard.io.replay_columnar import ColumnarInputs, columnar_batches
 from tripguard.risk.offline import DRIVER_RISK_FILE, RiskReplay, lateness_ms
 from tripguard.runtime import tune_gc_for_throughput
-from tripguard.settings import load_settings
 
 if TYPE_CHECKING:
     from tripguard.contract import TripEnded, TripStarted
@@ -115,7 +115,7 @@ def mine(items: Iterable[Checked], part: tuple[int, int]) -> Iterator[Checked]:
 
 def _feed(pings: Path, trips: Path, part: tuple[int, int] | None = None):
     """The batches of the two inputs: a JSONL pings file goes the columnar way
-    (tripguard.replay_columnar), CSV and Parquet message by message; both give the same batches.
+    (tripguard.io.replay_columnar), CSV and Parquet message by message; both give the same batches.
     part = (p, n): only partition p's messages (`mine`)."""
     check_readable(pings)
     if input_format(pings) == "jsonl":
@@ -391,7 +391,7 @@ def _start_method(pings: Path, trips: Path, engine_factory: Callable[[], Engine]
         return "spawn"
     import tempfile
 
-    from tripguard.stream.warmup import warm_up
+    from tripguard.runtime import warm_up
 
     with tempfile.TemporaryDirectory(prefix="tripguard-warm-") as tmp:
         if input_format(pings) == "jsonl" and input_format(trips) == "jsonl":

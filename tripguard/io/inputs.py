@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import orjson
 from aiokafka.partitioner import murmur2
 
-from tripguard.codec import MAX_TS_MS
 from tripguard.errors import InputError
+from tripguard.kernels.limits import MAX_TS_MS
 
 if TYPE_CHECKING:
 

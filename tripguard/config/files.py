@@ -5,7 +5,7 @@ City parameters live in data/cities.toml as one table per city and detector sect
 detector declares its parameters as a frozen pydantic dataclass with the `PARAMS` config (strict
 types, no unknown keys; ranges as `Field` constraints) and reads them with `CityTables.params`.
 `validated` turns pydantic's errors into one ConfigError naming the file, table and key(s).
-Settings (environment and CLI flags) are pydantic-settings: tripguard.settings.
+Settings (environment and CLI flags) are pydantic-settings: tripguard.config.settings.
 """
 
 from __future__ import annotations

@@ -9,39 +9,20 @@ generated input). Trip events are rare and go through the pydantic models. Every
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from tripguard.contract import MAX_TS_MS, PROVIDERS, TripEnded, TripEvent, TripStarted
+from tripguard.contract import PROVIDERS, PingRow, TripEnded, TripEvent, TripStarted
 from tripguard.errors import ContractError
-
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-MAX_PINGS_PER_MESSAGE = 10_000
-MAX_ID_CHARS = 128
+from tripguard.kernels.limits import MAX_ID_CHARS, MAX_MESSAGE_BYTES, MAX_PINGS_PER_MESSAGE, MAX_TS_MS
 
 PROVIDER_CODE = {None: 0, "gps": 1, "network": 2, "fused": 3}
 """Provider as a small integer for the columnar batch (0 = not reported)."""
 MOCK_UNKNOWN, MOCK_FALSE, MOCK_TRUE = -1, 0, 1
 
 NAN = float("nan")
-
-
-class PingRow(NamedTuple):
-    """A validated ping as plain values; optional numbers are NaN when absent. A named tuple:
-    one is built per ping on the hot path, and a tuple costs a third of a frozen dataclass."""
-
-    trip_id: str
-    driver_id: str
-    ts: int
-    lat: float
-    lon: float
-    accuracy_m: float
-    speed_mps: float
-    bearing_deg: float
-    provider: int
-    mock: int
 
 
 def loads(value: bytes | bytearray | memoryview | str) -> Any:

@@ -28,8 +28,8 @@ import numpy as np
 import orjson
 
 from tripguard.contract import GeoJSONLineString, TripEnded, TripStarted
-from tripguard.engine import Engine, TripState
-from tripguard.trips import TripMeta
+from tripguard.engine.core import Engine, TripState
+from tripguard.engine.trips import TripMeta
 
 FORMAT = 1
 PATH_CHUNK = 64  # fixes per path record: a checkpoint rewrites at most one partial chunk per trip

@@ -1,0 +1,2 @@
+"""Offline tools: scoring alerts against labels (`evaluate`) and the contract's JSON Schema files
+(`schemas`)."""
