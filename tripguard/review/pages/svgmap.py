@@ -49,7 +49,8 @@ def project(shapes: TripShapes, width: int = 800, height: int = 560, pad_px: int
     if not pts:
         return out
     out.empty = False
-    # the local frame around the first point: a trip across the antimeridian stays whole
+    # the local frame at the middle latitude and the first point's longitude: a trip across the
+    # antimeridian stays whole
     lat0 = (max(lat for lat, _ in pts) + min(lat for lat, _ in pts)) / 2.0
     lon0, cos0 = pts[0][1], math.cos(math.radians(lat0))
 
