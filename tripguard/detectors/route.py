@@ -267,9 +267,9 @@ def detour_finding(
     reference_duration_s: float | None = None,
     min_time_ratio: float | None = None,
 ) -> Finding | None:
-    """Trip level: the GPS distance against the planned (or straight-line) distance, and -- when
-    the reference has a duration (the app's ETA) -- the trip's duration against it: a longer route
-    that is not slower is an honest alternative, not a detour."""
+    """Trip level, for a trip without a route to follow: the GPS distance against the planned (or
+    straight-line) distance, and -- when the reference has a duration (the app's ETA) -- the
+    trip's duration against it: a longer route that is not slower is an honest alternative."""
     if reference_m <= 0:
         return None
     ratio = gps_distance_m / reference_m
