@@ -155,7 +155,21 @@ S_DT_REPEAT = 65  # intervals exactly equal to the one before (a replay app's cl
 S_GAP_S = 66  # time spent in tunnel gaps
 S_HELD_SLOT = 67  # 1 + the trip's entry in the held pool while it holds fixes; 0 when it holds none
 S_HELD_SOFT = 68  # the first held fix was reachable, only suspect (too fast for the trip's pace)
-N_STATE = 69
+# A witness: a place the trip may really have been just before the fixes it shows now -- where it
+# was before its last ordinary step of a teleport's length, or the last fix dropped as a spike.
+# When a jump soon lands within reach of it, the fixes since were the glitch (a spike of several
+# fixes, or stale fixes after a real one), not a place the trip went to (_confirm_jump).
+S_W_VALID = 69
+S_W_TS = 70
+S_W_LAT = 71
+S_W_LON = 72
+S_W_ACC = 73
+S_W_PACE = 74  # the trip's recent pace then
+S_W_DIST_M = 75  # the trip's distance had it stopped there
+S_W_USED = 76  # S_N_USED then (the witness itself not counted)
+S_W_REVIVE = 77  # fixes dropped as a spike that become used again if the witness is confirmed
+S_W_SINCE_TS = 78  # the first fix after it
+N_STATE = 79
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -332,6 +346,23 @@ def _paced(pace: float, d: float, dt_s: float, since_s: float, past_warmup: bool
 
 
 @njit(inline="always")
+def _set_witness(
+    st: F64, ts: float, lat: float, lon: float, acc: float, dist_m: float, revive: float, since_ts: float
+) -> None:
+    """Before the fix at since_ts is counted (S_N_USED not yet incremented for it)."""
+    st[S_W_VALID] = 1.0
+    st[S_W_TS] = ts
+    st[S_W_LAT] = lat
+    st[S_W_LON] = lon
+    st[S_W_ACC] = acc
+    st[S_W_PACE] = st[S_PACE]
+    st[S_W_DIST_M] = dist_m
+    st[S_W_USED] = st[S_N_USED] - 1.0
+    st[S_W_REVIVE] = revive
+    st[S_W_SINCE_TS] = since_ts
+
+
+@njit(inline="always")
 def _move_anchor(
     st: F64,
     s: int,
@@ -399,6 +430,11 @@ def _move_anchor(
     else:
         st[S_PREV_DX] = 0.0
         st[S_PREV_DY] = 0.0
+    if flag == F_NONE or flag == F_GAP:
+        if d >= p[P_TELEPORT_OBLIQUE_MIN_M]:
+            _set_witness(st, st[S_A_TS], st[S_A_LAT], st[S_A_LON], st[S_A_ACC], st[S_DIST_M] - d, 0.0, ts)
+    else:
+        st[S_W_VALID] = 0.0
     st[S_P_PACE] = st[S_PACE]
     jump = flag == F_BREAK or flag == F_TELEPORT
     if not jump:
@@ -796,6 +832,22 @@ def _confirm_jump(
             pace = p[P_MAX_SPEED_MPS]
         reach_m = pace * (held[land, H_TS] - st[S_P_TS]) / 1000.0
         anchor_was_spike = d_p - st[S_P_ACC] - held[land, H_ACC] <= reach_m
+    since = st[S_N_USED] - st[S_W_USED]  # fixes used since the witness
+    witnessed = (
+        not anchor_was_spike
+        and st[S_W_VALID] > 0.0
+        and (since < p[P_CONFIRM_FIXES] or (held[0, H_TS] - st[S_W_SINCE_TS]) / 1000.0 < p[P_CONFIRM_S])
+    )
+    d_w = 0.0
+    if witnessed:
+        # the fixes since the witness were too few or too brief to be a place (what confirms a
+        # teleport), and the jump lands within reach of the witness at the trip's pace: they
+        # were the glitch, and this is the trip carrying on from where it was
+        d_w = haversine_m(st[S_W_LAT], st[S_W_LON], held[land, H_LAT], held[land, H_LON])
+        # at the trip's own pace, not twice it (at least the speed below which no step is
+        # suspect): this overturns what the fixes since had shown
+        pace = min(max(st[S_W_PACE], p[P_SUSPECT_MIN_MPS]), p[P_MAX_SPEED_MPS])
+        witnessed = d_w - st[S_W_ACC] - held[land, H_ACC] <= pace * (held[land, H_TS] - st[S_W_TS]) / 1000.0
     run_m = 0.0
     run_eff = 0.0
     for h in range(lead):
@@ -809,6 +861,12 @@ def _confirm_jump(
         st[S_DIST_M] += d_p - st[S_A_STEP_M]
         st[S_N_USED] -= 1.0
         st[S_N_SPIKE] += 1.0
+        held[0, H_DIST_M] = 0.0
+    elif witnessed:
+        # the trip went from the witness to the new place: count that, not the glitch's fixes
+        st[S_DIST_M] = st[S_W_DIST_M] + d_w
+        st[S_N_USED] += st[S_W_REVIVE] - since
+        st[S_N_SPIKE] += since - st[S_W_REVIVE]
         held[0, H_DIST_M] = 0.0
     elif (
         lead >= p[P_RUN_MIN_STEPS] and _along_travel(st, held) and run_eff >= p[P_RUN_MIN_M] and run_s >= p[P_RUN_MIN_S]
@@ -941,6 +999,7 @@ def _step(
         st[S_A_COS] = math.cos(lat * DEG)
         st[S_A_POS_TS] = ts
         st[S_P_VALID] = 0.0
+        st[S_W_VALID] = 0.0
         st[S_PACE] = 0.0
         n_out = _emit_accepted(s, ts, lat, lon, F_NONE, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
         return ST_ACCEPTED, n_out, n_ev
@@ -1044,7 +1103,14 @@ def _step(
     fast_l = eff_l > vmax * dt_l
     if reachable and (fast_l or _back_on_track(st, held, last, lat, lon, ts)):
         # back on the anchor's track (closer to where it leads than to where the held fixes
-        # lead, or out of their reach): the held fixes were a spike
+        # lead, or out of their reach): the held fixes were a spike -- unless the trace soon
+        # jumps to where they led (then these fixes were stale): the last one is the witness
+        n_held = int(st[S_HELD_N])
+        w_dist = st[S_DIST_M]
+        for h in range(n_held):
+            w_dist += held[h, H_DIST_M]
+        w = held[last]
+        w_ts, w_lat, w_lon, w_acc = w[H_TS], w[H_LAT], w[H_LON], w[H_ACC]
         _drop_held_as_spikes(st, free, n_free)
         st[S_MODE] = MODE_NORMAL
         n_out = _accept_step(
@@ -1067,6 +1133,7 @@ def _step(
             out_flag,
             n_out,
         )
+        _set_witness(st, w_ts, w_lat, w_lon, w_acc, w_dist, float(n_held), ts)
         return ST_ACCEPTED, n_out, n_ev
     if fast_l and st[S_HELD_SOFT] > 0.0 and st[S_HELD_LEAD] == 1.0 and st[S_HELD_PLAUS] == 0.0:
         # the suspect fix was movement after all, and this one jumps on from it
@@ -1321,6 +1388,7 @@ def _kinematics(
         coarse = p[P_COARSE_ACCURACY_M]
         gap_s_min = p[P_TUNNEL_GAP_S]
         warmup_ms = p[P_WARMUP_S] * 1000.0
+        base_step_m = p[P_TELEPORT_OBLIQUE_MIN_M]  # a step this long takes _step (it sets the witness)
         for k in range(N_STATE):
             row[k] = state[s, k]
         start_ts = row[S_START_TS]  # set by a trip's first fix (never on the fast path)
@@ -1393,7 +1461,7 @@ def _kinematics(
                 ):
                     d, sin_new, cos_new = haversine_step(a_lat, a_lon, a_sin, a_cos, la, lo)
                     dt_s = (t - a_ts) / 1000.0
-                    fast = _plain(d, d - a_acc - a, pace, p, dt_s)
+                    fast = d < base_step_m and _plain(d, d - a_acc - a, pace, p, dt_s)
                 if not fast:
                     break
                 dt_ms = t - seen_ts

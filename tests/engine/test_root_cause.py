@@ -135,3 +135,26 @@ def test_a_fare_alert_without_a_displaced_trace_names_nothing():
     alerts, _ = _run(_messages("inflated", fixes, round(1.5 * _honest_claim(driven_m, duration_s), 2), driven_m))
     assert [a["kind"] for a in alerts] == ["fare_inflation"]
     assert "related" not in alerts[0]["evidence"]
+
+
+def _with_plan(messages: list[dict], **plan) -> list[dict]:
+    messages[0]["value"].update(plan)
+    return messages
+
+
+def test_the_route_is_judged_by_its_corridor_when_the_trip_has_one():
+    """Trip level, the GPS distance against a planned distance is the only route check a trip
+    without a polyline gets; with one, the corridor's excursions say where the trip left it, and
+    the distance ratio alone (which accused honest round trips) is not used."""
+    from tripguard.geo import encode_polyline
+
+    fixes = _track(60, 9.0)
+    driven_m = _length_m(fixes)
+    duration_s = (fixes[-1][0] + 5_000 - T0) / 1000.0
+    claim = _honest_claim(driven_m, duration_s)
+    plan = {"planned_distance_m": driven_m / 2.5, "planned_duration_s": duration_s / 2.5}
+    alerts, _ = _run(_with_plan(_messages("distance only", fixes, claim, driven_m), **plan))
+    assert [(a["kind"], a["detector"]["name"]) for a in alerts] == [("route_deviation", "route.detour_planned_route")]
+    route = encode_polyline([(la, lo) for _, la, lo in fixes[::3]] + [fixes[-1][1:]])
+    alerts, _ = _run(_with_plan(_messages("with its route", fixes, claim, driven_m), planned_route=route, **plan))
+    assert alerts == []

@@ -54,6 +54,8 @@ class TripRef:
     anchor_step_m: float = 0.0
     pace: float = 0.0  # recent pace: decaying max of step speeds
     predecessor_pace: float = 0.0  # the pace when the predecessor was the anchor
+    witness: dict | None = None  # a place the trip may really have been before the fixes it shows now
+    n_witnessed: int = 0  # jumps explained by the witness (the tests check the streams exercise it)
     seen: tuple | None = None  # (ts, lat, lon)
     start_ts: float = 0.0
     held: list = field(default_factory=list)
@@ -166,9 +168,13 @@ class TripRef:
         eff_l = d_l - last.acc - acc
         fast_l = eff_l > vmax * (ts - last.ts) / 1000.0
         if reachable and (fast_l or self._back_on_track(ts, lat, lon)):
+            # a spike -- unless the trace soon jumps to where it led: the last held fix is the witness
+            w_dist = self.counts["dist_m"] + sum(f.dist_m for f in self.held)
+            w, n_held = self.held[-1], len(self.held)
             self._drop_held()
             self.mode = "normal"
             self._accept(ts, lat, lon, acc, d_a, dt_a, dev)
+            self._set_witness(Fix(w.ts, w.lat, w.lon, w.acc), w_dist, n_held, ts)
             return K.ST_ACCEPTED
         if fast_l and self.soft and self.lead == 1 and self.plaus == 0:
             # the suspect fix was movement after all, and this one jumps on from it
@@ -309,6 +315,12 @@ class TripRef:
             self.prev_vec = (dx, dy)
         else:
             self.prev_vec = (0.0, 0.0)
+        if flag in (K.F_NONE, K.F_GAP):
+            if d >= self.params["teleport_oblique_min_m"]:
+                a = self.anchor
+                self._set_witness(Fix(a.ts, a.lat, a.lon, a.acc), c["dist_m"] - d, 0, ts)
+        else:
+            self.witness = None
         self.predecessor_pace = self.pace
         jump = flag in (K.F_BREAK, K.F_TELEPORT)
         if not jump and dt_s > 0.0 and ts - self.start_ts >= self.params["warmup_s"] * 1000.0:
@@ -319,6 +331,12 @@ class TripRef:
         self.anchor = Fix(ts, lat, lon, acc)
         self.anchor_pos_ts = ts
         self.accepted.append((ts, lat, lon, flag))
+
+    def _set_witness(self, fix, dist_m, revive, since_ts):
+        """Before the fix at since_ts is counted."""
+        self.witness = dict(
+            fix=fix, pace=self.pace, dist_m=dist_m, used=self.counts["used"] - 1, revive=revive, since_ts=since_ts
+        )
 
     def _drop_held(self):
         self.counts["spike"] += len(self.held)
@@ -394,11 +412,28 @@ class TripRef:
         run_eff = sum(f.eff_m for f in run)
         run_s = (land.ts - a.ts) / 1000.0
         lead_flag, n_lead = K.F_BREAK, 1
-        if pr is not None and seen_once and d_p - pr.acc - land.acc <= pace * (land.ts - pr.ts) / 1000.0:
+        anchor_was_spike = pr is not None and seen_once and d_p - pr.acc - land.acc <= pace * (land.ts - pr.ts) / 1000.0
+        w = self.witness
+        witnessed = False
+        if not anchor_was_spike and w is not None:
+            since = self.counts["used"] - w["used"]
+            brief = since < p["confirm_fixes"] or (self.held[0].ts - w["since_ts"]) / 1000.0 < p["confirm_s"]
+            if brief:
+                d_w = _dist(w["fix"].lat, w["fix"].lon, land.lat, land.lon)
+                w_pace = min(max(w["pace"], p["suspect_min_mps"]), p["max_speed_mps"])
+                witnessed = d_w - w["fix"].acc - land.acc <= w_pace * (land.ts - w["fix"].ts) / 1000.0
+        if anchor_was_spike:
             # the anchor was a spike that looked like movement; this is the way back
             self.counts["dist_m"] += d_p - self.anchor_step_m
             self.counts["used"] -= 1
             self.counts["spike"] += 1
+            self.held[0].dist_m = 0.0
+        elif witnessed:
+            # the fixes since the witness were the glitch: the trip went from it to the new place
+            self.n_witnessed += 1
+            self.counts["dist_m"] = w["dist_m"] + d_w
+            self.counts["used"] += w["revive"] - since
+            self.counts["spike"] += since - w["revive"]
             self.held[0].dist_m = 0.0
         elif (
             self.lead >= p["speed_run_min_steps"]

@@ -222,6 +222,7 @@ def test_random_streams_exercise_every_outcome():
     assert kinds == {int(K.EV_TELEPORT), int(K.EV_IMPOSSIBLE_SPEED)}
     totals = {k: sum(r.counts[k] for r in refs) for k in ("late", "dup", "invalid", "spike", "coarse", "gap_n")}
     assert all(v > 0 for v in totals.values()), totals
+    assert sum(r.n_witnessed for r in refs) > 0  # jumps back to where the trace was, or went
     # runs decided when the trace settles (2 fast steps) and taken at once (3 or more); teleports
     # below teleport_min_m, across the direction of travel
     steps = {int(e[K.E_N_FIXES]) - 1 for e in events if e[K.E_KIND] == K.EV_IMPOSSIBLE_SPEED}
@@ -548,3 +549,36 @@ def test_a_short_jump_counts_as_a_teleport_only_across_the_direction_of_travel()
         st, _, _, events = kernel_one(track(jumped))
         assert [e[K.E_KIND] for e in events] == want, heading
         compare([track(jumped)], 2, 3)
+
+
+def test_two_fix_spike_reached_over_a_gap_is_not_a_teleport():
+    """After a minute of lost fixes the trace shows two fixes 900 m off the road -- a plausible
+    step over the gap, so they are accepted -- and then the road again. The way back is a jump out
+    of reach, across the direction of travel: without the place before the gap as a witness it
+    would be a teleport that stayed."""
+    pts = straight(30, 15.0, 41.15, -8.61, 10.0, heading=math.pi / 2)  # eastwards, 10 m/s
+    clean = pts[:11] + pts[15:]  # fixes 11-14 lost
+    spiked = list(clean)
+    for k in (11, 12):
+        t, la, lo = spiked[k]
+        spiked[k] = (t, *move(la, lo, 900.0, 0.0))  # 900 m north
+    st_clean, *_ = kernel_one(track(clean))
+    st, status, accepted, events = kernel_one(track(spiked))
+    assert events == [] and st[K.S_N_SPIKE] == 2
+    assert st[K.S_DIST_M] == pytest.approx(st_clean[K.S_DIST_M], rel=0.02)
+
+
+def test_stale_fixes_after_one_ahead_are_not_a_teleport():
+    """A fix 400 m ahead of the car (suspect: too fast for the trip's pace), two stale fixes from
+    before it (so it was dropped as a spike), then the trace carries on from where the fix ahead
+    led: a jump of 1.2 km in 15 s from the stale fixes, but an ordinary drive from the fix ahead."""
+    pts = straight(30, 15.0, 41.15, -8.61, 20.0, heading=math.pi / 2)  # eastwards, 20 m/s
+    fixes = list(pts)
+    t, la, lo = pts[11]
+    fixes[12] = (pts[12][0], *move(la, lo, 700.0, math.pi / 2))  # 300 m true, 700 m shown
+    fixes[13] = (pts[13][0], la, lo)  # stale: fix 11's position again
+    fixes[14] = (pts[14][0], la, lo)
+    st_clean, *_ = kernel_one(track(pts))
+    st, status, accepted, events = kernel_one(track(fixes))
+    assert events == []
+    assert st[K.S_DIST_M] == pytest.approx(st_clean[K.S_DIST_M], rel=0.02)  # via the fix ahead, on the road

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -43,7 +44,7 @@ def margin_score(margin: float) -> float:
     return 1.0 - 0.5 / margin
 
 
-def with_related(finding: Finding, related: list[dict[str, str]]) -> Finding:
+def with_related(finding: Finding, related: Sequence[dict[str, str]]) -> Finding:
     """The finding, naming the alerts it follows from (evidence.related, and its summary), so a
     reviewer sees one root cause: a fare judged on a trace that a teleport displaced says so."""
     if not related:

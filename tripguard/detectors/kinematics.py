@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from tripguard.config.files import PARAMS
+from tripguard.config.files import PARAMS, number
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import kinematics as K
 
@@ -19,22 +21,23 @@ MAX_EVIDENCE_POINTS = 60
 class KinematicsParams:
     """data/cities.toml [<city>.kinematics]; see the comments there."""
 
-    max_speed_mps: float
-    default_accuracy_m: float
-    coarse_accuracy_m: float
-    teleport_min_m: float
-    confirm_fixes: int
-    confirm_s: float
-    warmup_s: float
-    speed_run_min_m: float
-    speed_run_min_s: float
-    speed_run_min_steps: int
-    tunnel_gap_s: float
-    suspect_min_mps: float
-    suspect_pace_factor: float
-    teleport_oblique_min_m: float
-    speed_run_direct_steps: int
-    suspect_min_m: float
+    # speeds and the thresholds findings are measured against (divisors) above zero
+    max_speed_mps: Annotated[float, number(gt=0.0)]
+    default_accuracy_m: Annotated[float, number(ge=0.0)]
+    coarse_accuracy_m: Annotated[float, number(gt=0.0)]
+    teleport_min_m: Annotated[float, number(gt=0.0)]
+    confirm_fixes: Annotated[int, Field(ge=1)]
+    confirm_s: Annotated[float, number(ge=0.0)]
+    warmup_s: Annotated[float, number(ge=0.0)]
+    speed_run_min_m: Annotated[float, number(gt=0.0)]
+    speed_run_min_s: Annotated[float, number(gt=0.0)]
+    speed_run_min_steps: Annotated[int, Field(ge=2)]
+    tunnel_gap_s: Annotated[float, number(gt=0.0)]
+    suspect_min_mps: Annotated[float, number(gt=0.0)]
+    suspect_pace_factor: Annotated[float, number(gt=0.0)]
+    teleport_oblique_min_m: Annotated[float, number(gt=0.0)]
+    speed_run_direct_steps: Annotated[int, Field(ge=2)]
+    suspect_min_m: Annotated[float, number(ge=0.0)]
 
     def row(self) -> np.ndarray:
         return np.array([float(getattr(self, name)) for name in K.PARAM_NAMES], dtype=np.float64)

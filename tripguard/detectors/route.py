@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache, partial
+from typing import Annotated
 
 import h3.api.basic_int as h3i
 import numpy as np
+from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from tripguard.config.files import PARAMS
+from tripguard.config.files import PARAMS, number
 from tripguard.detectors import Finding, fixes_between, margin_score, params_dict
 from tripguard.kernels import corridor as C
 from tripguard.kernels.geo import haversine_m_np
@@ -32,23 +34,24 @@ MAX_EVIDENCE_POINTS = 80
 class RouteParams:
     """data/cities.toml [<city>.route]."""
 
-    h3_res: int
-    ring: int
-    min_fixes: int
-    excursion_min_dist_m: float
-    excursion_min_extra_m: float
-    excursion_end_near_m: float
-    excursion_min_extra_s: float
-    excursion_stop_s: float
-    trip_min_extra_m: float
-    trip_min_ratio: float
-    trip_min_time_ratio: float
-    straight_line_factor: float
-    straight_line_min_extra_m: float
-    learned_min_pair_trips: int
-    learned_rare_share: float
-    learned_min_rare_fraction: float
-    learned_min_rare_cells: int
+    h3_res: Annotated[int, Field(ge=0, le=15)]
+    ring: Annotated[int, Field(ge=0)]
+    min_fixes: Annotated[int, Field(ge=1)]
+    # the thresholds a finding's margin is measured against (divisors): above zero
+    excursion_min_dist_m: Annotated[float, number(gt=0.0)]
+    excursion_min_extra_m: Annotated[float, number(gt=0.0)]
+    excursion_end_near_m: Annotated[float, number(ge=0.0)]
+    excursion_min_extra_s: Annotated[float, number(ge=0.0)]
+    excursion_stop_s: Annotated[float, number(gt=0.0)]
+    trip_min_extra_m: Annotated[float, number(gt=0.0)]
+    trip_min_ratio: Annotated[float, number(gt=0.0)]
+    trip_min_time_ratio: Annotated[float, number(gt=0.0)]
+    straight_line_factor: Annotated[float, number(gt=0.0)]
+    straight_line_min_extra_m: Annotated[float, number(gt=0.0)]
+    learned_min_pair_trips: Annotated[int, Field(ge=1)]
+    learned_rare_share: Annotated[float, number(ge=0.0, le=1.0)]
+    learned_min_rare_fraction: Annotated[float, number(ge=0.0, le=1.0)]
+    learned_min_rare_cells: Annotated[int, Field(ge=0)]
 
     def row(self) -> np.ndarray:
         return np.array(
@@ -267,9 +270,9 @@ def detour_finding(
     reference_duration_s: float | None = None,
     min_time_ratio: float | None = None,
 ) -> Finding | None:
-    """Trip level: the GPS distance against the planned (or straight-line) distance, and -- when
-    the reference has a duration (the app's ETA) -- the trip's duration against it: a longer route
-    that is not slower is an honest alternative, not a detour."""
+    """Trip level, for a trip without a route to follow: the GPS distance against the planned (or
+    straight-line) distance, and -- when the reference has a duration (the app's ETA) -- the
+    trip's duration against it: a longer route that is not slower is an honest alternative."""
     if reference_m <= 0:
         return None
     ratio = gps_distance_m / reference_m

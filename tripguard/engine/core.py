@@ -371,7 +371,7 @@ class Engine:
         for s in slots:
             for chunk in cast(TripMeta, t.meta[s]).orphans:
                 parts.append((np.full(len(chunk[0]), s, np.int64),) + tuple(chunk))
-            cast(TripMeta, t.meta[s]).orphans = []
+            cast(TripMeta, t.meta[s]).orphans = ()
         return [np.concatenate([p[k] for p in parts]) for k in range(7)]
 
     def _run_orphans(self, slots: np.ndarray, out: Output, now_ms: int) -> None:
@@ -395,8 +395,9 @@ class Engine:
         for part in np.split(np.arange(rows.size), bounds):
             r = rows[part]
             s = int(s_rows[part[0]])
-            cast(TripMeta, t.meta[s]).orphans.append(
-                (batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r], batch.speed_mps[r], batch.mock[r])
+            meta = cast(TripMeta, t.meta[s])
+            meta.orphans += (
+                (batch.ts[r], batch.lat[r], batch.lon[r], batch.accuracy_m[r], batch.speed_mps[r], batch.mock[r]),
             )
 
     def _keep_path(self, res: K.KinematicsOutput) -> None:
@@ -461,10 +462,12 @@ class Engine:
         if alert["score"] < self.alert_thresholds[self.city_index[meta.city]].min_score(finding.kind):
             self.stats.alerts_below_threshold += 1  # as if the detector had not fired (tripguard tune)
             return
-        meta.alert_ids.append(alert["alert_id"])
+        meta.alert_ids += (alert["alert_id"],)
         if finding.kind in DISPLACING_KINDS:
-            meta.displaced_by.append({"alert_id": alert["alert_id"], "kind": finding.kind})
-        meta.alert_scores[finding.kind] = max(meta.alert_scores.get(finding.kind, 0.0), alert["score"])
+            meta.displaced_by += ({"alert_id": alert["alert_id"], "kind": finding.kind},)
+        scores = meta.scores()
+        scores[finding.kind] = max(scores.get(finding.kind, 0.0), alert["score"])
+        meta.alert_scores = tuple(scores.items())
         self.stats.alerts_by_kind[finding.kind] += 1
         out.alerts.append(alert)
 
@@ -545,7 +548,8 @@ class Engine:
         self.stats.used += used
         for k, v in dropped.items():
             self.stats.dropped[k] += v
-        scores = list(meta.alert_scores.values())
+        by_kind = meta.scores()
+        scores = list(by_kind.values())
         risk = 1.0 - float(np.prod([1.0 - sc for sc in scores])) if scores else 0.0
         started = meta.started
         return record(
@@ -555,7 +559,7 @@ class Engine:
             city=meta.city,
             ts=int(end_ts),
             risk_score=round(risk, 4),
-            kinds=[k for k in ALERT_KINDS if k in meta.alert_scores],
+            kinds=[k for k in ALERT_KINDS if k in by_kind],
             alert_ids=list(meta.alert_ids),
             gps_distance_m=round(gps_distance_m, 1),
             gps_duration_s=round(gps_duration_s, 3),
@@ -597,9 +601,13 @@ class Engine:
         if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
             planned = float(self.trips.route[s, C.R_ROUTE_M])
         displaced = bool(meta.displaced_by) or self.trips.route[s, C.R_DISPLACED] > 0.0
-        if "route_deviation" in meta.alert_scores or displaced or upfront_priced(started):
+        routed = self.trips.route[s, C.R_ACTIVE] > 0.0
+        if "route_deviation" in meta.scores() or displaced or upfront_priced(started) or routed:
             # an excursion already said it, or the trace was displaced (a teleport or an
-            # impossible-speed run): its distance says nothing about the route driven
+            # impossible-speed run): its distance says nothing about the route driven; or the
+            # trip had a route, which its corridor judged where the trip left it -- the distance
+            # ratio alone accused honest round trips and long loops far more often than it found
+            # a detour the excursions missed (on the tune part: 41 of the 51 trips were honest)
             return planned
         finding = None
         learned = None

@@ -101,9 +101,9 @@ def trip_record(state: TripState) -> bytes:
             "partition": m.partition,
             "city": state.city,
             "ended_row_rejected": m.ended_row_rejected,
-            "alert_ids": m.alert_ids,
-            "alert_scores": m.alert_scores,
-            "displaced_by": m.displaced_by,
+            "alert_ids": list(m.alert_ids),
+            "alert_scores": m.scores(),
+            "displaced_by": list(m.displaced_by),
             "path_n": int(state.path[0].size),
         },
         arrays,
@@ -135,9 +135,9 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
         doc["driver_id"],
         doc["partition"],
         ended_row_rejected=doc["ended_row_rejected"],
-        alert_ids=list(doc["alert_ids"]),
-        alert_scores=dict(doc["alert_scores"]),
-        displaced_by=list(doc.get("displaced_by", [])),
+        alert_ids=tuple(doc["alert_ids"]),
+        alert_scores=tuple(doc["alert_scores"].items()),
+        displaced_by=tuple(doc.get("displaced_by", ())),
     )
     corridor = None
     if events is not None:
@@ -148,7 +148,7 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
         if earrays:
             corridor = tuple(earrays[f"corridor.{k}"] for k in range(4))
     if "orphan.0" in arrays:
-        meta.orphans = [tuple(arrays[f"orphan.{k}"] for k in range(6))]
+        meta.orphans = (tuple(arrays[f"orphan.{k}"] for k in range(6)),)
     parts = [unpack(c)[1] for c in chunks]
     path = tuple(
         np.concatenate([np.empty(0, dt)] + [p[f"path.{k}"] for p in parts]).astype(dt, copy=False)
