@@ -591,17 +591,17 @@ class Engine:
         out: Output,
         now_ms: int,
     ) -> float | None:
-        """Trip-level route_deviation (unless an excursion already said it); returns the planned
+        """Trip-level route_deviation, for a trip without a route to follow; returns the planned
         distance used."""
         started = meta.started
         if started is None:
             return None
         rp = self.route_params[int(self.trips.city[s])]
+        routed = self.trips.route[s, C.R_ACTIVE] > 0.0
         planned = started.planned_distance_m
-        if planned is None and self.trips.route[s, C.R_ACTIVE] > 0.0:
+        if planned is None and routed:
             planned = float(self.trips.route[s, C.R_ROUTE_M])
         displaced = bool(meta.displaced_by) or self.trips.route[s, C.R_DISPLACED] > 0.0
-        routed = self.trips.route[s, C.R_ACTIVE] > 0.0
         if "route_deviation" in meta.scores() or displaced or upfront_priced(started) or routed:
             # an excursion already said it, or the trace was displaced (a teleport or an
             # impossible-speed run): its distance says nothing about the route driven; or the
