@@ -169,7 +169,7 @@ S_W_DIST_M = 75  # the trip's distance had it stopped there
 S_W_USED = 76  # S_N_USED then (the witness itself not counted)
 S_W_REVIVE = 77  # fixes dropped as a spike that become used again if the witness is confirmed
 S_W_SINCE_TS = 78  # the first fix after it
-S_A_DEV = 79  # the device speed reported with the anchor's fix (NaN: none)
+S_A_DEV = 79  # the device speed reported with the anchor's fix (-1: none; the state holds no NaN)
 N_STATE = 80
 
 MODE_EMPTY = 0.0
@@ -376,7 +376,7 @@ def _contradicts(dev_before: float, dev: float, v: float) -> bool:
     its cruising speed on average. Judged against the end's speed alone, honest stop-and-go at
     15 s fixes looked like a contradiction in up to half the steps; a spoofing app that makes up
     its speeds contradicts either way. Without the speed at the step's start, the end's speed."""
-    ref = dev if dev_before != dev_before else 0.5 * (dev_before + dev)
+    ref = dev if dev_before < 0.0 else 0.5 * (dev_before + dev)
     return abs(ref - v) > max(5.0, 0.5 * max(ref, v))
 
 
@@ -472,7 +472,7 @@ def _move_anchor(
     st[S_A_ACC] = acc
     st[S_A_SIN] = sin_lat
     st[S_A_COS] = cos_lat
-    st[S_A_DEV] = dev
+    st[S_A_DEV] = dev if dev == dev else -1.0
     return _emit_accepted(s, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
 
 
@@ -1017,7 +1017,7 @@ def _step(
         st[S_A_SIN] = math.sin(lat * DEG)
         st[S_A_COS] = math.cos(lat * DEG)
         st[S_A_POS_TS] = ts
-        st[S_A_DEV] = dev
+        st[S_A_DEV] = dev if dev == dev else -1.0
         st[S_P_VALID] = 0.0
         st[S_W_VALID] = 0.0
         st[S_PACE] = 0.0
@@ -1557,7 +1557,7 @@ def _kinematics(
                     a_acc = a
                     a_sin = sin_new
                     a_cos = cos_new
-                    row[S_A_DEV] = dev[i]
+                    row[S_A_DEV] = dev[i] if dev[i] == dev[i] else -1.0
                     out_slot[n_out] = s
                     out_ts[n_out] = ts[i]
                     out_lat[n_out] = la
