@@ -169,7 +169,8 @@ S_W_DIST_M = 75  # the trip's distance had it stopped there
 S_W_USED = 76  # S_N_USED then (the witness itself not counted)
 S_W_REVIVE = 77  # fixes dropped as a spike that become used again if the witness is confirmed
 S_W_SINCE_TS = 78  # the first fix after it
-N_STATE = 79
+S_A_DEV = 79  # the device speed reported with the anchor's fix (-1: none; the state holds no NaN)
+N_STATE = 80
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -368,6 +369,18 @@ def _set_witness(
 
 
 @njit
+def _contradicts(dev_before: float, dev: float, v: float) -> bool:
+    """Whether a step's speed from the positions (v, its mean speed) contradicts the device's
+    Doppler speeds. The mean speed over an interval lies near the mean of the speeds at its two
+    ends, not near the speed at one end: a car that brakes to a stop at a light has moved at half
+    its cruising speed on average. Judged against the end's speed alone, honest stop-and-go at
+    15 s fixes looked like a contradiction in up to half the steps; a spoofing app that makes up
+    its speeds contradicts either way. Without the speed at the step's start, the end's speed."""
+    ref = dev if dev_before < 0.0 else 0.5 * (dev_before + dev)
+    return abs(ref - v) > max(5.0, 0.5 * max(ref, v))
+
+
+@njit
 def _move_anchor(
     st: F64,
     s: int,
@@ -412,7 +425,7 @@ def _move_anchor(
                 st[S_DEV_N] += 1.0
                 st[S_DEV_SUM] += dev
                 st[S_DEV_SUM2] += dev * dev
-                if abs(dev - v) > max(5.0, 0.5 * max(dev, v)):
+                if _contradicts(st[S_A_DEV], dev, v):
                     st[S_DEV_CONTRA] += 1.0
         # collinearity of consecutive steps, in a local metric frame
         dlon = lon - st[S_A_LON]
@@ -459,6 +472,7 @@ def _move_anchor(
     st[S_A_ACC] = acc
     st[S_A_SIN] = sin_lat
     st[S_A_COS] = cos_lat
+    st[S_A_DEV] = dev if dev == dev else -1.0
     return _emit_accepted(s, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
 
 
@@ -1003,6 +1017,7 @@ def _step(
         st[S_A_SIN] = math.sin(lat * DEG)
         st[S_A_COS] = math.cos(lat * DEG)
         st[S_A_POS_TS] = ts
+        st[S_A_DEV] = dev if dev == dev else -1.0
         st[S_P_VALID] = 0.0
         st[S_W_VALID] = 0.0
         st[S_PACE] = 0.0
@@ -1510,7 +1525,7 @@ def _kinematics(
                             dev_n += 1.0
                             dev_sum += dv
                             dev_sum2 += dv * dv
-                            if abs(dv - v) > max(5.0, 0.5 * max(dv, v)):
+                            if _contradicts(row[S_A_DEV], dv, v):
                                 dev_contra += 1.0
                     dlon = lo - a_lon
                     if dlon > 180.0:
@@ -1542,6 +1557,7 @@ def _kinematics(
                     a_acc = a
                     a_sin = sin_new
                     a_cos = cos_new
+                    row[S_A_DEV] = dev[i] if dev[i] == dev[i] else -1.0
                     out_slot[n_out] = s
                     out_ts[n_out] = ts[i]
                     out_lat[n_out] = la

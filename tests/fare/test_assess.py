@@ -95,6 +95,20 @@ def test_gap_allowance_spares_a_tunnel_detour_but_not_a_big_lie(porto_tariff, po
     assert lie.findings[0].evidence["gap_allowance_m"] == pytest.approx(porto_params.gap_circuity * 2000.0)
 
 
+def test_late_fixes_a_gap_swallowed_are_not_counted_twice(porto_tariff, porto_params):
+    # 41 fixes 15 s apart, one 3 min gap bridged by a 1.8 km straight line; the phone uploaded the
+    # gap's 12 fixes late. The gap allowance covers the road under the gap; counting each late fix
+    # as a missing step as well had allowed a claim 60 % over the road as honest.
+    trip = dict(gap_distance_m=1800.0, gap_count=1, gap_duration_s=180.0, used_fixes=41, late_fixes=12)
+    lie = run(porto_tariff, porto_params, **trip, claimed_distance_m=GPS_M * 1.6)
+    assert "distance_mismatch" in kinds(lie)
+    honest = run(porto_tariff, porto_params, **trip, claimed_distance_m=GPS_M * 1.15)
+    assert kinds(honest) == []
+    # late fixes away from any gap still stand for the steps they saw
+    spread = run(porto_tariff, porto_params, used_fixes=41, late_fixes=12, claimed_distance_m=GPS_M * 1.4)
+    assert "distance_mismatch" not in kinds(spread)
+
+
 def test_currency_mismatch_is_an_error_not_a_guess(porto_tariff, porto_params):
     with pytest.raises(CurrencyMismatch, match="USD.*EUR"):
         run(porto_tariff, porto_params, currency="USD")

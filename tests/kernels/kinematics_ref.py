@@ -90,6 +90,7 @@ class TripRef:
         )
     )
     dt_prev: float = 0.0
+    anchor_dev: float = math.nan  # the device speed reported with the anchor's fix
 
     # -- output sinks, set by the caller
     accepted: list = field(default_factory=list)  # (ts, lat, lon, flag)
@@ -132,7 +133,7 @@ class TripRef:
             self.mode = "normal"
             self.prev_vec = (0.0, 0.0)
             self.anchor = Fix(ts, lat, lon, acc)
-            self.anchor_pos_ts, self.predecessor, self.pace = ts, None, 0.0
+            self.anchor_pos_ts, self.predecessor, self.pace, self.anchor_dev = ts, None, 0.0, dev
             self.accepted.append((ts, lat, lon, K.F_NONE))
             return K.ST_ACCEPTED
 
@@ -299,7 +300,9 @@ class TripRef:
                 c["v_n"] += 1
                 if dt_s <= 30.0 and not math.isnan(dev):
                     c["dev_n"] += 1
-                    c["dev_contra"] += abs(dev - v) > max(5.0, 0.5 * max(dev, v))
+                    # the mean speed of a step against the mean of its ends' device speeds
+                    ref = dev if math.isnan(self.anchor_dev) else (self.anchor_dev + dev) / 2.0
+                    c["dev_contra"] += abs(ref - v) > max(5.0, 0.5 * max(ref, v))
             dlon = lon - self.anchor.lon
             if dlon > 180.0:
                 dlon -= 360.0
@@ -330,6 +333,7 @@ class TripRef:
         self.anchor_step_m = d
         self.anchor = Fix(ts, lat, lon, acc)
         self.anchor_pos_ts = ts
+        self.anchor_dev = dev
         self.accepted.append((ts, lat, lon, flag))
 
     def _set_witness(self, fix, dist_m, revive, since_ts):

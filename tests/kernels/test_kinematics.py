@@ -582,3 +582,20 @@ def test_stale_fixes_after_one_ahead_are_not_a_teleport():
     st, status, accepted, events = kernel_one(track(fixes))
     assert events == []
     assert st[K.S_DIST_M] == pytest.approx(st_clean[K.S_DIST_M], rel=0.02)  # via the fix ahead, on the road
+
+
+def test_device_speed_is_judged_against_the_mean_of_a_steps_ends():
+    """Stop and go at 15 s fixes: the phone reports 12 m/s, then 0 at a light, then 12 again; each
+    step covers 90 m, 6 m/s on average. Against the speed at its end alone every other step looked
+    contradictory (half the steps: a spoofing alert); against the mean of its ends none is. A phone
+    whose made-up speed has nothing to do with the positions contradicts in every step."""
+    points = straight(30, 15.0, 41.15, -8.61, 6.0)
+    honest = [
+        (ts, la, lo, acc, 12.0 if i % 2 == 0 else 0.0, -1) for i, (ts, la, lo, acc, _, _) in enumerate(track(points))
+    ]
+    faked = [(ts, la, lo, acc, 20.0, -1) for ts, la, lo, acc, _, _ in track(points)]
+    refs, _ = run_reference([honest, faked])
+    for fixes, ref, contradicting in ((honest, refs[0], 0), (faked, refs[1], 29)):
+        state = kernel_one(fixes)[0]
+        assert (state[K.S_DEV_N], state[K.S_DEV_CONTRA]) == (29, contradicting)
+        assert (ref.counts["dev_n"], ref.counts["dev_contra"]) == (29, contradicting)  # the twin alike

@@ -159,8 +159,15 @@ def assess_fare(
     # chords between sparse fixes cut the road's corners: a meter reads more than they do
     corner_allowance_m = params.sparse_gps_undercount * min(1.0, fix_interval_s / SPARSE_INTERVAL_S) * gps_distance_m
     # fixes that arrived after newer ones are dropped from the kinematics (the contract): the road
-    # they saw is missing from the GPS distance; each stands for about one of the trip's steps
-    late_allowance_m = late_fixes * gps_distance_m / max(used_fixes - 1, 1) if late_fixes else 0.0
+    # they saw is missing from the GPS distance; each stands for about one of the trip's steps --
+    # except those a GPS gap swallowed (a phone that lost its connection uploads them late): the
+    # gap allowance already counts the road under the gap, so as many late fixes as the gap lasted
+    # fix intervals are its own, not counted twice
+    late_outside_gaps = float(late_fixes)
+    if late_fixes and gap_count and used_fixes > gap_count + 1:
+        interval_s = max(gps_duration_s - gap_duration_s, 1.0) / (used_fixes - 1 - gap_count)
+        late_outside_gaps = max(0.0, late_fixes - gap_duration_s / interval_s)
+    late_allowance_m = late_outside_gaps * gps_distance_m / max(used_fixes - 1, 1)
     fare_distance_m = gps_distance_m + gap_allowance_m + corner_allowance_m + late_allowance_m
 
     # A meter charges waiting the GPS may not see (the rider kept the taxi waiting before it moved,
