@@ -169,8 +169,9 @@ S_W_DIST_M = 75  # the trip's distance had it stopped there
 S_W_USED = 76  # S_N_USED then (the witness itself not counted)
 S_W_REVIVE = 77  # fixes dropped as a spike that become used again if the witness is confirmed
 S_W_SINCE_TS = 78  # the first fix after it
-S_A_DEV = 79  # the device speed reported with the anchor's fix (-1: none; the state holds no NaN)
+S_A_DEV = 79  # the device speed reported with the anchor's fix (NO_SPEED: none)
 N_STATE = 80
+NO_SPEED = -1.0  # S_A_DEV of a fix that reported no speed: the state holds no NaN
 
 MODE_EMPTY = 0.0
 MODE_NORMAL = 1.0
@@ -369,6 +370,12 @@ def _set_witness(
 
 
 @njit
+def _known_speed(dev: float) -> float:
+    """A device speed as the state keeps it: NO_SPEED when the fix reported none (NaN)."""
+    return dev if dev == dev else NO_SPEED
+
+
+@njit
 def _contradicts(dev_before: float, dev: float, v: float) -> bool:
     """Whether a step's speed from the positions (v, its mean speed) contradicts the device's
     Doppler speeds. The mean speed over an interval lies near the mean of the speeds at its two
@@ -376,7 +383,7 @@ def _contradicts(dev_before: float, dev: float, v: float) -> bool:
     its cruising speed on average. Judged against the end's speed alone, honest stop-and-go at
     15 s fixes looked like a contradiction in up to half the steps; a spoofing app that makes up
     its speeds contradicts either way. Without the speed at the step's start, the end's speed."""
-    ref = dev if dev_before < 0.0 else 0.5 * (dev_before + dev)
+    ref = dev if dev_before < 0.0 else 0.5 * (dev_before + dev)  # < 0: NO_SPEED
     return abs(ref - v) > max(5.0, 0.5 * max(ref, v))
 
 
@@ -472,7 +479,7 @@ def _move_anchor(
     st[S_A_ACC] = acc
     st[S_A_SIN] = sin_lat
     st[S_A_COS] = cos_lat
-    st[S_A_DEV] = dev if dev == dev else -1.0
+    st[S_A_DEV] = _known_speed(dev)
     return _emit_accepted(s, ts, lat, lon, flag, out_slot, out_ts, out_lat, out_lon, out_flag, n_out)
 
 
@@ -1017,7 +1024,7 @@ def _step(
         st[S_A_SIN] = math.sin(lat * DEG)
         st[S_A_COS] = math.cos(lat * DEG)
         st[S_A_POS_TS] = ts
-        st[S_A_DEV] = dev if dev == dev else -1.0
+        st[S_A_DEV] = _known_speed(dev)
         st[S_P_VALID] = 0.0
         st[S_W_VALID] = 0.0
         st[S_PACE] = 0.0
@@ -1557,7 +1564,7 @@ def _kinematics(
                     a_acc = a
                     a_sin = sin_new
                     a_cos = cos_new
-                    row[S_A_DEV] = dev[i] if dev[i] == dev[i] else -1.0
+                    row[S_A_DEV] = _known_speed(dev[i])
                     out_slot[n_out] = s
                     out_ts[n_out] = ts[i]
                     out_lat[n_out] = la
