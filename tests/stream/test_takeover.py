@@ -66,6 +66,11 @@ def pings_done(*workers: WorkerProcess) -> int:
     return int(sum(w.metrics()["tripguard_pings_total"] for w in workers))
 
 
+def owned_once_each(workers: list[WorkerProcess]) -> bool:
+    owned = [w.owned() for w in workers]
+    return sum(len(o) for o in owned) == PARTITIONS and set().union(*owned) == set(range(PARTITIONS))
+
+
 def restored_from_changelog(worker: WorkerProcess) -> int:
     return sum(int(n) for n in re.findall(r"restored (\d+) live trip\(s\) from the changelog", worker.log()))
 
@@ -149,8 +154,9 @@ def test_a_third_worker_joining_mid_run_takes_partitions_with_their_live_trips(k
         time.sleep(4)  # the second half is flowing
         c.start()  # a rebalance while trips are live and traffic flows
         wait_until(lambda: c.owned(), 90, 0.5, "the third worker owning a partition", worker=c)
-        owned = [w.owned() for w in workers]
-        assert sum(len(o) for o in owned) == PARTITIONS and set().union(*owned) == set(range(PARTITIONS))
+        # c owning its share does not mean a and b have finished restoring theirs (a partition
+        # being restored is not yet owned): wait for the group to settle, each partition owned once
+        wait_until(lambda: owned_once_each(workers), 60, 0.5, "the three workers owning every partition once", worker=c)
         assert producer.wait(120) == 0, producer.stderr.read().decode()
         got = wait_for_alerts(kafka_bootstrap, settings.alerts_topic, want, c)
         assert got == want
