@@ -50,6 +50,10 @@ class TripFact:
     decided_at: int | None = None
     # pattern -> {the other trip in it: overlap s or distance apart m} (tripguard.risk.patterns)
     patterns: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The verdict's (path, path_times_s) while the track is not built yet: building it costs more
+    # than the rest of the fact, and only an overlap with another trip or the changelog record
+    # needs it (fixes()). Not a field of the record.
+    track_source: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_verdict(cls, v: Verdict) -> TripFact:
@@ -70,8 +74,23 @@ class TripFact:
             list(v.alert_ids),
             round(fare, 4) if fare else None,
             round(dist, 4) if dist else None,
-            coarse_track(v.path, v.path_times_s),
+            track_source=(v.path, v.path_times_s) if v.path_times_s else None,
         )
+
+    def fixes(self) -> list[list[float]] | None:
+        """The track, built from the verdict's path the first time it is asked for."""
+        if self.track_source is not None:
+            self.track = coarse_track(*self.track_source)
+            self.track_source = None
+        return self.track
+
+    def drop_track(self) -> None:
+        self.track = self.track_source = None
+
+    def record(self) -> dict:
+        """The fact as the changelog stores it: the fields in their order, with the track."""
+        self.fixes()
+        return {k: v for k, v in self.__dict__.items() if k != "track_source"}
 
 
 def coarse_track(path: str, times_s: str | None) -> list[list[float]] | None:
@@ -139,8 +158,8 @@ class DriverHistory:
         self.trips = [t for t in self.trips if t.ts > now_ms - WINDOW_MS]
         self.decisions = [d for d in self.decisions if d.decided_at > now_ms - WINDOW_MS]
         for t in self.trips:
-            if t.track is not None and t.ts <= now_ms - TRACK_KEEP_MS:
-                t.track = None
+            if t.ts <= now_ms - TRACK_KEEP_MS:
+                t.drop_track()  # and the path it would be built from
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -149,7 +168,7 @@ class DriverHistory:
                 "driver_id": self.driver_id,
                 "level": self.level,
                 "newest_ts": self.newest_ts,
-                "trips": [t.__dict__ for t in self.trips],
+                "trips": [t.record() for t in self.trips],
                 "decisions": [d.__dict__ for d in self.decisions],
             }
         )

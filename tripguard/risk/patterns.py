@@ -33,8 +33,9 @@ def link_overlaps(history: DriverHistory, fact: TripFact, p: RiskParams) -> None
         if overlap_s < p.overlap_min_s:
             continue
         _mark(fact, other, "overlapping_trips", round(overlap_s, 1))
-        if fact.track and other.track:
-            pairs, apart_m = apart_moments(fact.track, other.track, p)
+        # the tracks are built here, when first needed: few trips overlap another
+        if (a := fact.fixes()) and (b := other.fixes()):
+            pairs, apart_m = apart_moments(a, b, p)
             if pairs >= p.apart_min_pairs:
                 _mark(fact, other, "two_places_at_once", round(apart_m, 1))
 
