@@ -129,19 +129,26 @@ class DriverHistory:
     decisions: list[DecisionFact] = field(default_factory=list)  # sorted by (decided_at, event_id)
     level: str = "low"  # the level of the last driver_risk event (low before any)
     newest_ts: int = -(2**62)  # the latest event time seen
+    # trip_id -> its fact: every verdict and decision looks its trip up
+    _by_id: dict[str, TripFact] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for t in self.trips:
+            self._by_id.setdefault(t.trip_id, t)  # the first of the list, as a scan would find
 
     @property
     def city(self) -> str:
         return self.trips[-1].city if self.trips else "unknown"
 
     def trip(self, trip_id: str) -> TripFact | None:
-        return next((t for t in self.trips if t.trip_id == trip_id), None)
+        return self._by_id.get(trip_id)
 
     def has_decision(self, event_id: str) -> bool:
         return any(d.event_id == event_id for d in self.decisions)
 
     def add_trip(self, fact: TripFact) -> None:
         bisect.insort(self.trips, fact, key=lambda t: (t.ts, t.trip_id))
+        self._by_id.setdefault(fact.trip_id, fact)
         self.newest_ts = max(self.newest_ts, fact.ts)
 
     def add_decision(self, d: Decision) -> None:
@@ -154,12 +161,17 @@ class DriverHistory:
 
     def forget_before(self, now_ms: int) -> None:
         """Trips and decisions older than the longest window go, and the fixes of trips that
-        can no longer overlap a new one."""
-        self.trips = [t for t in self.trips if t.ts > now_ms - WINDOW_MS]
-        self.decisions = [d for d in self.decisions if d.decided_at > now_ms - WINDOW_MS]
+        can no longer overlap a new one. Both lists are sorted by time: what goes is a prefix."""
+        old = bisect.bisect_right(self.trips, now_ms - WINDOW_MS, key=lambda t: t.ts)
+        for t in self.trips[:old]:
+            if self._by_id.get(t.trip_id) is t:
+                del self._by_id[t.trip_id]
+        del self.trips[:old]
+        del self.decisions[: bisect.bisect_right(self.decisions, now_ms - WINDOW_MS, key=lambda d: d.decided_at)]
         for t in self.trips:
-            if t.ts <= now_ms - TRACK_KEEP_MS:
-                t.drop_track()  # and the path it would be built from
+            if t.ts > now_ms - TRACK_KEEP_MS:
+                break
+            t.drop_track()  # and the path it would be built from
 
     def encode(self) -> bytes:
         return orjson.dumps(
