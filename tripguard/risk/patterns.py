@@ -27,7 +27,10 @@ from tripguard.risk.params import RiskParams
 
 def link_overlaps(history: DriverHistory, fact: TripFact, p: RiskParams) -> None:
     """Mark `fact` and the driver's other trips that overlap it (both ways)."""
-    for other in history.trips:
+    # A trip that ended before `fact` started overlaps it by no positive time: only the trips
+    # after that point of the list (sorted by end) can be marked, in the list's order as before.
+    first = bisect.bisect_right(history.trips, fact.started_ts, key=lambda t: t.ts) if p.overlap_min_s > 0 else 0
+    for other in history.trips[first:]:
         if other is fact or other.trip_id == fact.trip_id:
             continue
         overlap_s = (min(fact.ts, other.ts) - max(fact.started_ts, other.started_ts)) / 1000.0
