@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import operator
 
 import numpy as np
 from scipy.special import betainc
@@ -78,7 +79,7 @@ def repeated_inflation(
         ("fare_ratio", "repeated_fare_inflation", p.inflation_fare_ratio),
         ("distance_ratio", "repeated_distance_inflation", p.inflation_distance_ratio),
     ):
-        values = [getattr(t, attr) for t in trips]
+        values = list(map(operator.attrgetter(attr), trips))
         claims = len(values) - values.count(None)
         if claims < p.inflation_min_trips:
             continue

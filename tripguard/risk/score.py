@@ -54,6 +54,15 @@ def trip_fraud_probability(trip: TripFact, patterns: set[str] | frozenset[str], 
     return 1.0 - clean
 
 
+def window(history: DriverHistory, at_ms: int) -> list[TripFact]:
+    """The trips that ended in (at_ms - 30 d, at_ms], not to be changed. At the newest event
+    time (every record's assessment) that is the whole list, sorted by end: its ends tell."""
+    trips = history.trips
+    if trips and trips[0].ts > at_ms - WINDOW_MS and trips[-1].ts <= at_ms:
+        return trips
+    return [t for t in trips if at_ms - WINDOW_MS < t.ts <= at_ms]
+
+
 def pattern_sets(trips: list[TripFact]) -> dict[str, set[str]]:
     """trip_id -> the pairwise patterns (stored with the trips) it shares with another trip of
     the window. Only the trips that have some: most have none, and every verdict assesses."""
@@ -66,7 +75,7 @@ def pattern_sets(trips: list[TripFact]) -> dict[str, set[str]]:
 
 def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = True) -> Assessment:
     """explain=False: the score and level only (windows, evidence and model are {})."""
-    trips = [t for t in history.trips if at_ms - WINDOW_MS < t.ts <= at_ms]
+    trips = window(history, at_ms)
     # patterns per trip: the pairwise ones are stored with the trips, inflation is over the window
     in_pattern = pattern_sets(trips)
     inflation = repeated_inflation(trips, p, detail=explain)
