@@ -35,6 +35,17 @@ def haversine_m_np(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
+@njit
+def path_length_m(lat: Any, lon: Any) -> float:
+    """Great-circle length of a polyline (haversine_m summed over its steps), metres: a route is
+    measured when its trip_started is validated, at every trip start (numpy's temporaries cost
+    more than the sum)."""
+    total = 0.0
+    for i in range(1, lat.shape[0]):
+        total += haversine_m(lat[i - 1], lon[i - 1], lat[i], lon[i])
+    return total
+
+
 # ---- the local metric frame ------------------------------------------------------------------------
 def local_xy_np(lat: Any, lon: Any, lat0: float, lon0: float, cos_lat0: float) -> tuple[Any, Any]:
     """East and north metres of (lat, lon) from the origin (lat0, lon0), on the origin's local

@@ -55,9 +55,9 @@ def encode_polyline_array(lat: np.ndarray, lon: np.ndarray, precision: int = 5) 
 
 def route_length_m(route: np.ndarray) -> float:
     """Great-circle length of a (lat, lon) polyline, metres."""
-    from tripguard.kernels.geo import haversine_m_np
+    from tripguard.kernels.geo import path_length_m
 
-    return float(haversine_m_np(route[:-1, 0], route[:-1, 1], route[1:, 0], route[1:, 1]).sum())
+    return float(path_length_m(np.ascontiguousarray(route[:, 0]), np.ascontiguousarray(route[:, 1])))
 
 
 def encode_integers(values) -> str:

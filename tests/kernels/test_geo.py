@@ -1,5 +1,6 @@
 """The one local projection (kernels/geo.local_xy): compiled and numpy agree bit for bit, it goes
-the short way round the antimeridian, and near its origin it measures what the haversine measures."""
+the short way round the antimeridian, and near its origin it measures what the haversine measures.
+A polyline's length (path_length_m) is the sum of its steps' haversine distances."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 
 import numpy as np
 
-from tripguard.kernels.geo import haversine_m, local_xy, local_xy_np
+from tripguard.kernels.geo import haversine_m, haversine_m_np, local_xy, local_xy_np, path_length_m
 
 
 def _points(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -42,3 +43,13 @@ def test_near_the_origin_it_measures_the_haversine_distance():
     great_circle = np.array([haversine_m(lat0[i], lon0[i], lat[i], lon[i]) for i in range(lat.size)])
     assert np.all(great_circle > 100.0)  # the points are kilometres apart, not on top of each other
     np.testing.assert_allclose(planar, great_circle, rtol=5e-3)
+
+
+def test_a_polylines_length_is_the_sum_of_its_steps():
+    rng = np.random.default_rng(2)
+    lat = 41.15 + np.cumsum(rng.normal(0.0, 0.001, 300))
+    lon = -8.61 + np.cumsum(rng.normal(0.0, 0.001, 300))
+    want = float(haversine_m_np(lat[:-1], lon[:-1], lat[1:], lon[1:]).sum())
+    assert want > 10_000.0
+    assert math.isclose(path_length_m(lat, lon), want, rel_tol=1e-12)
+    assert path_length_m(lat[:1], lon[:1]) == 0.0 and path_length_m(lat[:0], lon[:0]) == 0.0

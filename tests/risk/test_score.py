@@ -148,3 +148,28 @@ def test_repeated_inflation_fires_on_a_skimmer_and_not_on_honest_spread():
     assert found["pattern"] == "repeated_fare_inflation" and found["detail"]["trips"] == 10
     assert found["detail"]["p_honest"] <= p.inflation_max_p
     assert st.assess("s").level == "high"
+
+
+def test_the_score_only_assessment_gives_the_explained_score():
+    """explain=False skips what only the explanation needs: the score and level are the same, at
+    the newest event time (the window is the whole history) and at others (a part of it)."""
+    st = stage()
+    base = trips("d", 16, k2=("fare_inflation",), k5=("teleport",), k9=("route_deviation",))
+    skims = [
+        verdict(f"d-s{i}", "d", T0 + i * 40 * MIN + 5 * MIN, T0 + i * 40 * MIN + 25 * MIN, fare_ratio=1.5)
+        for i in range(0, 16, 3)
+    ]  # each overlaps a trip of `base`, and together they inflate fares
+    feed(
+        st,
+        *base,
+        *skims,
+        decision(base[5], "overturned", T0 + 17 * 40 * MIN),
+        decision(base[9], "upheld", T0 + 18 * 40 * MIN),
+    )
+    explained = st.assess("d")
+    assert {p["pattern"] for p in explained.evidence["patterns"]} >= {"overlapping_trips", "repeated_fare_inflation"}
+    now = st.histories["d"].newest_ts
+    for at in (now, now - 5 * 40 * MIN, now + 86_400_000, now + 29 * 86_400_000, now + 31 * 86_400_000):
+        only, full = st.assess("d", at, explain=False), st.assess("d", at)
+        assert (only.score, only.level) == (full.score, full.level)
+        assert only.windows == only.evidence == only.model == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,13 @@ class Finding:
 
 
 def params_dict(params: Any) -> dict[str, Any]:
+    """A detector's parameters (a frozen dataclass of scalars) as the dict a finding carries: a
+    copy of the one converted per parameter set (asdict took ~65 us, per finding)."""
+    return dict(_as_dict(params))
+
+
+@lru_cache(maxsize=256)
+def _as_dict(params: Any) -> dict[str, Any]:
     return asdict(params)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from pydantic.dataclasses import dataclass
 
 from tripguard.config.files import PARAMS
@@ -50,9 +49,8 @@ REGULARITY_WEIGHTS = {
 }
 
 
-def spoofing_finding(st: np.ndarray, p: SpoofingParams, end_ts: int) -> Finding | None:
-    """st: the trip's row of the kinematics state."""
-    st = st.tolist()  # plain floats: the evidence is JSON
+def spoofing_finding(st: list[float], p: SpoofingParams, end_ts: int) -> Finding | None:
+    """st: the trip's row of the kinematics state, as plain floats (the evidence is JSON)."""
     signals: dict[str, dict] = {}
     scores = []
 

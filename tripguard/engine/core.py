@@ -484,7 +484,7 @@ class Engine:
             )
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
-            last_ts = np.array([int(t.kin[s, K.S_A_TS]) for s in routed], np.int64)
+            last_ts = t.kin[routed, K.S_A_TS].astype(np.int64)
             self._route_alerts(
                 C.finish(routed, last_ts, t.route, t.city, self.route_matrix, self.corridors), out, now_ms
             )
@@ -502,7 +502,7 @@ class Engine:
 
     def _finalise(self, s: int, meta: TripMeta, out: Output, now_ms: int, ended_by_default: str) -> dict[str, Any]:
         t = self.trips
-        st = t.kin[s]
+        st = t.kin[s].tolist()  # plain floats: read a few dozen times here, and JSON in the evidence
         ts, lat, lon, flag = self.paths.path(s)
         city_row = int(t.city[s])
         end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])

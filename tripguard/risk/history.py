@@ -50,6 +50,10 @@ class TripFact:
     decided_at: int | None = None
     # pattern -> {the other trip in it: overlap s or distance apart m} (tripguard.risk.patterns)
     patterns: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The verdict's (path, path_times_s) while the track is not built yet: building it costs more
+    # than the rest of the fact, and only an overlap with another trip or the changelog record
+    # needs it (fixes()). Not a field of the record.
+    track_source: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_verdict(cls, v: Verdict) -> TripFact:
@@ -70,8 +74,23 @@ class TripFact:
             list(v.alert_ids),
             round(fare, 4) if fare else None,
             round(dist, 4) if dist else None,
-            coarse_track(v.path, v.path_times_s),
+            track_source=(v.path, v.path_times_s) if v.path_times_s else None,
         )
+
+    def fixes(self) -> list[list[float]] | None:
+        """The track, built from the verdict's path the first time it is asked for."""
+        if self.track_source is not None:
+            self.track = coarse_track(*self.track_source)
+            self.track_source = None
+        return self.track
+
+    def drop_track(self) -> None:
+        self.track = self.track_source = None
+
+    def record(self) -> dict:
+        """The fact as the changelog stores it: the fields in their order, with the track."""
+        self.fixes()
+        return {k: v for k, v in self.__dict__.items() if k != "track_source"}
 
 
 def coarse_track(path: str, times_s: str | None) -> list[list[float]] | None:
@@ -110,19 +129,26 @@ class DriverHistory:
     decisions: list[DecisionFact] = field(default_factory=list)  # sorted by (decided_at, event_id)
     level: str = "low"  # the level of the last driver_risk event (low before any)
     newest_ts: int = -(2**62)  # the latest event time seen
+    # trip_id -> its fact: every verdict and decision looks its trip up
+    _by_id: dict[str, TripFact] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for t in self.trips:
+            self._by_id.setdefault(t.trip_id, t)  # the first of the list, as a scan would find
 
     @property
     def city(self) -> str:
         return self.trips[-1].city if self.trips else "unknown"
 
     def trip(self, trip_id: str) -> TripFact | None:
-        return next((t for t in self.trips if t.trip_id == trip_id), None)
+        return self._by_id.get(trip_id)
 
     def has_decision(self, event_id: str) -> bool:
         return any(d.event_id == event_id for d in self.decisions)
 
     def add_trip(self, fact: TripFact) -> None:
         bisect.insort(self.trips, fact, key=lambda t: (t.ts, t.trip_id))
+        self._by_id.setdefault(fact.trip_id, fact)
         self.newest_ts = max(self.newest_ts, fact.ts)
 
     def add_decision(self, d: Decision) -> None:
@@ -135,12 +161,17 @@ class DriverHistory:
 
     def forget_before(self, now_ms: int) -> None:
         """Trips and decisions older than the longest window go, and the fixes of trips that
-        can no longer overlap a new one."""
-        self.trips = [t for t in self.trips if t.ts > now_ms - WINDOW_MS]
-        self.decisions = [d for d in self.decisions if d.decided_at > now_ms - WINDOW_MS]
+        can no longer overlap a new one. Both lists are sorted by time: what goes is a prefix."""
+        old = bisect.bisect_right(self.trips, now_ms - WINDOW_MS, key=lambda t: t.ts)
+        for t in self.trips[:old]:
+            if self._by_id.get(t.trip_id) is t:
+                del self._by_id[t.trip_id]
+        del self.trips[:old]
+        del self.decisions[: bisect.bisect_right(self.decisions, now_ms - WINDOW_MS, key=lambda d: d.decided_at)]
         for t in self.trips:
-            if t.track is not None and t.ts <= now_ms - TRACK_KEEP_MS:
-                t.track = None
+            if t.ts > now_ms - TRACK_KEEP_MS:
+                break
+            t.drop_track()  # and the path it would be built from
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -149,7 +180,7 @@ class DriverHistory:
                 "driver_id": self.driver_id,
                 "level": self.level,
                 "newest_ts": self.newest_ts,
-                "trips": [t.__dict__ for t in self.trips],
+                "trips": [t.record() for t in self.trips],
                 "decisions": [d.__dict__ for d in self.decisions],
             }
         )

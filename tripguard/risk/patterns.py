@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import bisect
+import functools
+import operator
 
 import numpy as np
 from scipy.special import betainc
@@ -26,15 +28,19 @@ from tripguard.risk.params import RiskParams
 
 def link_overlaps(history: DriverHistory, fact: TripFact, p: RiskParams) -> None:
     """Mark `fact` and the driver's other trips that overlap it (both ways)."""
-    for other in history.trips:
+    # A trip that ended before `fact` started overlaps it by no positive time: only the trips
+    # after that point of the list (sorted by end) can be marked, in the list's order as before.
+    first = bisect.bisect_right(history.trips, fact.started_ts, key=lambda t: t.ts) if p.overlap_min_s > 0 else 0
+    for other in history.trips[first:]:
         if other is fact or other.trip_id == fact.trip_id:
             continue
         overlap_s = (min(fact.ts, other.ts) - max(fact.started_ts, other.started_ts)) / 1000.0
         if overlap_s < p.overlap_min_s:
             continue
         _mark(fact, other, "overlapping_trips", round(overlap_s, 1))
-        if fact.track and other.track:
-            pairs, apart_m = apart_moments(fact.track, other.track, p)
+        # the tracks are built here, when first needed: few trips overlap another
+        if (a := fact.fixes()) and (b := other.fixes()):
+            pairs, apart_m = apart_moments(a, b, p)
             if pairs >= p.apart_min_pairs:
                 _mark(fact, other, "two_places_at_once", round(apart_m, 1))
 
@@ -62,35 +68,43 @@ def apart_moments(a: list[list[float]], b: list[list[float]], p: RiskParams) -> 
     return pairs, apart
 
 
-def repeated_inflation(trips: list[TripFact], p: RiskParams) -> list[tuple[str, list[TripFact], dict]]:
+def repeated_inflation(
+    trips: list[TripFact], p: RiskParams, detail: bool = True
+) -> list[tuple[str, list[TripFact], dict]]:
     """(pattern, the trips that claimed too much, detail) for each repeated inflation the
-    window's trips show. A trip whose alerts a reviewer overturned is not counted as inflated."""
+    window's trips show. A trip whose alerts a reviewer overturned is not counted as inflated.
+    detail=False: the detail is {} (a score-only assessment needs the trips alone)."""
     found = []
     for attr, pattern, ratio in (
         ("fare_ratio", "repeated_fare_inflation", p.inflation_fare_ratio),
         ("distance_ratio", "repeated_distance_inflation", p.inflation_distance_ratio),
     ):
-        claims = [t for t in trips if getattr(t, attr) is not None]
-        if len(claims) < p.inflation_min_trips:
+        values = list(map(operator.attrgetter(attr), trips))
+        claims = len(values) - values.count(None)
+        if claims < p.inflation_min_trips:
             continue
-        high = [t for t in claims if getattr(t, attr) >= ratio and t.decision != "overturned"]
+        high = [t for t, v in zip(trips, values) if v is not None and v >= ratio and t.decision != "overturned"]
         if not high:
             continue
-        # P(X >= k) for X ~ Binomial(n, q) is the regularized incomplete beta I_q(k, n - k + 1)
-        p_honest = float(betainc(len(high), len(claims) - len(high) + 1, p.inflation_honest_share))
+        p_honest = binomial_tail(len(high), claims, p.inflation_honest_share)
         if p_honest <= p.inflation_max_p:
-            found.append(
-                (
-                    pattern,
-                    high,
-                    {
-                        "trips": len(high),
-                        "of": len(claims),
-                        "ratio_at_least": ratio,
-                        "median_ratio": round(float(np.median([getattr(t, attr) for t in high])), 3),
-                        "honest_share": p.inflation_honest_share,
-                        "p_honest": float(f"{p_honest:.3g}"),
-                    },
-                )
-            )
+            found.append((pattern, high, _detail(attr, ratio, high, claims, p_honest, p) if detail else {}))
     return found
+
+
+def _detail(attr: str, ratio: float, high: list[TripFact], claims: int, p_honest: float, p: RiskParams) -> dict:
+    return {
+        "trips": len(high),
+        "of": claims,
+        "ratio_at_least": ratio,
+        "median_ratio": round(float(np.median([getattr(t, attr) for t in high])), 3),
+        "honest_share": p.inflation_honest_share,
+        "p_honest": float(f"{p_honest:.3g}"),
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def binomial_tail(k: int, n: int, q: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, q): the regularized incomplete beta I_q(k, n - k + 1). Cached:
+    every verdict asks again for its driver's (k, n), which changes only now and then."""
+    return float(betainc(k, n - k + 1, q))

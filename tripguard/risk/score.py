@@ -28,6 +28,7 @@ MODEL = {"name": "beta_rate", "version": "1"}
 WINDOWS = {"1h": 3_600_000, "24h": 86_400_000, "30d": WINDOW_MS}
 MAX_EVIDENCE_TRIPS = 20
 MAX_DECISIONS = 20
+NO_PATTERNS: frozenset[str] = frozenset()  # of a trip that in_pattern leaves out
 
 
 @dataclass
@@ -43,7 +44,7 @@ def level_of(score: float, p: RiskParams) -> str:
     return "high" if score >= p.high_score else "medium" if score >= p.medium_score else "low"
 
 
-def trip_fraud_probability(trip: TripFact, patterns: set[str], p: RiskParams) -> float:
+def trip_fraud_probability(trip: TripFact, patterns: set[str] | frozenset[str], p: RiskParams) -> float:
     if trip.decision == "upheld":
         return 1.0
     signals = list(patterns) if trip.decision == "overturned" else [*trip.kinds, *patterns]
@@ -53,24 +54,61 @@ def trip_fraud_probability(trip: TripFact, patterns: set[str], p: RiskParams) ->
     return 1.0 - clean
 
 
+def window(history: DriverHistory, at_ms: int) -> list[TripFact]:
+    """The trips that ended in (at_ms - 30 d, at_ms], not to be changed. At the newest event
+    time (every record's assessment) that is the whole list, sorted by end: its ends tell."""
+    trips = history.trips
+    if trips and trips[0].ts > at_ms - WINDOW_MS and trips[-1].ts <= at_ms:
+        return trips
+    return [t for t in trips if at_ms - WINDOW_MS < t.ts <= at_ms]
+
+
+def pattern_sets(trips: list[TripFact]) -> dict[str, set[str]]:
+    """trip_id -> the pairwise patterns (stored with the trips) it shares with another trip of
+    the window. Only the trips that have some: most have none, and every verdict assesses."""
+    linked = [t for t in trips if t.patterns]
+    if not linked:
+        return {}
+    in_window = {t.trip_id for t in trips}
+    return {t.trip_id: {k for k, others in t.patterns.items() if any(o in in_window for o in others)} for t in linked}
+
+
 def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = True) -> Assessment:
     """explain=False: the score and level only (windows, evidence and model are {})."""
-    trips = [t for t in history.trips if at_ms - WINDOW_MS < t.ts <= at_ms]
-    decisions = [d for d in history.decisions if at_ms - WINDOW_MS < d.decided_at <= at_ms]
+    trips = window(history, at_ms)
     # patterns per trip: the pairwise ones are stored with the trips, inflation is over the window
-    in_window = {t.trip_id for t in trips}
-    in_pattern: dict[str, set[str]] = {
-        t.trip_id: {k for k, others in t.patterns.items() if any(o in in_window for o in others)} for t in trips
-    }
-    findings = []
-    for pattern, high, detail in repeated_inflation(trips, p):
+    in_pattern = pattern_sets(trips)
+    inflation = repeated_inflation(trips, p, detail=explain)
+    for pattern, high, _ in inflation:
         for t in high:
-            in_pattern[t.trip_id].add(pattern)
-        findings.append(
-            {"pattern": pattern, "trip_ids": [t.trip_id for t in high][-MAX_EVIDENCE_TRIPS:], "detail": detail}
-        )
+            in_pattern.setdefault(t.trip_id, set()).add(pattern)
+
+    half_life_ms = p.half_life_days * 86_400_000
+    n = c = 0.0
+    weight: dict[str, float] = {}
+    for t in trips:
+        decay = 0.5 ** ((at_ms - t.ts) / half_life_ms)
+        n += decay
+        # a trip without alerts, decision or pattern (most) has e = 0: it adds nothing to c
+        if t.kinds or t.decision is not None or t.trip_id in in_pattern:
+            e = trip_fraud_probability(t, in_pattern.get(t.trip_id, NO_PATTERNS), p)
+            c += decay * e
+            if e > 0:
+                weight[t.trip_id] = decay * e
+    a = p.prior_trips * p.prior_rate + c
+    b = p.prior_trips * (1.0 - p.prior_rate) + (n - c)
+    score = float(1.0 - betainc(a, b, p.reference_rate))
+    score = round(min(1.0, max(0.0, score)), 4)
+    if not explain:
+        return Assessment(score, level_of(score, p), {}, {}, {})
+
+    decisions = [d for d in history.decisions if at_ms - WINDOW_MS < d.decided_at <= at_ms]
+    findings = [
+        {"pattern": pattern, "trip_ids": [t.trip_id for t in high][-MAX_EVIDENCE_TRIPS:], "detail": detail}
+        for pattern, high, detail in inflation
+    ]
     for pattern in ("overlapping_trips", "two_places_at_once"):
-        members = [t for t in trips if pattern in in_pattern[t.trip_id]]
+        members = [t for t in trips if pattern in in_pattern.get(t.trip_id, NO_PATTERNS)]
         if members:
             measures = [m for t in members for m in t.patterns[pattern].values()]
             key = "max_overlap_s" if pattern == "overlapping_trips" else "max_apart_m"
@@ -82,26 +120,9 @@ def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = Tr
                 }
             )
 
-    half_life_ms = p.half_life_days * 86_400_000
-    n = c = 0.0
-    weight: dict[str, float] = {}
-    for t in trips:
-        decay = 0.5 ** ((at_ms - t.ts) / half_life_ms)
-        e = trip_fraud_probability(t, in_pattern[t.trip_id], p)
-        n += decay
-        c += decay * e
-        if e > 0:
-            weight[t.trip_id] = decay * e
-    a = p.prior_trips * p.prior_rate + c
-    b = p.prior_trips * (1.0 - p.prior_rate) + (n - c)
-    score = float(1.0 - betainc(a, b, p.reference_rate))
-    score = round(min(1.0, max(0.0, score)), 4)
-    if not explain:
-        return Assessment(score, level_of(score, p), {}, {}, {})
-
     kinds = []
     for kind in (*ALERT_KINDS, *PATTERNS):
-        count = sum(1 for t in trips if kind in t.kinds or kind in in_pattern[t.trip_id])
+        count = sum(1 for t in trips if kind in t.kinds or kind in in_pattern.get(t.trip_id, NO_PATTERNS))
         if count:
             kinds.append({"kind": kind, "trips": count, "precision": p.precision(kind)})
     evidence = {
@@ -124,12 +145,13 @@ def assess(history: DriverHistory, p: RiskParams, at_ms: int, explain: bool = Tr
 
 
 def windows(trips: list[TripFact], decisions, in_pattern: dict[str, set[str]], at_ms: int) -> dict:
+    """in_pattern: as assess has it (a trip in no pattern may be missing)."""
     out = {}
     for name, span in WINDOWS.items():
         ts = [t for t in trips if t.ts > at_ms - span]
         ds = [d for d in decisions if d.decided_at > at_ms - span]
         alerts = {k: sum(1 for t in ts if k in t.kinds or k in t.secondary) for k in ALERT_KINDS}
-        patterns = {k: sum(1 for t in ts if k in in_pattern[t.trip_id]) for k in PATTERNS}
+        patterns = {k: sum(1 for t in ts if k in in_pattern.get(t.trip_id, NO_PATTERNS)) for k in PATTERNS}
         out[name] = {
             "trips": len(ts),
             "alerts": {k: v for k, v in alerts.items() if v},
