@@ -506,10 +506,10 @@ class Engine:
         ts, lat, lon, flag = self.paths.path(s)
         city_row = int(t.city[s])
         end_ts = meta.ended.ts if meta.ended else int(t.last_act[s])
-        gps_distance_m = float(st[K.S_DIST_M])
+        gps_distance_m = st[K.S_DIST_M]
         # from the first accepted fix to the last time the phone was seen at the last one (a
         # parked car's fixes keep the anchor's time moving without adding to the path)
-        gps_duration_s = max(0.0, float(st[K.S_A_TS] - st[K.S_START_TS]) / 1000.0) if st[K.S_N_USED] else 0.0
+        gps_duration_s = max(0.0, (st[K.S_A_TS] - st[K.S_START_TS]) / 1000.0) if st[K.S_N_USED] else 0.0
 
         spoof = spoofing_finding(st, self.spoof_params[city_row], end_ts)
         if spoof:
@@ -525,10 +525,10 @@ class Engine:
                 meta.ended,
                 gps_distance_m,
                 gps_duration_s,
-                gap_m=float(st[K.S_GAP_M]),
+                gap_m=st[K.S_GAP_M],
                 gap_n=int(st[K.S_GAP_N]),
-                gap_s=float(st[K.S_GAP_S]),
-                fix_interval_s=float(st[K.S_DT_SUM] / st[K.S_DT_N]) / 1000.0 if st[K.S_DT_N] else 0.0,
+                gap_s=st[K.S_GAP_S],
+                fix_interval_s=st[K.S_DT_SUM] / st[K.S_DT_N] / 1000.0 if st[K.S_DT_N] else 0.0,
                 late_fixes=int(st[K.S_N_LATE]),
                 used_fixes=int(st[K.S_N_USED]),
             )
