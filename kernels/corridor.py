@@ -533,3 +533,63 @@ def route_cells(lat: ArrayLike, lon: ArrayLike, spacing_m: float, res: int) -> U
         if k >= 0:
             return out[:k]
         size *= 4
+
+
+@njit
+def _compact(
+    slots: I64,
+    cell_lo: I64,
+    cell_hi: I64,
+    cells: I64,
+    new_cells: I64,
+    route_lo: I64,
+    route_hi: I64,
+    x: F64,
+    y: F64,
+    cum: F64,
+    new_x: F64,
+    new_y: F64,
+    new_cum: F64,
+) -> tuple[int, int]:
+    kc = 0
+    kp = 0
+    for j in range(slots.shape[0]):
+        s = slots[j]
+        a, b = cell_lo[s], cell_hi[s]
+        cell_lo[s] = kc
+        for g in range(a, b):
+            new_cells[kc] = cells[g]
+            kc += 1
+        cell_hi[s] = kc
+        a, b = route_lo[s], route_hi[s]
+        route_lo[s] = kp
+        for g in range(a, b):
+            new_x[kp] = x[g]
+            new_y[kp] = y[g]
+            new_cum[kp] = cum[g]
+            kp += 1
+        route_hi[s] = kp
+    return kc, kp
+
+
+def compact(
+    slots: I64,
+    cell_lo: I64,
+    cell_hi: I64,
+    cells: I64,
+    route_lo: I64,
+    route_hi: I64,
+    x: F64,
+    y: F64,
+    cum: F64,
+    cell_capacity: int,
+    point_capacity: int,
+) -> tuple[I64, F64, F64, F64, int, int]:
+    """The given (live) slots' corridors -- cells[cell_lo:cell_hi] and their route points --
+    copied to the front of fresh arrays of the given capacities, in slot order; the spans are
+    updated in place. Returns (cells, x, y, cum, cells used, points used)."""
+    _need("slots", slots, np.int64)
+    new_cells = np.empty(cell_capacity, np.int64)
+    new_x, new_y, new_cum = (np.empty(point_capacity, np.float64) for _ in range(3))
+    kc, kp = _compact(slots, cell_lo, cell_hi, cells, new_cells, route_lo, route_hi, x, y, cum, new_x, new_y, new_cum)
+    return new_cells, new_x, new_y, new_cum, kc, kp

@@ -223,3 +223,28 @@ def test_project_route_kernel_matches_numpy():
         assert got[:3] == want[:3]
         for a, b in zip(got[3:], want[3:]):
             np.testing.assert_array_equal(a, b)  # bit for bit: the frame excursions are measured in
+
+
+def test_arena_compaction_keeps_every_live_corridor_and_drops_the_closed():
+    rng = np.random.default_rng(8)
+    arena = Corridors(4, cells=64, points=32)  # tiny: adding 40 corridors compacts and grows it
+    live = {}
+    for k in range(40):
+        slot = k % 4
+        if slot in live and rng.random() < 0.7:
+            arena.remove(slot)
+            del live[slot]
+        if slot not in live:
+            n, m = int(rng.integers(1, 30)), int(rng.integers(2, 15))
+            corridor = (rng.integers(0, 1 << 60, n), rng.normal(size=m), rng.normal(size=m), np.cumsum(rng.random(m)))
+            arena.add(slot, *corridor)
+            live[slot] = corridor
+        for s, want in live.items():
+            for got, expected in zip(arena.slice(s), want):
+                np.testing.assert_array_equal(got, expected)
+    arena._make_room(0, 0)  # what is left after a compaction is the live corridors, nothing else
+    assert arena.n_cells == sum(c[0].size for c in live.values())
+    assert arena.n_points == sum(c[1].size for c in live.values())
+    for s, want in live.items():
+        for got, expected in zip(arena.slice(s), want):
+            np.testing.assert_array_equal(got, expected)

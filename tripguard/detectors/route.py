@@ -124,7 +124,8 @@ class Corridors:
 
     A new corridor is written in place at the end; a closed trip's slice becomes garbage. When the
     arrays are full, the live slices are moved to the front (and the arrays doubled if that is
-    not enough room): appending costs O(1) amortised, never a copy of the whole arena per batch."""
+    not enough room; compiled, kernels/corridor.compact): appending costs O(1) amortised, never a
+    copy of the whole arena per batch."""
 
     def __init__(self, capacity: int, cells: int = 1 << 16, points: int = 1 << 14):
         self.cells = np.empty(cells, np.int64)
@@ -174,32 +175,21 @@ class Corridors:
 
     def _make_room(self, more_cells: int, more_points: int) -> None:
         slots = np.flatnonzero(self._live)
-        n_cells = self.cell_hi[slots] - self.cell_lo[slots]
-        n_points = self.route_hi[slots] - self.route_lo[slots]
-        cap_cells = max(self.cells.size, 2 * (int(n_cells.sum()) + more_cells))
-        cap_points = max(self.route_x.size, 2 * (int(n_points.sum()) + more_points))
-        (self.cells,), self.n_cells = _packed(slots, self.cell_lo, self.cell_hi, n_cells, cap_cells, self.cells)
-        (self.route_x, self.route_y, self.route_cum), self.n_points = _packed(
-            slots, self.route_lo, self.route_hi, n_points, cap_points, self.route_x, self.route_y, self.route_cum
+        n_cells = int((self.cell_hi[slots] - self.cell_lo[slots]).sum())
+        n_points = int((self.route_hi[slots] - self.route_lo[slots]).sum())
+        self.cells, self.route_x, self.route_y, self.route_cum, self.n_cells, self.n_points = C.compact(
+            slots,
+            self.cell_lo,
+            self.cell_hi,
+            self.cells,
+            self.route_lo,
+            self.route_hi,
+            self.route_x,
+            self.route_y,
+            self.route_cum,
+            max(self.cells.size, 2 * (n_cells + more_cells)),
+            max(self.route_x.size, 2 * (n_points + more_points)),
         )
-
-
-def _packed(
-    slots: np.ndarray, lo: np.ndarray, hi: np.ndarray, lengths: np.ndarray, capacity: int, *arrays: np.ndarray
-) -> tuple[list[np.ndarray], int]:
-    """The slots' [lo, hi) spans of each array moved to the front of new arrays of `capacity`, in
-    slot order (lo and hi updated), and the length they take: one gather, no loop over the trips."""
-    total = int(lengths.sum())
-    new_lo = np.cumsum(lengths) - lengths
-    take = np.repeat(lo[slots] - new_lo, lengths) + np.arange(total)
-    out = []
-    for a in arrays:
-        b = np.empty(capacity, a.dtype)
-        b[:total] = a[take]
-        out.append(b)
-    lo[slots] = new_lo
-    hi[slots] = new_lo + lengths
-    return out, total
 
 
 def path_points(path: tuple, t0: float, t1: float, role: str = "excursion") -> list[dict]:

@@ -19,6 +19,7 @@ Per batch:
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -116,7 +117,7 @@ class Engine:
         self.trips = TripTable()
         self.watermark = NO_TS
         # trip_id -> (watermark at close, partition) of recently closed trips, to recognise late rows
-        self.closed: dict[str, tuple[int, int]] = {}
+        self.closed: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.stats = EngineStats()
         # per-city parameters; row i of the kinematics params matrix belongs to city_names[i]
         self.city_names: list[str] = []
@@ -663,8 +664,11 @@ class Engine:
         if len(self.closed) < 1024:
             return
         horizon = self.watermark - max(self.idle_ms, self.grace_ms) * 2
-        if next(iter(self.closed.values()))[0] < horizon:
-            self.closed = {k: v for k, v in self.closed.items() if v[0] >= horizon}
+        # oldest first (the watermark never goes back): forgetting costs what it forgets, not a
+        # copy of every closed trip per batch -- a worker's batches are small and many
+        closed = self.closed
+        while closed and next(iter(closed.values()))[0] < horizon:
+            closed.popitem(last=False)
 
     # ---- checkpoints: one trip's state out and in (tripguard.engine.tripstate turns it into bytes) ------
 
