@@ -239,12 +239,15 @@ def test_arena_compaction_keeps_every_live_corridor_and_drops_the_closed():
             corridor = (rng.integers(0, 1 << 60, n), rng.normal(size=m), rng.normal(size=m), np.cumsum(rng.random(m)))
             arena.add(slot, *corridor)
             live[slot] = corridor
-        for s, want in live.items():
-            for got, expected in zip(arena.slice(s), want):
-                np.testing.assert_array_equal(got, expected)
+        assert_arena_holds(arena, live)
     arena._make_room(0, 0)  # what is left after a compaction is the live corridors, nothing else
     assert arena.n_cells == sum(c[0].size for c in live.values())
     assert arena.n_points == sum(c[1].size for c in live.values())
+    assert_arena_holds(arena, live)
+
+
+def assert_arena_holds(arena, live):
+    """Each live slot's slice of the arena is the corridor it was given."""
     for s, want in live.items():
         for got, expected in zip(arena.slice(s), want):
             np.testing.assert_array_equal(got, expected)
