@@ -47,6 +47,16 @@ def merge(ping_key: ArrayLike, trip_key: ArrayLike) -> tuple[I8, I64]:
 
 
 @njit
+def first_at_least(keys: I64, start: int, bound: int) -> int:
+    """The first index from `start` on whose key is >= bound, else len(keys): where the run of
+    pings that go before a trip event of key `bound` ends (the worker's aligner)."""
+    for i in range(start, keys.shape[0]):
+        if keys[i] >= bound:
+            return i
+    return int(keys.shape[0])
+
+
+@njit
 def _cuts(rows: I64, batch_rows: int, out: I64) -> int:
     n_cut = 0
     acc = 0

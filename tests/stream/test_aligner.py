@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,11 +17,32 @@ from tripguard.engine.batch import BatchBuilder
 from tripguard.engine.core import Engine
 from tripguard.io.codec import pings_from_value, trip_event_from_obj
 from tripguard.io.inputs import PINGS, TRIPS, Message, merge_on_ts
-from tripguard.stream.aligner import Aligner, Pending
+from tripguard.stream.aligner import Aligner, Pending, PingSpan
 
 
 def _pending(side: str, ts_list: list[int]) -> list[Pending]:
     return [Pending(side, ts, offset, record=None) for offset, ts in enumerate(ts_list)]
+
+
+def _span(pings: list[Pending], read_at_ms: float = 0.0) -> PingSpan:
+    """Ping records of one fetch as the pipeline holds them: one span."""
+    return PingSpan(
+        None,
+        np.arange(len(pings)),
+        np.array([it.ts for it in pings], np.int64),
+        np.array([it.offset for it in pings], np.int64),
+        [it.record for it in pings],
+        read_at_ms,
+    )
+
+
+def _released(items: list) -> list[tuple[str, int]]:
+    """(side, offset) of every record released, a span's messages in their order."""
+    return [
+        pos
+        for it in items
+        for pos in ([(PINGS, o) for o in it.offsets.tolist()] if isinstance(it, PingSpan) else [(it.side, it.offset)])
+    ]
 
 
 def _merged(pings: list[Pending], trips: list[Pending]) -> list[tuple[str, int]]:
@@ -39,7 +61,7 @@ def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts,
     aligner = Aligner()
     fed = {PINGS: 0, TRIPS: 0}
     source = {PINGS: pings, TRIPS: trips}
-    out: list[Pending] = []
+    out: list = []
 
     def turn():
         # a side is caught up when everything it has was read (position == highwater)
@@ -48,29 +70,38 @@ def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts,
                 math.inf if fed[PINGS] == len(pings) else None, math.inf if fed[TRIPS] == len(trips) else None
             )
         )
+        # what is held, and where reading would resume, agree with what was released
+        for side, items in source.items():
+            gone = sum(1 for s, _ in _released(out) if s == side)
+            assert aligner.held(side) == fed[side] - gone
+            assert aligner.first_offset(side) == (items[gone].offset if fed[side] > gone else None)
 
     for from_pings, n in arrivals:  # fetches of random size from either topic, then a loop turn
         side = PINGS if from_pings else TRIPS
-        for it in source[side][fed[side] : fed[side] + n]:
-            aligner.add(it)
+        fetched = source[side][fed[side] : fed[side] + n]
+        if side == PINGS:
+            aligner.add(_span(fetched))
+        else:
+            for it in fetched:
+                aligner.add(it)
         fed[side] = min(len(source[side]), fed[side] + n)
         turn()
-    for side in (PINGS, TRIPS):
-        for it in source[side][fed[side] :]:
-            aligner.add(it)
-        fed[side] = len(source[side])
+    aligner.add(_span(pings[fed[PINGS] :]))
+    for it in trips[fed[TRIPS] :]:
+        aligner.add(it)
+    fed = {PINGS: len(pings), TRIPS: len(trips)}
     turn()
     assert len(aligner) == 0
-    assert [(it.side, it.offset) for it in out] == _merged(pings, trips)
+    assert _released(out) == _merged(pings, trips)
 
 
 def test_an_empty_side_that_is_behind_blocks_the_other():
     aligner = Aligner()
-    aligner.add(Pending(PINGS, 100, 0, None, read_at_ms=1000.0))
+    aligner.add(_span([Pending(PINGS, 100, 0, None)], read_at_ms=1000.0))
     assert aligner.release(math.inf, None) == []  # trips not caught up
     assert aligner.release(math.inf, 900.0) == []  # caught up, but known from a fetch older than the ping
     assert aligner.first_offset(PINGS) == 0 and aligner.first_offset(TRIPS) is None
-    assert [it.ts for it in aligner.release(math.inf, 1001.0)] == [100]  # a fresh answer: nothing came
+    assert [it.ts.tolist() for it in aligner.release(math.inf, 1001.0)] == [[100]]  # a fresh answer: nothing came
 
 
 def _alerts(messages: list[dict]) -> set[str]:

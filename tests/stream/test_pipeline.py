@@ -155,6 +155,23 @@ def test_alerts_name_the_record_that_revealed_them(whole_fetch):
     assert teleports and all(json.loads(r.value)["ts"] == a["ts"] for a, r in teleports)
 
 
+def test_an_alert_names_the_record_at_its_ts_else_its_trips_latest():
+    from tripguard.stream.pipeline import _build_batch, _ping_span, _revealed_by
+
+    def ping(offset: int, ts: int, timestamp: int) -> FakeRecord:
+        value = {"trip_id": "a", "driver_id": "d", "ts": ts, "lat": 41.15, "lon": -8.61, "accuracy_m": 5.0}
+        return FakeRecord(TOPICS[PINGS], 0, offset, b"a", json.dumps(value).encode(), timestamp)
+
+    recs = [ping(0, 1000, 50), ping(1, 2000, 90), ping(2, 3000, 70)]
+    dead: list = []
+    span = _ping_span(recs, 0.0, dead)
+    assert not dead and span.offsets.tolist() == [0, 1, 2]
+    batch, owner, records = _build_batch([span.cut(0, 1), span.cut(1, 3)], 0)
+    assert batch.ts.tolist() == [1000, 2000, 3000] and records == recs
+    alerts = [{"trip_id": "a", "ts": 3000}, {"trip_id": "a", "ts": 5000}]  # the second at no record's ts
+    assert _revealed_by(alerts, batch, owner, records) == [recs[2], recs[1]]  # recs[1]: the latest record
+
+
 def test_bad_records_are_dead_letters_and_the_rest_is_processed():
     messages = _stream(7, 20)
     recs = records_of(messages)

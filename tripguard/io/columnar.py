@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def decode_ping_messages(
 def join_values(values: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kafka record values as one buffer and their spans (a None value becomes an empty span,
     which the fast path defers)."""
-    parts = [v if v is not None else b"" for v in values]
+    parts = cast("Sequence[bytes]", values) if None not in values else [v if v is not None else b"" for v in values]
     lengths = np.fromiter(map(len, parts), np.int64, count=len(parts))
     ends = np.cumsum(lengths)
     buf = np.frombuffer(b"".join(parts), np.uint8)

@@ -12,6 +12,10 @@ known from an older fetch could be stale: a live producer writes trip_started be
 first ping, but the two topics are fetched independently, and releasing the ping on an old "trips
 is caught up" would put it first. The caller passes, per side, the time (ms) of the fetch response
 that showed it caught up, or None.
+
+Pings are held a fetch at a time (a PingSpan: its messages as arrays), not a Python object per
+message: a ping topic carries a hundred messages for every trip event, so the merge cuts spans at
+the trip events (one array search per trip event) and hands the engine whole runs of pings.
 """
 
 from __future__ import annotations
@@ -20,53 +24,104 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from tripguard.kernels.merge import first_at_least
+
 PINGS, TRIPS = "pings", "trips"
 
 
 @dataclass(slots=True)
 class Pending:
-    """A decoded record waiting for its turn: `ts` orders it, `record` is the Kafka record (for the
-    offsets, the DLQ and latency), `pings` its ping rows (its fetch's decoded PingColumns, first
-    row, row count) or `event` the trip event."""
+    """A decoded trip event waiting for its turn: `ts` orders it, `record` is the Kafka record
+    (for the offsets, the DLQ and latency)."""
 
     side: str
     ts: int
     offset: int
     record: Any
-    pings: tuple[Any, ...] | None = None
     event: Any = None
     read_at_ms: float = 0.0  # wall clock when the worker read it
 
 
-class Aligner:
-    def __init__(self) -> None:
-        self.buffers: dict[str, deque[Pending]] = {PINGS: deque(), TRIPS: deque()}
+@dataclass(slots=True)
+class PingSpan:
+    """Ping messages of one fetch in offset order, or a run of them: message k has its rows in
+    the fetch's decoded columns (`cols`, a PingColumns) at message index msg[k], orders by ts[k]
+    (its first ping's), and is the Kafka record records[k] at offsets[k]."""
 
-    def add(self, item: Pending) -> None:
-        self.buffers[item.side].append(item)
+    cols: Any
+    msg: np.ndarray  # int64
+    ts: np.ndarray  # int64
+    offsets: np.ndarray  # int64
+    records: list[Any]
+    read_at_ms: float = 0.0  # wall clock when the worker read the fetch
+
+    side = PINGS
 
     def __len__(self) -> int:
-        return len(self.buffers[PINGS]) + len(self.buffers[TRIPS])
+        return len(self.records)
+
+    def cut(self, a: int, b: int) -> PingSpan:
+        """Messages a .. b-1 (views of the arrays)."""
+        return PingSpan(self.cols, self.msg[a:b], self.ts[a:b], self.offsets[a:b], self.records[a:b], self.read_at_ms)
+
+
+class Aligner:
+    def __init__(self) -> None:
+        self.spans: deque[PingSpan] = deque()
+        self.trips: deque[Pending] = deque()
+        self._head = 0  # first message of spans[0] not yet released
+        self._held_pings = 0
+
+    def add(self, item: Pending | PingSpan) -> None:
+        if isinstance(item, PingSpan):
+            if len(item):
+                self.spans.append(item)
+                self._held_pings += len(item)
+        else:
+            self.trips.append(item)
+
+    def __len__(self) -> int:
+        return self._held_pings + len(self.trips)
 
     def held(self, side: str) -> int:
-        return len(self.buffers[side])
+        return self._held_pings if side == PINGS else len(self.trips)
 
     def first_offset(self, side: str) -> int | None:
         """Offset of the first record of this side not yet given to the engine."""
-        buf = self.buffers[side]
-        return buf[0].offset if buf else None
+        if side == PINGS:
+            return int(self.spans[0].offsets[self._head]) if self.spans else None
+        return self.trips[0].offset if self.trips else None
 
-    def release(self, pings_caught_up_at_ms: float | None, trips_caught_up_at_ms: float | None) -> list[Pending]:
-        """Records in merge order, as far as it is known. `*_caught_up_at_ms`: when a fetch
-        response showed that side caught up (None: it is not); math.inf: caught up for good."""
-        pings, trips = self.buffers[PINGS], self.buffers[TRIPS]
-        out: list[Pending] = []
+    def release(
+        self, pings_caught_up_at_ms: float | None, trips_caught_up_at_ms: float | None
+    ) -> list[Pending | PingSpan]:
+        """Records in merge order, as far as it is known: trip events one by one, pings as runs.
+        `*_caught_up_at_ms`: when a fetch response showed that side caught up (None: it is not);
+        math.inf: caught up for good."""
+        spans, trips = self.spans, self.trips
+        out: list[Pending | PingSpan] = []
         while True:
-            if pings and trips:
-                out.append(trips.popleft() if trips[0].ts <= pings[0].ts else pings.popleft())
-            elif pings and trips_caught_up_at_ms is not None and trips_caught_up_at_ms > pings[0].read_at_ms:
-                out.append(pings.popleft())
+            if spans and trips:
+                # the pings before the trip event: up to the first with ts >= its ts
+                run = first_at_least(spans[0].ts, self._head, trips[0].ts) - self._head
+                out.append(self._take(run) if run else trips.popleft())
+            elif spans and trips_caught_up_at_ms is not None and trips_caught_up_at_ms > spans[0].read_at_ms:
+                out.append(self._take(len(spans[0]) - self._head))
             elif trips and pings_caught_up_at_ms is not None and pings_caught_up_at_ms > trips[0].read_at_ms:
                 out.append(trips.popleft())
             else:
                 return out
+
+    def _take(self, n: int) -> PingSpan:
+        """The next n held messages of the first span."""
+        span, a = self.spans[0], self._head
+        self._head += n
+        self._held_pings -= n
+        if self._head == len(span):
+            self.spans.popleft()
+            self._head = 0
+            if a == 0:
+                return span
+        return span.cut(a, a + n)

@@ -16,6 +16,7 @@ moves on. The Quarantine that remembers this outlives the rebuilds.
 
 from __future__ import annotations
 
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from tripguard.errors import ContractError
 from tripguard.io.codec import decode_pings, decode_trip_event
 from tripguard.io.columnar import decode_ping_messages, join_values
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START
-from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending
+from tripguard.stream.aligner import PINGS, TRIPS, Aligner, Pending, PingSpan
 
 if TYPE_CHECKING:
     from tripguard.contract import TripEnded, TripStarted
@@ -136,23 +137,7 @@ class PartitionPipeline:
         read_at_ms = time.time() * 1000
         dead: list[DeadLetter] = []
         if side == PINGS:
-            values = [r.value for r in records]
-            buf, starts, ends = join_values(values)
-            cols = decode_ping_messages(buf, starts, ends, lambda m: _decode_pings(values[m]))
-            names, trip, row0, n_rows = cols.trips.names, cols.trip.tolist(), cols.row0.tolist(), cols.n_rows.tolist()
-            ts, valid = cols.cols["ts"], cols.valid.tolist()
-            for m, record in enumerate(records):
-                if not valid[m]:
-                    dead.append(DeadLetter(record, cols.errors[m]))
-                    continue
-                trip_id = names[trip[m]]
-                if _key_of(record) != trip_id:
-                    dead.append(_wrong_key(record, trip_id))
-                    continue
-                r0 = row0[m]
-                self.aligner.add(
-                    Pending(side, int(ts[r0]), record.offset, record, (cols, r0, n_rows[m]), None, read_at_ms)
-                )
+            self.aligner.add(_ping_span(records, read_at_ms, dead))
             return dead
         for record in records:
             try:
@@ -166,7 +151,7 @@ class PartitionPipeline:
             if _key_of(record) != event.trip_id:
                 dead.append(_wrong_key(record, event.trip_id))
                 continue
-            self.aligner.add(Pending(side, event.ts, record.offset, record, None, event, read_at_ms))
+            self.aligner.add(Pending(side, event.ts, record.offset, record, event, read_at_ms))
         return dead
 
     # ---- output ---------------------------------------------------------------------------------
@@ -206,19 +191,19 @@ class PartitionPipeline:
             self._process(items, out)
         return out
 
-    def _process(self, items: list[Pending], out: PipelineOutput) -> None:
+    def _process(self, items: list[Item], out: PipelineOutput) -> None:
         q = self.quarantine
         self._dirty = True
         if not q.suspects and not q.poison:  # the usual case: nothing under suspicion
             self._batch(items, out)
             return
-        run: list[Pending] = []
-        for it in items:
-            pos = (it.side, it.offset)
+        run: list[Item] = []
+        for it in (one for item in items for one in _singles(item)):
+            pos = _position(it)
             if pos in q.poison:
                 self._batch(run, out)
                 run = []
-                out.dead_letters.append(DeadLetter(it.record, q.poison[pos]))
+                out.dead_letters.append(DeadLetter(_records(it)[0], q.poison[pos]))
             elif pos in q.suspects:
                 self._batch(run, out)
                 run = []
@@ -227,19 +212,21 @@ class PartitionPipeline:
                 run.append(it)
         self._batch(run, out)
 
-    def _batch(self, items: list[Pending], out: PipelineOutput) -> None:
-        if len(items) == 1:
+    def _batch(self, items: list[Item], out: PipelineOutput) -> None:
+        n_records = sum(map(_count, items))
+        if n_records == 1:
             self._alone(items[0], out)
-        elif items:
+        elif n_records:
             try:
                 self._run_engine(items, out)
             except Exception as exc:
-                self.quarantine.suspects.update((it.side, it.offset) for it in items)
-                raise EngineFailed(self.partition, len(items), items[0].offset, None) from exc
+                self.quarantine.suspects.update(pos for it in items for pos in _positions(it))
+                raise EngineFailed(self.partition, n_records, _position(items[0])[1], None) from exc
 
-    def _alone(self, it: Pending, out: PipelineOutput) -> None:
+    def _alone(self, it: Item, out: PipelineOutput) -> None:
+        """One record (a trip event, or a span of one ping message) through the engine by itself."""
         q = self.quarantine
-        pos = (it.side, it.offset)
+        pos = _position(it)
         try:
             self._run_engine([it], out)
         except Exception as exc:
@@ -248,13 +235,13 @@ class PartitionPipeline:
             poisoned = None
             if q.attempts[pos] >= q.max_attempts:
                 q.poison[pos] = f"engine: {type(exc).__name__}: {exc} (raised on this message {q.attempts[pos]} times)"
-                poisoned = f"{self.topics[it.side]}[{self.partition}]@{it.offset}"
-            raise EngineFailed(self.partition, 1, it.offset, poisoned) from exc
+                poisoned = f"{self.topics[pos[0]]}[{self.partition}]@{pos[1]}"
+            raise EngineFailed(self.partition, 1, pos[1], poisoned) from exc
         q.suspects.discard(pos)
         q.attempts.pop(pos, None)
 
-    def _run_engine(self, items: list[Pending], out: PipelineOutput) -> None:
-        batch, owner = _build_batch(items, self.partition)
+    def _run_engine(self, items: list[Item], out: PipelineOutput) -> None:
+        batch, owner, records = _build_batch(items, self.partition)
         late_before = self.engine.stats.late_after_close
         started = time.perf_counter()
         result = self.engine.process(batch)
@@ -264,15 +251,15 @@ class PartitionPipeline:
         out.late_after_close += self.engine.stats.late_after_close - late_before
         self.records.processed(batch.trip_ids(), result)
         if result.alerts:
-            revealed = _revealed_by(result.alerts, batch, owner, items)
+            revealed = _revealed_by(result.alerts, batch, owner, records)
             out.alerts.extend(zip(result.alerts, revealed))
         out.verdicts.extend(result.verdicts)
         done = set()
         for row, reason in result.rejected:
-            it = items[owner[row]]
-            if it.offset not in done:
-                done.add(it.offset)
-                out.dead_letters.append(DeadLetter(it.record, reason))
+            m = int(owner[row])
+            if m not in done:
+                done.add(m)
+                out.dead_letters.append(DeadLetter(records[m], reason))
 
     # ---- state and offsets ------------------------------------------------------------------------
 
@@ -341,40 +328,105 @@ def _decode_pings(value: Any) -> list[Any]:
         raise ContractError("", f"undecodable: {exc!r}") from None
 
 
+def _ping_span(records: list[Any], read_at_ms: float, dead: list[DeadLetter]) -> PingSpan:
+    """A fetch of ping records as one span: the values decoded together; a malformed message,
+    or one whose key is not its trip_id, goes to `dead` instead. No Python per record on the
+    way (map over C functions): a fetch holds hundreds of single-ping messages."""
+    values = list(map(_VALUE, records))
+    buf, starts, ends = join_values(values)
+    cols = decode_ping_messages(buf, starts, ends, lambda m: _decode_pings(values[m]))
+    # the key each trip's messages must have (the None after them: an invalid message's trip -1)
+    want = [name.encode() for name in cols.trips.names] + [None]
+    ok = cols.valid & np.fromiter(
+        map(operator.eq, map(_KEY, records), map(want.__getitem__, cols.trip.tolist())), bool, len(records)
+    )
+    msg = np.flatnonzero(ok)
+    if msg.size == len(records):
+        kept = records
+    else:
+        kept = [records[m] for m in msg.tolist()]
+        for m in np.flatnonzero(~ok).tolist():
+            record = records[m]
+            if not cols.valid[m]:
+                dead.append(DeadLetter(record, cols.errors[m]))
+            else:
+                dead.append(_wrong_key(record, cols.trips.names[cols.trip[m]]))
+    ts = cols.cols["ts"][cols.row0[msg]].astype(np.int64)
+    offsets = np.fromiter(map(_OFFSET, kept), np.int64, len(kept))
+    return PingSpan(cols, msg, ts, offsets, kept, read_at_ms)
+
+
+_VALUE, _KEY, _OFFSET, _TIMESTAMP = (operator.attrgetter(a) for a in ("value", "key", "offset", "timestamp"))
+
+
+# A released item: a trip event, or a run of ping messages of one fetch.
+Item = Pending | PingSpan
+
+
+def _count(it: Item) -> int:
+    return len(it) if isinstance(it, PingSpan) else 1
+
+
+def _records(it: Item) -> list[Any]:
+    return it.records if isinstance(it, PingSpan) else [it.record]
+
+
+def _position(it: Item) -> tuple[str, int]:
+    """(side, offset) of the item's first record: where the quarantine knows it."""
+    return (PINGS, int(it.offsets[0])) if isinstance(it, PingSpan) else (TRIPS, it.offset)
+
+
+def _positions(it: Item) -> list[tuple[str, int]]:
+    return [(PINGS, o) for o in it.offsets.tolist()] if isinstance(it, PingSpan) else [(TRIPS, it.offset)]
+
+
+def _singles(it: Item) -> list[Item]:
+    """The item a record at a time (the quarantine's path)."""
+    return [it.cut(k, k + 1) for k in range(len(it))] if isinstance(it, PingSpan) else [it]
+
+
 _EVENT_COLUMNS = {"lat": np.nan, "lon": np.nan, "accuracy_m": np.nan, "speed_mps": np.nan, "mock": -1}
 
 
-def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarray]:
-    """The engine batch of released items, in their order, and the item of each row (`owner`).
-    A ping item's rows are a span of its fetch's decoded columns; the batch's columns are gathered
-    from those with one index array (no Python per ping), trip and driver codes translated into
-    the batch's own Names once per distinct id of each fetch."""
+def _build_batch(items: list[Item], partition: int) -> tuple[Batch, np.ndarray, list[Any]]:
+    """The engine batch of released items, in their order; the record of each row is
+    records[owner[row]]. A ping message's rows are a span of its fetch's decoded columns; the
+    batch's columns are gathered from those with one index array (no Python per ping or per ping
+    message), trip and driver codes translated into the batch's own Names once per distinct id of
+    each fetch."""
     fetches: dict[int, int] = {}  # id(PingColumns) -> its index in `decoded`
     decoded: list[Any] = []
     base: list[int] = []  # first row of each fetch in the concatenated columns
-    first = np.empty(len(items), np.int64)
-    length = np.ones(len(items), np.int64)
-    events: list[tuple[int, TripStarted | TripEnded]] = []  # (item index, event)
+    firsts: list[np.ndarray] = []  # per item: its messages' first rows (-1: a trip event)
+    lengths: list[np.ndarray] = []  # per item: its messages' row counts
+    records: list[Any] = []
+    events: list[tuple[int, TripStarted | TripEnded]] = []  # (message index, event)
     n_decoded_rows = 0
-    for k, it in enumerate(items):
-        if it.pings is None:
-            events.append((k, it.event))
-            first[k] = -1
+    one, none = np.ones(1, np.int64), np.full(1, -1, np.int64)
+    for it in items:
+        if not isinstance(it, PingSpan):
+            events.append((len(records), it.event))
+            records.append(it.record)
+            firsts.append(none)
+            lengths.append(one)
             continue
-        cols, r0, n = it.pings
+        cols = it.cols
         f = fetches.get(id(cols))
         if f is None:
             f = fetches[id(cols)] = len(decoded)
             decoded.append(cols)
             base.append(n_decoded_rows)
             n_decoded_rows += cols.cols["ts"].shape[0]
-        first[k] = base[f] + r0
-        length[k] = n
+        firsts.append(base[f] + cols.row0[it.msg])
+        lengths.append(cols.n_rows[it.msg])
+        records.extend(it.records)
+    first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+    length = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
     n = int(length.sum())
-    owner = np.repeat(np.arange(len(items)), length)
+    owner = np.repeat(np.arange(len(records)), length)
     row_start = np.cumsum(length) - length
     src = np.repeat(first, length) + (np.arange(n) - np.repeat(row_start, length))
-    event_rows = row_start[[k for k, _ in events]] if events else np.zeros(0, np.int64)
+    event_rows = row_start[[m for m, _ in events]] if events else np.zeros(0, np.int64)
     src[event_rows] = n_decoded_rows  # a row of the event columns' defaults, after the decoded rows
     trips, drivers = Names(), Names()
     columns: dict[str, np.ndarray] = {}
@@ -406,30 +458,26 @@ def _build_batch(items: list[Pending], partition: int) -> tuple[Batch, np.ndarra
         mock=columns["mock"].astype(np.int8),
         events=batch_events,
     )
-    return batch, owner
+    return batch, owner, records
 
 
-def _revealed_by(alerts: list[dict[str, Any]], batch: Batch, owner: np.ndarray, items: list[Pending]) -> list[Any]:
+def _revealed_by(alerts: list[dict[str, Any]], batch: Batch, owner: np.ndarray, records: list[Any]) -> list[Any]:
     """The record that revealed each alert: its trip's first row at the alert's ts, else the trip's
-    latest record in the batch (a trip-end alert). One pass over the alerted trips' rows, however
-    many alerts."""
+    latest record in the batch (a trip-end alert). One pass over the alerted trips' rows, and one
+    more over its trip's rows for each trip-end alert."""
     codes = {a["trip_id"]: batch.trip_names.code(a["trip_id"]) for a in alerts}
     rows = np.flatnonzero(np.isin(batch.trip_code, np.fromiter(codes.values(), np.int64, len(codes))))
+    row_code = batch.trip_code[rows]
     at: dict[tuple[int, int], int] = {}
-    latest: dict[int, Pending] = {}
-    row: int | None  # a row below; at.get's None where no row of the trip has the alert's ts
-    for row, code, ts in zip(rows.tolist(), batch.trip_code[rows].tolist(), batch.ts[rows].tolist()):
-        at.setdefault((code, ts), row)
-        it = items[owner[row]]
-        best = latest.get(code)
-        if best is None or it.record.timestamp > best.record.timestamp:
-            latest[code] = it
+    for row, key in zip(rows.tolist(), zip(row_code.tolist(), batch.ts[rows].tolist())):
+        at.setdefault(key, row)
     out = []
     for a in alerts:
         code = codes[a["trip_id"]]
-        row = at.get((code, a["ts"]))
-        if row is not None:
-            out.append(items[owner[row]].record)
+        found = at.get((code, a["ts"]))
+        if found is None:  # a trip-end alert: the trip's latest record in the batch
+            mine = [records[m] for m in owner[rows[row_code == code]].tolist()]
+            out.append(max(mine, key=_TIMESTAMP) if mine else None)
         else:
-            out.append(latest[code].record if code in latest else None)
+            out.append(records[owner[found]])
     return out
