@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from tests.streams import make_stream
-from tripguard.io.inputs import PINGS, TRIPS, Message, merge_on_ts
+from tripguard.io.inputs import PINGS, TRIPS, Message, merge_on_ts, partition_of
 from tripguard.io.replay import replay
 
 TRIPGUARD = str(Path(sys.executable).parent / "tripguard")
@@ -136,7 +136,19 @@ def porto_sample(tmp_path_factory):
         orjson.dumps({"trip_id": "y", "driver_id": "d", "ts": 1, "lat": 95.0, "lon": 0.0}) + b"\n",
     ]
     (out / "pings.jsonl").write_bytes(b"".join(lines[:7] + bad[:1] + lines[7:20] + bad[1:] + lines[20:]))
+    # trip events that break the contract: with trip_ids of every partition (replay --workers
+    # validates each partition's in its own process), without a trip_id, not JSON
+    trips = (out / "trips.jsonl").read_bytes().splitlines(keepends=True)
+    bad_trips = [
+        orjson.dumps({"type": "trip_started", "trip_id": f"bad-{k}", "driver_id": "d", "ts": 1, "planned_route": "!"})
+        + b"\n"
+        for k in range(BAD_TRIP_IDS)
+    ] + [b'{"type": "trip_started", "ts": 5}\n', b"{not json\n"]
+    (out / "trips.jsonl").write_bytes(b"".join(trips[:3] + bad_trips + trips[3:]))
     return out
+
+
+BAD_TRIP_IDS = 6
 
 
 def dead_letters(out: Path):
@@ -152,7 +164,9 @@ def test_replay_on_two_workers_writes_one_workers_alerts_verdicts_and_dead_lette
         assert done.returncode == 0, done.stderr
         runs[n] = outputs(tmp_path / f"w{n}"), dead_letters(tmp_path / f"w{n}")
     (alerts, verdicts), dead = runs[1]
-    assert alerts and verdicts and len(dead) == 2
+    assert alerts and verdicts and len(dead) == 2 + BAD_TRIP_IDS + 2
+    for n in (2, 3):  # the bad trip events' trip_ids fall in every partition
+        assert {partition_of(f"bad-{k}".encode(), n) for k in range(BAD_TRIP_IDS)} == set(range(n))
     assert runs[2] == runs[1] and runs[3] == runs[1]
     one, two = (json.loads((tmp_path / f"w{n}" / "summary.json").read_text()) for n in (1, 2))
     for k in ("pings", "trips", "alerts", "alerts_by_kind", "pings_used", "pings_dropped", "dead_letters"):

@@ -20,6 +20,7 @@ from tripguard.engine.batch import BatchBuilder
 from tripguard.geo import encode_polyline
 from tripguard.io.codec import decode_pings, trip_event_from_obj
 from tripguard.io.columnar import decode_ping_messages, join_values
+from tripguard.kernels.merge import first_at_least
 
 if TYPE_CHECKING:
     from tripguard.engine.core import Engine
@@ -79,6 +80,7 @@ def warm_up(engine: Engine) -> float:
     ]
     buf, starts, ends = join_values(values)  # the worker decodes a fetch's pings with these kernels
     cols = decode_ping_messages(buf, starts, ends, lambda m: decode_pings(values[m]))
+    first_at_least(cols.cols["ts"][cols.row0], 0, _T0_MS)  # the worker's aligner cuts a fetch's pings with it
     for m in range(n):
         builder.add_pings(cols.rows(m))
     builder.add_trip_event(

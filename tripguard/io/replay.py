@@ -234,8 +234,9 @@ def _order(name: str):
 
 
 # What replay_workers hands to the processes it forks (they inherit this module's memory, nothing
-# is pickled): "inputs", the files decoded once (absent with the spawn start method or input
-# that is not JSONL: each worker reads the files itself); "risk", the merged verdicts and the
+# is pickled): "inputs", the pings file decoded once and the trip events read (each worker
+# validates its own partition's; absent with the spawn start method or input that is not
+# JSONL: each worker reads the files itself); "risk", the merged verdicts and the
 # engine whose cities and lateness the driver-risk stage takes.
 _for_workers: dict[str, Any] = {}
 

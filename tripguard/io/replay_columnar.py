@@ -81,6 +81,8 @@ class _Stream:
     mock: np.ndarray
 
     def __init__(self, pings: PingFile, trips: list, part: tuple[int, int] | None = None):
+        """trips: the checked trip events of partition `part` (ColumnarInputs.trips_of); the
+        pings are the whole file's, of which _mine keeps the partition's."""
         self.pings, self.trips = pings, trips
         c = pings.columns
         trip_key = np.array([t.key_ts for t in trips], np.int64)
@@ -113,24 +115,16 @@ class _Stream:
         self._columns(c, trip_valid)
 
     def _mine(self, part: tuple[int, int]) -> np.ndarray:
-        """The merged messages of partition part[0] of part[1] (replay --workers): a valid
-        message's by its trip_id (tripguard.io.inputs.partition_of); the invalid ones all go to
-        partition 0, so the partitions' dead letters together are one replay's."""
+        """The merged messages of partition part[0] of part[1] (replay --workers): a valid ping
+        message's by its trip_id (tripguard.io.inputs.partition_of), the invalid ones all in
+        partition 0, so the partitions' dead letters together are one replay's; the trip events
+        are the partition's already."""
         p, n = part
         c = self.pings.columns
         ping_part = np.array([partition_of(name.encode(), n) for name in c.trips.names] or [0], np.int64)
         ping_mine = np.where(c.valid, ping_part[np.maximum(c.trip, 0)] == p, p == 0)
-        trip_mine = np.array(
-            [p == (0 if t.error is not None else partition_of(t.event.trip_id.encode(), n)) for t in self.trips]
-            or [False],
-            bool,
-        )
         is_ping = self.src == M.PING
-        return np.where(
-            is_ping,
-            ping_mine[np.where(is_ping, self.idx, 0)] if c.n_messages else False,
-            trip_mine[np.where(is_ping, 0, self.idx)],
-        )
+        return ~is_ping | (ping_mine[np.where(is_ping, self.idx, 0)] if c.n_messages else False)
 
     def _columns(self, c: PingColumns, trip_valid: np.ndarray) -> None:
         """Whole-stream row columns; a batch takes slices of them."""
@@ -204,13 +198,29 @@ class _Stream:
 
 
 class ColumnarInputs:
-    """The two inputs decoded: the pings file as columns, the trip events checked. Decoded once
-    for every partition of `replay --workers` (forked processes inherit it)."""
+    """The two inputs decoded: the pings file as columns, the trip events read. Decoded once for
+    every partition of `replay --workers` (forked processes inherit it); each partition validates
+    only its own trip events (`trips_of`), in its own process."""
 
     def __init__(self, pings: Path, trips: Path, checked):
         self.paths = (pings, trips)
         self.pings = PingFile(pings)
-        self.trips = list(checked(read_messages(trips, TRIPS)))
+        self.trip_messages = list(read_messages(trips, TRIPS))
+        self._checked = checked
+
+    def trips_of(self, part: tuple[int, int] | None) -> list:
+        """The checked trip events of partition part[0] of part[1] (all of them for None): a
+        message's partition is its trip_id's (partition_of, as produce keys it); one without a
+        string trip_id is partition 0's (it can only be a dead letter)."""
+        if part is None:
+            return list(self._checked(self.trip_messages))
+        p, n = part
+        return list(self._checked(m for m in self.trip_messages if _partition_of_message(m, n) == p))
+
+
+def _partition_of_message(m: Message, n: int) -> int:
+    trip_id = m.value.get("trip_id") if isinstance(m.value, dict) else None
+    return partition_of(trip_id.encode(), n) if isinstance(trip_id, str) else 0
 
 
 def columnar_batches(
@@ -219,7 +229,7 @@ def columnar_batches(
     """replay.batches(merge_on_ts(checked(pings), checked(trips))) for a JSONL pings file: the same
     (batch, the message of each row, input bytes consumed) and the same dead letters, in order.
     part = (p, n): only partition p's messages (_Stream._mine)."""
-    stream = _Stream(inputs.pings, inputs.trips, part)
+    stream = _Stream(inputs.pings, inputs.trips_of(part), part)
     start = 0
     for end in [*M.cuts(stream.msg_rows, batch_rows).tolist(), len(stream.src)]:
         dead.extend(stream.dead_between(start, end))
