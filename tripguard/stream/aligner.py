@@ -14,8 +14,8 @@ is caught up" would put it first. The caller passes, per side, the time (ms) of 
 that showed it caught up, or None.
 
 Pings are held a fetch at a time (a PingSpan: its messages as arrays), not a Python object per
-message: a ping topic carries a hundred messages for every trip event, so the merge cuts spans at
-the trip events (one array search per trip event) and hands the engine whole runs of pings.
+message: a ping topic carries dozens of messages for every trip event, so the merge cuts spans
+at the trip events (one compiled search per trip event) and hands the engine whole runs of pings.
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ class PingSpan:
     offsets: np.ndarray  # int64
     records: list[Any]
     read_at_ms: float = 0.0  # wall clock when the worker read the fetch
-
-    side = PINGS
 
     def __len__(self) -> int:
         return len(self.records)
