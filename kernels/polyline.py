@@ -8,8 +8,20 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._jit import njit
+from ._jit import njit, njit_exact
 from ._types import F64, I64, U8
+
+
+@njit
+def _put(delta: int, out: U8, k: int) -> int:
+    """One zigzag varint of the polyline alphabet at out[k]; the position after it."""
+    v = ~(delta << 1) if delta < 0 else delta << 1
+    while v >= 0x20:
+        out[k] = (0x20 | (v & 0x1F)) + 63
+        k += 1
+        v >>= 5
+    out[k] = v + 63
+    return k + 1
 
 
 @njit
@@ -19,14 +31,24 @@ def _encode(values: I64, out: U8) -> int:
     dims = values.shape[1]
     for i in range(values.shape[0]):
         for c in range(dims):
-            delta = values[i, c] - (values[i - 1, c] if i > 0 else 0)
-            v = ~(delta << 1) if delta < 0 else delta << 1
-            while v >= 0x20:
-                out[k] = (0x20 | (v & 0x1F)) + 63
-                k += 1
-                v >>= 5
-            out[k] = v + 63
-            k += 1
+            k = _put(values[i, c] - (values[i - 1, c] if i > 0 else 0), out, k)
+    return k
+
+
+@njit_exact
+def _encode_latlon(lat: F64, lon: F64, factor: float, out: U8) -> int:
+    """The polyline of lat/lon degrees in one pass: each rounded to an integer number of
+    1/factor (half to even, as numpy.round) and written as the difference to the point before.
+    Exact (no fastmath): one bit of lat * factor decides a rounding."""
+    k = 0
+    last_lat = 0
+    last_lon = 0
+    for i in range(lat.shape[0]):
+        a = int(np.rint(lat[i] * factor))
+        b = int(np.rint(lon[i] * factor))
+        k = _put(a - last_lat, out, k)
+        k = _put(b - last_lon, out, k)
+        last_lat, last_lon = a, b
     return k
 
 
@@ -41,8 +63,8 @@ def encode(lat: ArrayLike, lon: ArrayLike, precision: int = 5) -> str:
     lo = np.ascontiguousarray(lon, dtype=np.float64)
     if la.shape != lo.shape or la.ndim != 1:
         raise ValueError("lat and lon must be 1-D arrays of the same length")
-    factor = float(10**precision)
-    return _encode_rows(np.column_stack([np.round(la * factor), np.round(lo * factor)]).astype(np.int64))
+    out = np.empty(la.size * 26, np.uint8)  # a 64-bit difference takes at most 13 characters
+    return out[: _encode_latlon(la, lo, float(10**precision), out)].tobytes().decode("ascii")
 
 
 def encode_integers(values: ArrayLike) -> str:

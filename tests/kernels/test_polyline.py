@@ -27,6 +27,9 @@ def test_matches_pure_python_on_random_paths():
     lat = np.concatenate([41.15 + np.cumsum(rng.normal(0, 1e-4, 300)), [89.99999, -89.99999, 0.0]])
     lon = np.concatenate([179.9999 + np.cumsum(rng.normal(0, 1e-4, 300)), [180.0, -180.0, -0.000004]])
     assert encode(lat, lon) == encode_polyline(list(zip(lat, lon)))
+    # halves of the last unit: rounded half to even, as Python's round and numpy.round
+    half = (np.arange(-2000, 2000) + 0.5) / 1e5
+    assert encode(half, half[::-1].copy()) == encode_polyline(list(zip(half, half[::-1])))
 
 
 def test_decode_matches_pure_python_and_rejects_what_it_rejects():
