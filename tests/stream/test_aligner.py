@@ -20,8 +20,8 @@ from tripguard.io.inputs import PINGS, TRIPS, Message, merge_on_ts
 from tripguard.stream.aligner import Aligner, Pending, PingSpan
 
 
-def _pending(side: str, ts_list: list[int]) -> list[Pending]:
-    return [Pending(side, ts, offset, record=None) for offset, ts in enumerate(ts_list)]
+def _pending(ts_list: list[int]) -> list[Pending]:
+    return [Pending(ts, offset, record=None) for offset, ts in enumerate(ts_list)]
 
 
 def _span(pings: list[Pending], read_at_ms: float = 0.0) -> PingSpan:
@@ -41,7 +41,7 @@ def _released(items: list) -> list[tuple[str, int]]:
     return [
         pos
         for it in items
-        for pos in ([(PINGS, o) for o in it.offsets.tolist()] if isinstance(it, PingSpan) else [(it.side, it.offset)])
+        for pos in ([(PINGS, o) for o in it.offsets.tolist()] if isinstance(it, PingSpan) else [(TRIPS, it.offset)])
     ]
 
 
@@ -57,7 +57,7 @@ def _merged(pings: list[Pending], trips: list[Pending]) -> list[tuple[str, int]]
     arrivals=st.lists(st.tuples(st.booleans(), st.integers(1, 6)), max_size=60),
 )
 def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts, arrivals):
-    pings, trips = _pending(PINGS, ping_ts), _pending(TRIPS, trip_ts)
+    pings, trips = _pending(ping_ts), _pending(trip_ts)
     aligner = Aligner()
     fed = {PINGS: 0, TRIPS: 0}
     source = {PINGS: pings, TRIPS: trips}
@@ -97,7 +97,7 @@ def test_release_order_is_replays_merge_however_records_arrive(ping_ts, trip_ts,
 
 def test_an_empty_side_that_is_behind_blocks_the_other():
     aligner = Aligner()
-    aligner.add(_span([Pending(PINGS, 100, 0, None)], read_at_ms=1000.0))
+    aligner.add(_span([Pending(100, 0, None)], read_at_ms=1000.0))
     assert aligner.release(math.inf, None) == []  # trips not caught up
     assert aligner.release(math.inf, 900.0) == []  # caught up, but known from a fetch older than the ping
     assert aligner.first_offset(PINGS) == 0 and aligner.first_offset(TRIPS) is None

@@ -36,7 +36,6 @@ class Pending:
     """A decoded trip event waiting for its turn: `ts` orders it, `record` is the Kafka record
     (for the offsets, the DLQ and latency)."""
 
-    side: str
     ts: int
     offset: int
     record: Any

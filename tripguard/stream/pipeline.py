@@ -148,10 +148,10 @@ class PartitionPipeline:
             except Exception as exc:  # a decoder bug must not stop the stream: the message is kept
                 dead.append(DeadLetter(record, f"undecodable: {exc!r}"))
                 continue
-            if _key_of(record) != event.trip_id:
+            if record.key != event.trip_id.encode():  # the key rule of pings (_ping_span)
                 dead.append(_wrong_key(record, event.trip_id))
                 continue
-            self.aligner.add(Pending(side, event.ts, record.offset, record, event, read_at_ms))
+            self.aligner.add(Pending(event.ts, record.offset, record, event, read_at_ms))
         return dead
 
     # ---- output ---------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ class PartitionPipeline:
             return
         run: list[Item] = []
         for it in (one for item in items for one in _singles(item)):
-            pos = _position(it)
+            pos = _positions(it)[0]
             if pos in q.poison:
                 self._batch(run, out)
                 run = []
@@ -221,12 +221,12 @@ class PartitionPipeline:
                 self._run_engine(items, out)
             except Exception as exc:
                 self.quarantine.suspects.update(pos for it in items for pos in _positions(it))
-                raise EngineFailed(self.partition, n_records, _position(items[0])[1], None) from exc
+                raise EngineFailed(self.partition, n_records, _positions(items[0])[0][1], None) from exc
 
     def _alone(self, it: Item, out: PipelineOutput) -> None:
         """One record (a trip event, or a span of one ping message) through the engine by itself."""
         q = self.quarantine
-        pos = _position(it)
+        pos = _positions(it)[0]
         try:
             self._run_engine([it], out)
         except Exception as exc:
@@ -371,12 +371,8 @@ def _records(it: Item) -> list[Any]:
     return it.records if isinstance(it, PingSpan) else [it.record]
 
 
-def _position(it: Item) -> tuple[str, int]:
-    """(side, offset) of the item's first record: where the quarantine knows it."""
-    return (PINGS, int(it.offsets[0])) if isinstance(it, PingSpan) else (TRIPS, it.offset)
-
-
 def _positions(it: Item) -> list[tuple[str, int]]:
+    """(side, offset) of each of the item's records: where the quarantine knows them."""
     return [(PINGS, o) for o in it.offsets.tolist()] if isinstance(it, PingSpan) else [(TRIPS, it.offset)]
 
 
