@@ -45,6 +45,7 @@ from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.engine.alerts import AlertThresholds, make_alert
 from tripguard.engine.batch import Batch
 from tripguard.engine.pathlog import PathLog
+from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.engine.trips import NO_TS, TripMeta, TripTable
 from tripguard.fare.tariff import Tariff, load_tariffs
 from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
@@ -62,7 +63,7 @@ UNKNOWN_CITY = "unknown"
 DISPLACING_KINDS = ("teleport", "impossible_speed")
 
 
-def upfront_priced(started: TripStarted | None) -> bool:
+def upfront_priced(started: StartTerms | None) -> bool:
     """The rider pays the quote whatever the route (a fare above it is fare_inflation's): a longer
     route gains the driver nothing, so it is not called a detour."""
     return started is not None and started.quoted_fare is not None
@@ -286,7 +287,7 @@ class Engine:
             s = t.slot_of[event.trip_id]
             meta = cast(TripMeta, t.meta[s])
             if isinstance(event, TripStarted):
-                meta.started = event
+                meta.started = StartTerms.of(event, meta.trip_id, meta.driver_id)
                 if act == L.ACT_APPLY:
                     t.city[s] = self._city_row(event.city)
                 else:  # ACT_START_AFTER_IMPLICIT: the parameters were chosen without it
@@ -294,7 +295,7 @@ class Engine:
                 if event.planned_route is not None:
                     self._attach_route(s, event)
             elif isinstance(event, TripEnded):
-                meta.ended = event
+                meta.ended = EndTerms.of(event, meta.trip_id, meta.driver_id)
                 problem = (
                     self.fare_checkers[self._city_row(meta.city)].currency_problem(event) if meta.started else None
                 )

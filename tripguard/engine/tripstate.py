@@ -29,6 +29,7 @@ import orjson
 
 from tripguard.contract import GeoJSONLineString, TripEnded, TripStarted
 from tripguard.engine.core import Engine, TripState
+from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.engine.trips import TripMeta
 
 FORMAT = 1
@@ -69,8 +70,8 @@ def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return doc, arrays
 
 
-def _event_json(event) -> dict | None:
-    return event.model_dump(mode="json", exclude_none=True) if event is not None else None
+def _event_json(event: StartTerms | EndTerms | None) -> dict | None:
+    return event.to_json() if event is not None else None
 
 
 def _started_from_json(doc: dict) -> TripStarted:
@@ -143,8 +144,10 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
     if events is not None:
         edoc, earrays = unpack(events)
         _check_format(edoc, f"events/{trip_id}")
-        meta.started = _started_from_json(edoc["started"]) if edoc["started"] else None
-        meta.ended = TripEnded.model_validate(edoc["ended"]) if edoc["ended"] else None
+        if edoc["started"]:
+            meta.started = StartTerms.of(_started_from_json(edoc["started"]), trip_id, meta.driver_id)
+        if edoc["ended"]:
+            meta.ended = EndTerms.of(TripEnded.model_validate(edoc["ended"]), trip_id, meta.driver_id)
         if earrays:
             corridor = tuple(earrays[f"corridor.{k}"] for k in range(4))
     if "orphan.0" in arrays:

@@ -1,0 +1,93 @@
+"""What the engine keeps of a trip's trip_started and trip_ended until the trip closes: the
+events' values, without the validated models around them.
+
+A pydantic model keeps a dict of its fields and a set of the fields given, and the pickup is a
+model of its own: a trip_started costs ~2 KB held, more than everything else the engine keeps of a
+live trip together (benchmarks/bench_engine.py counts it). These named tuples hold the same values
+under the same names (code that reads `started.quoted_fare` or `started.pickup.lat` reads either)
+in a few hundred bytes, and give back the event's JSON for the checkpoint changelog."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple
+
+from tripguard.contract import GeoJSONLineString, LatLon, TripEnded, TripStarted
+
+
+class Point(NamedTuple):
+    lat: float
+    lon: float
+
+
+class StartTerms(NamedTuple):
+    """A trip_started's fields (all but `type`), in its order."""
+
+    trip_id: str
+    driver_id: str
+    city: str
+    ts: int
+    pickup: Point
+    dropoff: Point | None
+    planned_route: str | GeoJSONLineString | None
+    planned_distance_m: float | None
+    planned_duration_s: float | None
+    quoted_fare: float | None
+    surge: float
+    product: str | None
+
+    @classmethod
+    def of(cls, event: TripStarted, trip_id: str, driver_id: str) -> StartTerms:
+        """trip_id and driver_id: strings equal to the event's that the engine holds already."""
+        values = dict(event)
+        values["trip_id"] = trip_id
+        values["driver_id"] = driver_id if driver_id == event.driver_id else event.driver_id
+        values["city"] = sys.intern(event.city)  # a few cities, not one string per trip
+        values["pickup"] = _point(event.pickup)
+        values["dropoff"] = _point(event.dropoff)
+        return cls(**{name: values[name] for name in cls._fields})
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as TripStarted.model_dump(mode="json", exclude_none=True) gives it."""
+        return _json("trip_started", self)
+
+
+class EndTerms(NamedTuple):
+    """A trip_ended's fields (all but `type`), in its order."""
+
+    trip_id: str
+    driver_id: str
+    ts: int
+    claimed_fare: float
+    currency: str
+    claimed_distance_m: float | None
+    claimed_duration_s: float | None
+    tolls: float | None
+
+    @classmethod
+    def of(cls, event: TripEnded, trip_id: str, driver_id: str) -> EndTerms:
+        values = dict(event)
+        values["trip_id"] = trip_id
+        values["driver_id"] = driver_id if driver_id == event.driver_id else event.driver_id
+        values["currency"] = sys.intern(event.currency)
+        return cls(**{name: values[name] for name in cls._fields})
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as TripEnded.model_dump(mode="json", exclude_none=True) gives it."""
+        return _json("trip_ended", self)
+
+
+def _point(p: LatLon | None) -> Point | None:
+    return None if p is None else Point(p.lat, p.lon)
+
+
+def _json(kind: str, terms: StartTerms | EndTerms) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": kind}
+    for name, v in zip(terms._fields, terms):
+        if isinstance(v, Point):
+            doc[name] = {"lat": v.lat, "lon": v.lon}
+        elif isinstance(v, GeoJSONLineString):
+            doc[name] = v.model_dump(mode="json", exclude_none=True)
+        elif v is not None:
+            doc[name] = v
+    return doc
