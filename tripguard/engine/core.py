@@ -52,7 +52,7 @@ from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels import lifecycle as L
-from tripguard.kernels.geo import haversine_m
+from tripguard.kernels.geo import haversine_m, local_latlon_np
 
 if TYPE_CHECKING:
     from tripguard.detectors.learned_corridors import CorridorModel
@@ -576,7 +576,7 @@ class Engine:
             pings_dropped=record(DroppedCounts, **dropped),
             ended_by="trip_ended" if meta.ended else ended_by_default,
             notes=notes,
-            **self._route_view(s, meta),
+            **self._route_view(s),
             # what the driver-risk stage needs of the trip (tripguard/risk): when it ran and where
             started_ts=int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
             path_times_s=encode_integers(np.round(ts / 1000.0).astype(np.int64)),
@@ -648,17 +648,22 @@ class Engine:
             self._emit(meta, finding, out, now_ms)
         return planned
 
-    def _route_view(self, s: int, meta: TripMeta) -> dict[str, Any]:
+    def _route_view(self, s: int) -> dict[str, Any]:
         """What a reviewer needs to draw the planned route and its corridor (the cells follow
-        from the route, the resolution and the ring: tripguard.detectors.route.build_corridor)."""
-        if meta.started is None or meta.started.planned_route is None:
+        from the route, the resolution and the ring: tripguard.detectors.route.build_corridor).
+        The route is its points in the corridor arena, back from the corridor's frame: encoded
+        again, a polyline gives back its own text (the frame moves a point by ~1e-13 degrees, the
+        polyline's unit is 1e-5)."""
+        if not self.corridors.holds(s):
             return {"planned_route": None, "corridor": None}
         rp = self.route_params[int(self.trips.city[s])]
-        planned = meta.started.planned_route
-        if not isinstance(planned, str):  # a GeoJSON LineString: the verdict carries a polyline
-            route = cast(np.ndarray, route_latlon(planned))
-            planned = encode_polyline_array(route[:, 0], route[:, 1])
-        return {"planned_route": planned, "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
+        _, x, y, _ = self.corridors.slice(s)
+        st = self.trips.route[s]
+        lat, lon = local_latlon_np(x, y, st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0])
+        return {
+            "planned_route": encode_polyline_array(lat, lon),
+            "corridor": {"h3_res": rp.h3_res, "ring": rp.ring},
+        }
 
     def _forget_closed(self) -> None:
         """Closed trip ids are remembered long enough to recognise their late rows."""

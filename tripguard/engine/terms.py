@@ -5,14 +5,18 @@ A pydantic model keeps a dict of its fields and a set of the fields given, and t
 model of its own: a trip_started costs ~2 KB held, more than everything else the engine keeps of a
 live trip together (benchmarks/bench_engine.py counts it). These named tuples hold the same values
 under the same names (code that reads `started.quoted_fare` or `started.pickup.lat` reads either)
-in a few hundred bytes, and give back the event's JSON for the checkpoint changelog."""
+in a few hundred bytes, and give back the event's JSON for the checkpoint changelog.
+
+The planned route is not among them: once the trip's corridor is built, the route's points are in
+the corridor arena (tripguard.detectors.route.Corridors), and the verdict encodes them again
+(Engine._route_view); kept as text too, a route would be held twice."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, NamedTuple
 
-from tripguard.contract import GeoJSONLineString, LatLon, TripEnded, TripStarted
+from tripguard.contract import LatLon, TripEnded, TripStarted
 
 
 class Point(NamedTuple):
@@ -21,7 +25,7 @@ class Point(NamedTuple):
 
 
 class StartTerms(NamedTuple):
-    """A trip_started's fields (all but `type`), in its order."""
+    """A trip_started's fields (all but `type` and `planned_route`), in its order."""
 
     trip_id: str
     driver_id: str
@@ -29,7 +33,6 @@ class StartTerms(NamedTuple):
     ts: int
     pickup: Point
     dropoff: Point | None
-    planned_route: str | GeoJSONLineString | None
     planned_distance_m: float | None
     planned_duration_s: float | None
     quoted_fare: float | None
@@ -48,7 +51,8 @@ class StartTerms(NamedTuple):
         return cls(**{name: values[name] for name in cls._fields})
 
     def to_json(self) -> dict[str, Any]:
-        """The event as TripStarted.model_dump(mode="json", exclude_none=True) gives it."""
+        """The event as TripStarted.model_dump(mode="json", exclude_none=True) gives it, without
+        its planned_route."""
         return _json("trip_started", self)
 
 
@@ -86,8 +90,6 @@ def _json(kind: str, terms: StartTerms | EndTerms) -> dict[str, Any]:
     for name, v in zip(terms._fields, terms):
         if isinstance(v, Point):
             doc[name] = {"lat": v.lat, "lon": v.lon}
-        elif isinstance(v, GeoJSONLineString):
-            doc[name] = v.model_dump(mode="json", exclude_none=True)
         elif v is not None:
             doc[name] = v
     return doc
