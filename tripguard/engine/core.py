@@ -52,7 +52,7 @@ from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels import lifecycle as L
-from tripguard.kernels.geo import haversine_m, local_latlon_np
+from tripguard.kernels.geo import haversine_m, local_latlon
 
 if TYPE_CHECKING:
     from tripguard.detectors.learned_corridors import CorridorModel
@@ -659,7 +659,7 @@ class Engine:
         rp = self.route_params[int(self.trips.city[s])]
         _, x, y, _ = self.corridors.slice(s)
         st = self.trips.route[s]
-        lat, lon = local_latlon_np(x, y, st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0])
+        lat, lon = local_latlon(x, y, st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0])
         return {
             "planned_route": encode_polyline_array(lat, lon),
             "corridor": {"h3_res": rp.h3_res, "ring": rp.ring},
