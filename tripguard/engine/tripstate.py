@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from tripguard.contract import GeoJSONLineString, TripEnded, TripStarted
+from tripguard.contract import TripEnded, TripStarted
 from tripguard.engine.core import Engine, TripState
 from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.engine.trips import TripMeta
@@ -75,13 +75,10 @@ def _event_json(event: StartTerms | EndTerms | None) -> dict | None:
 
 
 def _started_from_json(doc: dict) -> TripStarted:
-    # The route was validated when the event first arrived; its validator decodes and measures it
-    # (most of the event's validation cost), so it is validated without it and set afterwards.
-    route = doc.get("planned_route")
-    started = TripStarted.model_validate({**doc, "planned_route": None})
-    if isinstance(route, dict):
-        route = GeoJSONLineString.model_validate(route)
-    return started.model_copy(update={"planned_route": route}) if route is not None else started
+    # The engine keeps no route text (its points are the corridor, stored beside the events:
+    # tripguard/engine/terms.py); a record written before it held the route, which is left out
+    # here: its validator decodes and measures it, most of the event's validation cost.
+    return TripStarted.model_validate({**doc, "planned_route": None})
 
 
 # ---- one trip --------------------------------------------------------------------------------------
