@@ -15,7 +15,9 @@ through the route kernels.
 Memory per active trip: tracemalloc (numpy reports to it) of the engine after warm-up divided by
 the active trips, without the path log (the accepted fixes, "the path buffer") and, separately,
 without the corridors (each taken out at the size tracemalloc counted of it). Batches are let go
-once processed, as a stream does.
+once processed, as a stream does, and a warm-up batch's ids and trip events are decoded again from
+bytes as it is handed over, as a stream's decoder makes them: the trip_started event and the id
+strings an engine keeps count towards its memory.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ import numpy as np  # noqa: E402
 
 from tripguard.config.settings import Settings  # noqa: E402
 from tripguard.contract import TripEnded, TripStarted  # noqa: E402
-from tripguard.engine.batch import Batch  # noqa: E402
+from tripguard.engine.batch import Batch, Names  # noqa: E402
 from tripguard.engine.core import Engine  # noqa: E402
 from tripguard.fare.tariff import load_tariffs  # noqa: E402
 from tripguard.geo import encode_polyline_array  # noqa: E402
+from tripguard.io.codec import decode_trip_event, dumps  # noqa: E402
 from tripguard.kernels.geo import haversine_m_np  # noqa: E402
 from tripguard.kernels.lifecycle import ROW_END, ROW_PING, ROW_START  # noqa: E402
 
@@ -161,6 +164,19 @@ def _batch(buf, n) -> Batch:
     )
 
 
+def as_decoded(b: Batch) -> Batch:
+    """The batch's ids and trip events made again from bytes, as a stream's decoder makes them when
+    the batch arrives: what the engine keeps of them (the trip_started it holds until the trip
+    ends, the id strings it keys its trips by) is then allocated while memory is counted, not
+    beforehand with the prepared batches."""
+    b.trip_names = Names([n.encode().decode() for n in b.trip_names.names])
+    b.driver_names = Names([n.encode().decode() for n in b.driver_names.names])
+    b.events = {
+        row: decode_trip_event(dumps(ev.model_dump(mode="json", exclude_none=True))) for row, ev in b.events.items()
+    }
+    return b
+
+
 def traced_bytes(arrays) -> int:
     """What tracemalloc counts of these arrays: those allocated since it started (an arena that
     grew during the warm-up is counted whole, the one it replaced not at all)."""
@@ -193,7 +209,7 @@ def measure(lanes: int, routes: bool, measure_ticks: int) -> dict:
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     while warm:
-        engine.process(warm.popleft())
+        engine.process(as_decoded(warm.popleft()))
     gc.collect()
     mem = tracemalloc.get_traced_memory()[0] - base
     path, corridor = path_bytes(engine), corridor_bytes(engine)

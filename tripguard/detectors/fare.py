@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tripguard.config.files import CityTables
-from tripguard.contract import TripEnded, TripStarted
+from tripguard.contract import TripEnded
 from tripguard.detectors import Finding
 from tripguard.errors import CurrencyMismatch
 from tripguard.fare.assess import FareAssessment, assess_fare
 from tripguard.fare.params import FareParams
 from tripguard.fare.tariff import Tariff
+
+if TYPE_CHECKING:
+    from tripguard.engine.terms import EndTerms, StartTerms
 
 
 @dataclass
@@ -39,8 +43,8 @@ class FareChecker:
 
     def assess(
         self,
-        started: TripStarted,
-        ended: TripEnded,
+        started: StartTerms,
+        ended: EndTerms,
         gps_distance_m: float,
         gps_duration_s: float,
         gap_m: float,

@@ -45,13 +45,14 @@ from tripguard.detectors.spoofing import SpoofingParams, spoofing_finding
 from tripguard.engine.alerts import AlertThresholds, make_alert
 from tripguard.engine.batch import Batch
 from tripguard.engine.pathlog import PathLog
+from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.engine.trips import NO_TS, TripMeta, TripTable
 from tripguard.fare.tariff import Tariff, load_tariffs
 from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels import lifecycle as L
-from tripguard.kernels.geo import haversine_m
+from tripguard.kernels.geo import haversine_m, local_latlon
 
 if TYPE_CHECKING:
     from tripguard.detectors.learned_corridors import CorridorModel
@@ -62,7 +63,7 @@ UNKNOWN_CITY = "unknown"
 DISPLACING_KINDS = ("teleport", "impossible_speed")
 
 
-def upfront_priced(started: TripStarted | None) -> bool:
+def upfront_priced(started: StartTerms | None) -> bool:
     """The rider pays the quote whatever the route (a fare above it is fare_inflation's): a longer
     route gains the driver nothing, so it is not called a detour."""
     return started is not None and started.quoted_fare is not None
@@ -286,7 +287,7 @@ class Engine:
             s = t.slot_of[event.trip_id]
             meta = cast(TripMeta, t.meta[s])
             if isinstance(event, TripStarted):
-                meta.started = event
+                meta.started = StartTerms.of(event, meta.trip_id, meta.driver_id)
                 if act == L.ACT_APPLY:
                     t.city[s] = self._city_row(event.city)
                 else:  # ACT_START_AFTER_IMPLICIT: the parameters were chosen without it
@@ -294,7 +295,7 @@ class Engine:
                 if event.planned_route is not None:
                     self._attach_route(s, event)
             elif isinstance(event, TripEnded):
-                meta.ended = event
+                meta.ended = EndTerms.of(event, meta.trip_id, meta.driver_id)
                 problem = (
                     self.fare_checkers[self._city_row(meta.city)].currency_problem(event) if meta.started else None
                 )
@@ -575,7 +576,7 @@ class Engine:
             pings_dropped=record(DroppedCounts, **dropped),
             ended_by="trip_ended" if meta.ended else ended_by_default,
             notes=notes,
-            **self._route_view(s, meta),
+            **self._route_view(s),
             # what the driver-risk stage needs of the trip (tripguard/risk): when it ran and where
             started_ts=int(started.ts) if started is not None else int(ts[0]) if ts.size else int(end_ts),
             path_times_s=encode_integers(np.round(ts / 1000.0).astype(np.int64)),
@@ -647,17 +648,22 @@ class Engine:
             self._emit(meta, finding, out, now_ms)
         return planned
 
-    def _route_view(self, s: int, meta: TripMeta) -> dict[str, Any]:
+    def _route_view(self, s: int) -> dict[str, Any]:
         """What a reviewer needs to draw the planned route and its corridor (the cells follow
-        from the route, the resolution and the ring: tripguard.detectors.route.build_corridor)."""
-        if meta.started is None or meta.started.planned_route is None:
+        from the route, the resolution and the ring: tripguard.detectors.route.build_corridor).
+        The route is its points in the corridor arena, back from the corridor's frame: encoded
+        again, a polyline gives back its own text (the frame moves a point by ~1e-13 degrees, the
+        polyline's unit is 1e-5)."""
+        if not self.corridors.holds(s):
             return {"planned_route": None, "corridor": None}
         rp = self.route_params[int(self.trips.city[s])]
-        planned = meta.started.planned_route
-        if not isinstance(planned, str):  # a GeoJSON LineString: the verdict carries a polyline
-            route = cast(np.ndarray, route_latlon(planned))
-            planned = encode_polyline_array(route[:, 0], route[:, 1])
-        return {"planned_route": planned, "corridor": {"h3_res": rp.h3_res, "ring": rp.ring}}
+        _, x, y, _ = self.corridors.slice(s)
+        st = self.trips.route[s]
+        lat, lon = local_latlon(x, y, st[C.R_LAT0], st[C.R_LON0], st[C.R_COS0])
+        return {
+            "planned_route": encode_polyline_array(lat, lon),
+            "corridor": {"h3_res": rp.h3_res, "ring": rp.ring},
+        }
 
     def _forget_closed(self) -> None:
         """Closed trip ids are remembered long enough to recognise their late rows."""

@@ -15,9 +15,9 @@ from typing import cast
 
 import numpy as np
 
-from tripguard.contract import TripEnded, TripStarted
 from tripguard.detectors.route import Corridors
 from tripguard.engine.pathlog import PathLog
+from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels.lifecycle import PH_NONE
@@ -33,8 +33,8 @@ class TripMeta:
     trip_id: str
     driver_id: str
     partition: int
-    started: TripStarted | None = None
-    ended: TripEnded | None = None
+    started: StartTerms | None = None  # the trip's events, as the engine keeps them
+    ended: EndTerms | None = None
     ended_row_rejected: str | None = None  # why the trip_ended could not be assessed
     # Tuples, replaced when they grow: most trips never buffer a ping or get an alert, and an
     # empty list or dict per live trip costs 56-64 B (together more than a tenth of a trip's memory).

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from tripguard.contract import GeoJSONLineString, TripEnded, TripStarted
+from tripguard.contract import TripEnded, TripStarted
 from tripguard.engine.core import Engine, TripState
+from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.engine.trips import TripMeta
 
 FORMAT = 1
@@ -69,18 +70,15 @@ def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return doc, arrays
 
 
-def _event_json(event) -> dict | None:
-    return event.model_dump(mode="json", exclude_none=True) if event is not None else None
+def _event_json(event: StartTerms | EndTerms | None) -> dict | None:
+    return event.to_json() if event is not None else None
 
 
 def _started_from_json(doc: dict) -> TripStarted:
-    # The route was validated when the event first arrived; its validator decodes and measures it
-    # (most of the event's validation cost), so it is validated without it and set afterwards.
-    route = doc.get("planned_route")
-    started = TripStarted.model_validate({**doc, "planned_route": None})
-    if isinstance(route, dict):
-        route = GeoJSONLineString.model_validate(route)
-    return started.model_copy(update={"planned_route": route}) if route is not None else started
+    # The engine keeps no route text (its points are the corridor, stored beside the events:
+    # tripguard/engine/terms.py); a record written before it held the route, which is left out
+    # here: its validator decodes and measures it, most of the event's validation cost.
+    return TripStarted.model_validate({**doc, "planned_route": None})
 
 
 # ---- one trip --------------------------------------------------------------------------------------
@@ -143,8 +141,10 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
     if events is not None:
         edoc, earrays = unpack(events)
         _check_format(edoc, f"events/{trip_id}")
-        meta.started = _started_from_json(edoc["started"]) if edoc["started"] else None
-        meta.ended = TripEnded.model_validate(edoc["ended"]) if edoc["ended"] else None
+        if edoc["started"]:
+            meta.started = StartTerms.of(_started_from_json(edoc["started"]), trip_id, meta.driver_id)
+        if edoc["ended"]:
+            meta.ended = EndTerms.of(TripEnded.model_validate(edoc["ended"]), trip_id, meta.driver_id)
         if earrays:
             corridor = tuple(earrays[f"corridor.{k}"] for k in range(4))
     if "orphan.0" in arrays:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 # one geometry: the kernels' (the simulator measures with the detectors' own distance)
-from tripguard.kernels.geo import EARTH_RADIUS_M, M_PER_DEG, local_xy_np
+from tripguard.kernels.geo import EARTH_RADIUS_M, M_PER_DEG, local_latlon_np, local_xy_np
 from tripguard.kernels.geo import haversine_m_np as haversine_m
 
 __all__ = ["EARTH_RADIUS_M", "haversine_m"]  # re-exported for the simulator and the held-out generator
@@ -46,10 +46,7 @@ class LocalFrame:
         )
 
     def to_latlon(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            self.lat0 + np.asarray(y) / self.m_per_deg_lat,
-            self.lon0 + np.asarray(x) / self.m_per_deg_lon,
-        )
+        return local_latlon_np(np.asarray(x), np.asarray(y), self.lat0, self.lon0, self.cos_lat0)
 
     def offset(self, lat, lon, east_m, north_m) -> tuple[np.ndarray, np.ndarray]:
         """Move points by (east_m, north_m) metres."""
