@@ -255,10 +255,13 @@ def new_state(n_slots: int) -> F64:
 
 class HeldPool:
     """Buffers for held fixes, lent to the trips that hold some. `reserve` grows the pool before
-    a kernel call so the kernel never runs out (a trip holds at most one buffer at a time)."""
+    a kernel call so the kernel never runs out (a trip holds at most one buffer at a time).
+    A subclass with another DEPTH and WIDTH lends buffers of another shape (kernels/reorder.py)."""
+
+    DEPTH, WIDTH = HELD_MAX, N_HELD  # a buffer: DEPTH fixes of WIDTH values
 
     def __init__(self, size: int = 64) -> None:
-        self.buf = np.zeros((size, HELD_MAX, N_HELD), dtype=np.float64)
+        self.buf = np.zeros((size, self.DEPTH, self.WIDTH), dtype=np.float64)
         self.free = np.arange(size - 1, -1, -1, dtype=np.int64)  # a stack of free entries
         self.n_free = np.array([size], dtype=np.int64)
 
@@ -274,7 +277,7 @@ class HeldPool:
     def grow(self, k: int = 1) -> None:
         old = self.size
         new = max(2 * old, old + k)
-        buf = np.zeros((new, HELD_MAX, N_HELD), dtype=np.float64)
+        buf = np.zeros((new, self.DEPTH, self.WIDTH), dtype=np.float64)
         buf[:old] = self.buf
         free = np.empty(new, dtype=np.int64)
         n = int(self.n_free[0])
@@ -1719,7 +1722,7 @@ def _check_tables(state: F64, pool: HeldPool, params: F64, city: I64) -> None:
         raise ValueError(f"state must be float64 (n_slots, {N_STATE}): build it with new_state(n_slots)")
     if not state.flags.c_contiguous:
         raise ValueError("state must be C-contiguous (a row per trip): build it with new_state(n_slots)")
-    if not isinstance(pool, HeldPool):
+    if type(pool) is not HeldPool:  # a subclass lends buffers of another shape
         raise TypeError(f"pool must be a HeldPool, got {type(pool).__name__}")
     if params.dtype != np.float64 or params.ndim != 2 or params.shape[1] != N_PARAMS:
         raise ValueError(f"params must be float64 (n_cities, {N_PARAMS})")
