@@ -4,15 +4,16 @@ A phone that loses its connection keeps its fixes and sends them when it is back
 fix can overtake them: a trip's fixes arrive as ..., t, t + 120 s, t + 15 s, t + 30 s, ... The
 kinematics drops a fix older than the trip's newest as late, so what happened in the silence --
 the jump of a teleport, a fast run, the distance driven -- would be dropped with them, and the
-silence judged as a tunnel.
+silence judged as a tunnel. A phone that starts the trip out of coverage sends its first live
+fixes before the backlog of the trip's start in the same way.
 
-So a fix that arrives `GAP_MS` or more after the newest fix of its trip (in event time) opens a
-park: it is not passed on, and every fix of the trip that arrives after it is parked with it, in
-time order. The park is passed on to the kinematics in time order once `NEWER` fixes newer than
+So a trip's first fix, and a fix that arrives `GAP_MS` or more after the newest fix of its trip
+(in event time), open a park: it is not passed on, and every fix of the trip that arrives after
+it is parked with it, in time order. The park is passed on to the kinematics in time order once `NEWER` fixes newer than
 every parked one have arrived (a silence's backlog comes with the live fix or right after it),
 when it is full, or when the trip closes (`release`). Fixes older than the park's time span come
-out first and are dropped as late there, as before. A park costs latency only where a trip was
-silent: every other fix passes straight through.
+out first and are dropped as late there, as before. A park costs latency (two fixes) only at a
+trip's start and where it was silent: every other fix passes straight through.
 
 Decisions depend only on each trip's own sequence of fixes, so the output is the same however
 the stream is cut into batches. Per trip: `seen[slot]` the newest ts seen (NO_TS: none) and
@@ -40,9 +41,26 @@ H_N, H_NEWER = 0, 1  # in row 0
 
 
 class ParkPool(HeldPool):
-    """Park buffers, lent to the trips that park fixes (few: only after a silence)."""
+    """Park buffers, lent to the trips that park fixes: few at a time (a trip parks its first
+    fixes and those after a silence), but a batch that starts thousands of trips parks thousands."""
 
     DEPTH, WIDTH = 1 + PARK_MAX, N_PARK
+    MIN_SIZE = 64
+
+    def shrink(self, park: I64) -> None:
+        """After a burst: when under a quarter of the entries are in use, move them to the front
+        (park, the trips' entries, is rewritten) and give the rest of the memory back."""
+        if self.size <= self.MIN_SIZE or 4 * self.in_use > self.size:
+            return
+        holders = np.flatnonzero(park)
+        k = holders.size
+        new = max(self.MIN_SIZE, 2 * k)
+        buf = np.zeros((new, self.DEPTH, self.WIDTH), dtype=np.float64)
+        buf[:k] = self.buf[park[holders] - 1]
+        park[holders] = np.arange(1, k + 1)
+        free = np.empty(new, dtype=np.int64)
+        free[: new - k] = np.arange(new - 1, k - 1, -1)
+        self.buf, self.free, self.n_free = buf, free, np.array([new - k], dtype=np.int64)
 
 
 @njit
@@ -128,7 +146,7 @@ def _reorder(
         s = slot[i]
         t = ts[i]
         e = park[s] - 1
-        if e < 0 and seen[s] != NO_TS and t - seen[s] >= GAP_MS:
+        if e < 0 and (seen[s] == NO_TS or t - seen[s] >= GAP_MS):
             if n_free[0] == 0:
                 return i, n_out
             n_free[0] -= 1

@@ -368,9 +368,10 @@ class Engine:
     def _drive(self, cols: list[np.ndarray], out: Output, now_ms: int) -> None:
         """Fixes as the kinematics takes them (columns, sorted by slot) through the kinematics, the
         path log and the corridors."""
+        t = self.trips
+        t.parked.shrink(t.park)
         if len(cols[0]) == 0:
             return
-        t = self.trips
         res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)  # type: ignore[call-arg, arg-type]
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)

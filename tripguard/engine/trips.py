@@ -74,7 +74,7 @@ class TripTable:
         self.held = K.HeldPool()  # buffers for held fixes, lent to the few trips that hold some
         self.newest_ts = np.full(capacity, R.NO_TS, np.int64)  # reorder kernel: the newest fix seen
         self.park = np.zeros(capacity, np.int64)  # ... 1 + the trip's entry in `parked` (0: none)
-        self.parked = R.ParkPool(16)  # fixes parked after a silence (kernels/reorder.py)
+        self.parked = R.ParkPool()  # fixes parked at a trip's start and after a silence (kernels/reorder.py)
         self.route = C.new_route_state(capacity)
         self.route_cell = np.zeros(capacity, np.int64)  # the trip's last H3 cell (corridor kernel)
         self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
