@@ -739,6 +739,9 @@ def _in_warmup(st: F64, p: F64) -> bool:
 def _jump_is_teleport(st: F64, held: F64, p: F64, eff_m: float, post: int) -> bool:
     if _in_warmup(st, p):
         return False
+    land = int(st[S_HELD_LEAD]) - 1
+    if st[S_HELD_SOFT] > 0.0 and held[land, H_TS] - st[S_A_TS] >= p[P_TUNNEL_GAP_S] * 1000.0:
+        return False  # within reach over a tunnel gap: driven unseen, however fast for the trip
     return eff_m >= p[P_TELEPORT_MIN_M] or (eff_m >= p[P_TELEPORT_OBLIQUE_MIN_M] and _oblique(st, held, post))
 
 

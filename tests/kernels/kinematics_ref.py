@@ -269,6 +269,8 @@ class TripRef:
         p = self.params
         if self._in_warmup():
             return False
+        if self.soft and self.held[self.lead - 1].ts - self.anchor.ts >= p["tunnel_gap_s"] * 1000.0:
+            return False
         return eff_m >= p["teleport_min_m"] or (eff_m >= p["teleport_oblique_min_m"] and self._oblique(post))
 
     def _teleport_candidate(self):

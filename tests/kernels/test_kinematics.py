@@ -357,6 +357,21 @@ def test_tunnel_gap_at_plausible_speed_is_not_a_teleport():
     assert events == [] and st[K.S_GAP_N] == 1 and st[K.S_N_SPIKE] == 0
 
 
+def test_a_jump_over_a_tunnel_gap_within_reach_is_not_a_teleport_however_fast_for_the_trip():
+    """At 8 m/s in town, then 3 km in the 150 s of a tunnel (20 m/s: a ring road): too fast for
+    the trip's pace, so it waits for the next fix, but a car can do it unseen. The same 3 km in
+    one 15 s step cannot be driven: that is a teleport."""
+    pts = straight(30, 15.0, 41.15, -8.61, 8.0)
+    dlat, dlon = move(0.0, 0.0, 3000.0 - 8.0 * 15.0, 0.0)  # the step from fix 11 to fix 12: 3 km
+    tunnel = pts[:12] + [(t + 135.0, la + dlat, lo + dlon) for t, la, lo in pts[12:]]
+    st, status, accepted, events = kernel_one(track(tunnel))
+    assert events == [] and st[K.S_GAP_N] == 1 and st[K.S_N_SPIKE] == 0
+    assert st[K.S_DIST_M] == pytest.approx(8.0 * 15.0 * 28 + 3000.0, rel=0.02)  # driven, all of it
+    dlat, dlon = move(0.0, 0.0, 3000.0, 0.0)
+    jumped = pts[:12] + [(t, la + dlat, lo + dlon) for t, la, lo in pts[12:]]
+    assert [e[K.E_KIND] for e in kernel_one(track(jumped))[3]] == [K.EV_TELEPORT]
+
+
 def test_sustained_fast_run_is_impossible_speed():
     slow = straight(12, 15.0, 41.15, -8.61, 10.0)
     t, la, lo = slow[-1]
