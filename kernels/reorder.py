@@ -207,12 +207,14 @@ def reorder(cols: list[np.ndarray], seen: I64, park: I64, pool: ParkPool) -> lis
     (slot, arrival) -- as the kinematics should see them: the same columns, sorted by slot, each
     trip's fixes in arrival order but for parks, which come out in time order. seen, park and the
     pool are updated in place."""
-    slot = cols[0]
+    slot, ts, lat, lon, acc, spd, mock = cols
     groups = 1 + int(np.count_nonzero(np.diff(slot))) if slot.size else 0
     out = _columns(slot.size + PARK_MAX * groups)
     i = n_out = 0
     while True:
-        i, n_out = _reorder(i, n_out, *cols, seen, park, pool.buf, pool.free, pool.n_free, *out)
+        i, n_out = _reorder(
+            i, n_out, slot, ts, lat, lon, acc, spd, mock, seen, park, pool.buf, pool.free, pool.n_free, *out
+        )
         if i >= slot.size:
             return [c[:n_out] for c in out]
         pool.grow()

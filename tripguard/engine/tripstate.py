@@ -166,10 +166,10 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
         city=doc["city"],
         rows=rows,
         held=arrays.get("held"),
-        path=path,
-        corridor=corridor,
+        path=path,  # type: ignore[arg-type]
+        corridor=corridor,  # type: ignore[arg-type]
         parked=arrays.get("parked"),
-    )  # type: ignore[arg-type]
+    )
 
 
 def _check_format(doc: dict, what: str) -> None:
