@@ -216,8 +216,19 @@ class TripRef:
         if self.mode == "run":
             self._close_run()
         elif self.mode == "hold":
-            self._drop_held()
-            self.mode = "normal"
+            p = self.params
+            run = self.held[: self.lead]
+            if (
+                self.lead >= p["speed_run_min_steps"]
+                and self.plaus >= 1
+                and self._along_travel()
+                and sum(f.eff_m for f in run) >= p["speed_run_min_m"]
+                and (run[-1].ts - self.anchor.ts) / 1000.0 >= p["speed_run_min_s"]
+            ):
+                self._confirm_jump()  # a run the trace stayed at the end of
+            else:
+                self._drop_held()
+                self.mode = "normal"
 
     # -- helpers
     def _suspect_reach(self, dt_s):

@@ -485,14 +485,10 @@ class Engine:
         t = self.trips
         slots = np.asarray(slots, np.int64)
         self._drive(R.release(np.sort(slots), t.park, t.parked), out, now_ms)  # what a silence parked
-        for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
-            s = int(e[K.E_SLOT])
-            self._emit(
-                cast(TripMeta, t.meta[s]),
-                impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)),
-                out,
-                now_ms,
-            )
+        res = K.finish(slots, t.city, t.kin, t.held, self.params_matrix)
+        self._keep_path(res)
+        self._kinematics_alerts(res.events, out, now_ms)
+        self._route_step(res, out, now_ms)
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
             last_ts = t.kin[routed, K.S_A_TS].astype(np.int64)
