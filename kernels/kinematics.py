@@ -255,10 +255,13 @@ def new_state(n_slots: int) -> F64:
 
 class HeldPool:
     """Buffers for held fixes, lent to the trips that hold some. `reserve` grows the pool before
-    a kernel call so the kernel never runs out (a trip holds at most one buffer at a time)."""
+    a kernel call so the kernel never runs out (a trip holds at most one buffer at a time).
+    A subclass with another DEPTH and WIDTH lends buffers of another shape (kernels/reorder.py)."""
+
+    DEPTH, WIDTH = HELD_MAX, N_HELD  # a buffer: DEPTH fixes of WIDTH values
 
     def __init__(self, size: int = 64) -> None:
-        self.buf = np.zeros((size, HELD_MAX, N_HELD), dtype=np.float64)
+        self.buf = np.zeros((size, self.DEPTH, self.WIDTH), dtype=np.float64)
         self.free = np.arange(size - 1, -1, -1, dtype=np.int64)  # a stack of free entries
         self.n_free = np.array([size], dtype=np.int64)
 
@@ -274,7 +277,7 @@ class HeldPool:
     def grow(self, k: int = 1) -> None:
         old = self.size
         new = max(2 * old, old + k)
-        buf = np.zeros((new, HELD_MAX, N_HELD), dtype=np.float64)
+        buf = np.zeros((new, self.DEPTH, self.WIDTH), dtype=np.float64)
         buf[:old] = self.buf
         free = np.empty(new, dtype=np.int64)
         n = int(self.n_free[0])
@@ -736,6 +739,9 @@ def _in_warmup(st: F64, p: F64) -> bool:
 def _jump_is_teleport(st: F64, held: F64, p: F64, eff_m: float, post: int) -> bool:
     if _in_warmup(st, p):
         return False
+    land = int(st[S_HELD_LEAD]) - 1
+    if st[S_HELD_SOFT] > 0.0 and held[land, H_TS] - st[S_A_TS] >= p[P_TUNNEL_GAP_S] * 1000.0:
+        return False  # within reach over a tunnel gap: driven unseen, however fast for the trip
     return eff_m >= p[P_TELEPORT_MIN_M] or (eff_m >= p[P_TELEPORT_OBLIQUE_MIN_M] and _oblique(st, held, post))
 
 
@@ -1655,8 +1661,37 @@ def _kinematics(
 
 
 @njit
-def _finish(slots: I64, city: I64, state: F64, free: I64, n_free: I64, params: F64, events: F64) -> int:
+def _ended_on_a_run(st: F64, held: F64, p: F64) -> bool:
+    """The held fixes start with a run of fast steps on along the way, as long and as sustained as
+    an impossible_speed run, and the trace stayed at its end until the trip ended (a fast-forward
+    to the dropoff): what the run would have been confirmed as, had the trip gone on."""
+    lead = int(st[S_HELD_LEAD])
+    if lead < p[P_RUN_MIN_STEPS] or st[S_HELD_PLAUS] < 1.0 or not _along_travel(st, held):
+        return False
+    run_eff = 0.0
+    for h in range(lead):
+        run_eff += held[h, H_EFF_M]
+    return run_eff >= p[P_RUN_MIN_M] and (held[lead - 1, H_TS] - st[S_A_TS]) / 1000.0 >= p[P_RUN_MIN_S]  # type: ignore[no-any-return]
+
+
+@njit
+def _finish(
+    slots: I64,
+    city: I64,
+    state: F64,
+    pool: F64,
+    free: I64,
+    n_free: I64,
+    params: F64,
+    events: F64,
+    out_slot: I64,
+    out_ts: I64,
+    out_lat: F64,
+    out_lon: F64,
+    out_flag: I8,
+) -> tuple[int, int]:
     n_ev = 0
+    n_out = 0
     row = np.empty(N_STATE, np.float64)
     for i in range(slots.shape[0]):
         s = slots[i]
@@ -1666,12 +1701,18 @@ def _finish(slots: I64, city: I64, state: F64, free: I64, n_free: I64, params: F
         if row[S_MODE] == MODE_RUN:
             n_ev = _close_run(row, s, p, events, n_ev)
         elif row[S_MODE] == MODE_HOLD:
-            # the trip ended before the held fixes were confirmed: never accuse on a guess
-            _drop_held_as_spikes(row, free, n_free)
-            row[S_MODE] = MODE_NORMAL
+            held = pool[int(row[S_HELD_SLOT]) - 1]
+            if _ended_on_a_run(row, held, p):
+                n_ev, n_out = _confirm_jump(
+                    row, held, free, n_free, s, p, events, n_ev, out_slot, out_ts, out_lat, out_lon, out_flag, n_out
+                )
+            else:
+                # the trip ended before the held fixes were confirmed: never accuse on a guess
+                _drop_held_as_spikes(row, free, n_free)
+                row[S_MODE] = MODE_NORMAL
         for k in range(N_STATE):
             state[s, k] = row[k]
-    return n_ev
+    return n_ev, n_out
 
 
 # ---- public wrappers --------------------------------------------------------------------------
@@ -1719,7 +1760,7 @@ def _check_tables(state: F64, pool: HeldPool, params: F64, city: I64) -> None:
         raise ValueError(f"state must be float64 (n_slots, {N_STATE}): build it with new_state(n_slots)")
     if not state.flags.c_contiguous:
         raise ValueError("state must be C-contiguous (a row per trip): build it with new_state(n_slots)")
-    if not isinstance(pool, HeldPool):
+    if type(pool) is not HeldPool:  # a subclass lends buffers of another shape
         raise TypeError(f"pool must be a HeldPool, got {type(pool).__name__}")
     if params.dtype != np.float64 or params.ndim != 2 or params.shape[1] != N_PARAMS:
         raise ValueError(f"params must be float64 (n_cities, {N_PARAMS})")
@@ -1810,11 +1851,28 @@ def kinematics(
     )
 
 
-def finish(slots: I64, city: I64, state: F64, pool: HeldPool, params: F64) -> F64:
-    """Trip end for the given slots: close a running fast run, drop unconfirmed held fixes.
-    Returns the events (impossible_speed runs that lasted to the end)."""
+def finish(slots: I64, city: I64, state: F64, pool: HeldPool, params: F64) -> KinematicsOutput:
+    """Trip end for the given slots: close a running fast run, confirm a run the trace stayed at
+    the end of, drop other unconfirmed held fixes. Returns the events (impossible_speed runs that
+    lasted to the end) and the fixes accepted now (status is empty: no fix came in)."""
     _check("slots", slots, np.int64, slots.shape[0] if isinstance(slots, np.ndarray) else -1)
     _check_tables(state, pool, params, city)
     events = np.empty((max(slots.shape[0], 1), N_EVENT), dtype=np.float64)
-    n_ev = _finish(slots, city, state, pool.free, pool.n_free, params, events)
-    return events[:n_ev]
+    cap = HELD_MAX * slots.shape[0]
+    out = (
+        np.empty(cap, np.int64),
+        np.empty(cap, np.int64),
+        np.empty(cap, np.float64),
+        np.empty(cap, np.float64),
+        np.empty(cap, np.int8),
+    )
+    n_ev, n_out = _finish(slots, city, state, pool.buf, pool.free, pool.n_free, params, events, *out)
+    return KinematicsOutput(
+        np.empty(0, np.int8),
+        out[0][:n_out],
+        out[1][:n_out],
+        out[2][:n_out],
+        out[3][:n_out],
+        out[4][:n_out],
+        events[:n_ev],
+    )

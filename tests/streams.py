@@ -29,7 +29,7 @@ def porto_tracks() -> list[list[tuple[float, float]]]:
 def make_stream(seed: int, n_trips: int = 25) -> list[dict]:
     """Messages in arrival order: {"source": "pings"|"trips", "value": ...}. Every stream of 10 or
     more trips has a trip without trip_started, one whose trip_started comes late, one without
-    trip_ended and (from 4 trips) a teleport."""
+    trip_ended, (from 4 trips) a teleport and (from 6) a backlog sent after a silence."""
     rng = np.random.default_rng(seed)
     tracks = porto_tracks()
     messages = []
@@ -54,6 +54,9 @@ def make_stream(seed: int, n_trips: int = 25) -> list[dict]:
             if rng.random() < 0.02:
                 fixes.append(dict(p))  # duplicate
         arrival = [(f["ts"], i) for i, f in enumerate(fixes)]
+        if k % 7 == 5 and len(fixes) > 12:  # out of coverage: six fixes sent after the live one
+            a = len(fixes) // 3
+            arrival[a : a + 6] = [(fixes[a + 6]["ts"] + 1 + i, i) for i in range(a, a + 6)]
         for i in range(len(arrival)):
             if rng.random() < 0.03:
                 arrival[i] = (arrival[i][0] + int(rng.integers(5_000, 60_000)), i)  # late delivery

@@ -158,3 +158,26 @@ def test_the_route_is_judged_by_its_corridor_when_the_trip_has_one():
     route = encode_polyline([(la, lo) for _, la, lo in fixes[::3]] + [fixes[-1][1:]])
     alerts, _ = _run(_with_plan(_messages("with its route", fixes, claim, driven_m), planned_route=route, **plan))
     assert alerts == []
+
+
+def test_a_teleport_in_a_silence_whose_fixes_come_after_the_live_one_is_caught():
+    """A phone out of coverage for two minutes sends the live fix first and its backlog after it;
+    the teleport happened in the silence. In time order the trip is what it was; taken in arrival
+    order the backlog is late, the silence a plausible tunnel, and the trip's claim looks inflated
+    against the GPS distance that lost the silence (what this engine reported before)."""
+    before = _track(30, 13.0)
+    ts, la, lo = before[-1]
+    after = [
+        (t + 30 * 15_000, la2 + 2000.0 / M_PER_DEG, lo2)
+        for t, la2, lo2 in _track(30, 13.0, lat0=la + 13.0 * 15 / M_PER_DEG, seed=1)
+    ]
+    fixes = before + after
+    backlog = fixes[:30] + [fixes[38]] + fixes[30:38] + fixes[39:]
+    results = {}
+    for name, arrival in (("in order", fixes), ("backlog", backlog)):
+        alerts, verdicts = _run(_messages(name, arrival, 20.0, 8000.0))
+        results[name] = (sorted(a["kind"] for a in alerts if "related" not in a["evidence"]), verdicts[0])
+    kinds, verdict = results["backlog"]
+    assert kinds == results["in order"][0] == ["teleport"]
+    assert verdict["pings_dropped"]["late"] == 0
+    assert verdict["gps_distance_m"] == results["in order"][1]["gps_distance_m"]

@@ -12,6 +12,7 @@ from tripguard.config.settings import Settings
 from tripguard.engine.core import Engine
 from tripguard.engine.tripstate import PATH_CHUNK, StateFormatError, TripRecords, pack, unpack
 from tripguard.geo import encode_polyline_array
+from tripguard.kernels import reorder as R
 
 
 def routed_stream(seed: int, n_trips: int) -> list[dict]:
@@ -78,18 +79,19 @@ def test_restored_records_continue_exactly():
         assert comparable(a1 + a2 + out.alerts, v1 + v2 + out.verdicts) == want
 
 
-def test_the_state_holds_corridors_held_fixes_and_orphans():
+def test_the_state_holds_corridors_held_and_parked_fixes_and_orphans():
     """The parts of a trip most easily forgotten are in the records and come back."""
     messages = routed_stream(12, n_trips=30)
     batches = build_batches(messages, list(range(20, len(messages), 41)))
     engine = Engine.from_settings(Settings(), clock=lambda: 0)
-    seen = {"corridor": 0, "held": 0, "orphans": 0, "long_path": 0}
+    seen = {"corridor": 0, "held": 0, "parked": 0, "orphans": 0, "long_path": 0}
     for b in batches:
         engine.process(b)
         t = engine.trips
         for s in t.slot_of.values():
             seen["corridor"] += t.corridors.holds(s)
             seen["held"] += t.held_fixes(s) is not None
+            seen["parked"] += t.parked_fixes(s) is not None
             seen["orphans"] += bool(t.meta[s].orphans)
             seen["long_path"] += t.paths.count[s] > PATH_CHUNK
         if all(seen.values()):
@@ -102,6 +104,8 @@ def test_the_state_holds_corridors_held_fixes_and_orphans():
         assert a.city == b.city and a.meta.started == b.meta.started and a.meta.ended == b.meta.ended
         assert all(np.array_equal(a.rows[k], b.rows[k]) for k in a.rows)
         assert (a.held is None) == (b.held is None) and (a.held is None or np.array_equal(a.held, b.held))
+        assert (a.parked is None) == (b.parked is None)
+        assert a.parked is None or np.array_equal(a.parked, b.parked)
         assert all(np.array_equal(x, y) for x, y in zip(a.path, b.path))
         assert (a.corridor is None) == (b.corridor is None)
         assert a.corridor is None or all(np.array_equal(x, y) for x, y in zip(a.corridor, b.corridor))
@@ -173,3 +177,23 @@ def test_a_row_of_another_width_refuses_to_load():
     doc["format"] = 99
     with pytest.raises(StateFormatError, match="format 99"):
         TripRecords(Engine.from_settings(Settings(), clock=lambda: 0)).load({**records, key: pack(doc, arrays)})
+
+
+def test_a_record_written_before_the_reorder_columns_loads_with_no_park():
+    messages = routed_stream(16, n_trips=6)
+    engine = Engine.from_settings(Settings(), clock=lambda: 0)
+    run(engine, build_batches(messages[: len(messages) // 2], []))
+    records = TripRecords(engine).snapshot()
+    old = {}
+    for key, value in records.items():
+        if key.startswith(b"trip/"):
+            doc, arrays = unpack(value)
+            arrays = {k: a for k, a in arrays.items() if k not in ("row.newest_ts", "row.park", "parked")}
+            value = pack(doc, arrays)
+        old[key] = value
+    other = Engine.from_settings(Settings(), clock=lambda: 0)
+    TripRecords(other).load(old)
+    assert other.live_trips == engine.live_trips
+    t = other.trips
+    live = t.live_slots()
+    assert not t.park[live].any() and (t.newest_ts[live] == R.NO_TS).all()

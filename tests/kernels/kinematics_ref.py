@@ -216,8 +216,19 @@ class TripRef:
         if self.mode == "run":
             self._close_run()
         elif self.mode == "hold":
-            self._drop_held()
-            self.mode = "normal"
+            p = self.params
+            run = self.held[: self.lead]
+            if (
+                self.lead >= p["speed_run_min_steps"]
+                and self.plaus >= 1
+                and self._along_travel()
+                and sum(f.eff_m for f in run) >= p["speed_run_min_m"]
+                and (run[-1].ts - self.anchor.ts) / 1000.0 >= p["speed_run_min_s"]
+            ):
+                self._confirm_jump()  # a run the trace stayed at the end of
+            else:
+                self._drop_held()
+                self.mode = "normal"
 
     # -- helpers
     def _suspect_reach(self, dt_s):
@@ -268,6 +279,8 @@ class TripRef:
     def _jump_is_teleport(self, eff_m, post):
         p = self.params
         if self._in_warmup():
+            return False
+        if self.soft and self.held[self.lead - 1].ts - self.anchor.ts >= p["tunnel_gap_s"] * 1000.0:
             return False
         return eff_m >= p["teleport_min_m"] or (eff_m >= p["teleport_oblique_min_m"] and self._oblique(post))
 

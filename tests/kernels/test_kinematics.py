@@ -147,7 +147,10 @@ def run_kernel(trips, rng, n_batches):
         for s, t, la, lo, f in zip(out.acc_slot, out.acc_ts, out.acc_lat, out.acc_lon, out.acc_flag):
             accepted[s].append((int(t), float(la), float(lo), int(f)))
         events.extend(out.events)
-    events.extend(K.finish(np.arange(n, dtype=np.int64), city, state, held, PARAM_ROW))
+    out = K.finish(np.arange(n, dtype=np.int64), city, state, held, PARAM_ROW)
+    for s, t, la, lo, f in zip(out.acc_slot, out.acc_ts, out.acc_lat, out.acc_lon, out.acc_flag):
+        accepted[s].append((int(t), float(la), float(lo), int(f)))
+    events.extend(out.events)
     # every buffer lent for held fixes came back (the pool started small and had to grow)
     assert held.in_use == 0 and np.all(state[:, K.S_HELD_SLOT] == 0)
     return state, statuses, accepted, events
@@ -357,6 +360,21 @@ def test_tunnel_gap_at_plausible_speed_is_not_a_teleport():
     assert events == [] and st[K.S_GAP_N] == 1 and st[K.S_N_SPIKE] == 0
 
 
+def test_a_jump_over_a_tunnel_gap_within_reach_is_not_a_teleport_however_fast_for_the_trip():
+    """At 8 m/s in town, then 3 km in the 150 s of a tunnel (20 m/s: a ring road): too fast for
+    the trip's pace, so it waits for the next fix, but a car can do it unseen. The same 3 km in
+    one 15 s step cannot be driven: that is a teleport."""
+    pts = straight(30, 15.0, 41.15, -8.61, 8.0)
+    dlat, dlon = move(0.0, 0.0, 3000.0 - 8.0 * 15.0, 0.0)  # the step from fix 11 to fix 12: 3 km
+    tunnel = pts[:12] + [(t + 135.0, la + dlat, lo + dlon) for t, la, lo in pts[12:]]
+    st, status, accepted, events = kernel_one(track(tunnel))
+    assert events == [] and st[K.S_GAP_N] == 1 and st[K.S_N_SPIKE] == 0
+    assert st[K.S_DIST_M] == pytest.approx(8.0 * 15.0 * 28 + 3000.0, rel=0.02)  # driven, all of it
+    dlat, dlon = move(0.0, 0.0, 3000.0, 0.0)
+    jumped = pts[:12] + [(t, la + dlat, lo + dlon) for t, la, lo in pts[12:]]
+    assert [e[K.E_KIND] for e in kernel_one(track(jumped))[3]] == [K.EV_TELEPORT]
+
+
 def test_sustained_fast_run_is_impossible_speed():
     slow = straight(12, 15.0, 41.15, -8.61, 10.0)
     t, la, lo = slow[-1]
@@ -496,6 +514,24 @@ def test_two_step_fast_forward_at_15_s_is_impossible_speed_not_teleport():
     assert e[K.E_TS] == fixes[13][0]  # the run's last fix
     # the run is part of the reported trace's distance (not dropped as a jump)
     assert st[K.S_DIST_M] == pytest.approx(9.0 * 15.0 * 20 + 2 * 68.0 * 15.0, rel=0.02)
+    compare([fixes], 0, 3)
+
+
+@pytest.mark.parametrize("after_n", [0, 1, 2])
+def test_a_fast_forward_to_the_dropoff_is_impossible_speed_when_the_trace_stayed_there(after_n):
+    """The trip ends two fixes after the run, before three confirm it: a trace that raced ahead
+    and stayed there until the end is a run all the same. A trip that ends on the run's last fix
+    may end on a spike: that accuses nobody."""
+    slow = straight(12, 15.0, 41.15, -8.61, 9.0)
+    t, la, lo = slow[-1]
+    fast = straight(3, 15.0, la, lo, 68.0, t0=t)[1:]
+    t2, la2, lo2 = fast[-1]
+    after = straight(1 + after_n, 15.0, la2, lo2, 9.0, t0=t2)[1:]
+    fixes = track(slow + fast + after)
+    st, status, accepted, events = kernel_one(fixes)
+    assert [e[K.E_KIND] for e in events] == ([K.EV_IMPOSSIBLE_SPEED] if after_n else [])
+    if after_n:
+        assert [f for *_, f in accepted][-after_n - 2 :] == [K.F_FAST, K.F_FAST] + [K.F_NONE] * after_n
     compare([fixes], 0, 3)
 
 

@@ -10,8 +10,9 @@ Per batch:
    buffered until its trip_started, trip event applied, late, duplicate; and which trips
    start and close.
 3. trip events are applied in arrival order (city, planned route, fare claims).
-4. the kinematics kernel runs over the pings of live trips, grouped by trip in arrival order;
-   its events become teleport / impossible_speed alerts at once. The fixes it accepts go to the
+4. the kinematics kernel runs over the pings of live trips, grouped by trip in arrival order
+   (but for the fixes of a silence that a phone sends after a newer one: kernels/reorder.py
+   puts them back in time order); its events become teleport / impossible_speed alerts at once. The fixes it accepts go to the
    corridor kernel for trips with a planned route: excursions become route_deviation alerts.
 5. closed trips get their end-of-trip detectors and a verdict, and their slot is freed.
 """
@@ -52,6 +53,7 @@ from tripguard.geo import encode_integers, encode_polyline_array, route_latlon
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
 from tripguard.kernels import lifecycle as L
+from tripguard.kernels import reorder as R
 from tripguard.kernels.geo import haversine_m, local_latlon
 
 if TYPE_CHECKING:
@@ -361,6 +363,15 @@ class Engine:
             return
         order = np.lexsort((order_key, cols[0]))
         cols = [np.ascontiguousarray(c[order]) for c in cols]
+        self._drive(R.reorder(cols, t.newest_ts, t.park, t.parked), out, now_ms)
+
+    def _drive(self, cols: list[np.ndarray], out: Output, now_ms: int) -> None:
+        """Fixes as the kinematics takes them (columns, sorted by slot) through the kinematics, the
+        path log and the corridors."""
+        t = self.trips
+        t.parked.shrink(t.park)
+        if len(cols[0]) == 0:
+            return
         res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)  # type: ignore[call-arg, arg-type]
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
@@ -383,10 +394,7 @@ class Engine:
         cols = self._take_orphans(slots)
         order = np.argsort(cols[0], kind="stable")
         cols = [np.ascontiguousarray(c[order]) for c in cols]
-        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)  # type: ignore[call-arg, arg-type]
-        self._keep_path(res)
-        self._kinematics_alerts(res.events, out, now_ms)
-        self._route_step(res, out, now_ms)
+        self._drive(R.reorder(cols, t.newest_ts, t.park, t.parked), out, now_ms)
 
     def _buffer_orphans(self, batch: Batch, slot: np.ndarray, rows: np.ndarray) -> None:
         t = self.trips
@@ -476,14 +484,11 @@ class Engine:
     def _close(self, slots: np.ndarray, out: Output, now_ms: int, ended_by_default: str) -> None:
         t = self.trips
         slots = np.asarray(slots, np.int64)
-        for e in K.finish(slots, t.city, t.kin, t.held, self.params_matrix):
-            s = int(e[K.E_SLOT])
-            self._emit(
-                cast(TripMeta, t.meta[s]),
-                impossible_speed_finding(e, self.kin_params[t.city[s]], self.paths.path(s)),
-                out,
-                now_ms,
-            )
+        self._drive(R.release(np.sort(slots), t.park, t.parked), out, now_ms)  # what a silence parked
+        res = K.finish(slots, t.city, t.kin, t.held, self.params_matrix)
+        self._keep_path(res)
+        self._kinematics_alerts(res.events, out, now_ms)
+        self._route_step(res, out, now_ms)
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
             last_ts = t.kin[routed, K.S_A_TS].astype(np.int64)
@@ -693,6 +698,7 @@ class Engine:
             city=self.city_names[int(t.city[s])],
             rows=t.rows(s),
             held=t.held_fixes(s),
+            parked=t.parked_fixes(s),
             path=t.paths.path(s),
             corridor=t.corridors.slice(s) if t.corridors.holds(s) else None,
         )
@@ -706,7 +712,7 @@ class Engine:
         s = t.allocate(meta.trip_id, meta.driver_id, meta.partition)
         t.meta[s] = meta
         t.city[s] = self._city_row(state.city)
-        t.set_rows(s, state.rows, state.held)
+        t.set_rows(s, state.rows, state.held, state.parked)
         ts, lat, lon, flag = state.path
         if ts.size:
             t.paths.append(np.full(ts.size, s, np.int64), ts, lat, lon, flag)
@@ -717,7 +723,7 @@ class Engine:
 @dataclass
 class TripState:
     """One live trip as a checkpoint sees it: its metadata and trip events, its city, its rows of
-    the numeric columns (TripTable.rows), held fixes, accepted path and corridor."""
+    the numeric columns (TripTable.rows), held and parked fixes, accepted path and corridor."""
 
     meta: TripMeta
     city: str
@@ -725,3 +731,4 @@ class TripState:
     held: np.ndarray | None
     path: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     corridor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    parked: np.ndarray | None = None

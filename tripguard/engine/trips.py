@@ -20,6 +20,7 @@ from tripguard.engine.pathlog import PathLog
 from tripguard.engine.terms import EndTerms, StartTerms
 from tripguard.kernels import corridor as C
 from tripguard.kernels import kinematics as K
+from tripguard.kernels import reorder as R
 from tripguard.kernels.lifecycle import PH_NONE
 from tripguard.kernels.slotindex import SlotIndex
 
@@ -71,6 +72,9 @@ class TripTable:
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
         self.held = K.HeldPool()  # buffers for held fixes, lent to the few trips that hold some
+        self.newest_ts = np.full(capacity, R.NO_TS, np.int64)  # reorder kernel: the newest fix seen
+        self.park = np.zeros(capacity, np.int64)  # ... 1 + the trip's entry in `parked` (0: none)
+        self.parked = R.ParkPool()  # fixes parked at a trip's start and after a silence (kernels/reorder.py)
         self.route = C.new_route_state(capacity)
         self.route_cell = np.zeros(capacity, np.int64)  # the trip's last H3 cell (corridor kernel)
         self.city = np.zeros(capacity, np.int64)  # row of the per-city params matrices
@@ -92,7 +96,11 @@ class TripTable:
         "deadline": 0,
         "last_act": NO_TS,
         "implicit": 0,
+        "newest_ts": R.NO_TS,
+        "park": 0,
     }
+    # columns added since the first checkpoint format: a record written before one starts it empty
+    _ADDED = frozenset({"newest_ts", "park"})
 
     @property
     def capacity(self) -> int:
@@ -119,6 +127,8 @@ class TripTable:
         entry = int(self.kin[s, K.S_HELD_SLOT]) - 1  # read before the row is cleared
         if entry >= 0:
             self.held.give_back(entry)
+        if self.park[s]:
+            self.parked.give_back(int(self.park[s]) - 1)
         self.paths.forget(s)
         self.corridors.remove(s)
         for name, empty in self._COLUMNS.items():
@@ -133,10 +143,12 @@ class TripTable:
 
     def rows(self, s: int) -> dict[str, np.ndarray]:
         """Copies of slot s's rows of every numeric column. The held-fix entry inside the
-        kinematics row is an index into this table's pool: it is cleared here (held_fixes gives
-        the buffer itself), so equal trips give equal rows in any table."""
+        kinematics row and the park entry are indices into this table's pools: they are cleared
+        here (held_fixes and parked_fixes give the buffers themselves), so equal trips give equal
+        rows in any table."""
         out = {name: np.array(getattr(self, name)[s]) for name in self._COLUMNS}
         out["kin"][K.S_HELD_SLOT] = 0.0
+        out["park"] = np.array(0, np.int64)
         return out
 
     def held_fixes(self, s: int) -> np.ndarray | None:
@@ -144,12 +156,22 @@ class TripTable:
         entry = int(self.kin[s, K.S_HELD_SLOT]) - 1
         return None if entry < 0 else self.held.buf[entry].copy()
 
-    def set_rows(self, s: int, rows: dict[str, np.ndarray], held: np.ndarray | None) -> None:
-        """Slot s takes these rows (from `rows`); a held-fix buffer is lent from this table's pool.
+    def parked_fixes(self, s: int) -> np.ndarray | None:
+        """The trip's park buffer (kernels/reorder.py), or None when it parks none."""
+        entry = int(self.park[s]) - 1
+        return None if entry < 0 else self.parked.buf[entry].copy()
+
+    def set_rows(
+        self, s: int, rows: dict[str, np.ndarray], held: np.ndarray | None, parked: np.ndarray | None = None
+    ) -> None:
+        """Slot s takes these rows (from `rows`); held-fix and park buffers are lent from this
+        table's pools.
         A row whose shape differs from this table's column is refused (state of another version)."""
-        for name in self._COLUMNS:
+        for name, empty in self._COLUMNS.items():
             column = getattr(self, name)
             row = rows.get(name)
+            if row is None and name in self._ADDED:
+                row = np.full(column.shape[1:], empty, column.dtype)
             if row is None or row.shape != column.shape[1:]:
                 got = "missing" if row is None else f"shape {row.shape}"
                 raise ValueError(f"trip state column {name}: {got}, this engine's is {column.shape[1:]}")
@@ -162,6 +184,13 @@ class TripTable:
             self.kin[s, K.S_HELD_SLOT] = entry + 1
         else:
             self.kin[s, K.S_HELD_SLOT] = 0.0
+        self.park[s] = 0
+        if parked is not None:
+            if parked.shape != self.parked.buf.shape[1:]:
+                raise ValueError(f"parked fixes of shape {parked.shape}, this engine's are {self.parked.buf.shape[1:]}")
+            entry = self.parked.take()
+            self.parked.buf[entry] = parked
+            self.park[s] = entry + 1
 
     def _grow(self) -> None:
         old = self.capacity

@@ -5,7 +5,7 @@ Keys, one family per kind of data, so that a checkpoint rewrites only what chang
 
 | key | value | written |
 |---|---|---|
-| `trip/<id>` | the trip's numeric rows (by column name and width), held fixes, orphan pings, alert ids | when the trip changed |
+| `trip/<id>` | the trip's numeric rows (by column name and width), held and parked fixes, orphan pings, alert ids | when the trip changed |
 | `events/<id>` | its trip_started / trip_ended (JSON) and its corridor (arrays) | when a trip event arrived |
 | `path/<id>/<k>` | accepted fixes k*PATH_CHUNK .. (k+1)*PATH_CHUNK-1 | the chunks that grew |
 | `closed/<id>` | the watermark at which the trip closed (late rows of it are recognised) | at close; deleted when forgotten |
@@ -89,6 +89,8 @@ def trip_record(state: TripState) -> bytes:
     arrays = {f"row.{name}": row for name, row in state.rows.items()}
     if state.held is not None:
         arrays["held"] = state.held
+    if state.parked is not None:
+        arrays["parked"] = state.parked
     if m.orphans:
         for k, dt in enumerate(_ORPHAN_DTYPES):
             arrays[f"orphan.{k}"] = np.concatenate([np.asarray(c[k], dt) for c in m.orphans])
@@ -159,7 +161,15 @@ def trip_from_records(trip_id: str, trip: bytes, events: bytes | None, chunks: l
             f"trip {trip_id}: {path[0].size} path fixes in its chunks, its record says {doc['path_n']}"
         )
     rows = {name[4:]: a for name, a in arrays.items() if name.startswith("row.")}
-    return TripState(meta=meta, city=doc["city"], rows=rows, held=arrays.get("held"), path=path, corridor=corridor)  # type: ignore[arg-type]
+    return TripState(
+        meta=meta,
+        city=doc["city"],
+        rows=rows,
+        held=arrays.get("held"),
+        path=path,  # type: ignore[arg-type]
+        corridor=corridor,  # type: ignore[arg-type]
+        parked=arrays.get("parked"),
+    )
 
 
 def _check_format(doc: dict, what: str) -> None:
