@@ -573,6 +573,10 @@ def _release_held(
     """Accept every held fix in order: the first n_lead with lead_flag (F_BREAK, F_TELEPORT: a jump
     kept out of the distance; F_FAST: a run, whose distance is reported), the rest as ordinary steps."""
     n = int(st[S_HELD_N])
+    # A suspect step accepted as driving raises the trip's pace no further than the suspect limit
+    # it broke: at its own speed, a spike of two fixes out would make the way back look plausible.
+    soft = lead_flag == F_NONE and st[S_HELD_SOFT] > 0.0
+    soft_cap = min(max(p[P_SUSPECT_MIN_MPS], p[P_SUSPECT_PACE_FACTOR] * st[S_PACE]), p[P_MAX_SPEED_MPS])
     for h in range(n):
         flag = lead_flag if h < n_lead else F_NONE
         d = held[h, H_DIST_M]
@@ -601,6 +605,8 @@ def _release_held(
             out_flag,
             n_out,
         )
+        if h == 0 and soft and st[S_PACE] > soft_cap:
+            st[S_PACE] = soft_cap
     st[S_HELD_N] = 0.0
     st[S_HELD_LEAD] = 0.0
     st[S_HELD_PLAUS] = 0.0

@@ -362,6 +362,9 @@ class TripRef:
     def _release(self, lead_flag, n_lead=1):
         """Accept the held fixes in order: the first n_lead with lead_flag (F_BREAK: a jump kept out
         of the distance; F_FAST: a run, its distance counted), the rest as ordinary steps."""
+        p = self.params
+        soft = lead_flag == K.F_NONE and self.soft
+        soft_cap = min(max(p["suspect_min_mps"], p["suspect_pace_factor"] * self.pace), p["max_speed_mps"])
         for h, f in enumerate(self.held):
             dt_s = (f.ts - self.anchor.ts) / 1000.0
             flag = lead_flag if h < n_lead else K.F_NONE
@@ -369,6 +372,8 @@ class TripRef:
                 self.counts["jump_m"] += f.dist_m
             self.counts["used"] += 1
             self._move(f.ts, f.lat, f.lon, f.acc, f.dist_m, dt_s, math.nan, flag)
+            if h == 0 and soft:
+                self.pace = min(self.pace, soft_cap)  # a suspect step raises the pace to the limit it broke
         self.held, self.lead, self.plaus, self.soft = [], 0, 0, False
 
     def _run_step(self, ts, lat, lon, d, eff, dt_s):

@@ -517,6 +517,21 @@ def test_two_step_fast_forward_at_15_s_is_impossible_speed_not_teleport():
     compare([fixes], 0, 3)
 
 
+def test_a_suspect_step_accepted_as_driving_raises_the_pace_only_to_the_limit_it_broke():
+    """Two fixes 650 m out (the second carrying on from the first) are taken for driving; at
+    their own speed (43 m/s) they would make the trip look fast, and the way back plausible."""
+    pts = straight(30, 15.0, 41.15, -8.61, 10.0)
+    dlat, dlon = move(0.0, 0.0, 650.0, math.pi / 2)
+    out = [(t, la + dlat, lo + dlon) if k in (15, 16) else (t, la, lo) for k, (t, la, lo) in enumerate(pts)]
+    st, status, accepted, events = kernel_one(track(out[:17]))
+    assert status[15] == K.ST_HELD and len(accepted) == 17  # held, then accepted with the next
+    assert st[K.S_PACE] <= 2.0 * 10.0 * 1.01  # twice the trip's pace (suspect_pace_factor), not 43 m/s
+    st, status, accepted, events = kernel_one(track(out[:18]))
+    # the way back is suspect again (before, it was driven too), and the trip ends on it
+    assert status[17] == K.ST_HELD and st[K.S_N_SPIKE] == 1
+    compare([track(out[:18]), track(out)], 0, 3)
+
+
 @pytest.mark.parametrize("after_n", [0, 1, 2])
 def test_a_fast_forward_to_the_dropoff_is_impossible_speed_when_the_trace_stayed_there(after_n):
     """The trip ends two fixes after the run, before three confirm it: a trace that raced ahead
