@@ -9,9 +9,9 @@ fixes before the backlog of the trip's start in the same way.
 
 So a trip's first fix, and a fix that arrives `GAP_MS` or more after the newest fix of its trip
 (in event time), open a park: it is not passed on, and every fix of the trip that arrives after
-it is parked with it, in time order. The park is passed on to the kinematics in time order once `NEWER` fixes newer than
-every parked one have arrived (a silence's backlog comes with the live fix or right after it),
-when it is full, or when the trip closes (`release`). Fixes older than the park's time span come
+it is parked with it, in time order. The park is passed on to the kinematics in time order once
+`NEWER` fixes newer than every parked one have arrived (a silence's backlog comes with the live
+fix or right after it), when it is full, or when the trip closes (`release`). Fixes older than the park's time span come
 out first and are dropped as late there, as before. A park costs latency (two fixes) only at a
 trip's start and where it was silent: every other fix passes straight through.
 

@@ -12,8 +12,9 @@ Per batch:
 3. trip events are applied in arrival order (city, planned route, fare claims).
 4. the kinematics kernel runs over the pings of live trips, grouped by trip in arrival order
    (but for the fixes of a silence that a phone sends after a newer one: kernels/reorder.py
-   puts them back in time order); its events become teleport / impossible_speed alerts at once. The fixes it accepts go to the
-   corridor kernel for trips with a planned route: excursions become route_deviation alerts.
+   puts them back in time order); its events become teleport / impossible_speed alerts at once.
+   The fixes it accepts go to the corridor kernel for trips with a planned route: excursions
+   become route_deviation alerts.
 5. closed trips get their end-of-trip detectors and a verdict, and their slot is freed.
 """
 
