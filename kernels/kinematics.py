@@ -1779,6 +1779,17 @@ def _check_tables(state: F64, pool: HeldPool, params: F64, city: I64) -> None:
         raise ValueError(f"confirm_fixes must be <= {HELD_MAX - 2}")
 
 
+def _accepted_stream(cap: int) -> tuple[I64, I64, F64, F64, I8]:
+    """Room for cap accepted fixes: slot, ts, lat, lon, flag."""
+    return (
+        np.empty(cap, np.int64),
+        np.empty(cap, np.int64),
+        np.empty(cap, np.float64),
+        np.empty(cap, np.float64),
+        np.empty(cap, np.int8),
+    )
+
+
 def kinematics(
     slot: I64,
     ts: I64,
@@ -1818,13 +1829,7 @@ def kinematics(
     groups = 1 + int(np.count_nonzero(step)) if n else 0
     cap = n + HELD_MAX * groups
     status = np.empty(n, dtype=np.int8)
-    out = (
-        np.empty(cap, np.int64),
-        np.empty(cap, np.int64),
-        np.empty(cap, np.float64),
-        np.empty(cap, np.float64),
-        np.empty(cap, np.int8),
-    )
+    out = _accepted_stream(cap)
     events = np.empty((max(n, 1), N_EVENT), dtype=np.float64)
     i = n_out = n_ev = 0
     while True:
@@ -1865,13 +1870,7 @@ def finish(slots: I64, city: I64, state: F64, pool: HeldPool, params: F64) -> Ki
     _check_tables(state, pool, params, city)
     events = np.empty((max(slots.shape[0], 1), N_EVENT), dtype=np.float64)
     cap = HELD_MAX * slots.shape[0]
-    out = (
-        np.empty(cap, np.int64),
-        np.empty(cap, np.int64),
-        np.empty(cap, np.float64),
-        np.empty(cap, np.float64),
-        np.empty(cap, np.int8),
-    )
+    out = _accepted_stream(cap)
     n_ev, n_out = _finish(slots, city, state, pool.buf, pool.free, pool.n_free, params, events, *out)
     return KinematicsOutput(
         np.empty(0, np.int8),
