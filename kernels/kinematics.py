@@ -830,6 +830,18 @@ def _start_run(
 
 
 @njit
+def _raced(st: F64, held: F64, p: F64, run_eff: float, run_s: float) -> bool:
+    """The held fixes start with an impossible_speed run: as many fast steps as a run needs, none
+    turning back, covering run_eff metres (after accuracy) in run_s seconds."""
+    return (
+        st[S_HELD_LEAD] >= p[P_RUN_MIN_STEPS]
+        and _along_travel(st, held)
+        and run_eff >= p[P_RUN_MIN_M]
+        and run_s >= p[P_RUN_MIN_S]
+    )
+
+
+@njit
 def _confirm_jump(
     st: F64,
     held: F64,
@@ -906,9 +918,7 @@ def _confirm_jump(
         st[S_N_USED] += st[S_W_REVIVE] - since
         st[S_N_SPIKE] += since - st[S_W_REVIVE]
         held[0, H_DIST_M] = 0.0
-    elif (
-        lead >= p[P_RUN_MIN_STEPS] and _along_travel(st, held) and run_eff >= p[P_RUN_MIN_M] and run_s >= p[P_RUN_MIN_S]
-    ):
+    elif _raced(st, held, p, run_eff, run_s):
         # two or more steps too fast to drive, on along the way: the trace raced ahead
         maxv = 0.0
         prev_ts = a_ts
@@ -1668,16 +1678,15 @@ def _kinematics(
 
 @njit
 def _ended_on_a_run(st: F64, held: F64, p: F64) -> bool:
-    """The held fixes start with a run of fast steps on along the way, as long and as sustained as
-    an impossible_speed run, and the trace stayed at its end until the trip ended (a fast-forward
-    to the dropoff): what the run would have been confirmed as, had the trip gone on."""
+    """The held fixes start with a run (_raced) and the trace stayed at its end until the trip
+    ended (a fast-forward to the dropoff): what the run would have been confirmed as, had the
+    trip gone on."""
     lead = int(st[S_HELD_LEAD])
-    if lead < p[P_RUN_MIN_STEPS] or st[S_HELD_PLAUS] < 1.0 or not _along_travel(st, held):
-        return False
     run_eff = 0.0
     for h in range(lead):
         run_eff += held[h, H_EFF_M]
-    return run_eff >= p[P_RUN_MIN_M] and (held[lead - 1, H_TS] - st[S_A_TS]) / 1000.0 >= p[P_RUN_MIN_S]  # type: ignore[no-any-return]
+    run_s = (held[lead - 1, H_TS] - st[S_A_TS]) / 1000.0
+    return st[S_HELD_PLAUS] >= 1.0 and _raced(st, held, p, run_eff, run_s)
 
 
 @njit

@@ -216,15 +216,8 @@ class TripRef:
         if self.mode == "run":
             self._close_run()
         elif self.mode == "hold":
-            p = self.params
             run = self.held[: self.lead]
-            if (
-                self.lead >= p["speed_run_min_steps"]
-                and self.plaus >= 1
-                and self._along_travel()
-                and sum(f.eff_m for f in run) >= p["speed_run_min_m"]
-                and (run[-1].ts - self.anchor.ts) / 1000.0 >= p["speed_run_min_s"]
-            ):
+            if self.plaus >= 1 and self._raced(sum(f.eff_m for f in run), (run[-1].ts - self.anchor.ts) / 1000.0):
                 self._confirm_jump()  # a run the trace stayed at the end of
             else:
                 self._drop_held()
@@ -275,6 +268,15 @@ class TripRef:
         if nb == 0.0 or na < K.HEADING_MIN_M or nj == 0.0:
             return False
         return _dot(jump, before) < K.OBLIQUE_COS * nj * nb and _dot(jump, after) < K.OBLIQUE_COS * nj * na
+
+    def _raced(self, run_eff, run_s):
+        p = self.params
+        return (
+            self.lead >= p["speed_run_min_steps"]
+            and self._along_travel()
+            and run_eff >= p["speed_run_min_m"]
+            and run_s >= p["speed_run_min_s"]
+        )
 
     def _jump_is_teleport(self, eff_m, post):
         p = self.params
@@ -457,12 +459,7 @@ class TripRef:
             self.counts["used"] += w["revive"] - since
             self.counts["spike"] += since - w["revive"]
             self.held[0].dist_m = 0.0
-        elif (
-            self.lead >= p["speed_run_min_steps"]
-            and self._along_travel()
-            and run_eff >= p["speed_run_min_m"]
-            and run_s >= p["speed_run_min_s"]
-        ):
+        elif self._raced(run_eff, run_s):
             maxv, prev_ts = 0.0, a.ts
             for f in run:
                 maxv = max(maxv, f.dist_m / ((f.ts - prev_ts) / 1000.0))

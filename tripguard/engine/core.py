@@ -374,7 +374,10 @@ class Engine:
         t.parked.shrink(t.park)
         if len(cols[0]) == 0:
             return
-        res = K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix)  # type: ignore[call-arg, arg-type]
+        self._use(K.kinematics(*cols, t.city, t.kin, t.held, self.params_matrix), out, now_ms)  # type: ignore[call-arg, arg-type]
+
+    def _use(self, res: K.KinematicsOutput, out: Output, now_ms: int) -> None:
+        """What the kinematics made of some fixes: the path log, its alerts, the corridors."""
         self._keep_path(res)
         self._kinematics_alerts(res.events, out, now_ms)
         self._route_step(res, out, now_ms)
@@ -487,10 +490,7 @@ class Engine:
         t = self.trips
         slots = np.asarray(slots, np.int64)
         self._drive(R.release(np.sort(slots), t.park, t.parked), out, now_ms)  # what a silence parked
-        res = K.finish(slots, t.city, t.kin, t.held, self.params_matrix)
-        self._keep_path(res)
-        self._kinematics_alerts(res.events, out, now_ms)
-        self._route_step(res, out, now_ms)
+        self._use(K.finish(slots, t.city, t.kin, t.held, self.params_matrix), out, now_ms)
         routed = slots[t.route[slots, C.R_ACTIVE] > 0.0]
         if routed.size:
             last_ts = t.kin[routed, K.S_A_TS].astype(np.int64)
