@@ -85,6 +85,12 @@ def _insert(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8, s
 
 
 @njit
+def _get(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8) -> int:
+    s, _ = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], fnv1a(key, 0, key.shape[0]))
+    return s
+
+
+@njit
 def _remove(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8) -> int:
     h = fnv1a(key, 0, key.shape[0])
     s, p = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], h)
@@ -139,11 +145,9 @@ class SlotIndex:
         return out
 
     def get(self, trip_id: str) -> int:
+        """The id's slot, -1 if none."""
         key = np.frombuffer(trip_id.encode(), np.uint8)
-        s, _ = _find(
-            self.table, self.hashes, self.ids, self.id_lo, self.id_hi, key, 0, key.shape[0], fnv1a(key, 0, key.shape[0])
-        )
-        return int(s)
+        return int(_get(self.table, self.hashes, self.ids, self.id_lo, self.id_hi, key))
 
     def insert(self, trip_id: str, slot: int) -> None:
         key = np.frombuffer(trip_id.encode(), np.uint8)

@@ -23,7 +23,7 @@ def test_release_gives_back_the_held_fix_buffer():
     t.kin[s, K.S_HELD_SLOT] = entry + 1
     assert t.held.in_use == 1
     t.release(s)
-    assert t.held.in_use == 0 and t.kin[s, K.S_HELD_SLOT] == 0 and not t.slot_of
+    assert t.held.in_use == 0 and t.kin[s, K.S_HELD_SLOT] == 0 and len(t) == 0 and t.slot("a") == -1
 
 
 def test_tiny_storage_grows_compacts_and_releases(monkeypatch):

@@ -88,7 +88,7 @@ def test_the_state_holds_corridors_held_and_parked_fixes_and_orphans():
     for b in batches:
         engine.process(b)
         t = engine.trips
-        for s in t.slot_of.values():
+        for s in t.live_slots().tolist():
             seen["corridor"] += t.corridors.holds(s)
             seen["held"] += t.held_fixes(s) is not None
             seen["parked"] += t.parked_fixes(s) is not None

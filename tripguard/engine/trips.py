@@ -66,8 +66,9 @@ class TripTable:
         corridor_cells: int = 1 << 16,
         corridor_points: int = 1 << 14,
     ):
-        self.slot_of: dict[str, int] = {}
-        self.index = SlotIndex(capacity)  # the same mapping, compiled: the engine's per-row lookup
+        # trip id -> slot, compiled: the engine's per-row lookup, and the only one (a dict beside it
+        # cost ~80 B a live trip)
+        self.index = SlotIndex(capacity)
         self.meta: list[TripMeta | None] = [None] * capacity
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.kin = K.new_state(capacity)
@@ -107,13 +108,16 @@ class TripTable:
         return len(self.meta)
 
     def __len__(self) -> int:
-        return len(self.slot_of)
+        return len(self.index)
+
+    def slot(self, trip_id: str) -> int:
+        """The live trip's slot, -1 when it is not live."""
+        return self.index.get(trip_id)
 
     def allocate(self, trip_id: str, driver_id: str, partition: int) -> int:
         if not self._free:
             self._grow()
         s = self._free.pop()
-        self.slot_of[trip_id] = s
         self.index.insert(trip_id, s)
         self.meta[s] = TripMeta(trip_id, driver_id, partition)
         return s
@@ -121,7 +125,6 @@ class TripTable:
     def release(self, s: int) -> None:
         """Give back everything the trip in slot s holds: its held-fix buffer, path, corridor, row."""
         meta = cast(TripMeta, self.meta[s])
-        del self.slot_of[meta.trip_id]
         self.index.remove(meta.trip_id)
         self.meta[s] = None
         entry = int(self.kin[s, K.S_HELD_SLOT]) - 1  # read before the row is cleared
@@ -137,7 +140,8 @@ class TripTable:
         self._free.append(s)
 
     def live_slots(self) -> np.ndarray:
-        return np.array(sorted(self.slot_of.values()), dtype=np.int64)
+        """The live trips' slots, ascending."""
+        return np.flatnonzero(self.index.live[: self.capacity]).astype(np.int64)
 
     # ---- a trip's rows, for checkpoints (tripguard.engine.tripstate) -----------------------------------
 

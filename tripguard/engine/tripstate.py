@@ -313,8 +313,9 @@ class TripRecords:
                 int(state.path[0].size), state.meta.started, state.meta.ended, trip_id in events
             )
         # oldest first, as the engine adds them (it forgets closed trips from the front)
-        for (wm, partition), trip_id in sorted(closed):
-            engine.closed[trip_id] = (wm, partition)
+        marks: dict[tuple[int, int], tuple[int, int]] = {}  # one value per (watermark, partition), as _close
+        for mark, trip_id in sorted(closed):
+            engine.closed[trip_id] = marks.setdefault(mark, mark)
         self.closed_written = set(engine.closed)
         self.watermark_written = engine.watermark if WATERMARK in records else None
 
