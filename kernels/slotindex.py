@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
-from ._types import I64, U8, U64
+from ._types import I32, I64, U8, U32
 
 EMPTY, DELETED = -1, -2
 NOT_SEEN = -3
@@ -29,6 +29,12 @@ def fnv1a(buf: U8, lo: int, hi: int) -> np.uint64:
 
 
 @njit
+def _low(h: np.uint64) -> np.uint32:
+    """The hash's low 32 bits: what the table keeps of it."""
+    return np.uint32(h & np.uint64(0xFFFFFFFF))
+
+
+@njit
 def _same(a: U8, a_lo: int, a_hi: int, b: U8, b_lo: int, b_hi: int) -> bool:
     if a_hi - a_lo != b_hi - b_lo:
         return False
@@ -40,11 +46,12 @@ def _same(a: U8, a_lo: int, a_hi: int, b: U8, b_lo: int, b_hi: int) -> bool:
 
 @njit
 def _find(
-    table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8, lo: int, hi: int, h: np.uint64
+    table: I32, hashes: U32, ids: U8, id_lo: I32, id_hi: I32, key: U8, lo: int, hi: int, h: np.uint64
 ) -> tuple[int, int | np.int64]:
     """(slot of the key or -1, the table position to insert it at)."""
     mask = table.shape[0] - 1
     p = np.int64(h & np.uint64(mask))
+    h32 = _low(h)
     free: int | np.int64 = -1
     while True:
         s = table[p]
@@ -53,14 +60,14 @@ def _find(
         if s == DELETED:
             if free < 0:
                 free = p
-        elif hashes[p] == h and _same(ids, id_lo[s], id_hi[s], key, lo, hi):
+        elif hashes[p] == h32 and _same(ids, id_lo[s], id_hi[s], key, lo, hi):
             return s, p
         p = (p + 1) & mask
 
 
 @njit
 def _lookup(
-    codes: I64, blob: U8, offsets: I64, table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, memo: I64, out: I64
+    codes: I64, blob: U8, offsets: I64, table: I32, hashes: U32, ids: U8, id_lo: I32, id_hi: I32, memo: I64, out: I64
 ) -> None:
     for i in range(codes.shape[0]):
         c = codes[i]
@@ -73,25 +80,25 @@ def _lookup(
 
 
 @njit
-def _insert(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8, slot: int) -> bool:
+def _insert(table: I32, hashes: U32, ids: U8, id_lo: I32, id_hi: I32, key: U8, slot: int) -> bool:
     """Insert key -> slot; returns False when the key is there already."""
     h = fnv1a(key, 0, key.shape[0])
     s, p = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], h)
     if s >= 0:
         return False
     table[p] = slot
-    hashes[p] = h
+    hashes[p] = _low(h)
     return True
 
 
 @njit
-def _get(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8) -> int:
+def _get(table: I32, hashes: U32, ids: U8, id_lo: I32, id_hi: I32, key: U8) -> int:
     s, _ = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], fnv1a(key, 0, key.shape[0]))
     return s
 
 
 @njit
-def _remove(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8) -> int:
+def _remove(table: I32, hashes: U32, ids: U8, id_lo: I32, id_hi: I32, key: U8) -> int:
     h = fnv1a(key, 0, key.shape[0])
     s, p = _find(table, hashes, ids, id_lo, id_hi, key, 0, key.shape[0], h)
     if s >= 0:
@@ -100,7 +107,7 @@ def _remove(table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64, key: U8) -
 
 
 @njit
-def _rebuild(live: I64, table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64) -> None:
+def _rebuild(live: I64, table: I32, hashes: U32, ids: U8, id_lo: I32, id_hi: I32) -> None:
     """Insert the live slots' ids into an empty table."""
     mask = table.shape[0] - 1
     for k in range(live.shape[0]):
@@ -110,19 +117,21 @@ def _rebuild(live: I64, table: I64, hashes: U64, ids: U8, id_lo: I64, id_hi: I64
         while table[p] != EMPTY:
             p = (p + 1) & mask
         table[p] = s
-        hashes[p] = h
+        hashes[p] = _low(h)
 
 
 class SlotIndex:
     """trip id -> slot for up to `capacity` slots (grown with ensure_slots)."""
 
     def __init__(self, capacity: int, id_bytes: int = 1 << 15):
-        self.table = np.full(64, EMPTY, np.int64)
-        self.hashes = np.zeros(64, np.uint64)
+        # 32-bit entries: a slot number, and the hash's low half to skip most byte comparisons
+        # (the table is 2-4 entries a live id: 64-bit ones cost ~90 B a live trip)
+        self.table = np.full(64, EMPTY, np.int32)
+        self.hashes = np.zeros(64, np.uint32)
         self.ids = np.empty(id_bytes, np.uint8)
         self.n_id_bytes = 0
-        self.id_lo = np.zeros(capacity, np.int64)
-        self.id_hi = np.zeros(capacity, np.int64)
+        self.id_lo = np.zeros(capacity, np.int32)  # arena spans: the arena stays far below 2 GB
+        self.id_hi = np.zeros(capacity, np.int32)
         self.live = np.zeros(capacity, np.bool_)
         self.n_live = 0
         self.n_used = 0  # live and deleted table entries: a probe ends only at an empty one
@@ -133,8 +142,8 @@ class SlotIndex:
     def ensure_slots(self, capacity: int) -> None:
         grow = capacity - self.id_lo.shape[0]
         if grow > 0:
-            self.id_lo = np.concatenate([self.id_lo, np.zeros(grow, np.int64)])
-            self.id_hi = np.concatenate([self.id_hi, np.zeros(grow, np.int64)])
+            self.id_lo = np.concatenate([self.id_lo, np.zeros(grow, np.int32)])
+            self.id_hi = np.concatenate([self.id_hi, np.zeros(grow, np.int32)])
             self.live = np.concatenate([self.live, np.zeros(grow, np.bool_)])
 
     def lookup(self, codes: np.ndarray, blob: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -181,8 +190,8 @@ class SlotIndex:
         size = 64
         while size < 4 * (self.n_live + 1):
             size *= 2
-        self.table = np.full(size, EMPTY, np.int64)
-        self.hashes = np.zeros(size, np.uint64)
+        self.table = np.full(size, EMPTY, np.int32)
+        self.hashes = np.zeros(size, np.uint32)
         _rebuild(np.flatnonzero(self.live), self.table, self.hashes, self.ids, self.id_lo, self.id_hi)
         self.n_used = self.n_live
 

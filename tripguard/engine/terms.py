@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 from tripguard.contract import LatLon, TripEnded, TripStarted
 
+_NO_SURGE = 1.0
+
 
 class Point(NamedTuple):
     lat: float
@@ -54,7 +56,7 @@ class StartTerms(NamedTuple):
             e.planned_distance_m,
             e.planned_duration_s,
             e.quoted_fare,
-            e.surge,
+            _NO_SURGE if e.surge == 1.0 else e.surge,  # one float for the unsurged many, not one each
             e.product,
         )
 

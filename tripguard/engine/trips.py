@@ -198,14 +198,16 @@ class TripTable:
 
     def _grow(self) -> None:
         old = self.capacity
-        new = old * 2
+        # by a quarter, not double: a slot's rows are ~1 KB, and a doubled table of 100k trips
+        # would hold up to 100 MB of empty ones (the copy costs more often, and stays rare)
+        new = old + max(old // 4, 64)
         for name, empty in self._COLUMNS.items():
             column = getattr(self, name)
             grown = np.full((new,) + column.shape[1:], empty, column.dtype)
             grown[:old] = column
             setattr(self, name, grown)
-        self.city = np.concatenate([self.city, np.zeros(old, np.int64)])
-        self.meta.extend([None] * old)
+        self.city = np.concatenate([self.city, np.zeros(new - old, np.int64)])
+        self.meta.extend([None] * (new - old))
         self._free.extend(range(new - 1, old - 1, -1))
         self.paths.ensure_slots(new)
         self.index.ensure_slots(new)
