@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._jit import njit, njit_exact
-from ._types import F64, I8, I64, U64
+from ._types import F64, I8, I32, I64, U64
 from .geo import haversine_m, local_xy
 from .h3index import _latlng_deg_to_cell_step, new_trajectory_state
 
@@ -114,9 +114,9 @@ class CorridorArena(Protocol):
     @property
     def cells(self) -> I64: ...
     @property
-    def cell_lo(self) -> I64: ...
+    def cell_lo(self) -> I32: ...
     @property
-    def cell_hi(self) -> I64: ...
+    def cell_hi(self) -> I32: ...
     @property
     def route_x(self) -> F64: ...
     @property
@@ -124,9 +124,9 @@ class CorridorArena(Protocol):
     @property
     def route_cum(self) -> F64: ...
     @property
-    def route_lo(self) -> I64: ...
+    def route_lo(self) -> I32: ...
     @property
-    def route_hi(self) -> I64: ...
+    def route_hi(self) -> I32: ...
 
 
 def new_route_state(n_slots: int) -> F64:
@@ -278,13 +278,13 @@ def _excursions(
     city: I64,
     params: F64,
     cells: I64,
-    cell_lo: I64,
-    cell_hi: I64,
+    cell_lo: I32,
+    cell_hi: I32,
     route_x: F64,
     route_y: F64,
     route_cum: F64,
-    route_lo: I64,
-    route_hi: I64,
+    route_lo: I32,
+    route_hi: I32,
     events: F64,
 ) -> int:
     n_ev = 0
@@ -378,8 +378,8 @@ def _finish(
     route_x: F64,
     route_y: F64,
     route_cum: F64,
-    route_lo: I64,
-    route_hi: I64,
+    route_lo: I32,
+    route_hi: I32,
     events: F64,
 ) -> int:
     n_ev = 0
@@ -538,12 +538,12 @@ def route_cells(lat: ArrayLike, lon: ArrayLike, spacing_m: float, res: int) -> U
 @njit
 def _compact(
     slots: I64,
-    cell_lo: I64,
-    cell_hi: I64,
+    cell_lo: I32,
+    cell_hi: I32,
     cells: I64,
     new_cells: I64,
-    route_lo: I64,
-    route_hi: I64,
+    route_lo: I32,
+    route_hi: I32,
     x: F64,
     y: F64,
     cum: F64,
@@ -574,11 +574,11 @@ def _compact(
 
 def compact(
     slots: I64,
-    cell_lo: I64,
-    cell_hi: I64,
+    cell_lo: I32,
+    cell_hi: I32,
     cells: I64,
-    route_lo: I64,
-    route_hi: I64,
+    route_lo: I32,
+    route_hi: I32,
     x: F64,
     y: F64,
     cum: F64,

@@ -119,6 +119,9 @@ def build_corridor(route: np.ndarray, res: int, ring: int) -> np.ndarray:
     return table.union(core)
 
 
+SPAN_MAX = int(np.iinfo(np.int32).max)
+
+
 class Corridors:
     """All live trips' corridors in flat arrays, each trip a [lo, hi) slice (an arena).
 
@@ -133,17 +136,18 @@ class Corridors:
         self.route_y = np.empty(points, np.float64)
         self.route_cum = np.empty(points, np.float64)
         self.n_cells = self.n_points = 0
-        self.cell_lo = np.zeros(capacity, np.int64)
-        self.cell_hi = np.zeros(capacity, np.int64)
-        self.route_lo = np.zeros(capacity, np.int64)
-        self.route_hi = np.zeros(capacity, np.int64)
+        # each slot's spans in the arenas, 32-bit: per slot of the trip table, live trip or not
+        self.cell_lo = np.zeros(capacity, np.int32)
+        self.cell_hi = np.zeros(capacity, np.int32)
+        self.route_lo = np.zeros(capacity, np.int32)
+        self.route_hi = np.zeros(capacity, np.int32)
         self._live = np.zeros(capacity, bool)
 
     def ensure(self, capacity: int) -> None:
         grow = capacity - len(self.cell_lo)
         if grow > 0:
             self.cell_lo, self.cell_hi, self.route_lo, self.route_hi = (
-                np.concatenate([a, np.zeros(grow, np.int64)])
+                np.concatenate([a, np.zeros(grow, np.int32)])
                 for a in (self.cell_lo, self.cell_hi, self.route_lo, self.route_hi)
             )
             self._live = np.concatenate([self._live, np.zeros(grow, bool)])
@@ -177,6 +181,8 @@ class Corridors:
         slots = np.flatnonzero(self._live)
         n_cells = int((self.cell_hi[slots] - self.cell_lo[slots]).sum())
         n_points = int((self.route_hi[slots] - self.route_lo[slots]).sum())
+        if max(n_cells + more_cells, n_points + more_points) > SPAN_MAX // 2:
+            raise OverflowError("corridor arena past 32-bit spans")  # ~1e9 cells: far beyond any worker's trips
         self.cells, self.route_x, self.route_y, self.route_cum, self.n_cells, self.n_points = C.compact(
             slots,
             self.cell_lo,
