@@ -125,7 +125,7 @@ class SlotIndex:
 
     def __init__(self, capacity: int, id_bytes: int = 1 << 15):
         # 32-bit entries: a slot number, and the hash's low half to skip most byte comparisons
-        # (the table is 2-4 entries a live id: 64-bit ones cost ~90 B a live trip)
+        # (the table holds 2-8 entries a live id: 64-bit ones cost ~45-90 B a live trip)
         self.table = np.full(64, EMPTY, np.int32)
         self.hashes = np.zeros(64, np.uint32)
         self.ids = np.empty(id_bytes, np.uint8)
