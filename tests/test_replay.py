@@ -87,6 +87,18 @@ def test_jsonl_csv_and_parquet_give_the_same_output(stream):
     assert summary["pings"] > 0 and summary["trips"] == 12 and summary["pings_per_s"] > 0
 
 
+@pytest.mark.parametrize("content", [b"", b"\n\n"], ids=["empty", "blank-lines"])
+def test_a_pings_file_without_pings_replays_the_trip_events(stream, tmp_path, content):
+    pings = tmp_path / "pings.jsonl"
+    pings.write_bytes(content)
+    done = replay_cli(pings, stream / "trips.jsonl", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert (summary["pings"], summary["trips"], summary["dead_letters"]) == (0, 12, 0)
+    verdicts = [json.loads(line) for line in (tmp_path / "out" / "verdicts.jsonl").read_text().splitlines()]
+    assert len(verdicts) == 12 and all(v["pings_used"] == 0 for v in verdicts)
+
+
 def test_merge_keeps_each_files_order_a_late_ping_stays_late():
     def msg(source, ts, n):
         return Message(source, n, b"", {"ts": ts}, None, ts)
