@@ -33,8 +33,8 @@ def _mapped(path: Path) -> mmap.mmap | bytes:
     """The file's bytes, mapped rather than read: a file of a million pings is not copied (reading
     one took 0.2-0.6 s in a fresh process), and the processes of `replay --workers` share its
     pages. Read when it cannot be mapped (empty, or not a regular file). A file appended to while
-    it is replayed is read as it was; one truncated underneath the replay ends the process (a
-    mapped page that no longer exists), which replaying a file being rewritten cannot avoid."""
+    it is replayed is read as it was when mapped; one truncated underneath the replay ends the
+    process (SIGBUS on a page that no longer exists): copy a file that is being rewritten first."""
     with open(path, "rb") as fh:
         try:
             return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
