@@ -56,7 +56,7 @@ class StartTerms(NamedTuple):
             e.planned_distance_m,
             e.planned_duration_s,
             e.quoted_fare,
-            _NO_SURGE if e.surge == 1.0 else e.surge,  # one float for the unsurged many, not one each
+            _NO_SURGE if e.surge == _NO_SURGE else e.surge,  # one float for the unsurged many, not one each
             e.product,
         )
 

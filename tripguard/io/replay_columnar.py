@@ -42,6 +42,16 @@ def _mapped(path: Path) -> mmap.mmap | bytes:
             return fh.read()
 
 
+def _per_message(src: np.ndarray, idx: np.ndarray, of_pings: np.ndarray, of_trips: np.ndarray) -> np.ndarray:
+    """Each merged message's value (kernels/merge.py: src, idx), taken from its side's array;
+    either side may have no messages."""
+    ping = src == M.PING
+    out = np.zeros(src.shape, np.result_type(of_pings, of_trips))
+    out[ping] = of_pings[idx[ping]]
+    out[~ping] = of_trips[idx[~ping]]
+    return out
+
+
 class PingFile:
     """A JSONL pings file decoded into columns; `message(m)` is message m as tripguard.io.inputs gives it."""
 
@@ -107,20 +117,12 @@ class _Stream:
         trip_valid = np.array([t.error is None for t in trips], bool)
         self.trip_rows = trip_valid.astype(np.int64)
         self.row_src = M.expand(self.src, self.idx, c.row0, c.n_rows, self.trip_rows)
-        ping_msg = self.src == M.PING
-
-        def per_message(of_pings: np.ndarray, of_trips: np.ndarray) -> np.ndarray:
-            # each merged message's value, from its side (either side may have no messages)
-            out = np.zeros(self.src.shape, np.result_type(of_pings, of_trips))
-            out[ping_msg] = of_pings[self.idx[ping_msg]]
-            out[~ping_msg] = of_trips[self.idx[~ping_msg]]
-            return out
-
-        self.msg_rows = per_message(c.n_rows, self.trip_rows)
+        self.msg_rows = _per_message(self.src, self.idx, c.n_rows, self.trip_rows)
         self.msg_row_start = np.concatenate([[0], np.cumsum(self.msg_rows)])
-        sizes = per_message(pings.ends - pings.starts + 1, np.array([len(t.message.raw) + 1 for t in trips], np.int64))
+        trip_sizes = np.array([len(t.message.raw) + 1 for t in trips], np.int64)
+        sizes = _per_message(self.src, self.idx, pings.ends - pings.starts + 1, trip_sizes)
         self.msg_bytes = np.concatenate([[0], np.cumsum(sizes)])
-        valid = per_message(c.valid, trip_valid)
+        valid = _per_message(self.src, self.idx, c.valid, trip_valid)
         self.bad = np.flatnonzero(~valid)  # merged positions of the dead letters
         self._columns(c, trip_valid)
 
@@ -133,8 +135,7 @@ class _Stream:
         c = self.pings.columns
         ping_part = np.array([partition_of(name.encode(), n) for name in c.trips.names] or [0], np.int64)
         ping_mine = np.where(c.valid, ping_part[np.maximum(c.trip, 0)] == p, p == 0)
-        is_ping = self.src == M.PING
-        return ~is_ping | (ping_mine[np.where(is_ping, self.idx, 0)] if c.n_messages else False)
+        return _per_message(self.src, self.idx, ping_mine, np.ones(len(self.trips), bool))
 
     def _columns(self, c: PingColumns, trip_valid: np.ndarray) -> None:
         """Whole-stream row columns; a batch takes slices of them."""
